@@ -1,0 +1,241 @@
+import net from 'node:net';
+import type { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import { Agent, buildConnector, request } from 'undici';
+import { decodeFeedBytes } from './charset.ts';
+import { FeedError } from './errors.ts';
+import { guardedLookup, isPublicAddress, privateAddressError } from './guard.ts';
+import type { FetchFeedOptions, FetchFeedResult, FetchFeedValidators } from './types.ts';
+
+export const DEFAULT_FEED_TIMEOUT_MS = 20_000;
+export const DEFAULT_FEED_MAX_BYTES = 5 * 1024 * 1024;
+export const MAX_REDIRECTS = 5;
+export const DEFAULT_USER_AGENT = 'blogcord/0.1 (+https://github.com/blogcord/blogcord)';
+
+const ACCEPT =
+  'application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5';
+
+function formatBytes(bytes: number): string {
+  const mb = bytes / (1024 * 1024);
+  if (mb >= 1) return `${Number.isInteger(mb) ? mb : mb.toFixed(1)} MB`;
+  const kb = bytes / 1024;
+  return `${Number.isInteger(kb) ? kb : kb.toFixed(1)} KB`;
+}
+
+/** Parse and check a feed URL: absolute, http(s), with a host; IP literals are checked against the guard at once. */
+export function checkFeedUrl(input: string, allowPrivateNetwork: boolean): URL {
+  let url: URL;
+  try {
+    url = new URL(input.trim());
+  } catch {
+    throw new FeedError('invalid-url', `"${input}" is not a valid URL (it should look like https://example.com/feed/)`, { url: input });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new FeedError('unsupported-protocol', `Only http and https feed URLs are supported, not ${url.protocol.replace(/:$/, '')}: (${input})`, { url: input });
+  }
+  if (!url.hostname) throw new FeedError('invalid-url', `"${input}" has no host name`, { url: input });
+  if (url.username || url.password) {
+    throw new FeedError('invalid-url', `Feed URLs with a user name or password are not supported (${url.host})`, { url: input });
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (!allowPrivateNetwork && net.isIP(host) && !isPublicAddress(host)) throw privateAddressError(url.href, host);
+  return url;
+}
+
+function header(headers: Record<string, string | string[] | undefined>, name: string): string | null {
+  const value = headers[name];
+  if (Array.isArray(value)) return value[0] ?? null;
+  return value ?? null;
+}
+
+function decompressor(encoding: string | null): zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | null {
+  switch ((encoding ?? '').trim().toLowerCase()) {
+    case 'gzip':
+    case 'x-gzip':
+      return zlib.createGunzip();
+    case 'deflate':
+      return zlib.createInflate();
+    case 'br':
+      return zlib.createBrotliDecompress();
+    default:
+      return null;
+  }
+}
+
+/** Read a body stream into memory, refusing (and destroying the stream) as soon as more than maxBytes arrive. */
+async function readCapped(body: Readable, encoding: string | null, maxBytes: number, url: string): Promise<Buffer> {
+  const tooLarge = () => new FeedError('too-large', `The feed is larger than ${formatBytes(maxBytes)} (${url})`, { url });
+  const inflate = decompressor(encoding);
+  const source: Readable = inflate ? body.pipe(inflate) : body;
+  if (inflate) body.on('error', (err) => inflate.destroy(err));
+  const chunks: Buffer[] = [];
+  let received = 0;
+  try {
+    for await (const chunk of source) {
+      const buf = chunk as Buffer;
+      received += buf.byteLength;
+      if (received > maxBytes) throw tooLarge();
+      chunks.push(buf);
+    }
+  } catch (err) {
+    body.destroy();
+    inflate?.destroy();
+    if (err instanceof FeedError) throw err;
+    if (inflate && (err as NodeJS.ErrnoException).code?.startsWith('Z_')) {
+      throw new FeedError('malformed', `The server sent a corrupt ${encoding} body (${url})`, { url, cause: err });
+    }
+    throw err;
+  }
+  return Buffer.concat(chunks);
+}
+
+function findFeedError(err: unknown): FeedError | null {
+  let current: unknown = err;
+  for (let depth = 0; current && depth < 5; depth++) {
+    if (current instanceof FeedError) return current;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return null;
+}
+
+function classifyError(err: unknown, url: string, totalTimedOut: boolean, timeoutMs: number): FeedError {
+  const feedError = findFeedError(err);
+  if (feedError) return feedError;
+  const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code ?? '';
+  const name = (err as { name?: string }).name ?? '';
+  if (totalTimedOut || name === 'AbortError' || name === 'TimeoutError') {
+    return new FeedError('timeout', `The feed took longer than ${timeoutMs / 1000} s to download (${url})`, { url, cause: err });
+  }
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return new FeedError('timeout', `Could not connect to ${new URL(url).host} in time (${url})`, { url, cause: err });
+  }
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ETIMEDOUT') {
+    return new FeedError('timeout', `The server at ${new URL(url).host} stopped answering (${url})`, { url, cause: err });
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NODATA' || code === 'EAI_NONAME') {
+    return new FeedError('dns', `The host name ${new URL(url).hostname} could not be found (DNS)`, { url, cause: err });
+  }
+  const reason = code || (err instanceof Error ? err.message : String(err));
+  return new FeedError('network', `Could not download ${url}: ${reason}`, { url, cause: err });
+}
+
+/**
+ * Download a feed safely: http(s) only, redirects followed by hand (at most 5) with the private-address guard on
+ * every connection, connect and total timeouts, a streaming size cap, conditional GET, gzip/deflate/br, and charset
+ * decoding. Throws FeedError.
+ */
+export async function fetchFeed(
+  url: string,
+  validators: FetchFeedValidators,
+  opts: FetchFeedOptions,
+): Promise<FetchFeedResult> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_FEED_TIMEOUT_MS;
+  const maxBytes = opts.maxBytes ?? DEFAULT_FEED_MAX_BYTES;
+  const connectTimeoutMs = opts.connectTimeoutMs ?? Math.min(10_000, timeoutMs);
+  let current = checkFeedUrl(url, opts.allowPrivateNetwork);
+
+  const lookup = guardedLookup(() => current.href);
+  const connector = buildConnector({ timeout: connectTimeoutMs, ...(opts.allowPrivateNetwork ? {} : { lookup }) });
+  const agent = new Agent({
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connect(options, callback) {
+      connector(options, (err, socket) => {
+        if (err) return callback(err, null);
+        // Belt and braces: check the address the socket actually connected to (covers IP literals, which skip lookup).
+        const remote = socket.remoteAddress;
+        if (!opts.allowPrivateNetwork && (!remote || !isPublicAddress(remote))) {
+          socket.destroy();
+          return callback(privateAddressError(current.href, remote ?? 'an unknown address'), null);
+        }
+        callback(null, socket);
+      });
+    },
+  });
+
+  const controller = new AbortController();
+  let totalTimedOut = false;
+  const timer = setTimeout(() => {
+    totalTimedOut = true;
+    controller.abort(new FeedError('timeout', `The feed took longer than ${timeoutMs / 1000} s to download (${url})`, { url }));
+  }, timeoutMs);
+
+  const headers: Record<string, string> = {
+    'user-agent': opts.userAgent || DEFAULT_USER_AGENT,
+    accept: ACCEPT,
+    'accept-encoding': 'gzip, deflate, br',
+  };
+  if (validators.etag) headers['if-none-match'] = validators.etag;
+  if (validators.lastModified) headers['if-modified-since'] = validators.lastModified;
+
+  try {
+    for (let hop = 0; ; hop++) {
+      const response = await request(current, {
+        method: 'GET',
+        headers,
+        dispatcher: agent,
+        signal: controller.signal,
+      });
+      const { statusCode } = response;
+
+      if (statusCode >= 300 && statusCode < 400 && statusCode !== 304) {
+        const location = header(response.headers, 'location');
+        response.body.destroy();
+        if (!location) {
+          throw new FeedError('http-status', `${current.href} answered ${statusCode} (a redirect) without saying where to`, { url: current.href, status: statusCode });
+        }
+        if (hop >= MAX_REDIRECTS) {
+          throw new FeedError('too-many-redirects', `${url} redirects more than ${MAX_REDIRECTS} times`, { url });
+        }
+        let next: URL;
+        try {
+          next = new URL(location, current);
+        } catch {
+          throw new FeedError('invalid-url', `${current.href} redirects to an invalid URL: ${location}`, { url: current.href });
+        }
+        current = checkFeedUrl(next.href, opts.allowPrivateNetwork);
+        continue;
+      }
+      if (statusCode === 304) {
+        response.body.destroy();
+        return { status: 'not-modified' };
+      }
+      if (statusCode < 200 || statusCode >= 300) {
+        response.body.destroy();
+        const hint =
+          statusCode === 404 || statusCode === 410
+            ? ' (the feed is not there; check the URL)'
+            : statusCode === 401 || statusCode === 403
+              ? ' (the server refuses to give the feed to the bot)'
+              : statusCode === 429
+                ? ' (the server asks the bot to slow down)'
+                : statusCode >= 500
+                  ? ' (the blog’s server has a problem; it may work later)'
+                  : '';
+        throw new FeedError('http-status', `${current.href} answered HTTP ${statusCode}${hint}`, { url: current.href, status: statusCode });
+      }
+
+      const contentLength = Number(header(response.headers, 'content-length') ?? NaN);
+      const contentEncoding = header(response.headers, 'content-encoding');
+      if (Number.isFinite(contentLength) && contentLength > maxBytes) {
+        response.body.destroy();
+        throw new FeedError('too-large', `The feed is larger than ${formatBytes(maxBytes)} (${current.href})`, { url: current.href });
+      }
+      const bytes = await readCapped(response.body, contentEncoding, maxBytes, current.href);
+      const contentType = header(response.headers, 'content-type');
+      return {
+        status: 'ok',
+        body: decodeFeedBytes(bytes, contentType),
+        contentType,
+        etag: header(response.headers, 'etag'),
+        lastModified: header(response.headers, 'last-modified'),
+        finalUrl: current.href,
+      };
+    }
+  } catch (err) {
+    throw classifyError(err, current.href, totalTimedOut, timeoutMs);
+  } finally {
+    clearTimeout(timer);
+    agent.destroy().catch(() => {});
+  }
+}
