@@ -1,0 +1,619 @@
+/**
+ * Every state change goes through here, whether it came from the bot over REST or from a test user
+ * through the driver: permission checks, state change, gateway dispatch (awaited before returning).
+ */
+import {
+  ChannelType,
+  GatewayDispatchEvents as E,
+  GatewayIntentBits as I,
+  MessageFlags,
+  MessageType,
+  type APIAttachment,
+  type APIEmbed,
+  type APIMessage,
+  type APIPartialEmoji,
+  type APIUser,
+} from 'discord-api-types/v10';
+import { DiscordHttpError, Errors, errorAt, type DiscordErrorTree } from './errors.ts';
+import type { Gateway } from './gateway.ts';
+import {
+  P,
+  blankContent,
+  isThreadType,
+  type ChannelRecord,
+  type DiscordState,
+  type GuildRecord,
+  type MessageRecord,
+} from './state.ts';
+import { isEmptyMessage } from './validation.ts';
+
+export interface MessageBody {
+  content?: string | null;
+  embeds?: APIEmbed[] | null;
+  allowed_mentions?: { parse?: string[]; users?: string[]; roles?: string[]; replied_user?: boolean } | null;
+  message_reference?: { message_id?: string; channel_id?: string; guild_id?: string; fail_if_not_exists?: boolean; type?: number } | null;
+  nonce?: string | number | null;
+  enforce_nonce?: boolean | null;
+  tts?: boolean | null;
+  flags?: number | null;
+  components?: unknown[] | null;
+  attachments?: Array<{ id?: string | number; filename?: string; description?: string }> | null;
+  sticker_ids?: string[] | null;
+  poll?: unknown;
+}
+
+export interface UploadedFile {
+  field: string;
+  filename: string;
+  contentType: string;
+  data: Buffer;
+}
+
+export interface CreateMessageExtra {
+  type?: MessageType;
+  webhookId?: string;
+  interaction?: { id: string; type: number; userId: string; name?: string };
+  /** skip the permission check (system messages, interaction responses) */
+  system?: boolean;
+  /** forced id (forum starter messages: id = thread id) */
+  id?: string;
+  /** ephemeral: not stored in the channel, not dispatched */
+  ephemeral?: boolean;
+  /** extra files (multipart) */
+  files?: UploadedFile[];
+}
+
+const NONCE_WINDOW_MS = 5 * 60_000;
+const TWO_WEEKS_MS = 14 * 24 * 3600_000;
+
+export class Actions {
+  /** when set, dispatch promises are collected here instead of awaited (storm mode) */
+  batch: Promise<void>[] | null = null;
+  /** observers of channel messages (driver waitForMessage); kind: create | update | delete */
+  readonly messageListeners = new Set<(kind: 'create' | 'update' | 'delete', message: APIMessage) => void>();
+
+  private notify(kind: 'create' | 'update' | 'delete', message: APIMessage): void {
+    for (const l of this.messageListeners) l(kind, message);
+  }
+
+  constructor(
+    readonly state: DiscordState,
+    readonly gateway: Gateway,
+    private readonly baseUrl: () => string,
+  ) {}
+
+  private async emit(t: string, d: object, scope: Parameters<Gateway['dispatch']>[2], blank?: () => object): Promise<void> {
+    const p = this.gateway.dispatch(t, d, scope, blank);
+    if (this.batch) this.batch.push(p);
+    else await p;
+  }
+
+  // ---------------------------------------------------------------- lookups & permissions
+
+  channel(id: string): ChannelRecord {
+    const c = this.state.channels.get(id);
+    if (!c) throw Errors.unknownChannel();
+    return c;
+  }
+
+  guildOf(c: ChannelRecord): GuildRecord {
+    const g = this.state.guilds.get(c.guild_id);
+    if (!g) throw Errors.unknownGuild();
+    return g;
+  }
+
+  messageIn(channelId: string, messageId: string): MessageRecord {
+    const rec = this.state.messages.get(messageId);
+    if (!rec || rec.message.channel_id !== channelId) throw Errors.unknownMessage();
+    return rec;
+  }
+
+  perms(c: ChannelRecord, userId: string): bigint {
+    return this.state.memberPermissions(c.guild_id, userId);
+  }
+
+  /** 50001 without VIEW_CHANNEL, 50013 without `bit`. */
+  require(c: ChannelRecord, userId: string, bit: bigint): void {
+    const p = this.perms(c, userId);
+    if ((p & P.ViewChannel) === 0n) throw Errors.missingAccess();
+    if ((p & bit) !== bit) throw Errors.missingPermissions();
+  }
+
+  canView(c: ChannelRecord, userId: string): void {
+    if ((this.perms(c, userId) & P.ViewChannel) === 0n) throw Errors.missingAccess();
+  }
+
+  author(userId: string): APIUser {
+    const u = this.state.user(userId);
+    if (!u) throw Errors.unknownUser();
+    return u.user;
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  async createMessage(authorId: string, channelId: string, body: MessageBody, extra: CreateMessageExtra = {}): Promise<APIMessage> {
+    const c = this.channel(channelId);
+    const files = extra.files ?? [];
+    if (!extra.system) {
+      const thread = isThreadType(c.type);
+      this.require(c, authorId, thread ? P.SendMessagesInThreads : P.SendMessages);
+      if (c.type === ChannelType.GuildForum) throw new DiscordHttpError(400, 50008, 'Cannot send messages in a non-text channel');
+      if (thread && c.thread_metadata?.locked && (this.perms(c, authorId) & P.ManageThreads) === 0n) throw Errors.threadLocked();
+    }
+    if (isEmptyMessage(body, files.length)) throw Errors.emptyMessage();
+
+    // nonce + enforce_nonce: the same author's repeated nonce returns the first message
+    const nonce = body.nonce ?? null;
+    const nonceKey = nonce !== null && nonce !== undefined ? `${authorId}\u0000${String(nonce)}` : null;
+    if (nonceKey && body.enforce_nonce) {
+      const hit = this.state.nonces.get(nonceKey);
+      if (hit && Date.now() - hit.at < NONCE_WINDOW_MS) {
+        const prev = this.state.messages.get(hit.messageId);
+        if (prev) return { ...this.state.messageApi(prev), nonce: nonce as string };
+      }
+    }
+
+    // reply target
+    let referenced: MessageRecord | undefined;
+    const ref = body.message_reference;
+    if (ref?.message_id && (ref.type ?? 0) === 0) {
+      const refChannel = ref.channel_id ?? channelId;
+      referenced = this.state.messages.get(ref.message_id);
+      if (!referenced || referenced.message.channel_id !== refChannel) {
+        referenced = undefined;
+        if (ref.fail_if_not_exists !== false) {
+          throw Errors.invalidFormBody(errorAt(['message_reference'], 'MESSAGE_REFERENCE_UNKNOWN_MESSAGE', 'Unknown message'));
+        }
+      }
+    }
+
+    const author = this.author(authorId);
+    const id = extra.id ?? this.state.ids.next();
+    const now = new Date().toISOString();
+    const content = body.content ?? '';
+    const mentions = this.resolveMentions(content, body.allowed_mentions ?? null, referenced, c);
+    const attachments = this.buildAttachments(channelId, body.attachments ?? null, files);
+    const message: APIMessage = {
+      id,
+      channel_id: channelId,
+      author: { ...author },
+      content,
+      timestamp: now,
+      edited_timestamp: null,
+      tts: Boolean(body.tts),
+      mention_everyone: false,
+      mentions,
+      mention_roles: [],
+      attachments,
+      embeds: (body.embeds ?? []).map(normaliseEmbed),
+      pinned: false,
+      type: extra.type ?? (referenced ? MessageType.Reply : MessageType.Default),
+      flags: (body.flags ?? 0) & (MessageFlags.SuppressEmbeds | MessageFlags.SuppressNotifications | MessageFlags.Ephemeral | MessageFlags.IsComponentsV2),
+      components: (body.components ?? []) as APIMessage['components'],
+    };
+    if (extra.webhookId) {
+      message.webhook_id = extra.webhookId;
+      message.application_id = this.state.applicationId;
+    }
+    if (extra.interaction) {
+      const u = this.author(extra.interaction.userId);
+      message.interaction_metadata = {
+        id: extra.interaction.id,
+        type: extra.interaction.type,
+        user: u,
+        authorizing_integration_owners: {},
+        ...(extra.interaction.name ? { name: extra.interaction.name } : {}),
+      } as APIMessage['interaction_metadata'];
+    }
+    if (referenced) {
+      message.message_reference = { type: 0, message_id: referenced.message.id, channel_id: referenced.message.channel_id, guild_id: c.guild_id };
+      message.referenced_message = this.state.messageApi(referenced);
+    } else if (ref && ref.type !== undefined && ref.type !== 0) {
+      message.message_reference = { ...ref, type: ref.type } as APIMessage['message_reference'];
+    }
+    if (isThreadType(c.type)) message.position = c.total_message_sent ?? 0;
+    const rec: MessageRecord = { message, reactions: new Map() };
+    if (extra.ephemeral) return message;
+
+    this.state.insertMessage(rec);
+    if (nonceKey) this.state.nonces.set(nonceKey, { messageId: id, at: Date.now() });
+    c.last_message_id = id;
+    if (isThreadType(c.type)) {
+      if (message.type !== MessageType.ThreadStarterMessage && !extra.id) c.message_count = (c.message_count ?? 0) + 1;
+      c.total_message_sent = (c.total_message_sent ?? 0) + 1;
+      // A message in an archived (unlocked) thread unarchives it, like Discord.
+      if (c.thread_metadata?.archived && !extra.system) {
+        c.thread_metadata.archived = false;
+        c.thread_metadata.archive_timestamp = now;
+        await this.emit(E.ThreadUpdate, this.state.threadApi(c), { guildId: c.guild_id, intent: I.Guilds });
+      }
+    }
+
+    const event = { ...message, guild_id: c.guild_id, member: this.state.memberApi(c.guild_id, authorId, false), ...(nonce !== null ? { nonce } : {}) };
+    this.notify('create', message);
+    await this.emit(E.MessageCreate, event, { guildId: c.guild_id, intent: I.GuildMessages, blankable: this.state.shouldBlank(message) }, () => blankContent(event));
+    return nonce !== null ? { ...message, nonce: nonce as string } : { ...message };
+  }
+
+  private resolveMentions(content: string, allowed: MessageBody['allowed_mentions'], referenced: MessageRecord | undefined, c: ChannelRecord): APIUser[] {
+    const out = new Map<string, APIUser>();
+    const parseUsers = !allowed || (allowed.parse?.includes('users') ?? false);
+    const explicit = new Set(allowed?.users ?? []);
+    for (const m of content.matchAll(/<@!?(\d{17,20})>/g)) {
+      const id = m[1]!;
+      if (!parseUsers && !explicit.has(id)) continue;
+      const u = this.state.user(id);
+      if (u && this.state.guilds.get(c.guild_id)?.members.has(id)) out.set(id, { ...u.user });
+    }
+    if (referenced && (allowed?.replied_user ?? !allowed) ) out.set(referenced.message.author.id, { ...referenced.message.author });
+    return [...out.values()];
+  }
+
+  private buildAttachments(channelId: string, declared: MessageBody['attachments'], files: UploadedFile[]): APIAttachment[] {
+    const out: APIAttachment[] = [];
+    const byIndex = new Map<string, UploadedFile>();
+    files.forEach((f, i) => {
+      const m = /^files\[(\d+)\]$/.exec(f.field);
+      byIndex.set(m ? m[1]! : String(i), f);
+    });
+    const entries = declared && declared.length ? declared : [...byIndex.keys()].map((k) => ({ id: k, filename: undefined as string | undefined, description: undefined as string | undefined }));
+    for (const a of entries) {
+      const f = byIndex.get(String(a.id ?? ''));
+      if (!f) continue;
+      const id = this.state.ids.next();
+      const filename = a.filename ?? f.filename;
+      const url = `${this.baseUrl()}/attachments/${channelId}/${id}/${encodeURIComponent(filename)}`;
+      this.state.attachments.set(`${channelId}/${id}/${filename}`, { body: f.data, contentType: f.contentType });
+      out.push({ id, filename, size: f.data.length, url, proxy_url: url, content_type: f.contentType, ...(a.description ? { description: a.description } : {}) });
+    }
+    return out;
+  }
+
+  async editMessage(actorId: string, channelId: string, messageId: string, body: MessageBody & { attachments?: MessageBody['attachments'] }, opts: { system?: boolean; files?: UploadedFile[] } = {}): Promise<APIMessage> {
+    const c = this.channel(channelId);
+    const rec = this.messageIn(channelId, messageId);
+    const m = rec.message;
+    if (!opts.system) {
+      this.canView(c, actorId);
+      if (m.author.id !== actorId) {
+        // others may only toggle SUPPRESS_EMBEDS with MANAGE_MESSAGES
+        throw Errors.cannotEditOthers();
+      }
+    }
+    const next: APIMessage = { ...m };
+    if (body.content !== undefined) next.content = body.content ?? '';
+    if (body.embeds !== undefined) next.embeds = (body.embeds ?? []).map(normaliseEmbed);
+    if (body.components !== undefined) next.components = (body.components ?? []) as APIMessage['components'];
+    if (body.flags !== undefined && body.flags !== null) next.flags = ((m.flags ?? 0) & ~MessageFlags.SuppressEmbeds) | (body.flags & MessageFlags.SuppressEmbeds);
+    if (body.attachments !== undefined || (opts.files && opts.files.length)) {
+      const keep = new Set((body.attachments ?? []).map((a) => String(a.id)));
+      const kept = body.attachments === undefined ? m.attachments : m.attachments.filter((a) => keep.has(a.id));
+      next.attachments = [...kept, ...this.buildAttachments(channelId, body.attachments?.filter((a) => !m.attachments.some((x) => x.id === String(a.id))) ?? null, opts.files ?? [])];
+    }
+    if (body.content !== undefined) next.mentions = this.resolveMentions(next.content, body.allowed_mentions ?? null, undefined, c);
+    if (isEmptyMessage({ ...next, sticker_ids: next.sticker_items?.map((s) => s.id) ?? null }) && !(next.flags! & MessageFlags.Loading)) throw Errors.emptyMessage();
+    next.edited_timestamp = new Date().toISOString();
+    if (next.flags) next.flags &= ~MessageFlags.Loading;
+    rec.message = next;
+    this.notify('update', next);
+    const event = { ...this.state.messageApi(rec), guild_id: c.guild_id, member: this.state.memberApi(c.guild_id, m.author.id, false) };
+    await this.emit(E.MessageUpdate, event, { guildId: c.guild_id, intent: I.GuildMessages, blankable: this.state.shouldBlank(next) }, () => blankContent(event));
+    return this.state.messageApi(rec);
+  }
+
+  async deleteMessage(actorId: string, channelId: string, messageId: string, opts: { system?: boolean } = {}): Promise<void> {
+    const c = this.channel(channelId);
+    const rec = this.messageIn(channelId, messageId);
+    if (!opts.system) {
+      if (rec.message.author.id !== actorId) this.require(c, actorId, P.ManageMessages);
+      else this.canView(c, actorId);
+    }
+    this.state.removeMessage(messageId);
+    this.notify('delete', rec.message);
+    await this.emit(E.MessageDelete, { id: messageId, channel_id: channelId, guild_id: c.guild_id }, { guildId: c.guild_id, intent: I.GuildMessages });
+  }
+
+  async bulkDelete(actorId: string, channelId: string, ids: string[]): Promise<void> {
+    const c = this.channel(channelId);
+    this.require(c, actorId, P.ManageMessages);
+    if (!Array.isArray(ids) || ids.length < 2 || ids.length > 100) {
+      throw Errors.invalidFormBody(errorAt(['messages'], ids.length < 2 ? 'BASE_TYPE_MIN_LENGTH' : 'BASE_TYPE_MAX_LENGTH', ids.length < 2 ? 'Must be 2 or more in length.' : 'Must be 100 or fewer in length.'));
+    }
+    const now = Date.now();
+    for (const id of ids) if (now - this.state.messageTime(id) > TWO_WEEKS_MS) throw Errors.tooOldToBulkDelete();
+    const deleted: string[] = [];
+    for (const id of new Set(ids)) {
+      const rec = this.state.messages.get(id);
+      if (rec && rec.message.channel_id === channelId) {
+        this.state.removeMessage(id);
+        deleted.push(id);
+      }
+    }
+    if (deleted.length) await this.emit(E.MessageDeleteBulk, { ids: deleted, channel_id: channelId, guild_id: c.guild_id }, { guildId: c.guild_id, intent: I.GuildMessages });
+  }
+
+  // ---------------------------------------------------------------- reactions
+
+  /** Parses an emoji as it arrives in a route (`👍`, `name:id`, `a:name:id`, `<:name:id>`). */
+  parseEmoji(raw: string, guildId: string): { key: string; emoji: APIPartialEmoji } {
+    const s = raw.trim().replace(/^<|>$/g, '');
+    const custom = /^(a:)?([\w~-]{1,32}):(\d{17,20})$/.exec(s) ?? /^(a:)?([\w~-]{1,32})?:?(\d{17,20})$/.exec(s);
+    if (custom) {
+      const id = custom[3]!;
+      // any guild's emoji is usable by the bot (external emojis); unknown ids → 10014
+      for (const g of this.state.guilds.values()) {
+        const e = g.emojis.get(id);
+        if (e) return { key: id, emoji: { id, name: e.name, ...(e.animated ? { animated: true } : {}) } };
+      }
+      throw Errors.unknownEmoji();
+    }
+    if (!s || s.includes(':') || !/[\p{Extended_Pictographic}\p{Regional_Indicator}\u20E3\u00A9\u00AE\u2122]/u.test(s) || /[\p{L}\p{N}]{2,}/u.test(s)) {
+      // maybe a custom emoji by name
+      const g = this.state.guilds.get(guildId);
+      for (const e of g?.emojis.values() ?? []) if (e.name === s) return { key: e.id, emoji: { id: e.id, name: e.name } };
+      throw Errors.unknownEmoji();
+    }
+    return { key: s, emoji: { id: null, name: s } };
+  }
+
+  private reactableMessage(channelId: string, messageId: string): { c: ChannelRecord; rec: MessageRecord } {
+    const c = this.channel(channelId);
+    const rec = this.messageIn(channelId, messageId);
+    if (isThreadType(c.type) && c.thread_metadata?.archived) throw Errors.threadArchived();
+    return { c, rec };
+  }
+
+  async addReaction(userId: string, channelId: string, messageId: string, emojiRaw: string): Promise<void> {
+    const { c, rec } = this.reactableMessage(channelId, messageId);
+    this.require(c, userId, P.ReadMessageHistory);
+    const { key, emoji } = this.parseEmoji(emojiRaw, c.guild_id);
+    let r = rec.reactions.get(key);
+    if (!r) {
+      this.require(c, userId, P.AddReactions);
+      if (rec.reactions.size >= 20) throw new DiscordHttpError(400, 30010, 'Maximum number of reactions reached (20)');
+      rec.reactions.set(key, (r = { emoji, users: new Set() }));
+    }
+    if (r.users.has(userId)) return; // idempotent, no event
+    r.users.add(userId);
+    await this.emit(E.MessageReactionAdd, {
+      user_id: userId,
+      channel_id: channelId,
+      message_id: messageId,
+      guild_id: c.guild_id,
+      member: this.state.memberApi(c.guild_id, userId, true),
+      emoji,
+      message_author_id: rec.message.author.id,
+      burst: false,
+      burst_colors: [],
+      type: 0,
+    }, { guildId: c.guild_id, intent: I.GuildMessageReactions });
+  }
+
+  async removeReaction(actorId: string, channelId: string, messageId: string, emojiRaw: string, targetUserId: string): Promise<void> {
+    const { c, rec } = this.reactableMessage(channelId, messageId);
+    if (targetUserId !== actorId) this.require(c, actorId, P.ManageMessages);
+    const { key, emoji } = this.parseEmoji(emojiRaw, c.guild_id);
+    const r = rec.reactions.get(key);
+    if (!r || !r.users.has(targetUserId)) return; // Discord answers 204 and sends nothing
+    r.users.delete(targetUserId);
+    if (r.users.size === 0) rec.reactions.delete(key);
+    await this.emit(E.MessageReactionRemove, {
+      user_id: targetUserId, channel_id: channelId, message_id: messageId, guild_id: c.guild_id, emoji, burst: false, type: 0,
+    }, { guildId: c.guild_id, intent: I.GuildMessageReactions });
+  }
+
+  async removeAllReactions(actorId: string, channelId: string, messageId: string): Promise<void> {
+    const { c, rec } = this.reactableMessage(channelId, messageId);
+    this.require(c, actorId, P.ManageMessages);
+    rec.reactions.clear();
+    await this.emit(E.MessageReactionRemoveAll, { channel_id: channelId, message_id: messageId, guild_id: c.guild_id }, { guildId: c.guild_id, intent: I.GuildMessageReactions });
+  }
+
+  async removeEmojiReactions(actorId: string, channelId: string, messageId: string, emojiRaw: string): Promise<void> {
+    const { c, rec } = this.reactableMessage(channelId, messageId);
+    this.require(c, actorId, P.ManageMessages);
+    const { key, emoji } = this.parseEmoji(emojiRaw, c.guild_id);
+    if (!rec.reactions.delete(key)) return;
+    await this.emit(E.MessageReactionRemoveEmoji, { channel_id: channelId, message_id: messageId, guild_id: c.guild_id, emoji }, { guildId: c.guild_id, intent: I.GuildMessageReactions });
+  }
+
+  reactors(channelId: string, messageId: string, emojiRaw: string, q: { after?: string; limit: number }): APIUser[] {
+    const c = this.channel(channelId);
+    const rec = this.messageIn(channelId, messageId);
+    const { key } = this.parseEmoji(emojiRaw, c.guild_id);
+    const r = rec.reactions.get(key);
+    if (!r) return [];
+    const ids = [...r.users].sort((a, b) => (a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0));
+    const after = q.after;
+    const from = after ? ids.filter((id) => id.length > after.length || (id.length === after.length && id > after)) : ids;
+    return from.slice(0, q.limit).map((id) => ({ ...(this.state.user(id)?.user ?? { id, username: 'unknown', discriminator: '0', global_name: null, avatar: null }) }));
+  }
+
+  // ---------------------------------------------------------------- threads
+
+  private newThread(parent: ChannelRecord, id: string, ownerId: string, name: string, type: ChannelType, autoArchive?: number | null, appliedTags?: string[] | null): ChannelRecord {
+    const now = new Date().toISOString();
+    const t: ChannelRecord = {
+      id,
+      type,
+      guild_id: parent.guild_id,
+      parent_id: parent.id,
+      owner_id: ownerId,
+      name,
+      last_message_id: null,
+      rate_limit_per_user: 0,
+      flags: 0,
+      thread_metadata: {
+        archived: false,
+        auto_archive_duration: (autoArchive ?? 4320) as 60 | 1440 | 4320 | 10080,
+        archive_timestamp: now,
+        locked: false,
+        create_timestamp: now,
+        ...(type === ChannelType.PrivateThread ? { invitable: true } : {}),
+      },
+      message_count: 0,
+      member_count: 1,
+      total_message_sent: 0,
+      threadMembers: new Set([ownerId]),
+      ...(parent.type === ChannelType.GuildForum ? { applied_tags: appliedTags ?? [] } : {}),
+    };
+    this.state.channels.set(id, t);
+    this.guildOf(parent).channelIds.push(id);
+    return t;
+  }
+
+  private async emitThreadCreate(t: ChannelRecord): Promise<void> {
+    const d = { ...this.state.threadApi(t), newly_created: true };
+    await this.emit(E.ThreadCreate, d, { guildId: t.guild_id, intent: I.Guilds });
+  }
+
+  async threadFromMessage(actorId: string, channelId: string, messageId: string, body: { name: string; auto_archive_duration?: number | null }): Promise<ChannelRecord> {
+    const c = this.channel(channelId);
+    if (c.type !== ChannelType.GuildText && c.type !== ChannelType.GuildAnnouncement) {
+      throw new DiscordHttpError(400, 50024, 'Cannot execute action on this channel type');
+    }
+    const rec = this.messageIn(channelId, messageId);
+    this.require(c, actorId, P.CreatePublicThreads);
+    if (rec.message.thread || this.state.channels.has(messageId)) throw Errors.threadAlreadyCreated();
+    const t = this.newThread(c, messageId, actorId, body.name, ChannelType.PublicThread, body.auto_archive_duration);
+    rec.message = { ...rec.message, thread: this.state.threadApi(t) as APIMessage['thread'], flags: (rec.message.flags ?? 0) | MessageFlags.HasThread };
+    await this.emitThreadCreate(t);
+    return t;
+  }
+
+  /** POST /channels/{c}/threads: a forum post (with `message`) or a thread without a message. */
+  async createThread(actorId: string, channelId: string, body: { name: string; type?: number | null; auto_archive_duration?: number | null; applied_tags?: string[] | null; message?: MessageBody }, files: UploadedFile[] = []): Promise<{ thread: ChannelRecord; message: APIMessage | null }> {
+    const c = this.channel(channelId);
+    if (c.type === ChannelType.GuildForum || c.type === ChannelType.GuildMedia) {
+      this.require(c, actorId, P.SendMessages);
+      if (!body.message) throw Errors.invalidFormBody(errorAt(['message'], 'BASE_TYPE_REQUIRED', 'This field is required'));
+      if (isEmptyMessage(body.message, files.length)) throw Errors.emptyMessage();
+      const id = this.state.ids.next();
+      const t = this.newThread(c, id, actorId, body.name, ChannelType.PublicThread, body.auto_archive_duration, body.applied_tags);
+      await this.emitThreadCreate(t);
+      const message = await this.createMessage(actorId, id, body.message, { id, system: true, files });
+      t.last_message_id = id;
+      c.last_message_id = id;
+      return { thread: t, message };
+    }
+    if (c.type !== ChannelType.GuildText && c.type !== ChannelType.GuildAnnouncement) {
+      throw new DiscordHttpError(400, 50024, 'Cannot execute action on this channel type');
+    }
+    const type = body.type ?? ChannelType.PrivateThread;
+    this.require(c, actorId, type === ChannelType.PrivateThread ? P.CreatePrivateThreads : P.CreatePublicThreads);
+    const id = this.state.ids.next();
+    const t = this.newThread(c, id, actorId, body.name, type, body.auto_archive_duration);
+    await this.emitThreadCreate(t);
+    if (type !== ChannelType.PrivateThread) {
+      // Discord posts a "started a thread" system message in the parent channel
+      await this.createMessage(actorId, channelId, { content: body.name, message_reference: { channel_id: id, guild_id: c.guild_id, type: 0 } as never }, { type: MessageType.ThreadCreated, system: true });
+    }
+    return { thread: t, message: null };
+  }
+
+  async updateChannel(actorId: string, channelId: string, body: { name?: string | null; archived?: boolean | null; locked?: boolean | null; auto_archive_duration?: number | null; applied_tags?: string[] | null; topic?: string | null }): Promise<ChannelRecord> {
+    const c = this.channel(channelId);
+    const isThread = isThreadType(c.type);
+    const perms = this.perms(c, actorId);
+    if ((perms & P.ViewChannel) === 0n) throw Errors.missingAccess();
+    if (isThread) {
+      const owner = c.owner_id === actorId;
+      const managing = (perms & P.ManageThreads) !== 0n;
+      const onlyUnarchive = body.archived === false && Object.keys(body).length === 1 && !c.thread_metadata?.locked;
+      if (!managing && !owner && !onlyUnarchive) throw Errors.missingPermissions();
+      if (body.locked !== undefined && body.locked !== null && !managing) throw Errors.missingPermissions();
+      const md = c.thread_metadata!;
+      if (md.archived && body.archived !== false && (body.name !== undefined || body.applied_tags !== undefined)) throw Errors.threadArchived();
+      if (body.name !== undefined && body.name !== null) c.name = body.name;
+      if (body.applied_tags) c.applied_tags = body.applied_tags;
+      if (body.auto_archive_duration) md.auto_archive_duration = body.auto_archive_duration as 60;
+      if (body.locked !== undefined && body.locked !== null) md.locked = body.locked;
+      if (body.archived !== undefined && body.archived !== null && body.archived !== md.archived) {
+        md.archived = body.archived;
+        md.archive_timestamp = new Date().toISOString();
+      }
+      await this.emit(E.ThreadUpdate, this.state.threadApi(c), { guildId: c.guild_id, intent: I.Guilds });
+      return c;
+    }
+    if ((perms & P.ManageChannels) === 0n) throw Errors.missingPermissions();
+    if (body.name) c.name = body.name;
+    if (body.topic !== undefined) c.topic = body.topic;
+    await this.emit(E.ChannelUpdate, this.state.channelApi(c), { guildId: c.guild_id, intent: I.Guilds });
+    return c;
+  }
+
+  async deleteChannel(actorId: string, channelId: string): Promise<ChannelRecord> {
+    const c = this.channel(channelId);
+    const isThread = isThreadType(c.type);
+    this.require(c, actorId, isThread ? P.ManageThreads : P.ManageChannels);
+    this.state.channels.delete(channelId);
+    const g = this.guildOf(c);
+    g.channelIds = g.channelIds.filter((id) => id !== channelId);
+    for (const id of this.state.idsOf(channelId)) this.state.messages.delete(id);
+    this.state.channelMessages.delete(channelId);
+    if (isThread) {
+      const starter = this.state.messages.get(channelId);
+      if (starter?.message.thread) {
+        const { thread: _t, ...rest } = starter.message;
+        starter.message = rest as APIMessage;
+      }
+      await this.emit(E.ThreadDelete, { id: c.id, guild_id: c.guild_id, parent_id: c.parent_id, type: c.type }, { guildId: c.guild_id, intent: I.Guilds });
+    } else {
+      await this.emit(E.ChannelDelete, this.state.channelApi(c), { guildId: c.guild_id, intent: I.Guilds });
+    }
+    return c;
+  }
+
+  async joinThread(userId: string, threadId: string): Promise<void> {
+    const t = this.channel(threadId);
+    if (!isThreadType(t.type)) throw Errors.unknownChannel();
+    this.canView(t, userId);
+    if (t.thread_metadata?.archived) throw Errors.threadArchived();
+    t.threadMembers ??= new Set();
+    if (t.threadMembers.has(userId)) return;
+    t.threadMembers.add(userId);
+    t.member_count = t.threadMembers.size;
+    if (userId === this.state.botUserId) {
+      await this.emit(E.ThreadMemberUpdate, { id: t.id, user_id: userId, join_timestamp: new Date().toISOString(), flags: 0, guild_id: t.guild_id }, { guildId: t.guild_id, intent: I.Guilds });
+    }
+  }
+
+  async typing(userId: string, channelId: string): Promise<void> {
+    const c = this.channel(channelId);
+    this.require(c, userId, isThreadType(c.type) ? P.SendMessagesInThreads : P.SendMessages);
+    await this.emit(E.TypingStart, { channel_id: channelId, guild_id: c.guild_id, user_id: userId, timestamp: Math.floor(Date.now() / 1000), member: this.state.memberApi(c.guild_id, userId) }, { guildId: c.guild_id, intent: I.GuildMessageTyping });
+  }
+
+  // ---------------------------------------------------------------- guild-level
+
+  async setRolePermissions(guildId: string, roleId: string, permissions: bigint): Promise<void> {
+    const g = this.state.guilds.get(guildId);
+    const role = g?.roles.get(roleId);
+    if (!g || !role) throw Errors.unknownGuild();
+    role.permissions = permissions.toString();
+    await this.emit(E.GuildRoleUpdate, { guild_id: guildId, role: { ...role } }, { guildId, intent: I.Guilds });
+  }
+
+  async setMemberRoles(guildId: string, userId: string, roles: string[]): Promise<void> {
+    const g = this.state.guilds.get(guildId);
+    const m = g?.members.get(userId);
+    if (!g || !m) throw Errors.unknownMember();
+    m.roles = roles;
+    await this.emit(E.GuildMemberUpdate, { guild_id: guildId, ...this.state.memberApi(guildId, userId, true) }, { guildId, intent: I.GuildMembers });
+  }
+
+  /** A raw dispatch (tests, storms). */
+  raw(t: string, d: object, scope: Parameters<Gateway['dispatch']>[2] = {}): Promise<void> {
+    return this.emit(t, d, scope);
+  }
+}
+
+function normaliseEmbed(e: APIEmbed): APIEmbed {
+  const out: APIEmbed = { type: 'rich' as APIEmbed['type'], ...e };
+  if (e.timestamp) out.timestamp = new Date(e.timestamp).toISOString().replace('Z', '+00:00');
+  if (e.fields) out.fields = e.fields.map((f) => ({ name: f.name, value: f.value, inline: f.inline ?? false }));
+  if (e.color === null) delete out.color;
+  return out;
+}
+
+export type { DiscordErrorTree };
