@@ -1,0 +1,114 @@
+import type { APIEmbed, APIEmbedField, RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
+import { collapseWhitespace, httpUrl } from '../feeds/html.ts';
+import {
+  EMBED_AUTHOR_NAME_MAX,
+  EMBED_FOOTER_TEXT_MAX,
+  EMBED_TITLE_MAX,
+  MESSAGE_CONTENT_MAX,
+  THREAD_NAME_MAX,
+  URL_MAX,
+  validateMessagePayload,
+} from './limits.ts';
+import { escapeMarkdown, htmlToDiscordMarkdown, neutraliseMentions } from './markdown.ts';
+import { formatRating, type RatingSummary } from './rating.ts';
+
+/** What an announcement needs of a post (a PostDraft or a stored post both fit). */
+export interface AnnouncedPost {
+  title: string;
+  url: string | null;
+  author: string | null;
+  publishedAt: string | null;
+  summaryHtml: string | null;
+  contentHtml: string | null;
+  imageUrl: string | null;
+  feedTitle?: string | null;
+}
+
+export interface PostStats {
+  rating: RatingSummary;
+  replies: number;
+}
+
+/** Target length of the embed description (Discord allows 4096; ~1500 keeps announcements readable). */
+export const DESCRIPTION_BUDGET = 1500;
+export const RATE_THIS_POST = 'Rate this post: react 1️⃣–5️⃣';
+export const RATING_EMOJIS = ['1️⃣', '2️⃣', '3️⃣', '4️⃣', '5️⃣'] as const;
+const FALLBACK_THREAD_NAME = 'Untitled post';
+/** Embed accent colour (blogcord orange). */
+export const EMBED_COLOR = 0xf28c28;
+
+const NO_MENTIONS = { parse: [] } as const satisfies RESTPostAPIChannelMessageJSONBody['allowed_mentions'];
+
+/** Cut plain text to max characters at a word boundary with "…" (hard cut when there is no usable boundary). */
+export function cutText(text: string, max: number): string {
+  const t = collapseWhitespace(text);
+  if (t.length <= max) return t;
+  if (max <= 1) return t.slice(0, Math.max(0, max));
+  const room = t.slice(0, max - 1);
+  const space = room.lastIndexOf(' ');
+  const head = space >= Math.floor(max / 2) ? room.slice(0, space) : room;
+  return `${head.replace(/[\s,;:.–—-]+$/, '')}…`;
+}
+
+export function formatReplies(replies: number): string {
+  if (!replies || replies <= 0) return 'No replies yet';
+  return `💬 ${replies} ${replies === 1 ? 'reply' : 'replies'}`;
+}
+
+/** A thread name of 1–100 characters: the title cut at a word boundary with "…", never empty. */
+export function threadName(title: string | null | undefined): string {
+  const name = cutText(title ?? '', THREAD_NAME_MAX);
+  return name || FALLBACK_THREAD_NAME;
+}
+
+function safeUrl(url: string | null | undefined): string | undefined {
+  const u = httpUrl(url);
+  return u && u.length <= URL_MAX ? u : undefined;
+}
+
+/** The announcement: one embed with title → post, author, date, description with Read more, image, rating and replies. */
+export function renderAnnouncement(post: AnnouncedPost, stats: PostStats): RESTPostAPIChannelMessageJSONBody {
+  const url = safeUrl(post.url);
+  const title = neutraliseMentions(cutText(post.title || url || FALLBACK_THREAD_NAME, EMBED_TITLE_MAX));
+  const sourceHtml = post.summaryHtml?.trim() ? post.summaryHtml : post.contentHtml;
+  const body = htmlToDiscordMarkdown(sourceHtml, { maxLength: DESCRIPTION_BUDGET, readMoreUrl: url ?? null, baseUrl: url ?? null });
+  // The image: the feed's own, else the first image of the summary, else of the full content.
+  const image =
+    safeUrl(post.imageUrl) ??
+    safeUrl(body.imageUrl) ??
+    (post.contentHtml && sourceHtml !== post.contentHtml ? safeUrl(htmlToDiscordMarkdown(post.contentHtml, { maxLength: 1 }).imageUrl) : undefined);
+
+  const fields: APIEmbedField[] = [
+    { name: 'Rating', value: formatRating(stats.rating), inline: true },
+    { name: 'Discussion', value: formatReplies(stats.replies), inline: true },
+  ];
+  const footerParts = [post.feedTitle ? cutText(post.feedTitle, 200) : null, RATE_THIS_POST].filter(Boolean);
+  const embed: APIEmbed = {
+    title,
+    color: EMBED_COLOR,
+    fields,
+    footer: { text: cutText(footerParts.join(' · '), EMBED_FOOTER_TEXT_MAX) },
+  };
+  if (url) embed.url = url;
+  if (body.markdown) embed.description = body.markdown;
+  const author = post.author ? cutText(neutraliseMentions(post.author), EMBED_AUTHOR_NAME_MAX) : '';
+  if (author) embed.author = { name: author };
+  if (post.publishedAt && !Number.isNaN(Date.parse(post.publishedAt))) embed.timestamp = new Date(post.publishedAt).toISOString();
+  if (image) embed.image = { url: image };
+  return { embeds: [embed], allowed_mentions: NO_MENTIONS };
+}
+
+/** The minimal message: the title and the link, nothing that can break Discord's limits. */
+export function renderFallback(post: Pick<AnnouncedPost, 'title' | 'url'>): RESTPostAPIChannelMessageJSONBody {
+  const url = safeUrl(post.url);
+  const title = escapeMarkdown(cutText(post.title || FALLBACK_THREAD_NAME, EMBED_TITLE_MAX));
+  let content = url ? `**${title}**\n${url}` : `**${title}**`;
+  if (content.length > MESSAGE_CONTENT_MAX) content = `**${title}**`;
+  return { content, allowed_mentions: NO_MENTIONS };
+}
+
+/** The announcement, or the fallback when the announcement would break a Discord limit. */
+export function renderPostMessage(post: AnnouncedPost, stats: PostStats): RESTPostAPIChannelMessageJSONBody {
+  const payload = renderAnnouncement(post, stats);
+  return validateMessagePayload(payload).length === 0 ? payload : renderFallback(post);
+}
