@@ -1,0 +1,5 @@
+// The one registry of slash commands: the interaction dispatcher and `blogcord deploy-commands` both read it.
+import type { Command } from '../src/discord/command.ts';
+import status from './status.ts';
+
+export const commands: readonly Command[] = [status];

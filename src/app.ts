@@ -1,0 +1,101 @@
+import type { Client } from 'discord.js';
+import { commands } from '../commands/index.ts';
+import type { Config } from './config.ts';
+import { VERSION, type AppContext } from './context.ts';
+import { createDb } from './db/index.ts';
+import { migrateToLatest } from './db/migrate.ts';
+import { createDiscordClient } from './discord/client.ts';
+import { DiscordSetupError } from './discord/deploy.ts';
+import { createInteractionHandler } from './discord/interactions.ts';
+import { wireListeners } from './discord/listener.ts';
+import { listeners } from './discord/listeners/index.ts';
+import { createRest, RestDiscordPort } from './discord/rest-port.ts';
+import type { Logger } from './logger.ts';
+import { createProducerRedis, ensureRedis } from './redis.ts';
+import { missingTokenMessage } from './setup.ts';
+
+export type Role = 'start' | 'bot' | 'worker';
+
+/**
+ * Runs one blogcord process until SIGINT/SIGTERM: config → migrations → Redis → Discord (and the workers).
+ * Shutdown closes everything in the reverse order it was opened.
+ */
+export async function runProcess(role: Role, config: Config, log: Logger): Promise<void> {
+  if (!config.discordToken) throw new DiscordSetupError(missingTokenMessage(config.discordApplicationId));
+  const closers: Array<[string, () => Promise<unknown> | unknown]> = [];
+  const shutdown = async (reason: string) => {
+    log.info({ reason }, 'shutting down');
+    for (const [name, close] of closers.reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        log.warn({ err, name }, 'error while closing');
+      }
+    }
+    closers.length = 0;
+  };
+
+  try {
+    const db = createDb(config);
+    closers.push(['database', () => db.destroy()]);
+    for (const step of await migrateToLatest(db)) log.info({ migration: step.name, status: step.status }, 'migration applied');
+
+    const redisHandle = await ensureRedis(config, log);
+    closers.push(['private redis-server', () => redisHandle.stop()]);
+    const redis = createProducerRedis(redisHandle.url);
+    redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+    closers.push(['redis', () => redis.quit()]);
+
+    let client: Client | null = null;
+    if (role !== 'worker') client = createDiscordClient(config);
+    const rest = client?.rest ?? createRest(config);
+    const ctx: AppContext = {
+      config,
+      log,
+      db,
+      version: VERSION,
+      discord: new RestDiscordPort(rest),
+      async redisHealth() {
+        await redis.ping();
+      },
+    };
+
+    if (client) {
+      const c = client;
+      wireListeners(c, ctx, listeners);
+      const onInteraction = createInteractionHandler(commands, ctx);
+      c.on('interactionCreate', (i) => void onInteraction(i));
+      c.on('error', (err) => log.error({ err }, 'discord client error'));
+      c.on('warn', (message) => log.warn({ message }, 'discord client warning'));
+      c.on('shardDisconnect', (event, id) => log.warn({ code: event.code, shard: id }, 'gateway disconnected'));
+      c.on('shardResume', (id, replayed) => log.info({ shard: id, replayed }, 'gateway resumed'));
+      closers.push(['discord', () => c.destroy()]);
+      try {
+        await c.login(config.discordToken);
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (code === 'TokenInvalid') throw new DiscordSetupError('Discord refused DISCORD_TOKEN (401). Reset the token on the Bot page of your application and update DISCORD_TOKEN.');
+        if (code === 'DisallowedIntents') {
+          throw new DiscordSetupError('Discord refused the Message Content intent. Enable "Message Content Intent" on the Bot page of your application.');
+        }
+        throw error;
+      }
+    }
+  } catch (error) {
+    await shutdown('startup failed');
+    throw error;
+  }
+
+  log.info({ role, version: VERSION }, 'blogcord is running');
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      void shutdown(signal).then(resolve);
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+}

@@ -1,0 +1,112 @@
+import { config as loadDotenv } from 'dotenv';
+import { z } from 'zod';
+
+/** The typed, frozen configuration of one blogcord process (the env contract of DESIGN.md). */
+export interface Config {
+  readonly discordToken: string | null;
+  readonly discordApplicationId: string | null;
+  readonly discordApiUrl: string;
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  /** True when REDIS_URL was not set, so `start` may run a private redis-server. */
+  readonly redisUrlIsDefault: boolean;
+  readonly feedAllowPrivateNetwork: boolean;
+  readonly feedPollIntervalSeconds: number;
+  readonly feedTimeoutSeconds: number;
+  readonly feedMaxBytes: number;
+  readonly digestChannelId: string | null;
+  readonly httpPort: number;
+  readonly httpCorsOrigins: readonly string[];
+  readonly syncWindowDays: number;
+  /** The shards this process runs (`bot` with SHARD_IDS/SHARD_COUNT); null = all of them. */
+  readonly shardIds: readonly number[] | null;
+  readonly shardCount: number | null;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** A configuration problem: the message names the variable and what it expects. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const snowflake = z.string().regex(/^\d{17,20}$/, 'a Discord id (17–20 digits)');
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number, what: string) =>
+  z
+    .string()
+    .regex(/^\d+$/, what)
+    .transform(Number)
+    .pipe(z.number().int().min(min, what).max(max, what));
+
+const schema = z.object({
+  DISCORD_TOKEN: z.string().min(1).optional(),
+  DISCORD_APPLICATION_ID: snowflake.optional(),
+  DISCORD_API_URL: z
+    .url({ message: 'an http(s) URL ending in /api, like https://discord.com/api' })
+    .regex(/^https?:\/\//, 'an http(s) URL')
+    .transform((u) => u.replace(/\/+$/, ''))
+    .default('https://discord.com/api'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'sqlite:PATH or postgres://user@host:port/database')
+    .default('sqlite:data/blogcord.sqlite'),
+  REDIS_URL: z.string().regex(/^rediss?:\/\/.+/, 'a redis:// or rediss:// URL').optional(),
+  FEED_ALLOW_PRIVATE_NETWORK: bool.default(false),
+  FEED_POLL_INTERVAL_SECONDS: int(1, 7 * 24 * 3600, 'a whole number of seconds ≥ 1').default(600),
+  FEED_TIMEOUT_SECONDS: int(1, 600, 'a whole number of seconds between 1 and 600').default(20),
+  FEED_MAX_BYTES: int(1024, 100 * 1024 * 1024, 'a byte count between 1024 and 104857600').default(5 * 1024 * 1024),
+  DIGEST_CHANNEL_ID: snowflake.optional(),
+  HTTP_PORT: int(0, 65535, 'a port number 0–65535 (0 disables the HTTP API)').default(8787),
+  HTTP_CORS_ORIGINS: z.string().default(''),
+  SYNC_WINDOW_DAYS: int(1, 3650, 'a whole number of days ≥ 1').default(30),
+  SHARD_IDS: z
+    .string()
+    .regex(/^\d+(\s*,\s*\d+)*$/, 'a comma-separated list of shard numbers, like 0,1')
+    .transform((v) => v.split(',').map((x) => Number(x.trim())))
+    .optional(),
+  SHARD_COUNT: int(1, 4096, 'the total number of shards (≥ 1)').optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** Reads `.env` (when present, without overriding the real environment) and the environment. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, { dotenv = env === process.env } = {}): Config {
+  if (dotenv) loadDotenv({ quiet: true });
+  // An empty variable counts as unset, as in most deployment tools.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'environment');
+      return `${name}: expected ${issue.message}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  if ((e.SHARD_IDS === undefined) !== (e.SHARD_COUNT === undefined)) {
+    throw new ConfigError('Invalid configuration:\n  SHARD_IDS and SHARD_COUNT: expected both or neither');
+  }
+  if (e.SHARD_IDS && e.SHARD_COUNT && e.SHARD_IDS.some((id) => id >= e.SHARD_COUNT!)) {
+    throw new ConfigError(`Invalid configuration:\n  SHARD_IDS: expected shard numbers below SHARD_COUNT (${e.SHARD_COUNT})`);
+  }
+  return Object.freeze({
+    discordToken: e.DISCORD_TOKEN ?? null,
+    discordApplicationId: e.DISCORD_APPLICATION_ID ?? null,
+    discordApiUrl: e.DISCORD_API_URL,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    redisUrlIsDefault: e.REDIS_URL === undefined,
+    feedAllowPrivateNetwork: e.FEED_ALLOW_PRIVATE_NETWORK,
+    feedPollIntervalSeconds: e.FEED_POLL_INTERVAL_SECONDS,
+    feedTimeoutSeconds: e.FEED_TIMEOUT_SECONDS,
+    feedMaxBytes: e.FEED_MAX_BYTES,
+    digestChannelId: e.DIGEST_CHANNEL_ID ?? null,
+    httpPort: e.HTTP_PORT,
+    httpCorsOrigins: Object.freeze(e.HTTP_CORS_ORIGINS.split(/[\s,]+/).filter(Boolean)),
+    syncWindowDays: e.SYNC_WINDOW_DAYS,
+    shardIds: e.SHARD_IDS ? Object.freeze(e.SHARD_IDS) : null,
+    shardCount: e.SHARD_COUNT ?? null,
+    logLevel: e.LOG_LEVEL,
+  });
+}

@@ -1,0 +1,18 @@
+import { readFileSync } from 'node:fs';
+import type { Config } from './config.ts';
+import type { RootDb } from './db/index.ts';
+import type { Logger } from './logger.ts';
+import type { DiscordPort } from './services/discord-port.ts';
+
+/** What commands, listeners and job processors are handed: the process's shared handles. */
+export interface AppContext {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly db: RootDb;
+  readonly version: string;
+  readonly discord: DiscordPort;
+  /** Resolves when Redis answers, rejects with the reason when it does not. */
+  redisHealth(): Promise<void>;
+}
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;

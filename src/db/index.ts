@@ -1,0 +1,67 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.ts';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+/**
+ * The database handle every repository takes first. Kysely stays behind it: only `src/db` and
+ * `src/repositories` touch `kysely`.
+ */
+export interface Db {
+  readonly dialect: Dialect;
+  readonly kysely: Kysely<Database> | Transaction<Database>;
+}
+
+export interface RootDb extends Db {
+  readonly kysely: Kysely<Database>;
+  /** A short description safe to log (no password). */
+  readonly description: string;
+  destroy(): Promise<void>;
+}
+
+// PostgreSQL returns BIGINT (count(*)) and NUMERIC as strings by default; our counts fit in a double.
+pg.types.setTypeParser(20, (v) => Number(v));
+pg.types.setTypeParser(1700, (v) => Number(v));
+
+export function dialectOf(databaseUrl: string): Dialect {
+  return databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres';
+}
+
+/** better-sqlite3 for `sqlite:PATH` (WAL, foreign keys, busy timeout) or a pg pool for `postgres://…`. */
+export function createDb(config: { databaseUrl: string }, { poolSize = 10 } = {}): RootDb {
+  const url = config.databaseUrl;
+  if (dialectOf(url) === 'sqlite') {
+    const path = url.slice('sqlite:'.length);
+    const memory = path === ':memory:';
+    if (!memory) mkdirSync(dirname(resolve(path)), { recursive: true });
+    const sqlite = new SQLite(memory ? ':memory:' : path);
+    if (!memory) sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('synchronous = NORMAL');
+    const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    return { dialect: 'sqlite', kysely, description: `sqlite:${memory ? ':memory:' : resolve(path)}`, destroy: () => kysely.destroy() };
+  }
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000 });
+  // An idle client that loses its server (PostgreSQL restarted) must not crash the process.
+  pool.on('error', () => {});
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const safe = new URL(url);
+  safe.password = '';
+  return { dialect: 'postgres', kysely, description: safe.toString(), destroy: () => kysely.destroy() };
+}
+
+/** Runs `fn` in one transaction; the handle it gets is a Db like any other. */
+export async function withTransaction<T>(db: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
+  if (db.kysely.isTransaction) return fn(db);
+  return (db.kysely as Kysely<Database>).transaction().execute((trx) => fn({ dialect: db.dialect, kysely: trx }));
+}
+
+/** A cheap round trip, for health checks. */
+export async function pingDb(db: Db): Promise<void> {
+  await db.kysely.selectNoFrom((eb) => eb.lit(1).as('one')).execute();
+}

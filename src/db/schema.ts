@@ -1,0 +1,131 @@
+import type { Generated, Insertable, Selectable } from 'kysely';
+
+// Snowflakes are text; timestamps are ISO-8601 text (UTC, `toISOString()`), so they sort and
+// compare the same on SQLite and PostgreSQL; booleans are integers 0/1 for the same reason.
+
+export interface GuildSettingsTable {
+  guild_id: string;
+  publish_channel_id: string | null;
+  digest_channel_id: string | null;
+  /** ISO weekday: 1 = Monday … 7 = Sunday. */
+  digest_day: number;
+  digest_hour: number;
+  digest_timezone: string;
+  digest_enabled: number;
+  /** What an empty week does: 'skip' (record it, post nothing) or 'post'. */
+  digest_empty: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface FeedsTable {
+  id: string;
+  guild_id: string;
+  url: string;
+  channel_id: string;
+  title: string | null;
+  etag: string | null;
+  last_modified: string | null;
+  /** 'active' | 'paused' */
+  state: string;
+  consecutive_failures: number;
+  last_error: string | null;
+  last_polled_at: string | null;
+  last_success_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface PostsTable {
+  id: string;
+  feed_id: string;
+  guild_id: string;
+  /** Identity within the feed: guid, else link, else a hash of title and date. */
+  guid: string;
+  url: string | null;
+  title: string;
+  author: string | null;
+  published_at: string | null;
+  /** The summary as HTML (links kept for rendering). */
+  summary: string | null;
+  /** Title and summary as plain text, for search. */
+  search_text: string;
+  image_url: string | null;
+  content_hash: string;
+  channel_id: string | null;
+  message_id: string | null;
+  thread_id: string | null;
+  /** 'known' (seen, never to be published) | 'pending' | 'announced' | 'threaded' | 'published' | 'failed' */
+  publish_state: string;
+  failure_reason: string | null;
+  publish_attempts: number;
+  discovered_at: string;
+  updated_at: string;
+}
+
+export interface CommentsTable {
+  /** The Discord message id. */
+  id: string;
+  post_id: string;
+  thread_id: string;
+  author_id: string;
+  author_name: string;
+  content: string;
+  reply_to_id: string | null;
+  /** JSON array of { url, name, contentType }. */
+  attachments: string;
+  created_at: string;
+  edited_at: string | null;
+  deleted_at: string | null;
+}
+
+export interface RatingsTable {
+  post_id: string;
+  user_id: string;
+  stars: number;
+  updated_at: string;
+}
+
+export interface DigestsTable {
+  guild_id: string;
+  /** e.g. 2026-W48: unique per guild, so a period is claimed once. */
+  period_key: string;
+  period_start: string;
+  period_end: string;
+  channel_id: string | null;
+  message_id: string | null;
+  nonce: string;
+  /** 'claimed' | 'posted' | 'skipped' | 'failed' */
+  state: string;
+  error: string | null;
+  posted_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SyncCursorsTable {
+  thread_id: string;
+  post_id: string;
+  last_message_id: string | null;
+  updated_at: string;
+}
+
+export interface Database {
+  guild_settings: GuildSettingsTable;
+  feeds: FeedsTable;
+  posts: PostsTable;
+  comments: CommentsTable;
+  ratings: RatingsTable;
+  digests: DigestsTable;
+  sync_cursors: SyncCursorsTable;
+}
+
+export type GuildSettingsRow = Selectable<GuildSettingsTable>;
+export type FeedRow = Selectable<FeedsTable>;
+export type PostRow = Selectable<PostsTable>;
+export type CommentRow = Selectable<CommentsTable>;
+export type RatingRow = Selectable<RatingsTable>;
+export type DigestRow = Selectable<DigestsTable>;
+export type NewPost = Insertable<PostsTable>;
+// Generated<> is not used: every key is chosen by the application (snowflakes, deterministic ids).
+export type { Generated };

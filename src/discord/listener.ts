@@ -1,0 +1,25 @@
+import type { Client, ClientEvents } from 'discord.js';
+import type { AppContext } from '../context.ts';
+
+/** One gateway listener: one event, one function. Errors are caught and logged with the listener's name. */
+export interface Listener<E extends keyof ClientEvents = keyof ClientEvents> {
+  name: string;
+  event: E;
+  run(ctx: AppContext, ...args: ClientEvents[E]): Promise<void> | void;
+}
+
+export const defineListener = <E extends keyof ClientEvents>(l: Listener<E>): Listener<E> => l;
+
+/** Attaches listeners so that none of them can crash the process or another listener. */
+export function wireListeners(client: Client, ctx: AppContext, listeners: readonly Listener<any>[]): void {
+  for (const listener of listeners) {
+    client.on(listener.event, (...args: unknown[]) => {
+      try {
+        const result = listener.run(ctx, ...(args as never[]));
+        if (result instanceof Promise) result.catch((err: unknown) => ctx.log.error({ err, listener: listener.name }, 'listener failed'));
+      } catch (err) {
+        ctx.log.error({ err, listener: listener.name }, 'listener failed');
+      }
+    });
+  }
+}

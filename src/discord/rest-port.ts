@@ -1,0 +1,102 @@
+import { DiscordAPIError, REST, type RequestData } from '@discordjs/rest';
+import { Routes, type APIChannel, type APIMessage, type APIUser, type RESTPostAPIChannelMessageJSONBody, type RESTPatchAPIChannelMessageJSONBody } from 'discord-api-types/v10';
+import { DiscordRequestError, type DiscordPort } from '../services/discord-port.ts';
+
+/** A REST client on the `DISCORD_API_URL` seam. Every REST client of the bot is made here or is the gateway client's own. */
+export function createRest(config: { discordApiUrl: string; discordToken: string | null }): REST {
+  const rest = new REST({ api: config.discordApiUrl, version: '10' });
+  if (config.discordToken) rest.setToken(config.discordToken);
+  return rest;
+}
+
+const UNKNOWN = new Set([10003, 10008]);
+
+function wrap(error: unknown): never {
+  if (error instanceof DiscordAPIError) throw new DiscordRequestError(`${error.message} (${error.code})`, Number(error.code) || 0, error.status);
+  if (error instanceof Error && 'status' in error && typeof error.status === 'number') throw new DiscordRequestError(error.message, 0, error.status);
+  throw error;
+}
+
+export class RestDiscordPort implements DiscordPort {
+  #botId: Promise<string> | null = null;
+  constructor(readonly rest: REST) {}
+
+  async #call<T>(method: 'get' | 'post' | 'patch' | 'put' | 'delete', route: `/${string}`, options?: RequestData): Promise<T> {
+    try {
+      return (await this.rest[method](route, options)) as T;
+    } catch (error) {
+      return wrap(error);
+    }
+  }
+
+  async #orNull<T>(p: Promise<T>): Promise<T | null> {
+    try {
+      return await p;
+    } catch (error) {
+      if (error instanceof DiscordRequestError && UNKNOWN.has(error.code)) return null;
+      throw error;
+    }
+  }
+
+  botUserId(): Promise<string> {
+    this.#botId ??= this.#call<APIUser>('get', Routes.user('@me')).then((u) => u.id);
+    this.#botId.catch(() => (this.#botId = null));
+    return this.#botId;
+  }
+
+  getChannel(channelId: string): Promise<APIChannel | null> {
+    return this.#orNull(this.#call<APIChannel>('get', Routes.channel(channelId)));
+  }
+
+  createMessage(channelId: string, body: RESTPostAPIChannelMessageJSONBody): Promise<APIMessage> {
+    return this.#call('post', Routes.channelMessages(channelId), { body });
+  }
+
+  editMessage(channelId: string, messageId: string, body: RESTPatchAPIChannelMessageJSONBody): Promise<APIMessage> {
+    return this.#call('patch', Routes.channelMessage(channelId, messageId), { body });
+  }
+
+  getMessage(channelId: string, messageId: string): Promise<APIMessage | null> {
+    return this.#orNull(this.#call<APIMessage>('get', Routes.channelMessage(channelId, messageId)));
+  }
+
+  listMessages(channelId: string, query: { after?: string; before?: string; around?: string; limit?: number }): Promise<APIMessage[]> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) q.set(k, String(v));
+    return this.#call('get', Routes.channelMessages(channelId), { query: q });
+  }
+
+  async startThread(channelId: string, messageId: string, name: string): Promise<string> {
+    try {
+      const thread = await this.#call<APIChannel>('post', Routes.threads(channelId, messageId), { body: { name, auto_archive_duration: 10080 } });
+      return thread.id;
+    } catch (error) {
+      // A retried step finds the thread it made before: that is success, not a failure.
+      if (error instanceof DiscordRequestError && error.code === 160004) return messageId;
+      throw error;
+    }
+  }
+
+  async createForumPost(channelId: string, name: string, message: RESTPostAPIChannelMessageJSONBody): Promise<{ threadId: string; messageId: string }> {
+    const thread = await this.#call<APIChannel & { message?: APIMessage }>('post', Routes.threads(channelId), { body: { name, message, auto_archive_duration: 10080 } });
+    return { threadId: thread.id, messageId: thread.message?.id ?? thread.id };
+  }
+
+  async editThread(threadId: string, patch: { name?: string; archived?: boolean }): Promise<void> {
+    await this.#call('patch', Routes.channel(threadId), { body: patch });
+  }
+
+  async addReaction(channelId: string, messageId: string, emoji: string): Promise<void> {
+    await this.#call('put', Routes.channelMessageOwnReaction(channelId, messageId, encodeURIComponent(emoji)));
+  }
+
+  async removeUserReaction(channelId: string, messageId: string, emoji: string, userId: string): Promise<void> {
+    await this.#call('delete', Routes.channelMessageUserReaction(channelId, messageId, encodeURIComponent(emoji), userId));
+  }
+
+  listReactors(channelId: string, messageId: string, emoji: string, query: { after?: string; limit?: number }): Promise<APIUser[]> {
+    const q = new URLSearchParams({ limit: String(query.limit ?? 100) });
+    if (query.after) q.set('after', query.after);
+    return this.#call('get', Routes.channelMessageReaction(channelId, messageId, encodeURIComponent(emoji)), { query: q });
+  }
+}

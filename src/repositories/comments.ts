@@ -1,0 +1,147 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/index.ts';
+import type { CommentRow } from '../db/schema.ts';
+
+export interface Attachment {
+  url: string;
+  name: string;
+  contentType: string | null;
+}
+
+export interface Comment {
+  id: string;
+  postId: string;
+  threadId: string;
+  authorId: string;
+  authorName: string;
+  content: string;
+  replyToId: string | null;
+  attachments: Attachment[];
+  createdAt: string;
+  editedAt: string | null;
+  deletedAt: string | null;
+}
+
+export type CommentInput = Omit<Comment, 'deletedAt'>;
+
+function parseAttachments(json: string): Attachment[] {
+  try {
+    const value: unknown = JSON.parse(json);
+    return Array.isArray(value) ? (value as Attachment[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+export function toComment(r: CommentRow): Comment {
+  return {
+    id: r.id,
+    postId: r.post_id,
+    threadId: r.thread_id,
+    authorId: r.author_id,
+    authorName: r.author_name,
+    content: r.content,
+    replyToId: r.reply_to_id,
+    attachments: parseAttachments(r.attachments),
+    createdAt: r.created_at,
+    editedAt: r.edited_at,
+    deletedAt: r.deleted_at,
+  };
+}
+
+// Stay well below SQLite's 32,766 bound parameters per statement (11 columns a row).
+const CHUNK = 500;
+
+/**
+ * Inserts or updates comments by Discord message id. Idempotent: the same message seen twice (event and
+ * catch-up) is one row; an update never brings back a deleted comment and never replaces a newer edit.
+ */
+export async function upsertComments(db: Db, comments: readonly CommentInput[]): Promise<void> {
+  for (let i = 0; i < comments.length; i += CHUNK) {
+    const rows = comments.slice(i, i + CHUNK).map((c) => ({
+      id: c.id,
+      post_id: c.postId,
+      thread_id: c.threadId,
+      author_id: c.authorId,
+      author_name: c.authorName,
+      content: c.content,
+      reply_to_id: c.replyToId,
+      attachments: JSON.stringify(c.attachments),
+      created_at: c.createdAt,
+      edited_at: c.editedAt,
+      deleted_at: null,
+    }));
+    await db.kysely
+      .insertInto('comments')
+      .values(rows)
+      .onConflict((oc) =>
+        oc
+          .column('id')
+          .doUpdateSet((eb) => ({
+            content: eb.ref('excluded.content'),
+            author_name: eb.ref('excluded.author_name'),
+            attachments: eb.ref('excluded.attachments'),
+            reply_to_id: eb.ref('excluded.reply_to_id'),
+            edited_at: eb.ref('excluded.edited_at'),
+          }))
+          .where((eb) =>
+            eb.and([
+              eb('comments.deleted_at', 'is', null),
+              eb.or([
+                eb('comments.edited_at', 'is', null),
+                eb(sql`coalesce(excluded.edited_at, '')`, '>=', eb.ref('comments.edited_at')),
+              ]),
+            ]),
+          ),
+      )
+      .execute();
+  }
+}
+
+/** Keeps the rows as tombstones: content stays for the owner's records, `deletedAt` hides it everywhere. */
+export async function markCommentsDeleted(db: Db, ids: readonly string[], at: string): Promise<number> {
+  let n = 0;
+  for (let i = 0; i < ids.length; i += CHUNK) {
+    const res = await db.kysely
+      .updateTable('comments')
+      .set({ deleted_at: at })
+      .where('id', 'in', ids.slice(i, i + CHUNK))
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    n += Number(res.numUpdatedRows);
+  }
+  return n;
+}
+
+export async function markThreadCommentsDeleted(db: Db, threadId: string, at: string): Promise<number> {
+  const res = await db.kysely.updateTable('comments').set({ deleted_at: at }).where('thread_id', '=', threadId).where('deleted_at', 'is', null).executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}
+
+/** A post's comments, oldest first, tombstones included. */
+export async function listComments(db: Db, postId: string): Promise<Comment[]> {
+  const rows = await db.kysely.selectFrom('comments').selectAll().where('post_id', '=', postId).orderBy('created_at').orderBy('id').execute();
+  return rows.map(toComment);
+}
+
+/** The ids of a thread's comments that are not deleted (catch-up compares them with Discord). */
+export async function listLiveCommentIds(db: Db, threadId: string, opts: { afterCreatedAt?: string } = {}): Promise<string[]> {
+  let q = db.kysely.selectFrom('comments').select('id').where('thread_id', '=', threadId).where('deleted_at', 'is', null);
+  if (opts.afterCreatedAt) q = q.where('created_at', '>=', opts.afterCreatedAt);
+  return (await q.execute()).map((r) => r.id);
+}
+
+/** Live (not deleted) reply counts per post, in one query. */
+export async function countReplies(db: Db, postIds: readonly string[]): Promise<Map<string, number>> {
+  const counts = new Map<string, number>(postIds.map((id) => [id, 0]));
+  if (postIds.length === 0) return counts;
+  const rows = await db.kysely
+    .selectFrom('comments')
+    .select(['post_id', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('post_id', 'in', postIds)
+    .where('deleted_at', 'is', null)
+    .groupBy('post_id')
+    .execute();
+  for (const r of rows) counts.set(r.post_id, Number(r.n));
+  return counts;
+}

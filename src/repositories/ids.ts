@@ -1,0 +1,15 @@
+import { createHash } from 'node:crypto';
+
+/** Deterministic ids: the same blog item gets the same id in every process, so retries and jobs can key on it. */
+export function stableId(...parts: string[]): string {
+  return createHash('sha256').update(parts.join('\u0000')).digest('base64url').slice(0, 22);
+}
+
+export const now = (): string => new Date().toISOString();
+
+/** Snowflakes are compared as numbers: as text '99' > '100'. */
+export function compareSnowflakes(a: string, b: string): number {
+  const x = BigInt(a);
+  const y = BigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}

@@ -1,0 +1,212 @@
+import type { Db } from '../db/index.ts';
+import type { PostRow } from '../db/schema.ts';
+import { now, stableId } from './ids.ts';
+
+export type PublishState = 'known' | 'pending' | 'announced' | 'threaded' | 'published' | 'failed';
+
+export interface Post {
+  id: string;
+  feedId: string;
+  guildId: string;
+  guid: string;
+  url: string | null;
+  title: string;
+  author: string | null;
+  publishedAt: string | null;
+  summaryHtml: string | null;
+  imageUrl: string | null;
+  contentHash: string;
+  channelId: string | null;
+  messageId: string | null;
+  threadId: string | null;
+  publishState: PublishState;
+  failureReason: string | null;
+  publishAttempts: number;
+  discoveredAt: string;
+  updatedAt: string;
+}
+
+/** What a feed says about a post (a subset of the parser's PostDraft). */
+export interface PostContent {
+  key: string;
+  url: string | null;
+  title: string;
+  author: string | null;
+  publishedAt: string | null;
+  summaryHtml: string | null;
+  searchText: string;
+  imageUrl: string | null;
+  contentHash: string;
+}
+
+export function toPost(r: PostRow): Post {
+  return {
+    id: r.id,
+    feedId: r.feed_id,
+    guildId: r.guild_id,
+    guid: r.guid,
+    url: r.url,
+    title: r.title,
+    author: r.author,
+    publishedAt: r.published_at,
+    summaryHtml: r.summary,
+    imageUrl: r.image_url,
+    contentHash: r.content_hash,
+    channelId: r.channel_id,
+    messageId: r.message_id,
+    threadId: r.thread_id,
+    publishState: r.publish_state as PublishState,
+    failureReason: r.failure_reason,
+    publishAttempts: r.publish_attempts,
+    discoveredAt: r.discovered_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export const postId = (feedId: string, key: string): string => stableId('post', feedId, key);
+
+const SUMMARY_CAP = 20_000;
+
+/**
+ * Records a feed item. New items get `initialState` ('pending' to publish, 'known' to never publish);
+ * a known item whose content hash changed is updated in place and reported as 'changed' (an edit, never a repost).
+ */
+export async function upsertPostFromFeed(
+  db: Db,
+  feed: { id: string; guildId: string },
+  item: PostContent,
+  initialState: 'pending' | 'known',
+): Promise<{ post: Post; status: 'new' | 'changed' | 'unchanged' }> {
+  const id = postId(feed.id, item.key);
+  const at = now();
+  const content = {
+    url: item.url,
+    title: item.title,
+    author: item.author,
+    published_at: item.publishedAt,
+    summary: item.summaryHtml?.slice(0, SUMMARY_CAP) ?? null,
+    search_text: item.searchText.slice(0, SUMMARY_CAP),
+    image_url: item.imageUrl,
+    content_hash: item.contentHash,
+  };
+  const inserted = await db.kysely
+    .insertInto('posts')
+    .values({ id, feed_id: feed.id, guild_id: feed.guildId, guid: item.key, ...content, publish_state: initialState, publish_attempts: 0, discovered_at: at, updated_at: at })
+    .onConflict((oc) => oc.columns(['feed_id', 'guid']).doNothing())
+    .executeTakeFirst();
+  if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return { post: (await getPost(db, id))!, status: 'new' };
+  const changed = await db.kysely
+    .updateTable('posts')
+    .set({ ...content, updated_at: at })
+    .where('id', '=', id)
+    .where('content_hash', '!=', item.contentHash)
+    .executeTakeFirst();
+  return { post: (await getPost(db, id))!, status: Number(changed.numUpdatedRows) > 0 ? 'changed' : 'unchanged' };
+}
+
+export async function getPost(db: Db, id: string): Promise<Post | null> {
+  const row = await db.kysely.selectFrom('posts').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? toPost(row) : null;
+}
+
+/** The post announced by this Discord message (reactions live there). */
+export async function getPostByMessageId(db: Db, messageId: string): Promise<Post | null> {
+  const row = await db.kysely.selectFrom('posts').selectAll().where('message_id', '=', messageId).executeTakeFirst();
+  return row ? toPost(row) : null;
+}
+
+/** The post discussed in this Discord thread. */
+export async function getPostByThreadId(db: Db, threadId: string): Promise<Post | null> {
+  const row = await db.kysely.selectFrom('posts').selectAll().where('thread_id', '=', threadId).executeTakeFirst();
+  return row ? toPost(row) : null;
+}
+
+/** A published post by its blog URL (the widget asks this way); ignores a trailing slash difference. */
+export async function findPostByUrl(db: Db, url: string): Promise<Post | null> {
+  const variants = url.endsWith('/') ? [url, url.slice(0, -1)] : [url, `${url}/`];
+  const row = await db.kysely
+    .selectFrom('posts')
+    .selectAll()
+    .where('url', 'in', variants)
+    .orderBy((eb) => eb.case().when('thread_id', 'is not', null).then(0).else(1).end())
+    .orderBy('discovered_at')
+    .executeTakeFirst();
+  return row ? toPost(row) : null;
+}
+
+export interface PublishPatch {
+  state: PublishState;
+  channelId?: string | null;
+  messageId?: string | null;
+  threadId?: string | null;
+  failureReason?: string | null;
+}
+
+export async function setPublishState(db: Db, id: string, patch: PublishPatch): Promise<void> {
+  await db.kysely
+    .updateTable('posts')
+    .set({
+      publish_state: patch.state,
+      updated_at: now(),
+      ...(patch.channelId !== undefined ? { channel_id: patch.channelId } : {}),
+      ...(patch.messageId !== undefined ? { message_id: patch.messageId } : {}),
+      ...(patch.threadId !== undefined ? { thread_id: patch.threadId } : {}),
+      ...(patch.failureReason !== undefined ? { failure_reason: patch.failureReason?.slice(0, 1000) ?? null } : {}),
+    })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function countPublishAttempt(db: Db, id: string): Promise<void> {
+  await db.kysely.updateTable('posts').set((eb) => ({ publish_attempts: eb('publish_attempts', '+', 1) })).where('id', '=', id).execute();
+}
+
+/** Posts newest first (by publication date, then discovery). */
+export async function listPosts(db: Db, opts: { guildId?: string; states?: PublishState[]; limit?: number; offset?: number } = {}): Promise<Post[]> {
+  let q = db.kysely.selectFrom('posts').selectAll();
+  if (opts.guildId) q = q.where('guild_id', '=', opts.guildId);
+  if (opts.states?.length) q = q.where('publish_state', 'in', opts.states);
+  const rows = await q
+    .orderBy((eb) => eb.fn.coalesce('published_at', 'discovered_at'), 'desc')
+    .orderBy('id')
+    .limit(opts.limit ?? 1000)
+    .offset(opts.offset ?? 0)
+    .execute();
+  return rows.map(toPost);
+}
+
+/** Posts that still need a publishing step: pending, or part-way through (announced/threaded). */
+export async function listUnfinishedPosts(db: Db, limit = 500): Promise<Post[]> {
+  const rows = await db.kysely
+    .selectFrom('posts')
+    .selectAll()
+    .where('publish_state', 'in', ['pending', 'announced', 'threaded'])
+    .orderBy('discovered_at')
+    .limit(limit)
+    .execute();
+  return rows.map(toPost);
+}
+
+/** Posts with an announcement (and usually a thread) discovered since `sinceIso`: what catch-up and recount look at. */
+export async function listAnnouncedPostsSince(db: Db, sinceIso: string, guildIds?: readonly string[]): Promise<Post[]> {
+  let q = db.kysely
+    .selectFrom('posts')
+    .selectAll()
+    .where('message_id', 'is not', null)
+    .where((eb) => eb.or([eb('discovered_at', '>=', sinceIso), eb('published_at', '>=', sinceIso)]));
+  if (guildIds) {
+    if (guildIds.length === 0) return [];
+    q = q.where('guild_id', 'in', guildIds);
+  }
+  return (await q.orderBy('discovered_at', 'desc').execute()).map(toPost);
+}
+
+export async function countPosts(db: Db, guildId: string): Promise<number> {
+  const row = await db.kysely
+    .selectFrom('posts')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('guild_id', '=', guildId)
+    .where('publish_state', '!=', 'known')
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

@@ -1,0 +1,86 @@
+import type { Db } from '../db/index.ts';
+
+export type Stars = 1 | 2 | 3 | 4 | 5;
+
+export interface RatingSummary {
+  average: number;
+  count: number;
+  distribution: Record<'1' | '2' | '3' | '4' | '5', number>;
+}
+
+export interface Rating {
+  postId: string;
+  userId: string;
+  stars: Stars;
+  updatedAt: string;
+}
+
+export const emptySummary = (): RatingSummary => ({ average: 0, count: 0, distribution: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0 } });
+
+export function isStars(n: number): n is Stars {
+  return Number.isInteger(n) && n >= 1 && n <= 5;
+}
+
+/** One rating per person and post; the latest wins. */
+export async function setRating(db: Db, postId: string, userId: string, stars: Stars, at: string): Promise<void> {
+  if (!isStars(stars)) throw new RangeError(`a rating is 1–5 stars, got ${String(stars)}`);
+  await db.kysely
+    .insertInto('ratings')
+    .values({ post_id: postId, user_id: userId, stars, updated_at: at })
+    .onConflict((oc) => oc.columns(['post_id', 'user_id']).doUpdateSet({ stars, updated_at: at }))
+    .execute();
+}
+
+export async function getRating(db: Db, postId: string, userId: string): Promise<Rating | null> {
+  const r = await db.kysely.selectFrom('ratings').selectAll().where('post_id', '=', postId).where('user_id', '=', userId).executeTakeFirst();
+  return r ? { postId: r.post_id, userId: r.user_id, stars: r.stars as Stars, updatedAt: r.updated_at } : null;
+}
+
+/** Removes a person's rating; with `onlyIfStars`, only when it is still that many stars (the reaction removed held it). */
+export async function removeRating(db: Db, postId: string, userId: string, onlyIfStars?: Stars): Promise<boolean> {
+  let q = db.kysely.deleteFrom('ratings').where('post_id', '=', postId).where('user_id', '=', userId);
+  if (onlyIfStars !== undefined) q = q.where('stars', '=', onlyIfStars);
+  const res = await q.executeTakeFirst();
+  return Number(res.numDeletedRows) > 0;
+}
+
+/** Remove-all (every reaction cleared) or remove-emoji (one keycap cleared). */
+export async function removeRatings(db: Db, postId: string, stars?: Stars): Promise<number> {
+  let q = db.kysely.deleteFrom('ratings').where('post_id', '=', postId);
+  if (stars !== undefined) q = q.where('stars', '=', stars);
+  const res = await q.executeTakeFirst();
+  return Number(res.numDeletedRows);
+}
+
+export async function listRatings(db: Db, postId: string): Promise<Rating[]> {
+  const rows = await db.kysely.selectFrom('ratings').selectAll().where('post_id', '=', postId).orderBy('updated_at').orderBy('user_id').execute();
+  return rows.map((r) => ({ postId: r.post_id, userId: r.user_id, stars: r.stars as Stars, updatedAt: r.updated_at }));
+}
+
+/**
+ * Average, count and distribution per post, from one grouped query. Every consumer (announcement,
+ * export, /blog show, digest, HTTP API) uses this, so they never disagree.
+ */
+export async function getRatingSummaries(db: Db, postIds: readonly string[]): Promise<Map<string, RatingSummary>> {
+  const out = new Map<string, RatingSummary>(postIds.map((id) => [id, emptySummary()]));
+  if (postIds.length === 0) return out;
+  const rows = await db.kysely
+    .selectFrom('ratings')
+    .select(['post_id', 'stars', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('post_id', 'in', postIds)
+    .groupBy(['post_id', 'stars'])
+    .execute();
+  for (const r of rows) {
+    const s = out.get(r.post_id)!;
+    const n = Number(r.n);
+    s.distribution[String(r.stars) as keyof RatingSummary['distribution']] += n;
+    s.count += n;
+    s.average += n * r.stars;
+  }
+  for (const s of out.values()) s.average = s.count ? Math.round((s.average / s.count) * 100) / 100 : 0;
+  return out;
+}
+
+export async function getRatingSummary(db: Db, postId: string): Promise<RatingSummary> {
+  return (await getRatingSummaries(db, [postId])).get(postId)!;
+}

@@ -1,0 +1,37 @@
+// What the services need from Discord, as plain API JSON. `src/discord/rest-port.ts` implements it over REST,
+// so services never import discord.js and the same code runs in `bot` and `worker` processes.
+import type { APIChannel, APIMessage, APIUser, RESTPatchAPIChannelMessageJSONBody, RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
+
+/** A Discord error the services may act on (unknown message, missing access, thread exists…). */
+export class DiscordRequestError extends Error {
+  override name = 'DiscordRequestError';
+  constructor(
+    message: string,
+    /** Discord's JSON error code (10008 Unknown Message, 50001 Missing Access, 160004 thread exists…), 0 if none. */
+    readonly code: number,
+    /** HTTP status. */
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface DiscordPort {
+  /** The bot's own user id (its reactions never count as ratings). */
+  botUserId(): Promise<string>;
+  getChannel(channelId: string): Promise<APIChannel | null>;
+  createMessage(channelId: string, body: RESTPostAPIChannelMessageJSONBody): Promise<APIMessage>;
+  editMessage(channelId: string, messageId: string, body: RESTPatchAPIChannelMessageJSONBody): Promise<APIMessage>;
+  getMessage(channelId: string, messageId: string): Promise<APIMessage | null>;
+  /** Newest first, as Discord returns them; at most 100. */
+  listMessages(channelId: string, query: { after?: string; before?: string; around?: string; limit?: number }): Promise<APIMessage[]>;
+  /** A thread on a message; the thread's id is the message's id. Resolves with that id also when it already exists (160004). */
+  startThread(channelId: string, messageId: string, name: string): Promise<string>;
+  /** A forum post: thread id = starter message id. */
+  createForumPost(channelId: string, name: string, message: RESTPostAPIChannelMessageJSONBody): Promise<{ threadId: string; messageId: string }>;
+  editThread(threadId: string, patch: { name?: string; archived?: boolean }): Promise<void>;
+  addReaction(channelId: string, messageId: string, emoji: string): Promise<void>;
+  removeUserReaction(channelId: string, messageId: string, emoji: string, userId: string): Promise<void>;
+  /** Users who reacted with `emoji`, ascending by id, at most 100 a page. */
+  listReactors(channelId: string, messageId: string, emoji: string, query: { after?: string; limit?: number }): Promise<APIUser[]>;
+}

@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Db } from '../../src/db/index.ts';
+import { upsertComments } from '../../src/repositories/comments.ts';
+import { upsertFeed } from '../../src/repositories/feeds.ts';
+import { getPost, setPublishState, upsertPostFromFeed, type Post } from '../../src/repositories/posts.ts';
+import { setRating } from '../../src/repositories/ratings.ts';
+import { snowflake } from './snowflake.ts';
+
+export const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
+
+export interface SeedComment {
+  id: string;
+  author: string;
+  replyTo: string | null;
+  depth: number;
+  text: string;
+}
+export interface SeedPost {
+  title: string;
+  author: string;
+  isoDate: string;
+  paragraphs: string[];
+}
+
+export function loadSeed(): { post: SeedPost; comments: SeedComment[] } {
+  const post = JSON.parse(readFileSync(`${SHARED}fixtures/seed-post.json`, 'utf8')) as SeedPost;
+  const { comments } = JSON.parse(readFileSync(`${SHARED}fixtures/seed-discussion.json`, 'utf8')) as { comments: SeedComment[] };
+  return { post, comments };
+}
+
+export const SEED_URL = 'https://digitalstrategy.rsm.nl/2017/10/12/what-do-wechat-and-lord-of-the-rings-have-in-common/';
+
+/**
+ * The seed post as blogcord would have stored it after publishing it and mirroring its thread:
+ * 22 comments with their reply tree (fixture ids mapped to snowflakes) and two 5-star ratings.
+ */
+export async function seedDiscussion(db: Db, guildId = snowflake()): Promise<{ post: Post; idOf: Map<string, string>; guildId: string }> {
+  const { post: seed, comments } = loadSeed();
+  const { feed } = await upsertFeed(db, { guildId, url: 'https://digitalstrategy.rsm.nl/feed/', channelId: snowflake() });
+  const { post } = await upsertPostFromFeed(
+    db,
+    feed,
+    {
+      key: SEED_URL,
+      url: SEED_URL,
+      title: seed.title,
+      author: seed.author,
+      publishedAt: new Date(`${seed.isoDate}T00:00:00Z`).toISOString(),
+      summaryHtml: `<p>${seed.paragraphs[0]}</p>`,
+      searchText: `${seed.title} ${seed.paragraphs[0]}`,
+      imageUrl: null,
+      contentHash: 'seed',
+    },
+    'pending',
+  );
+  const messageId = snowflake();
+  await setPublishState(db, post.id, { state: 'published', channelId: feed.channelId, messageId, threadId: messageId });
+  const start = Date.parse('2017-10-12T10:00:00Z');
+  const idOf = new Map<string, string>();
+  comments.forEach((c, i) => idOf.set(c.id, snowflake(start + i * 60_000)));
+  await upsertComments(
+    db,
+    comments.map((c, i) => ({
+      id: idOf.get(c.id)!,
+      postId: post.id,
+      threadId: messageId,
+      authorId: snowflake(),
+      authorName: c.author,
+      content: c.text,
+      replyToId: c.replyTo ? idOf.get(c.replyTo)! : null,
+      attachments: [],
+      createdAt: new Date(start + i * 60_000).toISOString(),
+      editedAt: null,
+    })),
+  );
+  await setRating(db, post.id, snowflake(), 5, new Date(start).toISOString());
+  await setRating(db, post.id, snowflake(), 5, new Date(start + 1000).toISOString());
+  return { post: (await getPost(db, post.id))!, idOf, guildId };
+}
