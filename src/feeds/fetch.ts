@@ -23,7 +23,7 @@ function formatBytes(bytes: number): string {
 }
 
 /** Parse and check a feed URL: absolute, http(s), with a host; IP literals are checked against the guard at once. */
-export function checkFeedUrl(input: string, allowPrivateNetwork: boolean): URL {
+export function checkFeedUrl(input: string, allowPrivateNetwork: boolean, isAllowed: (address: string) => boolean = isPublicAddress): URL {
   let url: URL;
   try {
     url = new URL(input.trim());
@@ -38,7 +38,7 @@ export function checkFeedUrl(input: string, allowPrivateNetwork: boolean): URL {
     throw new FeedError('invalid-url', `Feed URLs with a user name or password are not supported (${url.host})`, { url: input });
   }
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (!allowPrivateNetwork && net.isIP(host) && !isPublicAddress(host)) throw privateAddressError(url.href, host);
+  if (!allowPrivateNetwork && net.isIP(host) && !isAllowed(host)) throw privateAddressError(url.href, host);
   return url;
 }
 
@@ -62,6 +62,12 @@ function decompressor(encoding: string | null): zlib.Gunzip | zlib.Inflate | zli
   }
 }
 
+/** Stop reading a body: destroyed streams emit 'error', which must not become an uncaught exception. */
+function discard(stream: Readable | zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress): void {
+  stream.on('error', () => {});
+  stream.destroy();
+}
+
 /** Read a body stream into memory, refusing (and destroying the stream) as soon as more than maxBytes arrive. */
 async function readCapped(body: Readable, encoding: string | null, maxBytes: number, url: string): Promise<Buffer> {
   const tooLarge = () => new FeedError('too-large', `The feed is larger than ${formatBytes(maxBytes)} (${url})`, { url });
@@ -78,8 +84,8 @@ async function readCapped(body: Readable, encoding: string | null, maxBytes: num
       chunks.push(buf);
     }
   } catch (err) {
-    body.destroy();
-    inflate?.destroy();
+    discard(body);
+    if (inflate) discard(inflate);
     if (err instanceof FeedError) throw err;
     if (inflate && (err as NodeJS.ErrnoException).code?.startsWith('Z_')) {
       throw new FeedError('malformed', `The server sent a corrupt ${encoding} body (${url})`, { url, cause: err });
@@ -132,9 +138,10 @@ export async function fetchFeed(
   const timeoutMs = opts.timeoutMs ?? DEFAULT_FEED_TIMEOUT_MS;
   const maxBytes = opts.maxBytes ?? DEFAULT_FEED_MAX_BYTES;
   const connectTimeoutMs = opts.connectTimeoutMs ?? Math.min(10_000, timeoutMs);
-  let current = checkFeedUrl(url, opts.allowPrivateNetwork);
+  const isAllowed = opts.addressPolicy ?? isPublicAddress;
+  let current = checkFeedUrl(url, opts.allowPrivateNetwork, isAllowed);
 
-  const lookup = guardedLookup(() => current.href);
+  const lookup = guardedLookup(() => current.href, isAllowed);
   const connector = buildConnector({ timeout: connectTimeoutMs, ...(opts.allowPrivateNetwork ? {} : { lookup }) });
   const agent = new Agent({
     headersTimeout: timeoutMs,
@@ -144,7 +151,7 @@ export async function fetchFeed(
         if (err) return callback(err, null);
         // Belt and braces: check the address the socket actually connected to (covers IP literals, which skip lookup).
         const remote = socket.remoteAddress;
-        if (!opts.allowPrivateNetwork && (!remote || !isPublicAddress(remote))) {
+        if (!opts.allowPrivateNetwork && (!remote || !isAllowed(remote))) {
           socket.destroy();
           return callback(privateAddressError(current.href, remote ?? 'an unknown address'), null);
         }
@@ -180,7 +187,7 @@ export async function fetchFeed(
 
       if (statusCode >= 300 && statusCode < 400 && statusCode !== 304) {
         const location = header(response.headers, 'location');
-        response.body.destroy();
+        discard(response.body);
         if (!location) {
           throw new FeedError('http-status', `${current.href} answered ${statusCode} (a redirect) without saying where to`, { url: current.href, status: statusCode });
         }
@@ -193,15 +200,15 @@ export async function fetchFeed(
         } catch {
           throw new FeedError('invalid-url', `${current.href} redirects to an invalid URL: ${location}`, { url: current.href });
         }
-        current = checkFeedUrl(next.href, opts.allowPrivateNetwork);
+        current = checkFeedUrl(next.href, opts.allowPrivateNetwork, isAllowed);
         continue;
       }
       if (statusCode === 304) {
-        response.body.destroy();
+        discard(response.body);
         return { status: 'not-modified' };
       }
       if (statusCode < 200 || statusCode >= 300) {
-        response.body.destroy();
+        discard(response.body);
         const hint =
           statusCode === 404 || statusCode === 410
             ? ' (the feed is not there; check the URL)'
@@ -218,7 +225,7 @@ export async function fetchFeed(
       const contentLength = Number(header(response.headers, 'content-length') ?? NaN);
       const contentEncoding = header(response.headers, 'content-encoding');
       if (Number.isFinite(contentLength) && contentLength > maxBytes) {
-        response.body.destroy();
+        discard(response.body);
         throw new FeedError('too-large', `The feed is larger than ${formatBytes(maxBytes)} (${current.href})`, { url: current.href });
       }
       const bytes = await readCapped(response.body, contentEncoding, maxBytes, current.href);

@@ -48,14 +48,14 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
  * resolved address is not public. Because it runs inside the connection attempt, it checks the very addresses the
  * socket will use (no separate pre-resolution that DNS rebinding could race).
  */
-export function guardedLookup(url: () => string) {
+export function guardedLookup(url: () => string, isAllowed: (address: string) => boolean = isPublicAddress) {
   return function lookup(hostname: string, options: dns.LookupOptions | number | LookupCallback, callback?: LookupCallback): void {
     const cb = (typeof options === 'function' ? options : callback) as LookupCallback;
     const opts: dns.LookupOptions = typeof options === 'object' && options !== null ? options : typeof options === 'number' ? { family: options } : {};
     dns.lookup(hostname, { ...opts, all: true }, (err, addresses) => {
       if (err) return cb(err, opts.all ? [] : '');
       const list = addresses as LookupAddress[];
-      const bad = list.find((a) => !isPublicAddress(a.address));
+      const bad = list.find((a) => !isAllowed(a.address));
       if (bad) return cb(privateAddressError(url(), bad.address) as unknown as NodeJS.ErrnoException, opts.all ? [] : '');
       if (list.length === 0) return cb(Object.assign(new Error(`No address for ${hostname}`), { code: 'ENOTFOUND' }), opts.all ? [] : '');
       if (opts.all) return cb(null, list);

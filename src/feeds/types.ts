@@ -44,6 +44,8 @@ export interface FetchFeedOptions {
   /** Cap on the decoded-transfer body size (after decompression). Default 5 MB. */
   maxBytes?: number;
   userAgent: string;
+  /** Which resolved addresses may be connected to when allowPrivateNetwork is false. Default: isPublicAddress. */
+  addressPolicy?: (address: string) => boolean;
 }
 
 export type FetchFeedResult =
