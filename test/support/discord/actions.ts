@@ -61,6 +61,8 @@ export interface CreateMessageExtra {
   ephemeral?: boolean;
   /** extra files (multipart) */
   files?: UploadedFile[];
+  /** a deferred interaction's loading message may be empty */
+  allowEmpty?: boolean;
 }
 
 const NONCE_WINDOW_MS = 5 * 60_000;
@@ -140,7 +142,7 @@ export class Actions {
       if (c.type === ChannelType.GuildForum) throw new DiscordHttpError(400, 50008, 'Cannot send messages in a non-text channel');
       if (thread && c.thread_metadata?.locked && (this.perms(c, authorId) & P.ManageThreads) === 0n) throw Errors.threadLocked();
     }
-    if (isEmptyMessage(body, files.length)) throw Errors.emptyMessage();
+    if (!extra.allowEmpty && isEmptyMessage(body, files.length)) throw Errors.emptyMessage();
 
     // nonce + enforce_nonce: the same author's repeated nonce returns the first message
     const nonce = body.nonce ?? null;

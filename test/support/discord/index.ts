@@ -181,20 +181,24 @@ class Waiters {
   }
 }
 
-function waitUntil<T>(waiters: Waiters, check: () => T | undefined, timeout: number, what: string): Promise<T> {
+function waitUntil<T>(waiters: Waiters, check: () => T | undefined, timeout: number, what: string, pollMs = 0): Promise<T> {
   const first = check();
   if (first !== undefined) return Promise.resolve(first);
   return new Promise<T>((resolve, reject) => {
-    const remove = waiters.add(() => {
+    const attempt = () => {
       const v = check();
       if (v !== undefined) {
         clearTimeout(timer);
+        if (poll) clearInterval(poll);
         remove();
         resolve(v);
       }
-    });
+    };
+    const remove = waiters.add(attempt);
+    const poll = pollMs > 0 ? setInterval(attempt, pollMs) : null;
     const timer = setTimeout(() => {
       remove();
+      if (poll) clearInterval(poll);
       reject(new Error(`discord emulator: timed out after ${timeout} ms waiting for ${what}`));
     }, timeout);
   });
@@ -674,7 +678,7 @@ export class DiscordEmulator {
     const rec = await this.interactionsApi.invoke(this.userId(user), c.id, name, inv, false);
     const timeout = inv.timeout ?? 5000;
     const settle = inv.settleMs ?? 25;
-    await waitUntil(this.changed, () => (rec.responded && Date.now() - rec.lastActivity >= settle ? true : undefined), timeout, `a response to /${name} (interaction ${rec.id})`)
+    await waitUntil(this.changed, () => (rec.responded && Date.now() - rec.lastActivity >= settle ? true : undefined), timeout, `a response to /${name} (interaction ${rec.id})`, Math.max(5, Math.ceil(settle / 2)))
       .catch((err: Error) => {
         throw new Error(`${err.message}; state: callback=${rec.callbackType} deferred=${rec.deferred} responded=${rec.responded}`);
       });

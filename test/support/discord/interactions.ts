@@ -280,6 +280,7 @@ export class Interactions {
       system: true,
       ephemeral,
       files,
+      allowEmpty: extraFlags !== 0,
     });
     if (extraFlags) msg.flags = (msg.flags ?? 0) | extraFlags;
     if (ephemeral) {
