@@ -15,6 +15,7 @@ import {
 import { htmlToDiscordMarkdown, plainText } from '../src/render/markdown.ts';
 import { DESCRIPTION_BUDGET, RATE_THIS_POST, renderAnnouncement, renderFallback, renderPostMessage, threadName } from '../src/render/post.ts';
 import { formatDistributionBars, formatRating } from '../src/render/rating.ts';
+import { formatFeedCheck, previewFeed } from '../src/services/feed-check.ts';
 
 const fixturesDir = join(dirname(dirname(fileURLToPath(import.meta.url))), '..', 'shared', 'fixtures', 'feeds');
 const expected = JSON.parse(readFileSync(join(fixturesDir, 'expected.json'), 'utf8')) as Record<string, unknown>;
@@ -183,6 +184,20 @@ post('every fixture item renders to a valid payload (incl. the 103,000-character
   assert.ok((biggest.contentHtml?.length ?? 0) > 100_000);
   const e = renderAnnouncement({ ...biggest, summaryHtml: null }, stats).embeds![0]!;
   assert.ok(e.description!.endsWith(`[Read more](${biggest.url})`), e.description);
+});
+
+post('feed check report: feed facts, then the newest 3 items with link, date, thread name and description', () => {
+  const feed = parseFeed(decodeFeedBytes(readFileSync(join(fixturesDir, 'wordpress-rss2.xml'))), 'https://www.natashatherobot.com/feed/');
+  const previews = previewFeed(feed);
+  assert.is(previews.length, 10);
+  assert.ok(previews.every((p) => p.problems.length === 0 && p.threadName.length > 0));
+  const report = formatFeedCheck({ feed, previews });
+  assert.match(report, /^Feed: {4}Natasha The Robot$/m);
+  assert.match(report, /^Format: {2}rss$/m);
+  assert.match(report, /^Items: {3}10$/m);
+  assert.is(report.match(/^── \d\. /gm)?.length, 3);
+  assert.ok(report.includes('The Easiest Way to Get a URL for your Apple Wallet Passkit Pass'));
+  assert.ok(report.includes('Thread:  '));
 });
 
 md.run();
