@@ -10,8 +10,11 @@ import { createInteractionHandler } from './discord/interactions.ts';
 import { wireListeners } from './discord/listener.ts';
 import { listeners } from './discord/listeners/index.ts';
 import { createRest, RestDiscordPort } from './discord/rest-port.ts';
+import { schedulers, workers } from './jobs/index.ts';
+import { closeQueues, createQueues } from './jobs/queues.ts';
+import { registerSchedulers, startWorkers } from './jobs/worker.ts';
 import type { Logger } from './logger.ts';
-import { createProducerRedis, ensureRedis } from './redis.ts';
+import { createProducerRedis, createRedis, ensureRedis } from './redis.ts';
 import { missingTokenMessage } from './setup.ts';
 
 export type Role = 'start' | 'bot' | 'worker';
@@ -45,6 +48,8 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
     const redis = createProducerRedis(redisHandle.url);
     redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
     closers.push(['redis', () => redis.quit()]);
+    const queues = createQueues(redis, config.queuePrefix);
+    closers.push(['queues', () => closeQueues(queues)]);
 
     let client: Client | null = null;
     if (role !== 'worker') client = createDiscordClient(config);
@@ -55,10 +60,27 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
       db,
       version: VERSION,
       discord: new RestDiscordPort(rest),
+      queues,
       async redisHealth() {
         await redis.ping();
       },
     };
+
+    if (role !== 'bot') {
+      const connection = createRedis(redisHandle.url);
+      connection.on('error', (err) => log.warn({ err: err.message }, 'redis (workers) connection error'));
+      const running = startWorkers(ctx, connection, workers);
+      closers.push(['worker connection', () => connection.quit()]);
+      closers.push(['workers', () => Promise.allSettled(running.map((w) => w.close()))]);
+      await registerSchedulers(ctx, schedulers);
+      // A restarted or flushed Redis loses the schedules: register them again whenever the connection is back.
+      let first = connection.status !== 'ready';
+      connection.on('ready', () => {
+        if (first) return void (first = false);
+        log.info('redis is back: registering job schedulers again');
+        void registerSchedulers(ctx, schedulers);
+      });
+    }
 
     if (client) {
       const c = client;

@@ -10,6 +10,8 @@ export interface Config {
   readonly redisUrl: string;
   /** True when REDIS_URL was not set, so `start` may run a private redis-server. */
   readonly redisUrlIsDefault: boolean;
+  /** Prefix of every BullMQ key, so several installations (or test runs) can share one Redis. */
+  readonly queuePrefix: string;
   readonly feedAllowPrivateNetwork: boolean;
   readonly feedPollIntervalSeconds: number;
   readonly feedTimeoutSeconds: number;
@@ -53,6 +55,7 @@ const schema = z.object({
     .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'sqlite:PATH or postgres://user@host:port/database')
     .default('sqlite:data/blogcord.sqlite'),
   REDIS_URL: z.string().regex(/^rediss?:\/\/.+/, 'a redis:// or rediss:// URL').optional(),
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ or - (at most 64)').default('blogcord'),
   FEED_ALLOW_PRIVATE_NETWORK: bool.default(false),
   FEED_POLL_INTERVAL_SECONDS: int(1, 7 * 24 * 3600, 'a whole number of seconds ≥ 1').default(600),
   FEED_TIMEOUT_SECONDS: int(1, 600, 'a whole number of seconds between 1 and 600').default(20),
@@ -97,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { dotenv = env 
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL ?? 'redis://127.0.0.1:6379',
     redisUrlIsDefault: e.REDIS_URL === undefined,
+    queuePrefix: e.QUEUE_PREFIX,
     feedAllowPrivateNetwork: e.FEED_ALLOW_PRIVATE_NETWORK,
     feedPollIntervalSeconds: e.FEED_POLL_INTERVAL_SECONDS,
     feedTimeoutSeconds: e.FEED_TIMEOUT_SECONDS,

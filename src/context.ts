@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from './config.ts';
 import type { RootDb } from './db/index.ts';
+import type { Queues } from './jobs/queues.ts';
 import type { Logger } from './logger.ts';
 import type { DiscordPort } from './services/discord-port.ts';
 
@@ -11,6 +12,8 @@ export interface AppContext {
   readonly db: RootDb;
   readonly version: string;
   readonly discord: DiscordPort;
+  /** BullMQ queues (producer side; adding fails fast while Redis is down). */
+  readonly queues: Queues;
   /** Resolves when Redis answers, rejects with the reason when it does not. */
   redisHealth(): Promise<void>;
 }

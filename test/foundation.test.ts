@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,22 +8,10 @@ import { ConfigError, loadConfig } from '../src/config.ts';
 import { migrateAllDown, migrateToLatest, migrationStatus } from '../src/db/migrate.ts';
 import { exportData } from '../src/services/export.ts';
 import { createTestDb, DIALECTS } from './support/db.ts';
+import { runBlogcord } from './support/bot.ts';
 import { seedDiscussion, loadSeed } from './support/fixtures.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-/** Runs the real CLI (`node bin/blogcord.js …`) with a clean environment plus `env`. */
-export function runCli(args: string[], env: Record<string, string> = {}, cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(DISCORD_|DATABASE_URL|REDIS_URL|HTTP_PORT|FEED_|DIGEST_)/.test(k)));
-    const child = spawn(process.execPath, [join(ROOT, 'bin/blogcord.js'), ...args], { cwd, env: { ...base, LOG_LEVEL: 'silent', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const runCli = (args: string[], env: Record<string, string> = {}, cwd?: string) => runBlogcord(args, { LOG_LEVEL: 'silent', ...env }, cwd);
 
 const config = suite('configuration');
 
