@@ -84,3 +84,16 @@ export async function getRatingSummaries(db: Db, postIds: readonly string[]): Pr
 export async function getRatingSummary(db: Db, postId: string): Promise<RatingSummary> {
   return (await getRatingSummaries(db, [postId])).get(postId)!;
 }
+
+/** The mean of a server's ratings updated since `sinceIso` (the digest's prior C), or null when there are none. */
+export async function guildMeanRating(db: Db, guildId: string, sinceIso: string): Promise<number | null> {
+  const row = await db.kysely
+    .selectFrom('ratings')
+    .innerJoin('posts', 'posts.id', 'ratings.post_id')
+    .select([(eb) => eb.fn.sum<number>('ratings.stars').as('sum'), (eb) => eb.fn.countAll<number>().as('n')])
+    .where('posts.guild_id', '=', guildId)
+    .where('ratings.updated_at', '>=', sinceIso)
+    .executeTakeFirst();
+  const n = Number(row?.n ?? 0);
+  return n > 0 ? Number(row?.sum) / n : null;
+}
