@@ -1,10 +1,12 @@
 // Runs every uvu suite (test/**/*.test.ts) in one process and ends with the line `N passed, M failed`.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 const tsx = require.resolve('tsx/cli');
-const uvu = require.resolve('uvu/bin.js');
+// uvu does not export its bin: take it from node_modules, as `tsx node_modules/uvu/bin.js test` does.
+const uvu = fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url));
 const pattern = process.argv[2] ?? '\\.test\\.ts$';
 
 const child = spawn(process.execPath, [tsx, uvu, 'test', pattern], { stdio: ['inherit', 'pipe', 'inherit'], env: process.env });
