@@ -376,6 +376,19 @@ main('GIVEN a client without MessageContent THEN others’ messages arrive with 
   }
 });
 
+main('storm() streams many events quickly and the client receives every one', async ({ discord, client }) => {
+  const seen = collect<[Message]>(client, Events.MessageCreate);
+  const n = 3000;
+  const t0 = Date.now();
+  const created = await discord.storm(Array.from({ length: n }, (_, i) => ({ type: 'message' as const, user: 'bob', channel: 'history', content: `storm ${i}` })));
+  const ms = Date.now() - t0;
+  assert.is(created.length, n);
+  await until(() => seen.length >= n, 10_000, 'all storm messages');
+  assert.is(seen.length, n);
+  assert.is(seen.at(-1)![0].content, `storm ${n - 1}`);
+  assert.ok(ms < 3000, `storm of ${n} took ${ms} ms`);
+});
+
 main.run();
 
 // ============================================================================ permissions
