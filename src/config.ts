@@ -20,6 +20,8 @@ export interface Config {
   readonly httpPort: number;
   readonly httpCorsOrigins: readonly string[];
   readonly syncWindowDays: number;
+  /** The least time between two edits of one announcement (rating and reply count updates are debounced). */
+  readonly announcementRefreshMs: number;
   /** The shards this process runs (`bot` with SHARD_IDS/SHARD_COUNT); null = all of them. */
   readonly shardIds: readonly number[] | null;
   readonly shardCount: number | null;
@@ -63,6 +65,7 @@ const schema = z.object({
   DIGEST_CHANNEL_ID: snowflake.optional(),
   HTTP_PORT: int(0, 65535, 'a port number 0–65535 (0 disables the HTTP API)').default(8787),
   HTTP_CORS_ORIGINS: z.string().default(''),
+  ANNOUNCEMENT_REFRESH_MS: int(0, 3_600_000, 'milliseconds between 0 and 3600000').default(5000),
   SYNC_WINDOW_DAYS: int(1, 3650, 'a whole number of days ≥ 1').default(30),
   SHARD_IDS: z
     .string()
@@ -109,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { dotenv = env 
     httpPort: e.HTTP_PORT,
     httpCorsOrigins: Object.freeze(e.HTTP_CORS_ORIGINS.split(/[\s,]+/).filter(Boolean)),
     syncWindowDays: e.SYNC_WINDOW_DAYS,
+    announcementRefreshMs: e.ANNOUNCEMENT_REFRESH_MS,
     shardIds: e.SHARD_IDS ? Object.freeze(e.SHARD_IDS) : null,
     shardCount: e.SHARD_COUNT ?? null,
     logLevel: e.LOG_LEVEL,

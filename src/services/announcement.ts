@@ -1,0 +1,47 @@
+import type { RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
+import type { AppContext } from '../context.ts';
+import type { Db } from '../db/index.ts';
+import { renderPostMessage, threadName } from '../render/post.ts';
+import { countReplies } from '../repositories/comments.ts';
+import { getFeed } from '../repositories/feeds.ts';
+import { getPost, type Post } from '../repositories/posts.ts';
+import { getRatingSummary } from '../repositories/ratings.ts';
+import { DiscordRequestError } from './discord-port.ts';
+
+/** The announcement of a stored post as it should look now: its content, rating and reply count. */
+export async function announcementPayload(db: Db, post: Post): Promise<RESTPostAPIChannelMessageJSONBody> {
+  const [rating, replies, feed] = await Promise.all([getRatingSummary(db, post.id), countReplies(db, [post.id]), getFeed(db, post.feedId)]);
+  return renderPostMessage(
+    { title: post.title, url: post.url, author: post.author, publishedAt: post.publishedAt, summaryHtml: post.summaryHtml, contentHtml: null, imageUrl: post.imageUrl, feedTitle: feed?.title ?? null },
+    { rating, replies: replies.get(post.id) ?? 0 },
+  );
+}
+
+export type RefreshResult = 'edited' | 'not-announced' | 'gone';
+
+/**
+ * Edits a post's announcement to match the database (rating, replies, an edited title or summary) and
+ * renames its thread when the title changed. Safe to run any number of times.
+ */
+export async function refreshAnnouncement(ctx: Pick<AppContext, 'db' | 'discord' | 'log'>, postId: string): Promise<RefreshResult> {
+  const post = await getPost(ctx.db, postId);
+  if (!post?.messageId || !post.channelId) return 'not-announced';
+  // A forum post's starter message lives in the thread; a text announcement in its channel.
+  const messageChannel = post.threadId === post.messageId && post.channelId !== post.threadId ? post.channelId : post.channelId;
+  const payload = await announcementPayload(ctx.db, post);
+  try {
+    await ctx.discord.editMessage(messageChannel, post.messageId, { content: payload.content ?? null, embeds: payload.embeds ?? [], allowed_mentions: { parse: [] } });
+  } catch (error) {
+    if (error instanceof DiscordRequestError && (error.code === 10008 || error.code === 10003)) {
+      ctx.log.warn({ postId, messageId: post.messageId }, 'the announcement was deleted in Discord; not refreshing it');
+      return 'gone';
+    }
+    throw error;
+  }
+  if (post.threadId) {
+    const thread = await ctx.discord.getChannel(post.threadId);
+    const name = threadName(post.title);
+    if (thread && 'name' in thread && thread.name !== name) await ctx.discord.editThread(post.threadId, { name });
+  }
+  return 'edited';
+}
