@@ -52,6 +52,7 @@ export interface PostsTable {
   search_text: string;
   image_url: string | null;
   content_hash: string;
+  /** The channel holding the announcement message: the text channel, or the thread itself for a forum post. */
   channel_id: string | null;
   message_id: string | null;
   thread_id: string | null;

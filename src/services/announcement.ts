@@ -26,11 +26,9 @@ export type RefreshResult = 'edited' | 'not-announced' | 'gone';
 export async function refreshAnnouncement(ctx: Pick<AppContext, 'db' | 'discord' | 'log'>, postId: string): Promise<RefreshResult> {
   const post = await getPost(ctx.db, postId);
   if (!post?.messageId || !post.channelId) return 'not-announced';
-  // A forum post's starter message lives in the thread; a text announcement in its channel.
-  const messageChannel = post.threadId === post.messageId && post.channelId !== post.threadId ? post.channelId : post.channelId;
   const payload = await announcementPayload(ctx.db, post);
   try {
-    await ctx.discord.editMessage(messageChannel, post.messageId, { content: payload.content ?? null, embeds: payload.embeds ?? [], allowed_mentions: { parse: [] } });
+    await ctx.discord.editMessage(post.channelId, post.messageId, { content: payload.content ?? null, embeds: payload.embeds ?? [], allowed_mentions: { parse: [] } });
   } catch (error) {
     if (error instanceof DiscordRequestError && (error.code === 10008 || error.code === 10003)) {
       ctx.log.warn({ postId, messageId: post.messageId }, 'the announcement was deleted in Discord; not refreshing it');
