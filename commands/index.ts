@@ -1,5 +1,7 @@
 // The one registry of slash commands: the interaction dispatcher and `blogcord deploy-commands` both read it.
 import type { Command } from '../src/discord/command.ts';
+import feed from './feed.ts';
+import publish from './publish.ts';
 import status from './status.ts';
 
-export const commands: readonly Command[] = [status];
+export const commands: readonly Command[] = [status, feed, publish];

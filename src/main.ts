@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createDb, type RootDb } from './db/index.ts';
 import { migrateDown, migrateToLatest, migrationStatus } from './db/migrate.ts';
+import { USER_AGENT } from './feeds/user-agent.ts';
 import { createLogger, type Logger } from './logger.ts';
 
 const USAGE = `Usage: blogcord <command>
@@ -99,7 +100,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-export const USER_AGENT = 'blogcord/0.1 (+https://github.com/blogcord/blogcord; a Discord bot following this feed)';
+export { USER_AGENT } from './feeds/user-agent.ts';
 
 // Errors a person can act on are printed as a message; anything else with its stack.
 const EXPECTED_ERRORS = new Set(['ConfigError', 'UsageError', 'MigrationError', 'RedisUnavailableError', 'FeedError', 'DiscordSetupError']);

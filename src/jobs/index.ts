@@ -1,7 +1,9 @@
 // Every worker and job scheduler of blogcord; `worker` and `start` processes run them all.
+import { feedsWorker, registerFeedPolls } from './feeds.ts';
+import { publishWorker, requeueUnfinishedPosts } from './publish.ts';
 import { refreshWorker } from './refresh.ts';
 import type { SchedulerSetup, WorkerDefinition } from './worker.ts';
 
-export const workers: readonly WorkerDefinition[] = [refreshWorker];
+export const workers: readonly WorkerDefinition[] = [refreshWorker, feedsWorker, publishWorker];
 
-export const schedulers: readonly SchedulerSetup[] = [];
+export const schedulers: readonly SchedulerSetup[] = [registerFeedPolls, requeueUnfinishedPosts];

@@ -210,3 +210,49 @@ export async function countPosts(db: Db, guildId: string): Promise<number> {
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
+
+/** How many posts of each feed are in each publishing state (feeds without posts get an empty record). */
+export async function countPostStatesByFeed(db: Db, feedIds: readonly string[]): Promise<Map<string, Partial<Record<PublishState, number>>>> {
+  const out = new Map<string, Partial<Record<PublishState, number>>>(feedIds.map((id) => [id, {}]));
+  if (feedIds.length === 0) return out;
+  const rows = await db.kysely
+    .selectFrom('posts')
+    .select(['feed_id', 'publish_state', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('feed_id', 'in', feedIds)
+    .groupBy(['feed_id', 'publish_state'])
+    .execute();
+  for (const r of rows) out.get(r.feed_id)![r.publish_state as PublishState] = Number(r.n);
+  return out;
+}
+
+/** A server's posts with this blog URL (a trailing slash difference ignored), announced ones first. */
+export async function findGuildPostsByUrl(db: Db, guildId: string, url: string): Promise<Post[]> {
+  const variants = url.endsWith('/') ? [url, url.slice(0, -1)] : [url, `${url}/`];
+  const rows = await db.kysely
+    .selectFrom('posts')
+    .selectAll()
+    .where('guild_id', '=', guildId)
+    .where('url', 'in', variants)
+    .orderBy((eb) => eb.case().when('message_id', 'is not', null).then(0).else(1).end())
+    .orderBy('discovered_at')
+    .execute();
+  return rows.map(toPost);
+}
+
+/**
+ * Puts a post (back) in line for publishing from `state`: the failure reason and the attempt count are
+ * cleared; with `clearDiscord`, so are its channel, message and thread (they are gone).
+ */
+export async function resetPublishing(db: Db, id: string, state: 'pending' | 'announced' | 'threaded', { clearDiscord = false } = {}): Promise<void> {
+  await db.kysely
+    .updateTable('posts')
+    .set({
+      publish_state: state,
+      failure_reason: null,
+      publish_attempts: 0,
+      updated_at: now(),
+      ...(clearDiscord ? { channel_id: null, message_id: null, thread_id: null } : {}),
+    })
+    .where('id', '=', id)
+    .execute();
+}

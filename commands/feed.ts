@@ -1,0 +1,112 @@
+import { ChannelType, EmbedBuilder, MessageFlags, SlashCommandBuilder } from 'discord.js';
+import type { Command } from '../src/discord/command.ts';
+import { feedJobs } from '../src/jobs/feeds.ts';
+import { validateMessagePayload } from '../src/render/limits.ts';
+import { cutText } from '../src/render/post.ts';
+import { listFeeds } from '../src/repositories/feeds.ts';
+import { addFeed, listFeedSummaries, MAX_BACKFILL, removeFeed, type FeedSummary } from '../src/services/feeds.ts';
+
+const when = (iso: string | null) => (iso ? `<t:${Math.floor(Date.parse(iso) / 1000)}:R>` : 'never');
+
+/** One feed's block in /feed list. */
+export function describeFeed({ feed, counts, failed }: FeedSummary): string {
+  const state = feed.state === 'paused' ? '⏸️ paused (run /feed add again to resume)' : '✅ active';
+  const waiting = (counts.pending ?? 0) + (counts.announced ?? 0) + (counts.threaded ?? 0);
+  const lines = [
+    `**${cutText(feed.title ?? feed.url, 120).replace(/[*_~`|]/g, '\\$&')}**`,
+    `<${feed.url}>`,
+    `Channel <#${feed.channelId}> · ${state} · last poll ${when(feed.lastPolledAt)}`,
+    `Posts published: ${counts.published ?? 0} · failed: ${counts.failed ?? 0}${waiting ? ` · in progress: ${waiting}` : ''}`,
+  ];
+  if (feed.lastError) lines.push(`Last error: ${cutText(feed.lastError, 300)}`);
+  for (const post of failed) lines.push(`❌ ${cutText(post.title, 80)}: ${cutText(post.failureReason ?? 'unknown reason', 200)}`);
+  return lines.join('\n');
+}
+
+export default {
+  admin: true,
+  data: new SlashCommandBuilder()
+    .setName('feed')
+    .setDescription('Follow blog feeds in this server')
+    .addSubcommand((s) =>
+      s
+        .setName('add')
+        .setDescription('Follow a feed: announce every new post in a channel, with a thread and rating reactions')
+        .addStringOption((o) => o.setName('url').setDescription('The feed URL (RSS, Atom or JSON Feed)').setRequired(true).setMaxLength(2000))
+        .addChannelOption((o) =>
+          o.setName('channel').setDescription('Where posts are announced (a text channel or a forum)').setRequired(true).addChannelTypes(ChannelType.GuildText, ChannelType.GuildForum),
+        )
+        .addIntegerOption((o) =>
+          o.setName('backfill').setDescription(`How many of the newest existing posts to publish now (default 0, at most ${MAX_BACKFILL})`).setMinValue(0).setMaxValue(MAX_BACKFILL),
+        ),
+    )
+    .addSubcommand((s) =>
+      s
+        .setName('remove')
+        .setDescription('Stop following a feed (its posts, threads and ratings stay)')
+        .addStringOption((o) => o.setName('url').setDescription('The feed to stop following').setRequired(true).setAutocomplete(true)),
+    )
+    .addSubcommand((s) => s.setName('list').setDescription('The feeds this server follows, with their state and post counts'))
+    .toJSON(),
+
+  async execute(interaction, ctx) {
+    const guildId = interaction.guildId!;
+    const sub = interaction.options.getSubcommand(true);
+    await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+    if (sub === 'add') {
+      const channel = interaction.options.getChannel('channel', true);
+      const r = await addFeed(ctx, feedJobs(ctx), {
+        guildId,
+        url: interaction.options.getString('url', true),
+        channelId: channel.id,
+        backfill: interaction.options.getInteger('backfill') ?? 0,
+      });
+      const what = r.created ? 'Now following' : r.resumed ? 'Resumed' : 'Still following';
+      const lines = [
+        `${what} **${cutText(r.parsed.title ?? r.feed.url, 150).replace(/[*_~`|]/g, '\\$&')}** (<${r.feed.url}>) in <#${r.feed.channelId}>.`,
+        `The feed has ${r.items} ${r.items === 1 ? 'post' : 'posts'}; ${r.queued.length ? `${r.queued.length} ${r.queued.length === 1 ? 'is' : 'are'} being published now` : 'none is published now'}. New posts are announced as they appear.`,
+      ];
+      if (r.queueError) lines.push(`⚠️ The job queue is unreachable right now (${r.queueError}); the feed is saved and publishing starts when it is back.`);
+      await interaction.editReply({ content: lines.join('\n'), allowedMentions: { parse: [] } });
+      return;
+    }
+    if (sub === 'remove') {
+      const feed = await removeFeed(ctx, feedJobs(ctx), guildId, interaction.options.getString('url', true));
+      await interaction.editReply({
+        content: `Stopped following <${feed.url}>. Its posts, threads and ratings stay; \`/feed add\` follows it again without reposting.`,
+        allowedMentions: { parse: [] },
+      });
+      return;
+    }
+    const summaries = await listFeedSummaries(ctx, guildId);
+    if (summaries.length === 0) {
+      await interaction.editReply({ content: 'This server follows no feeds yet. `/feed add url channel` follows one.' });
+      return;
+    }
+    const blocks = summaries.map(describeFeed);
+    let description = '';
+    for (const [i, block] of blocks.entries()) {
+      const next = `${description}${description ? '\n\n' : ''}${block}`;
+      if (next.length > 3900) {
+        description += `\n\n…and ${blocks.length - i} more`;
+        break;
+      }
+      description = next;
+    }
+    const embed = new EmbedBuilder().setTitle(`Feeds followed here (${summaries.length})`).setDescription(description);
+    const body = { embeds: [embed.toJSON()] };
+    const problems = validateMessagePayload(body);
+    if (problems.length) throw new Error(`feed list does not fit Discord's limits: ${problems.join('; ')}`);
+    await interaction.editReply({ ...body, allowedMentions: { parse: [] } });
+  },
+
+  async autocomplete(interaction, ctx) {
+    const typed = interaction.options.getFocused().toLowerCase();
+    const feeds = await listFeeds(ctx.db, interaction.guildId!);
+    const choices = feeds
+      .filter((f) => f.url.toLowerCase().includes(typed) || (f.title ?? '').toLowerCase().includes(typed))
+      .slice(0, 25)
+      .map((f) => ({ name: cutText(`${f.title ? `${f.title} — ` : ''}${f.url}`, 100), value: f.url.length <= 100 ? f.url : f.id }));
+    await interaction.respond(choices);
+  },
+} satisfies Command;

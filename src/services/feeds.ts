@@ -1,0 +1,370 @@
+// Following feeds: add (fetch + parse before saving), remove, list, poll, and publishing one item on demand.
+// Queue work goes through `FeedJobs` (implemented over BullMQ in src/jobs/feeds.ts), so services stay below jobs.
+import { ChannelType } from 'discord-api-types/v10';
+import type { AppContext } from '../context.ts';
+import { FeedError } from '../feeds/errors.ts';
+import { checkFeedUrl, fetchFeed } from '../feeds/fetch.ts';
+import { parseFeed } from '../feeds/parse.ts';
+import type { FetchFeedOptions, ParsedFeed, PostDraft } from '../feeds/types.ts';
+import { USER_AGENT } from '../feeds/user-agent.ts';
+import { UserError } from '../errors.ts';
+import { plainText } from '../render/markdown.ts';
+import {
+  findFeedByUrl,
+  getFeed,
+  listFeeds,
+  recordFeedFailure,
+  recordFeedSuccess,
+  removeFeed as removeFeedRow,
+  upsertFeed,
+  type Feed,
+} from '../repositories/feeds.ts';
+import { stableId } from '../repositories/ids.ts';
+import {
+  countPostStatesByFeed,
+  findGuildPostsByUrl,
+  getPost,
+  listPosts,
+  resetPublishing,
+  upsertPostFromFeed,
+  type Post,
+  type PostContent,
+  type PublishState,
+} from '../repositories/posts.ts';
+import { announcementLink } from './publish.ts';
+
+/** What the feed services need from the job queues. */
+export interface FeedJobs {
+  /** One publish job per post (deterministic id); a finished job with the same id is replaced. */
+  enqueuePublish(postId: string): Promise<void>;
+  /** The feed's poll scheduler (created or updated). */
+  schedulePolls(feed: Feed): Promise<void>;
+  unschedulePolls(feedId: string): Promise<void>;
+  /** An edited post: bring its announcement and thread name up to date (debounced). */
+  refreshAnnouncement(postId: string): Promise<void>;
+}
+
+export type FeedContext = Pick<AppContext, 'db' | 'discord' | 'log' | 'config'>;
+
+export const MAX_BACKFILL = 10;
+/** Consecutive failed polls after which a feed is paused (with one notice in its channel). */
+export const PAUSE_AFTER_FAILURES = 5;
+/** Longest wait between polls of a failing feed. */
+const MAX_BACKOFF_MS = 6 * 3600 * 1000;
+/** New items dated this long before the feed was added are old posts surfacing, not new ones: they are not announced. */
+const OLD_ITEM_MARGIN_MS = 24 * 3600 * 1000;
+
+export function fetchOptions(config: FeedContext['config']): FetchFeedOptions {
+  return {
+    allowPrivateNetwork: config.feedAllowPrivateNetwork,
+    timeoutMs: config.feedTimeoutSeconds * 1000,
+    maxBytes: config.feedMaxBytes,
+    userAgent: USER_AGENT,
+  };
+}
+
+/** A feed problem as an answer for the person who asked. */
+export function feedUserError(error: FeedError): UserError {
+  const tips = error.suggestions.length ? `\nFeeds found on that page: ${error.suggestions.slice(0, 3).join(' · ')}` : '';
+  return new UserError(`${error.message}${tips}`, `feed-${error.code}`, { url: error.url });
+}
+
+/** The feed's items newest first (by date; undated items keep feed order, which is newest first by convention). */
+export function newestFirst(items: readonly PostDraft[]): PostDraft[] {
+  const dated = items.map((item, i) => ({ item, i, t: item.publishedAt ? Date.parse(item.publishedAt) : NaN }));
+  if (dated.every((d) => Number.isNaN(d.t))) return [...items];
+  return dated.sort((a, b) => (Number.isNaN(b.t) ? -1 : Number.isNaN(a.t) ? 1 : b.t - a.t) || a.i - b.i).map((d) => d.item);
+}
+
+/** A parsed item as the repository stores it (the summary, else the full content, is what gets rendered). */
+export function postContent(draft: PostDraft): PostContent {
+  const html = draft.summaryHtml?.trim() ? draft.summaryHtml : draft.contentHtml;
+  return {
+    key: draft.key,
+    url: draft.url,
+    title: draft.title,
+    author: draft.author,
+    publishedAt: draft.publishedAt,
+    summaryHtml: html,
+    searchText: `${draft.title}\n${plainText(html)}`,
+    imageUrl: draft.imageUrl,
+    contentHash: draft.contentHash,
+  };
+}
+
+async function fetchAndParse(ctx: FeedContext, url: string, validators: { etag?: string | null; lastModified?: string | null } = {}) {
+  const fetched = await fetchFeed(url, validators, fetchOptions(ctx.config));
+  if (fetched.status === 'not-modified') return { status: 'not-modified' as const };
+  const feed = parseFeed(fetched.body, fetched.finalUrl);
+  return { status: 'ok' as const, feed, etag: fetched.etag, lastModified: fetched.lastModified };
+}
+
+function normaliseUrl(ctx: FeedContext, input: string): string {
+  try {
+    return checkFeedUrl(input, ctx.config.feedAllowPrivateNetwork).toString();
+  } catch (error) {
+    if (error instanceof FeedError) throw feedUserError(error);
+    throw error;
+  }
+}
+
+export interface AddFeedResult {
+  feed: Feed;
+  created: boolean;
+  /** Whether a paused or removed feed was resumed. */
+  resumed: boolean;
+  parsed: Pick<ParsedFeed, 'title' | 'format'>;
+  items: number;
+  /** Posts put in line for publishing now (the backfill, and on a resume the posts that appeared meanwhile). */
+  queued: Post[];
+  /** Set when the queue could not be reached: the posts are saved and go out when the worker starts. */
+  queueError?: string;
+}
+
+/**
+ * Follows a feed in a channel: fetches and parses it first (a bad feed saves nothing), records every item
+ * (the newest `backfill` as pending, all others as known, so nothing old floods the channel), queues the
+ * backfill and registers the poll scheduler. Adding a followed, paused or removed feed again resumes it
+ * (and may move it to another channel) without reposting anything.
+ */
+export async function addFeed(
+  ctx: FeedContext,
+  jobs: FeedJobs,
+  input: { guildId: string; url: string; channelId: string; backfill?: number },
+): Promise<AddFeedResult> {
+  const backfill = input.backfill ?? 0;
+  if (!Number.isInteger(backfill) || backfill < 0 || backfill > MAX_BACKFILL) {
+    throw new UserError(`backfill is how many of the newest posts to publish now: a whole number from 0 to ${MAX_BACKFILL}, not ${backfill}.`, 'bad-backfill');
+  }
+  const url = normaliseUrl(ctx, input.url);
+  const channel = await ctx.discord.getChannel(input.channelId);
+  if (!channel || !('guild_id' in channel) || channel.guild_id !== input.guildId) {
+    throw new UserError(`blogcord cannot find the channel <#${input.channelId}> in this server (or cannot see it).`, 'bad-channel');
+  }
+  if (![ChannelType.GuildText, ChannelType.GuildAnnouncement, ChannelType.GuildForum].includes(channel.type)) {
+    throw new UserError(`<#${channel.id}> is neither a text channel nor a forum: choose one of those for the announcements.`, 'bad-channel');
+  }
+
+  let parsed: ParsedFeed;
+  let validators: { etag: string | null; lastModified: string | null };
+  try {
+    const result = await fetchAndParse(ctx, url);
+    if (result.status !== 'ok') throw new FeedError('http-status', `${url} answered 304 Not Modified to an unconditional request`, { url, status: 304 });
+    parsed = result.feed;
+    validators = { etag: result.etag, lastModified: result.lastModified };
+  } catch (error) {
+    if (error instanceof FeedError) throw feedUserError(error);
+    throw error;
+  }
+
+  const before = await findFeedByUrl(ctx.db, input.guildId, url);
+  const { feed, created } = await upsertFeed(ctx.db, { guildId: input.guildId, url, channelId: channel.id, title: parsed.title });
+  const resumed = Boolean(before && before.state !== 'active');
+  const ordered = newestFirst(parsed.items);
+  const backfillKeys = new Set(ordered.slice(0, backfill).map((d) => d.key));
+  // On a resume, posts that appeared since the last successful poll are new posts the server missed.
+  const missedSince = resumed && before?.lastSuccessAt ? Date.parse(before.lastSuccessAt) : null;
+  const queued: Post[] = [];
+  // Oldest first, so the backfill is announced in the order it was written.
+  for (const draft of [...ordered].reverse()) {
+    const t = draft.publishedAt ? Date.parse(draft.publishedAt) : NaN;
+    const pending = backfillKeys.has(draft.key) || (missedSince !== null && (Number.isNaN(t) || t > missedSince));
+    const { post, status } = await upsertPostFromFeed(ctx.db, feed, postContent(draft), pending ? 'pending' : 'known');
+    if (status === 'new' && pending) queued.push(post);
+    else if (status === 'changed' && post.messageId) await jobs.refreshAnnouncement(post.id).catch((err) => ctx.log.warn({ err, postId: post.id }, 'could not queue an announcement refresh'));
+  }
+  await recordFeedSuccess(ctx.db, feed.id, { ...validators, title: parsed.title });
+
+  let queueError: string | undefined;
+  try {
+    for (const post of queued) await jobs.enqueuePublish(post.id);
+    await jobs.schedulePolls((await getFeed(ctx.db, feed.id))!);
+  } catch (error) {
+    // The feed and its pending posts are saved; every worker start queues unfinished posts and polls again.
+    queueError = error instanceof Error ? error.message : String(error);
+    ctx.log.warn({ err: error, feedId: feed.id }, 'feed saved, but the job queue could not be reached');
+  }
+  ctx.log.info({ feedId: feed.id, url, channelId: channel.id, items: parsed.items.length, queued: queued.length, created, resumed }, 'feed added');
+  return { feed: (await getFeed(ctx.db, feed.id))!, created, resumed, parsed: { title: parsed.title, format: parsed.format }, items: parsed.items.length, queued, ...(queueError ? { queueError } : {}) };
+}
+
+/** Finds a feed of the server by its URL (as typed or normalised) or by its id (autocomplete values). */
+export async function findGuildFeed(ctx: FeedContext, guildId: string, ref: string): Promise<Feed | null> {
+  const trimmed = ref.trim();
+  const byId = await getFeed(ctx.db, trimmed);
+  if (byId && byId.guildId === guildId) return byId;
+  const direct = await findFeedByUrl(ctx.db, guildId, trimmed);
+  if (direct) return direct;
+  try {
+    return await findFeedByUrl(ctx.db, guildId, new URL(trimmed).toString());
+  } catch {
+    return null;
+  }
+}
+
+/** Stops following a feed: no more polls; its posts, threads, comments and ratings stay. */
+export async function removeFeed(ctx: FeedContext, jobs: FeedJobs, guildId: string, ref: string): Promise<Feed> {
+  const feed = await findGuildFeed(ctx, guildId, ref);
+  if (!feed || feed.state === 'removed') throw new UserError(`This server does not follow ${ref}. /feed list shows the feeds it follows.`, 'unknown-feed');
+  await removeFeedRow(ctx.db, feed.id);
+  await jobs.unschedulePolls(feed.id).catch((err) => ctx.log.warn({ err, feedId: feed.id }, 'could not remove the poll scheduler (the poll skips removed feeds)'));
+  ctx.log.info({ feedId: feed.id, url: feed.url }, 'feed removed');
+  return (await getFeed(ctx.db, feed.id))!;
+}
+
+export interface FeedSummary {
+  feed: Feed;
+  counts: Partial<Record<PublishState, number>>;
+  /** The most recent failed posts with their reasons. */
+  failed: Post[];
+}
+
+/** What /feed list shows: every followed feed with its state, last poll and error, and its post counts. */
+export async function listFeedSummaries(ctx: Pick<FeedContext, 'db'>, guildId: string): Promise<FeedSummary[]> {
+  const feeds = await listFeeds(ctx.db, guildId);
+  const counts = await countPostStatesByFeed(
+    ctx.db,
+    feeds.map((f) => f.id),
+  );
+  const failed = await listPosts(ctx.db, { guildId, states: ['failed'], limit: 50 });
+  return feeds.map((feed) => ({ feed, counts: counts.get(feed.id) ?? {}, failed: failed.filter((p) => p.feedId === feed.id).slice(0, 3) }));
+}
+
+export type PollResult =
+  | { status: 'skipped'; reason: 'not-found' | 'not-active' | 'backing-off' }
+  | { status: 'not-modified' }
+  | { status: 'ok'; items: number; new: number; changed: number }
+  | { status: 'failed'; error: string; paused: boolean };
+
+/** How long a feed with `failures` consecutive failures waits before the next poll. */
+export function backoffMs(intervalSeconds: number, failures: number): number {
+  if (failures <= 0) return 0;
+  return Math.min(intervalSeconds * 1000 * 2 ** (failures - 1), MAX_BACKOFF_MS);
+}
+
+/**
+ * Polls one feed: a conditional GET with the stored validators; new items become pending posts with a
+ * publish job, changed items refresh their announcement; known items are never published again.
+ * A failure is counted (and backs off); the PAUSE_AFTER_FAILURES-th in a row pauses the feed and posts
+ * one notice in its channel.
+ */
+export async function pollFeed(ctx: FeedContext, jobs: FeedJobs, feedId: string, { force = false, at = new Date() } = {}): Promise<PollResult> {
+  const feed = await getFeed(ctx.db, feedId);
+  if (!feed) return { status: 'skipped', reason: 'not-found' };
+  if (feed.state !== 'active') return { status: 'skipped', reason: 'not-active' };
+  if (!force && feed.consecutiveFailures > 0 && feed.lastPolledAt) {
+    // Scheduler ticks come every interval; skip ticks until the backoff has passed (10% slack for jitter).
+    const elapsed = at.getTime() - Date.parse(feed.lastPolledAt);
+    if (elapsed < backoffMs(ctx.config.feedPollIntervalSeconds, feed.consecutiveFailures) * 0.9) return { status: 'skipped', reason: 'backing-off' };
+  }
+  const log = ctx.log.child({ feedId, url: feed.url });
+  let result: Awaited<ReturnType<typeof fetchAndParse>>;
+  try {
+    result = await fetchAndParse(ctx, feed.url, { etag: feed.etag, lastModified: feed.lastModified });
+  } catch (error) {
+    if (!(error instanceof FeedError)) throw error;
+    return recordFailure(ctx, jobs, feed, error.message);
+  }
+  if (result.status === 'not-modified') {
+    await recordFeedSuccess(ctx.db, feed.id, {});
+    return { status: 'not-modified' };
+  }
+  const oldBefore = Date.parse(feed.createdAt) - OLD_ITEM_MARGIN_MS;
+  let fresh = 0;
+  let changed = 0;
+  for (const draft of [...newestFirst(result.feed.items)].reverse()) {
+    const t = draft.publishedAt ? Date.parse(draft.publishedAt) : NaN;
+    const old = !Number.isNaN(t) && t < oldBefore;
+    const { post, status } = await upsertPostFromFeed(ctx.db, feed, postContent(draft), old ? 'known' : 'pending');
+    if (status === 'new' && !old) {
+      fresh++;
+      await jobs.enqueuePublish(post.id);
+      log.info({ postId: post.id, title: post.title }, 'new post');
+    } else if (status === 'changed') {
+      changed++;
+      if (post.messageId) await jobs.refreshAnnouncement(post.id);
+      log.info({ postId: post.id, title: post.title }, 'post edited in the feed');
+    }
+  }
+  await recordFeedSuccess(ctx.db, feed.id, { etag: result.etag, lastModified: result.lastModified, title: result.feed.title });
+  return { status: 'ok', items: result.feed.items.length, new: fresh, changed };
+}
+
+async function recordFailure(ctx: FeedContext, jobs: FeedJobs, feed: Feed, message: string): Promise<PollResult> {
+  const now = await recordFeedFailure(ctx.db, feed.id, message, PAUSE_AFTER_FAILURES);
+  const paused = now?.state === 'paused';
+  ctx.log.warn({ feedId: feed.id, url: feed.url, failures: now?.consecutiveFailures, paused, error: message }, 'feed poll failed');
+  // Exactly the failure that paused it posts the notice (a later one, e.g. of an overlapping poll, does not).
+  if (paused && now.consecutiveFailures === PAUSE_AFTER_FAILURES) {
+    await jobs.unschedulePolls(feed.id).catch((err) => ctx.log.warn({ err }, 'could not remove the poll scheduler of a paused feed'));
+    await ctx.discord
+      .createMessage(feed.channelId, {
+        content: pauseNotice(feed.url, feed.channelId, message),
+        allowed_mentions: { parse: [] },
+        nonce: `bp${stableId('pause', feed.id, now.lastPolledAt ?? '').slice(0, 20)}`,
+        enforce_nonce: true,
+      })
+      .catch((err) => ctx.log.warn({ err, feedId: feed.id }, 'could not post the pause notice'));
+  }
+  return { status: 'failed', error: message, paused };
+}
+
+export function pauseNotice(url: string, channelId: string, reason: string): string {
+  const text =
+    `⏸️ blogcord stopped checking <${url}> after ${PAUSE_AFTER_FAILURES} failed attempts in a row.\n` +
+    `Last error: ${reason}\n` +
+    `Once the feed works again, an admin can resume it with \`/feed add url:${url} channel:\` <#${channelId}> (nothing already posted is posted again).`;
+  return text.length > 2000 ? `${text.slice(0, 1999)}…` : text;
+}
+
+export type PublishNowResult =
+  | { status: 'already-published'; post: Post; link: string | null }
+  | { status: 'queued'; post: Post };
+
+/**
+ * /publish URL: publishes one item of a followed feed now, even one that was only `known` (or failed).
+ * An item not stored yet is looked up in the server's feeds (fetched now).
+ */
+export async function publishNow(ctx: FeedContext, jobs: FeedJobs, guildId: string, rawUrl: string): Promise<PublishNowResult> {
+  const url = rawUrl.trim();
+  if (!/^https?:\/\//i.test(url)) throw new UserError(`"${rawUrl}" is not a post URL (it should start with https://).`, 'bad-url');
+  let post: Post | null = (await findGuildPostsByUrl(ctx.db, guildId, url))[0] ?? null;
+  if (!post) post = await findInFeeds(ctx, guildId, url);
+  if (!post) {
+    throw new UserError(`${url} is not a post of any feed this server follows. /publish takes the link of a post as it appears in the feed; /feed add follows a new feed.`, 'unknown-post');
+  }
+  if (post.publishState === 'published') return { status: 'already-published', post, link: announcementLink(guildId, post) };
+  if (post.publishState === 'known' || post.publishState === 'failed') {
+    // Continue from what exists in Discord: a failed post keeps a message it made unless that is gone.
+    let from: 'pending' | 'announced' | 'threaded' = 'pending';
+    let clear = true;
+    if (post.messageId && post.channelId && (await ctx.discord.getMessage(post.channelId, post.messageId).catch(() => null))) {
+      from = post.threadId ? 'threaded' : 'announced';
+      clear = false;
+    }
+    await resetPublishing(ctx.db, post.id, from, { clearDiscord: clear });
+  }
+  await jobs.enqueuePublish(post.id);
+  return { status: 'queued', post: (await getPost(ctx.db, post.id))! };
+}
+
+async function findInFeeds(ctx: FeedContext, guildId: string, url: string): Promise<Post | null> {
+  const same = (a: string | null) => a !== null && a.replace(/\/+$/, '') === url.replace(/\/+$/, '');
+  const errors: string[] = [];
+  for (const feed of await listFeeds(ctx.db, guildId)) {
+    let parsed: ParsedFeed;
+    try {
+      const r = await fetchAndParse(ctx, feed.url);
+      if (r.status !== 'ok') continue;
+      parsed = r.feed;
+    } catch (error) {
+      if (!(error instanceof FeedError)) throw error;
+      errors.push(`${feed.url}: ${error.message}`);
+      continue;
+    }
+    const draft = parsed.items.find((d) => same(d.url) || d.key === url);
+    if (draft) return (await upsertPostFromFeed(ctx.db, feed, postContent(draft), 'known')).post;
+  }
+  if (errors.length) ctx.log.info({ guildId, errors }, '/publish could not read some feeds');
+  return null;
+}

@@ -1,0 +1,164 @@
+// Publishing one post: a state machine kept in the database (posts.publish_state), so every step is
+// idempotent and a retried job (or a restarted worker) continues where the last attempt stopped.
+//
+//   text channel:  pending ─create announcement (nonce)→ announced ─start thread→ threaded ─5 reactions→ published
+//   forum channel: pending ─create forum post (starter = announcement)→ threaded ─5 reactions→ published
+//
+// A Discord error that will not heal by retrying (missing access or permission, unknown channel or message,
+// invalid form body) or the last attempt failing → 'failed' with a readable reason; never dropped.
+import { ChannelType, type APIChannel } from 'discord-api-types/v10';
+import type { AppContext } from '../context.ts';
+import { threadName, RATING_EMOJIS } from '../render/post.ts';
+import { getFeed } from '../repositories/feeds.ts';
+import { stableId } from '../repositories/ids.ts';
+import { countPublishAttempt, getPost, setPublishState, type Post, type PublishState } from '../repositories/posts.ts';
+import { announcementPayload } from './announcement.ts';
+import { DiscordRequestError } from './discord-port.ts';
+
+export type PublishContext = Pick<AppContext, 'db' | 'discord' | 'log'>;
+
+/** The nonce of a post's announcement: the same on every retry (Discord returns the first message), ≤ 25 characters. */
+export const announcementNonce = (postId: string): string => `bc${stableId('announce', postId).slice(0, 20)}`;
+
+/** A step's failure, classified: `permanent` failures are not retried. */
+export interface PublishFailure {
+  permanent: boolean;
+  reason: string;
+}
+
+const PERMANENT_CODES: Record<number, string> = {
+  10003: 'the channel no longer exists (Unknown Channel)',
+  10008: 'the announcement message was deleted in Discord before it was finished (Unknown Message)',
+  50001: 'blogcord cannot see the channel (Missing Access): give it View Channel and Send Messages there',
+  50013:
+    'blogcord lacks a permission in the channel (Missing Permissions): it needs Send Messages, Embed Links, Create Public Threads (Create Posts in a forum), Send Messages in Threads and Add Reactions',
+  50035: 'Discord refused the announcement as invalid (Invalid Form Body)',
+  50008: 'the channel does not accept messages (Cannot send messages in a non-text channel)',
+};
+
+/** Whether a failed step can heal by retrying, and what to tell an admin. */
+export function classifyPublishError(error: unknown, step = 'publishing'): PublishFailure {
+  if (error instanceof DiscordRequestError) {
+    const known = PERMANENT_CODES[error.code];
+    if (known) return { permanent: true, reason: `${step}: ${known}${error.code === 50035 ? `: ${error.message}` : ''}` };
+    // Rate limits and server errors heal; any other 4xx is a request Discord will refuse again.
+    if (error.status === 429 || error.status >= 500 || error.status === 0) return { permanent: false, reason: `${step}: Discord answered ${error.status || 'nothing'} (${error.message})` };
+    if (error.status >= 400) return { permanent: true, reason: `${step}: Discord refused the request (${error.status}: ${error.message})` };
+  }
+  if (error instanceof PublishRefusal) return { permanent: true, reason: `${step}: ${error.message}` };
+  return { permanent: false, reason: `${step}: ${error instanceof Error ? error.message : String(error)}` };
+}
+
+/** A reason to stop publishing that is not a Discord error (a channel of the wrong type). */
+export class PublishRefusal extends Error {
+  override name = 'PublishRefusal';
+}
+
+type Target = { kind: 'text' | 'forum'; channelId: string };
+
+const TEXT_TYPES = new Set<number>([ChannelType.GuildText, ChannelType.GuildAnnouncement]);
+const FORUM_TYPES = new Set<number>([ChannelType.GuildForum, ChannelType.GuildMedia]);
+
+/** Where a feed's posts go: a text channel (message + thread) or a forum (forum post). Null when it is gone. */
+export function publishTarget(channel: APIChannel | null): Target | null {
+  if (!channel) return null;
+  if (TEXT_TYPES.has(channel.type)) return { kind: 'text', channelId: channel.id };
+  if (FORUM_TYPES.has(channel.type)) return { kind: 'forum', channelId: channel.id };
+  throw new PublishRefusal(`the channel <#${channel.id}> is neither a text channel nor a forum`);
+}
+
+export interface PublishResult {
+  state: PublishState | 'missing' | 'skipped';
+  post: Post | null;
+  /** Set when the post failed for good in this run, or when a retryable step failed. */
+  reason?: string;
+}
+
+const FINISHED = new Set<PublishState>(['known', 'published', 'failed']);
+
+/**
+ * Runs the post's remaining publishing steps. Resolves with the state it reached; a step that fails
+ * for good (or any failure on the last attempt) marks the post failed with its reason and resolves;
+ * a failure worth retrying rejects so BullMQ retries the job with backoff.
+ */
+export async function publishPost(ctx: PublishContext, postId: string, { lastAttempt = false }: { lastAttempt?: boolean } = {}): Promise<PublishResult> {
+  let post = await getPost(ctx.db, postId);
+  if (!post) return { state: 'missing', post: null };
+  if (FINISHED.has(post.publishState)) return { state: post.publishState, post };
+  const feed = await getFeed(ctx.db, post.feedId);
+  if (post.publishState === 'pending' && feed?.state === 'removed') {
+    // The server stopped following the feed before this post went out: nothing is posted (/publish still can).
+    await setPublishState(ctx.db, post.id, { state: 'known' });
+    ctx.log.info({ postId }, 'feed removed before the post was announced; not publishing it');
+    return { state: 'skipped', post: await getPost(ctx.db, postId) };
+  }
+  await countPublishAttempt(ctx.db, post.id);
+  const log = ctx.log.child({ postId, feedId: post.feedId });
+  let step = 'announcing';
+  try {
+    for (;;) {
+      switch (post.publishState) {
+        case 'pending': {
+          step = 'announcing';
+          const channelId = feed?.channelId;
+          const target = channelId ? publishTarget(await ctx.discord.getChannel(channelId)) : null;
+          if (!target) throw new DiscordRequestError('Unknown Channel', 10003, 404);
+          const payload = await announcementPayload(ctx.db, post);
+          if (target.kind === 'text') {
+            const message = await ctx.discord.createMessage(target.channelId, {
+              ...payload,
+              allowed_mentions: { parse: [] },
+              nonce: announcementNonce(post.id),
+              enforce_nonce: true,
+            });
+            await setPublishState(ctx.db, post.id, { state: 'announced', channelId: target.channelId, messageId: message.id, failureReason: null });
+            log.info({ channelId: target.channelId, messageId: message.id }, 'announced');
+          } else {
+            // A forum post: the thread and its starter message (the announcement) come into being together.
+            // The message lives in the thread, so the post's channel is the thread.
+            const created = await ctx.discord.createForumPost(target.channelId, threadName(post.title), { ...payload, allowed_mentions: { parse: [] } });
+            await setPublishState(ctx.db, post.id, { state: 'threaded', channelId: created.threadId, messageId: created.messageId, threadId: created.threadId, failureReason: null });
+            log.info({ forumId: target.channelId, threadId: created.threadId }, 'forum post created');
+          }
+          break;
+        }
+        case 'announced': {
+          step = 'starting the thread';
+          const threadId = await ctx.discord.startThread(post.channelId!, post.messageId!, threadName(post.title));
+          await setPublishState(ctx.db, post.id, { state: 'threaded', threadId });
+          log.info({ threadId }, 'thread started');
+          break;
+        }
+        case 'threaded': {
+          step = 'adding the rating reactions';
+          // Each PUT of the bot's own reaction is idempotent: a retry adds only what is missing.
+          for (const emoji of RATING_EMOJIS) await ctx.discord.addReaction(post.channelId!, post.messageId!, emoji);
+          await setPublishState(ctx.db, post.id, { state: 'published', failureReason: null });
+          log.info('published');
+          return { state: 'published', post: await getPost(ctx.db, postId) };
+        }
+        default:
+          return { state: post.publishState, post };
+      }
+      post = (await getPost(ctx.db, postId))!;
+    }
+  } catch (error) {
+    const failure = classifyPublishError(error, step);
+    if (failure.permanent || lastAttempt) {
+      const reason = failure.permanent ? failure.reason : `${failure.reason} (gave up after the last attempt)`;
+      await setPublishState(ctx.db, postId, { state: 'failed', failureReason: reason });
+      log.warn({ reason }, 'publishing failed for good');
+      return { state: 'failed', post: await getPost(ctx.db, postId), reason };
+    }
+    log.warn({ reason: failure.reason }, 'publishing step failed; it will be retried');
+    throw error;
+  }
+}
+
+/** A link to a post's announcement in Discord. */
+export function announcementLink(guildId: string, post: Pick<Post, 'channelId' | 'messageId' | 'threadId'>): string | null {
+  if (!post.channelId) return null;
+  return post.messageId && post.messageId !== post.channelId
+    ? `https://discord.com/channels/${guildId}/${post.channelId}/${post.messageId}`
+    : `https://discord.com/channels/${guildId}/${post.channelId}`;
+}
