@@ -1,0 +1,276 @@
+// Serving posts back: the one place that assembles a post with its rating, reply count, Discord links and
+// comment tree. `/blog` (commands/blog.ts) and the HTTP API (src/http/) both read posts through here, so
+// the server and the blog always show the same numbers.
+import type { Db } from '../db/index.ts';
+import { countReplies, listComments, type Comment } from '../repositories/comments.ts';
+import { getPost, listPosts, type Post } from '../repositories/posts.ts';
+import { getRatingSummaries, guildMeanRating, type RatingSummary } from '../repositories/ratings.ts';
+import { findPostsByTitle, findServedPostByUrl, searchPosts, SERVED_STATES } from '../repositories/search.ts';
+import { plainText } from '../render/markdown.ts';
+import { formatRating } from '../render/rating.ts';
+import { DEFAULT_PRIOR_MEAN, PRIOR_WEIGHT, rankTopRated } from './ranking.ts';
+
+/** Links into Discord (the web client URLs work in the apps too). */
+export interface DiscordLinks {
+  /** The discussion thread, or null when the post has none (yet). */
+  threadUrl: string | null;
+  /** The announcement carrying the rating reactions. */
+  messageUrl: string | null;
+}
+
+export interface RatingView extends RatingSummary {
+  /** formatRating's wording: "★ 4.5/5 (2 ratings)" or "Be the first to rate". */
+  label: string;
+}
+
+/** A post as lists show it. */
+export interface PostSummaryView {
+  id: string;
+  guildId: string;
+  title: string;
+  url: string | null;
+  author: string | null;
+  publishedAt: string | null;
+  rating: RatingView;
+  /** Live replies in the thread (deleted ones not counted). */
+  replies: number;
+  discord: DiscordLinks;
+}
+
+export interface AttachmentView {
+  url: string;
+  name: string;
+  contentType: string | null;
+}
+
+/** A reply in the tree. Deleted replies stay as tombstones (their replies hang under them) without author or content. */
+export type CommentNode =
+  | {
+      id: string;
+      deleted: false;
+      author: string;
+      content: string;
+      createdAt: string;
+      editedAt: string | null;
+      attachments: AttachmentView[];
+      replies: CommentNode[];
+    }
+  | { id: string; deleted: true; createdAt: string; replies: CommentNode[] };
+
+/** A post with everything: the HTTP API's answer and /blog show's source. */
+export interface PostView extends PostSummaryView {
+  /** The summary as plain text. */
+  summary: string;
+  imageUrl: string | null;
+  comments: CommentNode[];
+}
+
+export const DISCORD_WEB = 'https://discord.com';
+
+export function discordLinks(post: Pick<Post, 'guildId' | 'channelId' | 'messageId' | 'threadId'>): DiscordLinks {
+  const ok = (id: string | null): id is string => id !== null && /^\d{1,20}$/.test(id);
+  const guild = /^\d{1,20}$/.test(post.guildId) ? post.guildId : null;
+  return {
+    threadUrl: guild && ok(post.threadId) ? `${DISCORD_WEB}/channels/${guild}/${post.threadId}` : null,
+    messageUrl: guild && ok(post.channelId) && ok(post.messageId) ? `${DISCORD_WEB}/channels/${guild}/${post.channelId}/${post.messageId}` : null,
+  };
+}
+
+const isServed = (post: Post | null): post is Post => post !== null && post.publishState !== 'known';
+
+function ratingView(summary: RatingSummary): RatingView {
+  return { ...summary, distribution: { ...summary.distribution }, label: formatRating(summary) };
+}
+
+/** Rating and reply counts for many posts in two queries. */
+export async function summarizePosts(db: Db, posts: readonly Post[]): Promise<PostSummaryView[]> {
+  const ids = posts.map((p) => p.id);
+  const [ratings, replies] = await Promise.all([getRatingSummaries(db, ids), countReplies(db, ids)]);
+  return posts.map((p) => ({
+    id: p.id,
+    guildId: p.guildId,
+    title: p.title,
+    url: p.url,
+    author: p.author,
+    publishedAt: p.publishedAt,
+    rating: ratingView(ratings.get(p.id)!),
+    replies: replies.get(p.id) ?? 0,
+    discord: discordLinks(p),
+  }));
+}
+
+// ------------------------------------------------------------------ comments
+
+/**
+ * Discord markup that carries ids becomes readable text without them: user mentions become @name (the
+ * name of that person's replies in this thread, else "@someone"), role and channel mentions @role/#channel,
+ * custom emoji :name:, slash-command mentions /name, timestamps an ISO-8601 date.
+ */
+export function readableDiscordText(content: string, namesById: ReadonlyMap<string, string> = new Map()): string {
+  return content
+    .replace(/<@!?(\d+)>/g, (_, id: string) => `@${namesById.get(id) ?? 'someone'}`)
+    .replace(/<@&\d+>/g, '@role')
+    .replace(/<#\d+>/g, '#channel')
+    .replace(/<a?:(\w+):\d+>/g, ':$1:')
+    .replace(/<\/([\w -]+):\d+>/g, '/$1')
+    .replace(/<t:(-?\d{1,13})(?::[tTdDfFR])?>/g, (_, s: string) => {
+      const d = new Date(Number(s) * 1000);
+      return Number.isNaN(d.getTime()) ? 'a date' : d.toISOString();
+    });
+}
+
+const httpOnly = (url: string): boolean => /^https?:\/\//i.test(url);
+
+/**
+ * The reply tree, oldest first at every level. A reply whose parent is not in the mirror (a reply to the
+ * announcement, or to a message before the mirror started) is top-level; so is anything caught in a cycle.
+ */
+export function buildCommentTree(comments: readonly Comment[]): CommentNode[] {
+  const namesById = new Map<string, string>();
+  for (const c of comments) if (!c.deletedAt) namesById.set(c.authorId, c.authorName);
+  const nodes = new Map<string, CommentNode>();
+  for (const c of comments) {
+    nodes.set(
+      c.id,
+      c.deletedAt
+        ? { id: c.id, deleted: true, createdAt: c.createdAt, replies: [] }
+        : {
+            id: c.id,
+            deleted: false,
+            author: c.authorName,
+            content: readableDiscordText(c.content, namesById),
+            createdAt: c.createdAt,
+            editedAt: c.editedAt,
+            attachments: c.attachments.filter((a) => typeof a?.url === 'string' && httpOnly(a.url)).map((a) => ({ url: a.url, name: String(a.name ?? 'attachment'), contentType: a.contentType ?? null })),
+            replies: [],
+          },
+    );
+  }
+  const sorted = [...comments].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.length - b.id.length || a.id.localeCompare(b.id));
+  const roots: CommentNode[] = [];
+  const parentOf = new Map<string, string>();
+  for (const c of sorted) if (c.replyToId && c.replyToId !== c.id && nodes.has(c.replyToId)) parentOf.set(c.id, c.replyToId);
+  // A chain that loops never reaches a root: cut it where it closes.
+  for (const id of parentOf.keys()) {
+    const seen = new Set<string>([id]);
+    for (let p = parentOf.get(id); p !== undefined; p = parentOf.get(p)) {
+      if (seen.has(p)) {
+        parentOf.delete(id);
+        break;
+      }
+      seen.add(p);
+    }
+  }
+  for (const c of sorted) {
+    const parent = parentOf.get(c.id);
+    (parent ? nodes.get(parent)!.replies : roots).push(nodes.get(c.id)!);
+  }
+  return roots;
+}
+
+// ------------------------------------------------------------------ single posts
+
+async function viewOf(db: Db, post: Post): Promise<PostView> {
+  const [[summary], comments] = await Promise.all([summarizePosts(db, [post]), listComments(db, post.id)]);
+  return { ...summary!, summary: plainText(post.summaryHtml), imageUrl: post.imageUrl, comments: buildCommentTree(comments) };
+}
+
+/** A served post by id (in one server when `guildId` is given), or null. */
+export async function getPostView(db: Db, id: string, opts: { guildId?: string } = {}): Promise<PostView | null> {
+  const post = await getPost(db, id);
+  if (!isServed(post) || (opts.guildId && post.guildId !== opts.guildId)) return null;
+  return viewOf(db, post);
+}
+
+/** A served post by its blog URL (the widget asks this way), or null. */
+export async function getPostViewByUrl(db: Db, url: string, opts: { guildId?: string } = {}): Promise<PostView | null> {
+  const post = await findServedPostByUrl(db, url, opts);
+  return post ? viewOf(db, post) : null;
+}
+
+// ------------------------------------------------------------------ lists
+
+export const LATEST_MAX = 10;
+
+/** The newest served posts of a server. */
+export async function latestPosts(db: Db, guildId: string, count = 5): Promise<PostSummaryView[]> {
+  const limit = Math.max(1, Math.min(Math.floor(count), LATEST_MAX));
+  return summarizePosts(db, await listPosts(db, { guildId, states: [...SERVED_STATES], limit }));
+}
+
+/** A page of served posts (all servers, or one), newest first; `hasMore` tells whether another page exists. */
+export async function pagePosts(db: Db, opts: { guildId?: string; limit: number; offset: number }): Promise<{ posts: PostSummaryView[]; hasMore: boolean }> {
+  const rows = await listPosts(db, { guildId: opts.guildId, states: [...SERVED_STATES], limit: opts.limit + 1, offset: opts.offset });
+  return { posts: await summarizePosts(db, rows.slice(0, opts.limit)), hasMore: rows.length > opts.limit };
+}
+
+/** Ranked full-text search over a server's served posts. */
+export async function searchServedPosts(db: Db, guildId: string, query: string, limit = 5): Promise<PostSummaryView[]> {
+  const hits = await searchPosts(db, guildId, query, { limit });
+  return summarizePosts(db, hits.map((h) => h.post));
+}
+
+export type TopPeriod = 'week' | 'month' | 'all';
+export const PERIOD_DAYS: Record<Exclude<TopPeriod, 'all'>, number> = { week: 7, month: 30 };
+export const TOP_MAX = 10;
+/** How many served posts of a server `/blog top` looks at (newest first). */
+const TOP_SCAN = 1000;
+
+export interface TopPosts {
+  posts: Array<PostSummaryView & { score: number }>;
+  /** The prior mean C: the server's mean rating (all time), or DEFAULT_PRIOR_MEAN without ratings. */
+  priorMean: number;
+  priorWeight: number;
+  /** Posts published since (null = all time). */
+  since: string | null;
+}
+
+/**
+ * The top-rated posts published in the period, by the Bayesian average shared with the digest
+ * (rankTopRated): each post's ratings plus PRIOR_WEIGHT ratings at the server's mean. Unrated posts are left out.
+ */
+export async function topPosts(db: Db, guildId: string, period: TopPeriod, now = new Date()): Promise<TopPosts> {
+  const since = period === 'all' ? null : new Date(now.getTime() - PERIOD_DAYS[period] * 86_400_000).toISOString();
+  const recent = (await listPosts(db, { guildId, states: [...SERVED_STATES], limit: TOP_SCAN })).filter((p) => !since || (p.publishedAt ?? p.discoveredAt) >= since);
+  const summaries = await summarizePosts(db, recent);
+  const priorMean = (await guildMeanRating(db, guildId, '1970-01-01T00:00:00.000Z')) ?? DEFAULT_PRIOR_MEAN;
+  const rankable = summaries.map((s) => ({
+    ...s,
+    ratingCount: s.rating.count,
+    ratingSum: Object.entries(s.rating.distribution).reduce((sum, [stars, n]) => sum + Number(stars) * n, 0),
+  }));
+  const ranked = rankTopRated(rankable, priorMean).slice(0, TOP_MAX);
+  return {
+    posts: ranked.map(({ ratingCount: _c, ratingSum: _s, ...rest }) => rest),
+    priorMean,
+    priorWeight: PRIOR_WEIGHT,
+    since,
+  };
+}
+
+// ------------------------------------------------------------------ picking a post (/blog show)
+
+/** Autocomplete choices: title (≤ 100 characters) → post id. */
+export async function suggestPosts(db: Db, guildId: string, typed: string): Promise<Array<{ name: string; value: string }>> {
+  const posts = await findPostsByTitle(db, guildId, typed, 25);
+  return posts.map((p) => ({ name: (p.title.trim() || p.url || 'Untitled post').slice(0, 100), value: p.id }));
+}
+
+/**
+ * What a person picked or typed for `post`: an id from autocomplete, a blog URL, or free text (the best
+ * title match, else the best search hit). Only the server's served posts; null when nothing matches.
+ */
+export async function resolvePost(db: Db, guildId: string, input: string): Promise<PostView | null> {
+  const text = input.trim();
+  if (!text) return null;
+  const byId = await getPostView(db, text, { guildId });
+  if (byId) return byId;
+  if (/^https?:\/\//i.test(text)) {
+    const byUrl = await getPostViewByUrl(db, text, { guildId });
+    if (byUrl) return byUrl;
+  }
+  const [byTitle] = await findPostsByTitle(db, guildId, text, 1);
+  if (byTitle) return viewOf(db, byTitle);
+  const [hit] = await searchPosts(db, guildId, text, { limit: 1 });
+  return hit ? viewOf(db, hit.post) : null;
+}
