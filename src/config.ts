@@ -17,6 +17,8 @@ export interface Config {
   readonly feedTimeoutSeconds: number;
   readonly feedMaxBytes: number;
   readonly digestChannelId: string | null;
+  /** Tests: a cron pattern (5 or 6 fields, seconds first) that replaces every server's digest schedule. */
+  readonly digestCronOverride: string | null;
   readonly httpPort: number;
   readonly httpCorsOrigins: readonly string[];
   readonly syncWindowDays: number;
@@ -63,6 +65,7 @@ const schema = z.object({
   FEED_TIMEOUT_SECONDS: int(1, 600, 'a whole number of seconds between 1 and 600').default(20),
   FEED_MAX_BYTES: int(1024, 100 * 1024 * 1024, 'a byte count between 1024 and 104857600').default(5 * 1024 * 1024),
   DIGEST_CHANNEL_ID: snowflake.optional(),
+  DIGEST_CRON_OVERRIDE: z.string().trim().regex(/^\S+(\s+\S+){4,5}$/, 'a cron pattern of 5 or 6 fields, like */3 * * * * *').optional(),
   HTTP_PORT: int(0, 65535, 'a port number 0–65535 (0 disables the HTTP API)').default(8787),
   HTTP_CORS_ORIGINS: z.string().default(''),
   ANNOUNCEMENT_REFRESH_MS: int(0, 3_600_000, 'milliseconds between 0 and 3600000').default(5000),
@@ -109,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { dotenv = env 
     feedTimeoutSeconds: e.FEED_TIMEOUT_SECONDS,
     feedMaxBytes: e.FEED_MAX_BYTES,
     digestChannelId: e.DIGEST_CHANNEL_ID ?? null,
+    digestCronOverride: e.DIGEST_CRON_OVERRIDE ?? null,
     httpPort: e.HTTP_PORT,
     httpCorsOrigins: Object.freeze(e.HTTP_CORS_ORIGINS.split(/[\s,]+/).filter(Boolean)),
     syncWindowDays: e.SYNC_WINDOW_DAYS,

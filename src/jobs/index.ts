@@ -1,9 +1,10 @@
 // Every worker and job scheduler of blogcord; `worker` and `start` processes run them all.
+import { digestSchedulers, digestWorker } from './digest.ts';
 import { feedsWorker, registerFeedPolls } from './feeds.ts';
 import { publishWorker, requeueUnfinishedPosts } from './publish.ts';
 import { refreshWorker } from './refresh.ts';
 import type { SchedulerSetup, WorkerDefinition } from './worker.ts';
 
-export const workers: readonly WorkerDefinition[] = [refreshWorker, feedsWorker, publishWorker];
+export const workers: readonly WorkerDefinition[] = [refreshWorker, feedsWorker, publishWorker, digestWorker];
 
-export const schedulers: readonly SchedulerSetup[] = [registerFeedPolls, requeueUnfinishedPosts];
+export const schedulers: readonly SchedulerSetup[] = [registerFeedPolls, requeueUnfinishedPosts, digestSchedulers];

@@ -1,0 +1,323 @@
+// The weekly digest: what a server published, liked and talked about in a period — posted exactly once.
+//
+// Exactly once, in order: (1) a (guild, period key) row is claimed before anything is posted (a unique key:
+// one claimer wins); (2) the message is created with the row's nonce + enforce_nonce (Discord returns the
+// first message for a repeated nonce); (3) the message id is recorded (state 'posted'). A retried or
+// duplicated job finds the row: 'posted'/'skipped' → nothing to do; 'claimed'/'failed' without a message
+// id (a crash or a failure between 2 and 3) → the bot's recent messages in the channel are searched for
+// the footer with the period key; found → recorded; not found → posted again with the same nonce.
+import type { APIMessage, RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
+import type { AppContext } from '../context.ts';
+import type { Db } from '../db/index.ts';
+import { DIGEST_FOOTER_PREFIX, isEmptyDigest, periodKeyFromFooter, renderDigest, type DigestView } from '../render/digest.ts';
+import { digestTotals, getDigestPosts, listMostDiscussed, listNewPosts, listRatedInWindow } from '../repositories/digest.ts';
+import { claimDigest, getDigest, updateDigest, type Digest } from '../repositories/digests.ts';
+import { listFeeds } from '../repositories/feeds.ts';
+import { getGuildSettings, listKnownGuildIds, type GuildSettings } from '../repositories/guilds.ts';
+import { now, stableId } from '../repositories/ids.ts';
+import { guildMeanRating } from '../repositories/ratings.ts';
+import { currentPeriodSoFar, cronPattern, type DigestPeriod, type DigestSchedule } from './digest-period.ts';
+import { DiscordRequestError } from './discord-port.ts';
+import { bayesianAverage, DEFAULT_PRIOR_MEAN, PRIOR_WEIGHT, rankTopRated } from './ranking.ts';
+
+/** How many entries the top-rated and most-discussed lists show; the new-posts list shows what fits. */
+export const TOP_COUNT = 5;
+export const NEW_POSTS_MAX = 25;
+/** The prior C is the server's mean rating over this many days (DEFAULT_PRIOR_MEAN until there are ratings). */
+export const PRIOR_DAYS = 90;
+/** How far back (messages) the crash repair looks for an unrecorded digest in the channel. */
+const REPAIR_PAGES = 5;
+/** A fresh claim without a message id may be another worker posting right now: wait this long for it first. */
+const CLAIM_GRACE_MS = 5_000;
+
+export type DigestStatus =
+  /** Posted now. */
+  | 'posted'
+  /** A crashed poster's message was found in the channel and recorded (nothing posted). */
+  | 'repaired'
+  | 'already-posted'
+  /** An empty period with `digestEmpty = 'skip'`: recorded, nothing posted. */
+  | 'skipped'
+  | 'already-skipped'
+  /** `/digest now` in an empty period with `digestEmpty = 'skip'`: nothing posted, nothing recorded. */
+  | 'empty'
+  /** The server has no digest channel, no DIGEST_CHANNEL_ID and no feed: nothing posted, nothing recorded. */
+  | 'no-channel';
+
+export interface DigestOutcome {
+  status: DigestStatus;
+  periodKey: string;
+  channelId: string | null;
+  messageId: string | null;
+  /** A link to the digest message, when there is one. */
+  url: string | null;
+  postedAt: string | null;
+}
+
+/** A digest that cannot be posted as things stand (missing access, unknown channel…); retrying will not help. */
+export class DigestPostError extends Error {
+  override name = 'DigestPostError';
+  constructor(
+    message: string,
+    readonly permanent: boolean,
+  ) {
+    super(message);
+  }
+}
+
+export function scheduleOf(s: GuildSettings): DigestSchedule {
+  return { day: s.digestDay, hour: s.digestHour, timezone: s.digestTimezone };
+}
+
+/** The row key of a period: `2026-W48` for a week that ended, `2026-W48-now` for a week so far (`/digest now`). */
+export function recordKey(period: DigestPeriod): string {
+  return period.partial ? `${period.key}-now` : period.key;
+}
+
+/** The deterministic nonce of a digest row (Discord allows 25 characters). */
+export function digestNonce(guildId: string, periodKey: string): string {
+  return stableId('digest', guildId, periodKey);
+}
+
+export function messageUrl(guildId: string, channelId: string | null, messageId: string | null): string | null {
+  return channelId && messageId ? `https://discord.com/channels/${guildId}/${channelId}/${messageId}` : null;
+}
+
+/** The server's digest channel, else DIGEST_CHANNEL_ID, else the channel of its first feed; null when none. */
+export async function resolveDigestChannel(ctx: Pick<AppContext, 'db' | 'config'>, settings: GuildSettings): Promise<string | null> {
+  if (settings.digestChannelId) return settings.digestChannelId;
+  if (ctx.config.digestChannelId) return ctx.config.digestChannelId;
+  return (await listFeeds(ctx.db, settings.guildId))[0]?.channelId ?? null;
+}
+
+/**
+ * Everything a digest shows for [period.start, period.end): the queries aggregate in SQL; here the rated
+ * candidates are ranked by the Bayesian average (prior C = the server's 90-day mean).
+ */
+export async function collectDigest(db: Db, guildId: string, period: Pick<DigestPeriod, 'start' | 'end' | 'timezone' | 'partial'>, periodKey: string): Promise<DigestView> {
+  const w = { guildId, start: period.start, end: period.end };
+  const since = new Date(Date.parse(period.end) - PRIOR_DAYS * 24 * 3600 * 1000).toISOString();
+  const [news, rated, discussed, totals, mean] = await Promise.all([
+    listNewPosts(db, w, NEW_POSTS_MAX),
+    listRatedInWindow(db, w),
+    listMostDiscussed(db, w, TOP_COUNT),
+    digestTotals(db, w),
+    guildMeanRating(db, guildId, since),
+  ]);
+  const prior = mean ?? DEFAULT_PRIOR_MEAN;
+  // Rank by (score, count) first; only the top ones and their ties need reply counts for the final order.
+  const scored = rated
+    .map((r) => ({ ...r, score: bayesianAverage(r.ratingSum, r.ratingCount, prior, PRIOR_WEIGHT) }))
+    .sort((a, b) => b.score - a.score || b.ratingCount - a.ratingCount);
+  const edge = scored[Math.min(TOP_COUNT, scored.length) - 1];
+  const contenders = edge ? scored.filter((s, i) => i < TOP_COUNT || (s.score === edge.score && s.ratingCount === edge.ratingCount)) : [];
+  const details = await getDigestPosts(db, [...new Set([...contenders.map((c) => c.id), ...discussed.map((d) => d.id)])]);
+  const topRated = rankTopRated(
+    contenders.flatMap((c) => (details.has(c.id) ? [details.get(c.id)!] : [])),
+    prior,
+    PRIOR_WEIGHT,
+  )
+    .slice(0, TOP_COUNT)
+    .map(({ score: _score, ...entry }) => entry);
+  return {
+    guildId,
+    periodKey,
+    period: { start: period.start, end: period.end, timezone: period.timezone, partial: period.partial },
+    newPosts: news.posts,
+    newPostsTotal: news.total,
+    topRated,
+    mostDiscussed: discussed.flatMap((d) => (details.has(d.id) ? [{ ...details.get(d.id)!, newComments: d.newComments }] : [])),
+    totals: { ...totals },
+  };
+}
+
+function outcome(status: DigestStatus, guildId: string, d: Pick<Digest, 'periodKey' | 'channelId' | 'messageId' | 'postedAt'>): DigestOutcome {
+  return { status, periodKey: d.periodKey, channelId: d.channelId, messageId: d.messageId, url: messageUrl(guildId, d.channelId, d.messageId), postedAt: d.postedAt };
+}
+
+/** The bot's unrecorded digest message for this key among the channel's recent messages, if it made one. */
+export async function findPostedDigest(ctx: Pick<AppContext, 'discord'>, channelId: string, periodKey: string, sinceIso: string): Promise<APIMessage | null> {
+  const botId = await ctx.discord.botUserId();
+  const since = Date.parse(sinceIso) - 10 * 60_000;
+  let before: string | undefined;
+  for (let page = 0; page < REPAIR_PAGES; page++) {
+    const messages = await ctx.discord.listMessages(channelId, { limit: 100, ...(before ? { before } : {}) });
+    for (const m of messages) {
+      if (m.author?.id !== botId) continue;
+      if (m.embeds?.some((e) => e.footer?.text?.startsWith(DIGEST_FOOTER_PREFIX) && periodKeyFromFooter(e.footer.text) === periodKey)) return m;
+    }
+    const oldest = messages[messages.length - 1];
+    if (!oldest || messages.length < 100 || Date.parse(oldest.timestamp) < since) return null;
+    before = oldest.id;
+  }
+  return null;
+}
+
+async function send(ctx: AppContext, digest: Digest, channelId: string, view: DigestView): Promise<DigestOutcome> {
+  const body: RESTPostAPIChannelMessageJSONBody = {
+    ...renderDigest(view),
+    nonce: digest.nonce,
+    enforce_nonce: true,
+    allowed_mentions: { parse: [] },
+  };
+  let message: APIMessage;
+  try {
+    message = await ctx.discord.createMessage(channelId, body);
+  } catch (error) {
+    // A 4xx other than 429 will not change by retrying (missing access, unknown channel, invalid body): recorded as failed.
+    // Anything else (5xx, timeouts) may have created the message: the row stays claimed and the retry repairs it.
+    if (error instanceof DiscordRequestError && error.status >= 400 && error.status < 500 && error.status !== 429) {
+      const reason = `Discord refused the digest in channel ${channelId}: ${error.message}`;
+      await updateDigest(ctx.db, digest.guildId, digest.periodKey, { state: 'failed', channelId, error: reason.slice(0, 1000) });
+      throw new DigestPostError(reason, true);
+    }
+    throw error;
+  }
+  const postedAt = now();
+  await updateDigest(ctx.db, digest.guildId, digest.periodKey, { state: 'posted', channelId, messageId: message.id, error: null, postedAt });
+  ctx.log.info({ guildId: digest.guildId, periodKey: digest.periodKey, channelId, messageId: message.id }, 'digest posted');
+  return outcome('posted', digest.guildId, { periodKey: digest.periodKey, channelId, messageId: message.id, postedAt });
+}
+
+/** A row someone else claimed: done, or being posted right now, or left behind by a crash (repair it). */
+async function resume(ctx: AppContext, row: Digest, settings: GuildSettings): Promise<DigestOutcome> {
+  let d = row;
+  if (d.state === 'claimed' && !d.messageId && Date.now() - Date.parse(d.createdAt) < CLAIM_GRACE_MS) {
+    const until = Date.parse(d.createdAt) + CLAIM_GRACE_MS;
+    while (Date.now() < until && d.state === 'claimed' && !d.messageId) {
+      await new Promise((r) => setTimeout(r, 250));
+      d = (await getDigest(ctx.db, d.guildId, d.periodKey)) ?? d;
+    }
+  }
+  if (d.state === 'posted') return outcome('already-posted', d.guildId, d);
+  if (d.state === 'skipped') return outcome('already-skipped', d.guildId, d);
+  if (d.messageId) {
+    await updateDigest(ctx.db, d.guildId, d.periodKey, { state: 'posted', postedAt: d.postedAt ?? now() });
+    return outcome('already-posted', d.guildId, { ...d, postedAt: d.postedAt ?? now() });
+  }
+  // claimed or failed without a message: did the crashed poster get as far as Discord?
+  const channelId = d.channelId ?? (await resolveDigestChannel(ctx, settings));
+  if (!channelId) return outcome('no-channel', d.guildId, d);
+  const found = await findPostedDigest(ctx, channelId, d.periodKey, d.createdAt);
+  if (found) {
+    const postedAt = found.timestamp ? new Date(found.timestamp).toISOString() : now();
+    await updateDigest(ctx.db, d.guildId, d.periodKey, { state: 'posted', channelId, messageId: found.id, error: null, postedAt });
+    ctx.log.info({ guildId: d.guildId, periodKey: d.periodKey, messageId: found.id }, 'digest repaired: the posted message was found and recorded');
+    return outcome('repaired', d.guildId, { periodKey: d.periodKey, channelId, messageId: found.id, postedAt });
+  }
+  const partial = /-now(-r\d+)?$/.test(d.periodKey);
+  const view = await collectDigest(ctx.db, d.guildId, { start: d.periodStart, end: d.periodEnd, timezone: settings.digestTimezone, partial }, d.periodKey);
+  return send(ctx, d, channelId, view);
+}
+
+/** Claims the first free key of `base`, `base-r2`, `base-r3`… (force: post again for the same period). */
+async function claimFresh(ctx: AppContext, guildId: string, base: string, period: DigestPeriod, channelId: string): Promise<Digest> {
+  for (let n = 1; n <= 1000; n++) {
+    const key = n === 1 ? base : `${base}-r${n}`;
+    const { digest, claimed } = await claimDigest(ctx.db, { guildId, periodKey: key, periodStart: period.start, periodEnd: period.end, channelId, nonce: digestNonce(guildId, key) });
+    if (claimed) return digest;
+  }
+  throw new DigestPostError(`the digest of ${base} was already posted 1000 times`, true);
+}
+
+/**
+ * Posts the digest of `period` for a server exactly once. `force` posts again for the same period under the
+ * next free key (`2026-W48-r2`, …). A period so far (`partial`) is recorded as `2026-W48-now`, apart from the
+ * scheduled digest of the whole week (`2026-W48`), which it never replaces.
+ */
+export async function postDigest(ctx: AppContext, guildId: string, opts: { period: DigestPeriod; force?: boolean }): Promise<DigestOutcome> {
+  const { period } = opts;
+  const base = recordKey(period);
+  const settings = await getGuildSettings(ctx.db, guildId);
+  if (!opts.force) {
+    const existing = await getDigest(ctx.db, guildId, base);
+    if (existing) return resume(ctx, existing, settings);
+  }
+  const view = await collectDigest(ctx.db, guildId, period, base);
+  if (isEmptyDigest(view) && settings.digestEmpty === 'skip') {
+    if (period.partial) return { status: 'empty', periodKey: base, channelId: null, messageId: null, url: null, postedAt: null };
+    const { digest, claimed } = await claimDigest(ctx.db, { guildId, periodKey: base, periodStart: period.start, periodEnd: period.end, channelId: null, nonce: digestNonce(guildId, base) });
+    if (!claimed) return resume(ctx, digest, settings);
+    await updateDigest(ctx.db, guildId, base, { state: 'skipped' });
+    ctx.log.info({ guildId, periodKey: base }, 'empty digest period skipped');
+    return outcome('skipped', guildId, { ...digest, state: 'skipped' } as Digest);
+  }
+  const channelId = await resolveDigestChannel(ctx, settings);
+  if (!channelId) {
+    ctx.log.warn({ guildId, periodKey: base }, 'no digest channel: choose one with /digest schedule or set DIGEST_CHANNEL_ID');
+    return { status: 'no-channel', periodKey: base, channelId: null, messageId: null, url: null, postedAt: null };
+  }
+  let digest: Digest;
+  if (opts.force) {
+    digest = await claimFresh(ctx, guildId, base, period, channelId);
+  } else {
+    const claim = await claimDigest(ctx.db, { guildId, periodKey: base, periodStart: period.start, periodEnd: period.end, channelId, nonce: digestNonce(guildId, base) });
+    if (!claim.claimed) return resume(ctx, claim.digest, settings);
+    digest = claim.digest;
+  }
+  return send(ctx, digest, channelId, { ...view, periodKey: digest.periodKey });
+}
+
+/** `/digest preview`: the digest of the current period so far, rendered by the same renderer, not recorded. */
+export async function previewDigest(
+  ctx: Pick<AppContext, 'db' | 'config'>,
+  guildId: string,
+  at: Date = new Date(),
+): Promise<{ body: RESTPostAPIChannelMessageJSONBody; period: DigestPeriod; settings: GuildSettings; channelId: string | null; empty: boolean }> {
+  const settings = await getGuildSettings(ctx.db, guildId);
+  const period = currentPeriodSoFar(scheduleOf(settings), at);
+  const view = await collectDigest(ctx.db, guildId, period, `${period.key}-preview`);
+  return { body: renderDigest(view), period, settings, channelId: await resolveDigestChannel(ctx, settings), empty: isEmptyDigest(view) };
+}
+
+// ------------------------------------------------------------------ schedules
+
+export const DIGEST_JOB_NAME = 'digest';
+export const digestSchedulerId = (guildId: string): string => `digest-${guildId}`;
+
+export interface DigestJobData {
+  guildId: string;
+}
+
+/** Registers (enabled) or removes (disabled) one server's BullMQ job scheduler. */
+export async function syncDigestScheduler(ctx: Pick<AppContext, 'db' | 'config' | 'queues'>, guildId: string): Promise<'scheduled' | 'removed'> {
+  const settings = await getGuildSettings(ctx.db, guildId);
+  const queue = ctx.queues.digest;
+  if (!settings.digestEnabled) {
+    await queue.removeJobScheduler(digestSchedulerId(guildId));
+    return 'removed';
+  }
+  await queue.upsertJobScheduler(
+    digestSchedulerId(guildId),
+    { pattern: ctx.config.digestCronOverride ?? cronPattern(scheduleOf(settings)), tz: settings.digestTimezone },
+    {
+      name: DIGEST_JOB_NAME,
+      data: { guildId } satisfies DigestJobData,
+      opts: { attempts: 6, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { count: 200 }, removeOnFail: { count: 1000 } },
+    },
+  );
+  return 'scheduled';
+}
+
+/** Every known server's scheduler (at every worker start and when Redis comes back); stale ones are removed. */
+export async function syncAllDigestSchedulers(ctx: Pick<AppContext, 'db' | 'config' | 'queues' | 'log'>): Promise<{ scheduled: string[]; removed: string[] }> {
+  const scheduled: string[] = [];
+  const removed: string[] = [];
+  for (const guildId of await listKnownGuildIds(ctx.db)) {
+    try {
+      ((await syncDigestScheduler(ctx, guildId)) === 'scheduled' ? scheduled : removed).push(guildId);
+    } catch (err) {
+      // A bad stored time zone must not stop the other servers' schedules.
+      ctx.log.warn({ err, guildId }, 'could not register the digest schedule of a server');
+    }
+  }
+  const keep = new Set(scheduled.map(digestSchedulerId));
+  for (const s of await ctx.queues.digest.getJobSchedulers(0, -1)) {
+    const id = s.id ?? s.key;
+    if (id.startsWith('digest-') && !keep.has(id)) {
+      await ctx.queues.digest.removeJobScheduler(id);
+      removed.push(id.slice('digest-'.length));
+    }
+  }
+  return { scheduled, removed };
+}
