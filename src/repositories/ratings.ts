@@ -97,3 +97,44 @@ export async function guildMeanRating(db: Db, guildId: string, sinceIso: string)
   const n = Number(row?.n ?? 0);
   return n > 0 ? Number(row?.sum) / n : null;
 }
+
+/** What a reconciliation saw of a rating before deciding (null: no rating). */
+export type RatingSnapshot = Pick<Rating, 'stars' | 'updatedAt'> | null;
+
+/**
+ * Sets a rating only if it is still as `seen` (no rating, or the same stars and time), so a recount that
+ * read Discord a moment ago never overwrites a newer rating written by a live reaction event. Returns
+ * whether it wrote.
+ */
+export async function setRatingIfUnchanged(db: Db, postId: string, userId: string, stars: Stars, at: string, seen: RatingSnapshot): Promise<boolean> {
+  if (!isStars(stars)) throw new RangeError(`a rating is 1–5 stars, got ${String(stars)}`);
+  if (seen === null) {
+    const res = await db.kysely
+      .insertInto('ratings')
+      .values({ post_id: postId, user_id: userId, stars, updated_at: at })
+      .onConflict((oc) => oc.columns(['post_id', 'user_id']).doNothing())
+      .executeTakeFirst();
+    return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+  const res = await db.kysely
+    .updateTable('ratings')
+    .set({ stars, updated_at: at })
+    .where('post_id', '=', postId)
+    .where('user_id', '=', userId)
+    .where('stars', '=', seen.stars)
+    .where('updated_at', '=', seen.updatedAt)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+/** Removes a rating only if it is still as `seen` (same stars and time). Returns whether it removed. */
+export async function removeRatingIfUnchanged(db: Db, postId: string, userId: string, seen: NonNullable<RatingSnapshot>): Promise<boolean> {
+  const res = await db.kysely
+    .deleteFrom('ratings')
+    .where('post_id', '=', postId)
+    .where('user_id', '=', userId)
+    .where('stars', '=', seen.stars)
+    .where('updated_at', '=', seen.updatedAt)
+    .executeTakeFirst();
+  return Number(res.numDeletedRows) > 0;
+}

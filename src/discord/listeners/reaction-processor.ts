@@ -1,0 +1,38 @@
+// The one ReactionProcessor of a bot process (per AppContext), shared by the four reaction listeners, and
+// the small discord.js helpers they need. The rules live in src/services/ratings.ts.
+import { PermissionFlagsBits, type Message, type PartialMessage, type PartialUser, type User } from 'discord.js';
+import type { AppContext } from '../../context.ts';
+import { scheduleRecount } from '../../jobs/recount.ts';
+import { scheduleAnnouncementRefresh } from '../../jobs/refresh.ts';
+import { ReactionProcessor } from '../../services/ratings.ts';
+
+const processors = new WeakMap<AppContext, ReactionProcessor>();
+
+export function reactionProcessor(ctx: AppContext): ReactionProcessor {
+  let p = processors.get(ctx);
+  if (!p) {
+    p = new ReactionProcessor(ctx, {
+      ratingsChanged: (postId) => scheduleAnnouncementRefresh(ctx.queues, postId, ctx.config.announcementRefreshMs),
+      recountNeeded: (postId) => scheduleRecount(ctx.queues, postId),
+    });
+    processors.set(ctx, p);
+  }
+  return p;
+}
+
+/** Whether the bot may remove other people's reactions on this message (Manage Messages in its channel; a thread inherits its parent's). */
+export function botCanManageMessages(message: Message | PartialMessage): boolean {
+  const channel = message.client.channels.cache.get(message.channelId);
+  if (!channel || !('permissionsFor' in channel) || !message.client.user) return false;
+  return channel.permissionsFor(message.client.user)?.has(PermissionFlagsBits.ManageMessages) ?? false;
+}
+
+/**
+ * The reactor's bot flag: known from the event's member payload for adds; for a partial user, a function
+ * that fetches the user (called only for a keycap on an announcement).
+ */
+export function botFlag(user: User | PartialUser): boolean | (() => Promise<boolean>) {
+  if (typeof user.bot === 'boolean') return user.bot;
+  if (user.id === user.client.user?.id) return true;
+  return async () => (await user.client.users.fetch(user.id)).bot;
+}

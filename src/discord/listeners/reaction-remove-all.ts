@@ -1,0 +1,12 @@
+import { Events } from 'discord.js';
+import { defineListener } from '../listener.ts';
+import { reactionProcessor } from './reaction-processor.ts';
+
+/** Every reaction cleared from a message: an announcement loses all its ratings. */
+export default defineListener({
+  name: 'reactionRemoveAll',
+  event: Events.MessageReactionRemoveAll,
+  async run(ctx, message) {
+    await reactionProcessor(ctx).submit({ kind: 'remove-all', messageId: message.id, channelId: message.channelId });
+  },
+});
