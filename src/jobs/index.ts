@@ -2,9 +2,10 @@
 import { digestSchedulers, digestWorker } from './digest.ts';
 import { feedsWorker, registerFeedPolls } from './feeds.ts';
 import { publishWorker, requeueUnfinishedPosts } from './publish.ts';
+import { recountWorker, registerRecount } from './recount.ts';
 import { refreshWorker } from './refresh.ts';
 import type { SchedulerSetup, WorkerDefinition } from './worker.ts';
 
-export const workers: readonly WorkerDefinition[] = [refreshWorker, feedsWorker, publishWorker, digestWorker];
+export const workers: readonly WorkerDefinition[] = [refreshWorker, feedsWorker, publishWorker, digestWorker, recountWorker];
 
-export const schedulers: readonly SchedulerSetup[] = [registerFeedPolls, requeueUnfinishedPosts, digestSchedulers];
+export const schedulers: readonly SchedulerSetup[] = [registerFeedPolls, requeueUnfinishedPosts, digestSchedulers, registerRecount];
