@@ -1,8 +1,9 @@
 // The one registry of slash commands: the interaction dispatcher and `blogcord deploy-commands` both read it.
 import type { Command } from '../src/discord/command.ts';
+import blog from './blog.ts';
 import digest from './digest.ts';
 import feed from './feed.ts';
 import publish from './publish.ts';
 import status from './status.ts';
 
-export const commands: readonly Command[] = [status, feed, publish, digest];
+export const commands: readonly Command[] = [status, feed, publish, digest, blog];
