@@ -12,6 +12,7 @@ import { listeners } from './discord/listeners/index.ts';
 import { createRest, RestDiscordPort } from './discord/rest-port.ts';
 import { schedulers, workers } from './jobs/index.ts';
 import { closeQueues, createQueues } from './jobs/queues.ts';
+import { createProcessMirror } from './jobs/sync.ts';
 import { registerSchedulers, startWorkers } from './jobs/worker.ts';
 import type { Logger } from './logger.ts';
 import { createProducerRedis, createRedis, ensureRedis } from './redis.ts';
@@ -54,7 +55,11 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
     let client: Client | null = null;
     if (role !== 'worker') client = createDiscordClient(config);
     const rest = client?.rest ?? createRest(config);
+    // The discussion mirror's comment writer: closed (flushed) after Discord and before the queues and the database.
+    const mirror = client ? createProcessMirror({ db, log, queues, config }) : undefined;
+    if (mirror) closers.push(['comment writer', () => mirror.close()]);
     const ctx: AppContext = {
+      mirror,
       config,
       log,
       db,

@@ -22,6 +22,8 @@ export interface Config {
   readonly httpPort: number;
   readonly httpCorsOrigins: readonly string[];
   readonly syncWindowDays: number;
+  /** How often every active post thread is caught up with Discord (SYNC_INTERVAL_SECONDS). */
+  readonly syncIntervalSeconds: number;
   /** How often the ratings of recent announcements are recounted against Discord's reactor lists. */
   readonly recountIntervalSeconds: number;
   /** The least time between two edits of one announcement (rating and reply count updates are debounced). */
@@ -72,6 +74,7 @@ const schema = z.object({
   HTTP_CORS_ORIGINS: z.string().default(''),
   ANNOUNCEMENT_REFRESH_MS: int(0, 3_600_000, 'milliseconds between 0 and 3600000').default(5000),
   SYNC_WINDOW_DAYS: int(1, 3650, 'a whole number of days ≥ 1').default(30),
+  SYNC_INTERVAL_SECONDS: int(1, 7 * 24 * 3600, 'a whole number of seconds ≥ 1').default(300),
   RECOUNT_INTERVAL_SECONDS: int(1, 7 * 24 * 3600, 'a whole number of seconds ≥ 1').default(300),
   SHARD_IDS: z
     .string()
@@ -119,6 +122,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { dotenv = env 
     httpPort: e.HTTP_PORT,
     httpCorsOrigins: Object.freeze(e.HTTP_CORS_ORIGINS.split(/[\s,]+/).filter(Boolean)),
     syncWindowDays: e.SYNC_WINDOW_DAYS,
+    syncIntervalSeconds: e.SYNC_INTERVAL_SECONDS,
     recountIntervalSeconds: e.RECOUNT_INTERVAL_SECONDS,
     announcementRefreshMs: e.ANNOUNCEMENT_REFRESH_MS,
     shardIds: e.SHARD_IDS ? Object.freeze(e.SHARD_IDS) : null,

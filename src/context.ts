@@ -4,6 +4,7 @@ import type { RootDb } from './db/index.ts';
 import type { Queues } from './jobs/queues.ts';
 import type { Logger } from './logger.ts';
 import type { DiscordPort } from './services/discord-port.ts';
+import type { Mirror } from './services/mirror.ts';
 
 /** What commands, listeners and job processors are handed: the process's shared handles. */
 export interface AppContext {
@@ -16,6 +17,8 @@ export interface AppContext {
   readonly queues: Queues;
   /** Resolves when Redis answers, rejects with the reason when it does not. */
   redisHealth(): Promise<void>;
+  /** The discussion mirror (comment writer + post-thread cache) of `start`/`bot` processes; absent in `worker`. */
+  readonly mirror?: Mirror;
 }
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;

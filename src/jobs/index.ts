@@ -4,8 +4,9 @@ import { feedsWorker, registerFeedPolls } from './feeds.ts';
 import { publishWorker, requeueUnfinishedPosts } from './publish.ts';
 import { recountWorker, registerRecount } from './recount.ts';
 import { refreshWorker } from './refresh.ts';
+import { syncScheduler, syncWorker } from './sync.ts';
 import type { SchedulerSetup, WorkerDefinition } from './worker.ts';
 
-export const workers: readonly WorkerDefinition[] = [refreshWorker, feedsWorker, publishWorker, digestWorker, recountWorker];
+export const workers: readonly WorkerDefinition[] = [refreshWorker, feedsWorker, publishWorker, digestWorker, syncWorker, recountWorker];
 
-export const schedulers: readonly SchedulerSetup[] = [registerFeedPolls, requeueUnfinishedPosts, digestSchedulers, registerRecount];
+export const schedulers: readonly SchedulerSetup[] = [registerFeedPolls, requeueUnfinishedPosts, digestSchedulers, syncScheduler, registerRecount];

@@ -1,0 +1,31 @@
+// discord.js Message → the mirror's plain MessageData (the only place the mirror meets discord.js).
+import type { Message } from 'discord.js';
+import type { MessageData } from '../../services/mirror.ts';
+
+/** Null for a partial message (its author and content are unknown). */
+export function toMessageData(message: Message | { partial: true }): MessageData | null {
+  if (message.partial) return null;
+  const m = message as Message;
+  const ref = m.reference;
+  return {
+    id: m.id,
+    channelId: m.channelId,
+    type: m.type,
+    authorId: m.author.id,
+    authorBot: m.author.bot,
+    authorSystem: m.author.system || m.system,
+    webhookId: m.webhookId ?? null,
+    authorName: m.member?.nickname || m.author.globalName || m.author.username,
+    content: m.content ?? '',
+    reference: ref ? { messageId: ref.messageId ?? null, channelId: ref.channelId ?? null, type: ref.type } : null,
+    attachments: [...m.attachments.values()].map((a) => ({ url: a.url, name: a.name, contentType: a.contentType ?? null })),
+    createdAt: new Date(m.createdTimestamp).toISOString(),
+    editedAt: m.editedTimestamp ? new Date(m.editedTimestamp).toISOString() : null,
+  };
+}
+
+/** A channel that is certainly not a thread (a text channel, a forum itself): no database lookup needed. */
+export function certainlyNotAThread(message: { channel?: { isThread(): boolean } | null }): boolean {
+  const channel = message.channel;
+  return Boolean(channel) && !channel!.isThread();
+}

@@ -1,0 +1,16 @@
+import { Events } from 'discord.js';
+import { defineListener } from '../listener.ts';
+import { certainlyNotAThread, toMessageData } from './message-data.ts';
+
+/** An edited message updates its comment (content, attachments, editedAt); an unknown one is inserted. */
+export default defineListener({
+  name: 'mirror: message update',
+  event: Events.MessageUpdate,
+  async run(ctx, _old, message) {
+    if (!ctx.mirror || certainlyNotAThread(message)) return;
+    const data = toMessageData(message);
+    // Without the message itself (an uncached partial update) catch-up reads it from Discord.
+    if (data) await ctx.mirror.messageSeen(data);
+    else await ctx.mirror.messageUpdatedPartially(message.channelId);
+  },
+});

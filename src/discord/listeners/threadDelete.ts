@@ -1,0 +1,11 @@
+import { Events } from 'discord.js';
+import { defineListener } from '../listener.ts';
+
+/** A deleted post thread turns every comment of it into a tombstone. */
+export default defineListener({
+  name: 'mirror: thread delete',
+  event: Events.ThreadDelete,
+  async run(ctx, thread) {
+    await ctx.mirror?.threadDeleted(thread.id);
+  },
+});

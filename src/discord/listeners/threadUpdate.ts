@@ -1,0 +1,13 @@
+import { Events } from 'discord.js';
+import { defineListener } from '../listener.ts';
+
+/** Renamed or archived: nothing to lose. Unarchived: catch the thread up (cheap, deduplicated per thread). */
+export default defineListener({
+  name: 'mirror: thread update',
+  event: Events.ThreadUpdate,
+  async run(ctx, oldThread, newThread) {
+    if (!ctx.mirror) return;
+    const unarchived = oldThread.archived === true && newThread.archived === false;
+    await ctx.mirror.threadUpdated(newThread.id, { unarchived });
+  },
+});

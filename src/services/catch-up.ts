@@ -1,0 +1,167 @@
+// Catch-up: the database converges to Discord after downtime. For a post thread, page the history after
+// its stored cursor (oldest first), store what is missing, move the cursor; re-read the newest messages to
+// catch edits and deletions made while the bot was away. Running it twice changes nothing.
+import type { APIMessage } from 'discord-api-types/v10';
+import { withTransaction, type Db } from '../db/index.ts';
+import type { Logger } from '../logger.ts';
+import { getCommentStates, listLiveCommentIds, markCommentsDeleted, markThreadCommentsDeleted, upsertComments, type CommentInput } from '../repositories/comments.ts';
+import { advanceCursor, getCursor } from '../repositories/cursors.ts';
+import { compareSnowflakes } from '../repositories/ids.ts';
+import { listAnnouncedPostsSince } from '../repositories/posts.ts';
+import { DiscordRequestError, type DiscordPort } from './discord-port.ts';
+import { fromApiMessage, notACommentReason, toCommentInput, type PostThread } from './mirror.ts';
+
+export interface CatchUpDeps {
+  db: Db;
+  discord: Pick<DiscordPort, 'listMessages'>;
+  log?: Logger;
+}
+
+export interface CatchUpOptions {
+  /** Page the whole history from the start and compare all of it (a thread whose events were dropped). */
+  full?: boolean;
+  /** How many of the newest messages are re-read for edits and deletions (default 100, at most 100). */
+  recent?: number;
+  /** A bound on the pages read forward in one run (default 1000: 100,000 messages); the cursor resumes. */
+  maxPages?: number;
+  /** The clock (tests). */
+  now?: () => number;
+}
+
+export interface CatchUpResult {
+  /** Messages read from Discord. */
+  fetched: number;
+  /** Comments inserted or updated (new, or edited while away). */
+  upserted: number;
+  /** Comments turned into tombstones (deleted while away). */
+  deleted: number;
+  pages: number;
+  /** The thread's cursor afterwards. */
+  cursor: string | null;
+  /** 'gone': the thread no longer exists (its comments are tombstones); 'no-access': left as it is. */
+  status: 'ok' | 'gone' | 'no-access';
+}
+
+const PAGE = 100;
+const DISCORD_EPOCH = 1420070400000n;
+/** How far the two clocks may disagree: messages newer than (read time − this) are never judged deleted. */
+const CLOCK_MARGIN_MS = 10_000;
+
+const snowflakeAt = (ms: number): string => ((BigInt(Math.max(ms, 1420070400000)) - DISCORD_EPOCH) << 22n).toString();
+const maxId = (a: string | null, b: string | null): string | null => (a === null ? b : b === null ? a : compareSnowflakes(a, b) >= 0 ? a : b);
+
+/**
+ * Stores the comments of `messages` that are missing or differ (content or edit time) from the database;
+ * tombstones are never brought back. Returns how many were written.
+ */
+async function storeMissing(db: Db, thread: PostThread, messages: readonly APIMessage[]): Promise<number> {
+  const candidates: CommentInput[] = [];
+  for (const m of messages) {
+    const data = fromApiMessage(m);
+    if (notACommentReason(data, thread) === null && data.channelId === thread.threadId) candidates.push(toCommentInput(data, thread));
+  }
+  if (candidates.length === 0) return 0;
+  const stored = await getCommentStates(db, candidates.map((c) => c.id));
+  const changed = candidates.filter((c) => {
+    const s = stored.get(c.id);
+    if (!s) return true;
+    if (s.deletedAt) return false;
+    if (s.editedAt && (!c.editedAt || c.editedAt < s.editedAt)) return false; // ours is newer (or Discord lost the edit stamp)
+    return s.content !== c.content || s.editedAt !== c.editedAt;
+  });
+  if (changed.length) await upsertComments(db, changed);
+  return changed.length;
+}
+
+/**
+ * Tombstones the live comments whose ids lie in (`after`, `upTo`] (`after` null = from the start) and that
+ * Discord did not return although it returned everything in that range.
+ */
+async function tombstoneMissing(db: Db, threadId: string, after: string | null, upTo: string, seen: ReadonlySet<string>, at: string): Promise<number> {
+  const live = await listLiveCommentIds(db, threadId);
+  const gone = live.filter((id) => !seen.has(id) && (after === null || compareSnowflakes(id, after) > 0) && compareSnowflakes(id, upTo) <= 0);
+  return gone.length ? markCommentsDeleted(db, gone, at) : 0;
+}
+
+/** Brings one post thread's comments in line with Discord. */
+export async function catchUpThread(deps: CatchUpDeps, thread: PostThread, opts: CatchUpOptions = {}): Promise<CatchUpResult> {
+  const { db, discord } = deps;
+  const now = opts.now ?? Date.now;
+  const recent = Math.min(PAGE, Math.max(1, opts.recent ?? PAGE));
+  const maxPages = opts.maxPages ?? 1000;
+  const result: CatchUpResult = { fetched: 0, upserted: 0, deleted: 0, pages: 0, cursor: null, status: 'ok' };
+  const startCursor = opts.full ? null : await getCursor(db, thread.threadId);
+  result.cursor = startCursor;
+
+  try {
+    // 1. Forward: everything after the cursor, oldest first, page by page; the cursor moves with each page.
+    const seen = new Set<string>();
+    let after = startCursor;
+    let complete = false;
+    const readStart = now();
+    while (result.pages < maxPages) {
+      const page = await discord.listMessages(thread.threadId, { after: after ?? '0', limit: PAGE });
+      result.pages++;
+      result.fetched += page.length;
+      const asc = [...page].sort((a, b) => compareSnowflakes(a.id, b.id));
+      for (const m of asc) seen.add(m.id);
+      const last = asc.at(-1)?.id ?? null;
+      await withTransaction(db, async (tx) => {
+        result.upserted += await storeMissing(tx, thread, asc);
+        if (last) await advanceCursor(tx, thread.threadId, thread.postId, last);
+      });
+      if (last) after = maxId(after, last);
+      result.cursor = maxId(result.cursor, last);
+      if (page.length < PAGE) {
+        complete = true;
+        break;
+      }
+    }
+    // Everything after the cursor was read: what we hold there and Discord does not is deleted.
+    if (complete) {
+      const upTo = maxId(after, snowflakeAt(readStart - CLOCK_MARGIN_MS))!;
+      result.deleted += await tombstoneMissing(db, thread.threadId, startCursor, upTo, seen, new Date(now()).toISOString());
+    }
+
+    // 2. The newest messages again: edits and deletions of messages before the cursor.
+    if (startCursor !== null) {
+      const readAt = now();
+      const page = await discord.listMessages(thread.threadId, { limit: recent });
+      result.pages++;
+      result.fetched += page.length;
+      const ids = new Set(page.map((m) => m.id));
+      const oldest = page.reduce<string | null>((lo, m) => (lo === null || compareSnowflakes(m.id, lo) < 0 ? m.id : lo), null);
+      const newest = page.reduce<string | null>((hi, m) => maxId(hi, m.id), null);
+      await withTransaction(db, async (tx) => {
+        result.upserted += await storeMissing(tx, thread, page);
+        // A short page is the whole thread; a full one covers [oldest, newest].
+        const from = page.length < recent ? null : (BigInt(oldest!) - 1n).toString();
+        const upTo = maxId(newest, snowflakeAt(readAt - CLOCK_MARGIN_MS))!;
+        result.deleted += await tombstoneMissing(tx, thread.threadId, from, upTo, ids, new Date(now()).toISOString());
+        if (newest) await advanceCursor(tx, thread.threadId, thread.postId, newest);
+      });
+      result.cursor = maxId(result.cursor, newest);
+    }
+  } catch (error) {
+    if (error instanceof DiscordRequestError && (error.code === 10003 || error.status === 404)) {
+      // The thread was deleted while we were away: Discord is the source of truth.
+      result.deleted += await markThreadCommentsDeleted(db, thread.threadId, new Date(now()).toISOString());
+      result.status = 'gone';
+      return result;
+    }
+    if (error instanceof DiscordRequestError && (error.code === 50001 || error.code === 50013 || error.status === 403)) {
+      deps.log?.warn({ threadId: thread.threadId, postId: thread.postId, code: error.code }, 'no access to the post thread: its comments are left as they are');
+      result.status = 'no-access';
+      return result;
+    }
+    throw error;
+  }
+  return result;
+}
+
+/** The post threads catch-up looks at: posts announced (or published) within the last `windowDays`. */
+export async function listThreadsToSync(db: Db, windowDays: number, now = Date.now()): Promise<PostThread[]> {
+  const since = new Date(now - windowDays * 86_400_000).toISOString();
+  const posts = await listAnnouncedPostsSince(db, since);
+  return posts.filter((p) => p.threadId).map((p) => ({ postId: p.id, threadId: p.threadId!, messageId: p.messageId }));
+}
