@@ -8,6 +8,7 @@ import { createDiscordClient } from './discord/client.ts';
 import { DiscordSetupError } from './discord/deploy.ts';
 import { createInteractionHandler } from './discord/interactions.ts';
 import { wireListeners } from './discord/listener.ts';
+import { startHttpServer } from './http/server.ts';
 import { listeners } from './discord/listeners/index.ts';
 import { createRest, RestDiscordPort } from './discord/rest-port.ts';
 import { schedulers, workers } from './jobs/index.ts';
@@ -85,6 +86,12 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
         log.info('redis is back: registering job schedulers again');
         void registerSchedulers(ctx, schedulers);
       });
+    }
+
+    // The blog-facing HTTP API (HTTP_PORT; 0 disables it): closed before the workers and the database.
+    if (role === 'start' && config.httpPort !== 0) {
+      const http = await startHttpServer(ctx);
+      closers.push(['http api', () => http.close()]);
     }
 
     if (client) {
