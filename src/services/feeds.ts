@@ -51,8 +51,6 @@ export const MAX_BACKFILL = 10;
 export const PAUSE_AFTER_FAILURES = 5;
 /** Longest wait between polls of a failing feed. */
 const MAX_BACKOFF_MS = 6 * 3600 * 1000;
-/** New items dated this long before the feed was added are old posts surfacing, not new ones: they are not announced. */
-const OLD_ITEM_MARGIN_MS = 24 * 3600 * 1000;
 
 export function fetchOptions(config: FeedContext['config']): FetchFeedOptions {
   return {
@@ -65,7 +63,8 @@ export function fetchOptions(config: FeedContext['config']): FetchFeedOptions {
 
 /** A feed problem as an answer for the person who asked. */
 export function feedUserError(error: FeedError): UserError {
-  const tips = error.suggestions.length ? `\nFeeds found on that page: ${error.suggestions.slice(0, 3).join(' · ')}` : '';
+  const unmentioned = error.suggestions.filter((u) => !error.message.includes(u));
+  const tips = unmentioned.length ? `\nFeeds found on that page: ${unmentioned.slice(0, 3).join(' · ')}` : '';
   return new UserError(`${error.message}${tips}`, `feed-${error.code}`, { url: error.url });
 }
 
@@ -269,14 +268,12 @@ export async function pollFeed(ctx: FeedContext, jobs: FeedJobs, feedId: string,
     await recordFeedSuccess(ctx.db, feed.id, {});
     return { status: 'not-modified' };
   }
-  const oldBefore = Date.parse(feed.createdAt) - OLD_ITEM_MARGIN_MS;
   let fresh = 0;
   let changed = 0;
+  // Every item not seen before is a new post, whatever its date (a post drafted long ago may be published today).
   for (const draft of [...newestFirst(result.feed.items)].reverse()) {
-    const t = draft.publishedAt ? Date.parse(draft.publishedAt) : NaN;
-    const old = !Number.isNaN(t) && t < oldBefore;
-    const { post, status } = await upsertPostFromFeed(ctx.db, feed, postContent(draft), old ? 'known' : 'pending');
-    if (status === 'new' && !old) {
+    const { post, status } = await upsertPostFromFeed(ctx.db, feed, postContent(draft), 'pending');
+    if (status === 'new') {
       fresh++;
       await jobs.enqueuePublish(post.id);
       log.info({ postId: post.id, title: post.title }, 'new post');
