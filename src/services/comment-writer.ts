@@ -64,6 +64,7 @@ export class CommentWriter {
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
   #retryMs = 0;
+  #inFlight = 0;
   #failingSince: number | null = null;
   #closed = false;
   #stopped = false;
@@ -83,9 +84,9 @@ export class CommentWriter {
     this.#onDirty = opts.onDirty;
   }
 
-  /** Operations waiting to be written. */
+  /** Operations not written yet (buffered or being written). */
   get pending(): number {
-    return this.#buffer.length;
+    return this.#buffer.length + this.#inFlight;
   }
 
   /** Threads whose dropped operations still wait for their catch-up request. */
@@ -164,9 +165,11 @@ export class CommentWriter {
   /** Writes one batch; false when it failed (the batch is back at the front of the buffer). */
   async #flushOnce(): Promise<boolean> {
     const batch = this.#buffer.splice(0, this.#maxBatch);
+    this.#inFlight = batch.length;
     try {
       await withTransaction(this.#db, (tx) => applyOps(tx, batch));
     } catch (err) {
+      this.#inFlight = 0;
       this.#buffer.unshift(...batch);
       this.#enforceBound();
       this.stats.failures++;
@@ -177,6 +180,7 @@ export class CommentWriter {
       }
       return false;
     }
+    this.#inFlight = 0;
     if (this.#failingSince !== null) {
       this.#log?.info({ downMs: Date.now() - this.#failingSince, pending: this.#buffer.length }, 'comment writes succeed again');
       this.#failingSince = null;
