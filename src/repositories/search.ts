@@ -19,10 +19,16 @@ export const SERVED_STATES: readonly PublishState[] = ['pending', 'announced', '
 const MAX_TOKENS = 12;
 const MAX_TOKEN_LENGTH = 64;
 
-/** The words of a search query, lower-cased (at most 12, each at most 64 characters); [] when it has none. */
+/** Operators of FTS5 and web search syntax, when written in capitals: syntax a person tried, not words to find. */
+const OPERATORS = new Set(['AND', 'OR', 'NOT', 'NEAR']);
+
+/**
+ * The words of a search query, lower-cased (at most 12, each at most 64 characters); [] when it has none.
+ * Capitalised AND/OR/NOT/NEAR are dropped (every remaining word must match anyway).
+ */
 export function searchTokens(query: string): string[] {
-  const words = query.normalize('NFKC').toLowerCase().match(/[\p{L}\p{N}\p{M}]+/gu) ?? [];
-  const unique = [...new Set(words.map((w) => w.slice(0, MAX_TOKEN_LENGTH)))];
+  const words = (query.normalize('NFKC').match(/[\p{L}\p{N}\p{M}]+/gu) ?? []).filter((w) => !OPERATORS.has(w));
+  const unique = [...new Set(words.map((w) => w.toLowerCase().slice(0, MAX_TOKEN_LENGTH)))];
   return unique.slice(0, MAX_TOKENS);
 }
 
