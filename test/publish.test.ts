@@ -22,6 +22,7 @@ import {
 } from '../src/services/feeds.ts';
 import { announcementNonce, classifyPublishError, publishPost } from '../src/services/publish.ts';
 import { rejects } from './support/assert.ts';
+import { runBlogcord } from './support/bot.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
 import { snowflake } from './support/snowflake.ts';
@@ -450,3 +451,39 @@ for (const dialect of DIALECTS) {
 
   test.run();
 }
+
+const cli = suite<{ feeds: FeedServer }>('blogcord feed check (CLI, no Discord)', {} as { feeds: FeedServer });
+cli.before(async (c) => {
+  c.feeds = await startFeedServer({ items: [1, 2, 3, 4].map((n) => feedItem(n, n === 4 ? { title: 'Fourth @everyone *post*' } : {})).reverse() });
+});
+cli.after(async (c) => {
+  await c.feeds?.close();
+});
+
+cli('prints the feed and the newest items as they would be posted', async (c) => {
+  const r = await runBlogcord(['feed', 'check', c.feeds.url('/rss')], { FEED_ALLOW_PRIVATE_NETWORK: 'true' });
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^Feed: {4}The Test Blog$/m);
+  assert.match(r.stdout, /^Format: {2}rss$/m);
+  assert.match(r.stdout, /^Items: {3}4$/m);
+  assert.match(r.stdout, /── 1\. Fourth @everyone \*post\*[\s\S]*── 2\. Post number 3[\s\S]*── 3\. Post number 2/);
+  assert.not.match(r.stdout, /── 4\./);
+  assert.match(r.stdout, /Thread: {2}Fourth @everyone \*post\*/);
+  assert.match(r.stdout, /\[relative link\]\(http:\/\/127\.0\.0\.1:\d+\/about\)/, 'relative links made absolute');
+  assert.is(c.feeds.requests.length, 1);
+});
+
+cli('a bad feed exits 1 with the reason; a private address is refused by default', async (c) => {
+  let r = await runBlogcord(['feed', 'check', c.feeds.url('/bad/404')], { FEED_ALLOW_PRIVATE_NETWORK: 'true' });
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /answered HTTP 404/);
+  assert.not.match(r.stderr, /\n\s+at /, 'a message, not a stack trace');
+  r = await runBlogcord(['feed', 'check', c.feeds.url('/rss')], {});
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /private|loopback/i);
+  r = await runBlogcord(['feed', 'check'], {});
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /usage: blogcord feed check URL/);
+});
+
+cli.run();
