@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type LogEvent, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.ts';
 
@@ -32,7 +32,18 @@ export function dialectOf(databaseUrl: string): Dialect {
 }
 
 /** better-sqlite3 for `sqlite:PATH` (WAL, foreign keys, busy timeout) or a pg pool for `postgres://…`. */
-export function createDb(config: { databaseUrl: string }, { poolSize = 10 } = {}): RootDb {
+export interface CreateDbOptions {
+  poolSize?: number;
+  /** Sees every query with its duration (benchmarks use it to explain the queries they time). */
+  onQuery?: (sql: string, parameters: readonly unknown[], ms: number) => void;
+}
+
+export function createDb(config: { databaseUrl: string }, { poolSize = 10, onQuery }: CreateDbOptions = {}): RootDb {
+  const log = onQuery
+    ? (event: LogEvent) => {
+        if (event.level === 'query') onQuery(event.query.sql, event.query.parameters, event.queryDurationMillis);
+      }
+    : undefined;
   const url = config.databaseUrl;
   if (dialectOf(url) === 'sqlite') {
     const path = url.slice('sqlite:'.length);
@@ -43,13 +54,13 @@ export function createDb(config: { databaseUrl: string }, { poolSize = 10 } = {}
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('synchronous = NORMAL');
-    const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), log });
     return { dialect: 'sqlite', kysely, description: `sqlite:${memory ? ':memory:' : resolve(path)}`, destroy: () => kysely.destroy() };
   }
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000 });
   // An idle client that loses its server (PostgreSQL restarted) must not crash the process.
   pool.on('error', () => {});
-  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
   const safe = new URL(url);
   safe.password = '';
   return { dialect: 'postgres', kysely, description: safe.toString(), destroy: () => kysely.destroy() };
