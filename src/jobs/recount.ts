@@ -40,6 +40,9 @@ export const recountWorker: WorkerDefinition = {
  * every RECOUNT_INTERVAL_SECONDS. Workers starting together share the immediate run (deduplication).
  */
 export const registerRecount: SchedulerSetup = async (ctx) => {
-  await ctx.queues.recount.upsertJobScheduler(RECOUNT_SCHEDULER_ID, { every: ctx.config.recountIntervalSeconds * 1000 }, { name: 'recount-all', data: {} });
-  await ctx.queues.recount.add('recount-all', {}, { deduplication: { id: 'recount-all-now' } });
+  const queue = ctx.queues.recount;
+  // A new `every` scheduler runs its first job at once; an existing one keeps its rhythm, so ask for a run now.
+  const existed = (await queue.getJobScheduler(RECOUNT_SCHEDULER_ID)) !== undefined;
+  await queue.upsertJobScheduler(RECOUNT_SCHEDULER_ID, { every: ctx.config.recountIntervalSeconds * 1000 }, { name: 'recount-all', data: {} });
+  if (existed) await queue.add('recount-all', {}, { deduplication: { id: 'recount-all-now' } });
 };
