@@ -1,0 +1,57 @@
+// Digest: time to build one digest on a busy week, on both databases, with the plans of its queries.
+import { sql } from 'kysely';
+import { createDb } from '../src/db/index.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { collectDigest } from '../src/services/digest.ts';
+import { createPgSchema } from '../test/support/db.ts';
+import { median, report } from './figures.ts';
+import { seedBusyWeek } from './seed-digest.ts';
+
+export async function benchDigest(dialect: 'sqlite' | 'postgres', sizes = { posts: 10_000, comments: 1_000_000, ratersPerPost: 100 }): Promise<void> {
+  const schema = dialect === 'postgres' ? await createPgSchema() : null;
+  const queries: Array<{ sql: string; parameters: readonly unknown[] }> = [];
+  let capture = false;
+  const db = createDb(
+    { databaseUrl: schema?.url ?? 'sqlite::memory:' },
+    { onQuery: (q, parameters) => void (capture && queries.push({ sql: q, parameters })) },
+  );
+  try {
+    await migrateToLatest(db);
+    const t0 = performance.now();
+    const seed = await seedBusyWeek(db, sizes);
+    console.log(`  (${dialect}: seeded ${sizes.posts} posts, ${sizes.comments} comments, ${sizes.posts * sizes.ratersPerPost} ratings in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    const period = { start: seed.windowStart, end: seed.windowEnd, timezone: 'UTC', partial: false };
+    await collectDigest(db, seed.guildId, period, '2026-W47'); // warm caches
+    const times: number[] = [];
+    let view;
+    for (let i = 0; i < 5; i++) {
+      capture = i === 0;
+      const s = performance.now();
+      view = await collectDigest(db, seed.guildId, period, '2026-W47');
+      times.push(performance.now() - s);
+      capture = false;
+    }
+    report({ name: `digest.build.${dialect}`, value: median(times), unit: 'ms', target: { op: '<=', value: 500 }, note: `median of 5; ${view!.newPostsTotal} new posts, ${view!.totals.newComments} comments, ${view!.totals.newRatings} ratings` });
+    if (process.env.BENCH_PLANS !== '0') {
+      for (const q of queries) {
+        const explain = dialect === 'sqlite' ? sql`explain query plan ${sql.raw(inline(q.sql, q.parameters, dialect))}` : sql`explain ${sql.raw(inline(q.sql, q.parameters, dialect))}`;
+        const rows = (await explain.execute(db.kysely)).rows as Array<Record<string, unknown>>;
+        const plan = rows.map((r) => String(r.detail ?? r['QUERY PLAN'] ?? JSON.stringify(r))).join('\n      ');
+        console.log(`    plan (${dialect}) for: ${q.sql.replace(/\s+/g, ' ').slice(0, 140)}…\n      ${plan}`);
+      }
+    }
+  } finally {
+    await db.destroy();
+    await schema?.drop();
+  }
+}
+
+/** Puts the parameters into the SQL text, only so EXPLAIN can show the plan of the exact query. */
+function inline(text: string, parameters: readonly unknown[], dialect: 'sqlite' | 'postgres'): string {
+  const lit = (v: unknown) => (v === null ? 'null' : typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`);
+  if (dialect === 'sqlite') {
+    let i = 0;
+    return text.replace(/\?/g, () => lit(parameters[i++]));
+  }
+  return text.replace(/\$(\d+)/g, (_, n: string) => lit(parameters[Number(n) - 1]));
+}
