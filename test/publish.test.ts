@@ -165,8 +165,14 @@ for (const dialect of DIALECTS) {
   const test = suite<Ctx>(`publish (services) on ${dialect}`, {} as Ctx);
 
   test.before(async (c) => {
-    c.t = await createTestDb(dialect);
-    c.feeds = await startFeedServer();
+    try {
+      c.t = await createTestDb(dialect);
+      c.feeds = await startFeedServer();
+    } catch (error) {
+      // uvu swallows a failing `before` hook silently (the suite just shows 0 passed): say why.
+      console.error(`publish (services) on ${dialect}: setup failed:`, error);
+      throw error;
+    }
   });
   test.after(async (c) => {
     await c.feeds?.close();
@@ -180,6 +186,7 @@ for (const dialect of DIALECTS) {
     c.forumId = c.discord.addChannel(c.guildId, ChannelType.GuildForum);
     c.feeds.items = [1, 2, 3, 4].map((n) => feedItem(n)).reverse();
     c.feeds.failWith = null;
+    c.feeds.title = 'The Test Blog';
   });
 
   test('text channel: announcement with nonce and no mentions, thread, five reactions; a rerun does nothing', async (c) => {
@@ -363,6 +370,7 @@ for (const dialect of DIALECTS) {
 
   test('a failing feed backs off, then pauses with exactly one notice; /feed add resumes it', async (c) => {
     const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId });
+    const forumFeed = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/atom'), channelId: c.forumId });
     c.feeds.failWith = 500;
     const first = await pollFeed(ctxOf(c), c.jobs, feed.id);
     assert.equal(first, { status: 'failed', error: (first as { error: string }).error, paused: false });
@@ -387,6 +395,14 @@ for (const dialect of DIALECTS) {
     assert.equal(notice.allowed_mentions, { parse: [] });
     assert.equal(c.jobs.unscheduled, [feed.id]);
     const [summary] = await listFeedSummaries({ db: c.t.db }, c.guildId);
+    // A forum feed's notice is a forum post (a forum takes no plain messages).
+    for (let i = 1; i <= PAUSE_AFTER_FAILURES; i++) await pollFeed(ctxOf(c), c.jobs, forumFeed.feed.id, { force: true });
+    const forumNotice = c.discord.calls.filter((x) => x.method === 'createForumPost');
+    assert.is(forumNotice.length, 1);
+    assert.is(forumNotice[0]!.args[0], c.forumId);
+    assert.is(forumNotice[0]!.args[1], 'Feed paused: The Test Blog');
+    assert.match((forumNotice[0]!.args[2] as RESTPostAPIChannelMessageJSONBody).content ?? '', /stopped checking/);
+    assert.is(c.discord.calls.filter((x) => x.method === 'createMessage').length, 1, 'no plain message in the forum');
     assert.is(summary!.feed.state, 'paused');
     assert.match(summary!.feed.lastError ?? '', /500/);
     // Resume: posts that appeared while it was paused are published, nothing old is.

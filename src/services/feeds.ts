@@ -9,6 +9,7 @@ import type { FetchFeedOptions, ParsedFeed, PostDraft } from '../feeds/types.ts'
 import { USER_AGENT } from '../feeds/user-agent.ts';
 import { UserError } from '../errors.ts';
 import { plainText } from '../render/markdown.ts';
+import { threadName } from '../render/post.ts';
 import {
   findFeedByUrl,
   getFeed,
@@ -294,14 +295,23 @@ async function recordFailure(ctx: FeedContext, jobs: FeedJobs, feed: Feed, messa
   // Exactly the failure that paused it posts the notice (a later one, e.g. of an overlapping poll, does not).
   if (paused && now.consecutiveFailures === PAUSE_AFTER_FAILURES) {
     await jobs.unschedulePolls(feed.id).catch((err) => ctx.log.warn({ err }, 'could not remove the poll scheduler of a paused feed'));
-    await ctx.discord
-      .createMessage(feed.channelId, {
-        content: pauseNotice(feed.url, feed.channelId, message),
-        allowed_mentions: { parse: [] },
-        nonce: `bp${stableId('pause', feed.id, now.lastPolledAt ?? '').slice(0, 20)}`,
-        enforce_nonce: true,
-      })
-      .catch((err) => ctx.log.warn({ err, feedId: feed.id }, 'could not post the pause notice'));
+    const content = pauseNotice(feed.url, feed.channelId, message);
+    try {
+      const channel = await ctx.discord.getChannel(feed.channelId);
+      if (channel && (channel.type === ChannelType.GuildForum || channel.type === ChannelType.GuildMedia)) {
+        // A forum takes no plain messages: the notice is a forum post of its own.
+        await ctx.discord.createForumPost(feed.channelId, threadName(`Feed paused: ${feed.title ?? feed.url}`), { content, allowed_mentions: { parse: [] } });
+      } else {
+        await ctx.discord.createMessage(feed.channelId, {
+          content,
+          allowed_mentions: { parse: [] },
+          nonce: `bp${stableId('pause', feed.id, now.lastPolledAt ?? '').slice(0, 20)}`,
+          enforce_nonce: true,
+        });
+      }
+    } catch (err) {
+      ctx.log.warn({ err, feedId: feed.id }, 'could not post the pause notice');
+    }
   }
   return { status: 'failed', error: message, paused };
 }
