@@ -1,9 +1,8 @@
-/*! blogcord widget: a blog post's rating and its Discord discussion, threaded. Plain JS, no dependencies.
+/*! blogcord widget: a post's rating and its Discord discussion. No dependencies.
  * <div data-blogcord data-url="https://blog.example/post" data-api="https://bot.example:8787"></div>
  * <script src="https://bot.example:8787/widget.js" async></script>
- * Optional: data-guild (one Discord server), data-heading (the heading text), data-heading-level (2-6),
- * data-style="none" (no built-in CSS). Restyle with the --blogcord-* custom properties or the
- * .blogcord-* classes: every built-in rule is wrapped in :where(), so any blog rule wins. */
+ * Optional: data-guild, data-heading, data-heading-level (2-6), data-style="none" (no built-in CSS).
+ * Built-in rules are wrapped in :where() (zero specificity): override --blogcord-* or .blogcord-* freely. */
 (function () {
   'use strict';
   var script = document.currentScript;
@@ -16,12 +15,13 @@
     'color:var(--blogcord-text);font-family:var(--blogcord-font);line-height:1.5;margin:2rem 0}' +
     ':where(.blogcord-heading){font-size:1.25em;margin:0 0 .25rem}' +
     ':where(.blogcord-stats){margin:0 0 var(--blogcord-gap);color:var(--blogcord-muted)}' +
-    ':where(.blogcord-rating)::first-letter{color:var(--blogcord-star)}' +
+    ':where(.blogcord-star){color:var(--blogcord-star)}' +
     ':where(.blogcord-list){list-style:none;margin:0;padding:0}' +
     ':where(.blogcord-replies){margin:var(--blogcord-gap) 0 0 var(--blogcord-indent);padding-left:var(--blogcord-indent);border-left:2px solid var(--blogcord-line)}' +
     ':where(.blogcord-reply){margin:0 0 var(--blogcord-gap)}' +
-    ':where(.blogcord-meta){margin:0;font-size:.9em;color:var(--blogcord-muted)}' +
-    ':where(.blogcord-author){font-weight:600;color:var(--blogcord-text)}' +
+    ':where(.blogcord-meta){margin:0;font-size:.9em}' +
+    ':where(.blogcord-author){font-weight:600}' +
+    ':where(.blogcord-date,.blogcord-edited){color:var(--blogcord-muted)}' +
     ':where(.blogcord-text){margin:.2rem 0 0;white-space:pre-wrap;overflow-wrap:anywhere}' +
     ':where(.blogcord-deleted){margin:0;font-style:italic;color:var(--blogcord-muted)}' +
     ':where(.blogcord-files){margin:.25rem 0 0;padding-left:1.2rem;font-size:.9em}' +
@@ -158,7 +158,14 @@
     var section = shell(root);
     var stats = el('p', 'blogcord-stats');
     var rating = post.rating || { count: 0 };
-    stats.appendChild(el('span', 'blogcord-rating', rating.label || 'Be the first to rate'));
+    var label = rating.label || 'Be the first to rate';
+    var ratingEl = el('span', 'blogcord-rating');
+    if (label.charAt(0) === '\u2605') { // the star in its own span, so it can have its colour
+      ratingEl.appendChild(el('span', 'blogcord-star', '\u2605'));
+      label = label.slice(1);
+    }
+    ratingEl.appendChild(document.createTextNode(label));
+    stats.appendChild(ratingEl);
     stats.appendChild(document.createTextNode(' · '));
     stats.appendChild(el('span', 'blogcord-count', plural(post.replies || 0, 'reply', 'replies')));
     section.appendChild(stats);
