@@ -17,9 +17,10 @@ import { upsertFeed } from '../src/repositories/feeds.ts';
 import { getGuildSettings } from '../src/repositories/guilds.ts';
 import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { getRatingSummary } from '../src/repositories/ratings.ts';
+import { exportData } from '../src/services/export.ts';
 import { currentPeriodSoFar, periodJustEnded, type DigestSchedule } from '../src/services/digest-period.ts';
 import { eventually } from './support/assert.ts';
-import { exportJson, logLines, newQueuePrefix, REDIS_URL, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
+import { logLines, newQueuePrefix, REDIS_URL, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { startDiscordEmulator, type DiscordEmulator } from './support/discord/index.ts';
 
@@ -200,7 +201,7 @@ test('/digest schedule, preview, now (once, refused, forced), off; then two work
       [`${thisWeek.key}-now-r2`, 'posted'],
     ].sort((a, b) => a[0]!.localeCompare(b[0]!)),
   );
-  const exported = await exportJson(t.url, guildId);
+  const exported = await exportData(t.db, { guildId });
   assert.equal(
     exported.digests.map((d) => d.messageId).sort(),
     digestMessages()
