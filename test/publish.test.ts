@@ -4,10 +4,16 @@
 import { ChannelType, type APIChannel, type APIMessage, type RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../src/config.ts';
+import { feedJobs, pollSchedulerId, registerFeedPolls } from '../src/jobs/feeds.ts';
+import { enqueuePublish, publishJobId, requeueUnfinishedPosts } from '../src/jobs/publish.ts';
+import { closeQueues, createQueues, type Queues } from '../src/jobs/queues.ts';
+import { createProducerRedis, createRedis } from '../src/redis.ts';
+import { Worker } from 'bullmq';
 import { UserError } from '../src/errors.ts';
 import { createLogger } from '../src/logger.ts';
-import { getFeed, listFeeds } from '../src/repositories/feeds.ts';
+import { getFeed, listFeeds, type Feed } from '../src/repositories/feeds.ts';
 import { getPost, listPosts, setPublishState, upsertPostFromFeed, type PublishState } from '../src/repositories/posts.ts';
 import { DiscordRequestError, type DiscordPort } from '../src/services/discord-port.ts';
 import {
@@ -21,8 +27,8 @@ import {
   type FeedJobs,
 } from '../src/services/feeds.ts';
 import { announcementNonce, classifyPublishError, publishPost } from '../src/services/publish.ts';
-import { rejects } from './support/assert.ts';
-import { runBlogcord } from './support/bot.ts';
+import { eventually, rejects } from './support/assert.ts';
+import { REDIS_URL, runBlogcord } from './support/bot.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
 import { snowflake } from './support/snowflake.ts';
@@ -503,3 +509,74 @@ cli('a bad feed exits 1 with the reason; a private address is refused by default
 });
 
 cli.run();
+
+// The queue side over real Redis: deterministic publish job ids, re-queueing at worker start, poll schedulers.
+const jobsSuite = suite<{ t: TestDb; queues: Queues; prefix: string; redis: ReturnType<typeof createProducerRedis> }>('publish jobs (Redis)', {} as never);
+jobsSuite.before(async (c) => {
+  c.t = await createTestDb('sqlite');
+  c.redis = createProducerRedis(REDIS_URL);
+  c.prefix = `t${randomBytes(5).toString('hex')}`;
+  c.queues = createQueues(c.redis, c.prefix);
+});
+jobsSuite.after(async (c) => {
+  if (c.queues) {
+    for (const q of Object.values(c.queues)) await q.obliterate({ force: true }).catch(() => {});
+    await closeQueues(c.queues);
+  }
+  await c.redis?.quit();
+  await c.t?.close();
+});
+
+jobsSuite('one publish job per post; a finished one is replaced; unfinished posts are queued again at start', async (c) => {
+  await enqueuePublish(c.queues, 'p1');
+  await enqueuePublish(c.queues, 'p1');
+  assert.is(await c.queues.publish.count(), 1, 'the deterministic id dedupes');
+  const job = (await c.queues.publish.getJob(publishJobId('p1')))!;
+  assert.equal(job.data, { postId: 'p1' });
+  // A completed job with that id would swallow a later add: it is replaced, so the post is queued again.
+  const connection = createRedis(REDIS_URL);
+  const worker = new Worker('publish', async () => 'done', { connection, prefix: c.prefix });
+  await eventually(async () => (await c.queues.publish.getJobState(publishJobId('p1'))) === 'completed', { message: 'the job completed' });
+  await worker.close();
+  await connection.quit();
+  await enqueuePublish(c.queues, 'p1');
+  assert.is(await c.queues.publish.getJobState(publishJobId('p1')), 'waiting');
+
+  const guildId = snowflake();
+  const { upsertFeed } = await import('../src/repositories/feeds.ts');
+  const { feed } = await upsertFeed(c.t.db, { guildId, url: 'https://blog.example/feed', channelId: snowflake() });
+  const item = (key: string) => ({ key, url: null, title: key, author: null, publishedAt: null, summaryHtml: null, searchText: key, imageUrl: null, contentHash: key });
+  const pending = (await upsertPostFromFeed(c.t.db, feed, item('a'), 'pending')).post;
+  const half = (await upsertPostFromFeed(c.t.db, feed, item('b'), 'pending')).post;
+  await setPublishState(c.t.db, half.id, { state: 'announced', channelId: snowflake(), messageId: snowflake() });
+  const known = (await upsertPostFromFeed(c.t.db, feed, item('c'), 'known')).post;
+  await c.queues.publish.obliterate({ force: true });
+  const ctx = { db: c.t.db, queues: c.queues, log, config } as unknown as Parameters<typeof requeueUnfinishedPosts>[0];
+  await requeueUnfinishedPosts(ctx);
+  assert.ok(await c.queues.publish.getJob(publishJobId(pending.id)));
+  assert.ok(await c.queues.publish.getJob(publishJobId(half.id)));
+  assert.not.ok(await c.queues.publish.getJob(publishJobId(known.id)), 'known posts are not published');
+  assert.is(await c.queues.publish.count(), 2);
+});
+
+jobsSuite('poll schedulers: one per active feed, with a stable jitter; paused and removed feeds lose theirs', async (c) => {
+  const { upsertFeed, recordFeedFailure, removeFeed: removeFeedRow } = await import('../src/repositories/feeds.ts');
+  const guildId = snowflake();
+  const feeds: Feed[] = [];
+  for (const n of [1, 2, 3]) feeds.push((await upsertFeed(c.t.db, { guildId, url: `https://blog.example/${n}/feed`, channelId: snowflake() })).feed);
+  const ctx = { db: c.t.db, queues: c.queues, log, config } as unknown as Parameters<typeof registerFeedPolls>[0];
+  await registerFeedPolls(ctx);
+  const ids = async () => (await c.queues.feeds.getJobSchedulers(0, -1)).map((s) => s.id ?? s.key).sort();
+  const mine = (list: string[]) => list.filter((id) => feeds.some((f) => id === pollSchedulerId(f.id)));
+  assert.is(mine(await ids()).length, 3);
+  const scheduler = (await c.queues.feeds.getJobScheduler(pollSchedulerId(feeds[0]!.id)))!;
+  assert.is(scheduler.every, config.feedPollIntervalSeconds * 1000);
+  await recordFeedFailure(c.t.db, feeds[1]!.id, 'down', 1);
+  await removeFeedRow(c.t.db, feeds[2]!.id);
+  await registerFeedPolls(ctx);
+  assert.equal(mine(await ids()), [pollSchedulerId(feeds[0]!.id)]);
+  await feedJobs(ctx).unschedulePolls(feeds[0]!.id);
+  assert.equal(mine(await ids()), []);
+});
+
+jobsSuite.run();
