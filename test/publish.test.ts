@@ -435,6 +435,7 @@ for (const dialect of DIALECTS) {
     assert.is((await listPosts(c.t.db, { guildId: c.guildId })).length, 4, 'posts are kept');
     assert.is((await publishPost(ctxOf(c), pending)).state, 'skipped');
     assert.is((await getPost(c.t.db, pending))!.publishState, 'known');
+    await rejects(() => publishNow(ctxOf(c), c.jobs, c.guildId, 'https://blog.example/posts/4'), /no longer follows/);
     assert.is(c.discord.count('createMessage'), 0);
     assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'skipped', reason: 'not-active' });
     await rejects(() => removeFeed(ctxOf(c), c.jobs, c.guildId, c.feeds.url('/atom')), /does not follow/);

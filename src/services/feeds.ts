@@ -335,12 +335,19 @@ export type PublishNowResult =
 export async function publishNow(ctx: FeedContext, jobs: FeedJobs, guildId: string, rawUrl: string): Promise<PublishNowResult> {
   const url = rawUrl.trim();
   if (!/^https?:\/\//i.test(url)) throw new UserError(`"${rawUrl}" is not a post URL (it should start with https://).`, 'bad-url');
-  let post: Post | null = (await findGuildPostsByUrl(ctx.db, guildId, url))[0] ?? null;
+  // The same post may be in several feeds of the server (RSS and Atom of one blog): a published copy wins, then one of a followed feed.
+  const candidates = await findGuildPostsByUrl(ctx.db, guildId, url);
+  const followed = new Set((await listFeeds(ctx.db, guildId)).map((f) => f.id));
+  let post: Post | null = candidates.find((p) => p.publishState === 'published') ?? candidates.find((p) => followed.has(p.feedId)) ?? candidates[0] ?? null;
   if (!post) post = await findInFeeds(ctx, guildId, url);
   if (!post) {
     throw new UserError(`${url} is not a post of any feed this server follows. /publish takes the link of a post as it appears in the feed; /feed add follows a new feed.`, 'unknown-post');
   }
   if (post.publishState === 'published') return { status: 'already-published', post, link: announcementLink(guildId, post) };
+  const feed = await getFeed(ctx.db, post.feedId);
+  if (!feed || feed.state === 'removed') {
+    throw new UserError(`That post belongs to ${feed?.url ?? 'a feed'} which this server no longer follows. Follow it again with /feed add (backfill 0 posts nothing old), then /publish the post.`, 'feed-removed');
+  }
   if (post.publishState === 'known' || post.publishState === 'failed') {
     // Continue from what exists in Discord: a failed post keeps a message it made unless that is gone.
     let from: 'pending' | 'announced' | 'threaded' = 'pending';
