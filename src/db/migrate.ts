@@ -1,13 +1,17 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FileMigrationProvider, Migrator, NO_MIGRATIONS, type MigrationResultSet } from 'kysely';
+import { FileMigrationProvider, Migrator, NO_MIGRATIONS, sql, type MigrationResultSet } from 'kysely';
 import type { RootDb } from './index.ts';
 
 const migrationFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
 
-function migrator(db: RootDb): Migrator {
-  return new Migrator({ db: db.kysely, provider: new FileMigrationProvider({ fs, path, migrationFolder }) });
+async function migrator(db: RootDb): Promise<Migrator> {
+  // On PostgreSQL, name the schema: without it Kysely finds another schema's kysely_migration_lock table and
+  // skips creating this schema's own (several databases or test schemas on one server).
+  const schema =
+    db.dialect === 'postgres' ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db.kysely)).rows[0]?.schema : undefined;
+  return new Migrator({ db: db.kysely, provider: new FileMigrationProvider({ fs, path, migrationFolder }), ...(schema ? { migrationTableSchema: schema } : {}) });
 }
 
 export interface MigrationStep {
@@ -38,19 +42,19 @@ function settle({ error, results }: MigrationResultSet): MigrationStep[] {
 }
 
 export async function migrateToLatest(db: RootDb): Promise<MigrationStep[]> {
-  return settle(await migrator(db).migrateToLatest());
+  return settle(await (await migrator(db)).migrateToLatest());
 }
 
 export async function migrateDown(db: RootDb): Promise<MigrationStep[]> {
-  return settle(await migrator(db).migrateDown());
+  return settle(await (await migrator(db)).migrateDown());
 }
 
 /** Rolls every migration back (tests use it to prove `down` works). */
 export async function migrateAllDown(db: RootDb): Promise<MigrationStep[]> {
-  return settle(await migrator(db).migrateTo(NO_MIGRATIONS));
+  return settle(await (await migrator(db)).migrateTo(NO_MIGRATIONS));
 }
 
 export async function migrationStatus(db: RootDb): Promise<Array<{ name: string; executedAt: Date | null }>> {
-  const list = await migrator(db).getMigrations();
+  const list = await (await migrator(db)).getMigrations();
   return list.map((m) => ({ name: m.name, executedAt: m.executedAt ?? null }));
 }
