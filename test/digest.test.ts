@@ -17,7 +17,7 @@ import { createRedis } from '../src/redis.ts';
 import { digestFooter, fitLines, periodKeyFromFooter, renderDigest, type DigestEntry, type DigestView } from '../src/render/digest.ts';
 import { validateMessagePayload } from '../src/render/limits.ts';
 import { markCommentsDeleted, upsertComments } from '../src/repositories/comments.ts';
-import { digestTotals, listMostDiscussed, listNewPosts, listRatedInWindow } from '../src/repositories/digest.ts';
+import { digestTotals, listActivePosts, listNewPosts, mostDiscussed, ratedInWindow } from '../src/repositories/digest.ts';
 import { getDigest, listDigests } from '../src/repositories/digests.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { upsertGuildSettings } from '../src/repositories/guilds.ts';
@@ -381,16 +381,18 @@ for (const dialect of DIALECTS) {
     assert.is(ten.threadId, ten.messageId);
     assert.is((await listNewPosts(t.db, w, 2)).posts.length, 2);
 
-    const rated = await listRatedInWindow(t.db, w);
+    const active = await listActivePosts(t.db, w);
+    assert.equal(active.map((a) => a.id).sort(), [s.posts.single!, s.posts.ten!, s.posts.old!].sort());
+    const rated = ratedInWindow(active);
     assert.equal(
       rated.sort((a, b) => a.id.localeCompare(b.id)),
       [
-        { id: s.posts.single!, ratingSum: 5, ratingCount: 1 },
-        { id: s.posts.ten!, ratingSum: 45, ratingCount: 10 },
-        { id: s.posts.old!, ratingSum: 4, ratingCount: 4 }, // all its ratings, also the older ones
+        { id: s.posts.single!, ratingSum: 5, ratingCount: 1, replies: 2 },
+        { id: s.posts.ten!, ratingSum: 45, ratingCount: 10, replies: 2 },
+        { id: s.posts.old!, ratingSum: 4, ratingCount: 4, replies: 4 }, // all its ratings and replies, also the older ones
       ].sort((a, b) => a.id.localeCompare(b.id)),
     );
-    assert.equal(await listMostDiscussed(t.db, w), [
+    assert.equal(mostDiscussed(active), [
       { id: s.posts.old!, newComments: 3 },
       { id: s.posts.ten!, newComments: 2 },
       { id: s.posts.single!, newComments: 1 },

@@ -80,47 +80,127 @@ export async function listNewPosts(db: Db, w: DigestWindow, limit = 25): Promise
   };
 }
 
+/** One post of the server with activity in the window: its new comments and ratings, and the sum/count of all its ratings. */
+export interface ActivePost {
+  id: string;
+  newComments: number;
+  newRatings: number;
+  ratingSum: number;
+  ratingCount: number;
+  /** Live comments of all time (the reply count shown, and the last tie-breaker of "top rated"). */
+  replies: number;
+}
+
 /**
- * The candidates for "top rated": posts of the server rated (or re-rated) in the window, with the sum and
- * count of all their ratings. Ranked by the service (Bayesian average needs the server's prior).
+ * Every post of the server commented on or rated in the window, with per-post counts. It walks the server's
+ * posts and counts, per post, inside the covering indexes (post_id, created_at …) — no comment or rating row
+ * is read, and nothing is sorted but the result. Totals, "most discussed" and the "top rated" candidates come
+ * from these rows (at most one per post).
  */
-export async function listRatedInWindow(db: Db, w: DigestWindow): Promise<Array<{ id: string; ratingSum: number; ratingCount: number }>> {
+export async function listActivePosts(db: Db, w: DigestWindow): Promise<ActivePost[]> {
   const k = db.kysely;
-  const active = k
-    .selectFrom('ratings')
-    .innerJoin('posts', 'posts.id', 'ratings.post_id')
-    .select('ratings.post_id')
-    .distinct()
-    .where('ratings.updated_at', '>=', w.start)
-    .where('ratings.updated_at', '<', w.end)
-    .where('posts.guild_id', '=', w.guildId)
-    .where('posts.publish_state', 'in', ANNOUNCED);
+  const perPost = k
+    .selectFrom('posts as p')
+    .select([
+      'p.id',
+      (eb) =>
+        eb
+          .selectFrom('comments as c')
+          .select(eb.fn.countAll<number>().as('n'))
+          .whereRef('c.post_id', '=', 'p.id')
+          .where('c.deleted_at', 'is', null)
+          .where('c.created_at', '>=', w.start)
+          .where('c.created_at', '<', w.end)
+          .as('new_comments'),
+      (eb) =>
+        eb
+          .selectFrom('ratings as r')
+          .select(eb.fn.countAll<number>().as('n'))
+          .whereRef('r.post_id', '=', 'p.id')
+          .where('r.updated_at', '>=', w.start)
+          .where('r.updated_at', '<', w.end)
+          .as('new_ratings'),
+    ])
+    .where('p.guild_id', '=', w.guildId)
+    .where('p.publish_state', 'in', ANNOUNCED);
   const rows = await k
-    .selectFrom('ratings as r')
-    .select(['r.post_id', (eb) => eb.fn.sum<number>('r.stars').as('sum'), (eb) => eb.fn.countAll<number>().as('n')])
-    .where('r.post_id', 'in', active)
-    .groupBy('r.post_id')
+    .selectFrom(perPost.as('a'))
+    .select([
+      'a.id',
+      'a.new_comments',
+      'a.new_ratings',
+      (eb) => eb.selectFrom('ratings as s').select((e) => e.fn.sum<number>('s.stars').as('sum')).whereRef('s.post_id', '=', 'a.id').as('rating_sum'),
+      (eb) => eb.selectFrom('ratings as s').select((e) => e.fn.countAll<number>().as('n')).whereRef('s.post_id', '=', 'a.id').as('rating_count'),
+      (eb) =>
+        eb
+          .selectFrom('comments as t')
+          .select((e) => e.fn.countAll<number>().as('n'))
+          .whereRef('t.post_id', '=', 'a.id')
+          .where('t.deleted_at', 'is', null)
+          .as('replies'),
+    ])
+    .where((eb) => eb.or([eb('a.new_comments', '>', 0), eb('a.new_ratings', '>', 0)]))
+    .orderBy('a.id')
     .execute();
-  return rows.map((r) => ({ id: r.post_id, ratingSum: Number(r.sum), ratingCount: Number(r.n) }));
+  return rows.map((r) => ({
+    id: r.id,
+    newComments: Number(r.new_comments ?? 0),
+    newRatings: Number(r.new_ratings ?? 0),
+    ratingSum: Number(r.rating_sum ?? 0),
+    ratingCount: Number(r.rating_count ?? 0),
+    replies: Number(r.replies ?? 0),
+  }));
+}
+
+/** The candidates for "top rated": posts rated (or re-rated) in the window, with the sum and count of all their ratings. */
+export function ratedInWindow(active: readonly ActivePost[]): Array<{ id: string; ratingSum: number; ratingCount: number; replies: number }> {
+  return active.filter((a) => a.newRatings > 0).map((a) => ({ id: a.id, ratingSum: a.ratingSum, ratingCount: a.ratingCount, replies: a.replies }));
 }
 
 /** Posts with the most comments written in the window (not deleted), most first, ties by post id. */
-export async function listMostDiscussed(db: Db, w: DigestWindow, limit = 5): Promise<Array<{ id: string; newComments: number }>> {
-  const rows = await db.kysely
-    .selectFrom('comments as c')
-    .innerJoin('posts as p', 'p.id', 'c.post_id')
-    .select(['c.post_id', (eb) => eb.fn.countAll<number>().as('n')])
-    .where('c.created_at', '>=', w.start)
-    .where('c.created_at', '<', w.end)
-    .where('c.deleted_at', 'is', null)
+export function mostDiscussed(active: readonly ActivePost[], limit = 5): Array<{ id: string; newComments: number }> {
+  return active
+    .filter((a) => a.newComments > 0)
+    .sort((a, b) => b.newComments - a.newComments || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .slice(0, limit)
+    .map((a) => ({ id: a.id, newComments: a.newComments }));
+}
+
+/** Distinct people who commented (live comments) or rated in the window, on the server's posts. */
+export async function countParticipants(db: Db, w: DigestWindow): Promise<number> {
+  const k = db.kysely;
+  const commenters = k
+    .selectFrom('posts as p')
+    .innerJoin('comments as c', 'c.post_id', 'p.id')
+    .select('c.author_id as person')
     .where('p.guild_id', '=', w.guildId)
     .where('p.publish_state', 'in', ANNOUNCED)
-    .groupBy('c.post_id')
-    .orderBy(sql`count(*)`, 'desc')
-    .orderBy('c.post_id')
-    .limit(limit)
-    .execute();
-  return rows.map((r) => ({ id: r.post_id, newComments: Number(r.n) }));
+    .where('c.deleted_at', 'is', null)
+    .where('c.created_at', '>=', w.start)
+    .where('c.created_at', '<', w.end);
+  const raters = k
+    .selectFrom('posts as p')
+    .innerJoin('ratings as r', 'r.post_id', 'p.id')
+    .select('r.user_id as person')
+    .where('p.guild_id', '=', w.guildId)
+    .where('p.publish_state', 'in', ANNOUNCED)
+    .where('r.updated_at', '>=', w.start)
+    .where('r.updated_at', '<', w.end);
+  const row = await k
+    .selectFrom(commenters.union(raters).as('u'))
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** New comments, new ratings and distinct participants (comment authors ∪ raters) of the window. */
+export async function digestTotals(db: Db, w: DigestWindow, active?: readonly ActivePost[]): Promise<Omit<DigestTotals, 'newPosts'>> {
+  const [rows, participants]: [readonly ActivePost[], number] = await Promise.all([active ?? listActivePosts(db, w), countParticipants(db, w)]);
+  return {
+    newComments: rows.reduce((n, a) => n + a.newComments, 0),
+    newRatings: rows.reduce((n, a) => n + a.newRatings, 0),
+    participants,
+  };
 }
 
 /** Title, links, rating sum/count and live reply count of these posts (entries of the digest). */
@@ -170,33 +250,4 @@ export async function postStats(db: Db, ids: readonly string[]): Promise<Map<str
   for (const r of ratings) Object.assign(out.get(r.post_id)!, { ratingSum: Number(r.sum), ratingCount: Number(r.n) });
   for (const r of replies) out.get(r.post_id)!.replies = Number(r.n);
   return out;
-}
-
-/** New comments, new ratings and distinct participants (comment authors ∪ raters) of the window. */
-export async function digestTotals(db: Db, w: DigestWindow): Promise<Omit<DigestTotals, 'newPosts'>> {
-  const k = db.kysely;
-  const comments = k
-    .selectFrom('comments as c')
-    .innerJoin('posts as p', 'p.id', 'c.post_id')
-    .where('c.created_at', '>=', w.start)
-    .where('c.created_at', '<', w.end)
-    .where('c.deleted_at', 'is', null)
-    .where('p.guild_id', '=', w.guildId)
-    .where('p.publish_state', 'in', ANNOUNCED);
-  const ratings = k
-    .selectFrom('ratings as r')
-    .innerJoin('posts as p', 'p.id', 'r.post_id')
-    .where('r.updated_at', '>=', w.start)
-    .where('r.updated_at', '<', w.end)
-    .where('p.guild_id', '=', w.guildId)
-    .where('p.publish_state', 'in', ANNOUNCED);
-  const [c, r, people] = await Promise.all([
-    comments.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
-    ratings.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
-    k
-      .selectFrom(comments.select('c.author_id as person').union(ratings.select('r.user_id as person')).as('u'))
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .executeTakeFirstOrThrow(),
-  ]);
-  return { newComments: Number(c.n), newRatings: Number(r.n), participants: Number(people.n) };
 }

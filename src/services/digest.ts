@@ -10,7 +10,7 @@ import type { APIMessage, RESTPostAPIChannelMessageJSONBody } from 'discord-api-
 import type { AppContext } from '../context.ts';
 import type { Db } from '../db/index.ts';
 import { DIGEST_FOOTER_PREFIX, isEmptyDigest, periodKeyFromFooter, renderDigest, type DigestView } from '../render/digest.ts';
-import { digestTotals, getDigestPosts, listMostDiscussed, listNewPosts, listRatedInWindow } from '../repositories/digest.ts';
+import { digestTotals, getDigestPosts, listActivePosts, listNewPosts, mostDiscussed, ratedInWindow } from '../repositories/digest.ts';
 import { claimDigest, getDigest, updateDigest, type Digest } from '../repositories/digests.ts';
 import { listFeeds } from '../repositories/feeds.ts';
 import { getGuildSettings, listKnownGuildIds, type GuildSettings } from '../repositories/guilds.ts';
@@ -18,7 +18,7 @@ import { now, stableId } from '../repositories/ids.ts';
 import { guildMeanRating } from '../repositories/ratings.ts';
 import { currentPeriodSoFar, cronPattern, type DigestPeriod, type DigestSchedule } from './digest-period.ts';
 import { DiscordRequestError } from './discord-port.ts';
-import { bayesianAverage, DEFAULT_PRIOR_MEAN, PRIOR_WEIGHT, rankTopRated } from './ranking.ts';
+import { DEFAULT_PRIOR_MEAN, PRIOR_WEIGHT, rankTopRated } from './ranking.ts';
 
 /** How many entries the top-rated and most-discussed lists show; the new-posts list shows what fits. */
 export const TOP_COUNT = 5;
@@ -91,34 +91,20 @@ export async function resolveDigestChannel(ctx: Pick<AppContext, 'db' | 'config'
 }
 
 /**
- * Everything a digest shows for [period.start, period.end): the queries aggregate in SQL; here the rated
- * candidates are ranked by the Bayesian average (prior C = the server's 90-day mean).
+ * Everything a digest shows for [period.start, period.end): the queries aggregate in SQL (one row per active
+ * post); here the rated candidates are ranked by the Bayesian average (prior C = the server's 90-day mean).
  */
 export async function collectDigest(db: Db, guildId: string, period: Pick<DigestPeriod, 'start' | 'end' | 'timezone' | 'partial'>, periodKey: string): Promise<DigestView> {
   const w = { guildId, start: period.start, end: period.end };
   const since = new Date(Date.parse(period.end) - PRIOR_DAYS * 24 * 3600 * 1000).toISOString();
-  const [news, rated, discussed, totals, mean] = await Promise.all([
-    listNewPosts(db, w, NEW_POSTS_MAX),
-    listRatedInWindow(db, w),
-    listMostDiscussed(db, w, TOP_COUNT),
-    digestTotals(db, w),
-    guildMeanRating(db, guildId, since),
-  ]);
+  const active = await listActivePosts(db, w);
+  const [news, totals, mean] = await Promise.all([listNewPosts(db, w, NEW_POSTS_MAX), digestTotals(db, w, active), guildMeanRating(db, guildId, since)]);
+  const rated = ratedInWindow(active);
+  const discussed = mostDiscussed(active, TOP_COUNT);
   const prior = mean ?? DEFAULT_PRIOR_MEAN;
-  // Rank by (score, count) first; only the top ones and their ties need reply counts for the final order.
-  const scored = rated
-    .map((r) => ({ ...r, score: bayesianAverage(r.ratingSum, r.ratingCount, prior, PRIOR_WEIGHT) }))
-    .sort((a, b) => b.score - a.score || b.ratingCount - a.ratingCount);
-  const edge = scored[Math.min(TOP_COUNT, scored.length) - 1];
-  const contenders = edge ? scored.filter((s, i) => i < TOP_COUNT || (s.score === edge.score && s.ratingCount === edge.ratingCount)) : [];
-  const details = await getDigestPosts(db, [...new Set([...contenders.map((c) => c.id), ...discussed.map((d) => d.id)])]);
-  const topRated = rankTopRated(
-    contenders.flatMap((c) => (details.has(c.id) ? [details.get(c.id)!] : [])),
-    prior,
-    PRIOR_WEIGHT,
-  )
-    .slice(0, TOP_COUNT)
-    .map(({ score: _score, ...entry }) => entry);
+  const ranked = rankTopRated(rated, prior, PRIOR_WEIGHT).slice(0, TOP_COUNT);
+  const details = await getDigestPosts(db, [...new Set([...ranked.map((r) => r.id), ...discussed.map((d) => d.id)])]);
+  const topRated = ranked.flatMap((r) => (details.has(r.id) ? [details.get(r.id)!] : []));
   return {
     guildId,
     periodKey,
