@@ -219,4 +219,28 @@ test('/feed list shows state, last poll and counts; /publish publishes a skipped
   assert.match(bad.content, /does not follow/);
 });
 
+test('a post left half-published when the process dies (and Redis lost its job) is finished after a restart, once', async (ctx) => {
+  const res = await run(ctx, 'alice', 'feed', { subcommand: 'add', options: { url: ctx.feeds.url('/rss'), channel: 'posts' } });
+  assert.match(res.content, /Resumed/);
+  const before = announcements(ctx).length;
+  ctx.discord.failNext('POST /channels/{channel_id}/messages/{message_id}/threads', { status: 500, times: 1000 });
+  ctx.feeds.items.unshift(feedItem(8, { date: new Date().toISOString() }));
+  await eventually(() => announcements(ctx).length === before + 1, { timeout: 10_000, message: 'the announcement' });
+  await ctx.discord.waitForRequest((r) => r.route === 'POST /channels/{channel_id}/messages/{message_id}/threads' && r.status === 500, { timeout: 10_000 });
+  await ctx.bot.kill();
+  ctx.discord.rest.failures.length = 0;
+  // A new queue prefix: the restarted process finds no job in Redis, only the post's state in the database.
+  ctx.bot = await startBot({
+    discord: ctx.discord,
+    databaseUrl: ctx.t.url,
+    env: { FEED_POLL_INTERVAL_SECONDS: '1', FEED_TIMEOUT_SECONDS: '2', ANNOUNCEMENT_REFRESH_MS: '200' },
+  });
+  await ctx.bot.waitForOutput(/queued unfinished posts again/);
+  const last = () => announcements(ctx)[before]!;
+  await eventually(() => complete(ctx, last()), { timeout: 15_000, message: 'the finished post' });
+  assert.is(last().embeds[0]!.title, 'Post number 8');
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.is(announcements(ctx).length, before + 1, 'not announced twice');
+});
+
 test.run();
