@@ -209,3 +209,85 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     },
   };
 }
+
+// ------------------------------------------------------------------ the emulator's truth vs the export
+
+/** A published post the test watches: its thread (comments) and its announcement (ratings). */
+export interface WatchedPost {
+  postId: string;
+  threadId: string;
+  announcementId: string;
+}
+
+/** The export's shape as far as these checks read it (`blogcord export` JSON or `exportData()`). */
+export interface ExportLike {
+  posts: Array<{
+    id: string;
+    rating: { count: number; distribution: Record<string, number> };
+    ratings: Array<{ userId: string; stars: number }>;
+    comments: Array<{ id: string; authorId: string; content: string; replyToId: string | null; deletedAt: string | null }>;
+  }>;
+}
+
+/** The subset of the emulator these checks read. */
+export interface TruthSource {
+  readonly botUser: { id: string };
+  messages(channel: string): Array<{ id: string; type: number; author: { id: string; bot?: boolean }; webhook_id?: string; content: string }>;
+  reactions(message: string): Map<string, string[]>;
+}
+
+export const KEYCAPS = ['1️⃣', '2️⃣', '3️⃣', '4️⃣', '5️⃣'] as const;
+
+/** What Discord shows for a post: its comments (every non-bot reply in the thread) and each person's keycaps. */
+export function discordTruth(discord: TruthSource, post: WatchedPost): { comments: Map<string, { authorId: string; content: string }>; keycaps: Map<string, number[]> } {
+  const comments = new Map<string, { authorId: string; content: string }>();
+  for (const m of discord.messages(post.threadId)) {
+    if (m.author.bot || m.webhook_id || (m.type !== 0 && m.type !== 19) || m.id === post.announcementId) continue;
+    comments.set(m.id, { authorId: m.author.id, content: m.content });
+  }
+  const keycaps = new Map<string, number[]>();
+  for (const [emoji, users] of discord.reactions(post.announcementId)) {
+    const stars = KEYCAPS.indexOf(emoji as (typeof KEYCAPS)[number]) + 1;
+    if (stars === 0) continue;
+    for (const u of users) if (u !== discord.botUser.id) keycaps.set(u, [...(keycaps.get(u) ?? []), stars]);
+  }
+  return { comments, keycaps };
+}
+
+/**
+ * Every difference between the export and Discord for the watched posts; [] when they agree exactly:
+ * each live comment is a non-bot message of the thread with the same author and text, none missing, none
+ * twice; each person shows exactly one keycap and has exactly that rating; nobody else has a rating.
+ */
+export function mirrorDifferences(discord: TruthSource, exported: ExportLike, posts: readonly WatchedPost[]): string[] {
+  const out: string[] = [];
+  for (const p of posts) {
+    const e = exported.posts.find((x) => x.id === p.postId);
+    if (!e) {
+      out.push(`post ${p.postId}: not in the export`);
+      continue;
+    }
+    const truth = discordTruth(discord, p);
+    const live = e.comments.filter((c) => c.deletedAt === null);
+    const ids = live.map((c) => c.id);
+    if (new Set(ids).size !== ids.length) out.push(`post ${p.postId}: a comment exported twice`);
+    const missing = [...truth.comments.keys()].filter((id) => !ids.includes(id));
+    const extra = ids.filter((id) => !truth.comments.has(id));
+    if (missing.length) out.push(`post ${p.postId}: ${missing.length} of ${truth.comments.size} replies missing (${missing.slice(0, 3).join(', ')}…)`);
+    if (extra.length) out.push(`post ${p.postId}: ${extra.length} comments that are not live replies in Discord (${extra.slice(0, 3).join(', ')}…)`);
+    for (const c of live) {
+      const t = truth.comments.get(c.id);
+      if (t && (t.content !== c.content || t.authorId !== c.authorId)) out.push(`post ${p.postId}: comment ${c.id} differs: ${JSON.stringify(c.content)} vs ${JSON.stringify(t.content)}`);
+    }
+    const several = [...truth.keycaps].filter(([, s]) => s.length !== 1);
+    if (several.length) out.push(`post ${p.postId}: ${several.length} people still show several keycaps (${JSON.stringify(several.slice(0, 3))})`);
+    const ratings = new Map(e.ratings.map((r) => [r.userId, r.stars]));
+    if (ratings.size !== e.ratings.length) out.push(`post ${p.postId}: a person rated twice`);
+    for (const [user, stars] of truth.keycaps) {
+      if (stars.length === 1 && ratings.get(user) !== stars[0]) out.push(`post ${p.postId}: ${user} shows ${stars[0]} but is rated ${ratings.get(user) ?? 'nothing'}`);
+    }
+    for (const user of ratings.keys()) if (!truth.keycaps.has(user)) out.push(`post ${p.postId}: ${user} is rated ${ratings.get(user)} but shows no keycap`);
+    if (e.rating.count !== e.ratings.length) out.push(`post ${p.postId}: rating.count ${e.rating.count} but ${e.ratings.length} ratings`);
+  }
+  return out;
+}
