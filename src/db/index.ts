@@ -60,6 +60,10 @@ export function createDb(config: { databaseUrl: string }, { poolSize = 10, onQue
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000 });
   // An idle client that loses its server (PostgreSQL restarted) must not crash the process.
   pool.on('error', () => {});
+  // Nor one that is checked out (inside a transaction, between two queries): pg emits its 'error' outside any
+  // query, and without a listener that is an uncaught exception. The next query on it fails instead, and
+  // the pool discards the broken client when it is released.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
   const safe = new URL(url);
   safe.password = '';
