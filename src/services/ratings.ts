@@ -197,12 +197,17 @@ export class ReactionProcessor {
   readonly queue = new KeyedSerialQueue();
   readonly index: AnnouncementIndex;
 
+  readonly #retryForMs: number;
+  readonly #retryMaxMs: number;
+
   constructor(
     private readonly ctx: RatingsContext,
     private readonly effects: RatingEffects,
-    options: { index?: AnnouncementIndex } = {},
+    options: { index?: AnnouncementIndex; retryForMs?: number; retryMaxMs?: number } = {},
   ) {
     this.index = options.index ?? new AnnouncementIndex(ctx.db);
+    this.#retryForMs = options.retryForMs ?? 120_000;
+    this.#retryMaxMs = options.retryMaxMs ?? 5_000;
   }
 
   /** Queues the event behind the earlier events of the same message; resolves with what it did. */
@@ -211,7 +216,7 @@ export class ReactionProcessor {
     if (event.kind !== 'remove-all' && keycapStars(event.emoji) === null) return Promise.resolve({ result: 'ignored', reason: 'not-a-keycap' });
     if ((event.kind === 'add' || event.kind === 'remove') && event.isBot === true) return Promise.resolve({ result: 'ignored', reason: 'bot' });
     return this.queue.run(event.messageId, async () => {
-      const outcome = await applyReactionEvent(this.ctx, event, this.index);
+      const outcome = await this.#apply(event);
       if (outcome.result === 'rated' || outcome.result === 'removed') {
         logApplied(this.ctx, event, outcome);
         this.#effect(() => this.effects.ratingsChanged(outcome.postId), outcome.postId, 'announcement refresh');
@@ -219,6 +224,29 @@ export class ReactionProcessor {
       }
       return outcome;
     });
+  }
+
+  /**
+   * Applies an event, retrying with backoff (up to `retryForMs`) while it fails for another reason than a
+   * Discord answer, such as the database being away: the event keeps its place in its announcement's queue,
+   * so the events after it wait and everything is applied in order once the database answers again. Beyond
+   * that the error is thrown (the listener logs it) and the periodic recount repairs the post.
+   */
+  async #apply(event: ReactionEvent): Promise<ReactionOutcome> {
+    const deadline = Date.now() + this.#retryForMs;
+    let wait = 100;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const outcome = await applyReactionEvent(this.ctx, event, this.index);
+        if (attempt > 1) this.ctx.log.info({ messageId: event.messageId, attempts: attempt }, 'rating reaction applied after retrying');
+        return outcome;
+      } catch (err) {
+        if (err instanceof DiscordRequestError || Date.now() + wait > deadline) throw err;
+        if (attempt === 1) this.ctx.log.warn({ err, messageId: event.messageId, event: event.kind }, 'rating reaction not applied (database away?): retrying with backoff');
+        await new Promise((r) => setTimeout(r, wait));
+        wait = Math.min(this.#retryMaxMs, wait * 2);
+      }
+    }
   }
 
   /** Effects never hold up the next event and never fail it (Redis may be down: the recount repairs). */
