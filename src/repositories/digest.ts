@@ -207,6 +207,18 @@ export function mostDiscussed(active: readonly ActivePost[], limit = 5): Array<{
 /** Distinct people who commented (live comments) or rated in the window, on the server's posts. */
 export async function countParticipants(db: Db, w: DigestWindow): Promise<number> {
   const k = db.kysely;
+  if (db.dialect === 'postgres') {
+    // Semi-joins on the server's post ids and one hashed union (the nested-loop join plan is ~10× slower here).
+    const { rows } = await sql<{ n: number }>`
+      with gp as (select id from posts where guild_id = ${w.guildId} and publish_state in (${sql.join(ANNOUNCED)}))
+      select count(*) as n from (
+        select author_id as person from comments
+        where deleted_at is null and created_at >= ${w.start} and created_at < ${w.end} and post_id in (select id from gp)
+        union
+        select user_id from ratings where updated_at >= ${w.start} and updated_at < ${w.end} and post_id in (select id from gp)
+      ) u`.execute(k);
+    return Number(rows[0]?.n ?? 0);
+  }
   const commenters = k
     .selectFrom('posts as p')
     .innerJoin('comments as c', 'c.post_id', 'p.id')
