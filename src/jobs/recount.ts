@@ -18,6 +18,11 @@ export async function scheduleRecount(queues: Queues, postId: string, delayMs = 
   await queues.recount.add('recount-post', { postId }, { delay: delayMs, deduplication: { id: jobId('recount', postId), keepLastIfActive: true } });
 }
 
+/** A recount of every recent announcement now (requests made while one waits join it). */
+export async function requestRecountAll(queues: Queues): Promise<void> {
+  await queues.recount.add('recount-all', {}, { deduplication: { id: 'recount-all-now' } });
+}
+
 export const recountWorker: WorkerDefinition = {
   queue: 'recount',
   concurrency: 2,
@@ -44,5 +49,5 @@ export const registerRecount: SchedulerSetup = async (ctx) => {
   // A new `every` scheduler runs its first job at once; an existing one keeps its rhythm, so ask for a run now.
   const existed = (await queue.getJobScheduler(RECOUNT_SCHEDULER_ID)) !== undefined;
   await queue.upsertJobScheduler(RECOUNT_SCHEDULER_ID, { every: ctx.config.recountIntervalSeconds * 1000 }, { name: 'recount-all', data: {} });
-  if (existed) await queue.add('recount-all', {}, { deduplication: { id: 'recount-all-now' } });
+  if (existed) await requestRecountAll(ctx.queues);
 };

@@ -56,10 +56,15 @@ export const syncWorker: WorkerDefinition = {
   processor: (ctx: AppContext) => async (job: Job) => (job.name === 'sync-all' ? syncAll(ctx) : syncThread(ctx, job.data as SyncThreadJobData)),
 };
 
+/** A catch-up of every post thread now (requests made while one waits join it). */
+export async function requestSyncAll(queues: Queues): Promise<void> {
+  await queues.sync.add('sync-all', {}, { jobId: 'sync-all-now', attempts: 3, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: true, removeOnFail: true });
+}
+
 /** The periodic catch-up, and one right now (a worker that starts has just been away, or Redis was). */
 export const syncScheduler: SchedulerSetup = async (ctx) => {
   await ctx.queues.sync.upsertJobScheduler('sync-all', { every: ctx.config.syncIntervalSeconds * 1000 }, { name: 'sync-all', data: {}, opts: { attempts: 1, removeOnComplete: true, removeOnFail: 100 } });
-  await ctx.queues.sync.add('sync-all', {}, { jobId: 'sync-all-now', attempts: 3, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: true, removeOnFail: true });
+  await requestSyncAll(ctx.queues);
 };
 
 /**

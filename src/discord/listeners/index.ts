@@ -12,5 +12,6 @@ import reactionRemoveAll from './reaction-remove-all.ts';
 import reactionRemoveEmoji from './reaction-remove-emoji.ts';
 import reactionRemove from './reaction-remove.ts';
 import ready from './ready.ts';
+import shardReady from './shardReady.ts';
 
-export const listeners: readonly Listener<any>[] = [ready, reactionAdd, reactionRemove, reactionRemoveAll, reactionRemoveEmoji, messageCreate, messageUpdate, messageDelete, messageDeleteBulk, threadCreate, threadUpdate, threadDelete];
+export const listeners: readonly Listener<any>[] = [ready, shardReady, reactionAdd, reactionRemove, reactionRemoveAll, reactionRemoveEmoji, messageCreate, messageUpdate, messageDelete, messageDeleteBulk, threadCreate, threadUpdate, threadDelete];
