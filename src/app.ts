@@ -80,8 +80,9 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
       closers.push(['workers', () => Promise.allSettled(running.map((w) => w.close()))]);
       await registerSchedulers(ctx, schedulers);
       // A restarted or flushed Redis loses the schedules: register them again whenever the connection is back.
-      let first = connection.status !== 'ready';
-      connection.on('ready', () => {
+      // The connection the queues (and so the registration) use: the workers' one may be back before it.
+      let first = redis.status !== 'ready';
+      redis.on('ready', () => {
         if (first) return void (first = false);
         log.info('redis is back: registering job schedulers again');
         void registerSchedulers(ctx, schedulers);
