@@ -28,6 +28,7 @@ export default {
   data: new SlashCommandBuilder()
     .setName('feed')
     .setDescription('Follow blog feeds in this server')
+    .addSubcommand((s) => s.setName('list').setDescription('The feeds this server follows, with their state and post counts'))
     .addSubcommand((s) =>
       s
         .setName('add')
@@ -46,7 +47,6 @@ export default {
         .setDescription('Stop following a feed (its posts, threads and ratings stay)')
         .addStringOption((o) => o.setName('url').setDescription('The feed to stop following').setRequired(true).setAutocomplete(true)),
     )
-    .addSubcommand((s) => s.setName('list').setDescription('The feeds this server follows, with their state and post counts'))
     .toJSON(),
 
   async execute(interaction, ctx) {

@@ -55,6 +55,8 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
 
     let client: Client | null = null;
     if (role !== 'worker') client = createDiscordClient(config);
+    // The gateway client's REST gets its token only at login; the workers start before that and use it too.
+    client?.rest.setToken(config.discordToken);
     const rest = client?.rest ?? createRest(config);
     // The discussion mirror's comment writer: closed (flushed) after Discord and before the queues and the database.
     const mirror = client ? createProcessMirror({ db, log, queues, config }) : undefined;

@@ -12,7 +12,7 @@ import { RATING_EMOJIS } from '../src/render/post.ts';
 import { eventually } from './support/assert.ts';
 import { startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
-import { startDiscordEmulator } from './support/discord/index.ts';
+import { DEFAULT_BOT_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS, startDiscordEmulator } from './support/discord/index.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
 
 type Emulator = Awaited<ReturnType<typeof startDiscordEmulator>>;
@@ -241,6 +241,37 @@ test('a post left half-published when the process dies (and Redis lost its job) 
   assert.is(last().embeds[0]!.title, 'Post number 8');
   await new Promise((r) => setTimeout(r, 1500));
   assert.is(announcements(ctx).length, before + 1, 'not announced twice');
+});
+
+test('a post that cannot be published is kept as failed with its reason, shown in /feed list, and /publish retries it', async (ctx) => {
+  const SEND_MESSAGES = 1n << 11n;
+  const guild = ctx.discord.guild('blog');
+  // Neither the bot's role nor @everyone may send messages any more.
+  await ctx.discord.setBotPermissions('blog', DEFAULT_BOT_PERMISSIONS & ~SEND_MESSAGES);
+  await ctx.discord.actions.setRolePermissions(guild.id, guild.everyoneRoleId, DEFAULT_EVERYONE_PERMISSIONS & ~SEND_MESSAGES);
+  const before = announcements(ctx).length;
+  ctx.feeds.items.unshift(feedItem(9, { date: new Date().toISOString() }));
+  await ctx.discord.waitForRequest((r) => r.route === 'POST /channels/{channel_id}/messages' && r.status === 403, { timeout: 10_000 });
+  const list = await eventually(
+    async () => {
+      const l = await run(ctx, 'alice', 'feed', { subcommand: 'list' });
+      return /❌ Post number 9: announcing: .*Missing Permissions/.test(l.embeds[0]?.description ?? '') ? l : null;
+    },
+    { timeout: 10_000, interval: 500, message: 'the failed post in /feed list' },
+  );
+  assert.match(list!.embeds[0]!.description ?? '', /failed: 1/);
+  assert.is(announcements(ctx).length, before);
+  await ctx.discord.setBotPermissions('blog', DEFAULT_BOT_PERMISSIONS);
+  await ctx.discord.actions.setRolePermissions(guild.id, guild.everyoneRoleId, DEFAULT_EVERYONE_PERMISSIONS);
+  const pub = await run(ctx, 'alice', 'publish', { options: { url: 'https://blog.example/posts/9' } });
+  // The RSS and the Atom feed both carry post 9 (one announces in #posts, one in the forum): one copy is published.
+  const link = /^Published: https:\/\/discord\.com\/channels\/\d+\/(\d+)(?:\/(\d+))?$/.exec(pub.content);
+  assert.ok(link, pub.content);
+  const message = ctx.discord.message(link![2] ?? link![1]!)!;
+  assert.is(message.embeds[0]?.title, 'Post number 9');
+  assert.ok(complete(ctx, message), 'with its thread and reactions');
+  const again = await run(ctx, 'alice', 'feed', { subcommand: 'list' });
+  assert.match(again.embeds[0]!.description ?? '', /✅ active/);
 });
 
 test.run();

@@ -11,8 +11,13 @@ export function createRest(config: { discordApiUrl: string; discordToken: string
 
 const UNKNOWN = new Set([10003, 10008]);
 
+/** discord.js loads @discordjs/rest as CommonJS and this file imports it as ESM: two DiscordAPIError classes, so match by shape too. */
+function isDiscordApiError(error: unknown): error is DiscordAPIError {
+  return error instanceof DiscordAPIError || (error instanceof Error && error.name.startsWith('DiscordAPIError') && 'code' in error && 'status' in error);
+}
+
 function wrap(error: unknown): never {
-  if (error instanceof DiscordAPIError) throw new DiscordRequestError(`${error.message} (${error.code})`, Number(error.code) || 0, error.status);
+  if (isDiscordApiError(error)) throw new DiscordRequestError(`${error.message} (${error.code})`, Number(error.code) || 0, error.status);
   if (error instanceof Error && 'status' in error && typeof error.status === 'number') throw new DiscordRequestError(error.message, 0, error.status);
   throw error;
 }

@@ -222,7 +222,11 @@ export class Gateway {
       const shard = scope.guildId ? shardOf(scope.guildId, s.shard[1]) : 0;
       if (shard !== s.shard[0]) continue;
       out.push(s);
-      if (scope.single) break;
+    }
+    // One receiver (an interaction): a connected session, not the resumable one of a process that died.
+    if (scope.single) {
+      const live = out.find((s) => s.ws);
+      return live ? [live] : out.slice(0, 1);
     }
     return out;
   }
