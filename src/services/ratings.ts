@@ -140,7 +140,13 @@ export class KeyedSerialQueue {
  * - removing the reaction that holds the rating removes the rating (a removed keycap that no longer holds
  *   it changes nothing); remove-all removes every rating of the post, remove-emoji those of that keycap.
  */
-export async function applyReactionEvent(ctx: RatingsContext, event: ReactionEvent, index: AnnouncementIndex, at: string = new Date().toISOString()): Promise<ReactionOutcome> {
+export async function applyReactionEvent(
+  ctx: RatingsContext,
+  event: ReactionEvent,
+  index: AnnouncementIndex,
+  at: string = new Date().toISOString(),
+  effects?: Pick<RatingEffects, 'recountNeeded'>,
+): Promise<ReactionOutcome> {
   if (event.kind === 'remove-all') {
     const postId = await index.postIdOf(event.messageId);
     if (!postId) return { result: 'ignored', reason: 'not-an-announcement' };
@@ -184,6 +190,9 @@ export async function applyReactionEvent(ctx: RatingsContext, event: ReactionEve
     void ctx.discord.removeUserReaction(event.channelId, event.messageId, KEYCAP_OF[previous.stars], event.userId).catch((err: unknown) => {
       const known = err instanceof DiscordRequestError && [10008, 10003, 10014, 50001, 50013].includes(err.code);
       ctx.log[known ? 'info' : 'warn']({ err, postId, messageId: event.messageId, userId: event.userId }, 'could not remove the previous rating reaction (the recount settles it)');
+      // A passing failure (429/5xx beyond the REST client's retries): a recount of the post removes it soon,
+      // instead of leaving two keycaps on the announcement until the periodic recount.
+      if (!known && effects) return Promise.resolve(effects.recountNeeded(postId)).catch((e: unknown) => ctx.log.warn({ err: e, postId }, 'could not schedule the recount'));
     });
   }
   return { result: 'rated', postId, stars, previous: previous?.stars ?? null, removedPreviousReaction };
@@ -237,7 +246,7 @@ export class ReactionProcessor {
     let wait = 100;
     for (let attempt = 1; ; attempt++) {
       try {
-        const outcome = await applyReactionEvent(this.ctx, event, this.index);
+        const outcome = await applyReactionEvent(this.ctx, event, this.index, undefined, this.effects);
         if (attempt > 1) this.ctx.log.info({ messageId: event.messageId, attempts: attempt }, 'rating reaction applied after retrying');
         return outcome;
       } catch (err) {
