@@ -11,6 +11,9 @@ import { enqueuePublish, publishJobId, requeueUnfinishedPosts } from '../src/job
 import { closeQueues, createQueues, type Queues } from '../src/jobs/queues.ts';
 import { createProducerRedis, createRedis } from '../src/redis.ts';
 import { Worker } from 'bullmq';
+import { createDiscordClient } from '../src/discord/client.ts';
+import { RestDiscordPort } from '../src/discord/rest-port.ts';
+import { startDiscordEmulator } from './support/discord/index.ts';
 import { UserError } from '../src/errors.ts';
 import { createLogger } from '../src/logger.ts';
 import { getFeed, listFeeds, type Feed } from '../src/repositories/feeds.ts';
@@ -581,3 +584,28 @@ jobsSuite('poll schedulers: one per active feed, with a stable jitter; paused an
 });
 
 jobsSuite.run();
+
+// The REST port over the gateway client's own REST (discord.js loads @discordjs/rest as CommonJS): Discord's
+// error codes must survive, or 160004 "thread exists" and 10003 "unknown channel" are not recognised.
+const portSuite = suite('RestDiscordPort over the discord.js client REST');
+portSuite('error codes reach the services: 10003 → null, 160004 → done, 50008 → permanent', async () => {
+  const discord = await startDiscordEmulator({ guilds: [{ name: 'blog', channels: [{ name: 'posts' }, { name: 'forum', type: 'forum' }] }] });
+  const client = createDiscordClient({ discordApiUrl: discord.restUrl, shardIds: null, shardCount: null });
+  try {
+    client.rest.setToken(discord.token);
+    const port = new RestDiscordPort(client.rest);
+    assert.is(await port.getChannel(snowflake()), null, 'unknown channel');
+    const channelId = discord.channel('posts').id;
+    const message = await port.createMessage(channelId, { content: 'hello', allowed_mentions: { parse: [] } });
+    assert.is(await port.startThread(channelId, message.id, 'Hello'), message.id);
+    assert.is(await port.startThread(channelId, message.id, 'Hello'), message.id, '160004 counts as done');
+    const err = await rejects(() => port.createMessage(discord.channel('forum').id, { content: 'x' }));
+    assert.ok(err instanceof DiscordRequestError, String(err));
+    assert.is((err as DiscordRequestError).code, 50008);
+    assert.is(classifyPublishError(err).permanent, true);
+  } finally {
+    await client.destroy();
+    await discord.stop();
+  }
+});
+portSuite.run();
