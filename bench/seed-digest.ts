@@ -34,15 +34,15 @@ export async function seedBusyWeek(db: RootDb, { posts = 10_000, comments = 1_00
       from n`.execute(k);
     await sql`
       with recursive n(i) as (select 1 union all select i + 1 from n where i < ${sql.lit(comments)})
-      insert into comments (id, post_id, thread_id, author_id, author_name, content, reply_to_id, attachments, created_at, edited_at, deleted_at)
-      select cast(2000000000000000000 + i as text), 'p' || (1 + (i * 7919) % ${sql.lit(posts)}), cast(1000000000000000000 + 1 + (i * 7919) % ${sql.lit(posts)} as text),
+      insert into comments (id, post_id, guild_id, thread_id, author_id, author_name, content, reply_to_id, attachments, created_at, edited_at, deleted_at)
+      select cast(2000000000000000000 + i as text), 'p' || (1 + (i * 7919) % ${sql.lit(posts)}), ${guildId}, cast(1000000000000000000 + 1 + (i * 7919) % ${sql.lit(posts)} as text),
              cast(3000000000000000000 + (i % 5000) as text), 'user ' || (i % 5000), 'comment ' || i, null, '[]',
              strftime('%Y-%m-%dT%H:%M:%fZ', (${sql.lit(start)} + ((i - 1) * ${sql.lit(week)} / ${sql.lit(comments)})) / 1000.0, 'unixepoch'), null, null
       from n`.execute(k);
     await sql`
       with recursive n(i) as (select 0 union all select i + 1 from n where i < ${sql.lit(posts * ratersPerPost - 1)})
-      insert into ratings (post_id, user_id, stars, updated_at)
-      select 'p' || (1 + i / ${sql.lit(ratersPerPost)}), cast(3000000000000000000 + (i % ${sql.lit(ratersPerPost)}) as text), 1 + (i * 31) % 5,
+      insert into ratings (post_id, guild_id, user_id, stars, updated_at)
+      select 'p' || (1 + i / ${sql.lit(ratersPerPost)}), ${guildId}, cast(3000000000000000000 + (i % ${sql.lit(ratersPerPost)}) as text), 1 + (i * 31) % 5,
              strftime('%Y-%m-%dT%H:%M:%fZ', (${sql.lit(start)} + ((i * 7) % ${sql.lit(week)})) / 1000.0, 'unixepoch')
       from n`.execute(k);
   } else {
@@ -56,14 +56,14 @@ export async function seedBusyWeek(db: RootDb, { posts = 10_000, comments = 1_00
              ${iso(`(${start}::bigint + ((i - 1)::bigint * ${week} / ${posts}))`)}, ${at}
       from generate_series(1, ${sql.lit(posts)}) as i`.execute(k);
     await sql`
-      insert into comments (id, post_id, thread_id, author_id, author_name, content, reply_to_id, attachments, created_at, edited_at, deleted_at)
-      select (2000000000000000000 + i)::text, 'p' || (1 + (i::bigint * 7919) % ${sql.lit(posts)}), (1000000000000000000 + 1 + (i::bigint * 7919) % ${sql.lit(posts)})::text,
+      insert into comments (id, post_id, guild_id, thread_id, author_id, author_name, content, reply_to_id, attachments, created_at, edited_at, deleted_at)
+      select (2000000000000000000 + i)::text, 'p' || (1 + (i::bigint * 7919) % ${sql.lit(posts)}), ${guildId}, (1000000000000000000 + 1 + (i::bigint * 7919) % ${sql.lit(posts)})::text,
              (3000000000000000000 + (i % 5000))::text, 'user ' || (i % 5000), 'comment ' || i, null, '[]',
              ${iso(`(${start}::bigint + ((i - 1)::bigint * ${week} / ${comments}))`)}, null, null
       from generate_series(1, ${sql.lit(comments)}) as i`.execute(k);
     await sql`
-      insert into ratings (post_id, user_id, stars, updated_at)
-      select 'p' || (1 + i / ${sql.lit(ratersPerPost)}), (3000000000000000000 + (i % ${sql.lit(ratersPerPost)}))::text, 1 + (i * 31) % 5,
+      insert into ratings (post_id, guild_id, user_id, stars, updated_at)
+      select 'p' || (1 + i / ${sql.lit(ratersPerPost)}), ${guildId}, (3000000000000000000 + (i % ${sql.lit(ratersPerPost)}))::text, 1 + (i * 31) % 5,
              ${iso(`(${start}::bigint + ((i::bigint * 7) % ${week}))`)}
       from generate_series(0, ${sql.lit(posts * ratersPerPost - 1)}) as i`.execute(k);
     await sql`analyze`.execute(k);

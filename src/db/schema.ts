@@ -68,6 +68,8 @@ export interface CommentsTable {
   /** The Discord message id. */
   id: string;
   post_id: string;
+  /** The post's server, copied on every write (migration 004; the digest scans a server's week by it). */
+  guild_id: string | null;
   thread_id: string;
   author_id: string;
   author_name: string;
@@ -82,6 +84,8 @@ export interface CommentsTable {
 
 export interface RatingsTable {
   post_id: string;
+  /** The post's server, copied on every write (migration 004). */
+  guild_id: string | null;
   user_id: string;
   stars: number;
   updated_at: string;

@@ -49,8 +49,11 @@ export function toComment(r: CommentRow): Comment {
   };
 }
 
-// Stay well below SQLite's 32,766 bound parameters per statement (11 columns a row).
+// Stay well below SQLite's 32,766 bound parameters per statement (12 parameters a row).
 const CHUNK = 500;
+
+/** The server of a post, read in the statement that writes a comment or rating (they carry it for the digest). */
+const guildOfPost = (postId: string) => sql<string | null>`(select p.guild_id from posts p where p.id = ${postId})`;
 
 /**
  * Inserts or updates comments by Discord message id. Idempotent: the same message seen twice (event and
@@ -61,6 +64,7 @@ export async function upsertComments(db: Db, comments: readonly CommentInput[]):
     const rows = comments.slice(i, i + CHUNK).map((c) => ({
       id: c.id,
       post_id: c.postId,
+      guild_id: guildOfPost(c.postId),
       thread_id: c.threadId,
       author_id: c.authorId,
       author_name: c.authorName,

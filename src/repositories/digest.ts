@@ -154,32 +154,38 @@ export async function listActivePosts(db: Db, w: DigestWindow): Promise<ActivePo
 }
 
 /**
- * PostgreSQL plans per-post correlated counts as one index scan per post (with heap visits until VACUUM has
- * run); one pass per table with hash aggregation is far cheaper there. Same rows as the SQLite query.
+ * PostgreSQL: the window's comments and ratings are read once each by server and time (migration 004's
+ * indexes, hash-aggregated per post); only the posts found active are then counted over all time.
+ * Same rows as the SQLite query.
  */
 async function listActivePostsPg(db: Db, w: DigestWindow): Promise<ActivePost[]> {
   const { rows } = await sql<{ id: string; new_comments: number; new_ratings: number; rating_sum: number; rating_count: number; replies: number }>`
-    with gp as (
-      select id from posts where guild_id = ${w.guildId} and publish_state in (${sql.join(ANNOUNCED)})
+    with cw as (
+      select post_id, count(*) as n from comments
+      where guild_id = ${w.guildId} and deleted_at is null and created_at >= ${w.start} and created_at < ${w.end}
+      group by post_id
+    ), rw as (
+      select post_id, count(*) as n from ratings
+      where guild_id = ${w.guildId} and updated_at >= ${w.start} and updated_at < ${w.end}
+      group by post_id
+    ), act as (
+      select p.id, coalesce(cw.n, 0) as new_comments, coalesce(rw.n, 0) as new_ratings
+      from cw full join rw on rw.post_id = cw.post_id
+      join posts p on p.id = coalesce(cw.post_id, rw.post_id)
+      where p.guild_id = ${w.guildId} and p.publish_state in (${sql.join(ANNOUNCED)})
     ), c as (
-      select post_id,
-             count(*) filter (where created_at >= ${w.start} and created_at < ${w.end}) as new_comments,
-             count(*) as replies
-      from comments where deleted_at is null and post_id in (select id from gp)
+      select post_id, count(*) as replies from comments
+      where deleted_at is null and post_id in (select id from act)
       group by post_id
     ), r as (
-      select post_id,
-             count(*) filter (where updated_at >= ${w.start} and updated_at < ${w.end}) as new_ratings,
-             sum(stars) as rating_sum,
-             count(*) as rating_count
-      from ratings where post_id in (select id from gp)
+      select post_id, sum(stars) as rating_sum, count(*) as rating_count from ratings
+      where post_id in (select id from act)
       group by post_id
     )
-    select gp.id, coalesce(c.new_comments, 0) as new_comments, coalesce(r.new_ratings, 0) as new_ratings,
-           coalesce(r.rating_sum, 0) as rating_sum, coalesce(r.rating_count, 0) as rating_count, coalesce(c.replies, 0) as replies
-    from gp left join c on c.post_id = gp.id left join r on r.post_id = gp.id
-    where coalesce(c.new_comments, 0) > 0 or coalesce(r.new_ratings, 0) > 0
-    order by gp.id`.execute(db.kysely);
+    select act.id, act.new_comments, act.new_ratings, coalesce(r.rating_sum, 0) as rating_sum, coalesce(r.rating_count, 0) as rating_count,
+           coalesce(c.replies, 0) as replies
+    from act left join c on c.post_id = act.id left join r on r.post_id = act.id
+    order by act.id`.execute(db.kysely);
   return rows.map((r) => ({
     id: r.id,
     newComments: Number(r.new_comments),
@@ -204,43 +210,64 @@ export function mostDiscussed(active: readonly ActivePost[], limit = 5): Array<{
     .map((a) => ({ id: a.id, newComments: a.newComments }));
 }
 
-/** Distinct people who commented (live comments) or rated in the window, on the server's posts. */
+/**
+ * The server's posts that are not announced ('known', 'pending', 'failed') yet hold comments or ratings: the
+ * digest leaves their activity out. Usually none; read through the posts' own indexes.
+ */
+async function unannouncedPostsWithActivity(db: Db, guildId: string): Promise<string[]> {
+  const rows = await db.kysely
+    .selectFrom('posts as p')
+    .select('p.id')
+    .where('p.guild_id', '=', guildId)
+    .where('p.publish_state', 'not in', ANNOUNCED)
+    .where((eb) =>
+      eb.or([
+        eb.exists(eb.selectFrom('comments as c').select(sql.lit(1).as('one')).whereRef('c.post_id', '=', 'p.id')),
+        eb.exists(eb.selectFrom('ratings as r').select(sql.lit(1).as('one')).whereRef('r.post_id', '=', 'p.id')),
+      ]),
+    )
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Distinct people who commented (live comments) or rated in the window, on the server's announced posts.
+ *
+ * Reading the window (a million comments and ratings in a busy week) and de-duplicating it costs seconds;
+ * instead it skips through the server's people in the (guild_id, author_id, created_at) and (guild_id,
+ * user_id, updated_at) indexes (a recursive "loose index scan": one seek to the next person, one seek to
+ * find a comment or rating of theirs in the window), and unites the two small sets. Its cost grows with the
+ * number of people the server has ever seen, not with the week's volume. Same query on both engines.
+ */
 export async function countParticipants(db: Db, w: DigestWindow): Promise<number> {
-  const k = db.kysely;
-  if (db.dialect === 'postgres') {
-    // Semi-joins on the server's post ids and one hashed union (the nested-loop join plan is ~10× slower here).
-    const { rows } = await sql<{ n: number }>`
-      with gp as (select id from posts where guild_id = ${w.guildId} and publish_state in (${sql.join(ANNOUNCED)}))
-      select count(*) as n from (
-        select author_id as person from comments
-        where deleted_at is null and created_at >= ${w.start} and created_at < ${w.end} and post_id in (select id from gp)
-        union
-        select user_id from ratings where updated_at >= ${w.start} and updated_at < ${w.end} and post_id in (select id from gp)
-      ) u`.execute(k);
-    return Number(rows[0]?.n ?? 0);
-  }
-  const commenters = k
-    .selectFrom('posts as p')
-    .innerJoin('comments as c', 'c.post_id', 'p.id')
-    .select('c.author_id as person')
-    .where('p.guild_id', '=', w.guildId)
-    .where('p.publish_state', 'in', ANNOUNCED)
-    .where('c.deleted_at', 'is', null)
-    .where('c.created_at', '>=', w.start)
-    .where('c.created_at', '<', w.end);
-  const raters = k
-    .selectFrom('posts as p')
-    .innerJoin('ratings as r', 'r.post_id', 'p.id')
-    .select('r.user_id as person')
-    .where('p.guild_id', '=', w.guildId)
-    .where('p.publish_state', 'in', ANNOUNCED)
-    .where('r.updated_at', '>=', w.start)
-    .where('r.updated_at', '<', w.end);
-  const row = await k
-    .selectFrom(commenters.union(raters).as('u'))
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
+  const excluded = await unannouncedPostsWithActivity(db, w.guildId);
+  const notExcluded = (col: string) => (excluded.length ? sql` and ${sql.ref(col)} not in (${sql.join(excluded)})` : sql``);
+  const { rows } = await sql<{ n: number }>`
+    with recursive ca(person) as (
+      select (select min(author_id) from comments where guild_id = ${w.guildId} and deleted_at is null)
+      union all
+      select (select min(c.author_id) from comments c where c.guild_id = ${w.guildId} and c.deleted_at is null and c.author_id > ca.person)
+      from ca where ca.person is not null
+    ), ra(person) as (
+      select (select min(user_id) from ratings where guild_id = ${w.guildId})
+      union all
+      select (select min(r.user_id) from ratings r where r.guild_id = ${w.guildId} and r.user_id > ra.person)
+      from ra where ra.person is not null
+    )
+    select count(*) as n from (
+      select ca.person from ca
+      where ca.person is not null and exists (
+        select 1 from comments c
+        where c.guild_id = ${w.guildId} and c.deleted_at is null and c.author_id = ca.person
+          and c.created_at >= ${w.start} and c.created_at < ${w.end}${notExcluded('c.post_id')})
+      union
+      select ra.person from ra
+      where ra.person is not null and exists (
+        select 1 from ratings r
+        where r.guild_id = ${w.guildId} and r.user_id = ra.person
+          and r.updated_at >= ${w.start} and r.updated_at < ${w.end}${notExcluded('r.post_id')})
+    ) u`.execute(db.kysely);
+  return Number(rows[0]?.n ?? 0);
 }
 
 /** New comments, new ratings and distinct participants (comment authors ∪ raters) of the window. */

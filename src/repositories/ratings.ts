@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 
 export type Stars = 1 | 2 | 3 | 4 | 5;
@@ -17,6 +18,9 @@ export interface Rating {
 
 export const emptySummary = (): RatingSummary => ({ average: 0, count: 0, distribution: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0 } });
 
+/** The server of the post, read in the statement that writes the rating (ratings carry it for the digest). */
+const guildOfPost = (postId: string) => sql<string | null>`(select p.guild_id from posts p where p.id = ${postId})`;
+
 export function isStars(n: number): n is Stars {
   return Number.isInteger(n) && n >= 1 && n <= 5;
 }
@@ -26,7 +30,7 @@ export async function setRating(db: Db, postId: string, userId: string, stars: S
   if (!isStars(stars)) throw new RangeError(`a rating is 1–5 stars, got ${String(stars)}`);
   await db.kysely
     .insertInto('ratings')
-    .values({ post_id: postId, user_id: userId, stars, updated_at: at })
+    .values({ post_id: postId, guild_id: guildOfPost(postId), user_id: userId, stars, updated_at: at })
     .onConflict((oc) => oc.columns(['post_id', 'user_id']).doUpdateSet({ stars, updated_at: at }))
     .execute();
 }
@@ -87,12 +91,12 @@ export async function getRatingSummary(db: Db, postId: string): Promise<RatingSu
 
 /** The mean of a server's ratings updated since `sinceIso` (the digest's prior C), or null when there are none. */
 export async function guildMeanRating(db: Db, guildId: string, sinceIso: string): Promise<number | null> {
+  // One range scan of the covering index ratings(guild_id, updated_at, post_id, stars) (migration 004).
   const row = await db.kysely
     .selectFrom('ratings')
-    .innerJoin('posts', 'posts.id', 'ratings.post_id')
-    .select([(eb) => eb.fn.sum<number>('ratings.stars').as('sum'), (eb) => eb.fn.countAll<number>().as('n')])
-    .where('posts.guild_id', '=', guildId)
-    .where('ratings.updated_at', '>=', sinceIso)
+    .select([(eb) => eb.fn.sum<number>('stars').as('sum'), (eb) => eb.fn.countAll<number>().as('n')])
+    .where('guild_id', '=', guildId)
+    .where('updated_at', '>=', sinceIso)
     .executeTakeFirst();
   const n = Number(row?.n ?? 0);
   return n > 0 ? Number(row?.sum) / n : null;
@@ -111,7 +115,7 @@ export async function setRatingIfUnchanged(db: Db, postId: string, userId: strin
   if (seen === null) {
     const res = await db.kysely
       .insertInto('ratings')
-      .values({ post_id: postId, user_id: userId, stars, updated_at: at })
+      .values({ post_id: postId, guild_id: guildOfPost(postId), user_id: userId, stars, updated_at: at })
       .onConflict((oc) => oc.columns(['post_id', 'user_id']).doNothing())
       .executeTakeFirst();
     return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
