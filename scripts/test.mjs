@@ -26,6 +26,7 @@ child.on('close', (code, signal) => {
     process.exit(1);
   }
   const failed = total - passed - skipped;
+  if (failed > 0 && code === 0) console.error(`${failed} test(s) never ran: a suite's before hook failed (uvu does not report that as a failure)`);
   console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
   process.exit(code === 0 && failed === 0 ? 0 : 1);
 });
