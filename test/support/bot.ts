@@ -31,6 +31,8 @@ export interface StartBotOptions {
   /** Wait for this output before resolving (default: 'blogcord is running'). */
   readyPattern?: RegExp | null;
   args?: string[];
+  /** Options for node itself (e.g. --cpu-prof for a profile of the bot). */
+  nodeArgs?: string[];
 }
 
 const running = new Set<BotProcess>();
@@ -54,7 +56,7 @@ export async function startBot(opts: StartBotOptions): Promise<BotProcess> {
     LOG_LEVEL: process.env.BOT_LOG_LEVEL ?? 'info',
     ...opts.env,
   };
-  const child = spawn(process.execPath, [`${ROOT}bin/blogcord.js`, opts.role ?? 'start', ...(opts.args ?? [])], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), `${ROOT}bin/blogcord.js`, opts.role ?? 'start', ...(opts.args ?? [])], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters = new Set<() => void>();
   const onData = (chunk: Buffer) => {
