@@ -89,7 +89,20 @@ const isGoneError = (err: unknown) => err instanceof DiscordRequestError && (err
  * overwritten by this older view. Running it twice changes nothing the second time.
  */
 export async function recountPost(ctx: RecountContext, post: Post, options: { manage?: ManageMemo; at?: string; pageSize?: number } = {}): Promise<PostRecount> {
-  const result: PostRecount = { postId: post.id, status: 'recounted', reactors: 0, added: 0, updated: 0, removed: 0, reactionsRemoved: 0, changed: false };
+  // A reaction event that rated someone while this recount ran wins (the conditional writes), but the view the
+  // recount acted on is then stale: a person it saw with one keycap may hold two now (the event found no
+  // previous rating, so it removed nothing). Run it again, a few times at most.
+  let result = await recountPostOnce(ctx, post, options);
+  for (let round = 1; result.raced && round < 3; round++) {
+    const again = await recountPostOnce(ctx, post, options);
+    result = { ...again, added: result.added + again.added, updated: result.updated + again.updated, removed: result.removed + again.removed, reactionsRemoved: result.reactionsRemoved + again.reactionsRemoved, changed: result.changed || again.changed };
+  }
+  delete result.raced;
+  return result;
+}
+
+async function recountPostOnce(ctx: RecountContext, post: Post, options: { manage?: ManageMemo; at?: string; pageSize?: number }): Promise<PostRecount & { raced?: boolean }> {
+  const result: PostRecount & { raced?: boolean } = { postId: post.id, status: 'recounted', reactors: 0, added: 0, updated: 0, removed: 0, reactionsRemoved: 0, changed: false };
   if (!post.messageId || !post.channelId) return { ...result, status: 'not-announced' };
   const channelId = post.channelId;
   const messageId = post.messageId;
@@ -114,14 +127,17 @@ export async function recountPost(ctx: RecountContext, post: Post, options: { ma
     const keycaps = holders.get(userId);
     const seen = stored.get(userId) ?? null;
     if (!keycaps || keycaps.size === 0) {
+      // Lost to a live event: that event rated with the person's newest keycap (and removed the old one).
       if (seen && (await removeRatingIfUnchanged(ctx.db, post.id, userId, seen))) result.removed++;
       continue;
     }
     const target = settledStars(keycaps, seen?.stars ?? null);
     if (!seen) {
       if (await setRatingIfUnchanged(ctx.db, post.id, userId, target, at, null)) result.added++;
+      else result.raced = true;
     } else if (seen.stars !== target) {
       if (await setRatingIfUnchanged(ctx.db, post.id, userId, target, at, seen)) result.updated++;
+      else result.raced = true;
     }
     if (keycaps.size > 1 && manage.get(channelId) !== false) {
       for (const extra of keycaps) {
