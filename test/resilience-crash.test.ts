@@ -113,6 +113,7 @@ test('killed mid-storm and started again: the export equals the emulator exactly
       startedAt = Date.now() - t0;
       second = startBot({ discord: d, databaseUrl: ctx.t.url, env: botEnv, queuePrefix: first.queuePrefix });
     }
+    if (b === 10) await (await second!).waitForOutput(/connected to Discord/); // the last bursts reach the new process live
     await d.storm(events.slice(b * BURST_SIZE, (b + 1) * BURST_SIZE));
     await new Promise((r) => setTimeout(r, 150));
   }
@@ -129,7 +130,8 @@ test('killed mid-storm and started again: the export equals the emulator exactly
     },
     { timeout: 45_000, interval: 250, message: `convergence (${last.join('; ')})` },
   ).catch((err: Error) => {
-    throw new Error(`${err.message}\nstill different: ${last.join('\n')}`);
+    const logs = bot.output().split('\n').filter((l) => /recount|catch-up|connected to Discord|"level":[45]0/.test(l));
+    throw new Error(`${err.message}\nstill different: ${last.join('\n')}\n${logs.slice(-20).join('\n')}`);
   });
   const convergedMs = Date.now() - t0;
 
