@@ -18,9 +18,12 @@ export async function scheduleRecount(queues: Queues, postId: string, delayMs = 
   await queues.recount.add('recount-post', { postId }, { delay: delayMs, deduplication: { id: jobId('recount', postId), keepLastIfActive: true } });
 }
 
-/** A recount of every recent announcement now (requests made while one waits join it). */
+/**
+ * A recount of every recent announcement now. No deduplication: a job left active by a crashed process would
+ * hold the id until it is found stalled, and the request must not wait for that (a recount is idempotent).
+ */
 export async function requestRecountAll(queues: Queues): Promise<void> {
-  await queues.recount.add('recount-all', {}, { deduplication: { id: 'recount-all-now' } });
+  await queues.recount.add('recount-all', {}, { removeOnComplete: true, removeOnFail: true });
 }
 
 export const recountWorker: WorkerDefinition = {
@@ -49,5 +52,5 @@ export const registerRecount: SchedulerSetup = async (ctx) => {
   // A new `every` scheduler runs its first job at once; an existing one keeps its rhythm, so ask for a run now.
   const existed = (await queue.getJobScheduler(RECOUNT_SCHEDULER_ID)) !== undefined;
   await queue.upsertJobScheduler(RECOUNT_SCHEDULER_ID, { every: ctx.config.recountIntervalSeconds * 1000 }, { name: 'recount-all', data: {} });
-  if (existed) await requestRecountAll(ctx.queues);
+  if (existed) await queue.add('recount-all', {}, { deduplication: { id: 'recount-all-now' } });
 };

@@ -1,17 +1,23 @@
 import { Events } from 'discord.js';
 import { requestRecountAll } from '../../jobs/recount.ts';
-import { requestSyncAll } from '../../jobs/sync.ts';
+import { syncAll } from '../../jobs/sync.ts';
 import { defineListener } from '../listener.ts';
 
 /**
  * A shard that identified afresh (at start, or after Discord invalidated its session) missed whatever happened
- * while it was away, and no RESUME will replay it: ask for a catch-up and a rating recount now.
+ * while it was away, and no RESUME will replay it. The workers' catch-up and recount at start may also have run
+ * before this connection existed. So ask for both now that every later event arrives.
  */
 export default defineListener({
   name: 'shardReady',
   event: Events.ShardReady,
   async run(ctx, shardId) {
-    ctx.log.info({ shard: shardId }, 'new gateway session: catching up on what it missed');
-    await Promise.all([requestSyncAll(ctx.queues), requestRecountAll(ctx.queues)]);
+    try {
+      const threads = await syncAll(ctx);
+      await requestRecountAll(ctx.queues);
+      ctx.log.info({ shard: shardId, threads }, 'new gateway session: catch-up and recount requested');
+    } catch (err) {
+      ctx.log.warn({ err, shard: shardId }, 'could not ask for the catch-up and recount after connecting (the periodic ones repair it)');
+    }
   },
 });
