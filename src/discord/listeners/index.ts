@@ -7,10 +7,10 @@ import messageUpdate from './messageUpdate.ts';
 import threadCreate from './threadCreate.ts';
 import threadDelete from './threadDelete.ts';
 import threadUpdate from './threadUpdate.ts';
-import reactionAdd from './reaction-add.ts';
-import reactionRemoveAll from './reaction-remove-all.ts';
-import reactionRemoveEmoji from './reaction-remove-emoji.ts';
-import reactionRemove from './reaction-remove.ts';
+import reactionAdd from './messageReactionAdd.ts';
+import reactionRemoveAll from './messageReactionRemoveAll.ts';
+import reactionRemoveEmoji from './messageReactionRemoveEmoji.ts';
+import reactionRemove from './messageReactionRemove.ts';
 import ready from './ready.ts';
 import shardReady from './shardReady.ts';
 
