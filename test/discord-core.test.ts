@@ -119,3 +119,62 @@ test('a bad token ends the process with a clear message', async (ctx) => {
 });
 
 test.run();
+
+// The interaction error boundary, with the real discord.js client in this process and two test-only commands.
+const boundary = suite<{ discord: Emulator; client: import('discord.js').Client; logs: string[] }>('interaction error boundary', {} as never);
+
+boundary.before(async (ctx) => {
+  const { createDiscordClient } = await import('../src/discord/client.ts');
+  const { createInteractionHandler } = await import('../src/discord/interactions.ts');
+  const { UserError } = await import('../src/errors.ts');
+  const { pino } = await import('pino');
+  ctx.discord = await startDiscordEmulator({ guilds: [{ name: 'blog', channels: [{ name: 'posts' }] }], users: [{ username: 'carol' }] });
+  ctx.logs = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void ctx.logs.push(line) });
+  const failing: import('../src/discord/command.ts').Command[] = [
+    { data: { name: 'oops', description: 'fails like a bug' }, execute: async () => { throw new TypeError('undefined is not a function'); } },
+    { data: { name: 'nope', description: 'fails like a bad option' }, execute: async () => { throw new UserError('That feed URL is not a feed.'); } },
+    {
+      data: { name: 'late', description: 'defers, then fails' },
+      execute: async (interaction) => {
+        await interaction.deferReply();
+        throw new Error('database went away');
+      },
+    },
+  ];
+  ctx.discord.registerCommands(failing.map((c) => c.data), { guild: 'blog' });
+  ctx.client = createDiscordClient({ discordApiUrl: ctx.discord.restUrl, shardIds: null, shardCount: null });
+  const handler = createInteractionHandler(failing, { log } as never);
+  ctx.client.on('interactionCreate', (i) => void handler(i));
+  await ctx.client.login(ctx.discord.token);
+  await ctx.discord.waitForReady();
+});
+
+boundary.after(async (ctx) => {
+  await ctx.client?.destroy();
+  await ctx.discord?.stop();
+});
+
+boundary('GIVEN a bug THEN the user gets an ephemeral message with a reference that is in the log', async (ctx) => {
+  const res = await ctx.discord.runCommand('carol', 'posts', 'oops');
+  assert.ok(res.ephemeral);
+  const ref = /reference ([0-9A-F]{8})/.exec(res.content)?.[1];
+  assert.ok(ref, res.content);
+  const logged = ctx.logs.map((l) => JSON.parse(l) as { ref?: string; msg: string; err?: { message: string } }).find((l) => l.ref === ref);
+  assert.is(logged?.msg, 'command failed');
+  assert.match(logged?.err?.message ?? '', /undefined is not a function/);
+  assert.not.match(res.content, /undefined is not a function/, 'internals are not shown to the user');
+});
+
+boundary('GIVEN a UserError THEN its message is the ephemeral answer', async (ctx) => {
+  const res = await ctx.discord.runCommand('carol', 'posts', 'nope');
+  assert.ok(res.ephemeral);
+  assert.is(res.content, 'That feed URL is not a feed.');
+});
+
+boundary('GIVEN a failure after deferring THEN the deferred reply is edited with the reference', async (ctx) => {
+  const res = await ctx.discord.runCommand('carol', 'posts', 'late', { timeout: 10_000 });
+  assert.match(res.content, /Something went wrong on our side \(reference [0-9A-F]{8}\)/);
+});
+
+boundary.run();
