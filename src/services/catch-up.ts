@@ -99,13 +99,21 @@ export async function catchUpThread(deps: CatchUpDeps, thread: PostThread, opts:
     let after = startCursor;
     let complete = false;
     const readStart = now();
+    const read = (from: string | null) => {
+      const p = discord.listMessages(thread.threadId, { after: from ?? '0', limit: PAGE });
+      p.catch(() => {}); // awaited below; this only keeps a prefetch that is never awaited from being unhandled
+      return p;
+    };
+    let next = read(after);
     while (result.pages < maxPages) {
-      const page = await discord.listMessages(thread.threadId, { after: after ?? '0', limit: PAGE });
+      const page = await next;
       result.pages++;
       result.fetched += page.length;
       const asc = [...page].sort((a, b) => compareSnowflakes(a.id, b.id));
       for (const m of asc) seen.add(m.id);
       const last = asc.at(-1)?.id ?? null;
+      // Read the next page while this one is stored: Discord and the database work at the same time.
+      if (page.length === PAGE && result.pages < maxPages) next = read(last);
       await withTransaction(db, async (tx) => {
         result.upserted += await storeMissing(tx, thread, asc);
         if (last) await advanceCursor(tx, thread.threadId, thread.postId, last);
