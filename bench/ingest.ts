@@ -85,7 +85,7 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
       await setPublishState(db, post.id, { state: 'published', channelId: discord.channel('posts').id, messageId: p.messageId, threadId: p.threadId });
     }
     const list = events(n, posts);
-    const bot = await startBot({ discord, databaseUrl: url, role: 'bot', env: { LOG_LEVEL: 'warn', ANNOUNCEMENT_REFRESH_MS: '5000' }, nodeArgs: process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [], readyPattern: null });
+    const bot = await startBot({ discord, databaseUrl: url, role: 'bot', env: { LOG_LEVEL: 'warn', ANNOUNCEMENT_REFRESH_MS: '5000' }, nodeArgs: [...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)], readyPattern: null });
     await discord.waitForReady({ timeout: 30_000 });
     await new Promise((r) => setTimeout(r, 500));
     const start = performance.now();
