@@ -134,6 +134,12 @@ test('two 5️⃣ → 5/5 (2); a switch to 3️⃣ keeps one rating and the bot 
   await d.removeAllReactions(message);
   await waitForRating(ctx, post.id, 0, 0, 'remove-all');
   await eventually(() => ratingText(d, message.id) === 'Be the first to rate', { timeout: 10_000, message: 'the announcement invites to rate' });
+  const botId = d.botUser.id;
+  await eventually(() => ['1️⃣', '2️⃣', '3️⃣', '4️⃣', '5️⃣'].every((e) => d.reactions(message).get(e)?.includes(botId)), {
+    timeout: 10_000,
+    message: "the bot's five keycaps are back after remove-all",
+  });
+  assert.is(await ratingsOf(ctx, post.id).then((r) => r.size), 0, "the bot's own keycaps are not ratings");
 
   // remove-emoji takes the ratings of that keycap only.
   const second = await publishedPost(ctx, 'emoji');
@@ -143,6 +149,7 @@ test('two 5️⃣ → 5/5 (2); a switch to 3️⃣ keeps one rating and the bot 
   await d.removeEmoji(second.message, '5️⃣');
   await waitForRating(ctx, second.post.id, 1, 2, 'remove-emoji 5️⃣');
   assert.equal(await ratingsOf(ctx, second.post.id), new Map([[id(ctx, 'bob'), 2]]));
+  await eventually(() => d.reactions(second.message).get('5️⃣')?.includes(botId), { timeout: 10_000, message: "the bot's 5️⃣ is back after remove-emoji" });
   assert.not.match(ctx.bot.output(), /listener failed/);
 });
 

@@ -150,6 +150,7 @@ export async function applyReactionEvent(
   if (event.kind === 'remove-all') {
     const postId = await index.postIdOf(event.messageId);
     if (!postId) return { result: 'ignored', reason: 'not-an-announcement' };
+    restoreOwnKeycaps(ctx, event, RATING_EMOJIS);
     const count = await removeRatings(ctx.db, postId);
     return count > 0 ? { result: 'removed', postId, count, needsRecount: false } : { result: 'ignored', reason: 'no-rating' };
   }
@@ -160,6 +161,7 @@ export async function applyReactionEvent(
   if (event.kind === 'remove-emoji') {
     const postId = await index.postIdOf(event.messageId);
     if (!postId) return { result: 'ignored', reason: 'not-an-announcement' };
+    restoreOwnKeycaps(ctx, event, [KEYCAP_OF[stars]]);
     const count = await removeRatings(ctx.db, postId, stars);
     // Without Manage Messages people may hold other keycaps too: a recount lets those count again.
     return count > 0 ? { result: 'removed', postId, count, needsRecount: !event.canManageMessages } : { result: 'ignored', reason: 'no-rating' };
@@ -196,6 +198,17 @@ export async function applyReactionEvent(
     });
   }
   return { result: 'rated', postId, stars, previous: previous?.stars ?? null, removedPreviousReaction };
+}
+
+/**
+ * A moderator who clears an announcement's reactions also clears the bot's own keycaps, which show members how
+ * to rate: put them back. Not awaited (later events of the announcement need not wait for Discord); each PUT
+ * of the bot's own reaction is idempotent.
+ */
+function restoreOwnKeycaps(ctx: RatingsContext, event: { channelId: string; messageId: string }, emojis: readonly string[]): void {
+  void (async () => {
+    for (const emoji of emojis) await ctx.discord.addReaction(event.channelId, event.messageId, emoji);
+  })().catch((err: unknown) => ctx.log.warn({ err, messageId: event.messageId }, 'could not put the rating reactions back on the announcement'));
 }
 
 /**
