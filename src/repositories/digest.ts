@@ -52,6 +52,24 @@ export async function withoutJit<T>(db: Db, fn: (db: Db) => Promise<T>): Promise
 /** Posts that were announced in the server (the digest links to their announcement or thread). */
 const ANNOUNCED = ['announced', 'threaded', 'published'];
 
+/** The columns of a digest entry: title, links, and the publication time (published_at, else discovered_at). */
+const DIGEST_POST_COLUMNS = ['id', 'title', 'url', 'channel_id', 'message_id', 'thread_id', sql<string>`coalesce(published_at, discovered_at)`.as('published')] as const;
+
+type DigestPostRow = { id: string; title: string; url: string | null; channel_id: string | null; message_id: string | null; thread_id: string | null; published: string };
+
+function toDigestPost(r: DigestPostRow, stats: Map<string, { ratingSum: number; ratingCount: number; replies: number }>): DigestPost {
+  return {
+    id: r.id,
+    title: r.title,
+    url: r.url,
+    channelId: r.channel_id,
+    messageId: r.message_id,
+    threadId: r.thread_id,
+    publishedAt: r.published,
+    ...(stats.get(r.id) ?? { ratingSum: 0, ratingCount: 0, replies: 0 }),
+  };
+}
+
 /** Posts published in the window (published_at, falling back to discovered_at), newest first, with the total count. */
 export async function listNewPosts(db: Db, w: DigestWindow, limit = 25): Promise<{ posts: DigestPost[]; total: number }> {
   const k = db.kysely;
@@ -67,7 +85,7 @@ export async function listNewPosts(db: Db, w: DigestWindow, limit = 25): Promise
     );
   const [rows, count] = await Promise.all([
     inWindow
-      .select(['id', 'title', 'url', 'channel_id', 'message_id', 'thread_id', (eb) => eb.fn.coalesce('published_at', 'discovered_at').as('published')])
+      .select(DIGEST_POST_COLUMNS)
       .orderBy((eb) => eb.fn.coalesce('published_at', 'discovered_at'), 'desc')
       .orderBy('id')
       .limit(limit)
@@ -78,19 +96,7 @@ export async function listNewPosts(db: Db, w: DigestWindow, limit = 25): Promise
     db,
     rows.map((r) => r.id),
   );
-  return {
-    posts: rows.map((r) => ({
-      id: r.id,
-      title: r.title,
-      url: r.url,
-      channelId: r.channel_id,
-      messageId: r.message_id,
-      threadId: r.thread_id,
-      publishedAt: r.published as string,
-      ...(stats.get(r.id) ?? { ratingSum: 0, ratingCount: 0, replies: 0 }),
-    })),
-    total: Number(count.n),
-  };
+  return { posts: rows.map((r) => toDigestPost(r, stats)), total: Number(count.n) };
 }
 
 /** One post of the server with activity in the window: its new comments and ratings, and the sum/count of all its ratings. */
@@ -299,22 +305,11 @@ export async function getDigestPosts(db: Db, ids: readonly string[]): Promise<Ma
   if (ids.length === 0) return out;
   const rows = await db.kysely
     .selectFrom('posts')
-    .select(['id', 'title', 'url', 'channel_id', 'message_id', 'thread_id', (eb) => eb.fn.coalesce('published_at', 'discovered_at').as('published')])
+    .select(DIGEST_POST_COLUMNS)
     .where('id', 'in', ids)
     .execute();
   const stats = await postStats(db, ids);
-  for (const r of rows) {
-    out.set(r.id, {
-      id: r.id,
-      title: r.title,
-      url: r.url,
-      channelId: r.channel_id,
-      messageId: r.message_id,
-      threadId: r.thread_id,
-      publishedAt: r.published as string,
-      ...(stats.get(r.id) ?? { ratingSum: 0, ratingCount: 0, replies: 0 }),
-    });
-  }
+  for (const r of rows) out.set(r.id, toDigestPost(r, stats));
   return out;
 }
 
