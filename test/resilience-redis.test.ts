@@ -98,8 +98,9 @@ test('no post lost or doubled across a Redis restart; the digest posts once and 
   const inPeriod = (n: number) => new Date(Date.parse(lastWeek.start) + n * 3_600_000).toISOString();
   for (const n of [2, 3, 4, 5, 6]) ctx.feeds.items.unshift(feedItem(n, { date: inPeriod(n) }));
   await d.waitForRequest((r) => r.route === 'POST /channels/{channel_id}/messages' && r.status === 200 && Boolean((r.body as { embeds?: unknown[] }).embeds), { timeout: 15_000 });
-  await ctx.redis.restart();
+  // Taken before the restart: the bot may log that Redis is back before restart() has returned.
   const restartedAt = ctx.bot.output().length;
+  await ctx.redis.restart();
   // Two more items while Redis comes back.
   for (const n of [7, 8]) ctx.feeds.items.unshift(feedItem(n, { date: inPeriod(n) }));
   await eventually(() => announcements(ctx).length === 7 && announcements(ctx).every((m) => complete(ctx, m)), {
