@@ -13,6 +13,7 @@ import { listeners } from './discord/listeners/index.ts';
 import { createRest, RestDiscordPort } from './discord/rest-port.ts';
 import { schedulers, workers } from './jobs/index.ts';
 import { closeQueues, createQueues } from './jobs/queues.ts';
+import { createProcessRatings } from './jobs/recount.ts';
 import { createProcessMirror } from './jobs/sync.ts';
 import { registerSchedulers, startWorkers } from './jobs/worker.ts';
 import type { Logger } from './logger.ts';
@@ -61,13 +62,18 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
     // The discussion mirror's comment writer: closed (flushed) after Discord and before the queues and the database.
     const mirror = client ? createProcessMirror({ db, log, queues, config }) : undefined;
     if (mirror) closers.push(['comment writer', () => mirror.close()]);
+    const discord = new RestDiscordPort(rest);
+    // The rating processor (micro-batched rating writes): closed (flushed) like the comment writer.
+    const ratings = client ? createProcessRatings({ db, discord, log, queues, config }) : undefined;
+    if (ratings) closers.push(['rating writer', () => ratings.close()]);
     const ctx: AppContext = {
       mirror,
+      ratings,
       config,
       log,
       db,
       version: VERSION,
-      discord: new RestDiscordPort(rest),
+      discord,
       queues,
       async redisHealth() {
         await redis.ping();

@@ -13,7 +13,7 @@ import { CommentWriter, type DirtyThread } from '../src/services/comment-writer.
 import { DiscordRequestError } from '../src/services/discord-port.ts';
 import { displayName, fromApiMessage, Mirror, notACommentReason, PostThreadCache, toCommentInput, type MessageData, type PostThread } from '../src/services/mirror.ts';
 import { eventually } from './support/assert.ts';
-import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
+import { createTestDb, DIALECTS, flakyDb, type TestDb } from './support/db.ts';
 import { snowflake } from './support/snowflake.ts';
 
 const GUILD = snowflake();
@@ -55,22 +55,6 @@ function msg(thread: PostThread, over: Partial<MessageData> = {}): MessageData {
 }
 
 /** A failing database handle: while `down`, every query throws (like a PostgreSQL restart). */
-function flakyDb(db: Db): Db & { down: boolean; attempts: number } {
-  const h = {
-    down: false,
-    attempts: 0,
-    get dialect() {
-      return db.dialect;
-    },
-    get kysely() {
-      h.attempts++;
-      if (h.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
-      return db.kysely;
-    },
-  };
-  return h as Db & { down: boolean; attempts: number };
-}
-
 const silent = null;
 
 // ------------------------------------------------------------------ pure rules (no database)

@@ -8,9 +8,10 @@ import { upsertFeed } from '../src/repositories/feeds.ts';
 import { getPost, setPublishState, upsertPostFromFeed, type Post } from '../src/repositories/posts.ts';
 import { getRating, getRatingSummary, listRatings, removeRatingIfUnchanged, setRating, setRatingIfUnchanged, type Stars } from '../src/repositories/ratings.ts';
 import { DiscordRequestError, type DiscordPort } from '../src/services/discord-port.ts';
-import { AnnouncementIndex, KeyedSerialQueue, KEYCAP_OF, ReactionProcessor, applyReactionEvent, keycapStars, type EmojiLike, type ReactionEvent } from '../src/services/ratings.ts';
+import { AnnouncementIndex, KEYCAP_OF, ReactionProcessor, applyReactionEvent, keycapStars, type EmojiLike, type ReactionEvent } from '../src/services/ratings.ts';
 import { readKeycapReactors, recountPost, recountRecent, settledStars } from '../src/services/recount.ts';
-import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
+import { eventually, rejects } from './support/assert.ts';
+import { createTestDb, DIALECTS, flakyDb, type TestDb } from './support/db.ts';
 import { snowflake } from './support/snowflake.ts';
 
 const log = pino({ level: 'silent' });
@@ -132,25 +133,6 @@ pure('settledStars: the stored rating while its keycap is held, else the highest
   assert.is(settledStars(new Set<Stars>([3, 5]), 4), 5);
   assert.is(settledStars(new Set<Stars>([1, 2]), null), 2);
   assert.is(settledStars(new Set<Stars>([4]), 1), 4);
-});
-
-pure('KeyedSerialQueue: tasks of one key run in order even when earlier ones are slower; keys run side by side', async () => {
-  const q = new KeyedSerialQueue();
-  const order: string[] = [];
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  const jobs = [
-    q.run('a', async () => (await sleep(30), order.push('a1'))),
-    q.run('a', async () => (await sleep(1), order.push('a2'))),
-    q.run('b', async () => (await sleep(5), order.push('b1'))),
-    q.run('a', async () => {
-      throw new Error('a3 fails');
-    }).catch(() => order.push('a3 failed')),
-    q.run('a', async () => order.push('a4')),
-  ];
-  await Promise.all(jobs);
-  assert.equal(order, ['b1', 'a1', 'a2', 'a3 failed', 'a4']);
-  await q.idle();
-  assert.is(q.busyKeys, 0, 'idle keys are dropped');
 });
 
 pure.run();
@@ -285,6 +267,72 @@ for (const dialect of DIALECTS) {
     const b = processor.submit(add(post, fast, '3️⃣'));
     await Promise.all([a, b]);
     assert.is((await getRating(ctx.t.db, post.id, fast))?.stars, 3);
+  });
+
+  rules('a burst of 600 events over 3 announcements is written in a few transactions, in arrival order, with one refresh request per post and batch', async (ctx) => {
+    const posts = [await announcedPost(ctx.t), await announcedPost(ctx.t), await announcedPost(ctx.t)];
+    const { processor, changed } = service(ctx);
+    const people = Array.from({ length: 40 }, () => snowflake());
+    const last = new Map<string, Stars | null>();
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < 600; i++) {
+      const post = posts[i % 3]!;
+      const person = people[(i * 7) % 40]!;
+      const key = `${post.id}:${person}`;
+      // Mostly switches, sometimes the removal of the keycap that holds the rating.
+      if (i % 11 === 10 && last.get(key)) {
+        pending.push(processor.submit(remove(post, person, KEYCAP_OF[last.get(key)!], false)));
+        last.set(key, null);
+      } else {
+        const stars = (((i * 3) % 5) + 1) as Stars;
+        pending.push(processor.submit(add(post, person, KEYCAP_OF[stars], { canManageMessages: false })));
+        last.set(key, stars);
+      }
+    }
+    const outcomes = (await Promise.all(pending)) as Array<{ result: string }>;
+    assert.ok(outcomes.every((o) => o.result !== 'ignored' || (o as { reason?: string }).reason === 'no-rating'), 'every keycap event was applied');
+    for (const post of posts) {
+      const got = new Map((await listRatings(ctx.t.db, post.id)).map((r) => [r.userId, r.stars]));
+      const want = new Map([...last].filter(([k, v]) => k.startsWith(`${post.id}:`) && v !== null).map(([k, v]) => [k.split(':')[1]!, v]));
+      assert.equal(got, want, 'the latest event of each person wins');
+    }
+    assert.ok(processor.stats.flushes <= 6, `${processor.stats.flushes} transactions for 600 events`);
+    assert.ok(changed.length <= processor.stats.flushes * 3, `${changed.length} refresh requests`);
+    assert.equal(new Set(changed), new Set(posts.map((p) => p.id)));
+  });
+
+  rules('while the database is away, votes wait in order and are all applied once it answers; past the bound the oldest are refused and their posts recounted', async (ctx) => {
+    const post = await announcedPost(ctx.t);
+    const db = flakyDb(ctx.t.db);
+    const index = new AnnouncementIndex(ctx.t.db);
+    const recounts: string[] = [];
+    const processor = new ReactionProcessor({ db, discord: ctx.discord, log }, { ratingsChanged: () => {}, recountNeeded: (id) => void recounts.push(id) }, { retryMinMs: 20, retryMaxMs: 50, index });
+    const [a, b] = [snowflake(), snowflake()];
+    db.down = true;
+    const first = processor.submit(add(post, a, '5️⃣'));
+    const second = processor.submit(add(post, a, '2️⃣', { canManageMessages: false }));
+    const third = processor.submit(add(post, b, '4️⃣'));
+    await eventually(() => processor.stats.failures >= 3, { timeout: 3000, message: 'retried' });
+    assert.is(processor.pending, 3);
+    assert.is((await listRatings(ctx.t.db, post.id)).length, 0);
+    db.down = false;
+    assert.equal(await first, { result: 'rated', postId: post.id, stars: 5, previous: null, removedPreviousReaction: false });
+    assert.equal(await second, { result: 'rated', postId: post.id, stars: 2, previous: 5, removedPreviousReaction: false });
+    assert.is((await third).result, 'rated');
+    assert.equal((await listRatings(ctx.t.db, post.id)).map((r) => [r.userId, r.stars]).sort(), [[a, 2], [b, 4]].sort());
+
+    const bounded = new ReactionProcessor({ db, discord: ctx.discord, log }, { ratingsChanged: () => {}, recountNeeded: (id) => void recounts.push(id) }, { retryMinMs: 20, retryMaxMs: 50, maxBatch: 2, maxBuffer: 4, index });
+    db.down = true;
+    const votes = Array.from({ length: 6 }, () => bounded.submit(add(post, snowflake(), '3️⃣')));
+    const settled = votes.map((v) => v.then(() => 'applied', () => 'refused'));
+    await eventually(() => bounded.stats.failures >= 2, { timeout: 3000, message: 'retried' });
+    assert.is(bounded.stats.dropped, 2);
+    db.down = false;
+    assert.equal(await Promise.all(settled), ['refused', 'refused', 'applied', 'applied', 'applied', 'applied'], 'the oldest two are refused, the rest applied');
+    assert.equal(recounts, [post.id, post.id], 'each refusal asks for a recount of the post (its announcement is known)');
+    await bounded.close();
+    await processor.close();
+    await rejects(() => processor.submit(add(post, a, '1️⃣')), /closed/, 'after close nothing more is accepted');
   });
 
   rules('AnnouncementIndex: misses are cached briefly, hits longer, and the cache is bounded', async (ctx) => {

@@ -19,7 +19,7 @@ import {
   upsertPostFromFeed,
   type PostContent,
 } from '../src/repositories/posts.ts';
-import { getRating, getRatingSummaries, getRatingSummary, listRatings, removeRating, removeRatings, setRating } from '../src/repositories/ratings.ts';
+import { getRating, getRatingSummaries, getRatingSummary, getRatingsOf, listRatings, removeRatings, setRating, writeRatings } from '../src/repositories/ratings.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { rejects } from './support/assert.ts';
 import { snowflake } from './support/snowflake.ts';
@@ -194,9 +194,13 @@ for (const dialect of DIALECTS) {
     await setRating(t.db, post.id, alice, 3, '2026-11-29T10:00:02.000Z');
     assert.equal((await getRatingSummary(t.db, post.id)).average, 4);
     assert.is((await listRatings(t.db, post.id)).length, 2);
-    assert.not.ok(await removeRating(t.db, post.id, alice, 5), 'removing the 5 no longer removes a 3');
-    assert.ok(await removeRating(t.db, post.id, alice, 3));
+    const carol = snowflake();
+    assert.equal((await getRatingsOf(t.db, [{ postId: post.id, userId: alice }, { postId: post.id, userId: carol }])).map((r) => [r.userId, r.stars]), [[alice, 3]], 'only the pairs that exist');
+    // A batch's final state: carol rated, alice's rating removed, bob's changed.
+    await writeRatings(t.db, [{ postId: post.id, userId: carol, stars: 2, updatedAt: '2026-11-29T10:00:02.500Z' }, { postId: post.id, userId: bob, stars: 4, updatedAt: '2026-11-29T10:00:02.600Z' }], [{ postId: post.id, userId: alice }]);
     assert.is(await getRating(t.db, post.id, alice), null);
+    assert.equal((await listRatings(t.db, post.id)).map((r) => [r.userId, r.stars, r.updatedAt]), [[carol, 2, '2026-11-29T10:00:02.500Z'], [bob, 4, '2026-11-29T10:00:02.600Z']]);
+    await writeRatings(t.db, [{ postId: post.id, userId: bob, stars: 5, updatedAt: '2026-11-29T10:00:02.700Z' }], [{ postId: post.id, userId: carol }]);
     await setRating(t.db, post.id, alice, 1, '2026-11-29T10:00:03.000Z');
     assert.is(await removeRatings(t.db, post.id, 5), 1, 'remove-emoji clears one keycap');
     assert.is(await removeRatings(t.db, post.id), 1, 'remove-all clears the rest');

@@ -35,17 +35,63 @@ export async function setRating(db: Db, postId: string, userId: string, stars: S
     .execute();
 }
 
+/** A person's rating of a post, as a key. */
+export interface RatingKey {
+  postId: string;
+  userId: string;
+}
+
+const PAIR_CHUNK = 400;
+
+/** (post, person) pairs as post → people, for `post_id = ? and user_id in (…)` conditions. */
+function usersByPost(keys: readonly RatingKey[]): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const k of keys) {
+    let users = out.get(k.postId);
+    if (!users) out.set(k.postId, (users = new Set()));
+    users.add(k.userId);
+  }
+  return out;
+}
+
+/** The ratings of these (post, person) pairs that exist, in one query per 400 pairs. */
+export async function getRatingsOf(db: Db, keys: readonly RatingKey[]): Promise<Rating[]> {
+  const out: Rating[] = [];
+  for (let i = 0; i < keys.length; i += PAIR_CHUNK) {
+    const rows = await db.kysely
+      .selectFrom('ratings')
+      .selectAll()
+      .where((eb) => eb.or([...usersByPost(keys.slice(i, i + PAIR_CHUNK))].map(([postId, users]) => eb.and([eb('post_id', '=', postId), eb('user_id', 'in', [...users])]))))
+      .execute();
+    for (const r of rows) out.push({ postId: r.post_id, userId: r.user_id, stars: r.stars as Stars, updatedAt: r.updated_at });
+  }
+  return out;
+}
+
+/**
+ * Writes the final state of a batch of ratings: `set` upserted (one statement per 400 rows; the latest
+ * wins), `removed` deleted. A key must not be in both.
+ */
+export async function writeRatings(db: Db, set: readonly Rating[], removed: readonly RatingKey[]): Promise<void> {
+  for (const r of set) if (!isStars(r.stars)) throw new RangeError(`a rating is 1–5 stars, got ${String(r.stars)}`);
+  for (let i = 0; i < set.length; i += PAIR_CHUNK) {
+    await db.kysely
+      .insertInto('ratings')
+      .values(set.slice(i, i + PAIR_CHUNK).map((r) => ({ post_id: r.postId, guild_id: guildOfPost(r.postId), user_id: r.userId, stars: r.stars, updated_at: r.updatedAt })))
+      .onConflict((oc) => oc.columns(['post_id', 'user_id']).doUpdateSet((eb) => ({ stars: eb.ref('excluded.stars'), updated_at: eb.ref('excluded.updated_at') })))
+      .execute();
+  }
+  for (let i = 0; i < removed.length; i += PAIR_CHUNK) {
+    await db.kysely
+      .deleteFrom('ratings')
+      .where((eb) => eb.or([...usersByPost(removed.slice(i, i + PAIR_CHUNK))].map(([postId, users]) => eb.and([eb('post_id', '=', postId), eb('user_id', 'in', [...users])]))))
+      .execute();
+  }
+}
+
 export async function getRating(db: Db, postId: string, userId: string): Promise<Rating | null> {
   const r = await db.kysely.selectFrom('ratings').selectAll().where('post_id', '=', postId).where('user_id', '=', userId).executeTakeFirst();
   return r ? { postId: r.post_id, userId: r.user_id, stars: r.stars as Stars, updatedAt: r.updated_at } : null;
-}
-
-/** Removes a person's rating; with `onlyIfStars`, only when it is still that many stars (the reaction removed held it). */
-export async function removeRating(db: Db, postId: string, userId: string, onlyIfStars?: Stars): Promise<boolean> {
-  let q = db.kysely.deleteFrom('ratings').where('post_id', '=', postId).where('user_id', '=', userId);
-  if (onlyIfStars !== undefined) q = q.where('stars', '=', onlyIfStars);
-  const res = await q.executeTakeFirst();
-  return Number(res.numDeletedRows) > 0;
 }
 
 /** Remove-all (every reaction cleared) or remove-emoji (one keycap cleared). */

@@ -1,12 +1,13 @@
 // Ratings from keycap reactions: the rules, independent of discord.js. The listeners translate gateway
-// events into `ReactionEvent`s and hand them to a `ReactionProcessor`, which applies the events of one
-// announcement strictly in order.
+// events into `ReactionEvent`s and hand them to the process's `ReactionProcessor`, which applies them
+// strictly in arrival order, in micro-batched transactions.
 import type { AppContext } from '../context.ts';
-import type { Db } from '../db/index.ts';
+import { withTransaction, type Db } from '../db/index.ts';
 import { RATING_EMOJIS } from '../render/post.ts';
 import { getPostByMessageId } from '../repositories/posts.ts';
-import { getRating, removeRating, removeRatings, setRating, type Stars } from '../repositories/ratings.ts';
+import { getRatingsOf, removeRatings, writeRatings, type Rating, type RatingKey, type Stars } from '../repositories/ratings.ts';
 import { DiscordRequestError } from './discord-port.ts';
+import { MicroBatcher, type MicroBatchOptions, type MicroBatchStats } from './micro-batch.ts';
 
 /** The keycap of each star count: 1 → '1️⃣' … 5 → '5️⃣'. */
 export const KEYCAP_OF: Readonly<Record<Stars, string>> = Object.freeze({ 1: RATING_EMOJIS[0], 2: RATING_EMOJIS[1], 3: RATING_EMOJIS[2], 4: RATING_EMOJIS[3], 5: RATING_EMOJIS[4] });
@@ -98,38 +99,24 @@ export class AnnouncementIndex {
     return this.#cache.size;
   }
 
+  /** The cached answer for `messageId`, without asking the database (undefined: not cached). */
+  peek(messageId: string): string | null | undefined {
+    return this.#cache.get(messageId)?.postId;
+  }
+
   forget(messageId: string): void {
     this.#cache.delete(messageId);
   }
 }
 
-/** Runs tasks one after another per key (tasks of different keys run side by side); idle keys are dropped. */
-export class KeyedSerialQueue {
-  readonly #tails = new Map<string, Promise<unknown>>();
-
-  run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key) ?? Promise.resolve();
-    const result = previous.then(task, task);
-    const tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#tails.set(key, tail);
-    void tail.then(() => {
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    });
-    return result;
-  }
-
-  /** Keys with work queued or running. */
-  get busyKeys(): number {
-    return this.#tails.size;
-  }
-
-  /** Resolves when everything queued so far has run. */
-  async idle(): Promise<void> {
-    while (this.#tails.size) await Promise.all([...this.#tails.values()]);
-  }
+/**
+ * The checks that need no database: other emoji (on every kind but remove-all) and reactors known to be
+ * bots never count.
+ */
+function precheck(event: ReactionEvent): ReactionOutcome | null {
+  if (event.kind !== 'remove-all' && keycapStars(event.emoji) === null) return { result: 'ignored', reason: 'not-a-keycap' };
+  if ((event.kind === 'add' || event.kind === 'remove') && event.isBot === true) return { result: 'ignored', reason: 'bot' };
+  return null;
 }
 
 /**
@@ -139,6 +126,7 @@ export class KeyedSerialQueue {
  *   the person's previous keycap (the resulting remove event finds a different rating and leaves it);
  * - removing the reaction that holds the rating removes the rating (a removed keycap that no longer holds
  *   it changes nothing); remove-all removes every rating of the post, remove-emoji those of that keycap.
+ * The ReactionProcessor applies the same rules (`precheck`, `writeReactions`, `followUp`) to batches of events.
  */
 export async function applyReactionEvent(
   ctx: RatingsContext,
@@ -147,57 +135,103 @@ export async function applyReactionEvent(
   at: string = new Date().toISOString(),
   effects?: Pick<RatingEffects, 'recountNeeded'>,
 ): Promise<ReactionOutcome> {
-  if (event.kind === 'remove-all') {
-    const postId = await index.postIdOf(event.messageId);
-    if (!postId) return { result: 'ignored', reason: 'not-an-announcement' };
-    restoreOwnKeycaps(ctx, event, RATING_EMOJIS);
-    const count = await removeRatings(ctx.db, postId);
-    return count > 0 ? { result: 'removed', postId, count, needsRecount: false } : { result: 'ignored', reason: 'no-rating' };
-  }
-
-  const stars = keycapStars(event.emoji);
-  if (stars === null) return { result: 'ignored', reason: 'not-a-keycap' };
-
-  if (event.kind === 'remove-emoji') {
-    const postId = await index.postIdOf(event.messageId);
-    if (!postId) return { result: 'ignored', reason: 'not-an-announcement' };
-    restoreOwnKeycaps(ctx, event, [KEYCAP_OF[stars]]);
-    const count = await removeRatings(ctx.db, postId, stars);
-    // Without Manage Messages people may hold other keycaps too: a recount lets those count again.
-    return count > 0 ? { result: 'removed', postId, count, needsRecount: !event.canManageMessages } : { result: 'ignored', reason: 'no-rating' };
-  }
-
-  if (event.kind === 'remove') {
-    // A bot never has a rating: nothing to look up.
-    if (event.isBot === true) return { result: 'ignored', reason: 'bot' };
-    const postId = await index.postIdOf(event.messageId);
-    if (!postId) return { result: 'ignored', reason: 'not-an-announcement' };
-    const removed = await removeRating(ctx.db, postId, event.userId, stars);
-    return removed ? { result: 'removed', postId, count: 1, needsRecount: !event.canManageMessages } : { result: 'ignored', reason: 'no-rating' };
-  }
-
-  // add
-  if (event.isBot === true) return { result: 'ignored', reason: 'bot' };
+  const early = precheck(event);
+  if (early) return early;
   const postId = await index.postIdOf(event.messageId);
   if (!postId) return { result: 'ignored', reason: 'not-an-announcement' };
-  if (typeof event.isBot === 'function' && (await event.isBot())) return { result: 'ignored', reason: 'bot' };
-  const previous = await getRating(ctx.db, postId, event.userId);
-  if (previous?.stars === stars) return { result: 'unchanged', postId, stars };
-  await setRating(ctx.db, postId, event.userId, stars, at);
-  let removedPreviousReaction = false;
-  if (previous && event.canManageMessages) {
-    removedPreviousReaction = true;
-    // Not awaited: the next events of this announcement need not wait for Discord. The remove event this
-    // causes carries the old keycap, which no longer holds the rating, so the new rating stays.
-    void ctx.discord.removeUserReaction(event.channelId, event.messageId, KEYCAP_OF[previous.stars], event.userId).catch((err: unknown) => {
-      const known = err instanceof DiscordRequestError && [10008, 10003, 10014, 50001, 50013].includes(err.code);
-      ctx.log[known ? 'info' : 'warn']({ err, postId, messageId: event.messageId, userId: event.userId }, 'could not remove the previous rating reaction (the recount settles it)');
-      // A passing failure (429/5xx beyond the REST client's retries): a recount of the post removes it soon,
-      // instead of leaving two keycaps on the announcement until the periodic recount.
-      if (!known && effects) return Promise.resolve(effects.recountNeeded(postId)).catch((e: unknown) => ctx.log.warn({ err: e, postId }, 'could not schedule the recount'));
-    });
+  if (event.kind === 'add' && typeof event.isBot === 'function' && (await event.isBot())) return { result: 'ignored', reason: 'bot' };
+  const [outcome] = await withTransaction(ctx.db, (tx) => writeReactions(tx, [{ event, postId, at }]));
+  followUp(ctx, event, postId, outcome!, effects);
+  return outcome!;
+}
+
+/** An event that passed `precheck`, on the announcement of `postId`, by someone who is not a bot. */
+interface RuleInput {
+  event: ReactionEvent;
+  postId: string;
+  /** The time of the rating it may write. */
+  at: string;
+}
+
+const keyOf = (postId: string, userId: string) => `${postId}:${userId}`;
+
+/**
+ * The database part of the rules for a batch of events, applied strictly in order (call it in a transaction).
+ * The batch's ratings are read in one query and changed in memory; the final state is written in a few
+ * statements. A remove-all or remove-emoji is applied in SQL (it concerns ratings the batch never read), after
+ * what came before it is written.
+ */
+async function writeReactions(db: Db, inputs: readonly RuleInput[]): Promise<ReactionOutcome[]> {
+  const state = new Map<string, Rating | null>();
+  const keys = inputs.flatMap(({ event, postId }) => (event.kind === 'add' || event.kind === 'remove' ? [{ postId, userId: event.userId }] : []));
+  for (const r of await getRatingsOf(db, keys)) state.set(keyOf(r.postId, r.userId), r);
+  const dirty = new Map<string, RatingKey>();
+  const writeDirty = async () => {
+    const set: Rating[] = [];
+    const removed: RatingKey[] = [];
+    for (const [k, key] of dirty) {
+      const r = state.get(k);
+      if (r) set.push(r);
+      else removed.push(key);
+    }
+    dirty.clear();
+    await writeRatings(db, set, removed);
+  };
+
+  const outcomes: ReactionOutcome[] = [];
+  for (const { event, postId, at } of inputs) {
+    if (event.kind === 'remove-all' || event.kind === 'remove-emoji') {
+      const stars = event.kind === 'remove-emoji' ? keycapStars(event.emoji)! : undefined;
+      await writeDirty();
+      const count = await removeRatings(db, postId, stars);
+      for (const [k, r] of state) if (r?.postId === postId && (stars === undefined || r.stars === stars)) state.set(k, null);
+      // Without Manage Messages people may hold other keycaps too: after remove-emoji a recount lets those count again.
+      outcomes.push(count > 0 ? { result: 'removed', postId, count, needsRecount: event.kind === 'remove-emoji' && !event.canManageMessages } : { result: 'ignored', reason: 'no-rating' });
+      continue;
+    }
+    const stars = keycapStars(event.emoji)!;
+    const k = keyOf(postId, event.userId);
+    const current = state.get(k) ?? null;
+    if (event.kind === 'remove') {
+      // Removing the keycap that holds the rating removes it; another keycap changes nothing.
+      if (current?.stars !== stars) {
+        outcomes.push({ result: 'ignored', reason: 'no-rating' });
+        continue;
+      }
+      state.set(k, null);
+      dirty.set(k, { postId, userId: event.userId });
+      outcomes.push({ result: 'removed', postId, count: 1, needsRecount: !event.canManageMessages });
+      continue;
+    }
+    if (current?.stars === stars) {
+      outcomes.push({ result: 'unchanged', postId, stars });
+      continue;
+    }
+    state.set(k, { postId, userId: event.userId, stars, updatedAt: at });
+    dirty.set(k, { postId, userId: event.userId });
+    outcomes.push({ result: 'rated', postId, stars, previous: current?.stars ?? null, removedPreviousReaction: current !== null && event.canManageMessages });
   }
-  return { result: 'rated', postId, stars, previous: previous?.stars ?? null, removedPreviousReaction };
+  await writeDirty();
+  return outcomes;
+}
+
+/**
+ * What an applied event asks of Discord, once it is written (not awaited: the next events need not wait for
+ * Discord): after remove-all or remove-emoji, the bot's own keycaps back; after a switch, the removal of the
+ * person's previous keycap. The remove event that removal causes carries the old keycap, which no longer
+ * holds the rating, so the new rating stays.
+ */
+function followUp(ctx: RatingsContext, event: ReactionEvent, postId: string, outcome: ReactionOutcome, effects?: Pick<RatingEffects, 'recountNeeded'>): void {
+  if (event.kind === 'remove-all') return restoreOwnKeycaps(ctx, event, RATING_EMOJIS);
+  if (event.kind === 'remove-emoji') return restoreOwnKeycaps(ctx, event, [KEYCAP_OF[keycapStars(event.emoji)!]]);
+  if (event.kind !== 'add' || outcome.result !== 'rated' || !outcome.removedPreviousReaction || outcome.previous === null) return;
+  void ctx.discord.removeUserReaction(event.channelId, event.messageId, KEYCAP_OF[outcome.previous], event.userId).catch((err: unknown) => {
+    const known = err instanceof DiscordRequestError && [10008, 10003, 10014, 50001, 50013].includes(err.code);
+    ctx.log[known ? 'info' : 'warn']({ err, postId, messageId: event.messageId, userId: event.userId }, 'could not remove the previous rating reaction (the recount settles it)');
+    // A passing failure (429/5xx beyond the REST client's retries): a recount of the post removes it soon,
+    // instead of leaving two keycaps on the announcement until the periodic recount.
+    if (!known && effects) return Promise.resolve(effects.recountNeeded(postId)).catch((e: unknown) => ctx.log.warn({ err: e, postId }, 'could not schedule the recount'));
+  });
 }
 
 /**
@@ -211,64 +245,130 @@ function restoreOwnKeycaps(ctx: RatingsContext, event: { channelId: string; mess
   })().catch((err: unknown) => ctx.log.warn({ err, messageId: event.messageId }, 'could not put the rating reactions back on the announcement'));
 }
 
+/** A reaction event waiting in the processor's batch, with what was learnt about it so far. */
+interface PendingReaction {
+  event: ReactionEvent;
+  /** When it arrived: the time of the rating it writes. */
+  at: string;
+  resolve: (outcome: ReactionOutcome) => void;
+  reject: (err: unknown) => void;
+  /** The announcement's post (null: not an announcement), once looked up. */
+  postId?: string | null;
+  /** The fetched bot flag of a partial user. */
+  bot?: boolean;
+  /** Discord refused the bot-flag fetch: the event is not applied and its caller gets this error. */
+  error?: unknown;
+  outcome?: ReactionOutcome;
+}
+
+export interface ReactionProcessorOptions extends Pick<MicroBatchOptions<PendingReaction>, 'flushMs' | 'maxBatch' | 'maxBuffer' | 'retryMinMs' | 'retryMaxMs'> {
+  index?: AnnouncementIndex;
+}
+
 /**
- * The in-process entry point for reaction events: one serial queue per announcement (so a fast 5→3 switch
- * always ends at 3), the announcement index, and the effects of a change.
+ * The in-process entry point for reaction events. Events are applied strictly in arrival order (so a fast
+ * 5→3 switch always ends at 3), in micro-batches: one transaction per batch instead of one per vote, which
+ * is what lets a busy server's votes keep up. While the database is away the batch is retried with backoff
+ * and later events wait behind it, so everything is applied in order once it answers again; past
+ * `maxBuffer` waiting events the oldest are refused (the recount settles their posts against Discord).
  */
 export class ReactionProcessor {
-  readonly queue = new KeyedSerialQueue();
   readonly index: AnnouncementIndex;
-
-  readonly #retryForMs: number;
-  readonly #retryMaxMs: number;
+  readonly #batcher: MicroBatcher<PendingReaction>;
 
   constructor(
     private readonly ctx: RatingsContext,
     private readonly effects: RatingEffects,
-    options: { index?: AnnouncementIndex; retryForMs?: number; retryMaxMs?: number } = {},
+    options: ReactionProcessorOptions = {},
   ) {
     this.index = options.index ?? new AnnouncementIndex(ctx.db);
-    this.#retryForMs = options.retryForMs ?? 120_000;
-    this.#retryMaxMs = options.retryMaxMs ?? 5_000;
-  }
-
-  /** Queues the event behind the earlier events of the same message; resolves with what it did. */
-  submit(event: ReactionEvent): Promise<ReactionOutcome> {
-    // Cheap rejections first, without queueing: other emoji never touch the database.
-    if (event.kind !== 'remove-all' && keycapStars(event.emoji) === null) return Promise.resolve({ result: 'ignored', reason: 'not-a-keycap' });
-    if ((event.kind === 'add' || event.kind === 'remove') && event.isBot === true) return Promise.resolve({ result: 'ignored', reason: 'bot' });
-    return this.queue.run(event.messageId, async () => {
-      const outcome = await this.#apply(event);
-      if (outcome.result === 'rated' || outcome.result === 'removed') {
-        logApplied(this.ctx, event, outcome);
-        this.#effect(() => this.effects.ratingsChanged(outcome.postId), outcome.postId, 'announcement refresh');
-        if (outcome.result === 'removed' && outcome.needsRecount) this.#effect(() => this.effects.recountNeeded(outcome.postId), outcome.postId, 'recount');
-      }
-      return outcome;
+    this.#batcher = new MicroBatcher<PendingReaction>(ctx.log, {
+      flushMs: 20,
+      ...options,
+      name: 'rating writes',
+      write: (batch) => this.#write(batch),
+      afterWrite: (batch) => this.#afterWrite(batch),
+      onDrop: (dropped) => this.#refuse(dropped, 'rating buffer full while the database is away'),
     });
   }
 
+  /** Queues the event behind the earlier events; resolves with what it did once it is written. */
+  submit(event: ReactionEvent): Promise<ReactionOutcome> {
+    // Cheap rejections first, without queueing: other emoji never touch the database.
+    const early = precheck(event);
+    if (early) return Promise.resolve(early);
+    return new Promise((resolve, reject) => {
+      const pending: PendingReaction = { event, at: new Date().toISOString(), resolve, reject };
+      if (!this.#batcher.push(pending)) this.#refuse([pending], 'rating writer closed');
+    });
+  }
+
+  /** Events waiting to be written (buffered or being written). */
+  get pending(): number {
+    return this.#batcher.pending;
+  }
+
+  /** Events accepted, written, transactions, failed attempts, events refused because the buffer was full. */
+  get stats(): MicroBatchStats {
+    return this.#batcher.stats;
+  }
+
   /**
-   * Applies an event, retrying with backoff (up to `retryForMs`) while it fails for another reason than a
-   * Discord answer, such as the database being away: the event keeps its place in its announcement's queue,
-   * so the events after it wait and everything is applied in order once the database answers again. Beyond
-   * that the error is thrown (the listener logs it) and the periodic recount repairs the post.
+   * Writes one batch in one transaction. The lookups that may wait on the network (the announcement index,
+   * a partial user's bot flag) happen before it, so the transaction never waits on Discord.
    */
-  async #apply(event: ReactionEvent): Promise<ReactionOutcome> {
-    const deadline = Date.now() + this.#retryForMs;
-    let wait = 100;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const outcome = await applyReactionEvent(this.ctx, event, this.index, undefined, this.effects);
-        if (attempt > 1) this.ctx.log.info({ messageId: event.messageId, attempts: attempt }, 'rating reaction applied after retrying');
-        return outcome;
-      } catch (err) {
-        if (err instanceof DiscordRequestError || Date.now() + wait > deadline) throw err;
-        if (attempt === 1) this.ctx.log.warn({ err, messageId: event.messageId, event: event.kind }, 'rating reaction not applied (database away?): retrying with backoff');
-        await new Promise((r) => setTimeout(r, wait));
-        wait = Math.min(this.#retryMaxMs, wait * 2);
+  async #write(batch: PendingReaction[]): Promise<void> {
+    for (const p of batch) {
+      p.outcome = undefined;
+      if (p.postId === undefined) p.postId = await this.index.postIdOf(p.event.messageId);
+      if (p.postId && p.event.kind === 'add' && typeof p.event.isBot === 'function' && p.bot === undefined && p.error === undefined) {
+        try {
+          p.bot = await p.event.isBot();
+        } catch (err) {
+          if (!(err instanceof DiscordRequestError)) throw err; // retried with the batch
+          p.error = err;
+        }
       }
     }
+    const rated: PendingReaction[] = [];
+    for (const p of batch) {
+      if (p.error !== undefined) continue;
+      if (!p.postId) p.outcome = { result: 'ignored', reason: 'not-an-announcement' };
+      else if (p.bot) p.outcome = { result: 'ignored', reason: 'bot' };
+      else rated.push(p);
+    }
+    if (rated.length === 0) return;
+    const outcomes = await withTransaction(this.ctx.db, (tx) => writeReactions(tx, rated.map((p) => ({ event: p.event, postId: p.postId!, at: p.at }))));
+    rated.forEach((p, i) => (p.outcome = outcomes[i]));
+  }
+
+  /** After the commit: Discord follow-ups, one refresh (and recount) request per changed post, the answers. */
+  #afterWrite(batch: PendingReaction[]): void {
+    const changed = new Set<string>();
+    const recount = new Set<string>();
+    for (const p of batch) {
+      const outcome = p.outcome;
+      if (p.error !== undefined || !outcome) continue;
+      if (p.postId && !p.bot) followUp(this.ctx, p.event, p.postId, outcome, this.effects);
+      if (outcome.result === 'rated' || outcome.result === 'removed') {
+        logApplied(this.ctx, p.event, outcome);
+        changed.add(outcome.postId);
+        if (outcome.result === 'removed' && outcome.needsRecount) recount.add(outcome.postId);
+      }
+    }
+    for (const postId of changed) this.#effect(() => this.effects.ratingsChanged(postId), postId, 'announcement refresh');
+    for (const postId of recount) this.#effect(() => this.effects.recountNeeded(postId), postId, 'recount');
+    for (const p of batch) {
+      if (p.error !== undefined) p.reject(p.error);
+      else p.resolve(p.outcome!);
+    }
+  }
+
+  #refuse(items: PendingReaction[], why: string): void {
+    const posts = new Set(items.map((p) => p.postId ?? this.index.peek(p.event.messageId)).filter((id): id is string => typeof id === 'string'));
+    this.ctx.log.error({ events: items.length, posts: posts.size }, `${why}: reaction events not applied (the recount settles their posts)`);
+    for (const postId of posts) this.#effect(() => this.effects.recountNeeded(postId), postId, 'recount');
+    for (const p of items) p.reject(new Error(`${why}: reaction event not applied`));
   }
 
   /** Effects never hold up the next event and never fail it (Redis may be down: the recount repairs). */
@@ -278,8 +378,15 @@ export class ReactionProcessor {
       .catch((err: unknown) => this.ctx.log.warn({ err, postId }, `could not schedule the ${what} after a rating change`));
   }
 
-  idle(): Promise<void> {
-    return this.queue.idle();
+  /** Resolves when everything submitted so far is written. */
+  idle(options?: { timeoutMs?: number }): Promise<void> {
+    return this.#batcher.flush(options);
+  }
+
+  /** Stops accepting, writes what waits (up to `timeoutMs`); what could not be written is left to the recount at the next start. */
+  async close(options?: { timeoutMs?: number }): Promise<void> {
+    const lost = await this.#batcher.close(options);
+    if (lost.length) this.#refuse(lost, 'rating writes not saved at shutdown');
   }
 }
 

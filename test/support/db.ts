@@ -1,7 +1,7 @@
 // Test databases: the same suites run on SQLite (in memory) and PostgreSQL (a fresh schema per database, dropped afterwards).
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createDb, type RootDb } from '../../src/db/index.ts';
+import { createDb, type Db, type RootDb } from '../../src/db/index.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 
 export type TestDialect = 'sqlite' | 'postgres';
@@ -61,4 +61,23 @@ export async function createTestDb(dialect: TestDialect, opts: { migrate?: boole
       await schema.drop();
     },
   };
+}
+
+/** `db` (any handle) whose every query fails with a connection error while `down` is true; counts the attempts. */
+export function flakyDb<D extends Db>(db: D): D & { down: boolean; attempts: number } {
+  const state = { down: false, attempts: 0 };
+  return new Proxy(db, {
+    get(target, prop, receiver) {
+      if (prop === 'down' || prop === 'attempts') return state[prop];
+      if (prop === 'kysely') {
+        state.attempts++;
+        if (state.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+      }
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+    set(target, prop, value, receiver) {
+      if (prop === 'down' || prop === 'attempts') return Reflect.set(state, prop, value);
+      return Reflect.set(target, prop, value, receiver);
+    },
+  }) as D & { down: boolean; attempts: number };
 }

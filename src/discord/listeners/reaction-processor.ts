@@ -1,22 +1,16 @@
-// The one ReactionProcessor of a bot process (per AppContext), shared by the four reaction listeners, and
+// The one ReactionProcessor of a bot process (AppContext.ratings), shared by the four reaction listeners, and
 // the small discord.js helpers they need. The rules live in src/services/ratings.ts.
 import { PermissionFlagsBits, type Message, type PartialMessage, type PartialUser, type User } from 'discord.js';
 import type { AppContext } from '../../context.ts';
-import { scheduleRecount } from '../../jobs/recount.ts';
-import { scheduleAnnouncementRefresh } from '../../jobs/refresh.ts';
-import { ReactionProcessor } from '../../services/ratings.ts';
+import { createProcessRatings } from '../../jobs/recount.ts';
+import type { ReactionProcessor } from '../../services/ratings.ts';
 
-const processors = new WeakMap<AppContext, ReactionProcessor>();
-
+/** The process's processor (AppContext.ratings); a context without one (a test's) gets its own, made once. */
+const fallback = new WeakMap<AppContext, ReactionProcessor>();
 export function reactionProcessor(ctx: AppContext): ReactionProcessor {
-  let p = processors.get(ctx);
-  if (!p) {
-    p = new ReactionProcessor(ctx, {
-      ratingsChanged: (postId) => scheduleAnnouncementRefresh(ctx.queues, postId, ctx.config.announcementRefreshMs),
-      recountNeeded: (postId) => scheduleRecount(ctx.queues, postId),
-    });
-    processors.set(ctx, p);
-  }
+  if (ctx.ratings) return ctx.ratings;
+  let p = fallback.get(ctx);
+  if (!p) fallback.set(ctx, (p = createProcessRatings(ctx)));
   return p;
 }
 
