@@ -4,9 +4,8 @@
 import type { APIMessage } from 'discord-api-types/v10';
 import { withTransaction, type Db } from '../db/index.ts';
 import type { Logger } from '../logger.ts';
-import { getCommentStates, listLiveCommentIds, markCommentsDeleted, markThreadCommentsDeleted, upsertComments, type CommentInput } from '../repositories/comments.ts';
-import { advanceCursor, getCursor } from '../repositories/cursors.ts';
-import { compareSnowflakes } from '../repositories/ids.ts';
+import { listLiveCommentIds, markCommentsDeleted, markThreadCommentsDeleted, storeCatchUpPage, type CommentInput } from '../repositories/comments.ts';
+import { getCursor } from '../repositories/cursors.ts';
 import { listAnnouncedPostsSince } from '../repositories/posts.ts';
 import { DiscordRequestError, type DiscordPort } from './discord-port.ts';
 import { fromApiMessage, notACommentReason, toCommentInput, type PostThread } from './mirror.ts';
@@ -47,30 +46,28 @@ const DISCORD_EPOCH = 1420070400000n;
 /** How far the two clocks may disagree: messages newer than (read time − this) are never judged deleted. */
 const CLOCK_MARGIN_MS = 10_000;
 
+/** Snowflakes as numbers: Discord's ids are decimal without leading zeros, so a longer one is larger (as text '99' > '100'). */
+const compareSnowflakes = (a: string, b: string): number => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 const snowflakeAt = (ms: number): string => ((BigInt(Math.max(ms, 1420070400000)) - DISCORD_EPOCH) << 22n).toString();
 const maxId = (a: string | null, b: string | null): string | null => (a === null ? b : b === null ? a : compareSnowflakes(a, b) >= 0 ? a : b);
 
-/**
- * Stores the comments of `messages` that are missing or differ (content or edit time) from the database;
- * tombstones are never brought back. Returns how many were written.
- */
-async function storeMissing(db: Db, thread: PostThread, messages: readonly APIMessage[]): Promise<number> {
-  const candidates: CommentInput[] = [];
+/** The comments among `messages` (not bots, webhooks, system messages or the thread's starter). */
+function commentsOf(thread: PostThread, messages: readonly APIMessage[]): CommentInput[] {
+  const out: CommentInput[] = [];
   for (const m of messages) {
     const data = fromApiMessage(m);
-    if (notACommentReason(data, thread) === null && data.channelId === thread.threadId) candidates.push(toCommentInput(data, thread));
+    if (notACommentReason(data, thread) === null && data.channelId === thread.threadId) out.push(toCommentInput(data, thread));
   }
-  if (candidates.length === 0) return 0;
-  const stored = await getCommentStates(db, candidates.map((c) => c.id));
-  const changed = candidates.filter((c) => {
-    const s = stored.get(c.id);
-    if (!s) return true;
-    if (s.deletedAt) return false;
-    if (s.editedAt && (!c.editedAt || c.editedAt < s.editedAt)) return false; // ours is newer (or Discord lost the edit stamp)
-    return s.content !== c.content || s.editedAt !== c.editedAt;
-  });
-  if (changed.length) await upsertComments(db, changed);
-  return changed.length;
+  return out;
+}
+
+/**
+ * Stores the comments of `messages` that are missing or differ (content or edit time) from the database
+ * (tombstones are never brought back, newer stored edits never undone) and moves the cursor to `cursor`, in
+ * one transaction: the cursor never passes a page that is not committed. Returns how many were written.
+ */
+function storePage(db: Db, thread: PostThread, messages: readonly APIMessage[], cursor: string | null): Promise<number> {
+  return storeCatchUpPage(db, commentsOf(thread, messages), cursor ? { threadId: thread.threadId, postId: thread.postId, messageId: cursor } : null);
 }
 
 /**
@@ -114,10 +111,7 @@ export async function catchUpThread(deps: CatchUpDeps, thread: PostThread, opts:
       const last = asc.at(-1)?.id ?? null;
       // Read the next page while this one is stored: Discord and the database work at the same time.
       if (page.length === PAGE && result.pages < maxPages) next = read(last);
-      await withTransaction(db, async (tx) => {
-        result.upserted += await storeMissing(tx, thread, asc);
-        if (last) await advanceCursor(tx, thread.threadId, thread.postId, last);
-      });
+      result.upserted += await storePage(db, thread, asc, last);
       if (last) after = maxId(after, last);
       result.cursor = maxId(result.cursor, last);
       if (page.length < PAGE) {
@@ -141,12 +135,11 @@ export async function catchUpThread(deps: CatchUpDeps, thread: PostThread, opts:
       const oldest = page.reduce<string | null>((lo, m) => (lo === null || compareSnowflakes(m.id, lo) < 0 ? m.id : lo), null);
       const newest = page.reduce<string | null>((hi, m) => maxId(hi, m.id), null);
       await withTransaction(db, async (tx) => {
-        result.upserted += await storeMissing(tx, thread, page);
+        result.upserted += await storePage(tx, thread, page, newest);
         // A short page is the whole thread; a full one covers [oldest, newest].
         const from = page.length < recent ? null : (BigInt(oldest!) - 1n).toString();
         const upTo = maxId(newest, snowflakeAt(readAt - CLOCK_MARGIN_MS))!;
         result.deleted += await tombstoneMissing(tx, thread.threadId, from, upTo, ids, new Date(now()).toISOString());
-        if (newest) await advanceCursor(tx, thread.threadId, thread.postId, newest);
       });
       result.cursor = maxId(result.cursor, newest);
     }
