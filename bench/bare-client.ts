@@ -1,13 +1,10 @@
-// The ceiling of the ingest benchmark: a discord.js client with blogcord's intents and partials but no
-// handlers, counting dispatches. Prints `ready`, then `done <ms>` once it has seen EXPECT message/reaction events.
-import { Client, GatewayIntentBits, Partials } from 'discord.js';
+// The ceiling of the ingest benchmark: blogcord's own discord.js client (same intents, partials and bounded
+// caches, from createDiscordClient) with no handlers, counting dispatches. Prints `ready`, then `done <ms>` once
+// it has seen EXPECT message/reaction events.
+import { createDiscordClient } from '../src/discord/client.ts';
 
 const expect = Number(process.env.EXPECT ?? 0);
-const client = new Client({
-  intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.GuildMessageReactions, GatewayIntentBits.MessageContent],
-  partials: [Partials.Message, Partials.Channel, Partials.Reaction, Partials.User],
-  rest: { api: process.env.DISCORD_API_URL! },
-});
+const client = createDiscordClient({ discordApiUrl: process.env.DISCORD_API_URL!, shardIds: null, shardCount: null });
 let seen = 0;
 let first = 0;
 client.on('raw', (packet: { t?: string }) => {

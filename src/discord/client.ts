@@ -14,7 +14,7 @@ export function createDiscordClient(config: Pick<Config, 'discordApiUrl' | 'shar
     ...(config.shardIds && config.shardCount ? { shards: [...config.shardIds], shardCount: config.shardCount } : {}),
     makeCache: Options.cacheWithLimits({
       ...Options.DefaultMakeCacheSettings,
-      MessageManager: 50,
+      MessageManager: 0,
       ReactionManager: 0,
       ReactionUserManager: 0,
       GuildMemberManager: { maxSize: 100, keepOverLimit: (member) => member.id === member.client.user.id },

@@ -61,46 +61,83 @@ const guildOfPost = (postId: string) => sql<string | null>`(select p.guild_id fr
  * catch-up) is one row; an update never brings back a deleted comment and never replaces a newer edit.
  */
 export async function upsertComments(db: Db, comments: readonly CommentInput[]): Promise<void> {
-  for (let i = 0; i < comments.length; i += CHUNK) {
-    const rows = comments.slice(i, i + CHUNK).map((c) => ({
-      id: c.id,
-      post_id: c.postId,
-      guild_id: guildOfPost(c.postId),
-      thread_id: c.threadId,
-      author_id: c.authorId,
-      author_name: c.authorName,
-      content: c.content,
-      reply_to_id: c.replyToId,
-      attachments: JSON.stringify(c.attachments),
-      created_at: c.createdAt,
-      edited_at: c.editedAt,
-      deleted_at: null,
-    }));
-    await db.kysely
-      .insertInto('comments')
-      .values(rows)
-      .onConflict((oc) =>
-        oc
-          .column('id')
-          .doUpdateSet((eb) => ({
-            content: eb.ref('excluded.content'),
-            author_name: eb.ref('excluded.author_name'),
-            attachments: eb.ref('excluded.attachments'),
-            reply_to_id: eb.ref('excluded.reply_to_id'),
-            edited_at: eb.ref('excluded.edited_at'),
-          }))
-          .where((eb) =>
-            eb.and([
-              eb('comments.deleted_at', 'is', null),
-              eb.or([
-                eb('comments.edited_at', 'is', null),
-                eb(sql`coalesce(excluded.edited_at, '')`, '>=', eb.ref('comments.edited_at')),
-              ]),
-            ]),
-          ),
-      )
-      .execute();
+  // One row per id (an upsert may not touch a row twice); the later copy wins.
+  const rows = [...new Map(comments.map((c) => [c.id, c])).values()];
+  if (db.dialect === 'postgres') {
+    if (rows.length) await upsertStatementPg(rows, { onlyChanged: false }).execute(db.kysely);
+    return;
   }
+  for (let i = 0; i < rows.length; i += CHUNK) await upsertQuerySqlite(db, rows.slice(i, i + CHUNK), { onlyChanged: false }).execute();
+}
+
+/**
+ * The upsert rules of a comment row, shared by the live writer and catch-up: a tombstone is never brought
+ * back, a newer stored edit (or one whose stamp Discord lost) is never undone; with `onlyChanged`, a row whose
+ * content and edit time are unchanged is not written (so catch-up counts only what it changed).
+ */
+interface UpsertRules {
+  onlyChanged: boolean;
+}
+
+/**
+ * PostgreSQL: every row in one statement, the page as arrays through `unnest` (one round trip and a short
+ * plan, where a multi-row VALUES list of 6,000 parameters costs a long one), `returning 1` per written row.
+ */
+function upsertStatementPg(rows: readonly CommentInput[], rules: UpsertRules) {
+  const col = <K extends keyof CommentInput>(k: K) => rows.map((c) => c[k]);
+  return sql<{ one: number }>`insert into comments (id, post_id, guild_id, thread_id, author_id, author_name, content, reply_to_id, attachments, created_at, edited_at, deleted_at)
+      select v.id, v.post_id, p.guild_id, v.thread_id, v.author_id, v.author_name, v.content, v.reply_to_id, v.attachments, v.created_at, v.edited_at, null
+      from unnest(${col('id')}::text[], ${col('postId')}::text[], ${col('threadId')}::text[], ${col('authorId')}::text[], ${col('authorName')}::text[],
+                  ${col('content')}::text[], ${col('replyToId')}::text[], ${rows.map((c) => JSON.stringify(c.attachments))}::text[], ${col('createdAt')}::text[], ${col('editedAt')}::text[])
+        as v(id, post_id, thread_id, author_id, author_name, content, reply_to_id, attachments, created_at, edited_at)
+      left join posts p on p.id = v.post_id
+      on conflict (id) do update set content = excluded.content, author_name = excluded.author_name, attachments = excluded.attachments,
+        reply_to_id = excluded.reply_to_id, edited_at = excluded.edited_at
+      where comments.deleted_at is null
+        and (comments.edited_at is null or coalesce(excluded.edited_at, '') >= comments.edited_at)
+        ${rules.onlyChanged ? sql`and (comments.content <> excluded.content or comments.edited_at is distinct from excluded.edited_at)` : sql``}
+      returning 1 as one`;
+}
+
+/** SQLite: a multi-row insert of at most CHUNK rows (prepared once per size and reused), returning the written ids. */
+function upsertQuerySqlite(db: Db, rows: readonly CommentInput[], rules: UpsertRules) {
+  return db.kysely
+    .insertInto('comments')
+    .values(
+      rows.map((c) => ({
+        id: c.id,
+        post_id: c.postId,
+        guild_id: guildOfPost(c.postId),
+        thread_id: c.threadId,
+        author_id: c.authorId,
+        author_name: c.authorName,
+        content: c.content,
+        reply_to_id: c.replyToId,
+        attachments: JSON.stringify(c.attachments),
+        created_at: c.createdAt,
+        edited_at: c.editedAt,
+        deleted_at: null,
+      })),
+    )
+    .onConflict((oc) =>
+      oc
+        .column('id')
+        .doUpdateSet((eb) => ({
+          content: eb.ref('excluded.content'),
+          author_name: eb.ref('excluded.author_name'),
+          attachments: eb.ref('excluded.attachments'),
+          reply_to_id: eb.ref('excluded.reply_to_id'),
+          edited_at: eb.ref('excluded.edited_at'),
+        }))
+        .where((eb) =>
+          eb.and([
+            eb('comments.deleted_at', 'is', null),
+            eb.or([eb('comments.edited_at', 'is', null), eb(sql`coalesce(excluded.edited_at, '')`, '>=', eb.ref('comments.edited_at'))]),
+            ...(rules.onlyChanged ? [eb.or([eb('comments.content', '<>', eb.ref('excluded.content')), eb('comments.edited_at', 'is distinct from', eb.ref('excluded.edited_at'))])] : []),
+          ]),
+        ),
+    )
+    .returning('id');
 }
 
 /** Keeps the rows as tombstones: content stays for the owner's records, `deletedAt` hides it everywhere. */
@@ -168,67 +205,15 @@ export async function storeCatchUpPage(
 ): Promise<number> {
   // One row per id (the upsert may not touch a row twice); the later copy wins.
   const rows = [...new Map(comments.map((c) => [c.id, c])).values()];
-  if (rows.length === 0 && !cursor) return 0;
   if (db.dialect === 'postgres') {
-    const col = <K extends keyof CommentInput>(k: K) => rows.map((c) => c[k]);
-    const page = sql`insert into comments (id, post_id, guild_id, thread_id, author_id, author_name, content, reply_to_id, attachments, created_at, edited_at, deleted_at)
-      select v.id, v.post_id, (select p.guild_id from posts p where p.id = v.post_id), v.thread_id, v.author_id, v.author_name, v.content, v.reply_to_id, v.attachments, v.created_at, v.edited_at, null
-      from unnest(${col('id')}::text[], ${col('postId')}::text[], ${col('threadId')}::text[], ${col('authorId')}::text[], ${col('authorName')}::text[],
-                  ${col('content')}::text[], ${col('replyToId')}::text[], ${rows.map((c) => JSON.stringify(c.attachments))}::text[], ${col('createdAt')}::text[], ${col('editedAt')}::text[])
-        as v(id, post_id, thread_id, author_id, author_name, content, reply_to_id, attachments, created_at, edited_at)
-      on conflict (id) do update set content = excluded.content, author_name = excluded.author_name, attachments = excluded.attachments,
-        reply_to_id = excluded.reply_to_id, edited_at = excluded.edited_at
-      where comments.deleted_at is null
-        and (comments.edited_at is null or coalesce(excluded.edited_at, '') >= comments.edited_at)
-        and (comments.content <> excluded.content or comments.edited_at is distinct from excluded.edited_at)
-      returning 1`;
+    const page = rows.length ? upsertStatementPg(rows, { onlyChanged: true }) : sql`select 1 as one where false`;
     const moved = cursor ? sql`, moved as (${advanceCursorStatement(db, cursor.threadId, cursor.postId, cursor.messageId)})` : sql``;
     const { rows: out } = await sql<{ n: number }>`with page as (${page})${moved} select count(*) as n from page`.execute(db.kysely);
     return Number(out[0]?.n ?? 0);
   }
   return withTransaction(db, async (tx) => {
     let n = 0;
-    for (let i = 0; i < rows.length; i += CHUNK) {
-      const written = await tx.kysely
-        .insertInto('comments')
-        .values(
-          rows.slice(i, i + CHUNK).map((c) => ({
-            id: c.id,
-            post_id: c.postId,
-            guild_id: guildOfPost(c.postId),
-            thread_id: c.threadId,
-            author_id: c.authorId,
-            author_name: c.authorName,
-            content: c.content,
-            reply_to_id: c.replyToId,
-            attachments: JSON.stringify(c.attachments),
-            created_at: c.createdAt,
-            edited_at: c.editedAt,
-            deleted_at: null,
-          })),
-        )
-        .onConflict((oc) =>
-          oc
-            .column('id')
-            .doUpdateSet((eb) => ({
-              content: eb.ref('excluded.content'),
-              author_name: eb.ref('excluded.author_name'),
-              attachments: eb.ref('excluded.attachments'),
-              reply_to_id: eb.ref('excluded.reply_to_id'),
-              edited_at: eb.ref('excluded.edited_at'),
-            }))
-            .where((eb) =>
-              eb.and([
-                eb('comments.deleted_at', 'is', null),
-                eb.or([eb('comments.edited_at', 'is', null), eb(sql`coalesce(excluded.edited_at, '')`, '>=', eb.ref('comments.edited_at'))]),
-                eb.or([eb('comments.content', '<>', eb.ref('excluded.content')), eb('comments.edited_at', 'is distinct from', eb.ref('excluded.edited_at'))]),
-              ]),
-            ),
-        )
-        .returning('id')
-        .execute();
-      n += written.length;
-    }
+    for (let i = 0; i < rows.length; i += CHUNK) n += (await upsertQuerySqlite(tx, rows.slice(i, i + CHUNK), { onlyChanged: true }).execute()).length;
     if (cursor) await advanceCursor(tx, cursor.threadId, cursor.postId, cursor.messageId);
     return n;
   });

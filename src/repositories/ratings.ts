@@ -54,26 +54,48 @@ function usersByPost(keys: readonly RatingKey[]): Map<string, Set<string>> {
   return out;
 }
 
-/** The ratings of these (post, person) pairs that exist, in one query per 400 pairs. */
+/** The ratings of these (post, person) pairs that exist: one query (SQLite: one per 400 pairs). */
 export async function getRatingsOf(db: Db, keys: readonly RatingKey[]): Promise<Rating[]> {
   const out: Rating[] = [];
+  const toRating = (r: { post_id: string; user_id: string; stars: number; updated_at: string }): Rating => ({ postId: r.post_id, userId: r.user_id, stars: r.stars as Stars, updatedAt: r.updated_at });
+  if (keys.length === 0) return out;
+  if (db.dialect === 'postgres') {
+    // The pairs as two arrays: one short plan, however many pairs.
+    const { rows } = await sql<{ post_id: string; user_id: string; stars: number; updated_at: string }>`select r.post_id, r.user_id, r.stars, r.updated_at from ratings r
+      join unnest(${keys.map((k) => k.postId)}::text[], ${keys.map((k) => k.userId)}::text[]) as k(post_id, user_id) on r.post_id = k.post_id and r.user_id = k.user_id`.execute(db.kysely);
+    return [...new Map(rows.map((r) => [`${r.post_id}:${r.user_id}`, toRating(r)])).values()];
+  }
   for (let i = 0; i < keys.length; i += PAIR_CHUNK) {
     const rows = await db.kysely
       .selectFrom('ratings')
       .selectAll()
       .where((eb) => eb.or([...usersByPost(keys.slice(i, i + PAIR_CHUNK))].map(([postId, users]) => eb.and([eb('post_id', '=', postId), eb('user_id', 'in', [...users])]))))
       .execute();
-    for (const r of rows) out.push({ postId: r.post_id, userId: r.user_id, stars: r.stars as Stars, updatedAt: r.updated_at });
+    out.push(...rows.map(toRating));
   }
   return out;
 }
 
 /**
- * Writes the final state of a batch of ratings: `set` upserted (one statement per 400 rows; the latest
- * wins), `removed` deleted. A key must not be in both.
+ * Writes the final state of a batch of ratings: `set` upserted, `removed` deleted (SQLite: statements of at
+ * most 400 rows). A key must appear once: in `set` or in `removed`.
  */
 export async function writeRatings(db: Db, set: readonly Rating[], removed: readonly RatingKey[]): Promise<void> {
   for (const r of set) if (!isStars(r.stars)) throw new RangeError(`a rating is 1–5 stars, got ${String(r.stars)}`);
+  if (db.dialect === 'postgres') {
+    // Arrays through unnest: one statement each for the upserts and the removals, however many rows.
+    if (set.length)
+      await sql`insert into ratings (post_id, guild_id, user_id, stars, updated_at)
+        select v.post_id, p.guild_id, v.user_id, v.stars, v.updated_at
+        from unnest(${set.map((r) => r.postId)}::text[], ${set.map((r) => r.userId)}::text[], ${set.map((r) => r.stars)}::int[], ${set.map((r) => r.updatedAt)}::text[])
+          as v(post_id, user_id, stars, updated_at)
+        left join posts p on p.id = v.post_id
+        on conflict (post_id, user_id) do update set stars = excluded.stars, updated_at = excluded.updated_at`.execute(db.kysely);
+    if (removed.length)
+      await sql`delete from ratings r using unnest(${removed.map((k) => k.postId)}::text[], ${removed.map((k) => k.userId)}::text[]) as k(post_id, user_id)
+        where r.post_id = k.post_id and r.user_id = k.user_id`.execute(db.kysely);
+    return;
+  }
   for (let i = 0; i < set.length; i += PAIR_CHUNK) {
     await db.kysely
       .insertInto('ratings')
