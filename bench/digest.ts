@@ -9,11 +9,11 @@ import { seedBusyWeek } from './seed-digest.ts';
 
 export async function benchDigest(dialect: 'sqlite' | 'postgres', sizes = { posts: 10_000, comments: 1_000_000, ratersPerPost: 100 }): Promise<void> {
   const schema = dialect === 'postgres' ? await createPgSchema() : null;
-  const queries: Array<{ sql: string; parameters: readonly unknown[] }> = [];
+  const queries: Array<{ sql: string; parameters: readonly unknown[]; ms: number }> = [];
   let capture = false;
   const db = createDb(
     { databaseUrl: schema?.url ?? 'sqlite::memory:' },
-    { onQuery: (q, parameters) => void (capture && queries.push({ sql: q, parameters })) },
+    { onQuery: (q, parameters, ms) => void (capture && queries.push({ sql: q, parameters, ms })) },
   );
   try {
     await migrateToLatest(db);
@@ -33,12 +33,15 @@ export async function benchDigest(dialect: 'sqlite' | 'postgres', sizes = { post
     }
     report({ name: `digest.build.${dialect}`, value: median(times), unit: 'ms', target: { op: '<=', value: 500 }, note: `median of 5; ${view!.newPostsTotal} new posts, ${view!.totals.newComments} comments, ${view!.totals.newRatings} ratings` });
     if (process.env.BENCH_PLANS !== '0') {
-      // Only the queries (transactions and SET LOCAL jit = off around the PostgreSQL ones have no plan).
+      // Only the queries (transactions and SET LOCAL jit = off around the PostgreSQL ones have no plan), each with
+      // its time in the first timed run (several run at once, so the times overlap). EXPLAIN runs outside the
+      // digest's transactions, so PostgreSQL plans may mention JIT, which the digest's queries run without.
       for (const q of queries.filter((q) => /^\s*(select|with)\b/i.test(q.sql))) {
         const explain = dialect === 'sqlite' ? sql`explain query plan ${sql.raw(inline(q.sql, q.parameters, dialect))}` : sql`explain ${sql.raw(inline(q.sql, q.parameters, dialect))}`;
         const rows = (await explain.execute(db.kysely)).rows as Array<Record<string, unknown>>;
-        const plan = rows.map((r) => String(r.detail ?? r['QUERY PLAN'] ?? JSON.stringify(r))).join('\n      ');
-        console.log(`    plan (${dialect}) for: ${q.sql.replace(/\s+/g, ' ').slice(0, 140)}…\n      ${plan}`);
+        const line = (text: string) => (text.length > 300 ? `${text.slice(0, 300)}…` : text); // (a list of 10,000 ids is not read)
+        const plan = rows.map((r) => line(String(r.detail ?? r['QUERY PLAN'] ?? JSON.stringify(r)))).join('\n      ');
+        console.log(`    plan (${dialect}, ${q.ms.toFixed(1)} ms) for: ${q.sql.replace(/\s+/g, ' ').slice(0, 140)}…\n      ${plan}`);
       }
     }
   } finally {
@@ -49,7 +52,8 @@ export async function benchDigest(dialect: 'sqlite' | 'postgres', sizes = { post
 
 /** Puts the parameters into the SQL text, only so EXPLAIN can show the plan of the exact query. */
 function inline(text: string, parameters: readonly unknown[], dialect: 'sqlite' | 'postgres'): string {
-  const lit = (v: unknown) => (v === null ? 'null' : typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`);
+  const lit = (v: unknown): string =>
+    v === null ? 'null' : typeof v === 'number' ? String(v) : Array.isArray(v) ? `array[${v.map(lit).join(', ')}]` : `'${String(v).replace(/'/g, "''")}'`;
   if (dialect === 'sqlite') {
     let i = 0;
     return text.replace(/\?/g, () => lit(parameters[i++]));

@@ -1,5 +1,5 @@
 // What the weekly digest asks of the database for one server and a window [start, end).
-// Everything is aggregated in SQL (grouped counts and sums); the service only ranks a handful of rows.
+// Everything is aggregated in SQL (counts and sums per post); the service ranks the rated posts.
 import { sql } from 'kysely';
 import { withTransaction, type Db } from '../db/index.ts';
 
@@ -110,109 +110,228 @@ export interface ActivePost {
   replies: number;
 }
 
-/**
- * Every post of the server commented on or rated in the window, with per-post counts. It walks the server's
- * posts and counts, per post, inside the covering indexes (post_id, created_at …) — no comment or rating row
- * is read, and nothing is sorted but the result. Totals, "most discussed" and the "top rated" candidates come
- * from these rows (at most one per post).
- */
-export async function listActivePosts(db: Db, w: DigestWindow): Promise<ActivePost[]> {
-  if (db.dialect === 'postgres') return listActivePostsPg(db, w);
-  const k = db.kysely;
-  const perPost = k
-    .selectFrom('posts as p')
-    .select([
-      'p.id',
-      (eb) =>
-        eb
-          .selectFrom('comments as c')
-          .select(eb.fn.countAll<number>().as('n'))
-          .whereRef('c.post_id', '=', 'p.id')
-          .where('c.deleted_at', 'is', null)
-          .where('c.created_at', '>=', w.start)
-          .where('c.created_at', '<', w.end)
-          .as('new_comments'),
-      (eb) =>
-        eb
-          .selectFrom('ratings as r')
-          .select(eb.fn.countAll<number>().as('n'))
-          .whereRef('r.post_id', '=', 'p.id')
-          .where('r.updated_at', '>=', w.start)
-          .where('r.updated_at', '<', w.end)
-          .as('new_ratings'),
-    ])
-    .where('p.guild_id', '=', w.guildId)
-    .where('p.publish_state', 'in', ANNOUNCED);
-  const rows = await k
-    .selectFrom(perPost.as('a'))
-    .select([
-      'a.id',
-      'a.new_comments',
-      'a.new_ratings',
-      (eb) => eb.selectFrom('ratings as s').select((e) => e.fn.sum<number>('s.stars').as('sum')).whereRef('s.post_id', '=', 'a.id').as('rating_sum'),
-      (eb) => eb.selectFrom('ratings as s').select((e) => e.fn.countAll<number>().as('n')).whereRef('s.post_id', '=', 'a.id').as('rating_count'),
-      (eb) =>
-        eb
-          .selectFrom('comments as t')
-          .select((e) => e.fn.countAll<number>().as('n'))
-          .whereRef('t.post_id', '=', 'a.id')
-          .where('t.deleted_at', 'is', null)
-          .as('replies'),
-    ])
-    .where((eb) => eb.or([eb('a.new_comments', '>', 0), eb('a.new_ratings', '>', 0)]))
-    .orderBy('a.id')
-    .execute();
-  return rows.map((r) => ({
-    id: r.id,
-    newComments: Number(r.new_comments ?? 0),
-    newRatings: Number(r.new_ratings ?? 0),
-    ratingSum: Number(r.rating_sum ?? 0),
-    ratingCount: Number(r.rating_count ?? 0),
-    replies: Number(r.replies ?? 0),
-  }));
+/** What the window did to the ratings of a server's announced posts. */
+export interface WindowRatings {
+  /** Announced posts of the server rated (or re-rated) in the window: that window's ratings, and the sum/count of all their ratings. */
+  posts: Map<string, { newRatings: number; ratingSum: number; ratingCount: number }>;
+  /**
+   * Sum and count of all the server's ratings given (or changed) since `since` (posts in any state), the figures
+   * of guildMeanRating(db, guildId, since), read in the same statement as `posts`. Null when no `since` is given.
+   */
+  prior: { sum: number; count: number } | null;
+}
+
+const num = (v: unknown): number => Number(v ?? 0);
+
+/** "count:sum" (SQLite packs two aggregates of one correlated subquery into one value) → numbers. */
+function unpack(packed: string | null | undefined): { n: number; s: number } {
+  const [n, s] = String(packed ?? '0:0').split(':');
+  return { n: num(n), s: num(s) };
 }
 
 /**
- * PostgreSQL: the window's comments and ratings are read once each by server and time (migration 004's
- * indexes, hash-aggregated per post); only the posts found active are then counted over all time.
- * Same rows as the SQLite query.
+ * Ratings given (or changed) in the window, per announced post of the server, with the sum and count of all of each
+ * such post's ratings, and optionally the server's rating total since `since` (the prior of "top rated").
+ *
+ * One read of the window, not two: each rating of the window is visited once (one range of each of the server's
+ * posts in (post_id, updated_at)), and the all-time figures are that window count plus what lies outside it: the
+ * post's ratings before the window (one seek per rated post) and the server's ratings after it (a range that is
+ * empty when the digest runs as its period ends). The prior's total is likewise the window's (all the server's
+ * posts) plus [since, start) and [end, ∞). Everything is read in one statement (PostgreSQL) or one transaction
+ * (SQLite), so a rating that moves in time while it runs (re-rated) is counted once. The ranges by server rely on
+ * ratings.guild_id being its post's server (migration 004: every write path sets it).
  */
-async function listActivePostsPg(db: Db, w: DigestWindow): Promise<ActivePost[]> {
-  const { rows } = await withoutJit(db, (tx) => sql<{ id: string; new_comments: number; new_ratings: number; rating_sum: number; rating_count: number; replies: number }>`
-    with cw as (
-      select post_id, count(*) as n from comments
-      where guild_id = ${w.guildId} and deleted_at is null and created_at >= ${w.start} and created_at < ${w.end}
-      group by post_id
-    ), rw as (
-      select post_id, count(*) as n from ratings
-      where guild_id = ${w.guildId} and updated_at >= ${w.start} and updated_at < ${w.end}
+export async function windowRatings(db: Db, w: DigestWindow, since?: string): Promise<WindowRatings> {
+  if (db.dialect === 'postgres') return windowRatingsPg(db, w, since);
+  return withTransaction(db, async (tx) => {
+    const k = tx.kysely;
+    // Every post of the server (any state: the prior counts them all) with its window's "count:sum"; the ones
+    // announced and rated also get their ratings before the window. MATERIALIZED: the window subquery runs once per post.
+    const { rows } = await sql<{ id: string; announced: number; packed: string; before: string | null }>`
+      with x as materialized (
+        select p.id, p.publish_state in (${sql.join(ANNOUNCED)}) as announced,
+               (select count(*) || ':' || coalesce(sum(r.stars), 0) from ratings r
+                where r.post_id = p.id and r.updated_at >= ${w.start} and r.updated_at < ${w.end}) as packed
+        from posts p where p.guild_id = ${w.guildId}
+      )
+      select x.id, x.announced, x.packed,
+             case when x.announced then (select count(*) || ':' || coalesce(sum(r.stars), 0) from ratings r
+                                         where r.post_id = x.id and r.updated_at < ${w.start}) end as before
+      from x where x.packed <> '0:0'`.execute(k);
+    const after = await sql<{ post_id: string; n: number; s: number }>`
+      select post_id, count(*) as n, coalesce(sum(stars), 0) as s from ratings
+      where guild_id = ${w.guildId} and updated_at >= ${w.end} group by post_id`.execute(k);
+    const afterByPost = new Map(after.rows.map((r) => [r.post_id, { n: num(r.n), s: num(r.s) }]));
+    const posts: WindowRatings['posts'] = new Map();
+    const inWindow = { n: 0, s: 0 };
+    for (const r of rows) {
+      const win = unpack(r.packed);
+      inWindow.n += win.n;
+      inWindow.s += win.s;
+      if (!r.announced) continue;
+      const before = unpack(r.before);
+      const later = afterByPost.get(r.id) ?? { n: 0, s: 0 };
+      posts.set(r.id, { newRatings: win.n, ratingCount: win.n + before.n + later.n, ratingSum: win.s + before.s + later.s });
+    }
+    let prior: WindowRatings['prior'] = null;
+    if (since !== undefined) {
+      if (since <= w.start) {
+        const { rows: o } = await sql<{ n: number; s: number }>`
+          select count(*) as n, coalesce(sum(stars), 0) as s from ratings
+          where guild_id = ${w.guildId} and updated_at >= ${since} and updated_at < ${w.start}`.execute(k);
+        let laterN = 0;
+        let laterS = 0;
+        for (const a of afterByPost.values()) (laterN += a.n), (laterS += a.s);
+        prior = { count: num(o[0]?.n) + inWindow.n + laterN, sum: num(o[0]?.s) + inWindow.s + laterS };
+      } else {
+        prior = await priorSince(tx, w.guildId, since);
+      }
+    }
+    return { posts, prior };
+  });
+}
+
+/** The server's ratings since `since`, read directly (a window that starts before `since`). */
+async function priorSince(db: Db, guildId: string, since: string): Promise<{ sum: number; count: number }> {
+  const { rows } = await sql<{ n: number; s: number }>`
+    select count(*) as n, coalesce(sum(stars), 0) as s from ratings where guild_id = ${guildId} and updated_at >= ${since}`.execute(db.kysely);
+  return { count: num(rows[0]?.n), sum: num(rows[0]?.s) };
+}
+
+async function windowRatingsPg(db: Db, w: DigestWindow, since?: string): Promise<WindowRatings> {
+  // x: every post of the server (any state: the prior counts them all) with its window's count and sum, each read
+  // by one range of (post_id, updated_at). The rated announced ones then get their ratings before the window (one
+  // seek each) and after it (a: the server's ratings after the window). One row back, the posts as JSON: ten
+  // thousand rows cost the client more to take apart than the server to count.
+  const prior =
+    since === undefined
+      ? sql`null::bigint as prior_n, null::bigint as prior_s`
+      : since <= w.start
+        ? sql`(select coalesce(sum(n), 0) from x) + (select coalesce(sum(n), 0) from a) + o.n as prior_n,
+              (select coalesce(sum(s), 0) from x) + (select coalesce(sum(s), 0) from a) + coalesce(o.s, 0) as prior_s
+              from (select count(*) as n, sum(stars) as s from ratings
+                    where guild_id = ${w.guildId} and updated_at >= ${since} and updated_at < ${w.start}) o`
+        : sql`o.n as prior_n, coalesce(o.s, 0) as prior_s
+              from (select count(*) as n, sum(stars) as s from ratings where guild_id = ${w.guildId} and updated_at >= ${since}) o`;
+  const { rows } = await withoutJit(db, (tx) => sql<{ posts: Array<[string, number, number, number]> | null; prior_n: number | null; prior_s: number | null }>`
+    with x as materialized (
+      select p.id, p.publish_state in (${sql.join(ANNOUNCED)}) as announced, t.n, t.s
+      from posts p
+      cross join lateral (select count(*) as n, sum(r.stars) as s from ratings r
+                          where r.post_id = p.id and r.updated_at >= ${w.start} and r.updated_at < ${w.end}) t
+      where p.guild_id = ${w.guildId}
+    ), a as (
+      select post_id, count(*) as n, sum(stars) as s from ratings
+      where guild_id = ${w.guildId} and updated_at >= ${w.end}
       group by post_id
     ), act as (
-      select p.id, coalesce(cw.n, 0) as new_comments, coalesce(rw.n, 0) as new_ratings
-      from cw full join rw on rw.post_id = cw.post_id
-      join posts p on p.id = coalesce(cw.post_id, rw.post_id)
-      where p.guild_id = ${w.guildId} and p.publish_state in (${sql.join(ANNOUNCED)})
-    ), c as (
-      select post_id, count(*) as replies from comments
-      where deleted_at is null and post_id in (select id from act)
-      group by post_id
-    ), r as (
-      select post_id, sum(stars) as rating_sum, count(*) as rating_count from ratings
-      where post_id in (select id from act)
-      group by post_id
+      select x.id, x.n, x.n + b.n + coalesce(a.n, 0) as total_n, x.s + coalesce(b.s, 0) + coalesce(a.s, 0) as total_s
+      from x
+      cross join lateral (select count(*) as n, sum(r.stars) as s from ratings r where r.post_id = x.id and r.updated_at < ${w.start}) b
+      left join a on a.post_id = x.id
+      where x.announced and x.n > 0
     )
-    select act.id, act.new_comments, act.new_ratings, coalesce(r.rating_sum, 0) as rating_sum, coalesce(r.rating_count, 0) as rating_count,
-           coalesce(c.replies, 0) as replies
-    from act left join c on c.post_id = act.id left join r on r.post_id = act.id
-    order by act.id`.execute(tx.kysely));
-  return rows.map((r) => ({
-    id: r.id,
-    newComments: Number(r.new_comments),
-    newRatings: Number(r.new_ratings),
-    ratingSum: Number(r.rating_sum),
-    ratingCount: Number(r.rating_count),
-    replies: Number(r.replies),
-  }));
+    select (select json_agg(json_build_array(id, n, total_n, total_s)) from act) as posts, ${prior}`.execute(tx.kysely));
+  const row = rows[0];
+  const posts: WindowRatings['posts'] = new Map();
+  for (const [id, n, count, sum] of row?.posts ?? []) posts.set(id, { newRatings: num(n), ratingCount: num(count), ratingSum: num(sum) });
+  return { posts, prior: since === undefined ? null : { count: num(row?.prior_n), sum: num(row?.prior_s) } };
+}
+
+/**
+ * Live comments written in the window, per announced post of the server (posts without any are left out). Each
+ * comment of the window is visited once, by one range of each post's (post_id, created_at) index of live comments.
+ */
+export async function windowComments(db: Db, w: DigestWindow): Promise<Map<string, number>> {
+  if (db.dialect === 'postgres') {
+    const { rows } = await withoutJit(db, (tx) => sql<{ counts: Record<string, number> | null }>`
+      select json_object_agg(p.id, t.n) as counts
+      from posts p
+      cross join lateral (select count(*) as n from comments c
+                          where c.post_id = p.id and c.deleted_at is null and c.created_at >= ${w.start} and c.created_at < ${w.end}) t
+      where p.guild_id = ${w.guildId} and p.publish_state in (${sql.join(ANNOUNCED)}) and t.n > 0`.execute(tx.kysely));
+    return new Map(Object.entries(rows[0]?.counts ?? {}).map(([id, n]) => [id, num(n)]));
+  }
+  const { rows } = await sql<{ id: string; n: number }>`
+    with x as materialized (
+      select p.id, (select count(*) from comments c
+                    where c.post_id = p.id and c.deleted_at is null and c.created_at >= ${w.start} and c.created_at < ${w.end}) as n
+      from posts p where p.guild_id = ${w.guildId} and p.publish_state in (${sql.join(ANNOUNCED)})
+    )
+    select id, n from x where n > 0`.execute(db.kysely);
+  return new Map(rows.map((r) => [r.id, num(r.n)]));
+}
+
+/**
+ * Live comments of these posts (of the window's server) written outside the window: before it (one seek per post
+ * into (post_id, created_at)) and after it (the server's range after the window, usually empty; comments.guild_id
+ * is its post's server). A post's replies of all time are its window count (windowComments) plus this. Comments
+ * never move in time (created_at is fixed), so the two reads need not share a snapshot: none is counted twice.
+ */
+export async function commentsOutsideWindow(db: Db, w: DigestWindow, ids: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map(ids.map((id) => [id, 0]));
+  if (ids.length === 0) return out;
+  const after = sql`(select post_id, count(*) as n from comments
+                     where guild_id = ${w.guildId} and deleted_at is null and created_at >= ${w.end} group by post_id) a`;
+  if (db.dialect === 'postgres') {
+    const { rows } = await withoutJit(db, (tx) => sql<{ counts: Record<string, number> | null }>`
+      select json_object_agg(u.id, b.n + coalesce(a.n, 0)) as counts
+      from unnest(${[...ids]}::text[]) as u(id)
+      cross join lateral (select count(*) as n from comments c
+                          where c.post_id = u.id and c.deleted_at is null and c.created_at < ${w.start}) b
+      left join ${after} on a.post_id = u.id`.execute(tx.kysely));
+    for (const [id, n] of Object.entries(rows[0]?.counts ?? {})) out.set(id, num(n));
+    return out;
+  }
+  const { rows } = await sql<{ id: string; n: number }>`
+    select j.value as id,
+           (select count(*) from comments c where c.post_id = j.value and c.deleted_at is null and c.created_at < ${w.start})
+           + coalesce(a.n, 0) as n
+    from json_each(${JSON.stringify(ids)}) j
+    left join ${after} on a.post_id = j.value`.execute(db.kysely);
+  for (const r of rows) out.set(r.id, num(r.n));
+  return out;
+}
+
+/** Sum and count of all the ratings of these posts (any number of posts). */
+async function allRatings(db: Db, ids: readonly string[]): Promise<Map<string, { ratingSum: number; ratingCount: number }>> {
+  const out = new Map(ids.map((id) => [id, { ratingSum: 0, ratingCount: 0 }]));
+  if (ids.length === 0) return out;
+  const { rows } =
+    db.dialect === 'postgres'
+      ? await withoutJit(db, (tx) => sql<{ id: string; n: number; s: number }>`
+          select u.id, t.n, coalesce(t.s, 0) as s from unnest(${[...ids]}::text[]) as u(id)
+          cross join lateral (select count(*) as n, sum(r.stars) as s from ratings r where r.post_id = u.id) t`.execute(tx.kysely))
+      : await sql<{ id: string; n: number; s: number }>`
+          select j.value as id, (select count(*) from ratings r where r.post_id = j.value) as n,
+                 (select coalesce(sum(r.stars), 0) from ratings r where r.post_id = j.value) as s
+          from json_each(${JSON.stringify(ids)}) j`.execute(db.kysely);
+  for (const r of rows) out.set(r.id, { ratingSum: num(r.s), ratingCount: num(r.n) });
+  return out;
+}
+
+const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Every announced post of the server commented on or rated in the window, with per-post counts and all-time
+ * figures, ordered by id. The digest itself reads the same parts (windowRatings, windowComments) and asks for
+ * all-time replies only where "top rated" needs them to break a tie; this is the whole picture.
+ */
+export async function listActivePosts(db: Db, w: DigestWindow): Promise<ActivePost[]> {
+  const [ratings, comments] = await Promise.all([windowRatings(db, w), windowComments(db, w)]);
+  const ids = [...new Set([...ratings.posts.keys(), ...comments.keys()])].sort(byId);
+  const [outside, unrated] = await Promise.all([
+    commentsOutsideWindow(db, w, ids),
+    allRatings(
+      db,
+      ids.filter((id) => !ratings.posts.has(id)),
+    ),
+  ]);
+  return ids.map((id) => {
+    const r = ratings.posts.get(id) ?? { newRatings: 0, ...unrated.get(id)! };
+    const newComments = comments.get(id) ?? 0;
+    return { id, newComments, newRatings: r.newRatings, ratingSum: r.ratingSum, ratingCount: r.ratingCount, replies: newComments + (outside.get(id) ?? 0) };
+  });
 }
 
 /** The candidates for "top rated": posts rated (or re-rated) in the window, with the sum and count of all their ratings. */
@@ -221,7 +340,7 @@ export function ratedInWindow(active: readonly ActivePost[]): Array<{ id: string
 }
 
 /** Posts with the most comments written in the window (not deleted), most first, ties by post id. */
-export function mostDiscussed(active: readonly ActivePost[], limit = 5): Array<{ id: string; newComments: number }> {
+export function mostDiscussed(active: ReadonlyArray<{ id: string; newComments: number }>, limit = 5): Array<{ id: string; newComments: number }> {
   return active
     .filter((a) => a.newComments > 0)
     .sort((a, b) => b.newComments - a.newComments || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
@@ -289,9 +408,21 @@ export async function countParticipants(db: Db, w: DigestWindow): Promise<number
   return Number(rows[0]?.n ?? 0);
 }
 
-/** New comments, new ratings and distinct participants (comment authors ∪ raters) of the window. */
-export async function digestTotals(db: Db, w: DigestWindow, active?: readonly ActivePost[]): Promise<Omit<DigestTotals, 'newPosts'>> {
-  const [rows, participants]: [readonly ActivePost[], number] = await Promise.all([active ?? listActivePosts(db, w), countParticipants(db, w)]);
+/**
+ * New comments, new ratings and distinct participants (comment authors ∪ raters) of the window. `active` (one row
+ * per active post) saves reading the window again; without it only the window's counts are read.
+ */
+export async function digestTotals(
+  db: Db,
+  w: DigestWindow,
+  active?: ReadonlyArray<{ newComments: number; newRatings: number }>,
+): Promise<Omit<DigestTotals, 'newPosts'>> {
+  const counts = async (): Promise<ReadonlyArray<{ newComments: number; newRatings: number }>> => {
+    if (active) return active;
+    const [ratings, comments] = await Promise.all([windowRatings(db, w), windowComments(db, w)]);
+    return [...[...ratings.posts.values()].map((r) => ({ newComments: 0, newRatings: r.newRatings })), ...[...comments.values()].map((n) => ({ newComments: n, newRatings: 0 }))];
+  };
+  const [rows, participants] = await Promise.all([counts(), countParticipants(db, w)]);
   return {
     newComments: rows.reduce((n, a) => n + a.newComments, 0),
     newRatings: rows.reduce((n, a) => n + a.newRatings, 0),

@@ -10,15 +10,14 @@ import type { APIMessage, RESTPostAPIChannelMessageJSONBody } from 'discord-api-
 import type { AppContext } from '../context.ts';
 import type { Db } from '../db/index.ts';
 import { DIGEST_FOOTER_PREFIX, isEmptyDigest, periodKeyFromFooter, renderDigest, type DigestView } from '../render/digest.ts';
-import { digestTotals, getDigestPosts, listActivePosts, listNewPosts, mostDiscussed, ratedInWindow } from '../repositories/digest.ts';
+import { commentsOutsideWindow, countParticipants, getDigestPosts, listNewPosts, mostDiscussed, windowComments, windowRatings, type DigestWindow } from '../repositories/digest.ts';
 import { claimDigest, getDigest, updateDigest, type Digest } from '../repositories/digests.ts';
 import { listFeeds } from '../repositories/feeds.ts';
 import { getGuildSettings, listKnownGuildIds, type GuildSettings } from '../repositories/guilds.ts';
 import { now, stableId } from '../repositories/ids.ts';
-import { guildMeanRating } from '../repositories/ratings.ts';
 import { currentPeriodSoFar, cronPattern, type DigestPeriod, type DigestSchedule } from './digest-period.ts';
 import { DiscordRequestError } from './discord-port.ts';
-import { DEFAULT_PRIOR_MEAN, PRIOR_WEIGHT, rankTopRated } from './ranking.ts';
+import { bayesianAverage, DEFAULT_PRIOR_MEAN, PRIOR_WEIGHT, rankTopRated } from './ranking.ts';
 
 /** How many entries the top-rated and most-discussed lists show; the new-posts list shows what fits. */
 export const TOP_COUNT = 5;
@@ -91,29 +90,77 @@ export async function resolveDigestChannel(ctx: Pick<AppContext, 'db' | 'config'
 }
 
 /**
- * Everything a digest shows for [period.start, period.end): the queries aggregate in SQL (one row per active
- * post); here the rated candidates are ranked by the Bayesian average (prior C = the server's 90-day mean).
+ * The "top rated" posts: the candidates (rated in the window, in id order) ranked by rankTopRated, the first
+ * `limit`. Its last tie-breaker, all-time replies, is read only for the candidates that can reach the list: the
+ * first `limit` by (score, rating count) and every candidate tied with the last of them. Every other candidate
+ * is below all of these on (score, count) alone, whatever its replies, so the result is rankTopRated's over all
+ * the candidates. Scores come from the same bayesianAverage that rankTopRated uses.
+ */
+export async function topRated(
+  db: Db,
+  w: DigestWindow,
+  candidates: ReadonlyArray<{ id: string; ratingSum: number; ratingCount: number }>,
+  windowCommentCounts: ReadonlyMap<string, number>,
+  priorMean: number,
+  limit = TOP_COUNT,
+): Promise<string[]> {
+  const rated = candidates.filter((c) => c.ratingCount > 0);
+  if (rated.length === 0 || limit <= 0) return [];
+  const scores = rated.map((c) => bayesianAverage(c.ratingSum, c.ratingCount, priorMean, PRIOR_WEIGHT));
+  // The `limit` best (score, count) keys, best first (a small sorted list: one pass over the candidates).
+  const best: Array<{ score: number; count: number }> = [];
+  const above = (a: { score: number; count: number }, b: { score: number; count: number }) => a.score > b.score || (a.score === b.score && a.count > b.count);
+  rated.forEach((c, i) => {
+    const key = { score: scores[i]!, count: c.ratingCount };
+    if (best.length === limit && !above(key, best[limit - 1]!)) return;
+    let at = best.length;
+    while (at > 0 && above(key, best[at - 1]!)) at--;
+    best.splice(at, 0, key);
+    if (best.length > limit) best.pop();
+  });
+  const last = best[best.length - 1]!;
+  const contenders = rated.filter((c, i) => scores[i]! > last.score || (scores[i] === last.score && c.ratingCount >= last.count));
+  const outside = await commentsOutsideWindow(
+    db,
+    w,
+    contenders.map((c) => c.id),
+  );
+  const withReplies = contenders.map((c) => ({ id: c.id, ratingSum: c.ratingSum, ratingCount: c.ratingCount, replies: (windowCommentCounts.get(c.id) ?? 0) + (outside.get(c.id) ?? 0) }));
+  return rankTopRated(withReplies, priorMean, PRIOR_WEIGHT)
+    .slice(0, limit)
+    .map((r) => r.id);
+}
+
+/**
+ * Everything a digest shows for [period.start, period.end): the window's comments and ratings are each read once
+ * (per post, in SQL), together with new posts and participants; the rated candidates are ranked here by the
+ * Bayesian average (prior C = the server's 90-day mean, summed in the same read as the ratings).
  */
 export async function collectDigest(db: Db, guildId: string, period: Pick<DigestPeriod, 'start' | 'end' | 'timezone' | 'partial'>, periodKey: string): Promise<DigestView> {
   const w = { guildId, start: period.start, end: period.end };
   const since = new Date(Date.parse(period.end) - PRIOR_DAYS * 24 * 3600 * 1000).toISOString();
-  const active = await listActivePosts(db, w);
-  const [news, totals, mean] = await Promise.all([listNewPosts(db, w, NEW_POSTS_MAX), digestTotals(db, w, active), guildMeanRating(db, guildId, since)]);
-  const rated = ratedInWindow(active);
-  const discussed = mostDiscussed(active, TOP_COUNT);
-  const prior = mean ?? DEFAULT_PRIOR_MEAN;
-  const ranked = rankTopRated(rated, prior, PRIOR_WEIGHT).slice(0, TOP_COUNT);
-  const details = await getDigestPosts(db, [...new Set([...ranked.map((r) => r.id), ...discussed.map((d) => d.id)])]);
-  const topRated = ranked.flatMap((r) => (details.has(r.id) ? [details.get(r.id)!] : []));
+  const [ratings, comments, news, participants] = await Promise.all([windowRatings(db, w, since), windowComments(db, w), listNewPosts(db, w, NEW_POSTS_MAX), countParticipants(db, w)]);
+  const prior = ratings.prior && ratings.prior.count > 0 ? ratings.prior.sum / ratings.prior.count : DEFAULT_PRIOR_MEAN;
+  const candidates = [...ratings.posts].map(([id, r]) => ({ id, ratingSum: r.ratingSum, ratingCount: r.ratingCount })).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const discussed = mostDiscussed(
+    [...comments].map(([id, newComments]) => ({ id, newComments })),
+    TOP_COUNT,
+  );
+  const ranked = await topRated(db, w, candidates, comments, prior, TOP_COUNT);
+  const details = await getDigestPosts(db, [...new Set([...ranked, ...discussed.map((d) => d.id)])]);
+  let newComments = 0;
+  for (const n of comments.values()) newComments += n;
+  let newRatings = 0;
+  for (const r of ratings.posts.values()) newRatings += r.newRatings;
   return {
     guildId,
     periodKey,
     period: { start: period.start, end: period.end, timezone: period.timezone, partial: period.partial },
     newPosts: news.posts,
     newPostsTotal: news.total,
-    topRated,
+    topRated: ranked.flatMap((id) => (details.has(id) ? [details.get(id)!] : [])),
     mostDiscussed: discussed.flatMap((d) => (details.has(d.id) ? [{ ...details.get(d.id)!, newComments: d.newComments }] : [])),
-    totals: { ...totals },
+    totals: { newComments, newRatings, participants },
   };
 }
 
