@@ -1,7 +1,34 @@
 #!/usr/bin/env node
-// The CLI runs the TypeScript sources directly through tsx's loader: no build step to forget.
-import { register } from 'tsx/esm/api';
+// The CLI. It runs the compiled build (dist/, made by `npm run build`) while that build is newer than every
+// source file, and the TypeScript sources directly through tsx's loader otherwise: a stale build is never
+// run, and no build is needed. The build starts faster and takes ~50 MB less memory (no loader thread).
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 
-register();
-const { cli } = await import('../src/main.ts');
-await cli();
+// Grow the JavaScript heap by at most 40 % over what the last full collection kept. V8's own factor (up to 4×)
+// let a burst of gateway events take the bot from ~50 MB of live objects to ~180 MB of heap; this keeps its
+// memory near its live size (the ingest benchmark: ~230 instead of ~360 MB) for ~5 % of throughput, with no
+// hard limit that could end the process. A --heap-growing-percent given to node itself wins.
+if (!process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) setFlagsFromString('--heap-growing-percent=40');
+
+const at = (p) => fileURLToPath(new URL(`../${p}`, import.meta.url));
+
+/** The newest modification time of any file under `dir`. */
+function newest(dir) {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) t = Math.max(t, e.isDirectory() ? newest(`${dir}/${e.name}`) : statSync(`${dir}/${e.name}`).mtimeMs);
+  return t;
+}
+
+const stamp = at('dist/.built');
+const built = process.env.BLOGCORD_FROM_SOURCE !== '1' && existsSync(stamp) && statSync(stamp).mtimeMs > Math.max(...['src', 'commands', 'migrations'].map((d) => newest(at(d))));
+if (built) {
+  const { cli } = await import('../dist/src/main.js');
+  await cli();
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  const { cli } = await import('../src/main.ts');
+  await cli();
+}

@@ -6,6 +6,8 @@ export interface Config {
   readonly discordToken: string | null;
   readonly discordApplicationId: string | null;
   readonly discordApiUrl: string;
+  /** Discord's global rate limit of this bot (requests a second; 50 unless Discord raised it). */
+  readonly discordGlobalRateLimit: number;
   readonly databaseUrl: string;
   readonly redisUrl: string;
   /** True when REDIS_URL was not set, so `start` may run a private redis-server. */
@@ -58,6 +60,7 @@ const schema = z.object({
     .regex(/^https?:\/\//, 'an http(s) URL')
     .transform((u) => u.replace(/\/+$/, ''))
     .default('https://discord.com/api'),
+  DISCORD_GLOBAL_RATE_LIMIT: int(1, 100_000, 'a whole number of requests a second ≥ 1 (Discord grants large bots more than 50)').default(50),
   DATABASE_URL: z
     .string()
     .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'sqlite:PATH or postgres://user@host:port/database')
@@ -109,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { dotenv = env 
     discordToken: e.DISCORD_TOKEN ?? null,
     discordApplicationId: e.DISCORD_APPLICATION_ID ?? null,
     discordApiUrl: e.DISCORD_API_URL,
+    discordGlobalRateLimit: e.DISCORD_GLOBAL_RATE_LIMIT,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL ?? 'redis://127.0.0.1:6379',
     redisUrlIsDefault: e.REDIS_URL === undefined,

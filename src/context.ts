@@ -24,4 +24,15 @@ export interface AppContext {
   readonly ratings?: ReactionProcessor;
 }
 
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** blogcord's version, from the nearest package.json that names it (src/ and the build in dist/ both find it). */
+export const VERSION: string = (() => {
+  for (let dir = new URL('./', import.meta.url); ; dir = new URL('../', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'blogcord' && pkg.version) return pkg.version;
+    } catch {
+      // no package.json here: look further up
+    }
+    if (dir.pathname === '/') return '0.0.0';
+  }
+})();

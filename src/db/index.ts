@@ -33,10 +33,14 @@ export function dialectOf(databaseUrl: string): Dialect {
 
 /**
  * Kysely prepares every query anew; with better-sqlite3 a prepared statement can be reused, which saves a
- * good part of each query's cost on hot paths (reactions, comment batches). Bounded, least recently used first out.
+ * good part of each query's cost on hot paths (reactions, comment batches). Bounded, least recently used first
+ * out, by count and by the total length of the SQL: a multi-row insert of a few hundred rows compiles to a
+ * program of hundreds of kilobytes, and batches come in every size, so a count alone let the cache keep
+ * hundreds of megabytes of native memory.
  */
-function reusePreparedStatements(sqlite: SQLite.Database, max = 500): SQLite.Database {
+function reusePreparedStatements(sqlite: SQLite.Database, max = 500, maxSourceChars = 1_000_000): SQLite.Database {
   const cache = new Map<string, SQLite.Statement>();
+  let chars = 0;
   const prepare = sqlite.prepare.bind(sqlite);
   const cachedPrepare = (source: string): SQLite.Statement => {
     let stmt = cache.get(source);
@@ -44,7 +48,13 @@ function reusePreparedStatements(sqlite: SQLite.Database, max = 500): SQLite.Dat
       cache.delete(source);
     } else {
       stmt = prepare(source);
-      if (cache.size >= max) cache.delete(cache.keys().next().value!);
+      if (source.length > maxSourceChars / 4) return stmt; // too big to keep
+      chars += source.length;
+      while (cache.size >= max || chars > maxSourceChars) {
+        const oldest = cache.keys().next().value!;
+        cache.delete(oldest);
+        chars -= oldest.length;
+      }
     }
     cache.set(source, stmt);
     return stmt;

@@ -5,13 +5,13 @@ import { DiscordRequestError, type DiscordPort } from '../services/discord-port.
 /**
  * A REST client on the `DISCORD_API_URL` seam. Every REST client of the bot is made here or is the gateway client's own.
  *
- * `globalRequestsPerSecond`: discord.js holds every client to Discord's global rate limit of a bot, 50 requests a
+ * `discordGlobalRateLimit` (DISCORD_GLOBAL_RATE_LIMIT): discord.js holds every client to Discord's global rate limit of a bot, 50 requests a
  * second by default (in windows of 1 s plus its 50 ms safety offset, so about 47.6 a second). That bounds any
  * paging done through one client (catch-up reads 100 messages a request: about 4,760 messages a second). Raise
  * it only for a bot whose global limit Discord has raised, or against a server without that limit (the emulator).
  */
-export function createRest(config: { discordApiUrl: string; discordToken: string | null; globalRequestsPerSecond?: number }): REST {
-  const rest = new REST({ api: config.discordApiUrl, version: '10', ...(config.globalRequestsPerSecond ? { globalRequestsPerSecond: config.globalRequestsPerSecond } : {}) });
+export function createRest(config: { discordApiUrl: string; discordToken: string | null; discordGlobalRateLimit?: number }): REST {
+  const rest = new REST({ api: config.discordApiUrl, version: '10', ...(config.discordGlobalRateLimit ? { globalRequestsPerSecond: config.discordGlobalRateLimit } : {}) });
   if (config.discordToken) rest.setToken(config.discordToken);
   return rest;
 }

@@ -1,5 +1,5 @@
 // Comment writes from gateway events, micro-batched (micro-batch.ts): queued in arrival order, written in small
-// transactions (every ~50 ms or ~500 operations), retried with backoff while the database is away.
+// transactions (every ~20 ms or ~500 operations), retried with backoff while the database is away.
 import { withTransaction, type Db } from '../db/index.ts';
 import type { Logger } from '../logger.ts';
 import { MicroBatcher, type MicroBatchOptions, type MicroBatchStats } from './micro-batch.ts';

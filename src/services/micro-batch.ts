@@ -1,5 +1,5 @@
 // Micro-batching of database writes from gateway events: items are queued in arrival order and written in
-// small transactions (every ~50 ms or ~500 items), one transaction at a time, retried with backoff while
+// small transactions (every ~20 ms or ~500 items), one transaction at a time, retried with backoff while
 // the database is away. One transaction per batch instead of one per event is what lets a busy server's
 // replies and votes keep up (a commit costs far more than a row), and writing one batch at a time is the
 // backpressure between the gateway and the database: events wait as small objects in the buffer, not as
@@ -15,7 +15,7 @@ export interface MicroBatchOptions<T> {
   afterWrite?: (batch: T[]) => Promise<void> | void;
   /** The buffer was full: these oldest items were dropped unwritten. */
   onDrop?: (dropped: T[]) => void;
-  /** Flush this long after the first buffered item (default 50 ms). */
+  /** Flush this long after the first buffered item (default 20 ms: the most a quiet server's event waits). */
   flushMs?: number;
   /** Flush at once when this many items wait; also the most written in one transaction (default 500). */
   maxBatch?: number;
@@ -62,7 +62,7 @@ export class MicroBatcher<T> {
     const maxBatch = Math.max(1, options.maxBatch ?? 500);
     this.#o = {
       ...options,
-      flushMs: options.flushMs ?? 50,
+      flushMs: options.flushMs ?? 20,
       maxBatch,
       maxBuffer: Math.max(maxBatch, options.maxBuffer ?? 100_000),
       retryMinMs: options.retryMinMs ?? 100,

@@ -283,7 +283,6 @@ export class ReactionProcessor {
   ) {
     this.index = options.index ?? new AnnouncementIndex(ctx.db);
     this.#batcher = new MicroBatcher<PendingReaction>(ctx.log, {
-      flushMs: 20,
       ...options,
       name: 'rating writes',
       write: (batch) => this.#write(batch),
