@@ -1,6 +1,7 @@
 // The `blogcord` CLI: start | bot | worker | migrate [up|down|status] | deploy-commands [--guild ID] | export [--guild ID] | feed check URL
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
+import { VERSION } from './context.ts';
 import { createDb, type RootDb } from './db/index.ts';
 import { migrateDown, migrateToLatest, migrationStatus } from './db/migrate.ts';
 import { USER_AGENT } from './feeds/user-agent.ts';
@@ -15,6 +16,7 @@ const USAGE = `Usage: blogcord <command>
   deploy-commands [--guild ID]  register the slash commands (globally, or in one server for development)
   export [--guild ID]         print every post with its rating, ratings and comments, and the digests, as JSON
   feed check URL              fetch and parse a feed and print what would be posted (needs no Discord)
+  version                     print the version, and whether the build (dist/) or the sources run
 `;
 
 export class UsageError extends Error {
@@ -50,6 +52,11 @@ export async function main(argv: string[]): Promise<number> {
   if (!command || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(USAGE);
     return command ? 0 : 1;
+  }
+  if (command === 'version' || command === '--version') {
+    // bin/blogcord.js says which it started: the build in dist/ or the TypeScript sources.
+    process.stdout.write(`blogcord ${VERSION} (${process.env.BLOGCORD_RUNS === 'build' ? 'build' : 'sources'})\n`);
+    return 0;
   }
   const { values, positionals } = parseArgs({ args: rest, options: { guild: { type: 'string' } }, allowPositionals: true, strict: true });
   const config = loadConfig();

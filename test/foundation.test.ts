@@ -25,15 +25,16 @@ config('defaults: SQLite under data/, local Redis, HTTP on 8787, private feeds r
   assert.is(c.feedAllowPrivateNetwork, false);
   assert.is(c.feedPollIntervalSeconds, 600);
   assert.is(c.discordToken, null);
+  assert.is(c.discordGlobalRateLimit, 50);
   assert.ok(Object.isFrozen(c));
 });
 
 config('values are parsed and typed', () => {
   const c = loadConfig(
-    { DISCORD_TOKEN: 'x.y.z', DISCORD_API_URL: 'http://127.0.0.1:5000/api/', FEED_ALLOW_PRIVATE_NETWORK: 'true', FEED_POLL_INTERVAL_SECONDS: '3', HTTP_PORT: '0', DATABASE_URL: 'postgres://u@h/db', DIGEST_CHANNEL_ID: '123456789012345678', HTTP_CORS_ORIGINS: 'https://a.example, https://b.example' },
+    { DISCORD_TOKEN: 'x.y.z', DISCORD_API_URL: 'http://127.0.0.1:5000/api/', FEED_ALLOW_PRIVATE_NETWORK: 'true', FEED_POLL_INTERVAL_SECONDS: '3', HTTP_PORT: '0', DATABASE_URL: 'postgres://u@h/db', DIGEST_CHANNEL_ID: '123456789012345678', HTTP_CORS_ORIGINS: 'https://a.example, https://b.example', DISCORD_GLOBAL_RATE_LIMIT: '500' },
     { dotenv: false },
   );
-  assert.equal([c.discordToken, c.discordApiUrl, c.feedAllowPrivateNetwork, c.feedPollIntervalSeconds, c.httpPort], ['x.y.z', 'http://127.0.0.1:5000/api', true, 3, 0]);
+  assert.equal([c.discordToken, c.discordApiUrl, c.feedAllowPrivateNetwork, c.feedPollIntervalSeconds, c.httpPort, c.discordGlobalRateLimit], ['x.y.z', 'http://127.0.0.1:5000/api', true, 3, 0, 500]);
   assert.equal(c.httpCorsOrigins, ['https://a.example', 'https://b.example']);
 });
 
@@ -45,6 +46,7 @@ for (const [name, env, pattern] of [
   ['DIGEST_CHANNEL_ID', { DIGEST_CHANNEL_ID: 'general' }, /DIGEST_CHANNEL_ID: expected a Discord id/],
   ['REDIS_URL', { REDIS_URL: 'localhost:6379' }, /REDIS_URL: expected a redis:\/\//],
   ['LOG_LEVEL', { LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+  ['DISCORD_GLOBAL_RATE_LIMIT', { DISCORD_GLOBAL_RATE_LIMIT: 'fast' }, /DISCORD_GLOBAL_RATE_LIMIT: expected a whole number of requests a second/],
 ] as const) {
   config(`GIVEN a bad ${name} THEN the error names it and what it expects`, () => {
     try {
