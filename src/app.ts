@@ -22,6 +22,9 @@ import { missingTokenMessage } from './setup.ts';
 
 export type Role = 'start' | 'bot' | 'worker';
 
+/** The longest one shutdown step may take (the writers flush within 10 s; workers finish their jobs). */
+const CLOSE_STEP_TIMEOUT_MS = 15_000;
+
 /**
  * Runs one blogcord process until SIGINT/SIGTERM: config → migrations → Redis → Discord (and the workers).
  * Shutdown closes everything in the reverse order it was opened.
@@ -32,10 +35,20 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
   const shutdown = async (reason: string) => {
     log.info({ reason }, 'shutting down');
     for (const [name, close] of closers.reverse()) {
+      // Each step gets a bounded time: a step that hangs (a Discord client stuck reconnecting to an
+      // unreachable gateway) must not keep the process from stopping; what it held is repaired at the next start.
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await close();
+        log.debug({ name }, 'closing');
+        const outcome = await Promise.race([
+          Promise.resolve().then(close).then(() => 'closed' as const),
+          new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, CLOSE_STEP_TIMEOUT_MS, 'timeout'))),
+        ]);
+        if (outcome === 'timeout') log.warn({ name, ms: CLOSE_STEP_TIMEOUT_MS }, 'closing took too long: left behind');
       } catch (err) {
         log.warn({ err, name }, 'error while closing');
+      } finally {
+        clearTimeout(timer);
       }
     }
     closers.length = 0;

@@ -100,7 +100,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'worker': {
       const { runProcess } = await import('./app.ts');
       await runProcess(command, config, log);
-      return 0;
+      log.info({ role: command }, 'stopped');
+      // Everything was closed in order. Exit now: a library's timer (the Discord client retrying a gateway that
+      // is unreachable) must not keep a stopped process alive.
+      process.exit(0);
     }
     default:
       throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);

@@ -112,6 +112,16 @@ test('SIGTERM shuts the bot down cleanly', async (ctx) => {
   assert.match(ctx.bot.output(), /shutting down/);
 });
 
+test('SIGTERM during a Discord outage (the gateway unreachable) still stops the process, with status 0', async (ctx) => {
+  const discord = await startDiscordEmulator({ guilds: [{ name: 'blog', channels: [{ name: 'posts' }] }] });
+  const bot = await startBot({ discord, databaseUrl: ctx.t.url, role: 'bot' });
+  await discord.stop();
+  await new Promise((r) => setTimeout(r, 2000)); // the client is now retrying an unreachable gateway
+  // stop() sends SIGTERM and only SIGKILLs after 15 s: 0 means the process ended by itself.
+  assert.is(await bot.stop(), 0, bot.output().slice(-2000));
+  assert.match(bot.output(), /"msg":"stopped"/);
+});
+
 test('a bad token ends the process with a clear message', async (ctx) => {
   const bot = await startBot({ discord: { restUrl: ctx.discord.restUrl, token: 'not-the-token' }, databaseUrl: ctx.t.url, readyPattern: null });
   assert.is(await bot.exited(), 1);
