@@ -4,30 +4,15 @@
 import { MessageType, type APIMessage } from 'discord-api-types/v10';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Db } from '../src/db/index.ts';
 import { createRest, RestDiscordPort } from '../src/discord/rest-port.ts';
 import { listComments, markCommentsDeleted, storeCatchUpPage, type CommentInput } from '../src/repositories/comments.ts';
 import { advanceCursor, getCursor } from '../src/repositories/cursors.ts';
-import { upsertFeed } from '../src/repositories/feeds.ts';
-import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { catchUpThread } from '../src/services/catch-up.ts';
 import { fromApiMessage, type PostThread } from '../src/services/mirror.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
+import { publishedPost } from './support/fixtures.ts';
 import { startDiscordEmulator } from './support/discord/index.ts';
 import { snowflake } from './support/snowflake.ts';
-
-async function publishedPost(db: Db, guildId = snowflake(), threadId = snowflake(), messageId = threadId): Promise<PostThread> {
-  const key = snowflake();
-  const { feed } = await upsertFeed(db, { guildId, url: 'https://blog.example/feed', channelId: snowflake() });
-  const { post } = await upsertPostFromFeed(
-    db,
-    feed,
-    { key, url: `https://blog.example/${key}`, title: `Post ${key}`, author: null, publishedAt: new Date().toISOString(), summaryHtml: null, searchText: 'x', imageUrl: null, contentHash: key },
-    'pending',
-  );
-  await setPublishState(db, post.id, { state: 'published', channelId: feed.channelId, messageId, threadId });
-  return { postId: post.id, threadId, messageId };
-}
 
 let clock = Date.now() - 3_600_000;
 function comment(th: PostThread, over: Partial<CommentInput> = {}): CommentInput {
@@ -98,7 +83,7 @@ for (const dialect of DIALECTS) {
 
   page('stores a page and moves the cursor; the same page again writes nothing', async () => {
     const guildId = snowflake();
-    const th = await publishedPost(t.db, guildId);
+    const th = await publishedPost(t.db, { guildId });
     const parent = comment(th);
     const tricky = ['', 'NULL', '{a,b}', 'quote " back \\ slash', "it's", 'line\nbreak', 'émoji 1️⃣ 👍', 'null', '\\N', ','];
     const rows = [
@@ -247,7 +232,7 @@ for (const dialect of DIALECTS) {
     try {
       const announcement = await discord.say(discord.botUser, 'posts', 'announcement');
       const thread = await discord.createThread(discord.botUser, 'posts', 'a thread', { fromMessage: announcement.id });
-      const th = await publishedPost(t.db, discord.guild('blog').id, thread.id, announcement.id);
+      const th = await publishedPost(t.db, { guildId: discord.guild('blog').id, threadId: thread.id, messageId: announcement.id });
       const first = await discord.say('alice', thread.id, 'the first reply');
       const made: APIMessage[] = [first];
       await discord.offline(async () => {

@@ -3,35 +3,17 @@
 import { MessageType, type APIMessage } from 'discord-api-types/v10';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Db } from '../src/db/index.ts';
 import { listComments, upsertComments } from '../src/repositories/comments.ts';
 import { getCursor } from '../src/repositories/cursors.ts';
-import { upsertFeed } from '../src/repositories/feeds.ts';
-import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
+import { setPublishState } from '../src/repositories/posts.ts';
 import { catchUpThread, listThreadsToSync } from '../src/services/catch-up.ts';
 import { CommentWriter, type DirtyThread } from '../src/services/comment-writer.ts';
 import { DiscordRequestError } from '../src/services/discord-port.ts';
 import { displayName, fromApiMessage, Mirror, notACommentReason, PostThreadCache, toCommentInput, type MessageData, type PostThread } from '../src/services/mirror.ts';
 import { eventually } from './support/assert.ts';
 import { createTestDb, DIALECTS, flakyDb, type TestDb } from './support/db.ts';
+import { publishedPost } from './support/fixtures.ts';
 import { snowflake } from './support/snowflake.ts';
-
-const GUILD = snowflake();
-
-/** A published post with a thread (announcement in a text channel: thread id = announcement id). */
-async function publishedPost(db: Db, key = snowflake(), opts: { forum?: boolean; discoveredAt?: string } = {}): Promise<PostThread> {
-  const { feed } = await upsertFeed(db, { guildId: GUILD, url: 'https://blog.example/feed', channelId: snowflake() });
-  const { post } = await upsertPostFromFeed(
-    db,
-    feed,
-    { key, url: `https://blog.example/${key}`, title: `Post ${key}`, author: 'Rink', publishedAt: new Date().toISOString(), summaryHtml: '<p>x</p>', searchText: 'x', imageUrl: null, contentHash: key },
-    'pending',
-  );
-  const threadId = snowflake();
-  const messageId = opts.forum ? threadId : threadId;
-  await setPublishState(db, post.id, { state: 'published', channelId: opts.forum ? threadId : feed.channelId, messageId, threadId });
-  return { postId: post.id, threadId, messageId };
-}
 
 // Message times advance from an hour ago, 10 ms apart (they stay in the past however many a test makes).
 let clock = Date.now() - 3_600_000;

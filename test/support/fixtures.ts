@@ -5,6 +5,7 @@ import { upsertComments } from '../../src/repositories/comments.ts';
 import { upsertFeed } from '../../src/repositories/feeds.ts';
 import { getPost, setPublishState, upsertPostFromFeed, type Post } from '../../src/repositories/posts.ts';
 import { setRating } from '../../src/repositories/ratings.ts';
+import type { PostThread } from '../../src/services/mirror.ts';
 import { snowflake } from './snowflake.ts';
 
 export const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
@@ -77,4 +78,23 @@ export async function seedDiscussion(db: Db, guildId = snowflake()): Promise<{ p
   await setRating(db, post.id, snowflake(), 5, new Date(start).toISOString());
   await setRating(db, post.id, snowflake(), 5, new Date(start + 1000).toISOString());
   return { post: (await getPost(db, post.id))!, idOf, guildId };
+}
+
+/**
+ * A post announced with a thread (in a text channel: the thread's id is the announcement's), as the mirror
+ * and catch-up see it. Each call makes its own feed; `guildId`, `threadId` and `messageId` default to new ids.
+ */
+export async function publishedPost(db: Db, ids: { guildId?: string; threadId?: string; messageId?: string } = {}): Promise<PostThread> {
+  const key = snowflake();
+  const threadId = ids.threadId ?? snowflake();
+  const messageId = ids.messageId ?? threadId;
+  const { feed } = await upsertFeed(db, { guildId: ids.guildId ?? snowflake(), url: 'https://blog.example/feed', channelId: snowflake() });
+  const { post } = await upsertPostFromFeed(
+    db,
+    feed,
+    { key, url: `https://blog.example/${key}`, title: `Post ${key}`, author: null, publishedAt: new Date().toISOString(), summaryHtml: null, searchText: 'x', imageUrl: null, contentHash: key },
+    'pending',
+  );
+  await setPublishState(db, post.id, { state: 'published', channelId: feed.channelId, messageId, threadId });
+  return { postId: post.id, threadId, messageId };
 }
