@@ -121,7 +121,9 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
     }
     const next = eventSource(posts, readers);
     const burst = next(n);
-    const bot = await startBot({ discord, databaseUrl: url, role: 'bot', env: { LOG_LEVEL: 'warn', ANNOUNCEMENT_REFRESH_MS: '5000' }, nodeArgs: [...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)], readyPattern: null });
+    const bot = await startBot({ discord, databaseUrl: url, role: 'bot', env: { LOG_LEVEL: process.env.BENCH_BOT_LOG_LEVEL ?? 'warn', ANNOUNCEMENT_REFRESH_MS: '5000' }, nodeArgs: [...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)], readyPattern: null });
+    const outputFile = process.env.BENCH_BOT_OUTPUT;
+    const dumping = outputFile ? setInterval(() => writeFileSync(outputFile, bot.output()), 2000) : undefined;
     await discord.waitForReady({ timeout: 30_000 });
     await new Promise((r) => setTimeout(r, 500));
 
@@ -131,7 +133,7 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
     const sent: Array<{ at: number; upTo: number }> = [];
     for (let i = 0; i < burst.length; i += BATCH) {
       sent.push({ at: performance.now(), upTo: Math.min(burst.length, i + BATCH) });
-      await discord.storm(burst.slice(i, i + BATCH));
+      await discord.storm(burst.slice(i, i + BATCH), { keep: false });
     }
     const emitSeconds = (performance.now() - start) / 1000;
     const commits = await watching;
@@ -149,7 +151,7 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const list = next(Math.min(perTick, paced - done));
       pacedSent.push({ at: performance.now(), upTo: done + list.length });
-      await discord.storm(list);
+      await discord.storm(list, { keep: false });
       done += list.length;
     }
     const offered = paced / ((performance.now() - t0) / 1000);
@@ -162,7 +164,8 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
     report({ name: `ingest.${dialect}.paced.p50`, value: percentile(pacedLatency, 50), unit: 'ms', note: `${paced} events at ${Math.round(offered)} events/s` });
     report({ name: `ingest.${dialect}.paced.p99`, value: percentile(pacedLatency, 99), unit: 'ms', target: { op: '<=', value: 100 }, note: 'event written by the emulator → row committed, includes the 20 ms batching window' });
     report({ name: `ingest.${dialect}.peak_rss`, value: peak, unit: 'MB', target: { op: '<=', value: 250 }, note: `after ${n + paced} events (${burstPeak.toFixed(0)} MB after the burst)` });
-    if (process.env.BENCH_BOT_OUTPUT) writeFileSync(process.env.BENCH_BOT_OUTPUT, bot.output());
+    clearInterval(dumping);
+    if (outputFile) writeFileSync(outputFile, bot.output());
     await bot.stop();
   } finally {
     await db.destroy();
@@ -182,7 +185,7 @@ async function benchCeiling(n: number): Promise<void> {
     while (!out.includes('ready')) await new Promise((r) => setTimeout(r, 20));
     const start = performance.now();
     const list = eventSource(posts, readers)(n);
-    for (let i = 0; i < list.length; i += BATCH) await discord.storm(list.slice(i, i + BATCH));
+    for (let i = 0; i < list.length; i += BATCH) await discord.storm(list.slice(i, i + BATCH), { keep: false });
     await new Promise((r) => child.once('exit', r));
     const seconds = (performance.now() - start) / 1000;
     report({ name: 'ingest.ceiling', value: n / seconds, unit: 'events/s', note: 'a bare discord.js client with no handlers, same stream' });

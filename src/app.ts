@@ -125,6 +125,9 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
       c.on('warn', (message) => log.warn({ message }, 'discord client warning'));
       c.on('shardDisconnect', (event, id) => log.warn({ code: event.code, shard: id }, 'gateway disconnected'));
       c.on('shardResume', (id, replayed) => log.info({ shard: id, replayed }, 'gateway resumed'));
+      // A lost connection discord.js reconnects by itself (shardDisconnect is only for one it gives up on).
+      c.on('shardReconnecting', (id) => log.warn({ shard: id }, 'gateway connection lost: reconnecting'));
+      c.on('shardError', (err, id) => log.warn({ err, shard: id }, 'gateway connection error'));
       closers.push(['discord', () => c.destroy()]);
       try {
         await c.login(config.discordToken);

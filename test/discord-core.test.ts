@@ -92,6 +92,7 @@ test('a dropped gateway resumes without losing an event dispatched while it was 
   await ctx.discord.waitForResume();
   assert.is(res.embeds.length, 1);
   await ctx.bot.waitForOutput(/gateway resumed/);
+  assert.match(ctx.bot.output(), /gateway connection lost: reconnecting/, 'the lost connection is in the log');
 });
 
 test('a non-admin running an admin command is refused and nothing changes', async (ctx) => {

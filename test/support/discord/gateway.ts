@@ -104,9 +104,33 @@ export class Gateway {
     this.sendRaw(ws, JSON.stringify({ op: GatewayOpcodes.Hello, d: { heartbeat_interval: this.host.heartbeatInterval } }));
   }
 
+  /** Per connection: the writes not yet confirmed, resolved together if it closes first. */
+  private readonly unconfirmed = new WeakMap<WebSocket, Set<() => void>>();
+
+  /**
+   * Writes a frame; resolves once it is written or the connection is gone (a frame for a connection that
+   * closes meanwhile is in the session's resume buffer: a storm must not wait for it forever).
+   */
   private sendRaw(ws: WebSocket, frame: string): Promise<void> {
     if (ws.readyState !== WebSocket.OPEN) return Promise.resolve();
-    return new Promise((resolve) => ws.send(frame, () => resolve()));
+    let pending = this.unconfirmed.get(ws);
+    if (!pending) {
+      const set = (pending = new Set());
+      this.unconfirmed.set(ws, set);
+      ws.once('close', () => {
+        for (const resolve of set) resolve();
+        set.clear();
+      });
+    }
+    const set = pending;
+    return new Promise((resolve) => {
+      const done = () => {
+        set.delete(done);
+        resolve();
+      };
+      set.add(done);
+      ws.send(frame, done);
+    });
   }
 
   private onPayload(ws: WebSocket, p: { op: number; d: any }): void {

@@ -733,17 +733,24 @@ export class DiscordEmulator {
     }
   }
 
-  /** Fires many events without awaiting each socket write (benchmarks); resolves when all are written. */
-  async storm(events: StormEvent[]): Promise<APIMessage[]> {
+  /**
+   * Fires many events without awaiting each socket write (benchmarks); resolves when all are written. With
+   * `keep: false` the messages are dispatched but not kept in the channels' history (a million-event stream
+   * would otherwise hold a million messages here; nothing reads them back).
+   */
+  async storm(events: StormEvent[], opts: { keep?: boolean } = {}): Promise<APIMessage[]> {
     const created: APIMessage[] = [];
     const batch: Promise<void>[] = [];
     this.actions.batch = batch;
     try {
       for (const e of events) {
         switch (e.type) {
-          case 'message':
-            created.push(await this.actions.createMessage(this.userId(e.user), this.channelRecord(e.channel).id, { content: e.content }));
+          case 'message': {
+            const m = await this.actions.createMessage(this.userId(e.user), this.channelRecord(e.channel).id, { content: e.content });
+            if (opts.keep === false) this.state.removeMessage(m.id);
+            created.push(m);
             break;
+          }
           case 'react': {
             const rec = this.messageRecordOf(e.message);
             await this.actions.addReaction(this.userId(e.user), rec.message.channel_id, rec.message.id, e.emoji);
