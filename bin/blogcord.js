@@ -14,8 +14,9 @@ if (!process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) setFl
 
 const at = (p) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 
-/** The newest modification time of any file under `dir`. */
+/** The newest modification time of any file under `dir` (0 when there is no such directory). */
 function newest(dir) {
+  if (!existsSync(dir)) return 0;
   let t = 0;
   for (const e of readdirSync(dir, { withFileTypes: true })) t = Math.max(t, e.isDirectory() ? newest(`${dir}/${e.name}`) : statSync(`${dir}/${e.name}`).mtimeMs);
   return t;
