@@ -219,19 +219,3 @@ export async function storeCatchUpPage(
   });
 }
 
-/** What catch-up compares with Discord: the stored content, edit time and tombstone of these messages. */
-export async function getCommentStates(
-  db: Db,
-  ids: readonly string[],
-): Promise<Map<string, { content: string; editedAt: string | null; deletedAt: string | null }>> {
-  const out = new Map<string, { content: string; editedAt: string | null; deletedAt: string | null }>();
-  for (let i = 0; i < ids.length; i += CHUNK) {
-    const rows = await db.kysely
-      .selectFrom('comments')
-      .select(['id', 'content', 'edited_at', 'deleted_at'])
-      .where('id', 'in', ids.slice(i, i + CHUNK))
-      .execute();
-    for (const r of rows) out.set(r.id, { content: r.content, editedAt: r.edited_at, deletedAt: r.deleted_at });
-  }
-  return out;
-}
