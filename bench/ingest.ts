@@ -141,7 +141,9 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
     const burstLatency = latencies(commits, sent, 0);
     const burstPeak = peakRssMb(bot.child.pid!);
 
-    // 2. Paced: `paced` more events at `rate` per second, in 10 ms ticks (the event-to-commit latency of a busy server).
+    // 2. Paced: `paced` more events at `rate` per second, in 10 ms ticks (the event-to-commit latency of a busy server),
+    //    after 3 s for the burst's aftermath (its WAL checkpoint, a full garbage collection) to pass.
+    await new Promise((r) => setTimeout(r, 3000));
     const perTick = Math.max(1, Math.round(rate / 100));
     const pacedSent: Array<{ at: number; upTo: number }> = [];
     const pacedWatch = watchCommits(db, n + paced);
