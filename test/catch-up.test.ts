@@ -1,7 +1,7 @@
 // Catch-up's page write (one statement on PostgreSQL, one transaction on SQLite) and catch-up end to end through
 // the real discord.js REST client and the Discord emulator, on SQLite and PostgreSQL: exact rows, reply links,
 // edits and deletions while away, the cursor never ahead of what is committed.
-import { MessageType, type APIMessage } from 'discord-api-types/v10';
+import type { APIMessage } from 'discord-api-types/v10';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRest, RestDiscordPort } from '../src/discord/rest-port.ts';
@@ -10,7 +10,7 @@ import { advanceCursor, getCursor } from '../src/repositories/cursors.ts';
 import { catchUpThread } from '../src/services/catch-up.ts';
 import { fromApiMessage, type PostThread } from '../src/services/mirror.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
-import { publishedPost } from './support/fixtures.ts';
+import { discordMessage, publishedPost } from './support/fixtures.ts';
 import { startDiscordEmulator } from './support/discord/index.ts';
 import { snowflake } from './support/snowflake.ts';
 
@@ -47,22 +47,7 @@ function fakePort(all: APIMessage[], onRead?: (n: number) => void) {
 
 function apiMessage(th: PostThread, i: number): APIMessage {
   clock += 10;
-  return {
-    id: snowflake(clock),
-    channel_id: th.threadId,
-    type: MessageType.Default,
-    author: { id: '100000000000000001', username: 'alice', global_name: null, discriminator: '0', avatar: null },
-    content: `message ${i}`,
-    timestamp: new Date(clock).toISOString(),
-    edited_timestamp: null,
-    attachments: [],
-    embeds: [],
-    mentions: [],
-    mention_roles: [],
-    pinned: false,
-    mention_everyone: false,
-    tts: false,
-  } as APIMessage;
+  return discordMessage(th.threadId, clock, { content: `message ${i}` });
 }
 
 for (const dialect of DIALECTS) {

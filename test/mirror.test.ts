@@ -12,7 +12,7 @@ import { DiscordRequestError } from '../src/services/discord-port.ts';
 import { displayName, fromApiMessage, Mirror, notACommentReason, PostThreadCache, toCommentInput, type MessageData, type PostThread } from '../src/services/mirror.ts';
 import { eventually } from './support/assert.ts';
 import { createTestDb, DIALECTS, flakyDb, type TestDb } from './support/db.ts';
-import { publishedPost } from './support/fixtures.ts';
+import { discordMessage, publishedPost } from './support/fixtures.ts';
 import { snowflake } from './support/snowflake.ts';
 
 // Message times advance from an hour ago, 10 ms apart (they stay in the past however many a test makes).
@@ -36,7 +36,6 @@ function msg(thread: PostThread, over: Partial<MessageData> = {}): MessageData {
   };
 }
 
-/** A failing database handle: while `down`, every query throws (like a PostgreSQL restart). */
 const silent = null;
 
 // ------------------------------------------------------------------ pure rules (no database)
@@ -117,24 +116,7 @@ class FakeThreads {
 
   add(threadId: string, m: Partial<APIMessage> & { bot?: boolean } = {}): APIMessage {
     clock += 10;
-    const { bot, ...rest } = m;
-    const message = {
-      id: snowflake(clock),
-      channel_id: threadId,
-      type: MessageType.Default,
-      author: { id: bot ? '900000000000000009' : '100000000000000001', username: bot ? 'blogcord' : 'alice', global_name: null, discriminator: '0', avatar: null, ...(bot ? { bot: true } : {}) },
-      content: `message ${clock}`,
-      timestamp: new Date(clock).toISOString(),
-      edited_timestamp: null,
-      attachments: [],
-      embeds: [],
-      mentions: [],
-      mention_roles: [],
-      pinned: false,
-      mention_everyone: false,
-      tts: false,
-      ...rest,
-    } as APIMessage;
+    const message = discordMessage(threadId, clock, m);
     const list = this.channels.get(threadId) ?? [];
     list.push(message);
     this.channels.set(threadId, list);
