@@ -128,6 +128,8 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
       // A lost connection discord.js reconnects by itself (shardDisconnect is only for one it gives up on).
       c.on('shardReconnecting', (id) => log.warn({ shard: id }, 'gateway connection lost: reconnecting'));
       c.on('shardError', (err, id) => log.warn({ err, shard: id }, 'gateway connection error'));
+      // discord.js's own account of its connections (heartbeats, zombie detection, resumes): LOG_LEVEL=trace.
+      if (log.isLevelEnabled('trace')) c.on('debug', (message) => log.trace({ message }, 'discord.js'));
       closers.push(['discord', () => c.destroy()]);
       try {
         await c.login(config.discordToken);
