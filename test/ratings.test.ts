@@ -335,6 +335,33 @@ for (const dialect of DIALECTS) {
     await rejects(() => processor.submit(add(post, a, '1️⃣')), /closed/, 'after close nothing more is accepted');
   });
 
+  rules('close() with the database away refuses what it could not write (and asks for a recount); a Discord port that throws still answers every vote', async (ctx) => {
+    const post = await announcedPost(ctx.t);
+    const db = flakyDb(ctx.t.db);
+    const index = new AnnouncementIndex(ctx.t.db);
+    await index.postIdOf(post.messageId!);
+    const recounts: string[] = [];
+    const processor = new ReactionProcessor({ db, discord: ctx.discord, log }, { ratingsChanged: () => {}, recountNeeded: (id) => void recounts.push(id) }, { retryMinMs: 20, retryMaxMs: 50, index });
+    db.down = true;
+    const vote = processor.submit(add(post, snowflake(), '4️⃣'));
+    await processor.close({ timeoutMs: 200 });
+    await rejects(() => vote, /not saved at shutdown/);
+    assert.equal(recounts, [post.id], 'the recount at the next start settles the post');
+    assert.is((await listRatings(ctx.t.db, post.id)).length, 0);
+
+    // A switch asks Discord to remove the old keycap; a port that throws at once must not lose the answer.
+    const throwing = Object.assign(Object.create(ctx.discord) as FakeDiscord, {
+      removeUserReaction: () => {
+        throw new Error('port broken');
+      },
+    });
+    const p2 = new ReactionProcessor({ db: ctx.t.db, discord: throwing, log }, { ratingsChanged: () => {}, recountNeeded: () => {} }, { index });
+    const bob = snowflake();
+    await p2.submit(add(post, bob, '5️⃣'));
+    assert.equal(await p2.submit(add(post, bob, '2️⃣')), { result: 'rated', postId: post.id, stars: 2, previous: 5, removedPreviousReaction: true });
+    await p2.close();
+  });
+
   rules('AnnouncementIndex: misses are cached briefly, hits longer, and the cache is bounded', async (ctx) => {
     let clock = 1_000_000;
     const index = new AnnouncementIndex(ctx.t.db, { max: 3, missTtlMs: 1000, hitTtlMs: 60_000, now: () => clock });

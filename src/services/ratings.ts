@@ -348,7 +348,14 @@ export class ReactionProcessor {
     for (const p of batch) {
       const outcome = p.outcome;
       if (p.error !== undefined || !outcome) continue;
-      if (p.postId && !p.bot) followUp(this.ctx, p.event, p.postId, outcome, this.effects);
+      if (p.postId && !p.bot) {
+        // A Discord port that throws at once must not keep the written batch's callers waiting forever.
+        try {
+          followUp(this.ctx, p.event, p.postId, outcome, this.effects);
+        } catch (err) {
+          this.ctx.log.warn({ err, messageId: p.event.messageId }, 'could not ask Discord for the follow-up of a rating change');
+        }
+      }
       if (outcome.result === 'rated' || outcome.result === 'removed') {
         logApplied(this.ctx, p.event, outcome);
         changed.add(outcome.postId);
