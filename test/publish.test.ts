@@ -1,7 +1,7 @@
 // Issue 4 at the service level, on SQLite and PostgreSQL: the publishing state machine (with an in-memory
 // DiscordPort fake, to inject failures precisely), adding/polling/removing feeds against a local feed server,
 // the pause after repeated failures, and /publish.
-import { ChannelType, type APIChannel, type APIMessage, type RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
+import { ChannelType, type RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
@@ -18,7 +18,7 @@ import { UserError } from '../src/errors.ts';
 import { createLogger } from '../src/logger.ts';
 import { getFeed, listFeeds, type Feed } from '../src/repositories/feeds.ts';
 import { getPost, listPosts, setPublishState, upsertPostFromFeed, type PublishState } from '../src/repositories/posts.ts';
-import { DiscordRequestError, type DiscordPort } from '../src/services/discord-port.ts';
+import { DiscordRequestError } from '../src/services/discord-port.ts';
 import {
   addFeed,
   backoffMs,
@@ -27,109 +27,14 @@ import {
   pollFeed,
   publishNow,
   removeFeed,
-  type FeedJobs,
 } from '../src/services/feeds.ts';
 import { announcementNonce, classifyPublishError, publishPost } from '../src/services/publish.ts';
 import { eventually, rejects } from './support/assert.ts';
 import { REDIS_URL, runBlogcord } from './support/bot.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
+import { FakeDiscord, FakeJobs } from './support/fakes.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
 import { snowflake } from './support/snowflake.ts';
-
-// ------------------------------------------------------------------ fakes
-
-interface Call {
-  method: string;
-  args: unknown[];
-}
-
-/** A DiscordPort that remembers every call, with channels of chosen types and failures injected per method. */
-class FakeDiscord implements DiscordPort {
-  calls: Call[] = [];
-  channels = new Map<string, APIChannel>();
-  failures: Array<{ method: string; error: Error }> = [];
-  messages = new Map<string, { channelId: string; body: RESTPostAPIChannelMessageJSONBody }>();
-
-  addChannel(guildId: string, type: ChannelType): string {
-    const id = snowflake();
-    this.channels.set(id, { id, type, guild_id: guildId, name: `c${id}` } as unknown as APIChannel);
-    return id;
-  }
-  failNext(method: string, error: Error): void {
-    this.failures.push({ method, error });
-  }
-  private hit(method: string, ...args: unknown[]): void {
-    this.calls.push({ method, args });
-    const i = this.failures.findIndex((f) => f.method === method);
-    if (i >= 0) throw this.failures.splice(i, 1)[0]!.error;
-  }
-  count(method: string): number {
-    return this.calls.filter((c) => c.method === method).length;
-  }
-  async botUserId() {
-    return '1';
-  }
-  async getChannel(channelId: string) {
-    this.hit('getChannel', channelId);
-    return this.channels.get(channelId) ?? null;
-  }
-  async createMessage(channelId: string, body: RESTPostAPIChannelMessageJSONBody) {
-    this.hit('createMessage', channelId, body);
-    const id = snowflake();
-    this.messages.set(id, { channelId, body });
-    return { id, channel_id: channelId } as APIMessage;
-  }
-  async editMessage(channelId: string, messageId: string) {
-    this.hit('editMessage', channelId, messageId);
-    return { id: messageId, channel_id: channelId } as APIMessage;
-  }
-  async getMessage(channelId: string, messageId: string) {
-    this.hit('getMessage', channelId, messageId);
-    return this.messages.has(messageId) ? ({ id: messageId, channel_id: channelId } as APIMessage) : null;
-  }
-  async listMessages() {
-    return [];
-  }
-  async startThread(channelId: string, messageId: string, name: string) {
-    this.hit('startThread', channelId, messageId, name);
-    return messageId;
-  }
-  async createForumPost(channelId: string, name: string, message: RESTPostAPIChannelMessageJSONBody) {
-    this.hit('createForumPost', channelId, name, message);
-    const id = snowflake();
-    this.messages.set(id, { channelId: id, body: message });
-    return { threadId: id, messageId: id };
-  }
-  async editThread(threadId: string, patch: object) {
-    this.hit('editThread', threadId, patch);
-  }
-  async addReaction(channelId: string, messageId: string, emoji: string) {
-    this.hit('addReaction', channelId, messageId, emoji);
-  }
-  async removeUserReaction() {}
-  async listReactors() {
-    return [];
-  }
-}
-
-class FakeJobs implements FeedJobs {
-  published: string[] = [];
-  scheduled: string[] = [];
-  unscheduled: string[] = [];
-  refreshed: string[] = [];
-  async enqueuePublish(postId: string) {
-    this.published.push(postId);
-  }
-  async schedulePolls(feed: { id: string }) {
-    this.scheduled.push(feed.id);
-  }
-  async unschedulePolls(feedId: string) {
-    this.unscheduled.push(feedId);
-  }
-  async refreshAnnouncement(postId: string) {
-    this.refreshed.push(postId);
-  }
-}
 
 const config = loadConfig({ FEED_ALLOW_PRIVATE_NETWORK: 'true', FEED_TIMEOUT_SECONDS: '2', FEED_POLL_INTERVAL_SECONDS: '60', FEED_MAX_BYTES: String(1024 * 1024) }, { dotenv: false });
 const log = createLogger('silent');
@@ -356,24 +261,24 @@ for (const dialect of DIALECTS) {
     assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'not-modified' });
     c.feeds.items.unshift(feedItem(5));
     const r = await pollFeed(ctxOf(c), c.jobs, feed.id);
-    assert.equal(r, { status: 'ok', items: 5, new: 1, changed: 0 });
+    assert.equal(r, { status: 'ok', items: 5, new: 1, changed: 0, relinked: 0, held: 0 });
     assert.is(c.jobs.published.length, 1);
     assert.is((await getPost(c.t.db, c.jobs.published[0]!))!.title, 'Post number 5');
     assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'not-modified' });
     // Without the ETag match (another title invalidates it) nothing is queued either.
     c.feeds.title = 'Renamed blog';
-    assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'ok', items: 5, new: 0, changed: 0 });
+    assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'ok', items: 5, new: 0, changed: 0, relinked: 0, held: 0 });
     assert.is(c.jobs.published.length, 1, 'a poll never republishes');
     // Edit post 5 (announced) and post 1 (known, never announced): only the announced one is refreshed.
     const p5 = c.jobs.published[0]!;
     await setPublishState(c.t.db, p5, { state: 'published', channelId: c.textId, messageId: snowflake() });
     c.feeds.items = c.feeds.items.map((i) => (i.id.endsWith('-5') || i.id.endsWith('-1') ? { ...i, title: `${i.title} (edited)` } : i));
-    assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'ok', items: 5, new: 0, changed: 2 });
+    assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'ok', items: 5, new: 0, changed: 2, relinked: 0, held: 0 });
     assert.equal(c.jobs.refreshed, [p5]);
     assert.is((await getPost(c.t.db, p5))!.title, 'Post number 5 (edited)');
     // A new item with an old date (drafted long ago, published now) is still a new post.
     c.feeds.items.push(feedItem(-9000));
-    assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'ok', items: 6, new: 1, changed: 0 });
+    assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'ok', items: 6, new: 1, changed: 0, relinked: 0, held: 0 });
     assert.is((await getPost(c.t.db, c.jobs.published[1]!))!.title, 'Post number -9000');
   });
 

@@ -63,13 +63,19 @@ export function toPost(r: PostRow): Post {
   };
 }
 
+/**
+ * The id a post gets when it is first stored. A post keeps its id for good (Discord messages, ratings and comments
+ * hang on it), also when its feed key changes (`rekeyPost`): find a stored post by (feed, key), never by
+ * recomputing this.
+ */
 export const postId = (feedId: string, key: string): string => stableId('post', feedId, key);
 
 const SUMMARY_CAP = 20_000;
 
 /**
- * Records a feed item. New items get `initialState` ('pending' to publish, 'known' to never publish);
- * a known item whose content hash changed is updated in place and reported as 'changed' (an edit, never a repost).
+ * Records a feed item, found by (feed, key). New items get `initialState` ('pending' to publish, 'known' to never
+ * publish); a known item whose content hash changed is updated in place and reported as 'changed' (an edit, never
+ * a repost).
  */
 export async function upsertPostFromFeed(
   db: Db,
@@ -77,7 +83,6 @@ export async function upsertPostFromFeed(
   item: PostContent,
   initialState: 'pending' | 'known',
 ): Promise<{ post: Post; status: 'new' | 'changed' | 'unchanged' }> {
-  const id = postId(feed.id, item.key);
   const at = now();
   const content = {
     url: item.url,
@@ -89,19 +94,79 @@ export async function upsertPostFromFeed(
     image_url: item.imageUrl,
     content_hash: item.contentHash,
   };
-  const inserted = await db.kysely
-    .insertInto('posts')
-    .values({ id, feed_id: feed.id, guild_id: feed.guildId, guid: item.key, ...content, publish_state: initialState, publish_attempts: 0, discovered_at: at, updated_at: at })
-    .onConflict((oc) => oc.columns(['feed_id', 'guid']).doNothing())
-    .executeTakeFirst();
-  if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return { post: (await getPost(db, id))!, status: 'new' };
-  const changed = await db.kysely
+  for (let attempt = 0; attempt < 5; attempt++) {
+    // The usual id is taken when a post that moved to another key once had this one (the blog went back to an
+    // old guid for a different item): the next candidate is just as deterministic.
+    const id = attempt === 0 ? postId(feed.id, item.key) : stableId('post', feed.id, item.key, String(attempt));
+    const inserted = await db.kysely
+      .insertInto('posts')
+      .values({ id, feed_id: feed.id, guild_id: feed.guildId, guid: item.key, ...content, publish_state: initialState, publish_attempts: 0, discovered_at: at, updated_at: at })
+      .onConflict((oc) => oc.doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return { post: (await getPost(db, id))!, status: 'new' };
+    const changed = await db.kysely
+      .updateTable('posts')
+      .set({ ...content, updated_at: at })
+      .where('feed_id', '=', feed.id)
+      .where('guid', '=', item.key)
+      .where('content_hash', '!=', item.contentHash)
+      .executeTakeFirst();
+    const post = await getFeedPostByKey(db, feed.id, item.key);
+    if (post) return { post, status: Number(changed.numUpdatedRows) > 0 ? 'changed' : 'unchanged' };
+  }
+  throw new Error(`cannot store the item ${item.key} of feed ${feed.id}: every candidate id is taken`);
+}
+
+/** The feed's post stored under this key (guid, else link, else hash). */
+export async function getFeedPostByKey(db: Db, feedId: string, key: string): Promise<Post | null> {
+  const row = await db.kysely.selectFrom('posts').selectAll().where('feed_id', '=', feedId).where('guid', '=', key).executeTakeFirst();
+  return row ? toPost(row) : null;
+}
+
+const KEY_CHUNK = 500;
+
+/** Which of these keys the feed has stored posts for. */
+export async function findStoredKeys(db: Db, feedId: string, keys: readonly string[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  const unique = [...new Set(keys)];
+  for (let i = 0; i < unique.length; i += KEY_CHUNK) {
+    const rows = await db.kysely
+      .selectFrom('posts')
+      .select('guid')
+      .where('feed_id', '=', feedId)
+      .where('guid', 'in', unique.slice(i, i + KEY_CHUNK))
+      .execute();
+    for (const r of rows) out.add(r.guid);
+  }
+  return out;
+}
+
+/** What link matching needs of a feed's stored post. */
+export type PostLink = Pick<Post, 'id' | 'guid' | 'url' | 'publishedAt' | 'messageId' | 'discoveredAt'> & { url: string };
+
+/** The feed's posts that have a link (for recognising a post whose key changed). */
+export async function listFeedPostLinks(db: Db, feedId: string): Promise<PostLink[]> {
+  const rows = await db.kysely
+    .selectFrom('posts')
+    .select(['id', 'guid', 'url', 'published_at', 'message_id', 'discovered_at'])
+    .where('feed_id', '=', feedId)
+    .where('url', 'is not', null)
+    .execute();
+  return rows.map((r) => ({ id: r.id, guid: r.guid, url: r.url!, publishedAt: r.published_at, messageId: r.message_id, discoveredAt: r.discovered_at }));
+}
+
+/**
+ * Moves a post to a new feed key (its blog changed its guids), keeping its id and so its announcement, thread,
+ * ratings and comments. False when the key is already another post's of the feed (nothing changes then).
+ */
+export async function rekeyPost(db: Db, id: string, feedId: string, key: string): Promise<boolean> {
+  const res = await db.kysely
     .updateTable('posts')
-    .set({ ...content, updated_at: at })
+    .set({ guid: key, updated_at: now() })
     .where('id', '=', id)
-    .where('content_hash', '!=', item.contentHash)
+    .where((eb) => eb.not(eb.exists(eb.selectFrom('posts as other').select('other.id').where('other.feed_id', '=', feedId).where('other.guid', '=', key))))
     .executeTakeFirst();
-  return { post: (await getPost(db, id))!, status: Number(changed.numUpdatedRows) > 0 ? 'changed' : 'unchanged' };
+  return Number(res.numUpdatedRows) > 0;
 }
 
 export async function getPost(db: Db, id: string): Promise<Post | null> {

@@ -2,14 +2,16 @@
 // Queue work goes through `FeedJobs` (implemented over BullMQ in src/jobs/feeds.ts), so services stay below jobs.
 import { ChannelType } from 'discord-api-types/v10';
 import type { AppContext } from '../context.ts';
+import { canonicalLink } from '../feeds/canonical-link.ts';
 import { FeedError } from '../feeds/errors.ts';
 import { checkFeedUrl, fetchFeed } from '../feeds/fetch.ts';
 import { parseFeed } from '../feeds/parse.ts';
 import type { FetchFeedOptions, ParsedFeed, PostDraft } from '../feeds/types.ts';
 import { USER_AGENT } from '../feeds/user-agent.ts';
 import { UserError } from '../errors.ts';
-import { plainText } from '../render/markdown.ts';
-import { threadName } from '../render/post.ts';
+import { escapeMarkdown, plainText } from '../render/markdown.ts';
+import { fitLines } from '../render/digest.ts';
+import { cutText, threadName } from '../render/post.ts';
 import {
   findFeedByUrl,
   getFeed,
@@ -24,12 +26,16 @@ import { stableId } from '../repositories/ids.ts';
 import {
   countPostStatesByFeed,
   findGuildPostsByUrl,
+  findStoredKeys,
   getPost,
+  listFeedPostLinks,
   listPosts,
+  rekeyPost,
   resetPublishing,
   upsertPostFromFeed,
   type Post,
   type PostContent,
+  type PostLink,
   type PublishState,
 } from '../repositories/posts.ts';
 import { announcementLink } from './publish.ts';
@@ -50,6 +56,13 @@ export type FeedContext = Pick<AppContext, 'db' | 'discord' | 'log' | 'config'>;
 export const MAX_BACKFILL = 10;
 /** Consecutive failed polls after which a feed is paused (with one notice in its channel). */
 export const PAUSE_AFTER_FAILURES = 5;
+/**
+ * A poll of a feed polled before that finds more new items than this, or more than half of a feed of at least
+ * this many items, holds them all back (stored as known, one notice): see `isFlood`.
+ */
+export const FLOOD_LIMIT = 10;
+/** A stored post and a feed item with the same link but publication dates further apart than this are two posts. */
+export const RELINK_MAX_DATE_DRIFT_MS = 48 * 3600 * 1000;
 /** Longest wait between polls of a failing feed. */
 const MAX_BACKOFF_MS = 6 * 3600 * 1000;
 
@@ -162,6 +175,8 @@ export async function addFeed(
   const resumed = Boolean(before && before.state !== 'active');
   const ordered = newestFirst(parsed.items);
   const backfillKeys = new Set(ordered.slice(0, backfill).map((d) => d.key));
+  // Adding a followed feed again after its blog changed its guids: its posts are recognised, not stored twice.
+  await matchItems(ctx, feed, ordered);
   // On a resume, posts that appeared since the last successful poll are new posts the server missed.
   const missedSince = resumed && before?.lastSuccessAt ? Date.parse(before.lastSuccessAt) : null;
   const queued: Post[] = [];
@@ -233,7 +248,11 @@ export async function listFeedSummaries(ctx: Pick<FeedContext, 'db'>, guildId: s
 export type PollResult =
   | { status: 'skipped'; reason: 'not-found' | 'not-active' | 'backing-off' }
   | { status: 'not-modified' }
-  | { status: 'ok'; items: number; new: number; changed: number }
+  /**
+   * new: new posts queued for publishing; changed: edits; relinked: stored posts recognised by their link under a
+   * new key (nothing published); held: new items stored as known by the flood guard (nothing published).
+   */
+  | { status: 'ok'; items: number; new: number; changed: number; relinked: number; held: number }
   | { status: 'failed'; error: string; paused: boolean };
 
 /** How long a feed with `failures` consecutive failures waits before the next poll. */
@@ -243,8 +262,70 @@ export function backoffMs(intervalSeconds: number, failures: number): number {
 }
 
 /**
+ * Whether one poll found too many new items to announce them: more than FLOOD_LIMIT, or more than half of a
+ * feed of at least FLOOD_LIMIT items. A blog publishes a few posts between two polls; a feed whose items are
+ * (nearly) all new at once has changed how it names them (a move to another platform, new guids and links) or
+ * was unreachable for a long time, and announcing them would flood the channel with posts it mostly already has.
+ * FLOOD_LIMIT is also the largest backfill: the most blogcord ever publishes in one go on purpose.
+ */
+export function isFlood(fresh: number, items: number): boolean {
+  return fresh > FLOOD_LIMIT || (items >= FLOOD_LIMIT && fresh * 2 > items);
+}
+
+export interface ItemMatch {
+  /** Keys of the items that are new to the feed: neither stored nor recognised by their link. */
+  fresh: Set<string>;
+  /** Stored posts recognised by their link under a new key, and moved to it. */
+  relinked: Array<{ postId: string; from: string; to: string }>;
+}
+
+const datesAgree = (a: string | null, b: string | null): boolean => !a || !b || Math.abs(Date.parse(a) - Date.parse(b)) <= RELINK_MAX_DATE_DRIFT_MS;
+
+/**
+ * Sorts a fetched feed's items into stored and new, recognising posts whose key changed (a blog that moved to
+ * another platform or changed its guids). An item whose key the feed has not stored is a stored post of the same
+ * feed when their links name the same article (`canonicalLink`), the post's own key is no longer in the feed
+ * (else both are live items that share a link), and their publication dates, when both are known, are at most
+ * 48 hours apart (a link blog may link one page twice, weeks apart). That post moves to the item's key and keeps
+ * its id, so the item updates it (an edit when its text changed) and is never published again. When several
+ * stored posts qualify, the announced one wins, then the first discovered; a post matches one item at most.
+ */
+export async function matchItems(ctx: Pick<FeedContext, 'db'>, feed: Pick<Feed, 'id'>, items: readonly PostDraft[]): Promise<ItemMatch> {
+  const keys = items.map((d) => d.key);
+  const stored = await findStoredKeys(ctx.db, feed.id, keys);
+  const unseen = items.filter((d) => !stored.has(d.key));
+  const fresh = new Set(unseen.map((d) => d.key));
+  const relinked: ItemMatch['relinked'] = [];
+  if (!unseen.some((d) => canonicalLink(d.url))) return { fresh, relinked };
+  const inFeed = new Set(keys);
+  const byLink = new Map<string, PostLink[]>();
+  for (const post of await listFeedPostLinks(ctx.db, feed.id)) {
+    const link = canonicalLink(post.url);
+    if (!link || inFeed.has(post.guid)) continue;
+    byLink.set(link, [...(byLink.get(link) ?? []), post]);
+  }
+  const rank = (p: PostLink) => (p.messageId ? 0 : 1);
+  for (const list of byLink.values()) list.sort((a, b) => rank(a) - rank(b) || a.discoveredAt.localeCompare(b.discoveredAt) || a.id.localeCompare(b.id));
+  for (const draft of unseen) {
+    const link = canonicalLink(draft.url);
+    const candidates = link ? byLink.get(link) : undefined;
+    if (!fresh.has(draft.key) || !candidates) continue;
+    const i = candidates.findIndex((p) => datesAgree(p.publishedAt, draft.publishedAt));
+    if (i < 0) continue;
+    const [post] = candidates.splice(i, 1);
+    if (await rekeyPost(ctx.db, post!.id, feed.id, draft.key)) {
+      fresh.delete(draft.key);
+      relinked.push({ postId: post!.id, from: post!.guid, to: draft.key });
+    }
+  }
+  return { fresh, relinked };
+}
+
+/**
  * Polls one feed: a conditional GET with the stored validators; new items become pending posts with a
- * publish job, changed items refresh their announcement; known items are never published again.
+ * publish job, changed items refresh their announcement; known items are never published again, also when the
+ * blog changed their guids (`matchItems`). A flood of new items (`isFlood`) in a feed polled before is stored
+ * without publishing anything, with a warning and one notice in the feed's channel.
  * A failure is counted (and backs off); the PAUSE_AFTER_FAILURES-th in a row pauses the feed and posts
  * one notice in its channel.
  */
@@ -269,13 +350,21 @@ export async function pollFeed(ctx: FeedContext, jobs: FeedJobs, feedId: string,
     await recordFeedSuccess(ctx.db, feed.id, {});
     return { status: 'not-modified' };
   }
-  let fresh = 0;
+  const ordered = newestFirst(result.feed.items);
+  const match = await matchItems(ctx, feed, ordered);
+  if (match.relinked.length) log.info({ relinked: match.relinked.length, posts: match.relinked.slice(0, 20) }, 'posts recognised by their link under new keys (the feed changed its guids)');
+  // The first poll of a feed never polled (a feed added by /feed add has been) publishes what it finds.
+  const flood = feed.lastSuccessAt !== null && isFlood(match.fresh.size, new Set(ordered.map((d) => d.key)).size);
+  let queued = 0;
   let changed = 0;
+  const held: Post[] = [];
   // Every item not seen before is a new post, whatever its date (a post drafted long ago may be published today).
-  for (const draft of [...newestFirst(result.feed.items)].reverse()) {
-    const { post, status } = await upsertPostFromFeed(ctx.db, feed, postContent(draft), 'pending');
-    if (status === 'new') {
-      fresh++;
+  for (const draft of [...ordered].reverse()) {
+    const { post, status } = await upsertPostFromFeed(ctx.db, feed, postContent(draft), flood ? 'known' : 'pending');
+    if (status === 'new' && flood) {
+      held.push(post);
+    } else if (status === 'new') {
+      queued++;
       await jobs.enqueuePublish(post.id);
       log.info({ postId: post.id, title: post.title }, 'new post');
     } else if (status === 'changed') {
@@ -285,7 +374,11 @@ export async function pollFeed(ctx: FeedContext, jobs: FeedJobs, feedId: string,
     }
   }
   await recordFeedSuccess(ctx.db, feed.id, { etag: result.etag, lastModified: result.lastModified, title: result.feed.title });
-  return { status: 'ok', items: result.feed.items.length, new: fresh, changed };
+  if (held.length) {
+    log.warn({ count: held.length, items: result.feed.items.length }, 'flood guard: too many new items at once; stored without announcing any');
+    await postFeedNotice(ctx, feed, `Feed held back: ${result.feed.title ?? feed.title ?? feed.url}`, floodNotice(feed.url, held), `bf${stableId('flood', feed.id, ...held.map((p) => p.id)).slice(0, 20)}`);
+  }
+  return { status: 'ok', items: result.feed.items.length, new: queued, changed, relinked: match.relinked.length, held: held.length };
 }
 
 async function recordFailure(ctx: FeedContext, jobs: FeedJobs, feed: Feed, message: string): Promise<PollResult> {
@@ -295,25 +388,36 @@ async function recordFailure(ctx: FeedContext, jobs: FeedJobs, feed: Feed, messa
   // Exactly the failure that paused it posts the notice (a later one, e.g. of an overlapping poll, does not).
   if (paused && now.consecutiveFailures === PAUSE_AFTER_FAILURES) {
     await jobs.unschedulePolls(feed.id).catch((err) => ctx.log.warn({ err }, 'could not remove the poll scheduler of a paused feed'));
-    const content = pauseNotice(feed.url, feed.channelId, message);
-    try {
-      const channel = await ctx.discord.getChannel(feed.channelId);
-      if (channel && (channel.type === ChannelType.GuildForum || channel.type === ChannelType.GuildMedia)) {
-        // A forum takes no plain messages: the notice is a forum post of its own.
-        await ctx.discord.createForumPost(feed.channelId, threadName(`Feed paused: ${feed.title ?? feed.url}`), { content, allowed_mentions: { parse: [] } });
-      } else {
-        await ctx.discord.createMessage(feed.channelId, {
-          content,
-          allowed_mentions: { parse: [] },
-          nonce: `bp${stableId('pause', feed.id, now.lastPolledAt ?? '').slice(0, 20)}`,
-          enforce_nonce: true,
-        });
-      }
-    } catch (err) {
-      ctx.log.warn({ err, feedId: feed.id }, 'could not post the pause notice');
-    }
+    await postFeedNotice(ctx, feed, `Feed paused: ${feed.title ?? feed.url}`, pauseNotice(feed.url, feed.channelId, message), `bp${stableId('pause', feed.id, now.lastPolledAt ?? '').slice(0, 20)}`);
   }
   return { status: 'failed', error: message, paused };
+}
+
+/** Tells a feed's channel about a problem of the feed: a message, or in a forum a forum post named `forumTitle`. */
+async function postFeedNotice(ctx: FeedContext, feed: Feed, forumTitle: string, content: string, nonce: string): Promise<void> {
+  try {
+    const channel = await ctx.discord.getChannel(feed.channelId);
+    if (channel && (channel.type === ChannelType.GuildForum || channel.type === ChannelType.GuildMedia)) {
+      // A forum takes no plain messages: the notice is a forum post of its own.
+      await ctx.discord.createForumPost(feed.channelId, threadName(forumTitle), { content, allowed_mentions: { parse: [] } });
+    } else {
+      await ctx.discord.createMessage(feed.channelId, { content, allowed_mentions: { parse: [] }, nonce, enforce_nonce: true });
+    }
+  } catch (err) {
+    ctx.log.warn({ err, feedId: feed.id }, 'could not post a notice about the feed');
+  }
+}
+
+/** The notice of a flood held back: how many, why that happens, and the newest few to /publish by hand. */
+export function floodNotice(url: string, held: readonly Pick<Post, 'title' | 'url'>[]): string {
+  const head =
+    `⚠️ blogcord found ${held.length} new posts at once in <${url}> and announced none of them, so as not to flood this channel ` +
+    `(a blog that moved to another platform or changed how its feed identifies posts looks like this).\n` +
+    `They are saved and will not be announced later. An admin can announce one with \`/publish url:\`. The newest:`;
+  const shown = held.slice(-5).reverse();
+  const lines = shown.map((p) => `• ${escapeMarkdown(cutText(p.title, 100))}${p.url ? ` <${p.url}>` : ''}`);
+  const text = `${head}\n${fitLines(lines, Math.max(0, 2000 - head.length - 1), held.length - shown.length)}`;
+  return text.length > 2000 ? `${text.slice(0, 1999)}…` : text;
 }
 
 export function pauseNotice(url: string, channelId: string, reason: string): string {
