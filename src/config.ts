@@ -1,4 +1,5 @@
 import { config as loadDotenv } from 'dotenv';
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
 /** The typed, frozen configuration of one blogcord process (the env contract of DESIGN.md). */
@@ -23,6 +24,12 @@ export interface Config {
   readonly digestCronOverride: string | null;
   readonly httpPort: number;
   readonly httpCorsOrigins: readonly string[];
+  /**
+   * Which peers may tell the HTTP API the client's address in X-Forwarded-For (Fastify's `trustProxy`): false =
+   * none (the socket's address is the client), true = every hop, or these addresses, CIDRs and proxy-addr names
+   * (`loopback`, `linklocal`, `uniquelocal`).
+   */
+  readonly httpTrustProxy: boolean | readonly string[];
   readonly syncWindowDays: number;
   /** How often every active post thread is caught up with Discord (SYNC_INTERVAL_SECONDS). */
   readonly syncIntervalSeconds: number;
@@ -52,6 +59,41 @@ const int = (min: number, max: number, what: string) =>
     .transform(Number)
     .pipe(z.number().int().min(min, what).max(max, what));
 
+/** proxy-addr's names for address ranges (Fastify hands the list to it). */
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+const isAddress = (s: string) => ipaddr.IPv4.isValidFourPartDecimal(s) || ipaddr.IPv6.isValid(s);
+function isTrustedProxyEntry(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.includes(entry)) return true;
+  const [address = '', bits, ...rest] = entry.split('/');
+  if (rest.length || !isAddress(address)) return false;
+  if (bits === undefined) return true;
+  const max = ipaddr.IPv4.isValidFourPartDecimal(address) ? 32 : 128;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= max;
+}
+
+const trustProxy = z
+  .string()
+  .trim()
+  .transform((v, ctx): boolean | string[] => {
+    if (v === 'false' || v === '0') return false;
+    if (v === 'true') return true;
+    if (/^\d+$/.test(v)) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'the address of the reverse proxy (like 10.0.0.5 or 10.0.0.0/8, comma-separated), not a hop count: Fastify no longer trusts by hop count, because a client that reaches the API directly could then forge X-Forwarded-For',
+      });
+      return z.NEVER;
+    }
+    const entries = v.split(',').map((e) => e.trim());
+    const bad = entries.filter((e) => !isTrustedProxyEntry(e));
+    if (bad.length) {
+      ctx.addIssue({ code: 'custom', message: `true, false, or comma-separated IP addresses or CIDRs of the reverse proxies (or loopback, linklocal, uniquelocal); not ${bad.map((b) => JSON.stringify(b)).join(', ')}` });
+      return z.NEVER;
+    }
+    return entries;
+  });
+
 const schema = z.object({
   DISCORD_TOKEN: z.string().min(1).optional(),
   DISCORD_APPLICATION_ID: snowflake.optional(),
@@ -75,6 +117,7 @@ const schema = z.object({
   DIGEST_CRON_OVERRIDE: z.string().trim().regex(/^\S+(\s+\S+){4,5}$/, 'a cron pattern of 5 or 6 fields, like */3 * * * * *').optional(),
   HTTP_PORT: int(0, 65535, 'a port number 0–65535 (0 disables the HTTP API)').default(8787),
   HTTP_CORS_ORIGINS: z.string().default(''),
+  HTTP_TRUST_PROXY: trustProxy.default(false),
   ANNOUNCEMENT_REFRESH_MS: int(0, 3_600_000, 'milliseconds between 0 and 3600000').default(5000),
   SYNC_WINDOW_DAYS: int(1, 3650, 'a whole number of days ≥ 1').default(30),
   SYNC_INTERVAL_SECONDS: int(1, 7 * 24 * 3600, 'a whole number of seconds ≥ 1').default(300),
@@ -125,6 +168,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { dotenv = env 
     digestCronOverride: e.DIGEST_CRON_OVERRIDE ?? null,
     httpPort: e.HTTP_PORT,
     httpCorsOrigins: Object.freeze(e.HTTP_CORS_ORIGINS.split(/[\s,]+/).filter(Boolean)),
+    httpTrustProxy: typeof e.HTTP_TRUST_PROXY === 'boolean' ? e.HTTP_TRUST_PROXY : Object.freeze(e.HTTP_TRUST_PROXY),
     syncWindowDays: e.SYNC_WINDOW_DAYS,
     syncIntervalSeconds: e.SYNC_INTERVAL_SECONDS,
     recountIntervalSeconds: e.RECOUNT_INTERVAL_SECONDS,

@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { FastifyInstance } from 'fastify';
-import { loadConfig } from '../src/config.ts';
+import { ConfigError, loadConfig } from '../src/config.ts';
 import { VERSION } from '../src/context.ts';
 import { createHttpServer, startHttpServer, type HttpContext, type HttpServerOptions } from '../src/http/server.ts';
 import { createLogger } from '../src/logger.ts';
@@ -309,6 +309,68 @@ web('per-client rate limit: the request over the limit is a JSON 429 with Retry-
   } finally {
     await a.close();
   }
+});
+
+web('GIVEN no HTTP_TRUST_PROXY THEN X-Forwarded-For does not split the rate limit: the socket address is the client', async ({ t, seed }) => {
+  for (const env of [{}, { HTTP_TRUST_PROXY: 'false' }, { HTTP_TRUST_PROXY: '0' }] as Array<Record<string, string>>) {
+    const a = await app(t.db, { env, rateLimit: { max: 2, timeWindowMs: 60_000 } });
+    try {
+      const url = `/api/posts/${seed.post.id}`;
+      const via = (client: string) => a.inject({ method: 'GET', url, remoteAddress: '10.0.0.5', headers: { 'x-forwarded-for': client } });
+      assert.is((await via('198.51.100.1')).statusCode, 200);
+      assert.is((await via('198.51.100.2')).statusCode, 200);
+      assert.is((await via('198.51.100.3')).statusCode, 429, `${JSON.stringify(env)}: every forwarded client shares the proxy's bucket`);
+    } finally {
+      await a.close();
+    }
+  }
+});
+
+web('GIVEN HTTP_TRUST_PROXY THEN forwarded clients get a bucket each; a peer that is not a trusted proxy cannot claim an address', async ({ t, seed }) => {
+  const url = `/api/posts/${seed.post.id}`;
+  for (const value of ['10.0.0.5', '127.0.0.1, 10.0.0.0/8', 'uniquelocal', 'true']) {
+    const a = await app(t.db, { env: { HTTP_TRUST_PROXY: value }, rateLimit: { max: 2, timeWindowMs: 60_000 } });
+    try {
+      const via = (client: string, remoteAddress = '10.0.0.5') => a.inject({ method: 'GET', url, remoteAddress, headers: { 'x-forwarded-for': client } });
+      assert.is((await via('198.51.100.1')).statusCode, 200);
+      assert.is((await via('198.51.100.1')).statusCode, 200);
+      const limited = await via('198.51.100.1');
+      assert.is(limited.statusCode, 429, `${value}: the first client is limited`);
+      assert.is((await via('198.51.100.2')).statusCode, 200, `${value}: another forwarded client has its own bucket`);
+      // The proxy appends the peer it saw: a client's own X-Forwarded-For entry in front does not make it someone else.
+      if (value !== 'true') assert.is((await via('198.51.100.9, 198.51.100.1')).statusCode, 429, `${value}: a forged first entry is ignored`);
+      // Straight from the internet, not through the proxy: X-Forwarded-For is not believed.
+      if (value !== 'true') {
+        assert.is((await via('198.51.100.7', '203.0.113.50')).statusCode, 200);
+        assert.is((await via('198.51.100.8', '203.0.113.50')).statusCode, 200);
+        assert.is((await via('198.51.100.9', '203.0.113.50')).statusCode, 429, `${value}: an untrusted peer is keyed by its own address`);
+      }
+    } finally {
+      await a.close();
+    }
+  }
+});
+
+web('GIVEN a bad HTTP_TRUST_PROXY THEN the configuration fails naming it and what it expects', () => {
+  for (const [value, pattern] of [
+    ['yes', /HTTP_TRUST_PROXY: expected true, false, or comma-separated IP addresses or CIDRs.*not "yes"/],
+    ['proxy.internal', /HTTP_TRUST_PROXY: .*not "proxy\.internal"/],
+    ['10.0.0.0/33', /HTTP_TRUST_PROXY: .*not "10\.0\.0\.0\/33"/],
+    ['10.0.0.5,', /HTTP_TRUST_PROXY: .*not ""/],
+    ['10.0.0.5, 300.1.1.1', /HTTP_TRUST_PROXY: .*not "300\.1\.1\.1"/],
+    ['2', /HTTP_TRUST_PROXY: expected the address of the reverse proxy .* not a hop count/],
+  ] as const) {
+    let error: unknown;
+    try {
+      loadConfig({ HTTP_TRUST_PROXY: value }, { dotenv: false });
+    } catch (err) {
+      error = err;
+    }
+    assert.instance(error, ConfigError, value);
+    assert.match((error as Error).message, pattern);
+  }
+  assert.equal(loadConfig({ HTTP_TRUST_PROXY: ' 10.0.0.5 , fd00::/8,loopback ' }, { dotenv: false }).httpTrustProxy, ['10.0.0.5', 'fd00::/8', 'loopback']);
+  assert.is(loadConfig({}, { dotenv: false }).httpTrustProxy, false, 'off by default');
 });
 
 web('healthz: 200 when the database and Redis answer, 503 naming what failed', async ({ t }) => {

@@ -120,7 +120,15 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
   const origins = corsOrigins(ctx.config.httpCorsOrigins);
   const widget = readFileSync(WIDGET_FILE, 'utf8');
   const healthTimeout = opts.healthTimeoutMs ?? 3000;
-  const app = Fastify({ logger: false, bodyLimit: 16 * 1024, routerOptions: { maxParamLength: 200 }, return503OnClosing: true });
+  const trusted = ctx.config.httpTrustProxy;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 16 * 1024,
+    routerOptions: { maxParamLength: 200 },
+    return503OnClosing: true,
+    // request.ip (the rate limit's key) comes from X-Forwarded-For only when HTTP_TRUST_PROXY says whose to believe.
+    trustProxy: typeof trusted === 'boolean' ? trusted : [...trusted],
+  });
 
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');
