@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { withTransaction, type Db } from '../db/index.ts';
 import type { CommentRow } from '../db/schema.ts';
 import { advanceCursor, advanceCursorStatement } from './cursors.ts';
+import { relation, textList } from './relation.ts';
 
 export interface Attachment {
   url: string;
@@ -50,12 +51,6 @@ export function toComment(r: CommentRow): Comment {
   };
 }
 
-// Stay well below SQLite's 32,766 bound parameters per statement (12 parameters a row).
-const CHUNK = 500;
-
-/** The server of a post, read in the statement that writes a comment or rating (they carry it for the digest). */
-const guildOfPost = (postId: string) => sql<string | null>`(select p.guild_id from posts p where p.id = ${postId})`;
-
 /**
  * Inserts or updates comments by Discord message id. Idempotent: the same message seen twice (event and
  * catch-up) is one row; an update never brings back a deleted comment and never replaces a newer edit.
@@ -63,11 +58,7 @@ const guildOfPost = (postId: string) => sql<string | null>`(select p.guild_id fr
 export async function upsertComments(db: Db, comments: readonly CommentInput[]): Promise<void> {
   // One row per id (an upsert may not touch a row twice); the later copy wins.
   const rows = [...new Map(comments.map((c) => [c.id, c])).values()];
-  if (db.dialect === 'postgres') {
-    if (rows.length) await upsertStatementPg(rows, { onlyChanged: false }).execute(db.kysely);
-    return;
-  }
-  for (let i = 0; i < rows.length; i += CHUNK) await upsertQuerySqlite(db, rows.slice(i, i + CHUNK), { onlyChanged: false }).execute();
+  if (rows.length) await upsertStatement(db, rows, { onlyChanged: false }).execute(db.kysely);
 }
 
 /**
@@ -79,80 +70,44 @@ interface UpsertRules {
   onlyChanged: boolean;
 }
 
-/**
- * PostgreSQL: every row in one statement, the page as arrays through `unnest` (one round trip and a short
- * plan, where a multi-row VALUES list of 6,000 parameters costs a long one), `returning 1` per written row.
- */
-function upsertStatementPg(rows: readonly CommentInput[], rules: UpsertRules) {
-  const col = <K extends keyof CommentInput>(k: K) => rows.map((c) => c[k]);
-  return sql<{ one: number }>`insert into comments (id, post_id, guild_id, thread_id, author_id, author_name, content, reply_to_id, attachments, created_at, edited_at, deleted_at)
+/** A batch of comments as the relation `v`. */
+function commentRows(db: Db, rows: readonly CommentInput[]) {
+  const text = (name: string, values: readonly unknown[]) => ({ name, pgType: 'text' as const, values });
+  return relation(db, 'v', [
+    text('id', rows.map((c) => c.id)),
+    text('post_id', rows.map((c) => c.postId)),
+    text('thread_id', rows.map((c) => c.threadId)),
+    text('author_id', rows.map((c) => c.authorId)),
+    text('author_name', rows.map((c) => c.authorName)),
+    text('content', rows.map((c) => c.content)),
+    text('reply_to_id', rows.map((c) => c.replyToId)),
+    text('attachments', rows.map((c) => JSON.stringify(c.attachments))),
+    text('created_at', rows.map((c) => c.createdAt)),
+    text('edited_at', rows.map((c) => c.editedAt)),
+  ]);
+}
+
+/** One statement for the whole batch, returning the id of every row it inserted or updated. */
+function upsertStatement(db: Db, rows: readonly CommentInput[], rules: UpsertRules) {
+  // `where true`: SQLite needs it to tell the upsert's `on conflict` from the join's `on`.
+  return sql<{ id: string }>`insert into comments (id, post_id, guild_id, thread_id, author_id, author_name, content, reply_to_id, attachments, created_at, edited_at, deleted_at)
       select v.id, v.post_id, p.guild_id, v.thread_id, v.author_id, v.author_name, v.content, v.reply_to_id, v.attachments, v.created_at, v.edited_at, null
-      from unnest(${col('id')}::text[], ${col('postId')}::text[], ${col('threadId')}::text[], ${col('authorId')}::text[], ${col('authorName')}::text[],
-                  ${col('content')}::text[], ${col('replyToId')}::text[], ${rows.map((c) => JSON.stringify(c.attachments))}::text[], ${col('createdAt')}::text[], ${col('editedAt')}::text[])
-        as v(id, post_id, thread_id, author_id, author_name, content, reply_to_id, attachments, created_at, edited_at)
+      from ${commentRows(db, rows)}
       left join posts p on p.id = v.post_id
+      where true
       on conflict (id) do update set content = excluded.content, author_name = excluded.author_name, attachments = excluded.attachments,
         reply_to_id = excluded.reply_to_id, edited_at = excluded.edited_at
       where comments.deleted_at is null
         and (comments.edited_at is null or coalesce(excluded.edited_at, '') >= comments.edited_at)
         ${rules.onlyChanged ? sql`and (comments.content <> excluded.content or comments.edited_at is distinct from excluded.edited_at)` : sql``}
-      returning 1 as one`;
-}
-
-/** SQLite: a multi-row insert of at most CHUNK rows (prepared once per size and reused), returning the written ids. */
-function upsertQuerySqlite(db: Db, rows: readonly CommentInput[], rules: UpsertRules) {
-  return db.kysely
-    .insertInto('comments')
-    .values(
-      rows.map((c) => ({
-        id: c.id,
-        post_id: c.postId,
-        guild_id: guildOfPost(c.postId),
-        thread_id: c.threadId,
-        author_id: c.authorId,
-        author_name: c.authorName,
-        content: c.content,
-        reply_to_id: c.replyToId,
-        attachments: JSON.stringify(c.attachments),
-        created_at: c.createdAt,
-        edited_at: c.editedAt,
-        deleted_at: null,
-      })),
-    )
-    .onConflict((oc) =>
-      oc
-        .column('id')
-        .doUpdateSet((eb) => ({
-          content: eb.ref('excluded.content'),
-          author_name: eb.ref('excluded.author_name'),
-          attachments: eb.ref('excluded.attachments'),
-          reply_to_id: eb.ref('excluded.reply_to_id'),
-          edited_at: eb.ref('excluded.edited_at'),
-        }))
-        .where((eb) =>
-          eb.and([
-            eb('comments.deleted_at', 'is', null),
-            eb.or([eb('comments.edited_at', 'is', null), eb(sql`coalesce(excluded.edited_at, '')`, '>=', eb.ref('comments.edited_at'))]),
-            ...(rules.onlyChanged ? [eb.or([eb('comments.content', '<>', eb.ref('excluded.content')), eb('comments.edited_at', 'is distinct from', eb.ref('excluded.edited_at'))])] : []),
-          ]),
-        ),
-    )
-    .returning('id');
+      returning id`;
 }
 
 /** Keeps the rows as tombstones: content stays for the owner's records, `deletedAt` hides it everywhere. */
 export async function markCommentsDeleted(db: Db, ids: readonly string[], at: string): Promise<number> {
-  let n = 0;
-  for (let i = 0; i < ids.length; i += CHUNK) {
-    const res = await db.kysely
-      .updateTable('comments')
-      .set({ deleted_at: at })
-      .where('id', 'in', ids.slice(i, i + CHUNK))
-      .where('deleted_at', 'is', null)
-      .executeTakeFirst();
-    n += Number(res.numUpdatedRows);
-  }
-  return n;
+  if (ids.length === 0) return 0;
+  const res = await db.kysely.updateTable('comments').set({ deleted_at: at }).where('id', 'in', textList(db, ids)).where('deleted_at', 'is', null).executeTakeFirst();
+  return Number(res.numUpdatedRows);
 }
 
 export async function markThreadCommentsDeleted(db: Db, threadId: string, at: string): Promise<number> {
@@ -206,14 +161,14 @@ export async function storeCatchUpPage(
   // One row per id (the upsert may not touch a row twice); the later copy wins.
   const rows = [...new Map(comments.map((c) => [c.id, c])).values()];
   if (db.dialect === 'postgres') {
-    const page = rows.length ? upsertStatementPg(rows, { onlyChanged: true }) : sql`select 1 as one where false`;
+    const page = rows.length ? upsertStatement(db, rows, { onlyChanged: true }) : sql`select 1 as id where false`;
     const moved = cursor ? sql`, moved as (${advanceCursorStatement(db, cursor.threadId, cursor.postId, cursor.messageId)})` : sql``;
     const { rows: out } = await sql<{ n: number }>`with page as (${page})${moved} select count(*) as n from page`.execute(db.kysely);
     return Number(out[0]?.n ?? 0);
   }
   return withTransaction(db, async (tx) => {
     let n = 0;
-    for (let i = 0; i < rows.length; i += CHUNK) n += (await upsertQuerySqlite(tx, rows.slice(i, i + CHUNK), { onlyChanged: true }).execute()).length;
+    if (rows.length) n = (await upsertStatement(tx, rows, { onlyChanged: true }).execute(tx.kysely)).rows.length;
     if (cursor) await advanceCursor(tx, cursor.threadId, cursor.postId, cursor.messageId);
     return n;
   });

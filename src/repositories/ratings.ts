@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { withTransaction, type Db } from '../db/index.ts';
+import { relation } from './relation.ts';
 
 export type Stars = 1 | 2 | 3 | 4 | 5;
 
@@ -41,74 +42,42 @@ export interface RatingKey {
   userId: string;
 }
 
-const PAIR_CHUNK = 400;
+const pairs = (db: Db, keys: readonly RatingKey[]) =>
+  relation(db, 'k', [
+    { name: 'post_id', pgType: 'text', values: keys.map((k) => k.postId) },
+    { name: 'user_id', pgType: 'text', values: keys.map((k) => k.userId) },
+  ]);
 
-/** (post, person) pairs as post → people, for `post_id = ? and user_id in (…)` conditions. */
-function usersByPost(keys: readonly RatingKey[]): Map<string, Set<string>> {
-  const out = new Map<string, Set<string>>();
-  for (const k of keys) {
-    let users = out.get(k.postId);
-    if (!users) out.set(k.postId, (users = new Set()));
-    users.add(k.userId);
-  }
-  return out;
-}
-
-/** The ratings of these (post, person) pairs that exist: one query (SQLite: one per 400 pairs). */
+/** The ratings of these (post, person) pairs that exist, in one query. */
 export async function getRatingsOf(db: Db, keys: readonly RatingKey[]): Promise<Rating[]> {
-  const out: Rating[] = [];
-  const toRating = (r: { post_id: string; user_id: string; stars: number; updated_at: string }): Rating => ({ postId: r.post_id, userId: r.user_id, stars: r.stars as Stars, updatedAt: r.updated_at });
-  if (keys.length === 0) return out;
-  if (db.dialect === 'postgres') {
-    // The pairs as two arrays: one short plan, however many pairs.
-    const { rows } = await sql<{ post_id: string; user_id: string; stars: number; updated_at: string }>`select r.post_id, r.user_id, r.stars, r.updated_at from ratings r
-      join unnest(${keys.map((k) => k.postId)}::text[], ${keys.map((k) => k.userId)}::text[]) as k(post_id, user_id) on r.post_id = k.post_id and r.user_id = k.user_id`.execute(db.kysely);
-    return [...new Map(rows.map((r) => [`${r.post_id}:${r.user_id}`, toRating(r)])).values()];
-  }
-  for (let i = 0; i < keys.length; i += PAIR_CHUNK) {
-    const rows = await db.kysely
-      .selectFrom('ratings')
-      .selectAll()
-      .where((eb) => eb.or([...usersByPost(keys.slice(i, i + PAIR_CHUNK))].map(([postId, users]) => eb.and([eb('post_id', '=', postId), eb('user_id', 'in', [...users])]))))
-      .execute();
-    out.push(...rows.map(toRating));
-  }
-  return out;
+  if (keys.length === 0) return [];
+  const { rows } = await sql<{ post_id: string; user_id: string; stars: number; updated_at: string }>`select r.post_id, r.user_id, r.stars, r.updated_at
+    from ${pairs(db, keys)} join ratings r on r.post_id = k.post_id and r.user_id = k.user_id`.execute(db.kysely);
+  // A pair asked for twice is one rating.
+  return [...new Map(rows.map((r) => [`${r.post_id}:${r.user_id}`, { postId: r.post_id, userId: r.user_id, stars: r.stars as Stars, updatedAt: r.updated_at }])).values()];
 }
 
 /**
- * Writes the final state of a batch of ratings: `set` upserted, `removed` deleted (SQLite: statements of at
- * most 400 rows). A key must appear once: in `set` or in `removed`.
+ * Writes the final state of a batch of ratings: `set` upserted, `removed` deleted, one statement each. A key
+ * must appear once: in `set` or in `removed`.
  */
 export async function writeRatings(db: Db, set: readonly Rating[], removed: readonly RatingKey[]): Promise<void> {
   for (const r of set) if (!isStars(r.stars)) throw new RangeError(`a rating is 1–5 stars, got ${String(r.stars)}`);
-  if (db.dialect === 'postgres') {
-    // Arrays through unnest: one statement each for the upserts and the removals, however many rows.
-    if (set.length)
-      await sql`insert into ratings (post_id, guild_id, user_id, stars, updated_at)
-        select v.post_id, p.guild_id, v.user_id, v.stars, v.updated_at
-        from unnest(${set.map((r) => r.postId)}::text[], ${set.map((r) => r.userId)}::text[], ${set.map((r) => r.stars)}::int[], ${set.map((r) => r.updatedAt)}::text[])
-          as v(post_id, user_id, stars, updated_at)
-        left join posts p on p.id = v.post_id
-        on conflict (post_id, user_id) do update set stars = excluded.stars, updated_at = excluded.updated_at`.execute(db.kysely);
-    if (removed.length)
-      await sql`delete from ratings r using unnest(${removed.map((k) => k.postId)}::text[], ${removed.map((k) => k.userId)}::text[]) as k(post_id, user_id)
-        where r.post_id = k.post_id and r.user_id = k.user_id`.execute(db.kysely);
-    return;
+  if (set.length) {
+    const v = relation(db, 'v', [
+      { name: 'post_id', pgType: 'text', values: set.map((r) => r.postId) },
+      { name: 'user_id', pgType: 'text', values: set.map((r) => r.userId) },
+      { name: 'stars', pgType: 'int', values: set.map((r) => r.stars) },
+      { name: 'updated_at', pgType: 'text', values: set.map((r) => r.updatedAt) },
+    ]);
+    // `where true`: SQLite needs it to tell the upsert's `on conflict` from the join's `on`.
+    await sql`insert into ratings (post_id, guild_id, user_id, stars, updated_at)
+      select v.post_id, p.guild_id, v.user_id, v.stars, v.updated_at from ${v} left join posts p on p.id = v.post_id
+      where true
+      on conflict (post_id, user_id) do update set stars = excluded.stars, updated_at = excluded.updated_at`.execute(db.kysely);
   }
-  for (let i = 0; i < set.length; i += PAIR_CHUNK) {
-    await db.kysely
-      .insertInto('ratings')
-      .values(set.slice(i, i + PAIR_CHUNK).map((r) => ({ post_id: r.postId, guild_id: guildOfPost(r.postId), user_id: r.userId, stars: r.stars, updated_at: r.updatedAt })))
-      .onConflict((oc) => oc.columns(['post_id', 'user_id']).doUpdateSet((eb) => ({ stars: eb.ref('excluded.stars'), updated_at: eb.ref('excluded.updated_at') })))
-      .execute();
-  }
-  for (let i = 0; i < removed.length; i += PAIR_CHUNK) {
-    await db.kysely
-      .deleteFrom('ratings')
-      .where((eb) => eb.or([...usersByPost(removed.slice(i, i + PAIR_CHUNK))].map(([postId, users]) => eb.and([eb('post_id', '=', postId), eb('user_id', 'in', [...users])]))))
-      .execute();
-  }
+  if (removed.length)
+    await sql`delete from ratings where (post_id, user_id) in (select k.post_id, k.user_id from ${pairs(db, removed)})`.execute(db.kysely);
 }
 
 export async function getRating(db: Db, postId: string, userId: string): Promise<Rating | null> {
