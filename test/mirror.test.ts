@@ -334,6 +334,24 @@ for (const dialect of DIALECTS) {
     assert.is((await listComments(t.db, later.postId)).length, 1);
   });
 
+  mirror('the thread cache looks up the threads asked for in one turn in one query; a failed query fails them all, and the next lookup asks again', async () => {
+    const threads = [await publishedPost(t.db), await publishedPost(t.db), await publishedPost(t.db)];
+    const db = flakyDb(t.db);
+    const cache = new PostThreadCache(db);
+    const stranger = snowflake();
+    const answers = await Promise.all([...threads.map((th) => cache.lookup(th.threadId)), cache.lookup(stranger), cache.lookup(threads[0]!.threadId)]);
+    assert.is(db.attempts, 1, 'five lookups of four threads: one query');
+    assert.equal(answers.map((a) => a?.postId ?? null), [...threads.map((th) => th.postId), null, threads[0]!.postId]);
+    assert.is((await cache.lookup(threads[1]!.threadId))?.threadId, threads[1]!.threadId);
+    assert.is(db.attempts, 1, 'cached');
+    db.down = true;
+    const other = await publishedPost(t.db);
+    const failed = await Promise.allSettled([cache.lookup(other.threadId), cache.lookup(snowflake())]);
+    assert.equal(failed.map((f) => f.status), ['rejected', 'rejected']);
+    db.down = false;
+    assert.is((await cache.lookup(other.threadId))?.postId, other.postId, 'nothing wrong was remembered');
+  });
+
   mirror('the thread cache is bounded', async () => {
     const cache = new PostThreadCache(t.db, { maxEntries: 20 });
     for (let i = 0; i < 100; i++) await cache.lookup(snowflake());

@@ -362,6 +362,20 @@ for (const dialect of DIALECTS) {
     await p2.close();
   });
 
+  rules('AnnouncementIndex.prime: the uncached messages of a batch in one query, answered from the cache after', async (ctx) => {
+    const posts = [await announcedPost(ctx.t), await announcedPost(ctx.t), await announcedPost(ctx.t)];
+    const stranger = snowflake();
+    let queries = 0;
+    const counted = { dialect: ctx.t.db.dialect, kysely: ctx.t.db.kysely.withPlugin({ transformQuery: (a) => (queries++, a.node), transformResult: async (a) => a.result }) };
+    const index = new AnnouncementIndex(counted);
+    await index.prime([...posts.map((p) => p.messageId!), stranger, posts[0]!.messageId!]);
+    assert.is(queries, 1, 'three announcements and a stranger, one asked twice: one query');
+    for (const p of posts) assert.is(await index.postIdOf(p.messageId!), p.id);
+    assert.is(await index.postIdOf(stranger), null, 'a miss is remembered too');
+    await index.prime(posts.map((p) => p.messageId!));
+    assert.is(queries, 1, 'nothing cached is asked again');
+  });
+
   rules('AnnouncementIndex: misses are cached briefly, hits longer, and the cache is bounded', async (ctx) => {
     let clock = 1_000_000;
     const index = new AnnouncementIndex(ctx.t.db, { max: 3, missTtlMs: 1000, hitTtlMs: 60_000, now: () => clock });

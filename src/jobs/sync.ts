@@ -78,11 +78,12 @@ export function createProcessMirror(
   const { db, log, queues, config } = deps;
   const writer = new CommentWriter(db, log, {
     ...writerOptions,
+    // All at once: ioredis sends them without waiting for each answer, so they cost about one round trip.
     onFlushed: async (postIds) => {
-      for (const id of postIds) await scheduleAnnouncementRefresh(queues, id, config.announcementRefreshMs);
+      await Promise.all(postIds.map((id) => scheduleAnnouncementRefresh(queues, id, config.announcementRefreshMs)));
     },
     onDirty: async (threads) => {
-      for (const t of threads) await requestThreadSync(queues, t.threadId, { full: true });
+      await Promise.all(threads.map((t) => requestThreadSync(queues, t.threadId, { full: true })));
     },
   });
   return new Mirror(writer, new PostThreadCache(db), log, (threadId, opts) => requestThreadSync(queues, threadId, opts));

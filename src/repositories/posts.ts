@@ -1,6 +1,7 @@
 import type { Db } from '../db/index.ts';
 import type { PostRow } from '../db/schema.ts';
 import { now, stableId } from './ids.ts';
+import { textList } from './relation.ts';
 
 export type PublishState = 'known' | 'pending' | 'announced' | 'threaded' | 'published' | 'failed';
 
@@ -178,6 +179,20 @@ export async function getPost(db: Db, id: string): Promise<Post | null> {
 export async function getPostByMessageId(db: Db, messageId: string): Promise<Post | null> {
   const row = await db.kysely.selectFrom('posts').selectAll().where('message_id', '=', messageId).executeTakeFirst();
   return row ? toPost(row) : null;
+}
+
+/** The posts announced by these Discord messages, as message id → post id, in one query. */
+export async function getPostIdsByMessageIds(db: Db, messageIds: readonly string[]): Promise<Map<string, string>> {
+  if (messageIds.length === 0) return new Map();
+  const rows = await db.kysely.selectFrom('posts').select(['id', 'message_id']).where('message_id', 'in', textList(db, messageIds)).execute();
+  return new Map(rows.map((r) => [r.message_id!, r.id]));
+}
+
+/** The posts discussed in these Discord threads, as thread id → post, in one query. */
+export async function getPostsByThreadIds(db: Db, threadIds: readonly string[]): Promise<Map<string, Post>> {
+  if (threadIds.length === 0) return new Map();
+  const rows = await db.kysely.selectFrom('posts').selectAll().where('thread_id', 'in', textList(db, threadIds)).execute();
+  return new Map(rows.map((r) => [r.thread_id!, toPost(r)]));
 }
 
 /** The post discussed in this Discord thread. */

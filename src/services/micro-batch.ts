@@ -1,9 +1,9 @@
 // Micro-batching of database writes from gateway events: items are queued in arrival order and written in
-// small transactions (every ~20 ms or ~500 items), one transaction at a time, retried with backoff while
-// the database is away. One transaction per batch instead of one per event is what lets a busy server's
-// replies and votes keep up (a commit costs far more than a row), and writing one batch at a time is the
-// backpressure between the gateway and the database: events wait as small objects in the buffer, not as
-// queries piled up in the connection pool.
+// small transactions (every ~20 ms, or at once when 2,000 items wait), one transaction at a time, retried
+// with backoff while the database is away. One transaction per batch instead of one per event is what lets a
+// busy server's replies and votes keep up (a commit costs far more than a row), and writing one batch at a
+// time is the backpressure between the gateway and the database: events wait as small objects in the
+// buffer, not as queries piled up in the connection pool.
 import type { Logger } from '../logger.ts';
 
 export interface MicroBatchOptions<T> {
@@ -11,13 +11,16 @@ export interface MicroBatchOptions<T> {
   name: string;
   /** Writes one batch in one transaction; a throw means nothing of it was written (it is retried). */
   write: (batch: T[]) => Promise<void>;
-  /** After a batch was written (not awaited by `push`; a throw is logged). */
+  /** After a batch was written: runs while the next batch is written, one at a time, in batch order (a throw is logged). */
   afterWrite?: (batch: T[]) => Promise<void> | void;
   /** The buffer was full: these oldest items were dropped unwritten. */
   onDrop?: (dropped: T[]) => void;
   /** Flush this long after the first buffered item (default 20 ms: the most a quiet server's event waits). */
   flushMs?: number;
-  /** Flush at once when this many items wait; also the most written in one transaction (default 500). */
+  /**
+   * Flush at once when this many items wait; also the most written in one transaction (default 2,000: a
+   * burst is written in a few large transactions, each one statement per kind of write).
+   */
   maxBatch?: number;
   /** The most items kept while the database is away (default 100,000); beyond it the oldest are dropped. */
   maxBuffer?: number;
@@ -50,6 +53,8 @@ export class MicroBatcher<T> {
   #buffer: T[] = [];
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
+  /** The follow-up of the last written batch, while it runs (it overlaps the next batch's write). */
+  #following: Promise<void> | null = null;
   #retryMs = 0;
   #inFlight = 0;
   #failingSince: number | null = null;
@@ -59,7 +64,7 @@ export class MicroBatcher<T> {
   readonly stats: MicroBatchStats = { accepted: 0, written: 0, flushes: 0, failures: 0, dropped: 0 };
 
   constructor(log: Logger | null, options: MicroBatchOptions<T>) {
-    const maxBatch = Math.max(1, options.maxBatch ?? 500);
+    const maxBatch = Math.max(1, options.maxBatch ?? 2000);
     this.#o = {
       ...options,
       flushMs: options.flushMs ?? 20,
@@ -121,6 +126,7 @@ export class MicroBatcher<T> {
           const ok = await this.#flushOnce();
           if (!ok) return;
         }
+        await this.#following;
       } finally {
         this.#running = null;
         if (this.#buffer.length === 0) for (const fn of [...this.#idle]) fn();
@@ -158,11 +164,21 @@ export class MicroBatcher<T> {
     this.stats.flushes++;
     this.stats.written += batch.length;
     if (this.#o.afterWrite) {
-      try {
-        await this.#o.afterWrite(batch);
-      } catch (err) {
-        this.#log?.warn({ err, items: batch.length }, `${this.#o.name}: the follow-up of a written batch failed`);
-      }
+      // The follow-up (Redis, Discord) overlaps the next batch's write, so a slow round trip there does not
+      // hold up the database; follow-ups still run one at a time, in batch order.
+      await this.#following;
+      const afterWrite = this.#o.afterWrite;
+      const following = (async () => {
+        try {
+          await afterWrite(batch);
+        } catch (err) {
+          this.#log?.warn({ err, items: batch.length }, `${this.#o.name}: the follow-up of a written batch failed`);
+        }
+      })();
+      this.#following = following;
+      void following.finally(() => {
+        if (this.#following === following) this.#following = null;
+      });
     }
     return true;
   }

@@ -4,7 +4,7 @@ import { MessageType, type APIGuildMember, type APIMessage } from 'discord-api-t
 import type { Db } from '../db/index.ts';
 import type { Logger } from '../logger.ts';
 import type { Attachment, CommentInput } from '../repositories/comments.ts';
-import { getPostByThreadId } from '../repositories/posts.ts';
+import { getPostsByThreadIds } from '../repositories/posts.ts';
 import type { CommentWriter } from './comment-writer.ts';
 
 /** A Discord message as the mirror needs it, whatever it came from (gateway event or REST page). */
@@ -100,7 +100,10 @@ export function toCommentInput(m: MessageData, thread: PostThread): CommentInput
 
 /**
  * threadId → post thread, or null for a channel that is no post's thread. Bounded (oldest entries go
- * first); a miss is remembered only briefly so a thread published a moment ago is found.
+ * first); a miss is remembered only briefly so a thread published a moment ago is found. The threads not
+ * cached that are asked for in the same turn of the event loop (the events of one read from the gateway)
+ * are looked up together in one query: a burst across a hundred threads must not take a hundred pooled
+ * connections ahead of the writes.
  */
 export class PostThreadCache {
   readonly #db: Db;
@@ -109,6 +112,8 @@ export class PostThreadCache {
   readonly #hitTtlMs: number;
   readonly #entries = new Map<string, { value: PostThread | null; until: number }>();
   readonly #inFlight = new Map<string, Promise<PostThread | null>>();
+  /** Threads waiting for the next lookup query, with the settlers of their promises. */
+  #queued = new Map<string, { resolve: (v: PostThread | null) => void; reject: (err: unknown) => void }>();
 
   constructor(db: Db, { maxEntries = 10_000, missTtlMs = 3_000, hitTtlMs = 10 * 60_000 } = {}) {
     this.#db = db;
@@ -121,25 +126,39 @@ export class PostThreadCache {
     return this.#entries.size;
   }
 
-  async lookup(threadId: string): Promise<PostThread | null> {
+  lookup(threadId: string): Promise<PostThread | null> {
     const hit = this.#entries.get(threadId);
-    if (hit && hit.until > Date.now()) return hit.value;
+    if (hit && hit.until > Date.now()) return Promise.resolve(hit.value);
     const pending = this.#inFlight.get(threadId);
     if (pending) return pending;
-    const p = (async () => {
-      try {
-        const post = await getPostByThreadId(this.#db, threadId);
-        const value = post ? { postId: post.id, threadId, messageId: post.messageId } : null;
-        this.#entries.delete(threadId);
-        this.#entries.set(threadId, { value, until: Date.now() + (value ? this.#hitTtlMs : this.#missTtlMs) });
-        while (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
-        return value;
-      } finally {
-        this.#inFlight.delete(threadId);
-      }
-    })();
+    const p = new Promise<PostThread | null>((resolve, reject) => {
+      if (this.#queued.size === 0) setImmediate(() => void this.#lookUpQueued());
+      this.#queued.set(threadId, { resolve, reject });
+    });
     this.#inFlight.set(threadId, p);
     return p;
+  }
+
+  async #lookUpQueued(): Promise<void> {
+    const queued = this.#queued;
+    this.#queued = new Map();
+    const ids = [...queued.keys()];
+    try {
+      const posts = await getPostsByThreadIds(this.#db, ids);
+      const now = Date.now();
+      for (const [threadId, { resolve }] of queued) {
+        const post = posts.get(threadId);
+        const value = post ? { postId: post.id, threadId, messageId: post.messageId } : null;
+        this.#entries.delete(threadId);
+        this.#entries.set(threadId, { value, until: now + (value ? this.#hitTtlMs : this.#missTtlMs) });
+        resolve(value);
+      }
+      while (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
+    } catch (err) {
+      for (const { reject } of queued.values()) reject(err);
+    } finally {
+      for (const id of ids) this.#inFlight.delete(id);
+    }
   }
 
   /** Forgets what is known about a thread (a new thread, a deleted one). */

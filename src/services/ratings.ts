@@ -4,7 +4,7 @@
 import type { AppContext } from '../context.ts';
 import { withTransaction, type Db } from '../db/index.ts';
 import { RATING_EMOJIS } from '../render/post.ts';
-import { getPostByMessageId } from '../repositories/posts.ts';
+import { getPostByMessageId, getPostIdsByMessageIds } from '../repositories/posts.ts';
 import { getRatingsOf, removeRatings, writeRatings, type Rating, type RatingKey, type Stars } from '../repositories/ratings.ts';
 import { DiscordRequestError } from './discord-port.ts';
 import { MicroBatcher, type MicroBatchOptions, type MicroBatchStats } from './micro-batch.ts';
@@ -77,19 +77,34 @@ export class AnnouncementIndex {
   ) {}
 
   async postIdOf(messageId: string): Promise<string | null> {
-    const now = (this.options.now ?? Date.now)();
-    const hit = this.#cache.get(messageId);
-    if (hit && hit.until > now) {
-      // Refresh recency (Map keeps insertion order: the first entry is the least recently used).
-      this.#cache.delete(messageId);
-      this.#cache.set(messageId, hit);
-      return hit.postId;
-    }
+    const hit = this.#fresh(messageId);
+    if (hit) return hit.postId;
     const post = await getPostByMessageId(this.db, messageId);
-    const postId = post?.id ?? null;
+    return this.#remember(messageId, post?.id ?? null);
+  }
+
+  /** Looks up, in one query, those of these messages that are not cached, so `postIdOf` answers them from the cache. */
+  async prime(messageIds: Iterable<string>): Promise<void> {
+    const missing = [...new Set(messageIds)].filter((id) => !this.#fresh(id));
+    if (missing.length === 0) return;
+    const found = await getPostIdsByMessageIds(this.db, missing);
+    for (const id of missing) this.#remember(id, found.get(id) ?? null);
+  }
+
+  /** A cached answer that has not expired (made the most recently used). */
+  #fresh(messageId: string): { postId: string | null } | null {
+    const hit = this.#cache.get(messageId);
+    if (!hit || hit.until <= (this.options.now ?? Date.now)()) return null;
+    // Refresh recency (Map keeps insertion order: the first entry is the least recently used).
+    this.#cache.delete(messageId);
+    this.#cache.set(messageId, hit);
+    return hit;
+  }
+
+  #remember(messageId: string, postId: string | null): string | null {
     const ttl = postId ? (this.options.hitTtlMs ?? 10 * 60_000) : (this.options.missTtlMs ?? 5_000);
     this.#cache.delete(messageId);
-    this.#cache.set(messageId, { postId, until: now + ttl });
+    this.#cache.set(messageId, { postId, until: (this.options.now ?? Date.now)() + ttl });
     const max = this.options.max ?? 10_000;
     while (this.#cache.size > max) this.#cache.delete(this.#cache.keys().next().value!);
     return postId;
@@ -317,6 +332,7 @@ export class ReactionProcessor {
    * a partial user's bot flag) happen before it, so the transaction never waits on Discord.
    */
   async #write(batch: PendingReaction[]): Promise<void> {
+    await this.index.prime(batch.filter((p) => p.postId === undefined).map((p) => p.event.messageId));
     for (const p of batch) {
       p.outcome = undefined;
       if (p.postId === undefined) p.postId = await this.index.postIdOf(p.event.messageId);
