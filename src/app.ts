@@ -55,7 +55,7 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
   };
 
   try {
-    const db = createDb(config);
+    const db = createDb(config, { backgroundCheckpoints: { onError: (err) => log.warn({ err }, 'the SQLite checkpoint thread stopped; the bot checkpoints the WAL itself again') } });
     closers.push(['database', () => db.destroy()]);
     for (const step of await migrateToLatest(db)) log.info({ migration: step.name, status: step.status }, 'migration applied');
 

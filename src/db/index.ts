@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, type LogEvent, type Transaction } from 'kysely';
 import pg from 'pg';
+import { startCheckpointer } from './checkpointer.ts';
 import type { Database } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -73,9 +74,15 @@ export interface CreateDbOptions {
   poolSize?: number;
   /** Sees every query with its duration (benchmarks use it to explain the queries they time). */
   onQuery?: (sql: string, parameters: readonly unknown[], ms: number) => void;
+  /**
+   * SQLite file databases: WAL checkpoints on a worker thread instead of the committing connection (the bot
+   * and `start`: it keeps their event loop free of fsyncs), every `everyMs` (default 100). `onError` hears of
+   * the worker failing.
+   */
+  backgroundCheckpoints?: { everyMs?: number; onError?: (err: unknown) => void };
 }
 
-export function createDb(config: { databaseUrl: string }, { poolSize = 10, onQuery }: CreateDbOptions = {}): RootDb {
+export function createDb(config: { databaseUrl: string }, { poolSize = 10, onQuery, backgroundCheckpoints }: CreateDbOptions = {}): RootDb {
   const log = onQuery
     ? (event: LogEvent) => {
         if (event.level === 'query') onQuery(event.query.sql, event.query.parameters, event.queryDurationMillis);
@@ -92,7 +99,16 @@ export function createDb(config: { databaseUrl: string }, { poolSize = 10, onQue
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('synchronous = NORMAL');
     const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusePreparedStatements(sqlite) }), log });
-    return { dialect: 'sqlite', kysely, description: `sqlite:${memory ? ':memory:' : resolve(path)}`, destroy: () => kysely.destroy() };
+    const checkpointer = backgroundCheckpoints && !memory ? startCheckpointer(sqlite, resolve(path), backgroundCheckpoints) : null;
+    return {
+      dialect: 'sqlite',
+      kysely,
+      description: `sqlite:${memory ? ':memory:' : resolve(path)}`,
+      destroy: async () => {
+        await checkpointer?.stop();
+        await kysely.destroy();
+      },
+    };
   }
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000 });
   // An idle client that loses its server (PostgreSQL restarted) must not crash the process.
