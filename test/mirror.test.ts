@@ -352,6 +352,19 @@ for (const dialect of DIALECTS) {
     assert.is((await cache.lookup(other.threadId))?.postId, other.postId, 'nothing wrong was remembered');
   });
 
+  mirror('a message with a NUL character is stored (PostgreSQL refuses NUL in text) and does not hold up the batch', async () => {
+    const th = await publishedPost(t.db);
+    const w = new CommentWriter(t.db, silent);
+    const m = new Mirror(w, new PostThreadCache(t.db), (await import('../src/logger.ts')).createLogger('silent'), async () => {});
+    assert.is(await m.messageSeen(msg(th, { content: 'before\u0000after', authorName: 'nul\u0000name' })), 'stored');
+    assert.is(await m.messageSeen(msg(th, { content: 'the next one' })), 'stored');
+    await m.close();
+    assert.equal((await listComments(t.db, th.postId)).map((c) => [c.content, c.authorName]), [
+      ['before\uFFFDafter', 'nul\uFFFDname'],
+      ['the next one', 'alice'],
+    ]);
+  });
+
   mirror('the thread cache is bounded', async () => {
     const cache = new PostThreadCache(t.db, { maxEntries: 20 });
     for (let i = 0; i < 100; i++) await cache.lookup(snowflake());

@@ -80,6 +80,12 @@ export function notACommentReason(m: MessageData, thread: PostThread): string | 
  * The comment row of a message. `replyToId` is set only for a reply inside the same thread to another
  * message than the starter/announcement (a reply to the announcement is a top-level comment).
  */
+/**
+ * Text as both databases can store it: PostgreSQL refuses the NUL character in text, and one such message
+ * would otherwise fail its whole batch again and again. It becomes U+FFFD, as an undecodable byte would.
+ */
+const storable = (text: string): string => (text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text);
+
 export function toCommentInput(m: MessageData, thread: PostThread): CommentInput {
   const ref = m.reference;
   const sameThread = ref?.messageId && (ref.type ?? 0) === 0 && (ref.channelId === null || ref.channelId === thread.threadId);
@@ -89,10 +95,10 @@ export function toCommentInput(m: MessageData, thread: PostThread): CommentInput
     postId: thread.postId,
     threadId: thread.threadId,
     authorId: m.authorId,
-    authorName: m.authorName.slice(0, 200),
-    content: m.content,
+    authorName: storable(m.authorName.slice(0, 200)),
+    content: storable(m.content),
     replyToId,
-    attachments: m.attachments.map((a) => ({ url: a.url, name: a.name, contentType: a.contentType ?? null })),
+    attachments: m.attachments.map((a) => ({ url: a.url, name: storable(a.name), contentType: a.contentType ?? null })),
     createdAt: m.createdAt,
     editedAt: m.editedAt,
   };
