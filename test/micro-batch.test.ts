@@ -129,4 +129,56 @@ test('a failing write is retried in order; past maxBuffer the oldest are dropped
   assert.is(b.push(8), false, 'closed');
 });
 
+test('a batch refused for one of its items is halved until that item is alone: it is rejected, everything else is written in order, at once', async () => {
+  const written: number[] = [];
+  const rejected: Array<[number, string]> = [];
+  let attempts = 0;
+  const refused = Object.assign(new Error('violates a constraint'), { code: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
+  const b = new MicroBatcher<number>(null, {
+    name: 'test writes',
+    maxBatch: 16,
+    flushMs: 1,
+    retryMinMs: 10_000, // a backoff would show: the test would time out
+    write: async (batch) => {
+      attempts++;
+      if (batch.includes(11)) throw refused;
+      written.push(...batch);
+    },
+    isPermanent: (err) => err === refused,
+    onRejected: (item, err) => rejected.push([item, (err as Error).message]),
+  });
+  for (let i = 0; i < 40; i++) b.push(i);
+  await b.flush({ timeoutMs: 2000 });
+  assert.equal(written, [...Array.from({ length: 11 }, (_, i) => i), ...Array.from({ length: 28 }, (_, i) => i + 12)]);
+  assert.equal(rejected, [[11, 'violates a constraint']]);
+  assert.equal([b.stats.rejected, b.stats.failures], [1, 0]);
+  assert.is(attempts, 10, "halving: 16 refused, 8 written, 8, 4 refused, 2 written, 2 refused, 1 written, 1 rejected; then 16 and 12");
+  await b.close();
+});
+
+test('an error that is not the items\' fault (the database away) is retried with the batch whole, nothing rejected', async () => {
+  let down = true;
+  const batches: number[][] = [];
+  const b = new MicroBatcher<number>(null, {
+    name: 'test writes',
+    maxBatch: 8,
+    flushMs: 1,
+    retryMinMs: 2,
+    retryMaxMs: 4,
+    write: async (batch) => {
+      if (down) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      batches.push(batch);
+    },
+    isPermanent: () => false,
+    onRejected: () => assert.unreachable('nothing is rejected'),
+  });
+  for (let i = 0; i < 8; i++) b.push(i);
+  await tick();
+  await tick();
+  down = false;
+  await b.flush();
+  assert.equal(batches, [[0, 1, 2, 3, 4, 5, 6, 7]]);
+  await b.close();
+});
+
 test.run();

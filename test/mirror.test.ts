@@ -365,6 +365,23 @@ for (const dialect of DIALECTS) {
     ]);
   });
 
+  mirror('a comment the database refuses (its post is not there: a foreign key) is logged and left out; the rest of its batch is stored', async () => {
+    const th = await publishedPost(t.db);
+    const errors: string[] = [];
+    const log = { error: (_o: unknown, m: string) => errors.push(m), warn: () => {}, info: () => {}, debug: () => {} };
+    const w = new CommentWriter(t.db, log as never);
+    const ok = [msg(th), msg(th), msg(th)];
+    w.upsert(toCommentInput(ok[0]!, th));
+    w.upsert(toCommentInput(msg(th), { ...th, postId: 'no-such-post' }));
+    w.upsert(toCommentInput(ok[1]!, th));
+    w.upsert(toCommentInput(ok[2]!, th));
+    await w.flush({ timeoutMs: 5000 });
+    assert.equal((await listComments(t.db, th.postId)).map((c) => c.id), ok.map((m) => m.id));
+    assert.is(w.stats.rejected, 1);
+    assert.ok(errors.includes('comment operation refused by the database: not stored'), errors.join('; '));
+    await w.close();
+  });
+
   mirror('the thread cache is bounded', async () => {
     const cache = new PostThreadCache(t.db, { maxEntries: 20 });
     for (let i = 0; i < 100; i++) await cache.lookup(snowflake());

@@ -129,6 +129,17 @@ export async function withTransaction<T>(db: Db, fn: (tx: Db) => Promise<T>): Pr
   return (db.kysely as Kysely<Database>).transaction().execute((trx) => fn({ dialect: db.dialect, kysely: trx }));
 }
 
+/**
+ * Whether the database refused a statement for the values it carried (a constraint, text it cannot store),
+ * so that running it again as it is fails again; not for the database being away, busy or locked.
+ * PostgreSQL: SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation).
+ */
+export function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  return /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG)/.test(code) || /^2[23][0-9A-Z]{3}$/.test(code);
+}
+
 /** A cheap round trip, for health checks. */
 export async function pingDb(db: Db): Promise<void> {
   await db.kysely.selectNoFrom((eb) => eb.lit(1).as('one')).execute();

@@ -1,6 +1,6 @@
 // Comment writes from gateway events, micro-batched (micro-batch.ts): queued in arrival order, written in small
 // transactions (every ~20 ms, or at once when 2,000 operations wait), retried with backoff while the database is away.
-import { withTransaction, type Db } from '../db/index.ts';
+import { isDataError, withTransaction, type Db } from '../db/index.ts';
 import type { Logger } from '../logger.ts';
 import { MicroBatcher, type MicroBatchOptions, type MicroBatchStats } from './micro-batch.ts';
 import { markCommentsDeleted, markThreadCommentsDeleted, upsertComments, type CommentInput } from '../repositories/comments.ts';
@@ -51,6 +51,8 @@ export class CommentWriter {
       // itself: without BEGIN and COMMIT it is one round trip to PostgreSQL instead of three.
       write: (batch) => (batch.every((op) => op.kind === 'upsert') ? applyOps(db, batch) : withTransaction(db, (tx) => applyOps(tx, batch))),
       afterWrite: (batch) => this.#afterFlush(batch),
+      isPermanent: isDataError,
+      onRejected: (op, err) => this.#log?.error({ err, threadId: threadOf(op), ids: op.kind === 'upsert' ? [op.comment.id] : op.kind === 'delete' ? op.ids : [] }, 'comment operation refused by the database: not stored'),
       onDrop: (dropped) => {
         for (const op of dropped) this.#dirty.set(threadOf(op), { threadId: threadOf(op), postId: postOf(op) });
         this.#log?.error({ dropped: dropped.length, dirtyThreads: this.#dirty.size }, 'comment buffer full: oldest operations dropped, their threads will be caught up');

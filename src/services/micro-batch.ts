@@ -15,6 +15,15 @@ export interface MicroBatchOptions<T> {
   afterWrite?: (batch: T[]) => Promise<void> | void;
   /** The buffer was full: these oldest items were dropped unwritten. */
   onDrop?: (dropped: T[]) => void;
+  /**
+   * Whether a failed write was refused because of what it wrote (a constraint, a value the database cannot
+   * store), so that retrying the same batch would fail forever. Such a batch is halved until the item at
+   * fault is alone; that one goes to `onRejected` and the writes go on. Other errors (the database away) are
+   * retried with backoff, the batch whole.
+   */
+  isPermanent?: (err: unknown) => boolean;
+  /** An item the database refused (see `isPermanent`); it is not written. */
+  onRejected?: (item: T, err: unknown) => void;
   /** Flush this long after the first buffered item (default 20 ms: the most a quiet server's event waits). */
   flushMs?: number;
   /**
@@ -40,6 +49,8 @@ export interface MicroBatchStats {
   failures: number;
   /** Items dropped because the buffer was full. */
   dropped: number;
+  /** Items the database refused (see `isPermanent`). */
+  rejected: number;
 }
 
 /**
@@ -61,7 +72,11 @@ export class MicroBatcher<T> {
   #closed = false;
   #stopped = false;
   readonly #idle = new Set<() => void>();
-  readonly stats: MicroBatchStats = { accepted: 0, written: 0, flushes: 0, failures: 0, dropped: 0 };
+  readonly stats: MicroBatchStats = { accepted: 0, written: 0, flushes: 0, failures: 0, dropped: 0, rejected: 0 };
+  /** While a batch refused for its items is narrowed down: how many of them are still at the front of the buffer… */
+  #suspects = 0;
+  /** … and how many of them the next write takes. */
+  #limit = 0;
 
   constructor(log: Logger | null, options: MicroBatchOptions<T>) {
     const maxBatch = Math.max(1, options.maxBatch ?? 2000);
@@ -139,12 +154,16 @@ export class MicroBatcher<T> {
 
   /** Writes one batch; false when it failed (the batch is back at the front of the buffer). */
   async #flushOnce(): Promise<boolean> {
-    const batch = this.#buffer.splice(0, this.#o.maxBatch);
+    const batch = this.#buffer.splice(0, this.#suspects > 0 ? Math.min(this.#limit, this.#suspects) : this.#o.maxBatch);
     this.#inFlight = batch.length;
     try {
       await this.#o.write(batch);
     } catch (err) {
       this.#inFlight = 0;
+      if (this.#o.isPermanent?.(err)) {
+        this.#narrow(batch, err);
+        return true;
+      }
       this.#buffer.unshift(...batch);
       this.#enforceBound();
       this.stats.failures++;
@@ -161,6 +180,7 @@ export class MicroBatcher<T> {
       this.#failingSince = null;
     }
     this.#retryMs = 0;
+    this.#suspects = Math.max(0, this.#suspects - batch.length);
     this.stats.flushes++;
     this.stats.written += batch.length;
     if (this.#o.afterWrite) {
@@ -181,6 +201,27 @@ export class MicroBatcher<T> {
       });
     }
     return true;
+  }
+
+  /**
+   * After a batch refused for its items: its first half is written next, then the rest, halving whatever is
+   * refused again until the item at fault is alone. That one is rejected, and full batches resume.
+   */
+  #narrow(batch: T[], err: unknown): void {
+    if (batch.length > 1) {
+      this.#buffer.unshift(...batch);
+      this.#suspects = Math.max(this.#suspects, batch.length);
+      this.#limit = Math.ceil(batch.length / 2);
+      return;
+    }
+    this.#suspects = 0;
+    this.stats.rejected++;
+    this.#log?.error({ err }, `${this.#o.name}: the database refused an item; it is not written`);
+    try {
+      this.#o.onRejected?.(batch[0]!, err);
+    } catch (hookErr) {
+      this.#log?.warn({ err: hookErr }, `${this.#o.name}: handling a refused item failed`);
+    }
   }
 
   /** Writes everything buffered now; resolves when the buffer is empty (or rejects after `timeoutMs`). */

@@ -2,7 +2,7 @@
 // events into `ReactionEvent`s and hand them to the process's `ReactionProcessor`, which applies them
 // strictly in arrival order, in micro-batched transactions.
 import type { AppContext } from '../context.ts';
-import { withTransaction, type Db } from '../db/index.ts';
+import { isDataError, withTransaction, type Db } from '../db/index.ts';
 import { RATING_EMOJIS } from '../render/post.ts';
 import { getPostByMessageId, getPostIdsByMessageIds } from '../repositories/posts.ts';
 import { getRatingsOf, removeRatings, writeRatings, type Rating, type RatingKey, type Stars } from '../repositories/ratings.ts';
@@ -303,6 +303,8 @@ export class ReactionProcessor {
       write: (batch) => this.#write(batch),
       afterWrite: (batch) => this.#afterWrite(batch),
       onDrop: (dropped) => this.#refuse(dropped, 'rating buffer full while the database is away'),
+      isPermanent: isDataError,
+      onRejected: (p) => this.#refuse([p], 'rating refused by the database'),
     });
   }
 
