@@ -4,7 +4,7 @@ import { feedJobs } from '../src/jobs/feeds.ts';
 import { validateMessagePayload } from '../src/render/limits.ts';
 import { cutText } from '../src/render/post.ts';
 import { listFeeds } from '../src/repositories/feeds.ts';
-import { addFeed, listFeedSummaries, MAX_BACKFILL, removeFeed, type FeedSummary } from '../src/services/feeds.ts';
+import { addFeed, listFeedSummaries, MAX_BACKFILL, removeFeed, type AddFeedResult, type FeedSummary } from '../src/services/feeds.ts';
 
 const when = (iso: string | null) => (iso ? `<t:${Math.floor(Date.parse(iso) / 1000)}:R>` : 'never');
 
@@ -20,6 +20,22 @@ export function describeFeed({ feed, counts, failed }: FeedSummary): string {
   ];
   if (feed.lastError) lines.push(`Last error: ${cutText(feed.lastError, 300)}`);
   for (const post of failed) lines.push(`❌ ${cutText(post.title, 80)}: ${cutText(post.failureReason ?? 'unknown reason', 200)}`);
+  return lines.join('\n');
+}
+
+/** The answer to /feed add. */
+export function addFeedReply(r: AddFeedResult): string {
+  const what = r.created ? 'Now following' : r.resumed ? 'Resumed' : 'Still following';
+  const lines = [
+    `${what} **${cutText(r.parsed.title ?? r.feed.url, 150).replace(/[*_~`|]/g, '\\$&')}** (<${r.feed.url}>) in <#${r.feed.channelId}>.`,
+    `The feed has ${r.items} ${r.items === 1 ? 'post' : 'posts'}; ${r.queued.length ? `${r.queued.length} ${r.queued.length === 1 ? 'is' : 'are'} being published now` : 'none is published now'}. New posts are announced as they appear.`,
+  ];
+  if (r.held.length) {
+    lines.push(
+      `⚠️ ${r.held.length} new posts appeared at once, too many to announce: they are saved and will not be announced (a notice in <#${r.feed.channelId}> lists the newest). \`/publish url:\` announces one.`,
+    );
+  }
+  if (r.queueError) lines.push(`⚠️ The job queue is unreachable right now (${r.queueError}); the feed is saved and publishing starts when it is back.`);
   return lines.join('\n');
 }
 
@@ -61,13 +77,7 @@ export default {
         channelId: channel.id,
         backfill: interaction.options.getInteger('backfill') ?? 0,
       });
-      const what = r.created ? 'Now following' : r.resumed ? 'Resumed' : 'Still following';
-      const lines = [
-        `${what} **${cutText(r.parsed.title ?? r.feed.url, 150).replace(/[*_~`|]/g, '\\$&')}** (<${r.feed.url}>) in <#${r.feed.channelId}>.`,
-        `The feed has ${r.items} ${r.items === 1 ? 'post' : 'posts'}; ${r.queued.length ? `${r.queued.length} ${r.queued.length === 1 ? 'is' : 'are'} being published now` : 'none is published now'}. New posts are announced as they appear.`,
-      ];
-      if (r.queueError) lines.push(`⚠️ The job queue is unreachable right now (${r.queueError}); the feed is saved and publishing starts when it is back.`);
-      await interaction.editReply({ content: lines.join('\n'), allowedMentions: { parse: [] } });
+      await interaction.editReply({ content: addFeedReply(r), allowedMentions: { parse: [] } });
       return;
     }
     if (sub === 'remove') {

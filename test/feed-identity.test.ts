@@ -1,6 +1,7 @@
 // A blog that changes its guid scheme (a move to another platform) must not flood its channel: on SQLite and
 // PostgreSQL, a stored post is recognised by its link under a new guid (same id, ratings and comments kept, an
-// edit when its text changed), and a poll that finds too many new items at once announces none of them.
+// edit when its text changed), and a poll that finds too many new items at once announces none of them; nor does
+// /feed add resuming a paused feed (it continues like a poll), while a removed feed added again starts afresh.
 import { ChannelType, type RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 import { pino } from 'pino';
 import { suite } from 'uvu';
@@ -11,7 +12,8 @@ import { listComments, upsertComments } from '../src/repositories/comments.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { getFeedPostByKey, getPost, listPosts, rekeyPost, setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { getRatingSummary, listRatings, setRating } from '../src/repositories/ratings.ts';
-import { addFeed, FLOOD_LIMIT, floodNotice, isFlood, pollFeed, type PollResult } from '../src/services/feeds.ts';
+import { addFeedReply } from '../commands/feed.ts';
+import { addFeed, FLOOD_LIMIT, floodNotice, isFlood, PAUSE_AFTER_FAILURES, pollFeed, removeFeed, type AddFeedResult, type PollResult } from '../src/services/feeds.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { FakeDiscord, FakeJobs } from './support/fakes.ts';
 import { feedItem, startFeedServer, type FeedServer, type TestFeedItem } from './support/feed-server.ts';
@@ -76,6 +78,28 @@ rules('the flood notice fits a Discord message, escapes titles and names the new
   assert.match(text, /…and \d+ more/);
   const one = floodNotice('https://blog.example/feed', [{ title: 'Only', url: null }]);
   assert.match(one, /found 1 new posts at once[\s\S]*• Only$/);
+});
+
+rules('a backfill published from a flood is named in the notice; the /feed add answer says what was held back', () => {
+  const held = Array.from({ length: 10 }, (_, i) => ({ title: `Post ${i}`, url: `https://blog.example/posts/${i}` }));
+  const text = floodNotice('https://blog.example/feed', held, 2);
+  assert.match(text, /found 12 new posts at once in <https:\/\/blog\.example\/feed> and announced only the newest 2,/);
+  assert.match(text, /The other 10 are saved and will not be announced later/);
+  const result = {
+    feed: { url: 'https://blog.example/feed', channelId: '123' },
+    created: false,
+    resumed: true,
+    parsed: { title: 'A *blog*', format: 'rss' },
+    items: 14,
+    queued: [{}, {}],
+    held,
+  } as unknown as AddFeedResult;
+  const reply = addFeedReply(result);
+  assert.ok(reply.startsWith('Resumed **A \\*blog\\*** (<https://blog.example/feed>) in <#123>.'), reply);
+  assert.match(reply, /2 are being published now/);
+  assert.ok(reply.includes('⚠️ 10 new posts appeared at once, too many to announce: they are saved and will not be announced (a notice in <#123> lists the newest). `/publish url:` announces one.'), reply);
+  assert.not.match(addFeedReply({ ...result, held: [] }), /⚠️/, 'nothing held, nothing said');
+  assert.ok(reply.length <= 2000);
 });
 
 rules.run();
@@ -331,6 +355,122 @@ for (const dialect of DIALECTS) {
     assert.not.ok(c.logs.some((l) => l.level >= 40), 'no warning');
   });
 
+
+  /** Fails the feed until it is paused (one pause notice), then lets it answer again. */
+  async function pause(c: Ctx, feedId: string) {
+    c.feeds.failWith = 500;
+    for (let i = 0; i < PAUSE_AFTER_FAILURES; i++) await pollFeed(ctxOf(c), c.jobs, feedId, { force: true });
+    c.feeds.failWith = null;
+    assert.is(c.discord.count('createMessage'), 1, 'the pause notice');
+  }
+
+  const titles = async (c: Ctx, ids: readonly string[]) => Promise.all(ids.map(async (id) => (await getPost(c.t.db, id))!.title));
+  /** The messages the bot sent: [channel, content]. */
+  const notices = (c: Ctx) => c.discord.calls.filter((x) => x.method === 'createMessage').map((x) => [x.args[0] as string, (x.args[1] as RESTPostAPIChannelMessageJSONBody).content ?? ''] as const);
+
+  test('/feed add resuming a paused feed publishes what appeared meanwhile, as a poll would (an old date too), oldest first', async (c) => {
+    const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
+    await pause(c, feed.id);
+    c.feeds.items.unshift(feedItem(6), feedItem(5), feedItem(-5, { title: 'Drafted long ago, published while paused' }));
+    const r = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId });
+    assert.ok(r.resumed);
+    assert.is(r.feed.state, 'active');
+    assert.equal(await titles(c, r.queued.map((p) => p.id)), ['Drafted long ago, published while paused', 'Post number 5', 'Post number 6']);
+    assert.equal(c.jobs.published, r.queued.map((p) => p.id));
+    assert.equal(r.held, []);
+    assert.is(notices(c).length, 1, 'no notice but the pause');
+    assert.not.ok(c.logs.some((l) => l.msg.includes('flood guard')));
+    // Resumed for good: the next poll is an ordinary conditional GET; a changed feed publishes nothing again.
+    assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'not-modified' });
+    c.feeds.title = 'Renamed';
+    assert.equal(ok(await pollFeed(ctxOf(c), c.jobs, feed.id)), { status: 'ok', items: 7, new: 0, changed: 0, relinked: 0, held: 0 });
+  });
+
+  test('/feed add resuming a paused feed that comes back with a flood holds it back like a poll: nothing announced, a warning, one notice where the feed now goes', async (c) => {
+    const { feed, post } = await followWithDiscussion(c);
+    await pause(c, feed.id);
+    // While paused the blog moved to a new domain (new guids, new links): its whole archive of 15 posts looks new.
+    c.feeds.items = Array.from({ length: 15 }, (_, i) => feedItem(i + 1, { id: `moved-${i + 1}`, link: `https://blog.moved.example/${i + 1}` })).reverse();
+    const otherId = c.discord.addChannel(c.guildId, ChannelType.GuildText);
+    const r = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: otherId });
+    assert.ok(r.resumed);
+    assert.equal(r.queued, []);
+    assert.equal(c.jobs.published, [], 'none announced');
+    assert.is(r.held.length, 15);
+    assert.equal(r.held.map((p) => p.publishState), Array(15).fill('known'), 'stored as known: never published later');
+    const warning = c.logs.find((l) => l.level === 40 && l.msg.includes('flood guard'));
+    assert.ok(warning, 'a warning');
+    assert.equal([warning!.count, warning!.feedId, warning!.url], [15, feed.id, feed.url]);
+    const [pauseNotice, floodNotice] = notices(c);
+    assert.is(pauseNotice![0], c.textId);
+    assert.is(floodNotice![0], otherId, 'in the channel the feed now announces in');
+    assert.match(floodNotice![1], /found 15 new posts at once[\s\S]*and announced none of them[\s\S]*Post number 15 <https:\/\/blog\.moved\.example\/15>/);
+    assert.match(addFeedReply(r), /15 new posts appeared at once/);
+    assert.is((await getPost(c.t.db, post.id))!.messageId, post.messageId, 'the announced post is untouched');
+    // The next polls are quiet; a real new post afterwards is announced as usual.
+    c.feeds.title = 'Renamed';
+    assert.equal(ok(await pollFeed(ctxOf(c), c.jobs, feed.id)), { status: 'ok', items: 15, new: 0, changed: 0, relinked: 0, held: 0 });
+    c.feeds.items.unshift(feedItem(16, { id: 'moved-16', link: 'https://blog.moved.example/16' }));
+    assert.equal(ok(await pollFeed(ctxOf(c), c.jobs, feed.id)), { status: 'ok', items: 16, new: 1, changed: 0, relinked: 0, held: 0 });
+    assert.is(notices(c).length, 2, 'one flood notice, once');
+  });
+
+  test('/feed add resuming a paused feed with backfill: the newest of a flood are published, the rest held, and the notice says so', async (c) => {
+    const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
+    await pause(c, feed.id);
+    c.feeds.items = [...Array.from({ length: 12 }, (_, i) => feedItem(i + 100)).reverse(), ...c.feeds.items];
+    const r = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 2 });
+    assert.equal(await titles(c, c.jobs.published), ['Post number 110', 'Post number 111']);
+    assert.is(r.held.length, 10);
+    assert.match(notices(c)[1]![1], /found 12 new posts at once in <[^>]+> and announced only the newest 2,[\s\S]*The other 10 are saved/);
+  });
+
+  test('/feed add resuming a flood while Discord refuses the notice and the queue is down: the feed resumes, the posts are held, the backfill waits', async (c) => {
+    const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
+    await pause(c, feed.id);
+    c.feeds.items = Array.from({ length: 11 }, (_, i) => feedItem(i + 200)).reverse();
+    c.discord.failNext('createMessage', new Error('Missing Access'));
+    c.jobs.enqueuePublish = async () => {
+      throw new Error('Connection is closed.');
+    };
+    const r = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 1 });
+    assert.is(r.feed.state, 'active');
+    assert.is(r.queueError, 'Connection is closed.');
+    assert.equal(await titles(c, r.queued.map((p) => p.id)), ['Post number 210']);
+    assert.is((await getPost(c.t.db, r.queued[0]!.id))!.publishState, 'pending', 'saved for the worker to pick up');
+    assert.is(r.held.length, 10);
+    assert.ok(c.logs.some((l) => l.msg.includes('could not post a notice')));
+    assert.ok(c.logs.some((l) => l.level === 40 && l.msg.includes('flood guard') && l.count === 10 && l.announced === 1));
+    assert.match(addFeedReply(r), /10 new posts appeared at once[\s\S]*job queue is unreachable/);
+  });
+
+  test('a removed feed added again starts afresh: what appeared while it was not followed is recorded, not announced; backfill decides; no flood notice', async (c) => {
+    const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
+    await removeFeed(ctxOf(c), c.jobs, c.guildId, c.feeds.url('/rss'));
+    c.feeds.items = [...Array.from({ length: 15 }, (_, i) => feedItem(i + 300)).reverse(), ...c.feeds.items];
+    const r = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 1 });
+    assert.ok(r.resumed);
+    assert.is(r.feed.id, feed.id);
+    assert.equal(await titles(c, c.jobs.published), ['Post number 314']);
+    assert.equal(r.held, []);
+    assert.equal(sent(c), [], 'no notice');
+    assert.not.ok(c.logs.some((l) => l.level >= 40), 'no warning');
+    const states = (await listPosts(c.t.db, { guildId: c.guildId })).filter((p) => p.title !== 'Post number 314').map((p) => p.publishState);
+    assert.equal(states, Array(18).fill('known'));
+  });
+
+  test('an active feed added again (moved to another channel) publishes what appeared since its last poll instead of swallowing it', async (c) => {
+    const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
+    c.feeds.items.unshift(feedItem(6), feedItem(5));
+    const otherId = c.discord.addChannel(c.guildId, ChannelType.GuildText);
+    const r = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: otherId });
+    assert.not.ok(r.resumed);
+    assert.is(r.feed.channelId, otherId);
+    assert.equal(await titles(c, c.jobs.published), ['Post number 5', 'Post number 6']);
+    c.feeds.title = 'Renamed';
+    assert.equal(ok(await pollFeed(ctxOf(c), c.jobs, feed.id)), { status: 'ok', items: 6, new: 0, changed: 0, relinked: 0, held: 0 });
+    assert.is(c.jobs.published.length, 2, 'published once');
+  });
+
   test.run();
 }
-

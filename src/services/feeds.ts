@@ -128,17 +128,25 @@ export interface AddFeedResult {
   resumed: boolean;
   parsed: Pick<ParsedFeed, 'title' | 'format'>;
   items: number;
-  /** Posts put in line for publishing now (the backfill, and on a resume the posts that appeared meanwhile). */
+  /**
+   * Posts put in line for publishing now: the backfill, and for a feed the server already followed (a paused one
+   * resumed, or an active one added again) the posts that appeared since its last poll.
+   */
   queued: Post[];
+  /** New posts of a feed already followed that the flood guard stored without announcing them (as a poll would). */
+  held: Post[];
   /** Set when the queue could not be reached: the posts are saved and go out when the worker starts. */
   queueError?: string;
 }
 
 /**
- * Follows a feed in a channel: fetches and parses it first (a bad feed saves nothing), records every item
- * (the newest `backfill` as pending, all others as known, so nothing old floods the channel), queues the
- * backfill and registers the poll scheduler. Adding a followed, paused or removed feed again resumes it
- * (and may move it to another channel) without reposting anything.
+ * Follows a feed in a channel: fetches and parses it first (a bad feed saves nothing), records every item, queues
+ * what is to be published and registers the poll scheduler. A new feed, or one the server removed, starts afresh:
+ * the newest `backfill` items are published, all others recorded as known, so nothing old floods the channel.
+ * A feed the server follows (paused after failures, or active and added again, e.g. to move it to another
+ * channel) is resumed by what amounts to its next poll: items that appeared since are new posts, and a flood of
+ * them is held back with a notice exactly as a poll holds it (`isFlood`); `backfill` still publishes that many of
+ * the newest. Nothing already stored is ever published again.
  */
 export async function addFeed(
   ctx: FeedContext,
@@ -173,22 +181,22 @@ export async function addFeed(
   const before = await findFeedByUrl(ctx.db, input.guildId, url);
   const { feed, created } = await upsertFeed(ctx.db, { guildId: input.guildId, url, channelId: channel.id, title: parsed.title });
   const resumed = Boolean(before && before.state !== 'active');
+  // A feed the server follows and has polled (also a paused one: the pause was the bot's doing, not the server's)
+  // continues where its last poll stopped; a removed one was let go on purpose and starts afresh like a new one.
+  const followed = before !== null && before.state !== 'removed' && before.lastSuccessAt !== null;
   const ordered = newestFirst(parsed.items);
   const backfillKeys = new Set(ordered.slice(0, backfill).map((d) => d.key));
   // Adding a followed feed again after its blog changed its guids: its posts are recognised, not stored twice.
-  await matchItems(ctx, feed, ordered);
-  // On a resume, posts that appeared since the last successful poll are new posts the server missed.
-  const missedSince = resumed && before?.lastSuccessAt ? Date.parse(before.lastSuccessAt) : null;
-  const queued: Post[] = [];
-  // Oldest first, so the backfill is announced in the order it was written.
-  for (const draft of [...ordered].reverse()) {
-    const t = draft.publishedAt ? Date.parse(draft.publishedAt) : NaN;
-    const pending = backfillKeys.has(draft.key) || (missedSince !== null && (Number.isNaN(t) || t > missedSince));
-    const { post, status } = await upsertPostFromFeed(ctx.db, feed, postContent(draft), pending ? 'pending' : 'known');
-    if (status === 'new' && pending) queued.push(post);
-    else if (status === 'changed' && post.messageId) await jobs.refreshAnnouncement(post.id).catch((err) => ctx.log.warn({ err, postId: post.id }, 'could not queue an announcement refresh'));
+  const match = await matchItems(ctx, feed, ordered);
+  const flood = followed && isFlood(match.fresh.size, countKeys(ordered));
+  const stored = await storeItems(ctx, feed, ordered, (draft) => backfillKeys.has(draft.key) || (followed && !flood));
+  for (const post of stored.changed) {
+    if (post.messageId) await jobs.refreshAnnouncement(post.id).catch((err) => ctx.log.warn({ err, postId: post.id }, 'could not queue an announcement refresh'));
   }
   await recordFeedSuccess(ctx.db, feed.id, { ...validators, title: parsed.title });
+  const held = flood ? stored.skipped : [];
+  const { queued } = stored;
+  if (held.length) await holdBackFlood(ctx, feed, parsed.title, held, parsed.items.length, queued.length);
 
   let queueError: string | undefined;
   try {
@@ -199,8 +207,8 @@ export async function addFeed(
     queueError = error instanceof Error ? error.message : String(error);
     ctx.log.warn({ err: error, feedId: feed.id }, 'feed saved, but the job queue could not be reached');
   }
-  ctx.log.info({ feedId: feed.id, url, channelId: channel.id, items: parsed.items.length, queued: queued.length, created, resumed }, 'feed added');
-  return { feed: (await getFeed(ctx.db, feed.id))!, created, resumed, parsed: { title: parsed.title, format: parsed.format }, items: parsed.items.length, queued, ...(queueError ? { queueError } : {}) };
+  ctx.log.info({ feedId: feed.id, url, channelId: channel.id, items: parsed.items.length, queued: queued.length, held: held.length, created, resumed }, 'feed added');
+  return { feed: (await getFeed(ctx.db, feed.id))!, created, resumed, parsed: { title: parsed.title, format: parsed.format }, items: parsed.items.length, queued, held, ...(queueError ? { queueError } : {}) };
 }
 
 /** Finds a feed of the server by its URL (as typed or normalised) or by its id (autocomplete values). */
@@ -290,7 +298,7 @@ const datesAgree = (a: string | null, b: string | null): boolean => !a || !b || 
  * its id, so the item updates it (an edit when its text changed) and is never published again. When several
  * stored posts qualify, the announced one wins, then the first discovered; a post matches one item at most.
  */
-export async function matchItems(ctx: Pick<FeedContext, 'db'>, feed: Pick<Feed, 'id'>, items: readonly PostDraft[]): Promise<ItemMatch> {
+export async function matchItems(ctx: Pick<FeedContext, 'db' | 'log'>, feed: Pick<Feed, 'id' | 'url'>, items: readonly PostDraft[]): Promise<ItemMatch> {
   const keys = items.map((d) => d.key);
   const stored = await findStoredKeys(ctx.db, feed.id, keys);
   const unseen = items.filter((d) => !stored.has(d.key));
@@ -317,6 +325,9 @@ export async function matchItems(ctx: Pick<FeedContext, 'db'>, feed: Pick<Feed, 
       fresh.delete(draft.key);
       relinked.push({ postId: post!.id, from: post!.guid, to: draft.key });
     }
+  }
+  if (relinked.length) {
+    ctx.log.info({ feedId: feed.id, url: feed.url, relinked: relinked.length, posts: relinked.slice(0, 20) }, 'posts recognised by their link under new keys (the feed changed its guids)');
   }
   return { fresh, relinked };
 }
@@ -352,33 +363,57 @@ export async function pollFeed(ctx: FeedContext, jobs: FeedJobs, feedId: string,
   }
   const ordered = newestFirst(result.feed.items);
   const match = await matchItems(ctx, feed, ordered);
-  if (match.relinked.length) log.info({ relinked: match.relinked.length, posts: match.relinked.slice(0, 20) }, 'posts recognised by their link under new keys (the feed changed its guids)');
   // The first poll of a feed never polled (a feed added by /feed add has been) publishes what it finds.
-  const flood = feed.lastSuccessAt !== null && isFlood(match.fresh.size, new Set(ordered.map((d) => d.key)).size);
-  let queued = 0;
-  let changed = 0;
-  const held: Post[] = [];
+  const flood = feed.lastSuccessAt !== null && isFlood(match.fresh.size, countKeys(ordered));
   // Every item not seen before is a new post, whatever its date (a post drafted long ago may be published today).
-  for (const draft of [...ordered].reverse()) {
-    const { post, status } = await upsertPostFromFeed(ctx.db, feed, postContent(draft), flood ? 'known' : 'pending');
-    if (status === 'new' && flood) {
-      held.push(post);
-    } else if (status === 'new') {
-      queued++;
-      await jobs.enqueuePublish(post.id);
-      log.info({ postId: post.id, title: post.title }, 'new post');
-    } else if (status === 'changed') {
-      changed++;
-      if (post.messageId) await jobs.refreshAnnouncement(post.id);
-      log.info({ postId: post.id, title: post.title }, 'post edited in the feed');
-    }
+  const stored = await storeItems(ctx, feed, ordered, () => !flood);
+  for (const post of stored.queued) {
+    await jobs.enqueuePublish(post.id);
+    log.info({ postId: post.id, title: post.title }, 'new post');
+  }
+  for (const post of stored.changed) {
+    if (post.messageId) await jobs.refreshAnnouncement(post.id);
+    log.info({ postId: post.id, title: post.title }, 'post edited in the feed');
   }
   await recordFeedSuccess(ctx.db, feed.id, { etag: result.etag, lastModified: result.lastModified, title: result.feed.title });
-  if (held.length) {
-    log.warn({ count: held.length, items: result.feed.items.length }, 'flood guard: too many new items at once; stored without announcing any');
-    await postFeedNotice(ctx, feed, `Feed held back: ${result.feed.title ?? feed.title ?? feed.url}`, floodNotice(feed.url, held), `bf${stableId('flood', feed.id, ...held.map((p) => p.id)).slice(0, 20)}`);
+  const held = flood ? stored.skipped : [];
+  if (held.length) await holdBackFlood(ctx, feed, result.feed.title, held, result.feed.items.length);
+  return { status: 'ok', items: result.feed.items.length, new: stored.queued.length, changed: stored.changed.length, relinked: match.relinked.length, held: held.length };
+}
+
+const countKeys = (items: readonly PostDraft[]): number => new Set(items.map((d) => d.key)).size;
+
+interface StoredItems {
+  /** New posts stored as pending, oldest first; queueing their publish jobs is the caller's part. */
+  queued: Post[];
+  /** New posts stored as known: never announced unless someone runs /publish. */
+  skipped: Post[];
+  /** Stored posts whose text changed in the feed (edits). */
+  changed: Post[];
+}
+
+/**
+ * Records a fetched feed's items oldest first (so what is published goes out in the order it was written): a new
+ * item becomes a pending post when `publish` says so, else a known one; a stored item whose text changed is an edit.
+ */
+async function storeItems(ctx: FeedContext, feed: Feed, ordered: readonly PostDraft[], publish: (draft: PostDraft) => boolean): Promise<StoredItems> {
+  const out: StoredItems = { queued: [], skipped: [], changed: [] };
+  for (const draft of [...ordered].reverse()) {
+    const pending = publish(draft);
+    const { post, status } = await upsertPostFromFeed(ctx.db, feed, postContent(draft), pending ? 'pending' : 'known');
+    if (status === 'new') (pending ? out.queued : out.skipped).push(post);
+    else if (status === 'changed') out.changed.push(post);
   }
-  return { status: 'ok', items: result.feed.items.length, new: queued, changed, relinked: match.relinked.length, held: held.length };
+  return out;
+}
+
+/**
+ * The flood guard's word once the held posts are stored: a warning in the log and one notice in the feed's channel.
+ * `announced`: how many new posts were published anyway (a backfill).
+ */
+async function holdBackFlood(ctx: FeedContext, feed: Feed, feedTitle: string | null, held: readonly Post[], items: number, announced = 0): Promise<void> {
+  ctx.log.warn({ feedId: feed.id, url: feed.url, count: held.length, announced, items }, 'flood guard: too many new items at once; stored without announcing them');
+  await postFeedNotice(ctx, feed, `Feed held back: ${feedTitle ?? feed.title ?? feed.url}`, floodNotice(feed.url, held, announced), `bf${stableId('flood', feed.id, ...held.map((p) => p.id)).slice(0, 20)}`);
 }
 
 async function recordFailure(ctx: FeedContext, jobs: FeedJobs, feed: Feed, message: string): Promise<PollResult> {
@@ -408,12 +443,15 @@ async function postFeedNotice(ctx: FeedContext, feed: Feed, forumTitle: string, 
   }
 }
 
-/** The notice of a flood held back: how many, why that happens, and the newest few to /publish by hand. */
-export function floodNotice(url: string, held: readonly Pick<Post, 'title' | 'url'>[]): string {
+/**
+ * The notice of a flood held back: how many, why that happens, and the newest few to /publish by hand. `announced`:
+ * how many of the newest were published anyway (the backfill asked for when /feed add resumed the feed).
+ */
+export function floodNotice(url: string, held: readonly Pick<Post, 'title' | 'url'>[], announced = 0): string {
   const head =
-    `⚠️ blogcord found ${held.length} new posts at once in <${url}> and announced none of them, so as not to flood this channel ` +
+    `⚠️ blogcord found ${held.length + announced} new posts at once in <${url}> and announced ${announced ? `only the newest ${announced}` : 'none of them'}, so as not to flood this channel ` +
     `(a blog that moved to another platform or changed how its feed identifies posts looks like this).\n` +
-    `They are saved and will not be announced later. An admin can announce one with \`/publish url:\`. The newest:`;
+    `${announced ? `The other ${held.length}` : 'They'} are saved and will not be announced later. An admin can announce one with \`/publish url:\`. The newest:`;
   const shown = held.slice(-5).reverse();
   const lines = shown.map((p) => `• ${escapeMarkdown(cutText(p.title, 100))}${p.url ? ` <${p.url}>` : ''}`);
   const text = `${head}\n${fitLines(lines, Math.max(0, 2000 - head.length - 1), held.length - shown.length)}`;
