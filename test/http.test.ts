@@ -132,6 +132,40 @@ for (const dialect of DIALECTS) {
     assert.is(otherGuild.statusCode, 404);
   });
 
+  test('GET /api/posts?url= finds the post however the blog writes its link: tracking parameters, http, host case, #fragment', async ({ app, seed }) => {
+    const exact = await app.inject({ method: 'GET', url: `/api/posts?url=${encodeURIComponent(SEED_URL)}` });
+    assert.is(exact.statusCode, 200);
+    const host = 'digitalstrategy.rsm.nl';
+    const path = '/2017/10/12/what-do-wechat-and-lord-of-the-rings-have-in-common';
+    for (const variant of [
+      `https://${host}${path}/?utm_source=widget&utm_medium=embed&utm_campaign=x`,
+      `http://${host}${path}/`,
+      `https://DigitalStrategy.RSM.nl${path}/`,
+      `https://${host}${path}/#comments`,
+      `https://${host}:443${path}?fbclid=abc`,
+      `HTTP://DIGITALSTRATEGY.rsm.nl${path}?utm_source=x&gclid=1#respond`,
+    ]) {
+      const res = await app.inject({ method: 'GET', url: `/api/posts?url=${encodeURIComponent(variant)}&guild=${seed.guildId}` });
+      assert.is(res.statusCode, 200, variant);
+      assert.is(res.json().id, seed.post.id, variant);
+      assert.is(res.headers.etag, exact.headers.etag, `${variant}: the same answer`);
+    }
+    // Another article, another page of it, another server, or a host that only looks alike: not this post.
+    for (const other of [
+      `https://${host}${path.toUpperCase()}/`,
+      `https://${host}${path}-2/`,
+      `https://${host}${path}/?page=2`,
+      `https://www.${host}${path}/`,
+      `https://${host}:8443${path}/`,
+    ]) {
+      const res = await app.inject({ method: 'GET', url: `/api/posts?url=${encodeURIComponent(other)}` });
+      assert.is(res.statusCode, 404, other);
+      assert.is(res.json().error.code, 'post_not_found', other);
+    }
+    const elsewhere = await app.inject({ method: 'GET', url: `/api/posts?url=${encodeURIComponent(`http://${host}${path}?utm_source=x`)}&guild=${snowflake()}` });
+    assert.is(elsewhere.statusCode, 404, 'a variant in another server');
+  });
+
   test('no Discord user id appears anywhere; mentions become names', async ({ app, t, seed, second }) => {
     const userIds = new Set<string>();
     for (const postId of [seed.post.id, second.post.id]) {

@@ -1,5 +1,8 @@
-// The form of a post's link that survives a blog changing platforms: what the poll compares to recognise a
-// post whose guid changed (src/services/feeds.ts). Pure; no I/O.
+// The form of a post's link that survives a blog changing platforms, and the one comparison of post links: the
+// poll recognises a post whose guid changed by it (src/services/feeds.ts), and the lookups by URL (the HTTP API,
+// /blog show, /publish) find a post by it. Stored in posts.canonical_link (migration 006, kept by the posts
+// repository) so those compare through an index: changing a rule here needs a migration that recomputes it.
+// Pure; no I/O.
 
 /** Query parameters that only say where a click came from (analytics and ad click ids), never which page. */
 const TRACKING_PARAMS = new Set(['fbclid', 'gclid', 'dclid', 'gbraid', 'wbraid', 'msclkid', 'yclid', 'igshid', 'mc_cid', 'mc_eid', '_hsenc', '_hsmi', 'mkt_tok']);

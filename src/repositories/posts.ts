@@ -1,7 +1,17 @@
 import type { Db } from '../db/index.ts';
 import type { PostRow } from '../db/schema.ts';
+import { canonicalLink } from '../feeds/canonical-link.ts';
 import { now, stableId } from './ids.ts';
 import { textList } from './relation.ts';
+
+// posts.canonical_link (migration 006) is declared here rather than in src/db/schema.ts, which another change has
+// open at the time of writing; this file is the column's only reader and writer. Move it there in time.
+declare module '../db/schema.ts' {
+  interface PostsTable {
+    /** canonicalLink(url), kept by every write here: what lookups by URL and link matching compare. */
+    canonical_link: string | null;
+  }
+}
 
 export type PublishState = 'known' | 'pending' | 'announced' | 'threaded' | 'published' | 'failed';
 
@@ -87,6 +97,7 @@ export async function upsertPostFromFeed(
   const at = now();
   const content = {
     url: item.url,
+    canonical_link: canonicalLink(item.url),
     title: item.title,
     author: item.author,
     published_at: item.publishedAt,
@@ -142,18 +153,20 @@ export async function findStoredKeys(db: Db, feedId: string, keys: readonly stri
   return out;
 }
 
-/** What link matching needs of a feed's stored post. */
-export type PostLink = Pick<Post, 'id' | 'guid' | 'url' | 'publishedAt' | 'messageId' | 'discoveredAt'> & { url: string };
+/** What link matching needs of a feed's stored post; `link` is its canonical link (`canonicalLink`). */
+export type PostLink = Pick<Post, 'id' | 'guid' | 'publishedAt' | 'messageId' | 'discoveredAt'> & { link: string };
 
-/** The feed's posts that have a link (for recognising a post whose key changed). */
-export async function listFeedPostLinks(db: Db, feedId: string): Promise<PostLink[]> {
+/** The feed's posts whose canonical links are among `links` (for recognising a post whose key changed). */
+export async function findFeedPostsByLinks(db: Db, feedId: string, links: readonly string[]): Promise<PostLink[]> {
+  const unique = [...new Set(links)];
+  if (unique.length === 0) return [];
   const rows = await db.kysely
     .selectFrom('posts')
-    .select(['id', 'guid', 'url', 'published_at', 'message_id', 'discovered_at'])
+    .select(['id', 'guid', 'canonical_link', 'published_at', 'message_id', 'discovered_at'])
+    .where('canonical_link', 'in', textList(db, unique))
     .where('feed_id', '=', feedId)
-    .where('url', 'is not', null)
     .execute();
-  return rows.map((r) => ({ id: r.id, guid: r.guid, url: r.url!, publishedAt: r.published_at, messageId: r.message_id, discoveredAt: r.discovered_at }));
+  return rows.map((r) => ({ id: r.id, guid: r.guid, link: r.canonical_link!, publishedAt: r.published_at, messageId: r.message_id, discoveredAt: r.discovered_at }));
 }
 
 /**
@@ -198,19 +211,6 @@ export async function getPostsByThreadIds(db: Db, threadIds: readonly string[]):
 /** The post discussed in this Discord thread. */
 export async function getPostByThreadId(db: Db, threadId: string): Promise<Post | null> {
   const row = await db.kysely.selectFrom('posts').selectAll().where('thread_id', '=', threadId).executeTakeFirst();
-  return row ? toPost(row) : null;
-}
-
-/** A published post by its blog URL (the widget asks this way); ignores a trailing slash difference. */
-export async function findPostByUrl(db: Db, url: string): Promise<Post | null> {
-  const variants = url.endsWith('/') ? [url, url.slice(0, -1)] : [url, `${url}/`];
-  const row = await db.kysely
-    .selectFrom('posts')
-    .selectAll()
-    .where('url', 'in', variants)
-    .orderBy((eb) => eb.case().when('thread_id', 'is not', null).then(0).else(1).end())
-    .orderBy('discovered_at')
-    .executeTakeFirst();
   return row ? toPost(row) : null;
 }
 
@@ -305,16 +305,21 @@ export async function countPostStatesByFeed(db: Db, feedIds: readonly string[]):
   return out;
 }
 
-/** A server's posts with this blog URL (a trailing slash difference ignored), announced ones first. */
+/**
+ * A server's posts at this blog URL, announced ones first: any link naming the same article (`canonicalLink`:
+ * host case, http/https, #fragment, trailing slash, tracking parameters and parameter order do not matter).
+ */
 export async function findGuildPostsByUrl(db: Db, guildId: string, url: string): Promise<Post[]> {
-  const variants = url.endsWith('/') ? [url, url.slice(0, -1)] : [url, `${url}/`];
+  const link = canonicalLink(url);
+  if (!link) return [];
   const rows = await db.kysely
     .selectFrom('posts')
     .selectAll()
+    .where('canonical_link', '=', link)
     .where('guild_id', '=', guildId)
-    .where('url', 'in', variants)
     .orderBy((eb) => eb.case().when('message_id', 'is not', null).then(0).else(1).end())
     .orderBy('discovered_at')
+    .orderBy('id')
     .execute();
   return rows.map(toPost);
 }

@@ -11,6 +11,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 import type { PostRow } from '../db/schema.ts';
+import { canonicalLink } from '../feeds/canonical-link.ts';
 import { toPost, type Post, type PublishState } from './posts.ts';
 
 /** Every state but 'known': the posts blogcord serves back. */
@@ -100,13 +101,14 @@ export async function findPostsByTitle(db: Db, guildId: string, typed: string, l
 }
 
 /**
- * The served post at a blog URL (a trailing slash and a #fragment do not matter), optionally in one
- * server; a post with a discussion thread wins over one without, then the earliest discovered.
+ * The served post at a blog URL, optionally in one server: any link naming the same article (`canonicalLink`:
+ * host case, http/https, #fragment, trailing slash, tracking parameters and parameter order do not matter); a
+ * post with a discussion thread wins over one without, then the earliest discovered.
  */
 export async function findServedPostByUrl(db: Db, url: string, opts: { guildId?: string } = {}): Promise<Post | null> {
-  const bare = url.replace(/#.*$/, '');
-  const variants = bare.endsWith('/') ? [bare, bare.slice(0, -1)] : [bare, `${bare}/`];
-  let q = db.kysely.selectFrom('posts').selectAll().where('url', 'in', variants).where('publish_state', '<>', 'known');
+  const link = canonicalLink(url);
+  if (!link) return null;
+  let q = db.kysely.selectFrom('posts').selectAll().where('canonical_link', '=', link).where('publish_state', '<>', 'known');
   if (opts.guildId) q = q.where('guild_id', '=', opts.guildId);
   const row = await q
     .orderBy((eb) => eb.case().when('thread_id', 'is not', null).then(0).else(1).end())

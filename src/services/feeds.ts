@@ -25,10 +25,10 @@ import {
 import { stableId } from '../repositories/ids.ts';
 import {
   countPostStatesByFeed,
+  findFeedPostsByLinks,
   findGuildPostsByUrl,
   findStoredKeys,
   getPost,
-  listFeedPostLinks,
   listPosts,
   rekeyPost,
   resetPublishing,
@@ -304,13 +304,13 @@ export async function matchItems(ctx: Pick<FeedContext, 'db' | 'log'>, feed: Pic
   const unseen = items.filter((d) => !stored.has(d.key));
   const fresh = new Set(unseen.map((d) => d.key));
   const relinked: ItemMatch['relinked'] = [];
-  if (!unseen.some((d) => canonicalLink(d.url))) return { fresh, relinked };
+  const links = unseen.map((d) => canonicalLink(d.url)).filter((link): link is string => link !== null);
+  if (links.length === 0) return { fresh, relinked };
   const inFeed = new Set(keys);
   const byLink = new Map<string, PostLink[]>();
-  for (const post of await listFeedPostLinks(ctx.db, feed.id)) {
-    const link = canonicalLink(post.url);
-    if (!link || inFeed.has(post.guid)) continue;
-    byLink.set(link, [...(byLink.get(link) ?? []), post]);
+  for (const post of await findFeedPostsByLinks(ctx.db, feed.id, links)) {
+    if (inFeed.has(post.guid)) continue;
+    byLink.set(post.link, [...(byLink.get(post.link) ?? []), post]);
   }
   const rank = (p: PostLink) => (p.messageId ? 0 : 1);
   for (const list of byLink.values()) list.sort((a, b) => rank(a) - rank(b) || a.discoveredAt.localeCompare(b.discoveredAt) || a.id.localeCompare(b.id));
@@ -471,8 +471,9 @@ export type PublishNowResult =
   | { status: 'queued'; post: Post };
 
 /**
- * /publish URL: publishes one item of a followed feed now, even one that was only `known` (or failed).
- * An item not stored yet is looked up in the server's feeds (fetched now).
+ * /publish URL: publishes one item of a followed feed now, even one that was only `known` (or failed). The URL
+ * may name the post any way its canonical link allows (`canonicalLink`: with tracking parameters, a #fragment,
+ * http for https …). An item not stored yet is looked up in the server's feeds (fetched now).
  */
 export async function publishNow(ctx: FeedContext, jobs: FeedJobs, guildId: string, rawUrl: string): Promise<PublishNowResult> {
   const url = rawUrl.trim();
@@ -505,7 +506,8 @@ export async function publishNow(ctx: FeedContext, jobs: FeedJobs, guildId: stri
 }
 
 async function findInFeeds(ctx: FeedContext, guildId: string, url: string): Promise<Post | null> {
-  const same = (a: string | null) => a !== null && a.replace(/\/+$/, '') === url.replace(/\/+$/, '');
+  const link = canonicalLink(url);
+  const same = (a: string | null) => link !== null && canonicalLink(a) === link;
   const errors: string[] = [];
   for (const feed of await listFeeds(ctx.db, guildId)) {
     let parsed: ParsedFeed;
