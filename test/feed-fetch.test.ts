@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
 import iconv from 'iconv-lite';
@@ -65,6 +66,13 @@ function routes(req: http.IncomingMessage, res: http.ServerResponse): void {
       res.writeHead(200, { 'content-type': 'application/rss+xml' });
       res.write('<rss>');
       return; // never ends
+    case '/trickle': {
+      // A byte every 100 ms, forever: never idle, never done.
+      res.writeHead(200, { 'content-type': 'application/rss+xml' });
+      const timer = setInterval(() => res.write(' '), 100);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
     case '/redirect': {
       const n = Number(url.searchParams.get('n') ?? 0);
       res.writeHead(302, { location: n > 0 ? `/redirect?n=${n - 1}` : '/feed' }).end();
@@ -159,6 +167,28 @@ fetching('a slow server hits the total timeout', async () => {
   const t0 = Date.now();
   await expectCode(fetchFeed(`${base}/slow`, {}, { ...opts, timeoutMs: 400 }), 'timeout');
   assert.ok(Date.now() - t0 < 2000);
+});
+
+fetching('a trickling body (never idle, never done) hits the total timeout too', async () => {
+  const t0 = Date.now();
+  const err = await expectCode(fetchFeed(`${base}/trickle`, {}, { ...opts, timeoutMs: 600 }), 'timeout');
+  assert.match(err.message, /^The feed took longer than 0\.6 s to download/);
+  assert.ok(Date.now() - t0 < 2000);
+});
+
+fetching("a stalled feed is reported by the total timeout, never first by undici's own coarse timers", async () => {
+  // undici runs its timers of more than a second on a clock that ticks every ~0.5 s and counts a timer from the
+  // tick before it was set, so a body timeout as long as the total one sometimes fired first ("stopped answering"
+  // where the limit is "took longer than N s"). Move that clock far ahead once the body waits: nothing of undici's
+  // may end the download, only the total timeout, and on time.
+  const undiciTimers = createRequire(import.meta.url)('undici/lib/util/timers.js') as { tick(ms: number): void };
+  const t0 = Date.now();
+  const fetching = expectCode(fetchFeed(`${base}/slow`, {}, { ...opts, timeoutMs: 1500 }), 'timeout');
+  await new Promise((r) => setTimeout(r, 700));
+  undiciTimers.tick(10_000);
+  const err = await fetching;
+  assert.match(err.message, /^The feed took longer than 1\.5 s to download/);
+  assert.ok(Date.now() - t0 >= 1450, `${Date.now() - t0} ms`);
 });
 
 fetching('redirects are followed (≤ 5); 6 redirects are too many', async () => {

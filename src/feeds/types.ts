@@ -39,7 +39,7 @@ export interface FetchFeedOptions {
   allowPrivateNetwork: boolean;
   /** Total time for the whole fetch, redirects included. Default 20000. */
   timeoutMs?: number;
-  /** Time to establish each TCP/TLS connection. Default min(10000, timeoutMs). */
+  /** Time to establish each TCP/TLS connection. Default min(10000, timeoutMs / 2): shorter than the total, so it can tell. */
   connectTimeoutMs?: number;
   /** Cap on the decoded-transfer body size (after decompression). Default 5 MB. */
   maxBytes?: number;
