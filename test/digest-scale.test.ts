@@ -121,10 +121,12 @@ for (const dialect of DIALECTS) {
     try {
       const schema = dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(t2.db.kysely)).rows[0]!.s : undefined;
       const migrator = new Migrator({ db: t2.db.kysely, provider: new FileMigrationProvider({ fs, path, migrationFolder }), ...(schema ? { migrationTableSchema: schema } : {}) });
-      const r = await migrator.migrateTo('2026-11-29_003_digest_indexes');
-      assert.not.ok(r.error);
+      // The post is written by today's repository (at today's schema), then the schema goes back to 003.
+      assert.not.ok((await migrator.migrateToLatest()).error);
       const g = snowflake();
       const post = await aPost(t2.db, g);
+      const r = await migrator.migrateTo('2026-11-29_003_digest_indexes');
+      assert.not.ok(r.error);
       const k = t2.db.kysely as unknown as import('kysely').Kysely<any>;
       await k.insertInto('comments').values({ id: snowflake(), post_id: post, thread_id: snowflake(), author_id: snowflake(), author_name: 'x', content: 'old', attachments: '[]', created_at: '2026-11-17T00:00:00.000Z' }).execute();
       await k.insertInto('ratings').values({ post_id: post, user_id: snowflake(), stars: 4, updated_at: '2026-11-17T00:00:00.000Z' }).execute();

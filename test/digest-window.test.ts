@@ -262,9 +262,11 @@ for (const dialect of DIALECTS) {
                 order by table_name`.execute(k)
             ).rows.map((r) => r.c)
           : null;
-      assert.not.ok((await migrator.migrateTo('2026-11-29_004_guild_on_comments_ratings')).error);
+      // Rows written by today's repositories (at today's schema), then the schema goes back to 004.
+      assert.not.ok((await migrator.migrateToLatest()).error);
       const model: Model = { posts: [], comments: [], ratings: new Map() };
       const g = await seedServer(t2.db, model, 5, 12);
+      assert.not.ok((await migrator.migrateTo('2026-11-29_004_guild_on_comments_ratings')).error);
       const before = { comments: await k.selectFrom('comments').select(['id', 'created_at']).orderBy('id').execute(), ratings: await k.selectFrom('ratings').selectAll().orderBy('post_id').orderBy('user_id').execute() };
       assert.equal(await collations(), dialect === 'postgres' ? ['default', 'default'] : null);
       const up = await migrator.migrateTo('2026-11-29_005_bytewise_times');

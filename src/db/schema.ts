@@ -40,9 +40,14 @@ export interface PostsTable {
   id: string;
   feed_id: string;
   guild_id: string;
-  /** Identity within the feed: guid, else link, else a hash of title and date. */
+  /**
+   * Identity within the feed: guid, else link, else a hash of title and date. When a blog changes its guids,
+   * an item matched to the post by canonical_link moves it to the new guid (the post id stays).
+   */
   guid: string;
   url: string | null;
+  /** canonicalLink(url) (src/feeds/canonical-link.ts), kept by every write: what lookups by URL and link matching compare. */
+  canonical_link: string | null;
   title: string;
   author: string | null;
   published_at: string | null;

@@ -4,15 +4,6 @@ import { canonicalLink } from '../feeds/canonical-link.ts';
 import { now, stableId } from './ids.ts';
 import { textList } from './relation.ts';
 
-// posts.canonical_link (migration 006) is declared here rather than in src/db/schema.ts, which another change has
-// open at the time of writing; this file is the column's only reader and writer. Move it there in time.
-declare module '../db/schema.ts' {
-  interface PostsTable {
-    /** canonicalLink(url), kept by every write here: what lookups by URL and link matching compare. */
-    canonical_link: string | null;
-  }
-}
-
 export type PublishState = 'known' | 'pending' | 'announced' | 'threaded' | 'published' | 'failed';
 
 export interface Post {
