@@ -2,7 +2,7 @@ import { ChannelType, EmbedBuilder, MessageFlags, SlashCommandBuilder } from 'di
 import type { Command } from '../src/discord/command.ts';
 import { feedJobs } from '../src/jobs/feeds.ts';
 import { validateMessagePayload } from '../src/render/limits.ts';
-import { cutText } from '../src/render/post.ts';
+import { cutText, shownUrl } from '../src/render/post.ts';
 import { listFeeds } from '../src/repositories/feeds.ts';
 import { addFeed, listFeedSummaries, MAX_BACKFILL, removeFeed, type AddFeedResult, type FeedSummary } from '../src/services/feeds.ts';
 
@@ -14,7 +14,7 @@ export function describeFeed({ feed, counts, failed }: FeedSummary): string {
   const waiting = (counts.pending ?? 0) + (counts.announced ?? 0) + (counts.threaded ?? 0);
   const lines = [
     `**${cutText(feed.title ?? feed.url, 120).replace(/[*_~`|]/g, '\\$&')}**`,
-    `<${feed.url}>`,
+    shownUrl(feed.url),
     `Channel <#${feed.channelId}> · ${state} · last poll ${when(feed.lastPolledAt)}`,
     `Posts published: ${counts.published ?? 0} · failed: ${counts.failed ?? 0}${waiting ? ` · in progress: ${waiting}` : ''}`,
   ];
@@ -27,7 +27,7 @@ export function describeFeed({ feed, counts, failed }: FeedSummary): string {
 export function addFeedReply(r: AddFeedResult): string {
   const what = r.created ? 'Now following' : r.resumed ? 'Resumed' : 'Still following';
   const lines = [
-    `${what} **${cutText(r.parsed.title ?? r.feed.url, 150).replace(/[*_~`|]/g, '\\$&')}** (<${r.feed.url}>) in <#${r.feed.channelId}>.`,
+    `${what} **${cutText(r.parsed.title ?? r.feed.url, 150).replace(/[*_~`|]/g, '\\$&')}** (${shownUrl(r.feed.url)}) in <#${r.feed.channelId}>.`,
     `The feed has ${r.items} ${r.items === 1 ? 'post' : 'posts'}; ${r.queued.length ? `${r.queued.length} ${r.queued.length === 1 ? 'is' : 'are'} being published now` : 'none is published now'}. New posts are announced as they appear.`,
   ];
   if (r.held.length) {
@@ -37,6 +37,11 @@ export function addFeedReply(r: AddFeedResult): string {
   }
   if (r.queueError) lines.push(`⚠️ The job queue is unreachable right now (${r.queueError}); the feed is saved and publishing starts when it is back.`);
   return lines.join('\n');
+}
+
+/** The answer to /feed remove. */
+export function removeFeedReply(url: string): string {
+  return `Stopped following ${shownUrl(url)}. Its posts, threads and ratings stay; \`/feed add\` follows it again without reposting.`;
 }
 
 export default {
@@ -83,7 +88,7 @@ export default {
     if (sub === 'remove') {
       const feed = await removeFeed(ctx, feedJobs(ctx), guildId, interaction.options.getString('url', true));
       await interaction.editReply({
-        content: `Stopped following <${feed.url}>. Its posts, threads and ratings stay; \`/feed add\` follows it again without reposting.`,
+        content: removeFeedReply(feed.url),
         allowedMentions: { parse: [] },
       });
       return;

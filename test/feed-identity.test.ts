@@ -12,7 +12,7 @@ import { listComments, upsertComments } from '../src/repositories/comments.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { getFeedPostByKey, getPost, listPosts, rekeyPost, setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { getRatingSummary, listRatings, setRating } from '../src/repositories/ratings.ts';
-import { addFeedReply } from '../commands/feed.ts';
+import { addFeedReply, removeFeedReply } from '../commands/feed.ts';
 import { addFeed, FLOOD_LIMIT, floodNotice, isFlood, PAUSE_AFTER_FAILURES, pollFeed, removeFeed, type AddFeedResult, type PollResult } from '../src/services/feeds.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { FakeDiscord, FakeJobs } from './support/fakes.ts';
@@ -100,6 +100,13 @@ rules('a backfill published from a flood is named in the notice; the /feed add a
   assert.ok(reply.includes('⚠️ 10 new posts appeared at once, too many to announce: they are saved and will not be announced (a notice in <#123> lists the newest). `/publish url:` announces one.'), reply);
   assert.not.match(addFeedReply({ ...result, held: [] }), /⚠️/, 'nothing held, nothing said');
   assert.ok(reply.length <= 2000);
+  // A feed URL may be as long as the option allows (2,000 characters): the replies still fit in a message.
+  const long = `https://blog.example/feed?${'x'.repeat(1970)}`;
+  for (const text of [addFeedReply({ ...result, feed: { ...result.feed, url: long } } as AddFeedResult), removeFeedReply(long)]) {
+    assert.ok(text.length <= 2000, `${text.length} characters`);
+    assert.ok(text.includes('`https://blog.example/feed?xxx'), 'the URL is shown, cut');
+  }
+  assert.ok(removeFeedReply('https://blog.example/feed').startsWith('Stopped following <https://blog.example/feed>.'));
 });
 
 rules.run();

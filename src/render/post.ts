@@ -40,6 +40,14 @@ export const EMBED_COLOR = 0xf28c28;
 const NO_MENTIONS = { parse: [] } as const satisfies RESTPostAPIChannelMessageJSONBody['allowed_mentions'];
 
 /** Cut plain text to max characters at a word boundary with "…" (hard cut when there is no usable boundary). */
+/**
+ * A URL to show in a reply: `<url>` (a link without a preview) when it is at most `max` characters, else cut
+ * as code, so a feed URL of Discord's 2,000 allowed characters cannot push a reply over the message limit.
+ */
+export function shownUrl(url: string, max = 300): string {
+  return url.length <= max ? `<${url}>` : `\`${cutText(url.replaceAll('`', ''), max)}\``;
+}
+
 export function cutText(text: string, max: number): string {
   const t = collapseWhitespace(text);
   if (t.length <= max) return t;
