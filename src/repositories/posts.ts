@@ -126,22 +126,11 @@ export async function getFeedPostByKey(db: Db, feedId: string, key: string): Pro
   return row ? toPost(row) : null;
 }
 
-const KEY_CHUNK = 500;
-
-/** Which of these keys the feed has stored posts for. */
+/** Which of these keys the feed has stored posts for, in one query. */
 export async function findStoredKeys(db: Db, feedId: string, keys: readonly string[]): Promise<Set<string>> {
-  const out = new Set<string>();
-  const unique = [...new Set(keys)];
-  for (let i = 0; i < unique.length; i += KEY_CHUNK) {
-    const rows = await db.kysely
-      .selectFrom('posts')
-      .select('guid')
-      .where('feed_id', '=', feedId)
-      .where('guid', 'in', unique.slice(i, i + KEY_CHUNK))
-      .execute();
-    for (const r of rows) out.add(r.guid);
-  }
-  return out;
+  if (keys.length === 0) return new Set();
+  const rows = await db.kysely.selectFrom('posts').select('guid').where('feed_id', '=', feedId).where('guid', 'in', textList(db, [...new Set(keys)])).execute();
+  return new Set(rows.map((r) => r.guid));
 }
 
 /** What link matching needs of a feed's stored post; `link` is its canonical link (`canonicalLink`). */

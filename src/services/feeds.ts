@@ -11,7 +11,7 @@ import { USER_AGENT } from '../feeds/user-agent.ts';
 import { UserError } from '../errors.ts';
 import { escapeMarkdown, plainText } from '../render/markdown.ts';
 import { fitLines } from '../render/digest.ts';
-import { cutText, threadName } from '../render/post.ts';
+import { cutText, shownUrl, threadName } from '../render/post.ts';
 import {
   findFeedByUrl,
   getFeed,
@@ -304,7 +304,8 @@ export async function matchItems(ctx: Pick<FeedContext, 'db' | 'log'>, feed: Pic
   const unseen = items.filter((d) => !stored.has(d.key));
   const fresh = new Set(unseen.map((d) => d.key));
   const relinked: ItemMatch['relinked'] = [];
-  const links = unseen.map((d) => canonicalLink(d.url)).filter((link): link is string => link !== null);
+  const linkOf = new Map(unseen.map((d) => [d.key, canonicalLink(d.url)]));
+  const links = [...linkOf.values()].filter((link): link is string => link !== null);
   if (links.length === 0) return { fresh, relinked };
   const inFeed = new Set(keys);
   const byLink = new Map<string, PostLink[]>();
@@ -315,7 +316,7 @@ export async function matchItems(ctx: Pick<FeedContext, 'db' | 'log'>, feed: Pic
   const rank = (p: PostLink) => (p.messageId ? 0 : 1);
   for (const list of byLink.values()) list.sort((a, b) => rank(a) - rank(b) || a.discoveredAt.localeCompare(b.discoveredAt) || a.id.localeCompare(b.id));
   for (const draft of unseen) {
-    const link = canonicalLink(draft.url);
+    const link = linkOf.get(draft.key);
     const candidates = link ? byLink.get(link) : undefined;
     if (!fresh.has(draft.key) || !candidates) continue;
     const i = candidates.findIndex((p) => datesAgree(p.publishedAt, draft.publishedAt));
@@ -449,7 +450,7 @@ async function postFeedNotice(ctx: FeedContext, feed: Feed, forumTitle: string, 
  */
 export function floodNotice(url: string, held: readonly Pick<Post, 'title' | 'url'>[], announced = 0): string {
   const head =
-    `⚠️ blogcord found ${held.length + announced} new posts at once in <${url}> and announced ${announced ? `only the newest ${announced}` : 'none of them'}, so as not to flood this channel ` +
+    `⚠️ blogcord found ${held.length + announced} new posts at once in ${shownUrl(url)} and announced ${announced ? `only the newest ${announced}` : 'none of them'}, so as not to flood this channel ` +
     `(a blog that moved to another platform or changed how its feed identifies posts looks like this).\n` +
     `${announced ? `The other ${held.length}` : 'They'} are saved and will not be announced later. An admin can announce one with \`/publish url:\`. The newest:`;
   const shown = held.slice(-5).reverse();
@@ -460,7 +461,7 @@ export function floodNotice(url: string, held: readonly Pick<Post, 'title' | 'ur
 
 export function pauseNotice(url: string, channelId: string, reason: string): string {
   const text =
-    `⏸️ blogcord stopped checking <${url}> after ${PAUSE_AFTER_FAILURES} failed attempts in a row.\n` +
+    `⏸️ blogcord stopped checking ${shownUrl(url)} after ${PAUSE_AFTER_FAILURES} failed attempts in a row.\n` +
     `Last error: ${reason}\n` +
     `Once the feed works again, an admin can resume it with \`/feed add url:${url} channel:\` <#${channelId}> (nothing already posted is posted again).`;
   return text.length > 2000 ? `${text.slice(0, 1999)}…` : text;
