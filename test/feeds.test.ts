@@ -8,7 +8,7 @@ import { FeedError } from '../src/feeds/errors.ts';
 import { parseFeed } from '../src/feeds/parse.ts';
 
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
-const fixturesDir = join(repoRoot, '..', 'shared', 'fixtures', 'feeds');
+const fixturesDir = join(repoRoot, 'test', 'fixtures', 'feeds');
 
 interface Expected {
   format: string;

@@ -17,7 +17,7 @@ import { DESCRIPTION_BUDGET, RATE_THIS_POST, renderAnnouncement, renderFallback,
 import { formatDistributionBars, formatRating } from '../src/render/rating.ts';
 import { formatFeedCheck, previewFeed } from '../src/services/feed-check.ts';
 
-const fixturesDir = join(dirname(dirname(fileURLToPath(import.meta.url))), '..', 'shared', 'fixtures', 'feeds');
+const fixturesDir = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'feeds');
 const expected = JSON.parse(readFileSync(join(fixturesDir, 'expected.json'), 'utf8')) as Record<string, unknown>;
 const stats = { rating: { average: 4.5, count: 2 }, replies: 3 };
 

@@ -9,7 +9,8 @@ import { MessageType, type APIMessage } from 'discord-api-types/v10';
 import type { PostThread } from '../../src/services/mirror.ts';
 import { snowflake } from './snowflake.ts';
 
-export const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
+/** The project's own test fixtures (real feeds with expected.json, the seed post and its discussion). */
+export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
 export interface SeedComment {
   id: string;
@@ -26,8 +27,8 @@ export interface SeedPost {
 }
 
 export function loadSeed(): { post: SeedPost; comments: SeedComment[] } {
-  const post = JSON.parse(readFileSync(`${SHARED}fixtures/seed-post.json`, 'utf8')) as SeedPost;
-  const { comments } = JSON.parse(readFileSync(`${SHARED}fixtures/seed-discussion.json`, 'utf8')) as { comments: SeedComment[] };
+  const post = JSON.parse(readFileSync(`${FIXTURES}seed-post.json`, 'utf8')) as SeedPost;
+  const { comments } = JSON.parse(readFileSync(`${FIXTURES}seed-discussion.json`, 'utf8')) as { comments: SeedComment[] };
   return { post, comments };
 }
 
