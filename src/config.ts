@@ -2,7 +2,7 @@ import { config as loadDotenv } from 'dotenv';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
-/** The typed, frozen configuration of one blogcord process (the env contract of DESIGN.md). */
+/** The typed, frozen configuration of one blogcord process (the environment contract: README.md#configuration). */
 export interface Config {
   readonly discordToken: string | null;
   readonly discordApplicationId: string | null;

@@ -114,7 +114,7 @@ async function waitForComments(ctx: Ctx, postId: string, pred: (rows: Comment[])
   ) as Promise<Comment[]>;
 }
 
-test('the seed discussion replayed as Discord replies gives the same 22-comment tree; the export matches DESIGN.md', async (ctx) => {
+test('the seed discussion replayed as Discord replies gives the same 22-comment tree; the export has the documented shape', async (ctx) => {
   const d = ctx.discord;
   ctx.bot = await start(ctx);
   const p = await publishPost(ctx, 'what-do-wechat-and-lord-of-the-rings-have-in-common', 'posts');
@@ -135,7 +135,7 @@ test('the seed discussion replayed as Discord replies gives the same 22-comment 
 
   const exported = (await exportJson(ctx.t.url)).posts.find((x) => x.id === p.postId);
   assert.ok(exported, 'the post is exported');
-  // The export shape of DESIGN.md.
+  // The export shape of docs/operations.md#export.
   for (const key of ['id', 'guildId', 'feedUrl', 'guid', 'url', 'title', 'author', 'publishedAt', 'discord', 'rating', 'ratings', 'comments']) assert.ok(key in exported, `post.${key}`);
   assert.equal(exported.discord, { channelId: d.channel('posts').id, messageId: p.announcement.id, threadId: p.threadId });
   assert.is(exported.comments.length, 22);

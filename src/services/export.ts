@@ -5,7 +5,7 @@ import { listFeedsWithRemoved } from '../repositories/feeds.ts';
 import { listPosts } from '../repositories/posts.ts';
 import { getRatingSummaries, listRatings, type RatingSummary } from '../repositories/ratings.ts';
 
-/** The export JSON of DESIGN.md: every published post with its rating, ratings and comments, and the digests. */
+/** The export JSON (docs/operations.md#export): every published post with its rating, ratings and comments, and the digests. */
 export interface ExportData {
   posts: Array<{
     id: string;

@@ -1,7 +1,7 @@
 /**
  * The gateway: HELLO / IDENTIFY / READY + GUILD_CREATE / heartbeats / RESUME with replay / intents.
  * `dispatch()` resolves once the frame was written to every socket that should see it, so REST
- * handlers can await it before answering (EMULATOR.md §1.7).
+ * handlers can await it before answering: a test sees the gateway event no later than the REST answer.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
