@@ -28,10 +28,8 @@ async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) =
 
 export async function benchFeeds(count = 1000): Promise<void> {
   const bodies = new Map<number, string>();
-  let requests = 0;
   let notModified = 0;
   const server: Server = createServer((req, res) => {
-    requests++;
     const n = Number(/\/feed\/(\d+)/.exec(req.url ?? '')?.[1]);
     const body = bodies.get(n) ?? (bodies.set(n, rss(n)), bodies.get(n)!);
     const etag = `"v1-${n}"`;

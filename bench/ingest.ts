@@ -82,7 +82,7 @@ async function send(discord: Emulator, events: StormEvent[], postOf: Map<string,
   let m = 0;
   let lastReply: Probe | null = null;
   let lastVote: Probe | null = null;
-  for (const [i, e] of events.entries()) {
+  for (const e of events) {
     let probe: Probe | null = null;
     if (e.type === 'message') probe = lastReply = { kind: 'reply', id: created[m++]!.id, at };
     else if (e.type === 'react') probe = lastVote = { kind: 'vote', postId: postOf.get(idOf(e.message))!, userId: idOf(e.user), at };

@@ -1,6 +1,6 @@
 // The `blogcord` CLI: start | bot | worker | migrate [up|down|status] | deploy-commands [--guild ID] | export [--guild ID] | feed check URL
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { loadConfig, type Config } from './config.ts';
 import { VERSION } from './context.ts';
 import { createDb, type RootDb } from './db/index.ts';
 import { migrateDown, migrateToLatest, migrationStatus } from './db/migrate.ts';

@@ -8,10 +8,14 @@ export interface Listener<E extends keyof ClientEvents = keyof ClientEvents> {
   run(ctx: AppContext, ...args: ClientEvents[E]): Promise<void> | void;
 }
 
+/** A listener of any event, for lists of them (each keeps its own event's argument types where it is defined). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a list mixes listeners of different events
+export type AnyListener = Listener<any>;
+
 export const defineListener = <E extends keyof ClientEvents>(l: Listener<E>): Listener<E> => l;
 
 /** Attaches listeners so that none of them can crash the process or another listener. */
-export function wireListeners(client: Client, ctx: AppContext, listeners: readonly Listener<any>[]): void {
+export function wireListeners(client: Client, ctx: AppContext, listeners: readonly AnyListener[]): void {
   for (const listener of listeners) {
     client.on(listener.event, (...args: unknown[]) => {
       try {

@@ -181,7 +181,10 @@ export async function windowRatings(db: Db, w: DigestWindow, since?: string): Pr
           where guild_id = ${w.guildId} and updated_at >= ${since} and updated_at < ${w.start}`.execute(k);
         let laterN = 0;
         let laterS = 0;
-        for (const a of afterByPost.values()) (laterN += a.n), (laterS += a.s);
+        for (const a of afterByPost.values()) {
+          laterN += a.n;
+          laterS += a.s;
+        }
         prior = { count: num(o[0]?.n) + inWindow.n + laterN, sum: num(o[0]?.s) + inWindow.s + laterS };
       } else {
         prior = await priorSince(tx, w.guildId, since);

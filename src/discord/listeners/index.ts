@@ -1,5 +1,5 @@
 // Every gateway listener of the bot, one file per event (grouped by feature as they grow).
-import type { Listener } from '../listener.ts';
+import type { AnyListener } from '../listener.ts';
 import messageCreate from './messageCreate.ts';
 import messageDelete from './messageDelete.ts';
 import messageDeleteBulk from './messageDeleteBulk.ts';
@@ -14,4 +14,4 @@ import reactionRemove from './messageReactionRemove.ts';
 import ready from './ready.ts';
 import shardReady from './shardReady.ts';
 
-export const listeners: readonly Listener<any>[] = [ready, shardReady, reactionAdd, reactionRemove, reactionRemoveAll, reactionRemoveEmoji, messageCreate, messageUpdate, messageDelete, messageDeleteBulk, threadCreate, threadUpdate, threadDelete];
+export const listeners: readonly AnyListener[] = [ready, shardReady, reactionAdd, reactionRemove, reactionRemoveAll, reactionRemoveEmoji, messageCreate, messageUpdate, messageDelete, messageDeleteBulk, threadCreate, threadUpdate, threadDelete];

@@ -101,7 +101,7 @@ export class Gateway {
       }
     });
     ws.on('error', () => {});
-    this.sendRaw(ws, JSON.stringify({ op: GatewayOpcodes.Hello, d: { heartbeat_interval: this.host.heartbeatInterval } }));
+    void this.sendRaw(ws, JSON.stringify({ op: GatewayOpcodes.Hello, d: { heartbeat_interval: this.host.heartbeatInterval } }));
   }
 
   /** Per connection: the writes not yet confirmed, resolved together if it closes first. */
@@ -193,8 +193,8 @@ export class Gateway {
     this.sessions.set(session.id, session);
     this.socketSession.set(ws, session);
     this.host.onEvent('identify', session, { intents, shard: session.shard });
-    this.push(session, GatewayDispatchEvents.Ready, JSON.stringify(this.host.ready(session)));
-    for (const g of this.host.guildCreates(session)) this.push(session, GatewayDispatchEvents.GuildCreate, JSON.stringify(g));
+    void this.push(session, GatewayDispatchEvents.Ready, JSON.stringify(this.host.ready(session)));
+    for (const g of this.host.guildCreates(session)) void this.push(session, GatewayDispatchEvents.GuildCreate, JSON.stringify(g));
     session.ready = true;
     this.host.onEvent('ready', session);
   }
@@ -220,7 +220,7 @@ export class Gateway {
     s.ws = ws;
     this.socketSession.set(ws, s);
     for (let i = seq + 1 - s.firstSeq; i < s.frames.length; i++) void this.sendRaw(ws, s.frames[i]!);
-    this.push(s, GatewayDispatchEvents.Resumed, '{}');
+    void this.push(s, GatewayDispatchEvents.Resumed, '{}');
     this.host.onEvent('resumed', s, { replayed: s.seq - 1 - seq });
   }
 
