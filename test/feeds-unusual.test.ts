@@ -1,0 +1,105 @@
+// Feeds that are unusual but valid (and one that is not): a fixture for each class, facts in
+// test/fixtures/feeds-unusual/expected.json. Also the date fallbacks and the order a backfill picks from.
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { decodeFeedBytes } from '../src/feeds/charset.ts';
+import { FeedError } from '../src/feeds/errors.ts';
+import { parseFeed } from '../src/feeds/parse.ts';
+import type { ParsedFeed, PostDraft } from '../src/feeds/types.ts';
+import { newestFirst } from '../src/services/feeds.ts';
+
+const dir = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'feeds-unusual');
+
+type ItemFacts = Partial<Pick<PostDraft, 'title' | 'url' | 'key' | 'author' | 'publishedAt' | 'summaryHtml' | 'contentHtml' | 'imageUrl'>> & {
+  contentExcludes?: string[];
+};
+interface Expected {
+  class: string;
+  format?: ParsedFeed['format'];
+  title?: string;
+  link?: string;
+  items?: ItemFacts[];
+  /** Titles in the order a backfill picks them (newestFirst). */
+  newestFirst?: string[];
+  error?: { code: string; message: string };
+}
+const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as Record<string, Expected>;
+const load = (file: string) => parseFeed(decodeFeedBytes(readFileSync(join(dir, file))), `https://fixtures.example/${file}`);
+
+const fixtures = suite('unusual but valid feeds (feeds-unusual/expected.json)');
+
+fixtures('every fixture has an expected.json entry naming its class', () => {
+  const files = readdirSync(dir).filter((f) => f !== 'expected.json');
+  assert.equal(files.sort(), Object.keys(expected).sort());
+  for (const exp of Object.values(expected)) assert.ok(exp.class.length > 10);
+});
+
+for (const [file, exp] of Object.entries(expected)) {
+  fixtures(`${file}: ${exp.class}`, () => {
+    if (exp.error) {
+      try {
+        load(file);
+      } catch (err) {
+        assert.instance(err, FeedError);
+        assert.is((err as FeedError).code, exp.error.code);
+        assert.is((err as FeedError).message, exp.error.message);
+        return;
+      }
+      assert.unreachable('expected a refusal');
+    }
+    const feed = load(file);
+    assert.is(feed.format, exp.format);
+    if (exp.title !== undefined) assert.is(feed.title, exp.title, 'feed title');
+    if (exp.link !== undefined) assert.is(feed.link, exp.link, 'feed link');
+    assert.is(feed.items.length, exp.items!.length, 'item count');
+    exp.items!.forEach((facts, i) => {
+      const item = feed.items[i]!;
+      const { contentExcludes, ...fields } = facts;
+      for (const [field, value] of Object.entries(fields)) assert.equal(item[field as keyof PostDraft], value, `item ${i} ${field}`);
+      for (const text of contentExcludes ?? []) {
+        assert.not.ok(item.contentHtml?.includes(text), `item ${i} content keeps ${text}`);
+        assert.not.ok(item.title.includes(text), `item ${i} title keeps ${text}`);
+      }
+      assert.not.match(item.title, /<!|DOCTYPE|track\(|color:/, `item ${i} title`);
+    });
+    if (exp.newestFirst) assert.equal(newestFirst(feed.items).map((d) => d.title), exp.newestFirst, 'backfill order');
+  });
+}
+
+const dates = suite('publication dates');
+
+const rss = (items: string) => `<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>T</title><link>https://blog.example/</link>${items}</channel></rss>`;
+
+dates('pubDate wins over dc:date; an unreadable pubDate falls back to dc:date; updated is kept apart', () => {
+  const feed = parseFeed(
+    rss(
+      '<item><title>a</title><link>https://blog.example/a</link><pubDate>Mon, 01 Jan 2024 10:00:00 GMT</pubDate><dc:date>2020-01-01T00:00:00Z</dc:date></item>' +
+        '<item><title>b</title><link>https://blog.example/b</link><pubDate>someday</pubDate><dc:date>2020-01-01T00:00:00Z</dc:date></item>',
+    ),
+    'https://blog.example/feed',
+  );
+  assert.equal(feed.items.map((i) => i.publishedAt), ['2024-01-01T10:00:00.000Z', '2020-01-01T00:00:00.000Z']);
+});
+
+dates('Atom: published wins over updated; updated stands in when published is missing', () => {
+  const atom = `<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>f</id><updated>2024-02-01T00:00:00Z</updated>
+    <entry><id>1</id><title>one</title><published>2024-01-01T00:00:00Z</published><updated>2024-02-01T00:00:00Z</updated></entry>
+    <entry><id>2</id><title>two</title><updated>2024-01-15T00:00:00Z</updated></entry></feed>`;
+  const feed = parseFeed(atom, 'https://blog.example/atom');
+  assert.equal(feed.items.map((i) => [i.publishedAt, i.updatedAt]), [
+    ['2024-01-01T00:00:00.000Z', '2024-02-01T00:00:00.000Z'],
+    ['2024-01-15T00:00:00.000Z', '2024-01-15T00:00:00.000Z'],
+  ]);
+});
+
+dates('backfill order: same dates keep the feed order; an undated first item counts as the newest', () => {
+  const draft = (title: string, publishedAt: string | null) => ({ title, publishedAt }) as PostDraft;
+  const items = [draft('top', null), draft('a', '2024-01-02T00:00:00.000Z'), draft('b', '2024-01-02T00:00:00.000Z'), draft('old', '2023-01-01T00:00:00.000Z'), draft('c', '2024-01-03T00:00:00.000Z')];
+  assert.equal(newestFirst(items).map((d) => d.title), ['top', 'c', 'a', 'b', 'old']);
+});
+
+fixtures.run();
+dates.run();
