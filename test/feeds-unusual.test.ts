@@ -1,6 +1,9 @@
 // Feeds that are unusual but valid (and one that is not): a fixture for each class, facts in
 // test/fixtures/feeds-unusual/expected.json. Also the date fallbacks and the order a backfill picks from.
 import { readFileSync, readdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ChannelType } from 'discord-api-types/v10';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
@@ -9,7 +12,13 @@ import { decodeFeedBytes } from '../src/feeds/charset.ts';
 import { FeedError } from '../src/feeds/errors.ts';
 import { parseFeed } from '../src/feeds/parse.ts';
 import type { ParsedFeed, PostDraft } from '../src/feeds/types.ts';
-import { newestFirst } from '../src/services/feeds.ts';
+import { addFeedReply } from '../commands/feed.ts';
+import { loadConfig } from '../src/config.ts';
+import { createLogger } from '../src/logger.ts';
+import { addFeed, newestFirst, pollFeed } from '../src/services/feeds.ts';
+import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
+import { FakeDiscord, FakeJobs } from './support/fakes.ts';
+import { snowflake } from './support/snowflake.ts';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'feeds-unusual');
 
@@ -103,3 +112,55 @@ dates('backfill order: same dates keep the feed order; an undated first item cou
 
 fixtures.run();
 dates.run();
+
+// ------------------------------------------------------------------ following such feeds, on both databases
+
+interface Ctx {
+  t: TestDb;
+  server: Server;
+  base: string;
+  /** What the server answers, by path. */
+  bodies: Map<string, string>;
+}
+
+const config = loadConfig({ FEED_ALLOW_PRIVATE_NETWORK: 'true', FEED_TIMEOUT_SECONDS: '2' }, { dotenv: false });
+
+for (const dialect of DIALECTS) {
+  const follow = suite<Ctx>(`following unusual feeds on ${dialect}`, {} as Ctx);
+
+  follow.before(async (c) => {
+    c.t = await createTestDb(dialect);
+    c.bodies = new Map();
+    c.server = createServer((req, res) => {
+      const body = c.bodies.get(req.url ?? '');
+      if (body === undefined) res.writeHead(404).end();
+      else res.writeHead(200, { 'content-type': 'application/rss+xml; charset=utf-8' }).end(body);
+    });
+    await new Promise<void>((resolve) => c.server.listen(0, '127.0.0.1', resolve));
+    c.base = `http://127.0.0.1:${(c.server.address() as AddressInfo).port}`;
+  });
+  follow.after(async (c) => {
+    await new Promise((resolve) => c.server?.close(resolve));
+    await c.t?.close();
+  });
+
+  follow('a channel with no items yet is followed ("no posts yet"); its first post is announced by the next poll', async (c) => {
+    const path = `/empty-${snowflake()}.xml`;
+    c.bodies.set(path, readFileSync(join(dir, 'rss2-empty-channel.xml'), 'utf8'));
+    const discord = new FakeDiscord();
+    const jobs = new FakeJobs();
+    const guildId = snowflake();
+    const channelId = discord.addChannel(guildId, ChannelType.GuildText);
+    const ctx = { db: c.t.db, discord, log: createLogger('silent'), config };
+    const added = await addFeed(ctx, jobs, { guildId, url: `${c.base}${path}`, channelId });
+    assert.is(added.items, 0);
+    assert.ok(added.created);
+    assert.match(addFeedReply(added), /no posts yet/);
+    c.bodies.set(path, readFileSync(join(dir, 'rss2-namespace-prefix.xml'), 'utf8'));
+    const polled = await pollFeed(ctx, jobs, added.feed.id);
+    assert.equal(polled, { status: 'ok', items: 1, new: 1, changed: 0, relinked: 0, held: 0 });
+    assert.is(jobs.published.length, 1);
+  });
+
+  follow.run();
+}
