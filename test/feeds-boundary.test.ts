@@ -136,6 +136,33 @@ property('arbitrary XML-ish and JSON-ish strings never throw anything but a Feed
   );
 });
 
+/** Arbitrary text with control characters, lone surrogates and markup mixed in, escaped as XML text. */
+const wild = fc
+  .array(fc.oneof(fc.string({ unit: 'binary', maxLength: 30 }), fc.constantFrom('\u0000', '\u001b[31m', '\u0007', '\u0085', '\r\n', '\uDC00', '<b>', '&#0;', '&#x1b;', ' ')), { maxLength: 12 })
+  .map((parts) => parts.join(''));
+const xmlText = (v: string) => v.replace(/&(?!#)/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+property('items with arbitrary text in every field parse clean, capped and keyed (RSS, Atom, JSON Feed)', () => {
+  fc.assert(
+    fc.property(fc.array(fc.record({ title: wild, link: wild, guid: wild, author: wild, body: wild }), { minLength: 1, maxLength: 4 }), (items) => {
+      const rssItems = items
+        .map((i) => `<item><title>${xmlText(i.title)}</title><link>https://blog.example/${xmlText(i.link)}</link><guid isPermaLink="false">${xmlText(i.guid)}</guid><dc:creator>${xmlText(i.author)}</dc:creator><description>${xmlText(i.body)}</description></item>`)
+        .join('');
+      const atomEntries = items
+        .map((i) => `<entry><id>${xmlText(i.guid)}</id><title type="html">${xmlText(i.title)}</title><link href="${xmlText(i.link).replace(/"/g, '&quot;')}"/><author><name>${xmlText(i.author)}</name></author><updated>2024-01-01T00:00:00Z</updated><content type="html">${xmlText(i.body)}</content></entry>`)
+        .join('');
+      const json = JSON.stringify({ version: 'https://jsonfeed.org/version/1.1', title: items[0]!.title, items: items.map((i) => ({ id: i.guid, url: i.link, title: i.title, content_html: i.body, authors: [{ name: i.author }] })) });
+      for (const doc of [rss(rssItems), `<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>f</id>${atomEntries}</feed>`, json]) {
+        onlyFeedErrors(doc);
+        const feed = parseFeed(doc, FEED_URL);
+        assert.is(feed.items.length, items.length);
+        for (const item of feed.items) assert.ok(item.key.length > 0 && item.title.length > 0);
+      }
+    }),
+    { numRuns: 150 },
+  );
+});
+
 controls.run();
 caps.run();
 property.run();
