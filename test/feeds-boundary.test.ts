@@ -77,6 +77,14 @@ caps('a 4.9 MB title, a long author, link, guid and summary come out within the 
   assert.not.match(item.summaryHtml!, /<[^>]*$/, 'HTML is cut before a tag, never inside one');
 });
 
+caps('a title that falls back to a long link is capped too (found by the property test below)', () => {
+  const link = `https://blog.example/${'p/'.repeat(400)}`;
+  const item = parseFeed(rss(`<item><link>${link}</link></item>`), FEED_URL).items[0]!;
+  assert.is(item.url, link);
+  assert.ok(item.title.length <= FIELD_CAPS.title, `title ${item.title.length}`);
+  assert.ok(item.title.startsWith('https://blog.example/p/p/'));
+});
+
 caps('two guids that differ only after the cap stay two different keys, stably', () => {
   const head = 'tag:blog.example,2024:'.padEnd(2000, 'x');
   const parse = () =>
@@ -151,7 +159,7 @@ property('items with arbitrary text in every field parse clean, capped and keyed
       const atomEntries = items
         .map((i) => `<entry><id>${xmlText(i.guid)}</id><title type="html">${xmlText(i.title)}</title><link href="${xmlText(i.link).replace(/"/g, '&quot;')}"/><author><name>${xmlText(i.author)}</name></author><updated>2024-01-01T00:00:00Z</updated><content type="html">${xmlText(i.body)}</content></entry>`)
         .join('');
-      const json = JSON.stringify({ version: 'https://jsonfeed.org/version/1.1', title: items[0]!.title, items: items.map((i) => ({ id: i.guid, url: i.link, title: i.title, content_html: i.body, authors: [{ name: i.author }] })) });
+      const json = JSON.stringify({ version: 'https://jsonfeed.org/version/1.1', title: items[0]!.title, items: items.map((i) => ({ id: i.guid, url: `https://blog.example/${i.link}`, title: i.title, content_html: i.body, authors: [{ name: i.author }] })) });
       for (const doc of [rss(rssItems), `<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>f</id>${atomEntries}</feed>`, json]) {
         onlyFeedErrors(doc);
         const feed = parseFeed(doc, FEED_URL);

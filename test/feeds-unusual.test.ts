@@ -78,6 +78,22 @@ for (const [file, exp] of Object.entries(expected)) {
   });
 }
 
+fixtures('plain-text titles (JSON Feed, Atom without type) keep tags literal and still decode the entities publishers put in them', () => {
+  const json = JSON.stringify({
+    version: 'https://jsonfeed.org/version/1.1',
+    title: 'A <b>bold</b> blog',
+    items: [{ id: '1', url: 'https://blog.example/1', title: 'FCC Says Releasing &#8216;Jokes&#8217; about <video> tags' }],
+  });
+  const feed = parseFeed(json, 'https://blog.example/feed.json');
+  assert.is(feed.title, 'A <b>bold</b> blog');
+  assert.is(feed.items[0]!.title, 'FCC Says Releasing ‘Jokes’ about <video> tags');
+  const atom = parseFeed(
+    '<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>f</id><entry><id>1</id><title>It&amp;#8217;s &lt;br&gt; time</title><updated>2024-01-01T00:00:00Z</updated></entry></feed>',
+    'https://blog.example/atom',
+  );
+  assert.is(atom.items[0]!.title, 'It’s <br> time');
+});
+
 const dates = suite('publication dates');
 
 const rss = (items: string) => `<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>T</title><link>https://blog.example/</link>${items}</channel></rss>`;

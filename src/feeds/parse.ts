@@ -164,7 +164,7 @@ function titleFallbacks(item: Obj): Array<string | undefined> {
 /** A media:title ({ value, type: 'plain' | 'html' }): plain text is escaped, so it stays literal. */
 function mediaText(v: unknown): string | undefined {
   const value = text(v);
-  return value !== undefined && str(obj(v)?.type) !== 'html' ? escapeText(value) : value;
+  return value !== undefined && str(obj(v)?.type) !== 'html' ? literalTags(value) : value;
 }
 
 function rssItem(item: Obj, feed: Obj, feedBase: string | null, extras: RawExtras): RawItem {
@@ -243,16 +243,17 @@ function atomItem(entry: Obj, feed: Obj, feedBase: string | null, extras: RawExt
   const summaryValue = decoded(str(summary?.value) ?? str(entry.summary), 'summary');
   const titleValue = decoded(text(entry.title), 'title');
   const asHtml = (value: string | undefined, type: string | undefined) =>
-    value === undefined ? undefined : type === undefined || type === 'text' || type === 'text/plain' ? escapeText(value) : value;
+    value === undefined ? undefined : type === 'text' || type === 'text/plain' ? escapeText(value) : value;
+  const titleType = str(obj(entry.title)?.type) ?? 'text';
   return {
     guid: str(entry.id),
     link: origLink ?? str(alternate?.href),
     // An Atom title is text unless it says html/xhtml: "History of the <blink> tag" keeps its "<blink>".
-    rawTitles: [asHtml(titleValue, str(obj(entry.title)?.type)), ...titleFallbacks(entry)],
+    rawTitles: [titleValue !== undefined && !/html/i.test(titleType) ? literalTags(titleValue) : titleValue, ...titleFallbacks(entry)],
     author: str(obj(arr(entry.authors)[0])?.name) ?? str(obj(arr(feed.authors)[0])?.name),
     published: [entry.published, entry.issued, entry.created, ...arr(at(entry, 'dc', 'dates'))],
     updated: [entry.updated, entry.modified],
-    summaryHtml: asHtml(summaryValue, str(summary?.type) ?? 'text'),
+    summaryHtml: asHtml(summaryValue, str(summary?.type)),
     contentHtml:
       contentValue === undefined
         ? extras.bodyHtml
@@ -272,6 +273,14 @@ function fromBase64(value: string): string {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) return value;
   const decoded = Buffer.from(compact, 'base64').toString('utf8');
   return decoded.trim() === '' ? value : decoded;
+}
+
+/**
+ * A plain-text title as HTML whose tags are literal ("History of the <blink> tag" keeps "<blink>"). Entities are
+ * left to decode: publishers often escape them twice ("&amp;#8217;"), and a title never means them literally.
+ */
+function literalTags(value: string): string {
+  return /[<>]/.test(value) ? value.replace(/</g, '&lt;').replace(/>/g, '&gt;') : value;
 }
 
 function escapeText(value: string): string {
@@ -303,7 +312,7 @@ function jsonItem(item: Obj, feed: Obj, base: string | null): RawItem {
     guid: str(item.id),
     link: str(item.url) ?? str(item.external_url),
     // JSON Feed titles are plain text.
-    rawTitles: [str(item.title) === undefined ? undefined : escapeText(str(item.title)!)],
+    rawTitles: [str(item.title) === undefined ? undefined : literalTags(str(item.title)!)],
     author: authorName(item.authors) ?? authorName(item.author) ?? authorName(feed.authors) ?? authorName(feed.author),
     published: [item.date_published],
     updated: [item.date_modified],
@@ -444,7 +453,7 @@ function toDraft(raw: RawItem): PostDraft {
     if (feedTitle) break;
   }
   feedTitle = capText(feedTitle, FIELD_CAPS.title);
-  const title = feedTitle || (bodyText ? firstWords(bodyText) : '') || url || 'Untitled';
+  const title = capText(feedTitle || (bodyText ? firstWords(bodyText) : '') || url || 'Untitled', FIELD_CAPS.title);
   // Atom requires only <updated>, JSON Feed may give only date_modified: the last change stands in for the publication.
   const updatedAt = firstDate(raw.updated);
   const publishedAt = firstDate(raw.published) ?? updatedAt;
@@ -594,7 +603,7 @@ function parseFeedText(input: string, feedUrl: string): ParsedFeed {
       const title = obj(feed.title);
       return {
         format: 'atom',
-        title: feedTitleOf(title && !/html/.test(str(title.type) ?? 'text') ? escapeText(text(title) ?? '') : text(feed.title)),
+        title: feedTitleOf(title && !/html/.test(str(title.type) ?? 'text') ? literalTags(text(title) ?? '') : text(feed.title)),
         link: capUrl(httpUrl(str(alternate?.href), feedBase)),
         items: entries.map((entry, i) => toDraft(atomItem(entry, feed, feedBase, extras[i] ?? {}))),
       };
@@ -613,7 +622,7 @@ function parseFeedText(input: string, feedUrl: string): ParsedFeed {
       const items = arr(feed.items).map(obj).filter((i): i is Obj => !!i);
       return {
         format: 'json',
-        title: feedTitleOf(str(feed.title) === undefined ? undefined : escapeText(str(feed.title)!)),
+        title: feedTitleOf(str(feed.title) === undefined ? undefined : literalTags(str(feed.title)!)),
         link: capUrl(httpUrl(str(feed.home_page_url), base)),
         items: items.map((item) => toDraft(jsonItem(item, feed, base))),
       };
