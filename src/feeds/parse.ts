@@ -489,6 +489,13 @@ function toDraft(raw: RawItem): PostDraft {
 
 const feedTitleOf = (value: string | undefined): string | null => capText(titleText(value), FIELD_CAPS.feedTitle) || null;
 
+/** The xml:base of the RSS `<channel>` element (feedsmith keeps only the root's). */
+function channelBase(xml: string): string | undefined {
+  const tag = /<channel\b([^>]*)>/i.exec(xml);
+  const attr = tag ? /\bxml:base\s*=\s*(?:"([^"]*)"|'([^']*)')/.exec(tag[1]!) : null;
+  return attr ? decodeXmlText(attr[1] ?? attr[2]!) : undefined;
+}
+
 /**
  * `<r:rss xmlns:r="…">`: RSS whose elements all carry a namespace prefix (feedsmith reads unprefixed RSS only).
  * The prefix is dropped from tag names outside CDATA sections and comments.
@@ -584,7 +591,8 @@ function parseFeedText(input: string, feedUrl: string): ParsedFeed {
   const feedBaseFromUrl = httpUrl(feedUrl) ?? null;
   switch (result.format) {
     case 'rss': {
-      const feedBase = resolveUrl(str(at(feed, 'xml', 'base')), feedBaseFromUrl) ?? feedBaseFromUrl;
+      const rootBase = resolveUrl(str(at(feed, 'xml', 'base')), feedBaseFromUrl) ?? feedBaseFromUrl;
+      const feedBase = resolveUrl(channelBase(value), rootBase) ?? rootBase;
       const items = arr(feed.items).map(obj).filter((i): i is Obj => !!i);
       const extras = rawExtras(value, items.length, 'item');
       return {
