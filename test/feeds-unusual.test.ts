@@ -94,6 +94,28 @@ fixtures('plain-text titles (JSON Feed, Atom without type) keep tags literal and
   assert.is(atom.items[0]!.title, 'It’s <br> time');
 });
 
+const refusals = suite('refusals name what is wrong');
+
+refusals('each refusal says what is missing or broken, without control characters', () => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['<rss version="2.0"><channel><item></item></channel></rss>', 'malformed', /its <item> elements hold nothing blogcord can read/],
+    ['<feed xmlns="http://www.w3.org/2005/Atom"><entry></entry></feed>', 'malformed', /its <entry> elements hold nothing blogcord can read/],
+    ['{"version":"https://jsonfeed.org/version/1","items":{}}', 'malformed', /"items" is not a list/],
+    ['\u001b[2J\u0007hello there', 'not-a-feed', /^This is not a feed \(it starts with "\[2Jhello there"\)\.$/],
+  ];
+  for (const [input, code, message] of cases) {
+    try {
+      parseFeed(input, 'https://blog.example/feed');
+      assert.unreachable(input);
+    } catch (err) {
+      assert.instance(err, FeedError);
+      assert.is((err as FeedError).code, code);
+      assert.match((err as FeedError).message, message);
+      assert.not.match((err as FeedError).message, /Invalid feed format|[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/);
+    }
+  }
+});
+
 const dates = suite('publication dates');
 
 const rss = (items: string) => `<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>T</title><link>https://blog.example/</link>${items}</channel></rss>`;
@@ -127,6 +149,7 @@ dates('backfill order: same dates keep the feed order; an undated first item cou
 });
 
 fixtures.run();
+refusals.run();
 dates.run();
 
 // ------------------------------------------------------------------ following such feeds, on both databases

@@ -124,11 +124,12 @@ function notAFeed(value: string, feedUrl: string): FeedError {
     return new FeedError('not-a-feed', `This is an XML document with a <${root ?? '?'}> root, not an RSS, Atom or RDF feed.`, { url: feedUrl });
   }
   if (trimmed === '') return new FeedError('not-a-feed', 'The feed is empty.', { url: feedUrl });
-  return new FeedError('not-a-feed', `This is not a feed (it starts with "${firstWords(trimmed, 40)}").`, { url: feedUrl });
+  return new FeedError('not-a-feed', `This is not a feed (it starts with "${firstWords(stripControls(trimmed.slice(0, 400)), 40)}").`, { url: feedUrl });
 }
 
 function malformed(reason: string, feedUrl: string, cause?: unknown): FeedError {
-  return new FeedError('malformed', `The feed is not valid: ${reason}`, { url: feedUrl, cause });
+  // The reason may quote the document (a parser's message): no control character reaches a terminal or Discord.
+  return new FeedError('malformed', `The feed is not valid: ${stripControls(reason)}`, { url: feedUrl, cause });
 }
 
 /** Checks done before handing XML to the parser: entity declarations refused, truncation detected. */
