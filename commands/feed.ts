@@ -28,7 +28,9 @@ export function addFeedReply(r: AddFeedResult): string {
   const what = r.created ? 'Now following' : r.resumed ? 'Resumed' : 'Still following';
   const lines = [
     `${what} **${cutText(r.parsed.title ?? r.feed.url, 150).replace(/[*_~`|]/g, '\\$&')}** (${shownUrl(r.feed.url)}) in <#${r.feed.channelId}>.`,
-    `The feed has ${r.items} ${r.items === 1 ? 'post' : 'posts'}; ${r.queued.length ? `${r.queued.length} ${r.queued.length === 1 ? 'is' : 'are'} being published now` : 'none is published now'}. New posts are announced as they appear.`,
+    r.items === 0
+      ? 'The feed has no posts yet. New posts are announced as they appear.'
+      : `The feed has ${r.items} ${r.items === 1 ? 'post' : 'posts'}; ${r.queued.length ? `${r.queued.length} ${r.queued.length === 1 ? 'is' : 'are'} being published now` : 'none is published now'}. New posts are announced as they appear.`,
   ];
   if (r.held.length) {
     lines.push(

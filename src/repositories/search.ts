@@ -12,6 +12,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 import type { PostRow } from '../db/schema.ts';
 import { canonicalLink } from '../feeds/canonical-link.ts';
+import { stripControls } from '../feeds/clean.ts';
 import { toPost, type Post, type PublishState } from './posts.ts';
 
 /** Every state but 'known': the posts blogcord serves back. */
@@ -82,9 +83,10 @@ function likeLiteral(text: string): string {
 /**
  * Served posts of one server whose title contains `typed` (case-insensitive), titles starting with it
  * first, then newest; the newest posts when nothing is typed. For autocomplete (at most 25 choices).
+ * Control characters typed are dropped (PostgreSQL refuses NUL in text; SQLite's LIKE would stop at it).
  */
 export async function findPostsByTitle(db: Db, guildId: string, typed: string, limit = 25): Promise<Post[]> {
-  const text = typed.trim().toLowerCase().slice(0, 100);
+  const text = stripControls(typed).trim().toLowerCase().slice(0, 100);
   let q = db.kysely.selectFrom('posts').selectAll().where('guild_id', '=', guildId).where('publish_state', '<>', 'known');
   if (text) {
     const lowerTitle = sql<string>`lower(title)`;

@@ -2,6 +2,7 @@
 // comment tree. `/blog` (commands/blog.ts) and the HTTP API (src/http/) both read posts through here, so
 // the server and the blog always show the same numbers.
 import type { Db } from '../db/index.ts';
+import { stripControls } from '../feeds/clean.ts';
 import { countReplies, listComments, type Comment } from '../repositories/comments.ts';
 import { getPost, listPosts, type Post } from '../repositories/posts.ts';
 import { getRatingSummaries, guildMeanRating, type RatingSummary } from '../repositories/ratings.ts';
@@ -261,7 +262,7 @@ export async function suggestPosts(db: Db, guildId: string, typed: string): Prom
  * title match, else the best search hit). Only the server's served posts; null when nothing matches.
  */
 export async function resolvePost(db: Db, guildId: string, input: string): Promise<PostView | null> {
-  const text = input.trim();
+  const text = stripControls(input).trim();
   if (!text) return null;
   const byId = await getPostView(db, text, { guildId });
   if (byId) return byId;

@@ -82,11 +82,18 @@ export function feedUserError(error: FeedError): UserError {
   return new UserError(`${error.message}${tips}`, `feed-${error.code}`, { url: error.url });
 }
 
-/** The feed's items newest first (by date; undated items keep feed order, which is newest first by convention). */
+/**
+ * The feed's items newest first: by date, the feed's order breaking ties. An undated item keeps its place in the
+ * feed's order (newest first by convention): it counts as dated like the item above it, the newest when none is.
+ */
 export function newestFirst(items: readonly PostDraft[]): PostDraft[] {
-  const dated = items.map((item, i) => ({ item, i, t: item.publishedAt ? Date.parse(item.publishedAt) : NaN }));
-  if (dated.every((d) => Number.isNaN(d.t))) return [...items];
-  return dated.sort((a, b) => (Number.isNaN(b.t) ? -1 : Number.isNaN(a.t) ? 1 : b.t - a.t) || a.i - b.i).map((d) => d.item);
+  let above = Infinity;
+  const dated = items.map((item, i) => {
+    const t = item.publishedAt ? Date.parse(item.publishedAt) : NaN;
+    if (!Number.isNaN(t)) above = t;
+    return { item, i, t: Number.isNaN(t) ? above : t };
+  });
+  return dated.sort((a, b) => (a.t === b.t ? 0 : b.t - a.t) || a.i - b.i).map((d) => d.item);
 }
 
 /** A parsed item as the repository stores it (the summary, else the full content, is what gets rendered). */
