@@ -2,7 +2,7 @@ import type { Client } from 'discord.js';
 import { commands } from '../commands/index.ts';
 import type { Config } from './config.ts';
 import { VERSION, type AppContext } from './context.ts';
-import { createDb } from './db/index.ts';
+import { openDb } from './db/index.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { createDiscordClient } from './discord/client.ts';
 import { DiscordSetupError } from './discord/deploy.ts';
@@ -55,7 +55,7 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
   };
 
   try {
-    const db = createDb(config, { backgroundCheckpoints: { onError: (err) => log.warn({ err }, 'the SQLite checkpoint thread stopped; the bot checkpoints the WAL itself again') } });
+    const db = await openDb(config, { backgroundCheckpoints: { onError: (err) => log.warn({ err }, 'the SQLite checkpoint thread stopped; the bot checkpoints the WAL itself again') } });
     closers.push(['database', () => db.destroy()]);
     for (const step of await migrateToLatest(db)) log.info({ migration: step.name, status: step.status }, 'migration applied');
 
