@@ -2,7 +2,7 @@ import type { Client } from 'discord.js';
 import { commands } from '../commands/index.ts';
 import type { Config } from './config.ts';
 import { VERSION, type AppContext } from './context.ts';
-import { createDb } from './db/index.ts';
+import { openDb } from './db/index.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { createDiscordClient } from './discord/client.ts';
 import { DiscordSetupError } from './discord/deploy.ts';
@@ -15,6 +15,7 @@ import { schedulers, workers } from './jobs/index.ts';
 import { closeQueues, createQueues } from './jobs/queues.ts';
 import { createProcessRatings } from './jobs/recount.ts';
 import { createProcessMirror } from './jobs/sync.ts';
+import { watchSchedulers } from './jobs/sweep.ts';
 import { registerSchedulers, startWorkers } from './jobs/worker.ts';
 import type { Logger } from './logger.ts';
 import { createProducerRedis, createRedis, ensureRedis } from './redis.ts';
@@ -55,7 +56,7 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
   };
 
   try {
-    const db = createDb(config, { backgroundCheckpoints: { onError: (err) => log.warn({ err }, 'the SQLite checkpoint thread stopped; the bot checkpoints the WAL itself again') } });
+    const db = await openDb(config, { backgroundCheckpoints: { onError: (err) => log.warn({ err }, 'the SQLite checkpoint thread stopped; the bot checkpoints the WAL itself again') } });
     closers.push(['database', () => db.destroy()]);
     for (const step of await migrateToLatest(db)) log.info({ migration: step.name, status: step.status }, 'migration applied');
 
@@ -100,6 +101,9 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
       closers.push(['worker connection', () => connection.quit()]);
       closers.push(['workers', () => Promise.allSettled(running.map((w) => w.close()))]);
       await registerSchedulers(ctx, schedulers);
+      // A FLUSHDB keeps the connection up: the schedulers it took are noticed missing and registered again.
+      const watchdog = watchSchedulers(ctx, schedulers);
+      closers.push(['scheduler watchdog', () => watchdog.stop()]);
       // A restarted or flushed Redis loses the schedules: register them again whenever the connection is back.
       // The connection the queues (and so the registration) use: the workers' one may be back before it.
       let first = redis.status !== 'ready';

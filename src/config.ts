@@ -35,6 +35,8 @@ export interface Config {
   readonly syncIntervalSeconds: number;
   /** How often the ratings of recent announcements are recounted against Discord's reactor lists. */
   readonly recountIntervalSeconds: number;
+  /** How often the workers look for stranded work (a post, digest or refresh whose job Redis lost). */
+  readonly sweepIntervalSeconds: number;
   /** The least time between two edits of one announcement (rating and reply count updates are debounced). */
   readonly announcementRefreshMs: number;
   /** The shards this process runs (`bot` with SHARD_IDS/SHARD_COUNT); null = all of them. */
@@ -122,6 +124,7 @@ const schema = z.object({
   SYNC_WINDOW_DAYS: int(1, 3650, 'a whole number of days ≥ 1').default(30),
   SYNC_INTERVAL_SECONDS: int(1, 7 * 24 * 3600, 'a whole number of seconds ≥ 1').default(300),
   RECOUNT_INTERVAL_SECONDS: int(1, 7 * 24 * 3600, 'a whole number of seconds ≥ 1').default(300),
+  SWEEP_INTERVAL_SECONDS: int(1, 24 * 3600, 'a whole number of seconds between 1 and 86400').default(60),
   SHARD_IDS: z
     .string()
     .regex(/^\d+(\s*,\s*\d+)*$/, 'a comma-separated list of shard numbers, like 0,1')
@@ -172,6 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { dotenv = env 
     syncWindowDays: e.SYNC_WINDOW_DAYS,
     syncIntervalSeconds: e.SYNC_INTERVAL_SECONDS,
     recountIntervalSeconds: e.RECOUNT_INTERVAL_SECONDS,
+    sweepIntervalSeconds: e.SWEEP_INTERVAL_SECONDS,
     announcementRefreshMs: e.ANNOUNCEMENT_REFRESH_MS,
     shardIds: e.SHARD_IDS ? Object.freeze(e.SHARD_IDS) : null,
     shardCount: e.SHARD_COUNT ?? null,

@@ -2,10 +2,11 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config.ts';
 import { VERSION } from './context.ts';
-import { createDb, type RootDb } from './db/index.ts';
+import { openDb, type RootDb } from './db/index.ts';
 import { migrateDown, migrateToLatest, migrationStatus } from './db/migrate.ts';
 import { USER_AGENT } from './feeds/user-agent.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { redactCredentials } from './redact.ts';
 
 const USAGE = `Usage: blogcord <command>
 
@@ -24,7 +25,7 @@ export class UsageError extends Error {
 }
 
 async function withDb<T>(config: Config, fn: (db: RootDb) => Promise<T>): Promise<T> {
-  const db = createDb(config);
+  const db = await openDb(config);
   try {
     return await fn(db);
   } finally {
@@ -113,15 +114,16 @@ export async function main(argv: string[]): Promise<number> {
 export { USER_AGENT } from './feeds/user-agent.ts';
 
 // Errors a person can act on are printed as a message; anything else with its stack.
-const EXPECTED_ERRORS = new Set(['ConfigError', 'UsageError', 'MigrationError', 'RedisUnavailableError', 'FeedError', 'DiscordSetupError']);
+const EXPECTED_ERRORS = new Set(['ConfigError', 'UsageError', 'MigrationError', 'RedisUnavailableError', 'DatabaseUnavailableError', 'FeedError', 'DiscordSetupError']);
 
 /** Runs the CLI and exits with its status (bin/blogcord.js calls this). */
 export async function cli(argv = process.argv.slice(2)): Promise<void> {
   try {
     process.exitCode = await main(argv);
   } catch (error: unknown) {
-    if (error instanceof Error && EXPECTED_ERRORS.has(error.name)) process.stderr.write(`${error.message}\n`);
-    else process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    // Whatever is printed, a password in a URL it quotes (REDIS_URL, DATABASE_URL, a feed) is not.
+    if (error instanceof Error && EXPECTED_ERRORS.has(error.name)) process.stderr.write(`${redactCredentials(error.message)}\n`);
+    else process.stderr.write(`${redactCredentials(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`);
     process.exit(1);
   }
 }

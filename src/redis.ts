@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
+import { redactUrl } from './redact.ts';
 
 export class RedisUnavailableError extends Error {
   override name = 'RedisUnavailableError';
@@ -57,9 +58,9 @@ export interface RedisHandle {
 export async function ensureRedis(config: Config, log: Logger, dataDir = 'data'): Promise<RedisHandle> {
   if (await pingRedis(config.redisUrl)) return { url: config.redisUrl, stop: async () => {} };
   const hint = 'Install Redis (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) and start it, or set REDIS_URL to a running Redis (redis://host:6379).';
-  if (!config.redisUrlIsDefault) throw new RedisUnavailableError(`REDIS_URL=${config.redisUrl} does not answer. ${hint}`);
+  if (!config.redisUrlIsDefault) throw new RedisUnavailableError(`REDIS_URL=${redactUrl(config.redisUrl)} does not answer. ${hint}`);
   if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    throw new RedisUnavailableError(`No Redis answers at ${config.redisUrl} (the default REDIS_URL) and no redis-server is installed. ${hint}`);
+    throw new RedisUnavailableError(`No Redis answers at ${redactUrl(config.redisUrl)} (the default REDIS_URL) and no redis-server is installed. ${hint}`);
   }
   const dir = resolve(dataDir, 'redis');
   mkdirSync(dir, { recursive: true });

@@ -243,6 +243,60 @@ main('reactor lists page through REST with after/limit in ascending user id', as
   assert.equal(ids, expected);
 });
 
+main('super reactions: gateway events carry burst and type, Get Reactions lists each type apart (type=1), counts split in count_details', async ({ discord, client }) => {
+  const channel = client.channels.cache.get(discord.channel('posts').id) as TextChannel;
+  const msg = await channel.send('super?');
+  type Details = { type: number; burst: boolean };
+  const adds = collect<[MessageReaction | PartialMessageReaction, { id: string }, Details]>(client, Events.MessageReactionAdd);
+  const removes = collect<[MessageReaction | PartialMessageReaction, { id: string }, Details]>(client, Events.MessageReactionRemove);
+  const raw: Array<{ t: string; d: Record<string, unknown> }> = [];
+  client.on('raw', (packet: { t: string; d: Record<string, unknown> }) => {
+    if (packet.t?.startsWith('MESSAGE_REACTION_')) raw.push(packet);
+  });
+  await discord.react('alice', msg.id, '5️⃣', { burst: true });
+  await discord.react('bob', msg.id, '5️⃣');
+  await discord.react('carol', msg.id, '5️⃣', { burst: true });
+  await discord.react('carol', msg.id, '5️⃣'); // one person may hold both kinds
+  await until(() => adds.length === 4, 2000, 'four reaction adds');
+  assert.equal(adds.map(([, user, d]) => [user.id, d.burst, d.type]), [
+    [discord.user('alice').id, true, 1],
+    [discord.user('bob').id, false, 0],
+    [discord.user('carol').id, true, 1],
+    [discord.user('carol').id, false, 0],
+  ]);
+  assert.ok((raw[0]!.d.burst_colors as string[]).length > 0, 'a super reaction carries its colours');
+  assert.equal(raw[1]!.d.burst_colors, [], 'a normal one none');
+  await discord.react('alice', msg.id, '5️⃣', { burst: true });
+  assert.is(raw.length, 4, 'the same super reaction again sends nothing');
+
+  const fetched = await channel.messages.fetch({ message: msg.id, force: true });
+  const reaction = fetched.reactions.cache.get('5️⃣')!;
+  assert.equal([reaction.count, reaction.countDetails], [4, { burst: 2, normal: 2 }]);
+  const list = (type?: number) =>
+    client.rest.get(Routes.channelMessageReaction(channel.id, msg.id, encodeURIComponent('5️⃣')), { query: new URLSearchParams(type === undefined ? {} : { type: String(type) }) }) as Promise<Array<{ id: string }>>;
+  const ids = (names: string[]) => names.map((n) => discord.user(n).id).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+  assert.equal((await list()).map((u) => u.id), ids(['bob', 'carol']), 'normal reactors only by default');
+  assert.equal((await list(0)).map((u) => u.id), ids(['bob', 'carol']));
+  assert.equal((await list(1)).map((u) => u.id), ids(['alice', 'carol']), 'type=1: the super reactors');
+  const bad = await apiError(list(2));
+  assert.is(bad.code, 50035);
+
+  // A person takes back one kind: one removal with its burst flag; the other kind stays.
+  await discord.unreact('carol', msg.id, '5️⃣', { burst: true });
+  await until(() => removes.length === 1, 2000, 'the super reaction removed');
+  assert.equal([removes[0]![1].id, removes[0]![2].burst, removes[0]![2].type], [discord.user('carol').id, true, 1]);
+  assert.is(raw.at(-1)!.d.burst_colors, undefined, 'removals carry no colours');
+  assert.equal(discord.reactions(msg.id).get('5️⃣'), [discord.user('bob').id, discord.user('carol').id]);
+  assert.equal(discord.reactions(msg.id, { burst: true }).get('5️⃣'), [discord.user('alice').id]);
+  // A moderator's Delete User Reaction takes every kind the person holds: one event per kind.
+  await discord.react('alice', msg.id, '5️⃣');
+  await until(() => adds.length === 5, 2000, 'alice adds a normal 5');
+  await fetched.reactions.cache.get('5️⃣')!.users.remove(discord.user('alice').id);
+  await until(() => removes.length === 3, 2000, 'both of alice\'s reactions removed');
+  assert.equal(removes.slice(1).map(([, , d]) => d.burst).sort(), [false, true]);
+  assert.is(discord.reactions(msg.id, { burst: true }).get('5️⃣')!.length, 0);
+});
+
 main('message history pages with after/before/limit, newest first', async ({ discord, client }) => {
   const channel = client.channels.cache.get(discord.channel('history').id) as TextChannel;
   const sent = [];

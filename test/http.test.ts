@@ -2,7 +2,7 @@
  * The blog-facing HTTP API on both databases (fastify inject), plus a real listen on an ephemeral port.
  * Run alone: npx tsx test/http.test.ts
  */
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { FastifyInstance } from 'fastify';
@@ -327,7 +327,7 @@ web('CORS: a configured blog origin is allowed, any other origin gets no CORS he
   assert.ok(error instanceof Error && /HTTP_CORS_ORIGINS/.test(error.message), 'a bad origin names the variable');
 });
 
-web('per-client rate limit: the request over the limit is a JSON 429 with Retry-After; healthz is exempt', async ({ t, seed }) => {
+web('per-client rate limit: the request over the limit is a JSON 429 with Retry-After; healthz has its own budget', async ({ t, seed }) => {
   const a = await app(t.db, { rateLimit: { max: 3, timeWindowMs: 60_000 } });
   try {
     const url = `/api/posts/${seed.post.id}`;
@@ -407,24 +407,31 @@ web('GIVEN a bad HTTP_TRUST_PROXY THEN the configuration fails naming it and wha
   assert.is(loadConfig({}, { dotenv: false }).httpTrustProxy, false, 'off by default');
 });
 
-web('healthz: 200 when the database and Redis answer, 503 naming what failed', async ({ t }) => {
+web('healthz: 200 when the database and Redis answer, 503 saying only which failed; the reason is in the log', async ({ t }) => {
+  const lines: string[] = [];
+  const capture = createLogger('info', { write: (line: string) => void lines.push(line) });
+  const withLog = (db: TestDb['db'], redisHealth: () => Promise<void>, opts: HttpServerOptions = {}) =>
+    createHttpServer({ ...context(db, {}, redisHealth), log: capture }, { rateLimit: { max: 10_000, timeWindowMs: 60_000 }, ...opts });
   const ok = await app(t.db);
-  const down = await app(t.db, { redisHealth: () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:6379')) });
-  const hanging = await app(t.db, { redisHealth: () => new Promise<void>(() => {}), healthTimeoutMs: 150 });
+  const down = await withLog(t.db, () => Promise.reject(new Error('connect ECONNREFUSED 10.20.30.40:6379')));
+  const hanging = await withLog(t.db, () => new Promise<void>(() => {}), { healthTimeoutMs: 150 });
   try {
     const a = await ok.inject({ method: 'GET', url: '/healthz' });
     assert.is(a.statusCode, 200);
-    assert.equal([a.json().status, a.json().database.ok, a.json().redis.ok], ['ok', true, true]);
+    assert.equal(a.json(), { status: 'ok', database: { ok: true }, redis: { ok: true } });
     assert.is(a.headers['cache-control'], 'no-store');
     const b = await down.inject({ method: 'GET', url: '/healthz' });
     assert.is(b.statusCode, 503);
-    assert.equal([b.json().status, b.json().database.ok, b.json().redis.ok], ['unavailable', true, false]);
-    assert.match(b.json().redis.error, /ECONNREFUSED/);
+    assert.equal(b.json(), { status: 'unavailable', database: { ok: true }, redis: { ok: false } }, 'ok/not ok per component, nothing else');
+    assert.not.match(b.body, /10\.20\.30\.40|ECONNREFUSED/, 'no internal host or raw error in the public answer');
     const started = Date.now();
     const c = await hanging.inject({ method: 'GET', url: '/healthz' });
     assert.is(c.statusCode, 503);
-    assert.match(c.json().redis.error, /did not answer/);
+    assert.equal(c.json().redis, { ok: false });
     assert.ok(Date.now() - started < 2000);
+    const logged = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'health check failed');
+    assert.match(logged[0]?.redis?.error, /ECONNREFUSED 10\.20\.30\.40:6379/, 'the details are in the log');
+    assert.match(logged[1]?.redis?.error, /did not answer within 150 ms/);
   } finally {
     await Promise.all([ok.close(), down.close(), hanging.close()]);
   }
@@ -437,6 +444,134 @@ web('healthz: 200 when the database and Redis answer, 503 naming what failed', a
     assert.equal([d.json().database.ok, d.json().redis.ok], [false, true]);
   } finally {
     await broken.close();
+  }
+});
+
+web('healthz is rate-limited per client, with its own budget; concurrent checks share one round of pings', async ({ t }) => {
+  let pings = 0;
+  const a = await app(t.db, {
+    healthRateLimit: { max: 3, timeWindowMs: 60_000 },
+    redisHealth: async () => {
+      pings++;
+      await new Promise((r) => setTimeout(r, 50));
+    },
+  });
+  try {
+    const together = await Promise.all([1, 2, 3].map(() => a.inject({ method: 'GET', url: '/healthz', remoteAddress: '203.0.113.9' })));
+    assert.equal(together.map((r) => r.statusCode), [200, 200, 200]);
+    assert.is(pings, 1, 'three concurrent checks, one ping');
+    const limited = await a.inject({ method: 'GET', url: '/healthz', remoteAddress: '203.0.113.9' });
+    assert.is(limited.statusCode, 429);
+    assert.is(limited.json().error.code, 'rate_limited');
+    assert.is((await a.inject({ method: 'GET', url: '/healthz', remoteAddress: '203.0.113.10' })).statusCode, 200, 'another client is not limited');
+  } finally {
+    await a.close();
+  }
+});
+
+/** Sends raw bytes to a listening server and collects the answer until the server closes the connection. */
+function rawRequest(port: number, bytes: string, timeoutMs = 5000): Promise<{ status: number; headers: Record<string, string>; body: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
+    let data = '';
+    let closed = false;
+    const timer = setTimeout(() => socket.destroy(), timeoutMs);
+    socket.on('data', (d) => (data += d));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      closed = data.length > 0 || closed;
+      clearTimeout(timer);
+      const [head = '', ...rest] = data.split('\r\n\r\n');
+      const [statusLine = '', ...headerLines] = head.split('\r\n');
+      const headers = Object.fromEntries(headerLines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      resolve({ status: Number(statusLine.split(' ')[1] ?? 0), headers, body: rest.join('\r\n\r\n'), closed: true });
+    });
+  });
+}
+
+web('every error the API returns, also those of the HTTP parser and the router, is {error:{code,message}} with nosniff', async ({ t }) => {
+  const server = await startHttpServer(context(t.db), { port: 0, host: '127.0.0.1', rateLimit: { max: 10_000, timeWindowMs: 60_000 } });
+  const get = (target: string, extra = '') => `GET ${target} HTTP/1.1\r\nHost: x\r\n${extra}Connection: close\r\n\r\n`;
+  const cases: Array<[string, string, number, string]> = [
+    ['bad percent-encoding in the path', get('/api/posts/%E0%A4%A'), 400, 'bad_request'],
+    ['a path segment over the router limit', get(`/api/posts/${'x'.repeat(300)}`), 414, 'uri_too_long'],
+    ['a URL over the API limit', get(`/api/posts?url=${'y'.repeat(5000)}`), 414, 'uri_too_long'],
+    ['a URL over the header limit', get(`/${'z'.repeat(20_000)}`), 431, 'headers_too_large'],
+    ['headers over the limit', get('/api/posts', `X-Big: ${'a'.repeat(20_000)}\r\n`), 431, 'headers_too_large'],
+    ['not HTTP', 'GARBAGE\r\n\r\n', 400, 'bad_request'],
+    ['a bad Content-Length', get('/api/posts', 'Content-Length: abc\r\n'), 400, 'bad_request'],
+    ['an unknown route', get('/nothing/here'), 404, 'not_found'],
+    ['bad JSON', 'POST /api/posts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nConnection: close\r\n\r\n{bad}', 400, 'bad_request'],
+    ['a body over the limit', `POST /api/posts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20000\r\nConnection: close\r\n\r\n${'1'.repeat(20_000)}`, 413, 'payload_too_large'],
+  ];
+  try {
+    for (const [what, bytes, status, code] of cases) {
+      const res = await rawRequest(server.port, bytes);
+      assert.is(res.status, status, what);
+      assert.is(res.headers['x-content-type-options'], 'nosniff', what);
+      assert.match(res.headers['content-type'] ?? '', /^application\/json/, what);
+      const body = JSON.parse(res.body);
+      assert.equal(Object.keys(body), ['error'], what);
+      assert.equal(Object.keys(body.error).sort(), ['code', 'message'], what);
+      assert.is(body.error.code, code, what);
+      assert.ok(body.error.message.length < 200, `${what}: the message does not echo the request`);
+    }
+  } finally {
+    await server.close();
+  }
+});
+
+web('a client trickling its headers is cut off within the header timeout (408, in the error shape)', async ({ t }) => {
+  const server = await startHttpServer(context(t.db), { port: 0, host: '127.0.0.1', headersTimeoutMs: 500, requestTimeoutMs: 1000 });
+  try {
+    const started = Date.now();
+    const result = await new Promise<{ ms: number; data: string }>((resolve) => {
+      const socket = connect(server.port, '127.0.0.1', () => socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n'));
+      let data = '';
+      // One header byte every 100 ms: each byte would reset an idle timeout, never the header timeout.
+      const drip = setInterval(() => socket.writable && socket.write('X'), 100);
+      socket.on('data', (d) => (data += d));
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        clearInterval(drip);
+        resolve({ ms: Date.now() - started, data });
+      });
+      setTimeout(() => socket.destroy(), 10_000);
+    });
+    assert.ok(result.ms < 2500, `closed after ${result.ms} ms`);
+    assert.match(result.data, /^HTTP\/1\.1 408 /);
+    assert.match(result.data, /x-content-type-options: nosniff/i);
+    assert.match(result.data, /"code":"request_timeout"/);
+  } finally {
+    await server.close();
+  }
+});
+
+web('connections over the cap are closed as they arrive; the ones within it are served', async ({ t }) => {
+  const server = await startHttpServer(context(t.db), { port: 0, host: '127.0.0.1', maxConnections: 3 });
+  const open: Socket[] = [];
+  const connections = () => new Promise<number>((r) => server.app.server.getConnections((_e, n) => r(n)));
+  try {
+    for (let i = 0; i < 3; i++) {
+      const socket = connect(server.port, '127.0.0.1');
+      socket.on('error', () => {});
+      await new Promise((r) => socket.once('connect', r));
+      open.push(socket);
+    }
+    // Let the server register the three before the fourth arrives.
+    while ((await connections()) < 3) await new Promise((r) => setTimeout(r, 20));
+    const started = Date.now();
+    const refused = await rawRequest(server.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 5000);
+    assert.is(refused.status, 0, 'the connection over the cap gets no answer');
+    assert.ok(Date.now() - started < 1000, 'and is closed at once');
+    assert.ok(open.every((s) => !s.destroyed), 'the three within the cap stay open');
+    open.pop()!.destroy();
+    while ((await connections()) > 2) await new Promise((r) => setTimeout(r, 20));
+    const served = await rawRequest(server.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.is(served.status, 200, 'a place freed is served');
+  } finally {
+    for (const s of open) s.destroy();
+    await server.close();
   }
 });
 

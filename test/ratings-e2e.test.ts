@@ -212,6 +212,40 @@ test('with the bot stopped, reactions added and removed are reflected soon after
   assert.ok(reflectedMs < 60_000);
 });
 
+test('super reactions count like normal ones: live add and remove, kept and added by the recount after downtime; taking back one kind keeps the other', async (ctx) => {
+  const d = ctx.discord;
+  const { post, message } = await publishedPost(ctx, 'super');
+  await d.react('alice', message, '5️⃣', { burst: true });
+  await waitForRating(ctx, post.id, 1, 5, "alice's super 5️⃣ counts live");
+
+  assert.is(await ctx.bot.stop(), 0);
+  await d.react('bob', message, '4️⃣', { burst: true }); // while the bot is down
+  const requestsBefore = d.requests.length;
+  ctx.bot = await start(ctx);
+  await ctx.bot.waitForOutput(/recount finished/, 60_000);
+  const after = await ratingsOf(ctx, post.id);
+  assert.equal([after.get(id(ctx, 'alice')), after.get(id(ctx, 'bob')), after.size], [5, 4, 2], 'the recount keeps the super-reacted 5 and adds the 4');
+  const read = d.requests.slice(requestsBefore).filter((r) => r.route === 'GET /channels/{channel_id}/messages/{message_id}/reactions/{emoji}' && r.params.message_id === message.id);
+  assert.ok(read.some((r) => r.query.type === '1'), 'the recount asks for the super reactors (type=1)');
+
+  await d.unreact('alice', message, '5️⃣', { burst: true });
+  await waitForRating(ctx, post.id, 1, 4, "alice's rating goes with her super reaction");
+
+  await d.react('carol', message, '3️⃣');
+  await d.react('carol', message, '3️⃣', { burst: true });
+  await waitForRating(ctx, post.id, 2, 3.5, "carol's 3️⃣ (both kinds) is one rating");
+  const mark = d.requests.length;
+  await d.unreact('carol', message, '3️⃣', { burst: true });
+  // Her normal 3️⃣ is still there: the removal of the super one is followed by a recount of the post, which keeps her 3.
+  await eventually(
+    async () =>
+      d.requests.slice(mark).some((r) => r.route === 'GET /channels/{channel_id}/messages/{message_id}/reactions/{emoji}' && r.params.message_id === message.id && r.query.type === '1') &&
+      (await ratingsOf(ctx, post.id)).get(id(ctx, 'carol')) === 3,
+    { timeout: 15_000, message: "carol's rating after the recount that followed her taking back the super 3️⃣" },
+  );
+  await waitForRating(ctx, post.id, 2, 3.5, 'bob 4 and carol 3');
+});
+
 test('a storm of 200 reaction toggles by 20 people settles exactly; the announcement is edited no more often than the debounce allows', async (ctx) => {
   const d = ctx.discord;
   const { post, message } = await publishedPost(ctx, 'storm');

@@ -7,7 +7,7 @@ import type { APIUser } from 'discord-api-types/v10';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { getPost, setPublishState, upsertPostFromFeed, type Post } from '../src/repositories/posts.ts';
 import { getRating, getRatingSummary, listRatings, removeRatingIfUnchanged, setRating, setRatingIfUnchanged, type Stars } from '../src/repositories/ratings.ts';
-import { DiscordRequestError, type DiscordPort } from '../src/services/discord-port.ts';
+import { DiscordRequestError, type DiscordPort, type ReactionKind } from '../src/services/discord-port.ts';
 import { AnnouncementIndex, KEYCAP_OF, ReactionProcessor, applyReactionEvent, keycapStars, type EmojiLike, type ReactionEvent } from '../src/services/ratings.ts';
 import { readKeycapReactors, recountPost, recountRecent, settledStars } from '../src/services/recount.ts';
 import { eventually, rejects } from './support/assert.ts';
@@ -19,17 +19,20 @@ const BOT_ID = snowflake();
 
 /** A DiscordPort that serves reactor lists from memory and records reaction removals. */
 class FakeDiscord implements DiscordPort {
-  /** messageId → emoji → users (any order; served ascending by id). */
+  /** messageId → emoji → users of normal reactions (any order; served ascending by id). */
   reactions = new Map<string, Map<string, APIUser[]>>();
+  /** messageId → emoji → users of super (burst) reactions, which Discord lists apart (type=1). */
+  superReactions = new Map<string, Map<string, APIUser[]>>();
   removals: Array<{ channelId: string; messageId: string; emoji: string; userId: string }> = [];
-  listCalls: Array<{ messageId: string; emoji: string; after?: string; limit?: number }> = [];
+  listCalls: Array<{ messageId: string; emoji: string; after?: string; limit?: number; type?: ReactionKind }> = [];
   canManage = true;
   failList: ((messageId: string, emoji: string) => Error | null) | null = null;
   onList: ((messageId: string, emoji: string) => Promise<void> | void) | null = null;
 
-  react(messageId: string, emoji: string, user: APIUser): void {
-    let m = this.reactions.get(messageId);
-    if (!m) this.reactions.set(messageId, (m = new Map()));
+  react(messageId: string, emoji: string, user: APIUser, opts: { burst?: boolean } = {}): void {
+    const byMessage = opts.burst ? this.superReactions : this.reactions;
+    let m = byMessage.get(messageId);
+    if (!m) byMessage.set(messageId, (m = new Map()));
     const list = m.get(emoji) ?? [];
     if (!list.some((u) => u.id === user.id)) list.push(user);
     m.set(emoji, list);
@@ -40,20 +43,23 @@ class FakeDiscord implements DiscordPort {
   async botUserId() {
     return BOT_ID;
   }
-  async listReactors(_channelId: string, messageId: string, emoji: string, query: { after?: string; limit?: number }): Promise<APIUser[]> {
+  async listReactors(_channelId: string, messageId: string, emoji: string, query: { after?: string; limit?: number; type?: ReactionKind }): Promise<APIUser[]> {
     this.listCalls.push({ messageId, emoji, ...query });
     const err = this.failList?.(messageId, emoji);
     if (err) throw err;
     await this.onList?.(messageId, emoji);
     const limit = query.limit ?? 25;
-    const all = [...(this.reactions.get(messageId)?.get(emoji) ?? [])].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+    // As Discord: normal reactions unless type=1 is asked for.
+    const all = [...((query.type === 1 ? this.superReactions : this.reactions).get(messageId)?.get(emoji) ?? [])].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
     return all.filter((u) => !query.after || BigInt(u.id) > BigInt(query.after)).slice(0, limit);
   }
   async removeUserReaction(channelId: string, messageId: string, emoji: string, userId: string): Promise<void> {
     if (!this.canManage && userId !== BOT_ID) throw new DiscordRequestError('Missing Permissions', 50013, 403);
     this.removals.push({ channelId, messageId, emoji, userId });
-    const list = this.reactions.get(messageId)?.get(emoji);
-    if (list) this.reactions.get(messageId)!.set(emoji, list.filter((u) => u.id !== userId));
+    for (const byMessage of [this.reactions, this.superReactions]) {
+      const list = byMessage.get(messageId)?.get(emoji);
+      if (list) byMessage.get(messageId)!.set(emoji, list.filter((u) => u.id !== userId));
+    }
   }
   getChannel = unused;
   createMessage = unused;
@@ -414,6 +420,25 @@ for (const dialect of DIALECTS) {
     }
   });
 
+  rules('a super reaction is the same rating; taking back one kind while the other may remain asks for a recount, which keeps the rating', async (ctx) => {
+    const post = await announcedPost(ctx.t);
+    const { processor, recounts } = service(ctx);
+    const carol = person('carol');
+    // carol super-reacts 3️⃣ and reacts 3️⃣ too: one rating.
+    assert.equal(await processor.submit(add(post, carol.id, keycap(3))), { result: 'rated', postId: post.id, stars: 3, previous: null, removedPreviousReaction: false });
+    assert.equal(await processor.submit(add(post, carol.id, keycap(3))), { result: 'unchanged', postId: post.id, stars: 3 });
+    ctx.discord.react(post.messageId!, '3️⃣', carol);
+    // She takes the super one back; the normal one is still there.
+    const removed = await processor.submit({ ...remove(post, carol.id, '3️⃣'), otherKindMayRemain: true } as ReactionEvent);
+    assert.equal(removed, { result: 'removed', postId: post.id, count: 1, needsRecount: true });
+    assert.equal(recounts, [post.id], 'a recount is asked for');
+    const settled = await recountPost({ db: ctx.t.db, discord: ctx.discord, log }, post);
+    assert.is(settled.added, 1);
+    assert.is((await getRating(ctx.t.db, post.id, carol.id))?.stars, 3, 'the rating stays with the reaction she still holds');
+    // When nobody holds the other kind, a removal asks for nothing more.
+    assert.equal(await processor.submit({ ...remove(post, carol.id, '3️⃣'), otherKindMayRemain: false } as ReactionEvent), { result: 'removed', postId: post.id, count: 1, needsRecount: false });
+  });
+
   rules.run();
 
   // -------------------------------------------------------------------------------------------- recount
@@ -429,6 +454,7 @@ for (const dialect of DIALECTS) {
     ctx.discord = new FakeDiscord();
   });
   const rctx = (ctx: Ctx) => ({ db: ctx.t.db, discord: ctx.discord, log });
+  const ratingsOf = async (ctx: Ctx, postId: string) => new Map((await listRatings(ctx.t.db, postId)).map((r) => [r.userId, r.stars]));
 
   recount('reads full reactor lists in pages of 100 and leaves bots out', async (ctx) => {
     const post = await announcedPost(ctx.t);
@@ -438,15 +464,51 @@ for (const dialect of DIALECTS) {
     ctx.discord.react(post.messageId!, '1️⃣', person('otherbot', true));
     const holders = await readKeycapReactors(ctx.discord, post.channelId!, post.messageId!);
     assert.is(holders.size, 250);
-    const five = ctx.discord.listCalls.filter((c) => c.emoji === '5️⃣');
+    const five = ctx.discord.listCalls.filter((c) => c.emoji === '5️⃣' && c.type !== 1);
     assert.is(five.length, 3, '100 + 100 + 51 (with the bot) → three pages');
     assert.is(five[0]!.after, undefined);
     assert.ok(five[1]!.after && five[2]!.after && BigInt(five[2]!.after) > BigInt(five[1]!.after));
     assert.equal(
-      ctx.discord.listCalls.filter((c) => c.emoji !== '5️⃣').map((c) => c.emoji),
+      ctx.discord.listCalls.filter((c) => c.emoji !== '5️⃣' && c.type !== 1).map((c) => c.emoji),
       ['1️⃣', '2️⃣', '3️⃣', '4️⃣'],
       'one page for each other keycap',
     );
+    assert.equal(
+      ctx.discord.listCalls.filter((c) => c.type === 1).map((c) => c.emoji),
+      ['1️⃣', '2️⃣', '3️⃣', '4️⃣', '5️⃣'],
+      'and one page of super reactors for each keycap',
+    );
+  });
+
+  recount('super reactions count like normal ones: read from both reactor lists (type=1 paged too), kept, added, one rating for both kinds', async (ctx) => {
+    const post = await announcedPost(ctx.t);
+    const m = post.messageId!;
+    const [live, newcomer, both, holder] = [person('live'), person('newcomer'), person('both'), person('holder')];
+    ctx.discord.react(m, '5️⃣', live, { burst: true });
+    await setRating(ctx.t.db, post.id, live.id, 5, '2026-11-01T00:00:00.000Z'); // stored from its live event: it stays
+    ctx.discord.react(m, '4️⃣', newcomer, { burst: true }); // super-reacted while the bot was down: added
+    ctx.discord.react(m, '3️⃣', both);
+    ctx.discord.react(m, '3️⃣', both, { burst: true }); // both kinds of one keycap: one rating, nothing removed
+    ctx.discord.react(m, '1️⃣', holder);
+    ctx.discord.react(m, '2️⃣', holder, { burst: true });
+    await setRating(ctx.t.db, post.id, holder.id, 2, '2026-11-01T00:00:00.000Z'); // holds 2 as a super reaction: 2 stays, the 1 is the extra
+    const crowd = Array.from({ length: 120 }, (_, i) => person(`s${i}`));
+    for (const u of crowd) ctx.discord.react(m, '1️⃣', u, { burst: true });
+
+    const first = await recountPost(rctx(ctx), post);
+    const ratings = await ratingsOf(ctx, post.id);
+    assert.is(ratings.get(live.id), 5, 'a super-reacted rating is not removed by the recount');
+    assert.is(ratings.get(newcomer.id), 4);
+    assert.is(ratings.get(both.id), 3);
+    assert.is(ratings.get(holder.id), 2);
+    assert.is(ratings.size, 4 + crowd.length);
+    assert.equal([first.added, first.updated, first.removed], [2 + crowd.length, 0, 0]);
+    assert.equal(ctx.discord.removals.map((r) => [r.userId, r.emoji]), [[holder.id, '1️⃣']], 'only the extra keycap goes');
+    const superPages = ctx.discord.listCalls.filter((c) => c.emoji === '1️⃣' && c.type === 1);
+    assert.is(superPages.length, 2, '120 super reactors: two pages');
+    assert.ok(superPages[1]!.after, 'the second page after the first');
+    const second = await recountPost(rctx(ctx), post);
+    assert.equal([second.added, second.updated, second.removed, second.changed], [0, 0, 0, false], 'twice changes nothing');
   });
 
   recount('adds missing ratings, removes those whose reaction is gone, settles several keycaps, removes the extras; twice changes nothing', async (ctx) => {

@@ -1,8 +1,9 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, type LogEvent, type Transaction } from 'kysely';
 import pg from 'pg';
+import { redactUrl } from '../redact.ts';
 import { startCheckpointer } from './checkpointer.ts';
 import type { Database } from './schema.ts';
 
@@ -82,6 +83,90 @@ export interface CreateDbOptions {
   backgroundCheckpoints?: { everyMs?: number; onError?: (err: unknown) => void };
 }
 
+/** The database named by DATABASE_URL cannot be opened: the message is one line naming the variable and the cause. */
+export class DatabaseUnavailableError extends Error {
+  override name = 'DatabaseUnavailableError';
+}
+
+function cannotOpen(url: string, cause: string): DatabaseUnavailableError {
+  return new DatabaseUnavailableError(`DATABASE_URL=${redactUrl(url)}: ${cause}`);
+}
+
+/** An error's code and message on one line (an AggregateError, as Node gives for a refused localhost, has no message of its own). */
+export function describeError(err: unknown): string {
+  const inner = err instanceof AggregateError && err.errors.length ? err.errors[0] : err;
+  const e = inner as { code?: unknown; message?: unknown } | null;
+  const message = typeof e?.message === 'string' && e.message ? e.message : String(inner);
+  const code = typeof e?.code === 'string' && !message.includes(e.code) ? `${e.code}: ` : '';
+  return redactUrl(`${code}${message}`.replace(/\s*\n\s*/g, ' ').trim());
+}
+
+/**
+ * Creates the missing folders above a SQLite file one level at a time: Node 20's `mkdirSync({ recursive: true })`
+ * loops forever under /proc.
+ */
+function ensureParentFolder(url: string, file: string): void {
+  const missing: string[] = [];
+  for (let dir = dirname(file); ; ) {
+    try {
+      if (!statSync(dir).isDirectory()) throw cannotOpen(url, `${dir} is not a folder`);
+      break;
+    } catch (err) {
+      if (err instanceof DatabaseUnavailableError) throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw cannotOpen(url, `cannot use the folder ${dir} (${describeError(err)})`);
+      missing.push(dir);
+      const up = dirname(dir);
+      if (up === dir) break;
+      dir = up;
+    }
+  }
+  for (const dir of missing.reverse()) {
+    try {
+      mkdirSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw cannotOpen(url, `cannot create the folder ${dir} (${describeError(err)})`);
+    }
+  }
+}
+
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/** Refuses, before SQLite opens it, a path that is a folder, a file that is not a SQLite database, or one cut short. */
+function checkSqliteFile(url: string, file: string): void {
+  let size: number;
+  try {
+    const st = statSync(file);
+    if (st.isDirectory()) throw cannotOpen(url, `${file} is a folder, not a database file`);
+    if (!st.isFile()) throw cannotOpen(url, `${file} is not a regular file`);
+    size = st.size;
+  } catch (err) {
+    if (err instanceof DatabaseUnavailableError) throw err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // a new database
+    throw cannotOpen(url, `cannot read ${file} (${describeError(err)})`);
+  }
+  if (size === 0) return; // SQLite treats an empty file as an empty database
+  const header = Buffer.alloc(100);
+  let read = 0;
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      read = readSync(fd, header, 0, 100, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    throw cannotOpen(url, `cannot read ${file} (${describeError(err)})`);
+  }
+  if (read < 100 || !header.subarray(0, 16).equals(SQLITE_HEADER)) throw cannotOpen(url, `${file} is not a SQLite database (it does not start with SQLite's header)`);
+  // The page count in the header is valid when the change counter matches "version valid for" (SQLite file format §1.3).
+  const rawPageSize = header.readUInt16BE(16);
+  const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
+  const pages = header.readUInt32BE(28);
+  if (header.readUInt32BE(24) === header.readUInt32BE(92) && pages > 0 && size < pageSize * pages) {
+    throw cannotOpen(url, `${file} is truncated or damaged (${size} bytes, its header announces ${pages} pages of ${pageSize} bytes)`);
+  }
+}
+
 export function createDb(config: { databaseUrl: string }, { poolSize = 10, onQuery, backgroundCheckpoints }: CreateDbOptions = {}): RootDb {
   const log = onQuery
     ? (event: LogEvent) => {
@@ -92,12 +177,23 @@ export function createDb(config: { databaseUrl: string }, { poolSize = 10, onQue
   if (dialectOf(url) === 'sqlite') {
     const path = url.slice('sqlite:'.length);
     const memory = path === ':memory:';
-    if (!memory) mkdirSync(dirname(resolve(path)), { recursive: true });
-    const sqlite = new SQLite(memory ? ':memory:' : path);
-    if (!memory) sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma('foreign_keys = ON');
-    sqlite.pragma('busy_timeout = 5000');
-    sqlite.pragma('synchronous = NORMAL');
+    if (!memory) {
+      ensureParentFolder(url, resolve(path));
+      checkSqliteFile(url, resolve(path));
+    }
+    let sqlite: SQLite.Database | undefined;
+    try {
+      sqlite = new SQLite(memory ? ':memory:' : path);
+      if (!memory) sqlite.pragma('journal_mode = WAL');
+      sqlite.pragma('foreign_keys = ON');
+      sqlite.pragma('busy_timeout = 5000');
+      sqlite.pragma('synchronous = NORMAL');
+      // Reads the schema: a file damaged past its header fails here, not in the middle of a migration.
+      sqlite.prepare('select count(*) from sqlite_master').get();
+    } catch (err) {
+      sqlite?.close();
+      throw cannotOpen(url, `cannot open the SQLite database (${describeError(err)})`);
+    }
     const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusePreparedStatements(sqlite) }), log });
     const checkpointer = backgroundCheckpoints && !memory ? startCheckpointer(sqlite, resolve(path), backgroundCheckpoints) : null;
     return {
@@ -118,9 +214,30 @@ export function createDb(config: { databaseUrl: string }, { poolSize = 10, onQue
   // the pool discards the broken client when it is released.
   pool.on('connect', (client) => client.on('error', () => {}));
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
-  const safe = new URL(url);
-  safe.password = '';
-  return { dialect: 'postgres', kysely, description: safe.toString(), destroy: () => kysely.destroy() };
+  return { dialect: 'postgres', kysely, description: redactUrl(url), destroy: () => kysely.destroy() };
+}
+
+/**
+ * `createDb` plus one round trip, so that every failure to open the database (a missing folder that cannot be
+ * made, a file that is not a database, a PostgreSQL that refuses or does not answer) is a DatabaseUnavailableError
+ * naming DATABASE_URL and the cause, raised within seconds.
+ */
+export async function openDb(config: { databaseUrl: string }, opts: CreateDbOptions & { timeoutMs?: number } = {}): Promise<RootDb> {
+  const db = createDb(config, opts);
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      pingDb(db),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs))),
+    ]);
+    return db;
+  } catch (err) {
+    void db.destroy().catch(() => {});
+    throw cannotOpen(config.databaseUrl, `cannot connect to ${db.dialect === 'postgres' ? 'PostgreSQL' : 'the database'} (${describeError(err)})`);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Runs `fn` in one transaction; the handle it gets is a Db like any other. */

@@ -1,6 +1,6 @@
 import { DiscordAPIError, REST, type RequestData } from '@discordjs/rest';
 import { Routes, type APIChannel, type APIMessage, type APIUser, type RESTPostAPIChannelMessageJSONBody, type RESTPatchAPIChannelMessageJSONBody } from 'discord-api-types/v10';
-import { DiscordRequestError, type DiscordPort } from '../services/discord-port.ts';
+import { DiscordRequestError, type DiscordPort, type ReactionKind } from '../services/discord-port.ts';
 
 /**
  * A REST client on the `DISCORD_API_URL` seam. Every REST client of the bot is made here or is the gateway client's own.
@@ -106,9 +106,11 @@ export class RestDiscordPort implements DiscordPort {
     await this.#call('delete', Routes.channelMessageUserReaction(channelId, messageId, encodeURIComponent(emoji), userId));
   }
 
-  listReactors(channelId: string, messageId: string, emoji: string, query: { after?: string; limit?: number }): Promise<APIUser[]> {
+  listReactors(channelId: string, messageId: string, emoji: string, query: { after?: string; limit?: number; type?: ReactionKind }): Promise<APIUser[]> {
     const q = new URLSearchParams({ limit: String(query.limit ?? 100) });
     if (query.after) q.set('after', query.after);
+    // Without it Discord lists normal reactions only: super reactors are asked for with type=1.
+    if (query.type !== undefined) q.set('type', String(query.type));
     return this.#call('get', Routes.channelMessageReaction(channelId, messageId, encodeURIComponent(emoji)), { query: q });
   }
 }

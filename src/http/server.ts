@@ -5,9 +5,11 @@
 //   GET /api/posts/:id[?guild=<id>]              one post by its blogcord id
 //   GET /api/posts[?guild=<id>&limit=&offset=]   served posts, newest first, with rating and reply counts
 //   GET /widget.js                               the embeddable widget (src/http/widget/widget.js)
-//   GET /healthz                                 database and Redis → 200 or 503
+//   GET /healthz                                 database and Redis → 200 or 503, ok/not ok per component only
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -24,7 +26,20 @@ export interface HttpServerOptions {
   rateLimit?: { max: number; timeWindowMs: number };
   /** Time allowed for each health check (database, Redis); default 3000 ms. */
   healthTimeoutMs?: number;
+  /** /healthz requests per client and window (its own budget, so a monitor is not starved by the API's); default 30 a minute. */
+  healthRateLimit?: { max: number; timeWindowMs: number };
+  /** Time a client has to send a request's headers (a trickling client is cut off after it); default 5000 ms. */
+  headersTimeoutMs?: number;
+  /** Time a client has to send a whole request; default 10000 ms (at least headersTimeoutMs). */
+  requestTimeoutMs?: number;
+  /** An idle kept-alive connection is closed after this; default 5000 ms. */
+  keepAliveTimeoutMs?: number;
+  /** Open connections at most; a connection over the cap is closed at once. Default 1000. */
+  maxConnections?: number;
 }
+
+/** The longest request target (path and query) the API reads; a longer one is a 414. */
+export const MAX_URL_LENGTH = 4096;
 
 export interface StartHttpOptions extends HttpServerOptions {
   /** Default: config.httpPort (0 here means an ephemeral port, for tests). */
@@ -114,6 +129,33 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
 
 const GUILD = { type: 'string', pattern: '^[0-9]{17,20}$' } as const;
 
+/** The one error body of the API. */
+const errorBody = (code: string, message: string): string => JSON.stringify({ error: { code, message } });
+
+/**
+ * Errors Node's HTTP parser reports before Fastify sees a request (headers too large, a request that is not
+ * HTTP, a client too slow to send its headers): answered in the API's error shape on the raw socket, then closed.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'request_timeout', 'The request was not received in time.']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'headers_too_large', 'The request headers (or its URL) are too large.']
+        : err.code === 'HPE_URI_TOO_LONG'
+          ? [414, 'uri_too_long', 'The request URL is too long.']
+          : [400, 'bad_request', 'The request is not valid HTTP.'];
+  const body = errorBody(code, message);
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
 /** Builds the fastify app (not listening): tests use `app.inject`. */
 export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions = {}): Promise<FastifyInstance> {
   const log = ctx.log.child({ component: 'http' });
@@ -121,6 +163,10 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
   const widget = readFileSync(WIDGET_FILE, 'utf8');
   const healthTimeout = opts.healthTimeoutMs ?? 3000;
   const trusted = ctx.config.httpTrustProxy;
+  const headersTimeout = opts.headersTimeoutMs ?? 5000;
+  const requestTimeout = Math.max(opts.requestTimeoutMs ?? 10_000, headersTimeout);
+  const keepAliveTimeout = opts.keepAliveTimeoutMs ?? 5000;
+  const maxConnections = opts.maxConnections ?? 1000;
   const app = Fastify({
     logger: false,
     bodyLimit: 16 * 1024,
@@ -128,6 +174,38 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
     return503OnClosing: true,
     // request.ip (the rate limit's key) comes from X-Forwarded-For only when HTTP_TRUST_PROXY says whose to believe.
     trustProxy: typeof trusted === 'boolean' ? trusted : [...trusted],
+    // Node's own timers: a client must send its headers within headersTimeout and its request within
+    // requestTimeout (checked every quarter of a second, not Node's default 30 s), and at most maxConnections
+    // connections are open at once (the one over the cap is closed as it arrives).
+    serverFactory: (handler) => {
+      const server = createServer(
+        { headersTimeout, requestTimeout, keepAliveTimeout, connectionsCheckingInterval: Math.min(250, headersTimeout), maxHeaderSize: 16 * 1024 },
+        handler as (req: IncomingMessage, res: ServerResponse) => void,
+      );
+      server.maxConnections = maxConnections;
+      return server;
+    },
+    clientErrorHandler: answerClientError,
+    // Errors of the router itself (a URL that is not validly percent-encoded, a path segment over
+    // maxParamLength): the API's error shape, without echoing the URL.
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const [status, code, message] = tooLong
+        ? [414, 'uri_too_long', 'The request URL is too long.']
+        : error.code === 'FST_ERR_BAD_URL'
+          ? [400, 'bad_request', 'The request URL is not validly percent-encoded.']
+          : [400, 'bad_request', 'The request could not be routed.'];
+      return (reply as unknown as FastifyReply)
+        .code(status)
+        .header('x-content-type-options', 'nosniff')
+        .header('cache-control', 'no-store')
+        .type('application/json; charset=utf-8')
+        .send(errorBody(code, message));
+    },
+  });
+
+  app.addHook('onRequest', async (request) => {
+    if (request.url.length > MAX_URL_LENGTH) throw new HttpError(414, 'uri_too_long', `The request URL is too long (at most ${MAX_URL_LENGTH} characters).`);
   });
 
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -146,6 +224,10 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
       code = error.code;
     } else if (status === 429) {
       code = 'rate_limited';
+    } else if (status === 413) {
+      code = 'payload_too_large';
+    } else if (status === 415) {
+      code = 'unsupported_media_type';
     } else if (status >= 400 && status < 500) {
       code = 'bad_request';
     } else {
@@ -161,7 +243,7 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
     reply
       .code(404)
       .header('cache-control', 'no-store')
-      .send({ error: { code: 'not_found', message: `No route ${request.method} ${request.url.split('?')[0]}` } }),
+      .send({ error: { code: 'not_found', message: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 100)}` } }),
   );
 
   if (origins === '*' || origins.length > 0) {
@@ -175,22 +257,32 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
     errorResponseBuilder: (_request, context) => new HttpError(429, 'rate_limited', `Too many requests; try again in ${context.after}.`),
   });
 
-  app.get('/healthz', { config: { rateLimit: false } }, async (_request, reply) => {
-    const check = async (what: string, fn: () => Promise<unknown>) => {
+  // The public answer says only which component is ok; what failed, and why, goes to the log. Concurrent
+  // checks share one round of pings, and each client has its own small budget of checks.
+  type Check = { ok: true } | { ok: false; error: string };
+  let running: Promise<{ database: Check; redis: Check }> | null = null;
+  const runChecks = async () => {
+    const check = async (what: string, fn: () => Promise<unknown>): Promise<Check> => {
       try {
         await withTimeout(fn(), healthTimeout, what);
-        return { ok: true as const };
+        return { ok: true };
       } catch (err) {
-        return { ok: false as const, error: err instanceof Error ? err.message : String(err) };
+        return { ok: false, error: err instanceof Error ? err.message : String(err) };
       }
     };
     const [database, redis] = await Promise.all([check('the database', () => pingDb(ctx.db)), check('Redis', () => ctx.redisHealth())]);
+    if (!database.ok || !redis.ok) log.warn({ database, redis }, 'health check failed');
+    return { database, redis };
+  };
+  const healthLimit = opts.healthRateLimit ?? { max: 30, timeWindowMs: 60_000 };
+  app.get('/healthz', { config: { rateLimit: { max: healthLimit.max, timeWindow: healthLimit.timeWindowMs } } }, async (_request, reply) => {
+    running ??= runChecks().finally(() => (running = null));
+    const { database, redis } = await running;
     const ok = database.ok && redis.ok;
-    if (!ok) log.warn({ database, redis }, 'health check failed');
     return reply
       .code(ok ? 200 : 503)
       .header('cache-control', 'no-store')
-      .send({ status: ok ? 'ok' : 'unavailable', version: ctx.version, database, redis });
+      .send({ status: ok ? 'ok' : 'unavailable', database: { ok: database.ok }, redis: { ok: redis.ok } });
   });
 
   app.get('/widget.js', (request, reply) => {

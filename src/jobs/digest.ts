@@ -4,7 +4,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { AppContext } from '../context.ts';
 import { getGuildSettings } from '../repositories/guilds.ts';
-import { DigestPostError, postDigest, scheduleOf, syncAllDigestSchedulers, type DigestJobData, type DigestOutcome } from '../services/digest.ts';
+import { DigestPostError, postDigest, resumeDigest, scheduleOf, syncAllDigestSchedulers, type DigestJobData, type DigestOutcome } from '../services/digest.ts';
 import { periodJustEnded } from '../services/digest-period.ts';
 import type { SchedulerSetup, WorkerDefinition } from './worker.ts';
 
@@ -15,9 +15,16 @@ export function jobMoment(job: Pick<Job, 'opts'>): Date {
 }
 
 export function digestProcessor(ctx: AppContext) {
-  return async (job: Job<DigestJobData>): Promise<DigestOutcome | { status: 'disabled'; guildId: string }> => {
+  return async (job: Job<DigestJobData>): Promise<DigestOutcome | { status: 'disabled' | 'nothing-to-repair'; guildId: string }> => {
     const guildId = job.data?.guildId;
     if (typeof guildId !== 'string' || !/^\d{17,20}$/.test(guildId)) throw new UnrecoverableError(`a digest job needs a guildId (a Discord id), got ${JSON.stringify(job.data)}`);
+    // A digest left claimed, queued again by the sweep (src/jobs/sweep.ts): finish that row, whatever the date.
+    const periodKey = (job.data as { periodKey?: unknown }).periodKey;
+    if (job.name === 'digest-repair' && typeof periodKey === 'string') {
+      const result = await resumeDigest(ctx, guildId, periodKey);
+      if (result) ctx.log.info({ guildId, periodKey, status: result.status, messageId: result.messageId, jobId: job.id }, 'digest repair done');
+      return result ?? { status: 'nothing-to-repair', guildId };
+    }
     const settings = await getGuildSettings(ctx.db, guildId);
     // A scheduler can outlive `/digest off` for a moment (another worker, Redis restored from a backup).
     if (!settings.digestEnabled) return { status: 'disabled', guildId };

@@ -2,7 +2,7 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 /** Every BullMQ queue of blogcord. Job ids never contain ':' (BullMQ reserves it). */
-export const QUEUE_NAMES = ['feeds', 'publish', 'sync', 'recount', 'refresh', 'digest'] as const;
+export const QUEUE_NAMES = ['feeds', 'publish', 'sync', 'recount', 'refresh', 'digest', 'sweep'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 export type Queues = Readonly<Record<QueueName, Queue>>;

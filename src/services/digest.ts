@@ -243,6 +243,16 @@ async function resume(ctx: AppContext, row: Digest, settings: GuildSettings): Pr
   return send(ctx, d, channelId, view);
 }
 
+/**
+ * Finishes a digest row left claimed (its job lost, its poster gone): found in the channel → recorded, else
+ * posted with the row's nonce. Null when there is no such row.
+ */
+export async function resumeDigest(ctx: AppContext, guildId: string, periodKey: string): Promise<DigestOutcome | null> {
+  const row = await getDigest(ctx.db, guildId, periodKey);
+  if (!row) return null;
+  return resume(ctx, row, await getGuildSettings(ctx.db, guildId));
+}
+
 /** Claims the first free key of `base`, `base-r2`, `base-r3`… (force: post again for the same period). */
 async function claimFresh(ctx: AppContext, guildId: string, base: string, period: DigestPeriod, channelId: string): Promise<Digest> {
   for (let n = 1; n <= 1000; n++) {

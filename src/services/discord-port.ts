@@ -16,6 +16,10 @@ export class DiscordRequestError extends Error {
   }
 }
 
+/** Discord's reaction types: 0 normal, 1 super (burst). A keycap of either kind is the same rating. */
+export type ReactionKind = 0 | 1;
+export const REACTION_KINDS: readonly ReactionKind[] = [0, 1];
+
 export interface DiscordPort {
   /** The bot's own user id (its reactions never count as ratings). */
   botUserId(): Promise<string>;
@@ -32,6 +36,9 @@ export interface DiscordPort {
   editThread(threadId: string, patch: { name?: string; archived?: boolean }): Promise<void>;
   addReaction(channelId: string, messageId: string, emoji: string): Promise<void>;
   removeUserReaction(channelId: string, messageId: string, emoji: string, userId: string): Promise<void>;
-  /** Users who reacted with `emoji`, ascending by id, at most 100 a page. */
-  listReactors(channelId: string, messageId: string, emoji: string, query: { after?: string; limit?: number }): Promise<APIUser[]>;
+  /**
+   * Users who reacted with `emoji`, ascending by id, at most 100 a page. `type` 0 (the default, as Discord's)
+   * lists normal reactions only, 1 super (burst) reactions only.
+   */
+  listReactors(channelId: string, messageId: string, emoji: string, query: { after?: string; limit?: number; type?: ReactionKind }): Promise<APIUser[]>;
 }

@@ -42,7 +42,21 @@ export type ReactionEvent =
       /** Whether the bot may remove other people's reactions in that channel (Manage Messages). */
       canManageMessages: boolean;
     }
-  | { kind: 'remove'; messageId: string; channelId: string; userId: string; emoji: EmojiLike; isBot?: boolean; canManageMessages: boolean }
+  | {
+      kind: 'remove';
+      messageId: string;
+      channelId: string;
+      userId: string;
+      emoji: EmojiLike;
+      isBot?: boolean;
+      canManageMessages: boolean;
+      /**
+       * A person can hold a keycap twice, as a normal and as a super reaction, and the event takes one of them
+       * away: true when the other may still be there (someone holds that kind of the keycap, or the message is
+       * not cached), so a recount settles whether the rating stays.
+       */
+      otherKindMayRemain?: boolean;
+    }
   | { kind: 'remove-all'; messageId: string; channelId: string }
   | { kind: 'remove-emoji'; messageId: string; channelId: string; emoji: EmojiLike; canManageMessages: boolean };
 
@@ -215,7 +229,7 @@ async function writeReactions(db: Db, inputs: readonly RuleInput[]): Promise<Rea
       }
       state.set(k, null);
       dirty.set(k, { postId, userId: event.userId });
-      outcomes.push({ result: 'removed', postId, count: 1, needsRecount: !event.canManageMessages });
+      outcomes.push({ result: 'removed', postId, count: 1, needsRecount: !event.canManageMessages || event.otherKindMayRemain === true });
       continue;
     }
     if (current?.stars === stars) {

@@ -4,7 +4,7 @@
 import type { AppContext } from '../context.ts';
 import { getPost, listAnnouncedPostsSince, type Post } from '../repositories/posts.ts';
 import { listRatings, removeRatingIfUnchanged, setRatingIfUnchanged, type RatingSnapshot, type Stars } from '../repositories/ratings.ts';
-import { DiscordRequestError, type DiscordPort } from './discord-port.ts';
+import { DiscordRequestError, REACTION_KINDS, type DiscordPort } from './discord-port.ts';
 import { KEYCAP_OF } from './ratings.ts';
 
 export type RecountContext = Pick<AppContext, 'db' | 'discord' | 'log'>;
@@ -44,16 +44,17 @@ export type ManageMemo = Map<string, boolean>;
 
 /**
  * Every person (bots left out) holding each keycap on a message, read in full through REST: pages of up
- * to 100 users in ascending id order, each page after the last id of the one before.
+ * to 100 users in ascending id order, each page after the last id of the one before. Both reactor lists of
+ * each keycap are read (normal and super reactions: Discord lists them apart), and count the same.
  */
 export async function readKeycapReactors(discord: DiscordPort, channelId: string, messageId: string, options: { pageSize?: number } = {}): Promise<Map<string, Set<Stars>>> {
   const botId = await discord.botUserId();
   const limit = options.pageSize ?? PAGE;
   const holders = new Map<string, Set<Stars>>();
-  for (const stars of STARS) {
+  for (const stars of STARS) for (const type of REACTION_KINDS) {
     let after: string | undefined;
     for (;;) {
-      const page = await discord.listReactors(channelId, messageId, KEYCAP_OF[stars], { ...(after ? { after } : {}), limit });
+      const page = await discord.listReactors(channelId, messageId, KEYCAP_OF[stars], { ...(after ? { after } : {}), limit, type });
       for (const user of page) {
         if (user.bot || user.id === botId) continue;
         let set = holders.get(user.id);

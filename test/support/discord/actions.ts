@@ -19,6 +19,7 @@ import type { Gateway } from './gateway.ts';
 import {
   P,
   blankContent,
+  BURST_COLORS,
   isThreadType,
   type ChannelRecord,
   type DiscordState,
@@ -365,7 +366,11 @@ export class Actions {
     return { c, rec };
   }
 
-  async addReaction(userId: string, channelId: string, messageId: string, emojiRaw: string): Promise<void> {
+  /**
+   * A normal reaction, or with `burst` a super reaction (only people add those, in the client; the API has no
+   * route for them). One person may hold both kinds of one emoji: Discord counts and lists them apart.
+   */
+  async addReaction(userId: string, channelId: string, messageId: string, emojiRaw: string, opts: { burst?: boolean } = {}): Promise<void> {
     const { c, rec } = this.reactableMessage(channelId, messageId);
     this.require(c, userId, P.ReadMessageHistory);
     const { key, emoji } = this.parseEmoji(emojiRaw, c.guild_id);
@@ -373,10 +378,12 @@ export class Actions {
     if (!r) {
       this.require(c, userId, P.AddReactions);
       if (rec.reactions.size >= 20) throw new DiscordHttpError(400, 30010, 'Maximum number of reactions reached (20)');
-      rec.reactions.set(key, (r = { emoji, users: new Set() }));
+      rec.reactions.set(key, (r = { emoji, users: new Set(), burst: new Set() }));
     }
-    if (r.users.has(userId)) return; // idempotent, no event
-    r.users.add(userId);
+    const burst = opts.burst === true;
+    const holders = burst ? r.burst : r.users;
+    if (holders.has(userId)) return; // idempotent, no event
+    holders.add(userId);
     await this.emit(E.MessageReactionAdd, {
       user_id: userId,
       channel_id: channelId,
@@ -385,23 +392,33 @@ export class Actions {
       member: this.state.memberApi(c.guild_id, userId, true),
       emoji,
       message_author_id: rec.message.author.id,
-      burst: false,
-      burst_colors: [],
-      type: 0,
+      burst,
+      burst_colors: burst ? [...BURST_COLORS] : [],
+      type: burst ? 1 : 0,
     }, { guildId: c.guild_id, intent: I.GuildMessageReactions });
   }
 
-  async removeReaction(actorId: string, channelId: string, messageId: string, emojiRaw: string, targetUserId: string): Promise<void> {
+  /**
+   * Removes a person's reaction. `kinds` says which: a person in the client takes back one kind (`normal` or
+   * `burst`); the REST routes (`@me`, and a moderator's Delete User Reaction) take every kind the person holds
+   * of that emoji. One MESSAGE_REACTION_REMOVE per kind removed, with its `burst` and `type` (no
+   * `burst_colors`: Discord leaves them out of removals).
+   */
+  async removeReaction(actorId: string, channelId: string, messageId: string, emojiRaw: string, targetUserId: string, kinds: 'normal' | 'burst' | 'all' = 'all'): Promise<void> {
     const { c, rec } = this.reactableMessage(channelId, messageId);
     if (targetUserId !== actorId) this.require(c, actorId, P.ManageMessages);
     const { key, emoji } = this.parseEmoji(emojiRaw, c.guild_id);
     const r = rec.reactions.get(key);
-    if (!r || !r.users.has(targetUserId)) return; // Discord answers 204 and sends nothing
-    r.users.delete(targetUserId);
-    if (r.users.size === 0) rec.reactions.delete(key);
-    await this.emit(E.MessageReactionRemove, {
-      user_id: targetUserId, channel_id: channelId, message_id: messageId, guild_id: c.guild_id, emoji, burst: false, type: 0,
-    }, { guildId: c.guild_id, intent: I.GuildMessageReactions });
+    if (!r) return; // Discord answers 204 and sends nothing
+    const removed: boolean[] = [];
+    if (kinds !== 'burst' && r.users.delete(targetUserId)) removed.push(false);
+    if (kinds !== 'normal' && r.burst.delete(targetUserId)) removed.push(true);
+    if (r.users.size === 0 && r.burst.size === 0) rec.reactions.delete(key);
+    for (const burst of removed) {
+      await this.emit(E.MessageReactionRemove, {
+        user_id: targetUserId, channel_id: channelId, message_id: messageId, guild_id: c.guild_id, emoji, burst, type: burst ? 1 : 0,
+      }, { guildId: c.guild_id, intent: I.GuildMessageReactions });
+    }
   }
 
   async removeAllReactions(actorId: string, channelId: string, messageId: string): Promise<void> {
@@ -419,13 +436,14 @@ export class Actions {
     await this.emit(E.MessageReactionRemoveEmoji, { channel_id: channelId, message_id: messageId, guild_id: c.guild_id, emoji }, { guildId: c.guild_id, intent: I.GuildMessageReactions });
   }
 
-  reactors(channelId: string, messageId: string, emojiRaw: string, q: { after?: string; limit: number }): APIUser[] {
+  /** Get Reactions: the normal reactors (type 0, the default) or the super reactors (type 1), never both. */
+  reactors(channelId: string, messageId: string, emojiRaw: string, q: { after?: string; limit: number; type?: 0 | 1 }): APIUser[] {
     const c = this.channel(channelId);
     const rec = this.messageIn(channelId, messageId);
     const { key } = this.parseEmoji(emojiRaw, c.guild_id);
     const r = rec.reactions.get(key);
     if (!r) return [];
-    const ids = [...r.users].sort((a, b) => (a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0));
+    const ids = [...(q.type === 1 ? r.burst : r.users)].sort((a, b) => (a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0));
     const after = q.after;
     const from = after ? ids.filter((id) => id.length > after.length || (id.length === after.length && id > after)) : ids;
     return from.slice(0, q.limit).map((id) => ({ ...(this.state.user(id)?.user ?? { id, username: 'unknown', discriminator: '0', global_name: null, avatar: null }) }));

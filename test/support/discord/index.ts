@@ -17,7 +17,7 @@
  *   await discord.waitForReady({ shards = 1, timeout })        ready sessions connected ≥ shards
  *   await discord.say(user, channel, 'text' | body, { replyTo?, attachments?: [{ filename, data?|content?, contentType? }], nonce?, enforceNonce? }) → APIMessage
  *   await discord.edit(message, 'text' | body) ; await discord.delete(message, { by? }) ; await discord.bulkDelete(channel, ids, { by? })
- *   await discord.react(user, message, '5️⃣') ; await discord.unreact(user, message, '5️⃣')
+ *   await discord.react(user, message, '5️⃣', { burst? }) ; await discord.unreact(user, message, '5️⃣', { burst? })   (burst: a super reaction, kept apart)
  *   await discord.removeReaction(by, message, emoji, user) ; await discord.removeAllReactions(message, { by? }) ; await discord.removeEmoji(message, emoji, { by? })
  *   await discord.createThread(user, channel, name, { fromMessage?, message? (forum starter body/text), type? }) → APIThreadChannel
  *   await discord.updateThread(thread, { name?, archived?, locked? }, { by? }) ; await discord.deleteChannel(channel)
@@ -27,7 +27,7 @@
  *   const choices = await discord.autocomplete(user, channel, 'blog', { subcommand?, focused: 'post', value: 'we', options? })
  *   await discord.waitForMessage(pred, { timeout, includeExisting = true }) ; await discord.waitForRequest(pred | 'POST /channels/{channel_id}/messages', { timeout, includePast = true })
  *   discord.requests (RecordedRequest[]) ; discord.clearRequests() ; discord.routes()
- *   discord.messages(channel) oldest first ; discord.message(id) ; discord.reactions(message) → Map<emoji, userIds[]>
+ *   discord.messages(channel) oldest first ; discord.message(id) ; discord.reactions(message, { burst? }) → Map<emoji, userIds[]>
  *   discord.failNext(route, { status: 429 | 500 | 502 | 503, retryAfter?, times?, scope?, when? })
  *   await discord.dropGateway({ code = 4000, shard?, invalidate? }) ; await discord.waitForResume({ timeout })
  *   await discord.offline(async () => { ... })                 changes with the gateway muted (nothing dispatched, nothing buffered)
@@ -478,9 +478,9 @@ export class DiscordEmulator {
   }
 
   /** emoji (unicode, or the custom emoji's id) → user ids in reaction order */
-  reactions(message: MessageRef): Map<string, string[]> {
+  reactions(message: MessageRef, opts: { burst?: boolean } = {}): Map<string, string[]> {
     const rec = this.messageRecordOf(message);
-    return new Map([...rec.reactions.values()].map((r) => [r.emoji.id ?? r.emoji.name ?? '', [...r.users]]));
+    return new Map([...rec.reactions.values()].map((r) => [r.emoji.id ?? r.emoji.name ?? '', [...(opts.burst ? r.burst : r.users)]]));
   }
 
   get requests(): RecordedRequest[] {
@@ -577,15 +577,17 @@ export class DiscordEmulator {
     await this.actions.bulkDelete(opts.by ? this.userId(opts.by) : this.state.guildOfChannel(this.channelRecord(channel).id)!.ownerId, this.channelRecord(channel).id, ids);
   }
 
-  async react(user: UserRef, message: MessageRef, emoji: string): Promise<void> {
+  /** A reaction by a person; `{ burst: true }` a super reaction. */
+  async react(user: UserRef, message: MessageRef, emoji: string, opts: { burst?: boolean } = {}): Promise<void> {
     const rec = this.messageRecordOf(message);
-    await this.actions.addReaction(this.userId(user), rec.message.channel_id, rec.message.id, emoji);
+    await this.actions.addReaction(this.userId(user), rec.message.channel_id, rec.message.id, emoji, opts);
   }
 
-  async unreact(user: UserRef, message: MessageRef, emoji: string): Promise<void> {
+  /** A person takes back their reaction: the normal one, or with `{ burst: true }` the super one (each kind apart, as in the client). */
+  async unreact(user: UserRef, message: MessageRef, emoji: string, opts: { burst?: boolean } = {}): Promise<void> {
     const rec = this.messageRecordOf(message);
     const id = this.userId(user);
-    await this.actions.removeReaction(id, rec.message.channel_id, rec.message.id, emoji, id);
+    await this.actions.removeReaction(id, rec.message.channel_id, rec.message.id, emoji, id, opts.burst ? 'burst' : 'normal');
   }
 
   async removeReaction(by: UserRef, message: MessageRef, emoji: string, user: UserRef): Promise<void> {

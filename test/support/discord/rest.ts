@@ -11,7 +11,7 @@ import {
   type APIUser,
 } from 'discord-api-types/v10';
 import type { Actions, MessageBody, UploadedFile } from './actions.ts';
-import { DiscordHttpError, Errors } from './errors.ts';
+import { DiscordHttpError, Errors, errorAt } from './errors.ts';
 import type { Interactions } from './interactions.ts';
 import { isThreadType, type DiscordState } from './state.ts';
 import type { Validator } from './validation.ts';
@@ -405,7 +405,9 @@ export class Rest {
     this.add(`GET ${R}/{emoji}`, ({ params, query, actor }) => {
       const c = a.channel(params.channel_id!);
       a.require(c, actor, 1n << 16n);
-      return a.reactors(c.id, params.message_id!, params.emoji!, { after: query.get('after') ?? undefined, limit: limit(query, 25) });
+      const type = query.get('type');
+      if (type !== null && type !== '0' && type !== '1') throw Errors.invalidFormBody(errorAt(['type'], 'ENUM_TYPE_COERCE', `Value "${type}" is not a valid enum value.`));
+      return a.reactors(c.id, params.message_id!, params.emoji!, { after: query.get('after') ?? undefined, limit: limit(query, 25), type: type === '1' ? 1 : 0 });
     });
 
     // ------------------------------------------------------------ threads

@@ -97,9 +97,14 @@ export interface ChannelRecord {
 
 export interface ReactionRecord {
   emoji: APIPartialEmoji;
-  /** user ids in reaction order */
+  /** user ids of the normal reactions, in reaction order */
   users: Set<string>;
+  /** user ids of the super (burst) reactions, in reaction order; Discord keeps them apart from the normal ones */
+  burst: Set<string>;
 }
+
+/** Discord's burst colours of a super reaction (the client picks them from the emoji). */
+export const BURST_COLORS = ['#f5c400', '#ffde59'];
 
 export interface MessageRecord {
   message: APIMessage;
@@ -221,11 +226,11 @@ export class DiscordState {
     for (const r of rec.reactions.values()) {
       out.push({
         emoji: { ...r.emoji },
-        count: r.users.size,
-        count_details: { burst: 0, normal: r.users.size },
+        count: r.users.size + r.burst.size,
+        count_details: { burst: r.burst.size, normal: r.users.size },
         me: r.users.has(this.botUserId),
-        me_burst: false,
-        burst_colors: [],
+        me_burst: r.burst.has(this.botUserId),
+        burst_colors: r.burst.size ? [...BURST_COLORS] : [],
       });
     }
     return out;
