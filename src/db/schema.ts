@@ -32,6 +32,8 @@ export interface FeedsTable {
   last_error: string | null;
   last_polled_at: string | null;
   last_success_at: string | null;
+  /** 1 when the server put this feed's discussion and ratings on the web (`/web enable`; migration 007), else 0. */
+  web_enabled: Generated<number>;
   created_at: string;
   updated_at: string;
 }
@@ -65,6 +67,8 @@ export interface PostsTable {
   publish_state: string;
   failure_reason: string | null;
   publish_attempts: number;
+  /** When the announcement or thread was deleted in Discord (migration 007): the web shows "discussion closed". */
+  discussion_closed_at: string | null;
   discovered_at: string;
   updated_at: string;
 }
@@ -76,6 +80,7 @@ export interface CommentsTable {
   /** The post's server, copied on every write (migration 004; the digest scans a server's week by it). */
   guild_id: string | null;
   thread_id: string;
+  /** '' once deleted (author id and name, content and attachments are erased with the message; migration 007). */
   author_id: string;
   author_name: string;
   content: string;
