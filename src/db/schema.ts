@@ -125,6 +125,30 @@ export interface SyncCursorsTable {
   updated_at: string;
 }
 
+/** How a member appears on the web in one server (migration 008); no row = 'named'. */
+export interface MemberPrivacyTable {
+  guild_id: string;
+  user_id: string;
+  /** 'named' | 'anonymous' | 'hidden' */
+  show: string;
+  updated_at: string;
+}
+
+/** A member who ran `/privacy forget` in a server, as a keyed hash of guild and user id, never the id (migration 008). */
+export interface ForgottenMembersTable {
+  guild_id: string;
+  /** HMAC-SHA256(privacy_secrets 'member-hash', `${guild_id}:${user_id}`), hex. */
+  user_hash: string;
+  forgotten_at: string;
+}
+
+/** Generated secrets (migration 008): 'member-hash' keys the forgotten members' hashes and anonymous pseudonyms. */
+export interface PrivacySecretsTable {
+  name: string;
+  secret: string;
+  created_at: string;
+}
+
 export interface Database {
   guild_settings: GuildSettingsTable;
   feeds: FeedsTable;
@@ -133,6 +157,9 @@ export interface Database {
   ratings: RatingsTable;
   digests: DigestsTable;
   sync_cursors: SyncCursorsTable;
+  member_privacy: MemberPrivacyTable;
+  forgotten_members: ForgottenMembersTable;
+  privacy_secrets: PrivacySecretsTable;
 }
 
 export type GuildSettingsRow = Selectable<GuildSettingsTable>;

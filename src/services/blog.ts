@@ -9,6 +9,7 @@ import { getRatingSummaries, guildMeanRating, type RatingSummary } from '../repo
 import { findPostsByTitle, findServedPostByUrl, searchPosts, SERVED_STATES } from '../repositories/search.ts';
 import { plainText } from '../render/markdown.ts';
 import { formatRating } from '../render/rating.ts';
+import { presentForWeb, type WebComment } from './privacy.ts';
 import { DEFAULT_PRIOR_MEAN, PRIOR_WEIGHT, rankTopRated } from './ranking.ts';
 
 /** Links into Discord (the web client URLs work in the apps too). */
@@ -44,11 +45,18 @@ export interface AttachmentView {
   contentType: string | null;
 }
 
-/** A reply in the tree. Deleted replies stay as tombstones (their replies hang under them) without author or content. */
+/**
+ * A reply in the tree. Deleted replies stay as tombstones (their replies hang under them) without author or content.
+ * A reply whose author chose `/privacy set show:anonymous` has author "A member", `anonymous: true` and a pseudonym
+ * stable within the post; one whose author chose hidden is a placeholder (`deleted: true, hidden: true`) without author or content.
+ */
 export type CommentNode =
   | {
       id: string;
       deleted: false;
+      /** Present (true) only for an anonymous author; `pseudonym` then tells their replies in this post apart. */
+      anonymous?: true;
+      pseudonym?: string;
       author: string;
       content: string;
       createdAt: string;
@@ -56,7 +64,9 @@ export type CommentNode =
       attachments: AttachmentView[];
       replies: CommentNode[];
     }
-  | { id: string; deleted: true; createdAt: string; replies: CommentNode[] };
+  | { id: string; deleted: true; createdAt: string; replies: CommentNode[] }
+  // `deleted: true` = nothing to show (so a reader that knows only tombstones shows nothing either); `hidden` says why.
+  | { id: string; deleted: true; hidden: true; createdAt: string; replies: CommentNode[] };
 
 /** A post with everything: the HTTP API's answer and /blog show's source. */
 export interface PostView extends PostSummaryView {
@@ -131,18 +141,21 @@ const httpOnly = (url: string): boolean => /^https?:\/\//i.test(url);
  * The reply tree, oldest first at every level. A reply whose parent is not in the mirror (a reply to the
  * announcement, or to a message before the mirror started) is top-level; so is anything caught in a cycle.
  */
-export function buildCommentTree(comments: readonly Comment[]): CommentNode[] {
+export function buildCommentTree(comments: readonly WebComment[]): CommentNode[] {
   const namesById = new Map<string, string>();
-  for (const c of comments) if (!c.deletedAt) namesById.set(c.authorId, c.authorName);
+  for (const c of comments) if (!c.deletedAt && c.appearance !== 'hidden') namesById.set(c.authorId, c.authorName);
   const nodes = new Map<string, CommentNode>();
   for (const c of comments) {
     nodes.set(
       c.id,
       c.deletedAt
         ? { id: c.id, deleted: true, createdAt: c.createdAt, replies: [] }
+        : c.appearance === 'hidden'
+        ? { id: c.id, deleted: true, hidden: true, createdAt: c.createdAt, replies: [] }
         : {
             id: c.id,
             deleted: false,
+            ...(c.appearance === 'anonymous' ? { anonymous: true as const, pseudonym: c.pseudonym ?? '' } : {}),
             author: c.authorName,
             content: readableDiscordText(c.content, namesById),
             createdAt: c.createdAt,
@@ -183,7 +196,7 @@ async function viewOf(db: Db, post: Post): Promise<PostView> {
     discussion: post.discussionClosedAt ? 'closed' : 'open',
     summary: plainText(post.summaryHtml),
     imageUrl: post.imageUrl,
-    comments: buildCommentTree(comments),
+    comments: buildCommentTree(await presentForWeb(db, post, comments)),
   };
 }
 

@@ -88,7 +88,7 @@
       li.setAttribute('data-depth', String(depth));
       var label;
       if (c.deleted) {
-        li.appendChild(el('p', 'blogcord-deleted', 'This reply was deleted.'));
+        li.appendChild(el('p', 'blogcord-deleted', c.hidden ? 'Hidden reply' : 'This reply was deleted.'));
         label = 'Replies to a deleted reply';
       } else {
         var article = el('article', 'blogcord-comment');
