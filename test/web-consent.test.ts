@@ -16,7 +16,10 @@ import { loadConfig } from '../src/config.ts';
 import { VERSION } from '../src/context.ts';
 import { createHttpServer } from '../src/http/server.ts';
 import { createLogger } from '../src/logger.ts';
-import { applyOps } from '../src/services/comment-writer.ts';
+import { catchUpThread } from '../src/services/catch-up.ts';
+import { applyOps, CommentWriter } from '../src/services/comment-writer.ts';
+import { DiscordRequestError } from '../src/services/discord-port.ts';
+import { Mirror, PostThreadCache } from '../src/services/mirror.ts';
 import { listComments, markCommentsDeleted, upsertComments, type CommentInput } from '../src/repositories/comments.ts';
 import { getFeed, setFeedWeb, upsertFeed } from '../src/repositories/feeds.ts';
 import { closeDiscussions, getPost, setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
@@ -42,6 +45,33 @@ async function aPost(db: TestDb['db'], guildId: string, url: string) {
   await upsertComments(db, [comment]);
   return { feed, post: (await getPost(db, post.id))!, comment, messageId, threadId };
 }
+
+const bytesOf = async (file: string): Promise<Buffer> => Buffer.concat(await Promise.all([file, `${file}-wal`].map((f) => fs.readFile(f).catch(() => Buffer.alloc(0)))));
+
+const sqliteFile = suite('deleted means deleted: the SQLite file itself');
+
+sqliteFile('GIVEN a deleted comment THEN its text and name are gone from the database file and its WAL after a checkpoint', async () => {
+  const dir = await fs.mkdtemp(path.join((await import('node:os')).tmpdir(), 'blogcord-erase-'));
+  const file = path.join(dir, 'erase.sqlite');
+  const t = await createTestDb('sqlite', { file });
+  try {
+    const { post, threadId } = await aPost(t.db, snowflake(), 'https://file.example/p');
+    const marker = `unforgettable-${snowflake()}`;
+    const id = snowflake();
+    await upsertComments(t.db, [{ id, postId: post.id, threadId, authorId: snowflake(), authorName: `Name-${marker}`, content: `words ${marker} `.repeat(40), replyToId: null, attachments: [{ url: `https://cdn.example/${marker}.png`, name: `${marker}.png`, contentType: null }], createdAt: new Date().toISOString(), editedAt: null }]);
+    const checkpoint = () => sql`pragma wal_checkpoint(TRUNCATE)`.execute(t.db.kysely);
+    await checkpoint();
+    assert.ok((await bytesOf(file)).includes(marker), 'the text is in the file while the message lives');
+    await markCommentsDeleted(t.db, [id], new Date().toISOString());
+    await checkpoint();
+    assert.not.ok((await bytesOf(file)).includes(marker), 'no byte of the deleted message is left');
+  } finally {
+    await t.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+sqliteFile.run();
 
 for (const dialect of DIALECTS) {
   const test = suite<{ t: TestDb; app: FastifyInstance }>(`web consent and deletion (${dialect})`);
@@ -164,6 +194,44 @@ for (const dialect of DIALECTS) {
     assert.equal([list.posts[0].replies, list.posts[0].discord.threadUrl], [0, null]);
     const exported = (await exportData(t.db, { guildId: post.guildId })).posts[0]!;
     assert.is(exported.comments[0]!.content, 'a reply on the web', 'the operator’s export keeps the live replies');
+  });
+
+  test('GIVEN the mirror THEN a deleted announcement (text channel, bulk, forum starter) or thread closes the discussion; other deletions do not', async ({ t }) => {
+    const writer = new CommentWriter(t.db, null);
+    const m = new Mirror(writer, new PostThreadCache(t.db), log, async () => {}, (by, at) => closeDiscussions(t.db, by, at));
+    try {
+      const a = await aPost(t.db, snowflake(), 'https://mirror.example/a');
+      const b = await aPost(t.db, snowflake(), 'https://mirror.example/b');
+      const c = await aPost(t.db, snowflake(), 'https://mirror.example/c');
+      const d = await aPost(t.db, snowflake(), 'https://mirror.example/d');
+      assert.is(await m.announcementsDeleted([snowflake()]), 'ignored', 'a message of no post closes nothing');
+      assert.is(await m.announcementsDeleted([a.messageId]), 'closed');
+      assert.is(await m.announcementsDeleted([snowflake(), b.messageId]), 'closed', 'a bulk delete holding an announcement');
+      // A forum post: the announcement is the starter message inside the thread.
+      await setPublishState(t.db, c.post.id, { state: 'published', channelId: c.threadId, messageId: c.threadId, threadId: c.threadId });
+      assert.is(await m.messagesDeleted(c.threadId, [c.threadId]), 'deleted');
+      assert.is(await m.messagesDeleted(d.threadId, [d.comment.id]), 'deleted', 'a comment deleted in the thread');
+      await writer.flush({ timeoutMs: 5000 });
+      const closed = async (id: string) => (await getPost(t.db, id))!.discussionClosedAt !== null;
+      assert.equal([await closed(a.post.id), await closed(b.post.id), await closed(c.post.id), await closed(d.post.id)], [true, true, true, false]);
+      assert.equal((await listComments(t.db, d.post.id)).map((x) => [x.content, x.authorName, x.deletedAt !== null]), [['', '', true]], 'the comment is erased at once');
+      const e = await aPost(t.db, snowflake(), 'https://mirror.example/e');
+      assert.is(await m.threadDeleted(e.threadId), 'deleted');
+      await writer.flush({ timeoutMs: 5000 });
+      assert.ok(await closed(e.post.id));
+      assert.equal((await listComments(t.db, e.post.id)).map((x) => x.content), ['']);
+    } finally {
+      await m.close();
+    }
+  });
+
+  test('GIVEN a thread deleted while the bot was away THEN catch-up erases it and closes the discussion', async ({ t }) => {
+    const { post, threadId } = await aPost(t.db, snowflake(), 'https://away.example/p');
+    const discord = { listMessages: async () => Promise.reject(new DiscordRequestError('Unknown Channel', 10003, 404)) };
+    const r = await catchUpThread({ db: t.db, discord }, { postId: post.id, threadId, messageId: post.messageId });
+    assert.equal([r.status, r.deleted], ['gone', 1]);
+    assert.ok((await getPost(t.db, post.id))!.discussionClosedAt);
+    assert.equal((await listComments(t.db, post.id)).map((x) => [x.content, x.authorId]), [['', '']]);
   });
 
   test('migration 007: feeds start off the web; comments deleted before it lose text, author and attachments; down keeps the rows', async () => {

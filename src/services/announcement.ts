@@ -4,7 +4,7 @@ import type { Db } from '../db/index.ts';
 import { renderPostMessage, threadName } from '../render/post.ts';
 import { countReplies } from '../repositories/comments.ts';
 import { getFeed } from '../repositories/feeds.ts';
-import { getPost, type Post } from '../repositories/posts.ts';
+import { closeDiscussions, getPost, type Post } from '../repositories/posts.ts';
 import { getRatingSummary } from '../repositories/ratings.ts';
 import { DiscordRequestError } from './discord-port.ts';
 
@@ -31,7 +31,8 @@ export async function refreshAnnouncement(ctx: Pick<AppContext, 'db' | 'discord'
     await ctx.discord.editMessage(post.channelId, post.messageId, { content: payload.content ?? null, embeds: payload.embeds ?? [], allowed_mentions: { parse: [] } });
   } catch (error) {
     if (error instanceof DiscordRequestError && (error.code === 10008 || error.code === 10003)) {
-      ctx.log.warn({ postId, messageId: post.messageId }, 'the announcement was deleted in Discord; not refreshing it');
+      ctx.log.warn({ postId, messageId: post.messageId }, 'the announcement was deleted in Discord; not refreshing it, its discussion is closed on the web');
+      await closeDiscussions(ctx.db, { messageIds: [post.messageId] }, new Date().toISOString());
       return 'gone';
     }
     throw error;
