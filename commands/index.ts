@@ -5,5 +5,6 @@ import digest from './digest.ts';
 import feed from './feed.ts';
 import publish from './publish.ts';
 import status from './status.ts';
+import web from './web.ts';
 
-export const commands: readonly Command[] = [status, feed, publish, digest, blog];
+export const commands: readonly Command[] = [status, feed, publish, digest, blog, web];

@@ -15,7 +15,7 @@ import { commands } from '../commands/index.ts';
 import type { Command } from '../src/discord/command.ts';
 import { commandDefinitions } from '../src/discord/definitions.ts';
 import { validateMessagePayload } from '../src/render/limits.ts';
-import { removeFeed, upsertFeed } from '../src/repositories/feeds.ts';
+import { removeFeed, setFeedWeb, upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed, type Post } from '../src/repositories/posts.ts';
 import { setRating } from '../src/repositories/ratings.ts';
 import type { PostSummaryView, PostView } from '../src/services/blog.ts';
@@ -84,6 +84,8 @@ e2e.before(async (ctx) => {
   // catch-up and the rating recount (both look at recent announcements) leave the seeded mirror alone.
   for (const f of await db.kysely.selectFrom('feeds').select('id').execute()) await removeFeed(db, f.id);
   await db.kysely.updateTable('posts').set({ discovered_at: '2017-10-12T00:00:00.000Z' }).where('id', '=', ctx.seed.id).execute();
+  // The server put the seed's feed on the web (/web enable): the HTTP API serves only public feeds.
+  await setFeedWeb(db, ctx.seed.feedId, true);
 
   ctx.httpPort = await freePort();
   ctx.bot = await startBot({ discord: ctx.discord, databaseUrl: ctx.t.url, env: { HTTP_PORT: String(ctx.httpPort), HTTP_CORS_ORIGINS: 'https://digitalstrategy.rsm.nl' } });

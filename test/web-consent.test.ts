@@ -12,7 +12,11 @@ import type { FastifyInstance } from 'fastify';
 import { FileMigrationProvider, Migrator, sql } from 'kysely';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { webChangeReply, webStatusReply } from '../commands/web.ts';
 import { loadConfig } from '../src/config.ts';
+import { validateMessagePayload } from '../src/render/limits.ts';
+import { renderFallback, renderPostMessage, webHost, webNoticeLine } from '../src/render/post.ts';
 import { VERSION } from '../src/context.ts';
 import { createHttpServer } from '../src/http/server.ts';
 import { createLogger } from '../src/logger.ts';
@@ -45,6 +49,49 @@ async function aPost(db: TestDb['db'], guildId: string, url: string) {
   await upsertComments(db, [comment]);
   return { feed, post: (await getPost(db, post.id))!, comment, messageId, threadId };
 }
+
+const render = suite('the announcement says when its discussion is on the web');
+
+render('GIVEN a feed on the web THEN one short line names the blog and /privacy; off the web, no line', () => {
+  const post = { title: 'A post', url: 'https://www.example.com/a', author: null, publishedAt: null, summaryHtml: '<p>Hi</p>', contentHtml: null, imageUrl: null };
+  const stats = { rating: { average: 0, count: 0 }, replies: 0 };
+  const on = renderPostMessage(post, stats, { host: webHost(post.url)! });
+  assert.equal(on.embeds![0]!.fields!.at(-1), { name: 'On the web', value: 'Replies in this thread appear on example.com. `/privacy` chooses how you appear there.', inline: false });
+  assert.not.ok(JSON.stringify(renderPostMessage(post, stats)).includes('On the web'));
+  assert.match(renderFallback(post, { host: 'example.com' }).content!, /\nReplies in this thread appear on example\.com\./);
+  assert.is(webHost(null, 'https://blog.example/feed'), 'blog.example', 'the feed’s host when the post has no link');
+  assert.is(webHost('javascript:alert(1)', null), null);
+});
+
+render('property: any post link and title give a valid announcement whose web line escapes markdown and mentions', () => {
+  fc.assert(
+    fc.property(fc.oneof(fc.webUrl(), fc.string()), fc.string({ maxLength: 300 }), (url, title) => {
+      const host = webHost(url, 'https://fallback.example/feed') ?? 'fallback.example';
+      const payload = renderPostMessage({ title, url, author: null, publishedAt: null, summaryHtml: null, contentHtml: null, imageUrl: null }, { rating: { average: 0, count: 0 }, replies: 0 }, { host });
+      assert.equal(validateMessagePayload(payload), []);
+      const line = webNoticeLine({ host });
+      assert.ok(line.length < 300 && !line.includes('@everyone'));
+      assert.ok(JSON.stringify(payload).includes('/privacy'));
+    }),
+    { numRuns: 150 },
+  );
+});
+
+render('the /web answers fit a Discord message however many feeds a server follows', () => {
+  const feed = (i: number, on: boolean) => ({ id: `f${i}`, guildId: '1', url: `https://blog${i}.example/${'x'.repeat(1500)}`, channelId: '2', title: `Feed *${i}*`, etag: null, lastModified: null, state: 'active' as const, consecutiveFailures: 0, lastError: null, lastPolledAt: null, lastSuccessAt: null, webEnabled: on, createdAt: '' });
+  const feeds = Array.from({ length: 60 }, (_, i) => feed(i, i % 2 === 0));
+  const text = webStatusReply({ feeds, origins: ['https://blog.example'], httpPort: 8787 }, '123456789012345678');
+  assert.ok(text.length <= 2000, `${text.length} characters`);
+  assert.match(text, /HTTP_CORS_ORIGINS/);
+  assert.ok(text.includes('data-guild="123456789012345678"'));
+  assert.match(webStatusReply({ feeds: [], origins: [], httpPort: 8787 }, '1'), /follows no feeds yet/);
+  assert.match(webStatusReply({ feeds: [feed(1, false)], origins: [], httpPort: 0 }, '1'), /HTTP_PORT=0[\s\S]*On the web:\*\* none[\s\S]*set HTTP_CORS_ORIGINS/);
+  assert.ok(webChangeReply({ feed: feed(1, true), changed: true, refreshed: 3 }).length <= 2000);
+  assert.match(webChangeReply({ feed: feed(1, true), changed: true, refreshed: 3 }), /3 announcements are being updated/);
+  assert.match(webChangeReply({ feed: feed(1, false), changed: false, refreshed: 0 }), /was not on the web; nothing changed/);
+});
+
+render.run();
 
 const bytesOf = async (file: string): Promise<Buffer> => Buffer.concat(await Promise.all([file, `${file}-wal`].map((f) => fs.readFile(f).catch(() => Buffer.alloc(0)))));
 

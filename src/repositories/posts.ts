@@ -262,6 +262,12 @@ export async function listPosts(db: Db, opts: { guildId?: string; states?: Publi
   return rows.map(toPost);
 }
 
+/** The ids of a feed's posts that have an announcement in Discord (what a change of the feed's web setting edits). */
+export async function listAnnouncedPostIdsOfFeed(db: Db, feedId: string): Promise<string[]> {
+  const rows = await db.kysely.selectFrom('posts').select('id').where('feed_id', '=', feedId).where('message_id', 'is not', null).orderBy('id').execute();
+  return rows.map((r) => r.id);
+}
+
 /** Posts that still need a publishing step: pending, or part-way through (announced/threaded). */
 export async function listUnfinishedPosts(db: Db, limit = 500): Promise<Post[]> {
   const rows = await db.kysely
