@@ -1,11 +1,16 @@
 // Member privacy (issue 16), on SQLite and PostgreSQL: how a member appears on the web (named, anonymous,
 // hidden), /privacy status's counts, /privacy forget (erasure, the forgotten list as keyed hashes, reactions),
 // and forgotten members kept out of live rating events and recounts. No Discord, no Redis.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { APIUser } from 'discord-api-types/v10';
+import privacyCommand from '../commands/privacy.ts';
+import { UserError } from '../src/errors.ts';
 import { upsertComments, type Comment } from '../src/repositories/comments.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { getPost, setPublishState, upsertPostFromFeed, type Post } from '../src/repositories/posts.ts';
@@ -27,6 +32,7 @@ import {
 } from '../src/services/privacy.ts';
 import { AnnouncementIndex, KEYCAP_OF, ReactionProcessor, applyReactionEvent } from '../src/services/ratings.ts';
 import { recountPost } from '../src/services/recount.ts';
+import { runBlogcord } from './support/bot.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { snowflake } from './support/snowflake.ts';
 
@@ -282,6 +288,32 @@ for (const dialect of DIALECTS) {
     assert.is((await applyReactionEvent({ db: t.db, discord, log }, { ...ev(alice, 3), messageId: elsewhere.messageId!, channelId: elsewhere.channelId! }, index)).result, 'rated');
   });
 
+  test('GIVEN someone else’s forget button THEN it is refused and nothing is erased', async ({ t }) => {
+    const guild = snowflake();
+    const [alice, mallory] = [snowflake(), snowflake()];
+    const post = await announcedPost(t, guild);
+    await reply(t, post, alice, 'Alice A', 'mine');
+    const calls: string[] = [];
+    const interaction = {
+      customId: `privacy:forget:${alice}`,
+      user: { id: mallory },
+      guildId: guild,
+      deferUpdate: async () => void calls.push('deferUpdate'),
+      editReply: async () => void calls.push('editReply'),
+    };
+    const ctx = { db: t.db, discord: new FakeDiscord(), log } as unknown as Parameters<NonNullable<typeof privacyCommand.button>>[1];
+    try {
+      await privacyCommand.button!(interaction as unknown as Parameters<NonNullable<typeof privacyCommand.button>>[0], ctx);
+      assert.unreachable('refused');
+    } catch (err) {
+      assert.instance(err, UserError);
+      assert.match((err as Error).message, /belongs to someone else.*Nothing was changed/);
+    }
+    assert.equal(calls, [], 'the interaction was not touched (the boundary answers)');
+    assert.is((await privacyStatus(t.db, guild, alice)).comments, 1);
+    assert.is((await privacyStatus(t.db, guild, mallory)).forgotten, false);
+  });
+
   test('property: whatever the replies and choices, the web tree holds no name, id or text of an anonymous or hidden member, and keeps every reply', async ({ t }) => {
     const guild = snowflake();
     const post = await announcedPost(t, guild);
@@ -335,4 +367,43 @@ for (const dialect of DIALECTS) {
   });
 
   test.run();
+
+  // The operator's way to answer an erasure request for someone who can no longer run /privacy forget.
+  const cli = suite<{ t: TestDb; dir: string }>(`blogcord privacy forget (${dialect})`);
+  cli.before(async (ctx) => {
+    ctx.dir = mkdtempSync(join(tmpdir(), 'blogcord-privacy-cli-'));
+    ctx.t = await createTestDb(dialect, { file: join(ctx.dir, 'cli.sqlite') });
+  });
+  cli.after(async (ctx) => {
+    await ctx.t.close();
+    rmSync(ctx.dir, { recursive: true, force: true });
+  });
+
+  cli('GIVEN a bad id THEN a clear error and nothing erased; GIVEN good ids THEN the member is erased in that server only', async ({ t }) => {
+    const [guild, other, alice] = [snowflake(), snowflake(), snowflake()];
+    const post = await announcedPost(t, guild);
+    const elsewhere = await announcedPost(t, other);
+    await reply(t, post, alice, 'Alice A', 'erase me please');
+    await reply(t, elsewhere, alice, 'Alice A', 'keep me');
+    await setRating(t.db, post.id, alice, 4, new Date().toISOString());
+    const env = { DATABASE_URL: t.url };
+
+    const bad = await runBlogcord(['privacy', 'forget', '--guild', guild, '--user', 'alice'], env);
+    assert.is(bad.code, 1);
+    assert.match(bad.stderr, /--guild and --user take Discord ids.*Nothing was erased/s);
+    const missing = await runBlogcord(['privacy', 'forget', '--guild', guild], env);
+    assert.is(missing.code, 1);
+    assert.match(missing.stderr, /usage: blogcord privacy forget --guild ID --user ID/);
+    assert.is((await privacyStatus(t.db, guild, alice)).comments, 1, 'nothing erased by a refused run');
+
+    const ok = await runBlogcord(['privacy', 'forget', '--guild', guild, '--user', alice], env);
+    assert.is(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /Erased in server \d+: 1 replies \(text, name, 0 attachments\), 0 earlier tombstones' author id, 1 ratings\./);
+    assert.match(ok.stdout, /left in Discord \(they no longer count\): 1 \(no DISCORD_TOKEN: none removed\)/);
+    const status = await privacyStatus(t.db, guild, alice);
+    assert.equal([status.comments, status.ratings, status.forgotten], [0, 0, true]);
+    assert.is((await privacyStatus(t.db, other, alice)).comments, 1, 'another server is untouched');
+  });
+
+  cli.run();
 }

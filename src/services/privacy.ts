@@ -20,7 +20,7 @@ import {
   type Appearance,
   type MemberFootprint,
 } from '../repositories/privacy.ts';
-import { DiscordRequestError } from './discord-port.ts';
+import { DiscordRequestError, type DiscordPort } from './discord-port.ts';
 
 export { APPEARANCES, isAppearance, type Appearance } from '../repositories/privacy.ts';
 
@@ -139,7 +139,8 @@ const gone = (err: unknown) => err instanceof DiscordRequestError && (err.code =
  * announcements where the bot may. `changed` hears each post whose announcement needs a refresh.
  */
 export async function forgetMember(
-  ctx: Pick<AppContext, 'db' | 'discord' | 'log'>,
+  // Without `discord` (the operator's CLI run without a token) no reaction is removed: each counts as left.
+  ctx: Pick<AppContext, 'db' | 'log'> & { discord?: Pick<DiscordPort, 'removeUserReaction'> },
   guildId: string,
   userId: string,
   options: { at?: string; changed?: (postId: string) => Promise<void> | void } = {},
@@ -152,7 +153,7 @@ export async function forgetMember(
   for (const r of erased.erasedRatings) {
     const emoji = RATING_EMOJIS[r.stars - 1];
     if (!r.channelId || !r.messageId || !emoji) continue;
-    if (deniedChannels.has(r.channelId)) {
+    if (!ctx.discord || deniedChannels.has(r.channelId)) {
       result.reactionsLeft++;
       continue;
     }
