@@ -25,7 +25,7 @@ import { applyOps, CommentWriter } from '../src/services/comment-writer.ts';
 import { DiscordRequestError } from '../src/services/discord-port.ts';
 import { Mirror, PostThreadCache } from '../src/services/mirror.ts';
 import { listComments, markCommentsDeleted, upsertComments, type CommentInput } from '../src/repositories/comments.ts';
-import { getFeed, setFeedWeb, upsertFeed } from '../src/repositories/feeds.ts';
+import { getFeed, removeFeed, setFeedWeb, upsertFeed } from '../src/repositories/feeds.ts';
 import { closeDiscussions, getPost, setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { setRating } from '../src/repositories/ratings.ts';
 import { exportData } from '../src/services/export.ts';
@@ -144,6 +144,10 @@ for (const dialect of DIALECTS) {
     assert.is((await upsertFeed(t.db, { guildId, url: 'https://a.example/feed', channelId: snowflake(), web: false })).feed.webEnabled, false);
     const made = await upsertFeed(t.db, { guildId, url: 'https://b.example/feed', channelId: snowflake(), web: true });
     assert.is(made.feed.webEnabled, true, 'web:true enables in one step');
+    // A removed feed leaves the web (it is no longer in /web status, so it cannot stay public unseen); added again, it starts off.
+    assert.ok(await removeFeed(t.db, made.feed.id));
+    assert.is((await getFeed(t.db, made.feed.id))!.webEnabled, false);
+    assert.is((await upsertFeed(t.db, { guildId, url: 'https://b.example/feed', channelId: snowflake() })).feed.webEnabled, false);
   });
 
   test('GIVEN a feed that is not public THEN its post is the same 404 as an unknown post, by id and by URL, and absent from the list', async ({ t, app }) => {

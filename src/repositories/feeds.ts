@@ -143,9 +143,12 @@ export async function recordFeedFailure(db: Db, id: string, error: string, pause
   return getFeed(db, id);
 }
 
-/** Stops following a feed. Its posts, comments and ratings stay; adding it again resumes without reposting. */
+/**
+ * Stops following a feed. Its posts, comments and ratings stay; adding it again resumes without reposting. It also
+ * leaves the web: a feed the server no longer follows is not in `/web status`, so it must not stay public unseen.
+ */
 export async function removeFeed(db: Db, id: string): Promise<boolean> {
-  const res = await db.kysely.updateTable('feeds').set({ state: 'removed', updated_at: now() }).where('id', '=', id).where('state', '!=', 'removed').executeTakeFirst();
+  const res = await db.kysely.updateTable('feeds').set({ state: 'removed', web_enabled: 0, updated_at: now() }).where('id', '=', id).where('state', '!=', 'removed').executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }
 
