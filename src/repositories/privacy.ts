@@ -85,6 +85,12 @@ export async function postsInGuildsWithForgotten(db: Db, postIds: readonly strin
   return out;
 }
 
+/** Every hash on the server's list of forgotten members (a short list: one row per erasure request). */
+export async function listForgottenHashes(db: Db, guildId: string): Promise<Set<string>> {
+  const rows = await db.kysely.selectFrom('forgotten_members').select('user_hash').where('guild_id', '=', guildId).execute();
+  return new Set(rows.map((r) => r.user_hash));
+}
+
 /** Which of these hashes are on the server's list of forgotten members. */
 export async function forgottenHashes(db: Db, guildId: string, hashes: readonly string[]): Promise<Set<string>> {
   if (hashes.length === 0) return new Set();
