@@ -218,7 +218,7 @@ export async function addFeed(
 }
 
 /** Finds a feed of the server by its URL (as typed or normalised) or by its id (autocomplete values). */
-export async function findGuildFeed(ctx: FeedContext, guildId: string, ref: string): Promise<Feed | null> {
+export async function findGuildFeed(ctx: Pick<FeedContext, 'db'>, guildId: string, ref: string): Promise<Feed | null> {
   const trimmed = ref.trim();
   const byId = await getFeed(ctx.db, trimmed);
   if (byId && byId.guildId === guildId) return byId;

@@ -34,7 +34,7 @@ export async function refreshFeedAnnouncements(ctx: WebContext, jobs: Pick<FeedJ
 
 /** Puts a followed feed of the server on the web or takes it off. A feed the server does not follow is a UserError (nothing changes). */
 export async function setWeb(ctx: WebContext, jobs: Pick<FeedJobs, 'refreshAnnouncement'>, guildId: string, ref: string, enabled: boolean): Promise<WebChange> {
-  const found = await findGuildFeed(ctx as Parameters<typeof findGuildFeed>[0], guildId, ref);
+  const found = await findGuildFeed(ctx, guildId, ref);
   if (!found || found.state === 'removed') throw new UserError(`This server does not follow ${ref.trim() || 'that feed'}. \`/feed list\` shows the feeds it follows.`, 'unknown-feed');
   const changed = await setFeedWeb(ctx.db, found.id, enabled);
   const feed = { ...found, webEnabled: enabled };
