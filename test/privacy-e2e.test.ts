@@ -194,13 +194,18 @@ for (const dialect of DIALECTS) {
     // Catch-up reads the thread again (alice's message is still in Discord) and leaves her tombstone alone.
     await ctx.discord.waitForRequest((r) => r.route === 'GET /channels/{channel_id}/messages' && r.params.channel_id === ctx.threadId, { includePast: false, timeout: 20_000 });
     assert.ok(ctx.discord.reactions(ctx.announcementId).get('4️⃣')?.includes(ctx.ids.alice), 'her keycap is still there');
+    // A new message of alice is not kept either; carol's, sent after it, is (so the bot has seen both).
+    const aliceAgain = await ctx.discord.say('alice', ctx.threadId, 'alice writes again');
+    const carolAgain = await ctx.discord.say('carol', ctx.threadId, 'carol writes again');
+    await eventually(async () => node(await api(ctx), carolAgain.id), { timeout: 15_000, message: 'carol’s new reply on the API' });
     const after = await api(ctx);
+    assert.is(node(after, aliceAgain.id), undefined, 'alice’s new message is not stored');
     assert.is(after.rating.count, 1, 'still only bob’s rating');
     assert.is(node(after, ctx.msgs.alice)?.deleted, true, 'catch-up did not bring her reply back');
 
     const exported = await exportJson(ctx.t.url, ctx.guildId);
     const json = JSON.stringify(exported.posts);
-    for (const leak of ['alice private words', ctx.ids.alice]) assert.not.ok(json.includes(leak), `the export holds no ${leak}`);
+    for (const leak of ['alice private words', 'alice writes again', ctx.ids.alice]) assert.not.ok(json.includes(leak), `the export holds no ${leak}`);
     assert.equal(exported.posts[0].ratings.map((r: { userId: string }) => r.userId), [ctx.ids.bob]);
     const status = await privacy(ctx, 'alice', 'status');
     assert.match(status.content, /0 replies .* 0 attachments, 0 ratings\./);

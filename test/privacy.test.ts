@@ -12,6 +12,8 @@ import type { APIUser } from 'discord-api-types/v10';
 import privacyCommand from '../commands/privacy.ts';
 import { UserError } from '../src/errors.ts';
 import { upsertComments, type Comment } from '../src/repositories/comments.ts';
+import { catchUpThread } from '../src/services/catch-up.ts';
+import { applyOps } from '../src/services/comment-writer.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { getPost, setPublishState, upsertPostFromFeed, type Post } from '../src/repositories/posts.ts';
 import { getPrivacySecret } from '../src/repositories/privacy.ts';
@@ -34,6 +36,7 @@ import { AnnouncementIndex, KEYCAP_OF, ReactionProcessor, applyReactionEvent } f
 import { recountPost } from '../src/services/recount.ts';
 import { runBlogcord } from './support/bot.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
+import { discordMessage } from './support/fixtures.ts';
 import { snowflake } from './support/snowflake.ts';
 
 const log = pino({ level: 'silent' });
@@ -312,6 +315,31 @@ for (const dialect of DIALECTS) {
     assert.equal(calls, [], 'the interaction was not touched (the boundary answers)');
     assert.is((await privacyStatus(t.db, guild, alice)).comments, 1);
     assert.is((await privacyStatus(t.db, guild, mallory)).forgotten, false);
+  });
+
+  test('GIVEN a forgotten member THEN the mirror stores none of their messages (live, edits, or read by catch-up after downtime)', async ({ t }) => {
+    const guild = snowflake();
+    const alice = '100000000000000001'; // the author of discordMessage()
+    const bob = snowflake();
+    const post = await announcedPost(t, guild);
+    await forgetMember({ db: t.db, log }, guild, alice);
+    const base = Date.now();
+    const input = (id: string, authorId: string, content: string) => ({ id, postId: post.id, threadId: post.threadId!, authorId, authorName: authorId === alice ? 'Alice A' : 'Bob B', content, replyToId: null, attachments: [], createdAt: new Date(base).toISOString(), editedAt: null });
+    // Catch-up after downtime reads a message alice wrote before she was forgotten, and one of bob.
+    const thread = { postId: post.id, threadId: post.threadId!, messageId: post.messageId };
+    const history = [discordMessage(post.threadId!, base + 10, { content: 'alice while the bot was down' }), discordMessage(post.threadId!, base + 20, { content: 'bob while the bot was down', author: { id: bob, username: 'bob', global_name: null, discriminator: '0', avatar: null } })];
+    const port = { listMessages: async (_c: string, q: { after?: string; limit?: number }) => history.filter((m) => !q.after || BigInt(m.id) > BigInt(q.after)).slice(0, q.limit ?? 50).reverse() };
+    await catchUpThread({ db: t.db, discord: port } as unknown as Parameters<typeof catchUpThread>[0], thread, { full: true });
+    // Then live events: a new message of alice (and of bob).
+    await applyOps(t.db, [
+      { kind: 'upsert', comment: input(snowflake(base + 30), alice, 'alice after forget') },
+      { kind: 'upsert', comment: input(snowflake(base + 31), bob, 'bob as usual') },
+    ]);
+    const stored = await t.db.kysely.selectFrom('comments').select(['author_id', 'content']).where('post_id', '=', post.id).orderBy('id').execute();
+    assert.equal(stored, [
+      { author_id: bob, content: 'bob while the bot was down' },
+      { author_id: bob, content: 'bob as usual' },
+    ]);
   });
 
   test('property: whatever the replies and choices, the web tree holds no name, id or text of an anonymous or hidden member, and keeps every reply', async ({ t }) => {

@@ -102,7 +102,7 @@ export async function privacyStatus(db: Db, guildId: string, userId: string): Pr
 
 // ------------------------------------------------------------------ forgotten members
 
-/** Of these (post, person) pairs, the keys `${postId}:${userId}` of people forgotten in the post's server. */
+/** Of these (post, person) pairs, the keys `${postId}:${userId}` of people forgotten in the post's server (ratings and comments). */
 export async function forgottenRaters(db: Db, pairs: ReadonlyArray<{ postId: string; userId: string }>): Promise<Set<string>> {
   const out = new Set<string>();
   if (pairs.length === 0) return out;
@@ -123,6 +123,18 @@ export async function forgottenRaters(db: Db, pairs: ReadonlyArray<{ postId: str
     if (g !== undefined && forgottenByGuild.get(g)!.has(p.userId)) out.add(`${p.postId}:${p.userId}`);
   }
   return out;
+}
+
+/**
+ * The comments of these that the mirror may store: none by a member forgotten in the post's server (a message
+ * of theirs read by catch-up after downtime, an edit, or a new one: /privacy forget means "stop keeping me").
+ */
+export async function withoutForgottenAuthors<C extends { postId: string; authorId: string }>(db: Db, comments: readonly C[]): Promise<C[]> {
+  const forgotten = await forgottenRaters(
+    db,
+    comments.map((c) => ({ postId: c.postId, userId: c.authorId })),
+  );
+  return forgotten.size === 0 ? [...comments] : comments.filter((c) => !forgotten.has(`${c.postId}:${c.authorId}`));
 }
 
 /** Which of these people are forgotten in the server. */
