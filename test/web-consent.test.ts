@@ -29,7 +29,14 @@ import { getFeed, removeFeed, setFeedWeb, upsertFeed } from '../src/repositories
 import { closeDiscussions, getPost, setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { setRating } from '../src/repositories/ratings.ts';
 import { exportData } from '../src/services/export.ts';
+import { ChannelType } from 'discord-api-types/v10';
+import { UserError } from '../src/errors.ts';
+import { announcementPayload } from '../src/services/announcement.ts';
+import { addFeed } from '../src/services/feeds.ts';
+import { setWeb } from '../src/services/web.ts';
 import { DIALECTS, createTestDb, type TestDb } from './support/db.ts';
+import { FakeDiscord, FakeJobs } from './support/fakes.ts';
+import { feedItem, startFeedServer } from './support/feed-server.ts';
 import { seedDiscussion, SEED_URL } from './support/fixtures.ts';
 import { snowflake } from './support/snowflake.ts';
 
@@ -176,6 +183,47 @@ for (const dialect of DIALECTS) {
 
     await setFeedWeb(t.db, feed.id, false);
     assert.is((await app.inject({ method: 'GET', url: `/api/posts/${post.id}` })).body, unknownById.body, 'disabled again: gone at once');
+  });
+
+  test('GIVEN /feed add web: and /web enable|disable THEN the setting changes and every announcement of the feed is refreshed to say so; a refused change changes nothing', async ({ t }) => {
+    const feeds = await startFeedServer({ items: [feedItem(1)] });
+    try {
+      const discord = new FakeDiscord();
+      const jobs = new FakeJobs();
+      const guildId = snowflake();
+      const channelId = discord.addChannel(guildId, ChannelType.GuildText);
+      const ctx = { db: t.db, discord, log, config: loadConfig({ FEED_ALLOW_PRIVATE_NETWORK: 'true', FEED_TIMEOUT_SECONDS: '2' }, { dotenv: false }) };
+      const url = feeds.url('/rss');
+      const added = await addFeed(ctx, jobs, { guildId, url, channelId, backfill: 1 });
+      assert.is(added.feed.webEnabled, false, 'without web: off the web');
+      const postId = jobs.published[0]!;
+      await setPublishState(t.db, postId, { state: 'published', channelId, messageId: snowflake(), threadId: snowflake() });
+      const line = async () => JSON.stringify(await announcementPayload(t.db, (await getPost(t.db, postId))!)).includes('Replies in this thread appear on blog.example');
+      assert.not.ok(await line());
+
+      const again = await addFeed(ctx, jobs, { guildId, url, channelId, web: true });
+      assert.is(again.feed.webEnabled, true);
+      assert.equal(jobs.refreshed, [postId], '/feed add web:True refreshes the announcements');
+      assert.ok(await line(), 'the announcement now says where the replies appear');
+
+      const refused = async (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e);
+      const unknownFeed = await refused(setWeb(ctx, jobs, guildId, 'https://nowhere.example/feed', false));
+      assert.ok(unknownFeed instanceof UserError && /does not follow https:\/\/nowhere\.example\/feed/.test(unknownFeed.message), String(unknownFeed));
+      assert.ok((await refused(setWeb(ctx, jobs, snowflake(), url, false))) instanceof UserError, 'another server cannot change it');
+      assert.is((await getFeed(t.db, added.feed.id))!.webEnabled, true, 'refused: nothing changed');
+
+      const off = await setWeb(ctx, jobs, guildId, url, false);
+      assert.equal([off.changed, off.refreshed, off.feed.webEnabled], [true, 1, false]);
+      assert.not.ok(await line());
+      assert.equal((await setWeb(ctx, jobs, guildId, added.feed.id, false)).changed, false, 'by id (autocomplete) and idempotent');
+
+      const down = { refreshAnnouncement: async () => Promise.reject(new Error('Redis is away')) };
+      const on = await setWeb(ctx, down, guildId, url, true);
+      assert.equal([on.changed, on.queueError], [true, 'Redis is away'], 'the setting is saved even when the queue is away');
+      assert.ok((await getFeed(t.db, added.feed.id))!.webEnabled);
+    } finally {
+      await feeds.close();
+    }
   });
 
   test('GIVEN the same article in two servers, one public THEN the URL lookup finds the public one only', async ({ t, app }) => {
