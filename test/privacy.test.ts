@@ -4,7 +4,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import { FileMigrationProvider, Migrator, sql } from 'kysely';
 import { pino } from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -36,10 +40,12 @@ import { AnnouncementIndex, KEYCAP_OF, ReactionProcessor, applyReactionEvent } f
 import { recountPost } from '../src/services/recount.ts';
 import { runBlogcord } from './support/bot.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
+import { rejects } from './support/assert.ts';
 import { discordMessage } from './support/fixtures.ts';
 import { snowflake } from './support/snowflake.ts';
 
 const log = pino({ level: 'silent' });
+const migrationFolder = fileURLToPath(new URL('../migrations', import.meta.url));
 const BOT_ID = snowflake();
 
 /** Reactor lists from memory; reaction removals recorded (refused with 50013 when `canManage` is false). */
@@ -129,6 +135,26 @@ for (const dialect of DIALECTS) {
     const b = await getPrivacySecret(t.db);
     assert.ok(b.length >= 40 && b !== a);
     assert.is(await getPrivacySecret(t.db), b);
+  });
+
+  test('migration 008: up creates the tables and a secret; down removes them; up again makes a new secret', async () => {
+    const t2 = await createTestDb(dialect, { migrate: false });
+    try {
+      const schema = dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(t2.db.kysely)).rows[0]!.s : undefined;
+      const migrator = new Migrator({ db: t2.db.kysely, provider: new FileMigrationProvider({ fs, path, migrationFolder }), ...(schema ? { migrationTableSchema: schema } : {}) });
+      assert.not.ok((await migrator.migrateTo('2026-12-03_008_member_privacy')).error);
+      const first = await getPrivacySecret(t2.db);
+      await chooseAppearance(t2.db, snowflake(), snowflake(), 'hidden');
+      assert.not.ok((await migrator.migrateTo('2026-12-03_007_web_consent')).error, 'down');
+      await rejects(() => t2.db.kysely.selectFrom('member_privacy').selectAll().execute());
+      await rejects(() => t2.db.kysely.selectFrom('privacy_secrets').selectAll().execute());
+      assert.not.ok((await migrator.migrateTo('2026-12-03_008_member_privacy')).error, 'and up again');
+      const again = await getPrivacySecret(t2.db);
+      assert.ok(again.length >= 40 && again !== first);
+      assert.equal(await t2.db.kysely.selectFrom('member_privacy').selectAll().execute(), []);
+    } finally {
+      await t2.close();
+    }
   });
 
   test('GIVEN no choice THEN named; a choice is per server and survives being read back', async ({ t }) => {
