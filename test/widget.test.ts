@@ -18,15 +18,17 @@ import { VERSION } from '../src/context.ts';
 import { startHttpServer, type RunningHttpServer } from '../src/http/server.ts';
 import { createLogger } from '../src/logger.ts';
 import { upsertComments } from '../src/repositories/comments.ts';
-import { upsertFeed } from '../src/repositories/feeds.ts';
+import { setFeedWeb, upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { loadSeed, seedDiscussion, SEED_URL } from './support/fixtures.ts';
+import { chooseAppearance } from '../src/services/privacy.ts';
 import { snowflake } from './support/snowflake.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const HOSTILE_URL = 'https://blog.example/hostile';
+const PRIVATE_URL = 'https://blog.example/members-choose';
 const HOSTILE = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> **bold** https://example.org/page).`;
 
 interface Ctx {
@@ -54,6 +56,7 @@ function page(apiBase: string): string {
   <article><h1>${post.title}</h1><p>${post.paragraphs[0]}</p></article>
   <div id="seed" data-blogcord data-url="${SEED_URL}" data-api="${apiBase}"></div>
   <div id="hostile" data-blogcord data-url="${HOSTILE_URL}" data-api="${apiBase}" data-heading="Comments" data-heading-level="3"></div>
+  <div id="private" data-blogcord data-url="${PRIVATE_URL}" data-api="${apiBase}"></div>
   <div id="missing" data-blogcord data-url="https://blog.example/not-discussed" data-api="${apiBase}"></div>
   <script src="${apiBase}/widget.js" async></script>
 </body></html>`;
@@ -70,9 +73,25 @@ test.before(async (ctx) => {
   const threadId = snowflake();
   await setPublishState(ctx.t.db, hostile.id, { state: 'published', channelId: feed.channelId, messageId: threadId, threadId });
   ctx.hostileThreadUrl = `https://discord.com/channels/${guildId}/${threadId}`;
+  // The server put both feeds on the web (/web enable): the widget serves only public feeds.
+  for (const id of [post.feedId, feed.id]) await setFeedWeb(ctx.t.db, id, true);
   await upsertComments(ctx.t.db, [
     { id: snowflake(), postId: hostile.id, threadId, authorId: snowflake(), authorName: '<b onmouseover=alert(1)>Mallory</b>', content: HOSTILE, replyToId: null, attachments: [{ url: 'javascript:alert(1)', name: 'evil.txt', contentType: null }], createdAt: new Date().toISOString(), editedAt: null },
   ]);
+  // A third post whose repliers chose how they appear (/privacy set): anonymous, hidden, and named replying to the hidden one.
+  const members = (await upsertPostFromFeed(ctx.t.db, feed, { key: 'm', url: PRIVATE_URL, title: 'Members choose', author: null, publishedAt: null, summaryHtml: null, searchText: 'Members', imageUrl: null, contentHash: 'm' }, 'pending')).post;
+  const membersThread = snowflake();
+  await setPublishState(ctx.t.db, members.id, { state: 'published', channelId: feed.channelId, messageId: membersThread, threadId: membersThread });
+  const [anon, hidden, named] = [snowflake(), snowflake(), snowflake()];
+  const [r1, r2, r3] = [snowflake(), snowflake(), snowflake()];
+  const at = (s: number) => new Date(Date.parse('2026-11-30T10:00:00Z') + s * 60_000).toISOString();
+  await upsertComments(ctx.t.db, [
+    { id: r1, postId: members.id, threadId: membersThread, authorId: anon, authorName: 'Ann Onymous', content: 'I would rather not be named', replyToId: null, attachments: [], createdAt: at(1), editedAt: null },
+    { id: r2, postId: members.id, threadId: membersThread, authorId: hidden, authorName: 'Hidden Harry', content: 'not for the web', replyToId: r1, attachments: [], createdAt: at(2), editedAt: null },
+    { id: r3, postId: members.id, threadId: membersThread, authorId: named, authorName: 'Nora', content: 'answering Harry', replyToId: r2, attachments: [], createdAt: at(3), editedAt: null },
+  ]);
+  await chooseAppearance(ctx.t.db, guildId, anon, 'anonymous');
+  await chooseAppearance(ctx.t.db, guildId, hidden, 'hidden');
 
   ctx.blog = createServer();
   await new Promise<void>((resolve) => ctx.blog.listen(0, '127.0.0.1', resolve));
@@ -180,6 +199,35 @@ test('the seed post: "★ 5/5 (2 ratings) · 22 replies", the reply tree, dates,
     await browserPage.screenshot({ path: `${ROOT}test-output/widget.png`, fullPage: true, clip: { x: Math.max(0, box.x - 16), y: Math.max(0, box.y - 16), width: box.width + 32, height: Math.min(box.height, 960) + 16 } });
     if (process.env.UPDATE_SCREENSHOTS === '1') copyFileSync(`${ROOT}test-output/widget.png`, `${ROOT}docs/widget.png`);
     assert.ok(existsSync(`${ROOT}test-output/widget.png`) && existsSync(`${ROOT}test-output/widget-full.png`));
+  } finally {
+    await browserPage.close();
+  }
+});
+
+test('members’ choices: an anonymous reply shows "A member", a hidden one "Hidden reply" with its replies still under it', async (ctx) => {
+  const browserPage = await ctx.browser.newPage({ viewport: { width: 860, height: 900 } });
+  await browserPage.addInitScript('globalThis.__name = (fn) => fn;');
+  try {
+    await browserPage.goto(ctx.blogOrigin);
+    await browserPage.waitForSelector('#private[data-blogcord-state="ready"]', { timeout: 10_000 });
+    const shown = await browserPage.evaluate(() => {
+      const root = document.querySelector('#private')!;
+      const all = Array.from(root.querySelectorAll('li.blogcord-reply'));
+      return {
+        text: root.textContent,
+        replies: all.map((li) => ({
+          author: li.querySelector(':scope > article .blogcord-author')?.textContent ?? null,
+          placeholder: li.querySelector(':scope > .blogcord-deleted')?.textContent ?? null,
+          children: li.querySelectorAll(':scope > ol > li.blogcord-reply').length,
+        })),
+      };
+    });
+    assert.equal(shown.replies, [
+      { author: 'A member', placeholder: null, children: 1 },
+      { author: null, placeholder: 'Hidden reply', children: 1 },
+      { author: 'Nora', placeholder: null, children: 0 },
+    ]);
+    for (const gone of ['Ann Onymous', 'Hidden Harry', 'not for the web']) assert.not.ok(shown.text!.includes(gone), gone);
   } finally {
     await browserPage.close();
   }

@@ -188,6 +188,9 @@ export function createDb(config: { databaseUrl: string }, { poolSize = 10, onQue
       sqlite.pragma('foreign_keys = ON');
       sqlite.pragma('busy_timeout = 5000');
       sqlite.pragma('synchronous = NORMAL');
+      // Deleted means deleted: space freed by an erased comment (a deleted message's text, author, attachments) is
+      // overwritten with zeros, so the text is gone from the file itself, not only from the rows.
+      sqlite.pragma('secure_delete = ON');
       // Reads the schema: a file damaged past its header fails here, not in the middle of a migration.
       sqlite.prepare('select count(*) from sqlite_master').get();
     } catch (err) {

@@ -5,8 +5,9 @@ import type { APIMessage } from 'discord-api-types/v10';
 import { withTransaction, type Db } from '../db/index.ts';
 import type { Logger } from '../logger.ts';
 import { listLiveCommentIds, markCommentsDeleted, markThreadCommentsDeleted, storeCatchUpPage, type CommentInput } from '../repositories/comments.ts';
+import { withoutForgottenAuthors } from './privacy.ts';
 import { getCursor } from '../repositories/cursors.ts';
-import { listAnnouncedPostsSince } from '../repositories/posts.ts';
+import { closeDiscussions, listAnnouncedPostsSince } from '../repositories/posts.ts';
 import { DiscordRequestError, type DiscordPort } from './discord-port.ts';
 import { fromApiMessage, notACommentReason, toCommentInput, type PostThread } from './mirror.ts';
 
@@ -66,8 +67,8 @@ function commentsOf(thread: PostThread, messages: readonly APIMessage[]): Commen
  * (tombstones are never brought back, newer stored edits never undone) and moves the cursor to `cursor`, in
  * one transaction: the cursor never passes a page that is not committed. Returns how many were written.
  */
-function storePage(db: Db, thread: PostThread, messages: readonly APIMessage[], cursor: string | null): Promise<number> {
-  return storeCatchUpPage(db, commentsOf(thread, messages), cursor ? { threadId: thread.threadId, postId: thread.postId, messageId: cursor } : null);
+async function storePage(db: Db, thread: PostThread, messages: readonly APIMessage[], cursor: string | null): Promise<number> {
+  return storeCatchUpPage(db, await withoutForgottenAuthors(db, commentsOf(thread, messages)), cursor ? { threadId: thread.threadId, postId: thread.postId, messageId: cursor } : null);
 }
 
 /**
@@ -145,8 +146,10 @@ export async function catchUpThread(deps: CatchUpDeps, thread: PostThread, opts:
     }
   } catch (error) {
     if (error instanceof DiscordRequestError && (error.code === 10003 || error.status === 404)) {
-      // The thread was deleted while we were away: Discord is the source of truth.
-      result.deleted += await markThreadCommentsDeleted(db, thread.threadId, new Date(now()).toISOString());
+      // The thread was deleted while we were away: Discord is the source of truth (erased, and closed on the web).
+      const at = new Date(now()).toISOString();
+      result.deleted += await markThreadCommentsDeleted(db, thread.threadId, at);
+      await closeDiscussions(db, { threadIds: [thread.threadId] }, at);
       result.status = 'gone';
       return result;
     }

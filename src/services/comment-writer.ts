@@ -4,6 +4,7 @@ import { isDataError, withTransaction, type Db } from '../db/index.ts';
 import type { Logger } from '../logger.ts';
 import { MicroBatcher, type MicroBatchOptions, type MicroBatchStats } from './micro-batch.ts';
 import { markCommentsDeleted, markThreadCommentsDeleted, upsertComments, type CommentInput } from '../repositories/comments.ts';
+import { withoutForgottenAuthors } from './privacy.ts';
 
 export type CommentOp =
   | { kind: 'upsert'; comment: CommentInput }
@@ -141,7 +142,7 @@ export async function applyOps(db: Db, ops: readonly CommentOp[]): Promise<void>
         run.delete(c.id); // keep the position of its latest version
         run.set(c.id, c);
       }
-      await upsertComments(db, [...run.values()]);
+      await upsertComments(db, await withoutForgottenAuthors(db, [...run.values()]));
     } else if (op.kind === 'delete') {
       // A run of deletes is stamped with the time the first of them was seen (they are ms apart).
       const ids = new Set<string>();
