@@ -222,7 +222,7 @@ export function renderDigest(v: DigestView, chart: Pick<DigestChart, 'filename' 
   const body: RESTPostAPIChannelMessageJSONBody = {
     embeds: [embed],
     allowed_mentions: { parse: [] },
-    ...(chart ? { attachments: [{ id: 0, filename: chart.filename, description: chart.description }] } : {}),
+    ...(chart ? { attachments: [{ id: '0', filename: chart.filename, description: chart.description }] } : {}),
   };
   const problems = validateMessagePayload(body);
   if (problems.length) throw new RangeError(`the digest does not fit in a Discord message: ${problems.join('; ')}`);

@@ -17,7 +17,7 @@ import {
   type APIInteraction,
   type APIMessage,
 } from 'discord-api-types/v10';
-import type { Actions, MessageBody, UploadedFile } from './actions.ts';
+import { resolveAttachmentImage, type Actions, type MessageBody, type UploadedFile } from './actions.ts';
 import { DiscordHttpError, Errors } from './errors.ts';
 import { type DiscordState, type InteractionRecord, blankContent } from './state.ts';
 
@@ -314,6 +314,13 @@ export class Interactions {
       if (body.content !== undefined) next.content = body.content ?? '';
       if (body.embeds !== undefined) next.embeds = (body.embeds ?? []).map((e) => ({ type: 'rich', ...e }) as APIMessage['embeds'][number]);
       if (body.components !== undefined) next.components = (body.components ?? []) as APIMessage['components'];
+      if (body.attachments !== undefined || files.length) {
+        const keep = new Set((body.attachments ?? []).map((a) => String(a.id)));
+        const kept = body.attachments === undefined ? priv.attachments : priv.attachments.filter((a) => keep.has(a.id));
+        const declared = body.attachments?.filter((a) => !priv.attachments.some((x) => x.id === String(a.id))) ?? null;
+        next.attachments = [...kept, ...this.actions.uploadAttachments(current.channel_id, declared, files)];
+      }
+      next.embeds = next.embeds.map((e) => resolveAttachmentImage(e, next.attachments));
       rec.privateMessages.set(next.id, next);
       out = next;
     } else {
