@@ -35,6 +35,11 @@ export function addFeedReply(r: AddFeedResult): string {
       `⚠️ ${r.held.length} new posts appeared at once, too many to announce: they are saved and will not be announced (a notice in <#${r.feed.channelId}> lists the newest). \`/publish url:\` announces one.`,
     );
   }
+  lines.push(
+    r.feed.webEnabled
+      ? '🌐 On the web: its ratings and replies are served to the blog (the widget); announcements say so, and members choose how they appear with `/privacy`.'
+      : '🔒 Only in Discord: nothing of its discussion is served on the web until `/web enable` (or `/feed add … web:True`).',
+  );
   if (r.queueError) lines.push(`⚠️ The job queue is unreachable right now (${r.queueError}); the feed is saved and publishing starts when it is back.`);
   return lines.join('\n');
 }
@@ -60,7 +65,8 @@ export default {
         )
         .addIntegerOption((o) =>
           o.setName('backfill').setDescription(`How many of the newest existing posts to publish now (default 0, at most ${MAX_BACKFILL})`).setMinValue(0).setMaxValue(MAX_BACKFILL),
-        ),
+        )
+        .addBooleanOption((o) => o.setName('web').setDescription('Also serve its ratings and replies on the blog’s widget (default: no; /web enable does it later)')),
     )
     .addSubcommand((s) =>
       s
@@ -81,6 +87,7 @@ export default {
         url: interaction.options.getString('url', true),
         channelId: channel.id,
         backfill: interaction.options.getInteger('backfill') ?? 0,
+        web: interaction.options.getBoolean('web') ?? undefined,
       });
       await interaction.editReply({ content: addFeedReply(r), allowedMentions: { parse: [] } });
       return;

@@ -1,4 +1,5 @@
-// The `blogcord` CLI: start | bot | worker | migrate [up|down|status] | deploy-commands [--guild ID] | export [--guild ID] | feed check URL | digest render --guild ID [--week W] --out FILE
+// The `blogcord` CLI: start | bot | worker | migrate [up|down|status] | deploy-commands [--guild ID] | export [--guild ID] | feed check URL
+// | privacy forget --guild ID --user ID | digest render --guild ID [--week W] --out FILE
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config.ts';
 import { VERSION } from './context.ts';
@@ -16,6 +17,9 @@ const USAGE = `Usage: blogcord <command>
   deploy-commands [--guild ID]  register the slash commands (globally, or in one server for development)
   export [--guild ID]         print every post with its rating, ratings and comments, and the digests, as JSON
   feed check URL              fetch and parse a feed and print what would be posted (needs no Discord)
+  privacy forget --guild ID --user ID
+                              erase a member's replies, name, attachments and ratings in one server, as
+                              /privacy forget does (for a member who can no longer run it)
   digest render --guild ID [--week 2026-W48] --out FILE.png
                               write the chart of a server's digest week (default: the week that ended last) without Discord
   version                     print the version, and whether the build (dist/) or the sources run
@@ -60,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`blogcord ${VERSION} (${process.env.BLOGCORD_RUNS === 'build' ? 'build' : 'sources'})\n`);
     return 0;
   }
-  const { values, positionals } = parseArgs({ args: rest, options: { guild: { type: 'string' }, week: { type: 'string' }, out: { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args: rest, options: { guild: { type: 'string' }, user: { type: 'string' }, week: { type: 'string' }, out: { type: 'string' } }, allowPositionals: true, strict: true });
   const config = loadConfig();
   const log = createLogger(config.logLevel);
 
@@ -114,6 +118,23 @@ export async function main(argv: string[]): Promise<number> {
       }
       await writeFile(out, chart.png);
       process.stdout.write(`wrote ${out} (${chart.width}×${chart.height} PNG, ${period.key}, ${period.start} – ${period.end})\n${chart.description}\n`);
+      return 0;
+    }
+    case 'privacy': {
+      const usage = 'usage: blogcord privacy forget --guild ID --user ID';
+      if (positionals[0] !== 'forget' || positionals.length > 1 || !values.guild || !values.user) throw new UsageError(usage);
+      const snowflake = /^\d{15,21}$/;
+      if (!snowflake.test(values.guild) || !snowflake.test(values.user)) throw new UsageError(`--guild and --user take Discord ids (numbers, as Discord's "Copy ID" gives them). Nothing was erased.\n${usage}`);
+      const { forgetMember } = await import('./services/privacy.ts');
+      const discord = config.discordToken ? await import('./discord/rest-port.ts').then(({ RestDiscordPort, createRest }) => new RestDiscordPort(createRest(config))) : undefined;
+      const r = await withDb(config, async (db) => {
+        await migrateToLatest(db);
+        return forgetMember({ db, log, ...(discord ? { discord } : {}) }, values.guild!, values.user!);
+      });
+      process.stdout.write(
+        `Erased in server ${values.guild}: ${r.comments} replies (text, name, ${r.attachments} attachments), ${r.tombstones} earlier tombstones' author id, ${r.ratings} ratings.\n` +
+          `Rating reactions removed: ${r.reactionsRemoved}; left in Discord (they no longer count): ${r.reactionsLeft}${discord ? '' : ' (no DISCORD_TOKEN: none removed)'}.\n`,
+      );
       return 0;
     }
     case 'deploy-commands': {

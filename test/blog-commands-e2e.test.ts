@@ -15,7 +15,7 @@ import { commands } from '../commands/index.ts';
 import type { Command } from '../src/discord/command.ts';
 import { commandDefinitions } from '../src/discord/definitions.ts';
 import { validateMessagePayload } from '../src/render/limits.ts';
-import { removeFeed, upsertFeed } from '../src/repositories/feeds.ts';
+import { removeFeed, setFeedWeb, upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed, type Post } from '../src/repositories/posts.ts';
 import { setRating } from '../src/repositories/ratings.ts';
 import type { PostSummaryView, PostView } from '../src/services/blog.ts';
@@ -84,6 +84,8 @@ e2e.before(async (ctx) => {
   // catch-up and the rating recount (both look at recent announcements) leave the seeded mirror alone.
   for (const f of await db.kysely.selectFrom('feeds').select('id').execute()) await removeFeed(db, f.id);
   await db.kysely.updateTable('posts').set({ discovered_at: '2017-10-12T00:00:00.000Z' }).where('id', '=', ctx.seed.id).execute();
+  // The server put the seed's feed on the web (/web enable): the HTTP API serves only public feeds.
+  await setFeedWeb(db, ctx.seed.feedId, true);
 
   ctx.httpPort = await freePort();
   ctx.bot = await startBot({ discord: ctx.discord, databaseUrl: ctx.t.url, env: { HTTP_PORT: String(ctx.httpPort), HTTP_CORS_ORIGINS: 'https://digitalstrategy.rsm.nl' } });
@@ -223,7 +225,7 @@ limits('ten long posts, huge URLs and summaries still make valid messages', () =
     assert.equal(validateMessagePayload(payload), []);
     assert.is(payload.allowed_mentions?.parse?.length, 0);
   }
-  const view: PostView = { ...fakePost(1, true), summary: '@everyone '.repeat(1000), imageUrl: 'https://blog.example/i.png', comments: [] };
+  const view: PostView = { ...fakePost(1, true), discussion: 'open', summary: '@everyone '.repeat(1000), imageUrl: 'https://blog.example/i.png', comments: [] };
   const show = showMessage(view);
   assert.equal(validateMessagePayload(show), []);
   assert.not.match(JSON.stringify(show), /@everyone/, 'mentions are neutralised');
@@ -235,7 +237,7 @@ limits('nothing found is a clear answer, not an error', () => {
   assert.match(searchMessage('?!', []).content!, /nothing to search for/);
   assert.match(topMessage('week', { posts: [], priorMean: 3, priorWeight: 5, since: null }).content!, /No rated posts were published in the last 7 days/);
   assert.match(topMessage('all', { posts: [], priorMean: 3, priorWeight: 5, since: null }).content!, /No post has been rated yet/);
-  const unrated: PostView = { ...fakePost(2), rating: { average: 0, count: 0, distribution: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0 }, label: 'Be the first to rate' }, replies: 0, summary: '', imageUrl: null, comments: [], discord: { threadUrl: null, messageUrl: null } };
+  const unrated: PostView = { ...fakePost(2), rating: { average: 0, count: 0, distribution: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0 }, label: 'Be the first to rate' }, replies: 0, discussion: 'open', summary: '', imageUrl: null, comments: [], discord: { threadUrl: null, messageUrl: null } };
   const show = showMessage(unrated).embeds![0]!;
   assert.match(show.fields![0]!.value, /Be the first to rate/);
   assert.is(show.fields![2]!.value, 'Not announced on Discord yet');

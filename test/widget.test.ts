@@ -18,7 +18,7 @@ import { VERSION } from '../src/context.ts';
 import { startHttpServer, type RunningHttpServer } from '../src/http/server.ts';
 import { createLogger } from '../src/logger.ts';
 import { upsertComments } from '../src/repositories/comments.ts';
-import { upsertFeed } from '../src/repositories/feeds.ts';
+import { setFeedWeb, upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { loadSeed, seedDiscussion, SEED_URL } from './support/fixtures.ts';
@@ -70,6 +70,8 @@ test.before(async (ctx) => {
   const threadId = snowflake();
   await setPublishState(ctx.t.db, hostile.id, { state: 'published', channelId: feed.channelId, messageId: threadId, threadId });
   ctx.hostileThreadUrl = `https://discord.com/channels/${guildId}/${threadId}`;
+  // The server put both feeds on the web (/web enable): the widget serves only public feeds.
+  for (const id of [post.feedId, feed.id]) await setFeedWeb(ctx.t.db, id, true);
   await upsertComments(ctx.t.db, [
     { id: snowflake(), postId: hostile.id, threadId, authorId: snowflake(), authorName: '<b onmouseover=alert(1)>Mallory</b>', content: HOSTILE, replyToId: null, attachments: [{ url: 'javascript:alert(1)', name: 'evil.txt', contentType: null }], createdAt: new Date().toISOString(), editedAt: null },
   ]);

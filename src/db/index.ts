@@ -98,6 +98,9 @@ export function createDb(config: { databaseUrl: string }, { poolSize = 10, onQue
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('synchronous = NORMAL');
+    // Deleted means deleted: space freed by an erased comment (a deleted message's text, author, attachments) is
+    // overwritten with zeros, so the text is gone from the file itself, not only from the rows.
+    sqlite.pragma('secure_delete = ON');
     const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusePreparedStatements(sqlite) }), log });
     const checkpointer = backgroundCheckpoints && !memory ? startCheckpointer(sqlite, resolve(path), backgroundCheckpoints) : null;
     return {

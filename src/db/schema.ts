@@ -32,6 +32,8 @@ export interface FeedsTable {
   last_error: string | null;
   last_polled_at: string | null;
   last_success_at: string | null;
+  /** 1 when the server put this feed's discussion and ratings on the web (`/web enable`; migration 007), else 0. */
+  web_enabled: Generated<number>;
   created_at: string;
   updated_at: string;
 }
@@ -65,6 +67,8 @@ export interface PostsTable {
   publish_state: string;
   failure_reason: string | null;
   publish_attempts: number;
+  /** When the announcement or thread was deleted in Discord (migration 007): the web shows "discussion closed". */
+  discussion_closed_at: string | null;
   discovered_at: string;
   updated_at: string;
 }
@@ -76,6 +80,7 @@ export interface CommentsTable {
   /** The post's server, copied on every write (migration 004; the digest scans a server's week by it). */
   guild_id: string | null;
   thread_id: string;
+  /** '' once deleted (author id and name, content and attachments are erased with the message; migration 007). */
   author_id: string;
   author_name: string;
   content: string;
@@ -120,6 +125,30 @@ export interface SyncCursorsTable {
   updated_at: string;
 }
 
+/** How a member appears on the web in one server (migration 008); no row = 'named'. */
+export interface MemberPrivacyTable {
+  guild_id: string;
+  user_id: string;
+  /** 'named' | 'anonymous' | 'hidden' */
+  show: string;
+  updated_at: string;
+}
+
+/** A member who ran `/privacy forget` in a server, as a keyed hash of guild and user id, never the id (migration 008). */
+export interface ForgottenMembersTable {
+  guild_id: string;
+  /** HMAC-SHA256(privacy_secrets 'member-hash', `${guild_id}:${user_id}`), hex. */
+  user_hash: string;
+  forgotten_at: string;
+}
+
+/** Generated secrets (migration 008): 'member-hash' keys the forgotten members' hashes and anonymous pseudonyms. */
+export interface PrivacySecretsTable {
+  name: string;
+  secret: string;
+  created_at: string;
+}
+
 export interface Database {
   guild_settings: GuildSettingsTable;
   feeds: FeedsTable;
@@ -128,6 +157,9 @@ export interface Database {
   ratings: RatingsTable;
   digests: DigestsTable;
   sync_cursors: SyncCursorsTable;
+  member_privacy: MemberPrivacyTable;
+  forgotten_members: ForgottenMembersTable;
+  privacy_secrets: PrivacySecretsTable;
 }
 
 export type GuildSettingsRow = Selectable<GuildSettingsTable>;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { MessageFlags, PermissionFlagsBits, type Interaction, type RepliableInteraction } from 'discord.js';
+import { MessageFlags, PermissionFlagsBits, type ButtonInteraction, type Interaction, type RepliableInteraction } from 'discord.js';
 import type { AppContext } from '../context.ts';
 import { UserError } from '../errors.ts';
 import type { Command } from './command.ts';
@@ -18,6 +18,7 @@ async function answer(interaction: RepliableInteraction, content: string): Promi
 export function createInteractionHandler(commands: readonly Command[], ctx: AppContext): (interaction: Interaction) => Promise<void> {
   const byName = new Map(commands.map((c) => [c.data.name, c]));
   return async (interaction) => {
+    if (interaction.isButton()) return pressButton(interaction);
     if (!interaction.isChatInputCommand() && !interaction.isAutocomplete()) return;
     const command = byName.get(interaction.commandName);
     const log = ctx.log.child({ command: { name: interaction.commandName }, userId: interaction.user.id, guildId: interaction.guildId });
@@ -36,7 +37,7 @@ export function createInteractionHandler(commands: readonly Command[], ctx: AppC
       }
       return;
     }
-    try {
+    await run(interaction, log, async () => {
       if (!interaction.inGuild()) throw new UserError('blogcord commands work inside a server.');
       // default_member_permissions hides admin commands; a server can override that, so check again here.
       if (command.admin && !interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild)) {
@@ -44,6 +45,25 @@ export function createInteractionHandler(commands: readonly Command[], ctx: AppC
       }
       log.debug('executing command');
       await command.execute(interaction, ctx);
+    });
+  };
+
+  /** A button of a command's answer: routed by the `<command name>:` prefix of its custom id. */
+  async function pressButton(interaction: ButtonInteraction): Promise<void> {
+    const name = interaction.customId.split(':', 1)[0] ?? '';
+    const command = byName.get(name);
+    const log = ctx.log.child({ command: { name }, button: true, userId: interaction.user.id, guildId: interaction.guildId });
+    await run(interaction, log, async () => {
+      if (!command?.button) throw new UserError('This button is no longer handled by this version of blogcord. Run the command again.', 'unknown-button');
+      if (!interaction.inGuild()) throw new UserError('blogcord commands work inside a server.');
+      await command.button(interaction, ctx);
+    });
+  }
+
+  /** Runs a command or button handler inside the one error boundary. */
+  async function run(interaction: RepliableInteraction, log: AppContext['log'], fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
     } catch (error) {
       if (error instanceof UserError) {
         log.info({ identifier: error.identifier, ...error.context }, error.message);
@@ -56,5 +76,5 @@ export function createInteractionHandler(commands: readonly Command[], ctx: AppC
         (e: unknown) => log.warn({ err: e, ref }, 'could not answer'),
       );
     }
-  };
+  }
 }

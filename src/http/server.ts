@@ -3,7 +3,8 @@
 //
 //   GET /api/posts?url=<post url>[&guild=<id>]   one post by its blog URL (what the widget asks)
 //   GET /api/posts/:id[?guild=<id>]              one post by its blogcord id
-//   GET /api/posts[?guild=<id>&limit=&offset=]   served posts, newest first, with rating and reply counts
+//   GET /api/posts?guild=<id>[&limit=&offset=]   one server's served posts, newest first, with rating and reply counts
+// Only posts of feeds the server put on the web (`/web enable`); any other post answers 404 like an unknown one.
 //   GET /widget.js                               the embeddable widget (src/http/widget/widget.js)
 //   GET /healthz                                 database and Redis → 200 or 503
 import { createHash } from 'node:crypto';
@@ -14,7 +15,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { ConfigError } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { pingDb } from '../db/index.ts';
-import { getPostView, getPostViewByUrl, pagePosts } from '../services/blog.ts';
+import { getWebPostView, getWebPostViewByUrl, pageWebPosts } from '../services/blog.ts';
 
 /** What the HTTP API needs of the process (no Discord, no queues). */
 export type HttpContext = Pick<AppContext, 'config' | 'log' | 'db' | 'redisHealth' | 'version'>;
@@ -216,11 +217,13 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
     async (request, reply) => {
       const { url, guild, limit, offset } = request.query;
       if (url !== undefined) {
-        const view = await getPostViewByUrl(ctx.db, httpUrlOrThrow(url), { guildId: guild });
+        const view = await getWebPostViewByUrl(ctx.db, httpUrlOrThrow(url), { guildId: guild });
         if (!view) throw new HttpError(404, 'post_not_found', 'No post with this URL is discussed here (yet).');
         return sendCached(request, reply, json(view), 'application/json; charset=utf-8', API_CACHE_CONTROL);
       }
-      const page = await pagePosts(ctx.db, { guildId: guild, limit, offset });
+      // Listing every server's posts at once would show who uses blogcord: a list is of one server.
+      if (guild === undefined) throw new HttpError(400, 'bad_request', 'guild is required to list posts (or ask for one post with url)');
+      const page = await pageWebPosts(ctx.db, { guildId: guild, limit, offset });
       const body = { posts: page.posts, page: { limit, offset, next: page.hasMore ? offset + limit : null } };
       return sendCached(request, reply, json(body), 'application/json; charset=utf-8', API_CACHE_CONTROL);
     },
@@ -235,7 +238,7 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
       },
     },
     async (request, reply) => {
-      const view = await getPostView(ctx.db, request.params.id, { guildId: request.query.guild });
+      const view = await getWebPostView(ctx.db, request.params.id, { guildId: request.query.guild });
       if (!view) throw new HttpError(404, 'post_not_found', 'No post with this id is served here.');
       return sendCached(request, reply, json(view), 'application/json; charset=utf-8', API_CACHE_CONTROL);
     },

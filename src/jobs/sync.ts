@@ -9,7 +9,7 @@ import type { Logger } from '../logger.ts';
 import { catchUpThread, listThreadsToSync } from '../services/catch-up.ts';
 import { CommentWriter, type CommentWriterOptions } from '../services/comment-writer.ts';
 import { Mirror, PostThreadCache } from '../services/mirror.ts';
-import { getPostByThreadId } from '../repositories/posts.ts';
+import { closeDiscussions, getPostByThreadId } from '../repositories/posts.ts';
 import { jobId, type Queues } from './queues.ts';
 import { scheduleAnnouncementRefresh } from './refresh.ts';
 import type { SchedulerSetup, WorkerDefinition } from './worker.ts';
@@ -86,5 +86,11 @@ export function createProcessMirror(
       await Promise.all(threads.map((t) => requestThreadSync(queues, t.threadId, { full: true })));
     },
   });
-  return new Mirror(writer, new PostThreadCache(db), log, (threadId, opts) => requestThreadSync(queues, threadId, opts));
+  return new Mirror(
+    writer,
+    new PostThreadCache(db),
+    log,
+    (threadId, opts) => requestThreadSync(queues, threadId, opts),
+    (by, at) => closeDiscussions(db, by, at),
+  );
 }

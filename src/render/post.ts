@@ -29,6 +29,26 @@ export interface PostStats {
   replies: number;
 }
 
+/** Where the discussion appears outside Discord: set only when the server put the post's feed on the web. */
+export interface WebNotice {
+  /** The blog's host name, as readers know it (example.com). */
+  host: string;
+}
+
+/** The announcement's line when its feed is on the web; the announcement is also the thread's first message. */
+export function webNoticeLine(web: WebNotice): string {
+  return `Replies in this thread appear on ${escapeMarkdown(cutText(web.host, 100))}. \`/privacy\` chooses how you appear there.`;
+}
+
+/** The blog's host name of a post (its link, else its feed's), for the web notice; null when neither is a web URL. */
+export function webHost(...urls: Array<string | null | undefined>): string | null {
+  for (const u of urls) {
+    const url = httpUrl(u);
+    if (url) return new URL(url).hostname.replace(/^www\./, '');
+  }
+  return null;
+}
+
 /** Target length of the embed description (Discord allows 4096; ~1500 keeps announcements readable). */
 export const DESCRIPTION_BUDGET = 1500;
 export const RATE_THIS_POST = 'Rate this post: react 1️⃣–5️⃣';
@@ -75,7 +95,7 @@ function safeUrl(url: string | null | undefined): string | undefined {
 }
 
 /** The announcement: one embed with title → post, author, date, description with Read more, image, rating and replies. */
-export function renderAnnouncement(post: AnnouncedPost, stats: PostStats): RESTPostAPIChannelMessageJSONBody {
+export function renderAnnouncement(post: AnnouncedPost, stats: PostStats, web: WebNotice | null = null): RESTPostAPIChannelMessageJSONBody {
   const url = safeUrl(post.url);
   const title = neutraliseMentions(cutText(post.title || url || FALLBACK_THREAD_NAME, EMBED_TITLE_MAX));
   const sourceHtml = post.summaryHtml?.trim() ? post.summaryHtml : post.contentHtml;
@@ -90,6 +110,7 @@ export function renderAnnouncement(post: AnnouncedPost, stats: PostStats): RESTP
     { name: 'Rating', value: formatRating(stats.rating), inline: true },
     { name: 'Discussion', value: formatReplies(stats.replies), inline: true },
   ];
+  if (web) fields.push({ name: 'On the web', value: webNoticeLine(web), inline: false });
   const footerParts = [post.feedTitle ? cutText(post.feedTitle, 200) : null, RATE_THIS_POST].filter(Boolean);
   const embed: APIEmbed = {
     title,
@@ -107,16 +128,17 @@ export function renderAnnouncement(post: AnnouncedPost, stats: PostStats): RESTP
 }
 
 /** The minimal message: the title and the link, nothing that can break Discord's limits. */
-export function renderFallback(post: Pick<AnnouncedPost, 'title' | 'url'>): RESTPostAPIChannelMessageJSONBody {
+export function renderFallback(post: Pick<AnnouncedPost, 'title' | 'url'>, web: WebNotice | null = null): RESTPostAPIChannelMessageJSONBody {
   const url = safeUrl(post.url);
   const title = escapeMarkdown(cutText(post.title || FALLBACK_THREAD_NAME, EMBED_TITLE_MAX));
-  let content = url ? `**${title}**\n${url}` : `**${title}**`;
-  if (content.length > MESSAGE_CONTENT_MAX) content = `**${title}**`;
+  const notice = web ? `\n${webNoticeLine(web)}` : '';
+  let content = url ? `**${title}**\n${url}${notice}` : `**${title}**${notice}`;
+  if (content.length > MESSAGE_CONTENT_MAX) content = `**${title}**${notice}`;
   return { content, allowed_mentions: NO_MENTIONS };
 }
 
 /** The announcement, or the fallback when the announcement would break a Discord limit. */
-export function renderPostMessage(post: AnnouncedPost, stats: PostStats): RESTPostAPIChannelMessageJSONBody {
-  const payload = renderAnnouncement(post, stats);
-  return validateMessagePayload(payload).length === 0 ? payload : renderFallback(post);
+export function renderPostMessage(post: AnnouncedPost, stats: PostStats, web: WebNotice | null = null): RESTPostAPIChannelMessageJSONBody {
+  const payload = renderAnnouncement(post, stats, web);
+  return validateMessagePayload(payload).length === 0 ? payload : renderFallback(post, web);
 }

@@ -103,15 +103,27 @@ function upsertStatement(db: Db, rows: readonly CommentInput[], rules: UpsertRul
       returning id`;
 }
 
-/** Keeps the rows as tombstones: content stays for the owner's records, `deletedAt` hides it everywhere. */
+/**
+ * What a deleted message leaves: its id, reply parent, post, thread, creation and deletion times. Its text, author
+ * (id and name), attachments and edit time are erased in the same write.
+ */
+const ERASED = { content: '', author_id: '', author_name: '', attachments: '[]', edited_at: null } as const;
+
+/** Turns comments into tombstones, erasing what the message said and who said it. Returns how many were live. */
 export async function markCommentsDeleted(db: Db, ids: readonly string[], at: string): Promise<number> {
   if (ids.length === 0) return 0;
-  const res = await db.kysely.updateTable('comments').set({ deleted_at: at }).where('id', 'in', textList(db, ids)).where('deleted_at', 'is', null).executeTakeFirst();
+  const res = await db.kysely
+    .updateTable('comments')
+    .set({ ...ERASED, deleted_at: at })
+    .where('id', 'in', textList(db, ids))
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
   return Number(res.numUpdatedRows);
 }
 
+/** A deleted thread: every live comment of it becomes an erased tombstone. */
 export async function markThreadCommentsDeleted(db: Db, threadId: string, at: string): Promise<number> {
-  const res = await db.kysely.updateTable('comments').set({ deleted_at: at }).where('thread_id', '=', threadId).where('deleted_at', 'is', null).executeTakeFirst();
+  const res = await db.kysely.updateTable('comments').set({ ...ERASED, deleted_at: at }).where('thread_id', '=', threadId).where('deleted_at', 'is', null).executeTakeFirst();
   return Number(res.numUpdatedRows);
 }
 

@@ -16,6 +16,8 @@ export interface Feed {
   lastError: string | null;
   lastPolledAt: string | null;
   lastSuccessAt: string | null;
+  /** The server put this feed's discussion and ratings on the web (`/web enable`). */
+  webEnabled: boolean;
   createdAt: string;
 }
 
@@ -33,22 +35,45 @@ function toFeed(r: FeedRow): Feed {
     lastError: r.last_error,
     lastPolledAt: r.last_polled_at,
     lastSuccessAt: r.last_success_at,
+    webEnabled: r.web_enabled === 1,
     createdAt: r.created_at,
   };
 }
 
 export const feedId = (guildId: string, url: string): string => stableId('feed', guildId, url);
 
-/** Adds a feed to a server (or moves it to another channel and re-activates it). Returns it and whether it is new. */
-export async function upsertFeed(db: Db, input: { guildId: string; url: string; channelId: string; title?: string | null }): Promise<{ feed: Feed; created: boolean }> {
+/**
+ * Adds a feed to a server (or moves it to another channel and re-activates it). Returns it and whether it is new.
+ * A new feed is off the web unless `web` is true; `web` given for an existing feed sets it, absent keeps it.
+ */
+export async function upsertFeed(db: Db, input: { guildId: string; url: string; channelId: string; title?: string | null; web?: boolean }): Promise<{ feed: Feed; created: boolean }> {
   const id = feedId(input.guildId, input.url);
   const at = now();
   const existing = await getFeed(db, id);
   await db.kysely
     .insertInto('feeds')
-    .values({ id, guild_id: input.guildId, url: input.url, channel_id: input.channelId, title: input.title ?? null, state: 'active', consecutive_failures: 0, created_at: at, updated_at: at })
+    .values({
+      id,
+      guild_id: input.guildId,
+      url: input.url,
+      channel_id: input.channelId,
+      title: input.title ?? null,
+      state: 'active',
+      consecutive_failures: 0,
+      web_enabled: input.web ? 1 : 0,
+      created_at: at,
+      updated_at: at,
+    })
     .onConflict((oc) =>
-      oc.column('id').doUpdateSet({ channel_id: input.channelId, state: 'active', consecutive_failures: 0, last_error: null, updated_at: at, ...(input.title ? { title: input.title } : {}) }),
+      oc.column('id').doUpdateSet({
+        channel_id: input.channelId,
+        state: 'active',
+        consecutive_failures: 0,
+        last_error: null,
+        updated_at: at,
+        ...(input.title ? { title: input.title } : {}),
+        ...(input.web !== undefined ? { web_enabled: input.web ? 1 : 0 } : {}),
+      }),
     )
     .execute();
   return { feed: (await getFeed(db, id))!, created: !existing };
@@ -118,9 +143,12 @@ export async function recordFeedFailure(db: Db, id: string, error: string, pause
   return getFeed(db, id);
 }
 
-/** Stops following a feed. Its posts, comments and ratings stay; adding it again resumes without reposting. */
+/**
+ * Stops following a feed. Its posts, comments and ratings stay; adding it again resumes without reposting. It also
+ * leaves the web: a feed the server no longer follows is not in `/web status`, so it must not stay public unseen.
+ */
 export async function removeFeed(db: Db, id: string): Promise<boolean> {
-  const res = await db.kysely.updateTable('feeds').set({ state: 'removed', updated_at: now() }).where('id', '=', id).where('state', '!=', 'removed').executeTakeFirst();
+  const res = await db.kysely.updateTable('feeds').set({ state: 'removed', web_enabled: 0, updated_at: now() }).where('id', '=', id).where('state', '!=', 'removed').executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }
 
@@ -134,4 +162,21 @@ export async function listFeedsWithRemoved(db: Db, guildId?: string): Promise<Fe
   let q = db.kysely.selectFrom('feeds').selectAll().orderBy('created_at').orderBy('id');
   if (guildId) q = q.where('guild_id', '=', guildId);
   return (await q.execute()).map(toFeed);
+}
+
+/** Puts a feed's discussion on the web or takes it off. Returns whether the flag changed. */
+export async function setFeedWeb(db: Db, id: string, enabled: boolean): Promise<boolean> {
+  const res = await db.kysely
+    .updateTable('feeds')
+    .set({ web_enabled: enabled ? 1 : 0, updated_at: now() })
+    .where('id', '=', id)
+    .where('web_enabled', '=', enabled ? 0 : 1)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+/** The feeds of a server whose discussion is on the web (removed ones left out). */
+export async function listWebFeeds(db: Db, guildId: string): Promise<Feed[]> {
+  const rows = await db.kysely.selectFrom('feeds').selectAll().where('guild_id', '=', guildId).where('web_enabled', '=', 1).where('state', '!=', 'removed').orderBy('created_at').orderBy('id').execute();
+  return rows.map(toFeed);
 }

@@ -24,6 +24,8 @@ export interface Post {
   publishState: PublishState;
   failureReason: string | null;
   publishAttempts: number;
+  /** When its announcement or thread was deleted in Discord: the discussion is closed (not served on the web). */
+  discussionClosedAt: string | null;
   discoveredAt: string;
   updatedAt: string;
 }
@@ -60,6 +62,7 @@ export function toPost(r: PostRow): Post {
     publishState: r.publish_state as PublishState,
     failureReason: r.failure_reason,
     publishAttempts: r.publish_attempts,
+    discussionClosedAt: r.discussion_closed_at ?? null,
     discoveredAt: r.discovered_at,
     updatedAt: r.updated_at,
   };
@@ -181,6 +184,29 @@ export async function getPostIdsByMessageIds(db: Db, messageIds: readonly string
   return new Map(rows.map((r) => [r.message_id!, r.id]));
 }
 
+/**
+ * Closes the discussion of the posts whose announcement (message id) or thread was deleted in Discord; the first
+ * time stays. Returns the ids of the posts closed now.
+ */
+export async function closeDiscussions(db: Db, by: { messageIds?: readonly string[]; threadIds?: readonly string[] }, at: string): Promise<string[]> {
+  const messageIds = by.messageIds ?? [];
+  const threadIds = by.threadIds ?? [];
+  if (messageIds.length === 0 && threadIds.length === 0) return [];
+  const rows = await db.kysely
+    .updateTable('posts')
+    .set({ discussion_closed_at: at, updated_at: at })
+    .where((eb) =>
+      eb.or([
+        ...(messageIds.length ? [eb('message_id', 'in', textList(db, messageIds))] : []),
+        ...(threadIds.length ? [eb('thread_id', 'in', textList(db, threadIds))] : []),
+      ]),
+    )
+    .where('discussion_closed_at', 'is', null)
+    .returning('id')
+    .execute();
+  return rows.map((r) => r.id);
+}
+
 /** The posts discussed in these Discord threads, as thread id → post, in one query. */
 export async function getPostsByThreadIds(db: Db, threadIds: readonly string[]): Promise<Map<string, Post>> {
   if (threadIds.length === 0) return new Map();
@@ -221,10 +247,11 @@ export async function countPublishAttempt(db: Db, id: string): Promise<void> {
   await db.kysely.updateTable('posts').set((eb) => ({ publish_attempts: eb('publish_attempts', '+', 1) })).where('id', '=', id).execute();
 }
 
-/** Posts newest first (by publication date, then discovery). */
-export async function listPosts(db: Db, opts: { guildId?: string; states?: PublishState[]; limit?: number; offset?: number } = {}): Promise<Post[]> {
+/** Posts newest first (by publication date, then discovery); with `webOnly`, only those of feeds on the web. */
+export async function listPosts(db: Db, opts: { guildId?: string; states?: PublishState[]; limit?: number; offset?: number; webOnly?: boolean } = {}): Promise<Post[]> {
   let q = db.kysely.selectFrom('posts').selectAll();
   if (opts.guildId) q = q.where('guild_id', '=', opts.guildId);
+  if (opts.webOnly) q = q.where('feed_id', 'in', (eb) => eb.selectFrom('feeds').select('feeds.id').where('feeds.web_enabled', '=', 1));
   if (opts.states?.length) q = q.where('publish_state', 'in', opts.states);
   const rows = await q
     .orderBy((eb) => eb.fn.coalesce('published_at', 'discovered_at'), 'desc')
@@ -233,6 +260,12 @@ export async function listPosts(db: Db, opts: { guildId?: string; states?: Publi
     .offset(opts.offset ?? 0)
     .execute();
   return rows.map(toPost);
+}
+
+/** The ids of a feed's posts that have an announcement in Discord (what a change of the feed's web setting edits). */
+export async function listAnnouncedPostIdsOfFeed(db: Db, feedId: string): Promise<string[]> {
+  const rows = await db.kysely.selectFrom('posts').select('id').where('feed_id', '=', feedId).where('message_id', 'is not', null).orderBy('id').execute();
+  return rows.map((r) => r.id);
 }
 
 /** Posts that still need a publishing step: pending, or part-way through (announced/threaded). */

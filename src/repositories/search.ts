@@ -103,13 +103,15 @@ export async function findPostsByTitle(db: Db, guildId: string, typed: string, l
 /**
  * The served post at a blog URL, optionally in one server: any link naming the same article (`canonicalLink`:
  * host case, http/https, #fragment, trailing slash, tracking parameters and parameter order do not matter); a
- * post with a discussion thread wins over one without, then the earliest discovered.
+ * post with a discussion thread wins over one without, then the earliest discovered. With `webOnly`, only posts of
+ * feeds whose server put them on the web (`/web enable`).
  */
-export async function findServedPostByUrl(db: Db, url: string, opts: { guildId?: string } = {}): Promise<Post | null> {
+export async function findServedPostByUrl(db: Db, url: string, opts: { guildId?: string; webOnly?: boolean } = {}): Promise<Post | null> {
   const link = canonicalLink(url);
   if (!link) return null;
   let q = db.kysely.selectFrom('posts').selectAll().where('canonical_link', '=', link).where('publish_state', '<>', 'known');
   if (opts.guildId) q = q.where('guild_id', '=', opts.guildId);
+  if (opts.webOnly) q = q.where('feed_id', 'in', (eb) => eb.selectFrom('feeds').select('feeds.id').where('feeds.web_enabled', '=', 1));
   const row = await q
     .orderBy((eb) => eb.case().when('thread_id', 'is not', null).then(0).else(1).end())
     .orderBy('discovered_at')

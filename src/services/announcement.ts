@@ -1,19 +1,24 @@
 import type { RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 import type { AppContext } from '../context.ts';
 import type { Db } from '../db/index.ts';
-import { renderPostMessage, threadName } from '../render/post.ts';
+import { renderPostMessage, threadName, webHost } from '../render/post.ts';
 import { countReplies } from '../repositories/comments.ts';
 import { getFeed } from '../repositories/feeds.ts';
-import { getPost, type Post } from '../repositories/posts.ts';
+import { closeDiscussions, getPost, type Post } from '../repositories/posts.ts';
 import { getRatingSummary } from '../repositories/ratings.ts';
 import { DiscordRequestError } from './discord-port.ts';
 
-/** The announcement of a stored post as it should look now: its content, rating and reply count. */
+/**
+ * The announcement of a stored post as it should look now: its content, rating and reply count, and, while its feed
+ * is on the web (`/web enable`), the line saying where the replies appear and that `/privacy` chooses how.
+ */
 export async function announcementPayload(db: Db, post: Post): Promise<RESTPostAPIChannelMessageJSONBody> {
   const [rating, replies, feed] = await Promise.all([getRatingSummary(db, post.id), countReplies(db, [post.id]), getFeed(db, post.feedId)]);
+  const host = feed?.webEnabled ? webHost(post.url, feed.url) : null;
   return renderPostMessage(
     { title: post.title, url: post.url, author: post.author, publishedAt: post.publishedAt, summaryHtml: post.summaryHtml, contentHtml: null, imageUrl: post.imageUrl, feedTitle: feed?.title ?? null },
     { rating, replies: replies.get(post.id) ?? 0 },
+    host ? { host } : null,
   );
 }
 
@@ -31,7 +36,8 @@ export async function refreshAnnouncement(ctx: Pick<AppContext, 'db' | 'discord'
     await ctx.discord.editMessage(post.channelId, post.messageId, { content: payload.content ?? null, embeds: payload.embeds ?? [], allowed_mentions: { parse: [] } });
   } catch (error) {
     if (error instanceof DiscordRequestError && (error.code === 10008 || error.code === 10003)) {
-      ctx.log.warn({ postId, messageId: post.messageId }, 'the announcement was deleted in Discord; not refreshing it');
+      ctx.log.warn({ postId, messageId: post.messageId }, 'the announcement was deleted in Discord; not refreshing it, its discussion is closed on the web');
+      await closeDiscussions(ctx.db, { messageIds: [post.messageId] }, new Date().toISOString());
       return 'gone';
     }
     throw error;

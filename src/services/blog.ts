@@ -3,11 +3,13 @@
 // the server and the blog always show the same numbers.
 import type { Db } from '../db/index.ts';
 import { countReplies, listComments, type Comment } from '../repositories/comments.ts';
+import { getFeed } from '../repositories/feeds.ts';
 import { getPost, listPosts, type Post } from '../repositories/posts.ts';
 import { getRatingSummaries, guildMeanRating, type RatingSummary } from '../repositories/ratings.ts';
 import { findPostsByTitle, findServedPostByUrl, searchPosts, SERVED_STATES } from '../repositories/search.ts';
 import { plainText } from '../render/markdown.ts';
 import { formatRating } from '../render/rating.ts';
+import { presentForWeb, type WebComment } from './privacy.ts';
 import { DEFAULT_PRIOR_MEAN, PRIOR_WEIGHT, rankTopRated } from './ranking.ts';
 
 /** Links into Discord (the web client URLs work in the apps too). */
@@ -43,11 +45,18 @@ export interface AttachmentView {
   contentType: string | null;
 }
 
-/** A reply in the tree. Deleted replies stay as tombstones (their replies hang under them) without author or content. */
+/**
+ * A reply in the tree. Deleted replies stay as tombstones (their replies hang under them) without author or content.
+ * A reply whose author chose `/privacy set show:anonymous` has author "A member", `anonymous: true` and a pseudonym
+ * stable within the post; one whose author chose hidden is a placeholder (`deleted: true, hidden: true`) without author or content.
+ */
 export type CommentNode =
   | {
       id: string;
       deleted: false;
+      /** Present (true) only for an anonymous author; `pseudonym` then tells their replies in this post apart. */
+      anonymous?: true;
+      pseudonym?: string;
       author: string;
       content: string;
       createdAt: string;
@@ -55,10 +64,17 @@ export type CommentNode =
       attachments: AttachmentView[];
       replies: CommentNode[];
     }
-  | { id: string; deleted: true; createdAt: string; replies: CommentNode[] };
+  | { id: string; deleted: true; createdAt: string; replies: CommentNode[] }
+  // `deleted: true` = nothing to show (so a reader that knows only tombstones shows nothing either); `hidden` says why.
+  | { id: string; deleted: true; hidden: true; createdAt: string; replies: CommentNode[] };
 
 /** A post with everything: the HTTP API's answer and /blog show's source. */
 export interface PostView extends PostSummaryView {
+  /**
+   * 'closed' when the announcement or thread was deleted in Discord: the web then serves the post without its
+   * discussion (no comments, no reply count).
+   */
+  discussion: 'open' | 'closed';
   /** The summary as plain text. */
   summary: string;
   imageUrl: string | null;
@@ -125,18 +141,21 @@ const httpOnly = (url: string): boolean => /^https?:\/\//i.test(url);
  * The reply tree, oldest first at every level. A reply whose parent is not in the mirror (a reply to the
  * announcement, or to a message before the mirror started) is top-level; so is anything caught in a cycle.
  */
-export function buildCommentTree(comments: readonly Comment[]): CommentNode[] {
+export function buildCommentTree(comments: readonly WebComment[]): CommentNode[] {
   const namesById = new Map<string, string>();
-  for (const c of comments) if (!c.deletedAt) namesById.set(c.authorId, c.authorName);
+  for (const c of comments) if (!c.deletedAt && c.appearance !== 'hidden') namesById.set(c.authorId, c.authorName);
   const nodes = new Map<string, CommentNode>();
   for (const c of comments) {
     nodes.set(
       c.id,
       c.deletedAt
         ? { id: c.id, deleted: true, createdAt: c.createdAt, replies: [] }
+        : c.appearance === 'hidden'
+        ? { id: c.id, deleted: true, hidden: true, createdAt: c.createdAt, replies: [] }
         : {
             id: c.id,
             deleted: false,
+            ...(c.appearance === 'anonymous' ? { anonymous: true as const, pseudonym: c.pseudonym ?? '' } : {}),
             author: c.authorName,
             content: readableDiscordText(c.content, namesById),
             createdAt: c.createdAt,
@@ -172,7 +191,13 @@ export function buildCommentTree(comments: readonly Comment[]): CommentNode[] {
 
 async function viewOf(db: Db, post: Post): Promise<PostView> {
   const [[summary], comments] = await Promise.all([summarizePosts(db, [post]), listComments(db, post.id)]);
-  return { ...summary!, summary: plainText(post.summaryHtml), imageUrl: post.imageUrl, comments: buildCommentTree(comments) };
+  return {
+    ...summary!,
+    discussion: post.discussionClosedAt ? 'closed' : 'open',
+    summary: plainText(post.summaryHtml),
+    imageUrl: post.imageUrl,
+    comments: buildCommentTree(await presentForWeb(db, post, comments)),
+  };
 }
 
 /** A served post by id (in one server when `guildId` is given), or null. */
@@ -188,6 +213,43 @@ export async function getPostViewByUrl(db: Db, url: string, opts: { guildId?: st
   return post ? viewOf(db, post) : null;
 }
 
+// ------------------------------------------------------------------ the web (HTTP API and widget)
+//
+// Only posts of feeds whose server put them on the web (`/web enable`) are served outside Discord; any other post
+// is answered like an unknown one (null), so the web cannot tell them apart. A post whose announcement or thread
+// was deleted in Discord is served as 'closed': the post without its discussion.
+
+async function webViewOf(db: Db, post: Post): Promise<PostView> {
+  if (post.discussionClosedAt) {
+    const [summary] = await summarizePosts(db, [post]);
+    // Nothing of the discussion, nor links to a thread or announcement that are gone.
+    return { ...summary!, replies: 0, discord: { threadUrl: null, messageUrl: null }, discussion: 'closed', summary: plainText(post.summaryHtml), imageUrl: post.imageUrl, comments: [] };
+  }
+  return viewOf(db, post);
+}
+
+/** A post the web may serve, by id (in one server when `guildId` is given), or null. */
+export async function getWebPostView(db: Db, id: string, opts: { guildId?: string } = {}): Promise<PostView | null> {
+  const post = await getPost(db, id);
+  if (!isServed(post) || (opts.guildId && post.guildId !== opts.guildId)) return null;
+  if (!(await getFeed(db, post.feedId))?.webEnabled) return null;
+  return webViewOf(db, post);
+}
+
+/** A post the web may serve, by its blog URL (what the widget asks), or null. */
+export async function getWebPostViewByUrl(db: Db, url: string, opts: { guildId?: string } = {}): Promise<PostView | null> {
+  const post = await findServedPostByUrl(db, url, { ...opts, webOnly: true });
+  return post ? webViewOf(db, post) : null;
+}
+
+/** A page of one server's posts the web may serve, newest first; `hasMore` tells whether another page exists. */
+export async function pageWebPosts(db: Db, opts: { guildId: string; limit: number; offset: number }): Promise<{ posts: PostSummaryView[]; hasMore: boolean }> {
+  const rows = await listPosts(db, { guildId: opts.guildId, states: [...SERVED_STATES], limit: opts.limit + 1, offset: opts.offset, webOnly: true });
+  const posts = await summarizePosts(db, rows.slice(0, opts.limit));
+  const closed = new Set(rows.filter((p) => p.discussionClosedAt).map((p) => p.id));
+  return { posts: posts.map((p) => (closed.has(p.id) ? { ...p, replies: 0, discord: { threadUrl: null, messageUrl: null } } : p)), hasMore: rows.length > opts.limit };
+}
+
 // ------------------------------------------------------------------ lists
 
 export const LATEST_MAX = 10;
@@ -196,12 +258,6 @@ export const LATEST_MAX = 10;
 export async function latestPosts(db: Db, guildId: string, count = 5): Promise<PostSummaryView[]> {
   const limit = Math.max(1, Math.min(Math.floor(count), LATEST_MAX));
   return summarizePosts(db, await listPosts(db, { guildId, states: [...SERVED_STATES], limit }));
-}
-
-/** A page of served posts (all servers, or one), newest first; `hasMore` tells whether another page exists. */
-export async function pagePosts(db: Db, opts: { guildId?: string; limit: number; offset: number }): Promise<{ posts: PostSummaryView[]; hasMore: boolean }> {
-  const rows = await listPosts(db, { guildId: opts.guildId, states: [...SERVED_STATES], limit: opts.limit + 1, offset: opts.offset });
-  return { posts: await summarizePosts(db, rows.slice(0, opts.limit)), hasMore: rows.length > opts.limit };
 }
 
 /** Ranked full-text search over a server's served posts. */

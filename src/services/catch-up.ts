@@ -6,7 +6,7 @@ import { withTransaction, type Db } from '../db/index.ts';
 import type { Logger } from '../logger.ts';
 import { listLiveCommentIds, markCommentsDeleted, markThreadCommentsDeleted, storeCatchUpPage, type CommentInput } from '../repositories/comments.ts';
 import { getCursor } from '../repositories/cursors.ts';
-import { listAnnouncedPostsSince } from '../repositories/posts.ts';
+import { closeDiscussions, listAnnouncedPostsSince } from '../repositories/posts.ts';
 import { DiscordRequestError, type DiscordPort } from './discord-port.ts';
 import { fromApiMessage, notACommentReason, toCommentInput, type PostThread } from './mirror.ts';
 
@@ -145,8 +145,10 @@ export async function catchUpThread(deps: CatchUpDeps, thread: PostThread, opts:
     }
   } catch (error) {
     if (error instanceof DiscordRequestError && (error.code === 10003 || error.status === 404)) {
-      // The thread was deleted while we were away: Discord is the source of truth.
-      result.deleted += await markThreadCommentsDeleted(db, thread.threadId, new Date(now()).toISOString());
+      // The thread was deleted while we were away: Discord is the source of truth (erased, and closed on the web).
+      const at = new Date(now()).toISOString();
+      result.deleted += await markThreadCommentsDeleted(db, thread.threadId, at);
+      await closeDiscussions(db, { threadIds: [thread.threadId] }, at);
       result.status = 'gone';
       return result;
     }

@@ -21,11 +21,12 @@ export interface ExportData {
     discord: { channelId: string | null; messageId: string | null; threadId: string | null };
     rating: RatingSummary;
     ratings: Array<{ userId: string; stars: number; updatedAt: string }>;
+    /** A deleted comment keeps only its place in the tree: authorId, authorName and content null, attachments []. */
     comments: Array<{
       id: string;
-      authorId: string;
-      authorName: string;
-      content: string;
+      authorId: string | null;
+      authorName: string | null;
+      content: string | null;
       replyToId: string | null;
       createdAt: string;
       editedAt: string | null;
@@ -58,17 +59,20 @@ export async function exportData(db: Db, opts: { guildId?: string } = {}): Promi
       discord: { channelId: p.channelId, messageId: p.messageId, threadId: p.threadId },
       rating: summaries.get(p.id)!,
       ratings: ratings.map((r) => ({ userId: r.userId, stars: r.stars, updatedAt: r.updatedAt })),
-      comments: comments.map((c) => ({
-        id: c.id,
-        authorId: c.authorId,
-        authorName: c.authorName,
-        content: c.content,
-        replyToId: c.replyToId,
-        createdAt: c.createdAt,
-        editedAt: c.editedAt,
-        deletedAt: c.deletedAt,
-        attachments: c.attachments.map((a) => ({ url: a.url, name: a.name })),
-      })),
+      comments: comments.map((c) => {
+        const live = c.deletedAt === null;
+        return {
+          id: c.id,
+          authorId: live ? c.authorId : null,
+          authorName: live ? c.authorName : null,
+          content: live ? c.content : null,
+          replyToId: c.replyToId,
+          createdAt: c.createdAt,
+          editedAt: live ? c.editedAt : null,
+          deletedAt: c.deletedAt,
+          attachments: live ? c.attachments.map((a) => ({ url: a.url, name: a.name })) : [],
+        };
+      }),
     });
   }
   out.digests = (await listDigests(db, { guildId: opts.guildId, states: ['posted'] })).map((d) => ({

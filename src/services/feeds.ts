@@ -29,6 +29,7 @@ import {
   findGuildPostsByUrl,
   findStoredKeys,
   getPost,
+  listAnnouncedPostIdsOfFeed,
   listPosts,
   rekeyPost,
   resetPublishing,
@@ -151,7 +152,8 @@ export interface AddFeedResult {
 export async function addFeed(
   ctx: FeedContext,
   jobs: FeedJobs,
-  input: { guildId: string; url: string; channelId: string; backfill?: number },
+  /** `web`: put the feed on the web (true), take it off (false), or leave it as it is (absent; a new feed starts off). */
+  input: { guildId: string; url: string; channelId: string; backfill?: number; web?: boolean },
 ): Promise<AddFeedResult> {
   const backfill = input.backfill ?? 0;
   if (!Number.isInteger(backfill) || backfill < 0 || backfill > MAX_BACKFILL) {
@@ -179,7 +181,11 @@ export async function addFeed(
   }
 
   const before = await findFeedByUrl(ctx.db, input.guildId, url);
-  const { feed, created } = await upsertFeed(ctx.db, { guildId: input.guildId, url, channelId: channel.id, title: parsed.title });
+  const { feed, created } = await upsertFeed(ctx.db, { guildId: input.guildId, url, channelId: channel.id, title: parsed.title, web: input.web });
+  // The web setting of a feed already announcing changed: its announcements say so, or stop saying it.
+  if (before && input.web !== undefined && before.webEnabled !== input.web) {
+    for (const id of await listAnnouncedPostIdsOfFeed(ctx.db, feed.id)) await jobs.refreshAnnouncement(id).catch((err) => ctx.log.warn({ err, postId: id }, 'could not queue an announcement refresh'));
+  }
   const resumed = Boolean(before && before.state !== 'active');
   // A feed the server follows and has polled (also a paused one: the pause was the bot's doing, not the server's)
   // continues where its last poll stopped; a removed one was let go on purpose and starts afresh like a new one.
@@ -212,7 +218,7 @@ export async function addFeed(
 }
 
 /** Finds a feed of the server by its URL (as typed or normalised) or by its id (autocomplete values). */
-export async function findGuildFeed(ctx: FeedContext, guildId: string, ref: string): Promise<Feed | null> {
+export async function findGuildFeed(ctx: Pick<FeedContext, 'db'>, guildId: string, ref: string): Promise<Feed | null> {
   const trimmed = ref.trim();
   const byId = await getFeed(ctx.db, trimmed);
   if (byId && byId.guildId === guildId) return byId;

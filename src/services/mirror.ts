@@ -173,7 +173,10 @@ export class PostThreadCache {
   }
 }
 
-export type MirrorOutcome = 'stored' | 'deleted' | 'ignored' | 'resync';
+export type MirrorOutcome = 'stored' | 'deleted' | 'closed' | 'ignored' | 'resync';
+
+/** Closes the discussion of the posts whose announcement (message id) or thread was deleted; returns their ids. */
+export type CloseDiscussions = (by: { messageIds?: readonly string[]; threadIds?: readonly string[] }, at: string) => Promise<string[]>;
 
 /**
  * The mirror of one process: gateway events in, comment operations out to the micro-batching writer.
@@ -187,6 +190,8 @@ export class Mirror {
     private readonly log: Logger,
     /** Asks for a catch-up of one thread (full: page its whole history). */
     private readonly requestSync: (threadId: string, opts: { full: boolean }) => Promise<void>,
+    /** A deleted announcement or thread closes its post's discussion on the web (repositories/posts closeDiscussions). */
+    private readonly closeDiscussions: CloseDiscussions = async () => [],
   ) {}
 
   /** A message was created (or, with `update`, edited; an edit of a message never seen inserts it). */
@@ -209,19 +214,31 @@ export class Mirror {
     return 'resync';
   }
 
+  /**
+   * Messages deleted in a channel: comments of a post thread become erased tombstones; a post's announcement among
+   * them (in a text channel, or a forum post's starter inside its thread) closes that post's discussion.
+   */
   async messagesDeleted(channelId: string, ids: readonly string[], at = new Date().toISOString()): Promise<MirrorOutcome> {
     if (ids.length === 0) return 'ignored';
     const thread = await this.threads.lookup(channelId);
-    if (!thread) return 'ignored';
+    if (!thread) return this.announcementsDeleted(ids, at);
+    if (thread.messageId && ids.includes(thread.messageId)) await this.closeDiscussions({ messageIds: [thread.messageId] }, at);
     this.writer.delete(thread.postId, thread.threadId, ids, at);
     return 'deleted';
   }
 
-  /** A thread was deleted: every comment of it becomes a tombstone. */
+  /** Messages deleted outside any post thread: the announcements among them close their posts' discussions. */
+  async announcementsDeleted(ids: readonly string[], at = new Date().toISOString()): Promise<MirrorOutcome> {
+    if (ids.length === 0) return 'ignored';
+    return (await this.closeDiscussions({ messageIds: ids }, at)).length ? 'closed' : 'ignored';
+  }
+
+  /** A thread was deleted: every comment of it becomes an erased tombstone, and its post's discussion is closed. */
   async threadDeleted(threadId: string, at = new Date().toISOString()): Promise<MirrorOutcome> {
     const thread = await this.threads.lookup(threadId);
     this.threads.forget(threadId);
     if (!thread) return 'ignored';
+    await this.closeDiscussions({ threadIds: [thread.threadId] }, at);
     this.writer.deleteThread(thread.postId, thread.threadId, at);
     return 'deleted';
   }

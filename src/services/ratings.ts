@@ -8,6 +8,7 @@ import { getPostByMessageId, getPostIdsByMessageIds } from '../repositories/post
 import { getRatingsOf, removeRatings, writeRatings, type Rating, type RatingKey, type Stars } from '../repositories/ratings.ts';
 import { DiscordRequestError } from './discord-port.ts';
 import { MicroBatcher, type MicroBatchOptions, type MicroBatchStats } from './micro-batch.ts';
+import { forgottenRaters } from './privacy.ts';
 
 /** The keycap of each star count: 1 → '1️⃣' … 5 → '5️⃣'. */
 export const KEYCAP_OF: Readonly<Record<Stars, string>> = Object.freeze({ 1: RATING_EMOJIS[0], 2: RATING_EMOJIS[1], 3: RATING_EMOJIS[2], 4: RATING_EMOJIS[3], 5: RATING_EMOJIS[4] });
@@ -47,7 +48,7 @@ export type ReactionEvent =
   | { kind: 'remove-emoji'; messageId: string; channelId: string; emoji: EmojiLike; canManageMessages: boolean };
 
 export type ReactionOutcome =
-  | { result: 'ignored'; reason: 'not-a-keycap' | 'bot' | 'not-an-announcement' | 'no-rating' }
+  | { result: 'ignored'; reason: 'not-a-keycap' | 'bot' | 'not-an-announcement' | 'no-rating' | 'forgotten' }
   | { result: 'unchanged'; postId: string; stars: Stars }
   | { result: 'rated'; postId: string; stars: Stars; previous: Stars | null; removedPreviousReaction: boolean }
   | { result: 'removed'; postId: string; count: number; needsRecount: boolean };
@@ -180,6 +181,8 @@ async function writeReactions(db: Db, inputs: readonly RuleInput[]): Promise<Rea
   const state = new Map<string, Rating | null>();
   const keys = inputs.flatMap(({ event, postId }) => (event.kind === 'add' || event.kind === 'remove' ? [{ postId, userId: event.userId }] : []));
   for (const r of await getRatingsOf(db, keys)) state.set(keyOf(r.postId, r.userId), r);
+  // A member who ran /privacy forget in the post's server never rates there again.
+  const forgotten = await forgottenRaters(db, inputs.flatMap(({ event, postId }) => (event.kind === 'add' ? [{ postId, userId: event.userId }] : [])));
   const dirty = new Map<string, RatingKey>();
   const writeDirty = async () => {
     const set: Rating[] = [];
@@ -206,6 +209,10 @@ async function writeReactions(db: Db, inputs: readonly RuleInput[]): Promise<Rea
     }
     const stars = keycapStars(event.emoji)!;
     const k = keyOf(postId, event.userId);
+    if (event.kind === 'add' && forgotten.has(k)) {
+      outcomes.push({ result: 'ignored', reason: 'forgotten' });
+      continue;
+    }
     const current = state.get(k) ?? null;
     if (event.kind === 'remove') {
       // Removing the keycap that holds the rating removes it; another keycap changes nothing.

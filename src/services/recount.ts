@@ -5,6 +5,7 @@ import type { AppContext } from '../context.ts';
 import { getPost, listAnnouncedPostsSince, type Post } from '../repositories/posts.ts';
 import { listRatings, removeRatingIfUnchanged, setRatingIfUnchanged, type RatingSnapshot, type Stars } from '../repositories/ratings.ts';
 import { DiscordRequestError, type DiscordPort } from './discord-port.ts';
+import { forgottenUsers } from './privacy.ts';
 import { KEYCAP_OF } from './ratings.ts';
 
 export type RecountContext = Pick<AppContext, 'db' | 'discord' | 'log'>;
@@ -120,6 +121,8 @@ async function recountPostOnce(ctx: RecountContext, post: Post, options: { manag
     }
     throw err;
   }
+  // Members forgotten in this server (/privacy forget) never count, whatever keycaps they still hold.
+  for (const userId of await forgottenUsers(ctx.db, post.guildId, [...holders.keys()])) holders.delete(userId);
   result.reactors = holders.size;
 
   const people = new Set([...stored.keys(), ...holders.keys()]);

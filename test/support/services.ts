@@ -225,7 +225,7 @@ export interface ExportLike {
     id: string;
     rating: { count: number; distribution: Record<string, number> };
     ratings: Array<{ userId: string; stars: number }>;
-    comments: Array<{ id: string; authorId: string; content: string; replyToId: string | null; deletedAt: string | null }>;
+    comments: Array<{ id: string; authorId: string | null; content: string | null; replyToId: string | null; deletedAt: string | null }>;
   }>;
 }
 

@@ -2,12 +2,13 @@ import { Events } from 'discord.js';
 import { defineListener } from '../listener.ts';
 import { certainlyNotAThread } from './message-data.ts';
 
-/** A deleted message keeps its comment as a tombstone (`deletedAt`). */
+/** A deleted comment becomes an erased tombstone; a deleted announcement (outside a thread) closes its discussion. */
 export default defineListener({
   name: 'mirror: message delete',
   event: Events.MessageDelete,
   async run(ctx, message) {
-    if (!ctx.mirror || certainlyNotAThread(message)) return;
-    await ctx.mirror.messagesDeleted(message.channelId, [message.id]);
+    if (!ctx.mirror) return;
+    if (certainlyNotAThread(message)) await ctx.mirror.announcementsDeleted([message.id]);
+    else await ctx.mirror.messagesDeleted(message.channelId, [message.id]);
   },
 });

@@ -88,7 +88,7 @@
       li.setAttribute('data-depth', String(depth));
       var label;
       if (c.deleted) {
-        li.appendChild(el('p', 'blogcord-deleted', 'This reply was deleted.'));
+        li.appendChild(el('p', 'blogcord-deleted', c.hidden ? 'Hidden reply' : 'This reply was deleted.'));
         label = 'Replies to a deleted reply';
       } else {
         var article = el('article', 'blogcord-comment');
@@ -169,7 +169,9 @@
     stats.appendChild(document.createTextNode(' · '));
     stats.appendChild(el('span', 'blogcord-count', plural(post.replies || 0, 'reply', 'replies')));
     section.appendChild(stats);
-    if (post.comments && post.comments.length) {
+    if (post.discussion === 'closed') { // its thread or announcement was deleted in Discord
+      section.appendChild(el('p', 'blogcord-note', 'Discussion closed.'));
+    } else if (post.comments && post.comments.length) {
       var list = el('ol', 'blogcord-list blogcord-thread');
       list.setAttribute('aria-label', 'Replies from Discord');
       renderReplies(list, post.comments, 0);

@@ -25,6 +25,7 @@
  *   const res = await discord.runCommand(user, channel, 'blog', { subcommand?, group?, options?, force?, timeout?, settleMs? })
  *       res.content / embeds / flags / ephemeral / deferred / message / followUps (live) ; await res.waitForFollowUps(n)
  *   const choices = await discord.autocomplete(user, channel, 'blog', { subcommand?, focused: 'post', value: 'we', options? })
+ *   const pressed = await discord.pressButton(user, res | message, 'custom_id', { timeout?, settleMs? })   (a button of the bot's message, ephemeral ones too)
  *   await discord.waitForMessage(pred, { timeout, includeExisting = true }) ; await discord.waitForRequest(pred | 'POST /channels/{channel_id}/messages', { timeout, includePast = true })
  *   discord.requests (RecordedRequest[]) ; discord.clearRequests() ; discord.routes()
  *   discord.messages(channel) oldest first ; discord.message(id) ; discord.reactions(message) → Map<emoji, userIds[]>
@@ -679,6 +680,22 @@ export class DiscordEmulator {
     const timeout = inv.timeout ?? 5000;
     const settle = inv.settleMs ?? 25;
     await waitUntil(this.changed, () => (rec.responded && Date.now() - rec.lastActivity >= settle ? true : undefined), timeout, `a response to /${name} (interaction ${rec.id})`, Math.max(5, Math.ceil(settle / 2)))
+      .catch((err: Error) => {
+        throw new Error(`${err.message}; state: callback=${rec.callbackType} deferred=${rec.deferred} responded=${rec.responded}`);
+      });
+    return this.commandResult(rec);
+  }
+
+  /**
+   * Presses a button on a message of the bot: a command's answer (its ephemeral answer too) or a channel message.
+   * Resolves once the bot answered the press (updated the message or replied), like runCommand.
+   */
+  async pressButton(user: UserRef, on: CommandResult | MessageRef, customId: string, opts: { timeout?: number; settleMs?: number } = {}): Promise<CommandResult> {
+    const messageId = typeof on === 'string' ? on : 'interactionId' in on ? on.message?.id : on.id;
+    if (!messageId) throw new Error('discord emulator: that command answer has no message to press a button on');
+    const rec = await this.interactionsApi.pressButton(this.userId(user), messageId, customId);
+    const settle = opts.settleMs ?? 25;
+    await waitUntil(this.changed, () => (rec.responded && Date.now() - rec.lastActivity >= settle ? true : undefined), opts.timeout ?? 5000, `a response to button ${customId} (interaction ${rec.id})`, Math.max(5, Math.ceil(settle / 2)))
       .catch((err: Error) => {
         throw new Error(`${err.message}; state: callback=${rec.callbackType} deferred=${rec.deferred} responded=${rec.responded}`);
       });

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import {
   ApplicationCommandOptionType as O,
   ApplicationCommandType,
+  ComponentType,
   GatewayDispatchEvents as E,
   InteractionResponseType as R,
   InteractionType,
@@ -42,7 +43,79 @@ export class Interactions {
   /** listeners the driver uses to resolve runCommand/autocomplete */
   readonly listeners = new Set<(rec: InteractionRecord, what: string) => void>();
 
+  /** ephemeral message id → the interaction whose private message it is (a button on it edits it there) */
+  private readonly privateOwner = new Map<string, InteractionRecord>();
+
   constructor(private readonly state: DiscordState, private readonly actions: Actions) {}
+
+  /**
+   * A press of a button on a message the bot sent: a channel message, or an interaction's ephemeral answer (only
+   * the person who ran that command sees it, so only they can press). Dispatches a MESSAGE_COMPONENT
+   * INTERACTION_CREATE like Discord; an unknown, disabled or link button is refused, as a client could not press it.
+   */
+  async pressButton(userId: string, messageId: string, customId: string): Promise<InteractionRecord> {
+    const owner = this.privateOwner.get(messageId);
+    const message = owner ? owner.privateMessages.get(messageId) : this.state.messages.get(messageId) ? this.state.messageApi(this.state.messages.get(messageId)!) : undefined;
+    if (!message) throw new Error(`emulator: no message ${messageId} to press a button on`);
+    if (owner && owner.userId !== userId) throw new Error(`emulator: message ${messageId} is ephemeral to ${owner.userId}; nobody else sees its buttons`);
+    if (message.author?.id !== this.state.botUserId) throw new Error('emulator: only the application’s own messages carry its buttons');
+    type Button = { type: number; custom_id?: string; disabled?: boolean; style?: number };
+    const buttons = ((message.components ?? []) as Array<{ components?: Button[] }>).flatMap((row) => row.components ?? []).filter((c) => c.type === ComponentType.Button);
+    const button = buttons.find((b) => b.custom_id === customId);
+    if (!button) throw new Error(`emulator: message ${messageId} has no button "${customId}" (has: ${buttons.map((b) => b.custom_id ?? '(link)').join(', ') || 'none'})`);
+    if (button.disabled) throw new Error(`emulator: button "${customId}" is disabled`);
+    const c = this.actions.channel(message.channel_id);
+    const g = this.actions.guildOf(c);
+    const memberPerms = this.state.memberPermissions(g.id, userId);
+    const id = this.state.ids.next();
+    const token = `itok_${id}_${randomBytes(24).toString('base64url')}`;
+    const payload = {
+      id,
+      application_id: this.state.applicationId,
+      type: InteractionType.MessageComponent,
+      token,
+      version: 1,
+      data: { custom_id: customId, component_type: ComponentType.Button },
+      message,
+      guild_id: g.id,
+      guild: { id: g.id, locale: 'en-US', features: [] },
+      channel_id: c.id,
+      channel: { ...this.state.channelApi(c), permissions: memberPerms.toString() },
+      member: { ...this.state.memberApi(g.id, userId, true), user: this.actions.author(userId), permissions: memberPerms.toString() },
+      app_permissions: this.state.memberPermissions(g.id, this.state.botUserId).toString(),
+      locale: 'en-US',
+      guild_locale: 'en-US',
+      entitlements: [],
+      authorizing_integration_owners: { '0': g.id },
+      context: 0,
+      attachment_size_limit: 10 * 1024 * 1024,
+    } as unknown as APIInteraction;
+    const rec: InteractionRecord = {
+      id,
+      token,
+      type: payload.type,
+      applicationId: this.state.applicationId,
+      guildId: g.id,
+      channelId: c.id,
+      userId,
+      createdAt: Date.now(),
+      callbackType: null,
+      ephemeral: false,
+      deferred: false,
+      responded: false,
+      originalMessageId: null,
+      // An ephemeral message lives with the interaction that sent it: edits through this one land there too.
+      privateMessages: owner ? owner.privateMessages : new Map(),
+      followUpIds: [],
+      choices: null,
+      messageId,
+      lastActivity: Date.now(),
+    };
+    this.state.interactions.set(id, rec);
+    this.state.interactionsByToken.set(token, rec);
+    await this.actions.raw(E.InteractionCreate, payload, { guildId: g.id, single: true });
+    return rec;
+  }
 
   private touch(rec: InteractionRecord, what: string): void {
     rec.lastActivity = Date.now();
@@ -244,8 +317,9 @@ export class Interactions {
         break;
       case R.UpdateMessage:
         rec.callbackType = body.type;
-        if (rec.messageId) message = await this.actions.editMessage(this.state.botUserId, rec.channelId, rec.messageId, data, { system: true, files });
         rec.originalMessageId = rec.messageId ?? null;
+        if (rec.messageId && rec.privateMessages.has(rec.messageId)) message = this.editPrivate(rec, rec.messageId, data);
+        else if (rec.messageId) message = await this.actions.editMessage(this.state.botUserId, rec.channelId, rec.messageId, data, { system: true, files });
         rec.responded = true;
         break;
       case R.ApplicationCommandAutocompleteResult:
@@ -286,6 +360,7 @@ export class Interactions {
     if (ephemeral) {
       msg.flags = (msg.flags ?? 0) | MessageFlags.Ephemeral;
       rec.privateMessages.set(msg.id, msg);
+      if (!this.privateOwner.has(msg.id)) this.privateOwner.set(msg.id, rec);
     } else if (extraFlags) {
       const stored = this.state.messages.get(msg.id);
       if (stored) stored.message.flags = msg.flags;
@@ -310,25 +385,32 @@ export class Interactions {
     const priv = rec.privateMessages.get(current.id);
     let out: APIMessage;
     if (priv) {
-      const next: APIMessage = { ...priv, edited_timestamp: new Date().toISOString(), flags: (priv.flags ?? 0) & ~MessageFlags.Loading };
-      if (body.content !== undefined) next.content = body.content ?? '';
-      if (body.embeds !== undefined) next.embeds = (body.embeds ?? []).map((e) => ({ type: 'rich', ...e }) as APIMessage['embeds'][number]);
-      if (body.components !== undefined) next.components = (body.components ?? []) as APIMessage['components'];
-      if (body.attachments !== undefined || files.length) {
-        const keep = new Set((body.attachments ?? []).map((a) => String(a.id)));
-        const kept = body.attachments === undefined ? priv.attachments : priv.attachments.filter((a) => keep.has(a.id));
-        const declared = body.attachments?.filter((a) => !priv.attachments.some((x) => x.id === String(a.id))) ?? null;
-        next.attachments = [...kept, ...this.actions.uploadAttachments(current.channel_id, declared, files)];
-      }
-      next.embeds = next.embeds.map((e) => resolveAttachmentImage(e, next.attachments));
-      rec.privateMessages.set(next.id, next);
-      out = next;
+      out = this.editPrivate(rec, current.id, body, files);
     } else {
       out = await this.actions.editMessage(this.state.botUserId, current.channel_id, current.id, body, { system: true, files });
     }
     if (current.id === rec.originalMessageId) rec.responded = true;
     this.touch(rec, 'edit');
     return out;
+  }
+
+  /** Edits an ephemeral message (it lives only in the interaction that sent it). */
+  private editPrivate(rec: InteractionRecord, messageId: string, body: MessageBody, files: UploadedFile[] = []): APIMessage {
+    const priv = rec.privateMessages.get(messageId)!;
+    const next: APIMessage = { ...priv, edited_timestamp: new Date().toISOString(), flags: (priv.flags ?? 0) & ~MessageFlags.Loading };
+    if (body.content !== undefined) next.content = body.content ?? '';
+    if (body.embeds !== undefined) next.embeds = (body.embeds ?? []).map((e) => ({ type: 'rich', ...e }) as APIMessage['embeds'][number]);
+    if (body.components !== undefined) next.components = (body.components ?? []) as APIMessage['components'];
+    if (body.attachments !== undefined || files.length) {
+      // New files of an ephemeral edit (/digest preview's chart): checked and stored like a message's.
+      const keep = new Set((body.attachments ?? []).map((a) => String(a.id)));
+      const kept = body.attachments === undefined ? priv.attachments : priv.attachments.filter((a) => keep.has(a.id));
+      const declared = body.attachments?.filter((a) => !priv.attachments.some((x) => x.id === String(a.id))) ?? null;
+      next.attachments = [...kept, ...this.actions.uploadAttachments(priv.channel_id, declared, files)];
+    }
+    next.embeds = next.embeds.map((e) => resolveAttachmentImage(e, next.attachments));
+    rec.privateMessages.set(next.id, next);
+    return next;
   }
 
   async deleteWebhookMessage(rec: InteractionRecord, messageId: string): Promise<void> {
