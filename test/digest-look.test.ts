@@ -19,6 +19,7 @@ import { markCommentsDeleted, upsertComments } from '../src/repositories/comment
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { upsertGuildSettings } from '../src/repositories/guilds.ts';
 import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
+import { setAppearance } from '../src/repositories/privacy.ts';
 import { setRating, type Stars } from '../src/repositories/ratings.ts';
 import { collectDigest, postDigest } from '../src/services/digest.ts';
 import { periodDays, periodJustEnded, periodOfWeek, previousPeriod, type DigestPeriod } from '../src/services/digest-period.ts';
@@ -455,6 +456,27 @@ for (const dialect of DIALECTS) {
     const v = await collectDigest(t.db, guildId, p, p.key);
     assert.equal(v.newVoices.named, ['900000000000000001', '900000000000000002', '900000000000000005']);
     assert.is(v.newVoices.count, 3);
+  });
+
+  q('privacy: new voices name only members who chose named (or never chose); anonymous ones are counted, hidden ones not even counted', async () => {
+    const guildId = snowflake();
+    const { feed } = await upsertFeed(t.db, { guildId, url: `https://blog.example/${guildId}/feed`, channelId: snowflake() });
+    const p = periodOfWeek({ day: 1, hour: 9, timezone: 'UTC' }, '2026-W48');
+    const post = await addPost(t.db, feed, 'a', '2026-11-20T09:00:00.000Z');
+    const [named, chose, anon, hidden, hiddenRater] = ['910000000000000001', '910000000000000002', '910000000000000003', '910000000000000004', '910000000000000005'];
+    await setAppearance(t.db, guildId, chose!, 'named', '2026-11-01T00:00:00.000Z');
+    await setAppearance(t.db, guildId, anon!, 'anonymous', '2026-11-01T00:00:00.000Z');
+    await setAppearance(t.db, guildId, hidden!, 'hidden', '2026-11-01T00:00:00.000Z');
+    await setAppearance(t.db, guildId, hiddenRater!, 'hidden', '2026-11-01T00:00:00.000Z');
+    await setAppearance(t.db, snowflake(), named!, 'hidden', '2026-11-01T00:00:00.000Z'); // another server's choice does not apply here
+    for (const [i, u] of [named, chose, anon, hidden].entries()) await comment(t.db, post, u!, `2026-11-24T1${i}:00:00.000Z`);
+    await rate(t.db, post, hiddenRater!, 5, '2026-11-24T15:00:00.000Z');
+    const v = await collectDigest(t.db, guildId, p, p.key);
+    assert.equal(v.newVoices, { count: 3, named: [named!, chose!] });
+    const text = renderDigest(v).embeds![0]!.fields!.find((f) => f.name === '👋 New voices')!.value;
+    assert.is(text, `3 people replied or rated for the first time: <@${named}>, <@${chose}> and 1 other. Welcome!`);
+    assert.not.match(JSON.stringify(renderDigest(v)), hidden!);
+    assert.not.match(JSON.stringify(renderDigest(v)), anon!);
   });
 
   q('the trend compares with the week before; sections come and go with the data', async () => {

@@ -576,15 +576,22 @@ export async function waitingForAnswer(
   return { posts: waiting.slice(0, limit).map(({ id, unansweredSince }) => ({ id, unansweredSince })), total: waiting.length };
 }
 
+/** A new voice and how they chose to appear (member_privacy; no row = named). */
+export interface NewVoice {
+  userId: string;
+  show: 'named' | 'anonymous';
+}
+
 /**
- * People whose first live comment or rating on the server falls in the window ("new voices"), by id. Found like
+ * People whose first live comment or rating on the server falls in the window ("new voices"), by id, with their
+ * privacy choice; members who chose `hidden` are left out altogether (not even counted). Found like
  * countParticipants: skipping from person to person through the server's author and rater indexes, then one seek
  * each for activity in the window and one before it. (A rating changed later keeps only its newest time, so a
  * person whose only earlier activity is a rating they changed this week counts as new.)
  */
-export async function newVoices(db: Db, w: DigestWindow): Promise<string[]> {
+export async function newVoices(db: Db, w: DigestWindow): Promise<NewVoice[]> {
   const excluded = await unannouncedPostsWithActivity(db, w.guildId);
-  const { rows } = await withoutJit(db, (tx) => sql<{ person: string }>`
+  const { rows } = await withoutJit(db, (tx) => sql<{ person: string; show: string }>`
     with recursive ca(person) as (
       select (select min(author_id) from comments where guild_id = ${w.guildId} and deleted_at is null)
       union all
@@ -600,13 +607,15 @@ export async function newVoices(db: Db, w: DigestWindow): Promise<string[]> {
       union
       select person from ra where person is not null
     )
-    select person from people p
-    where (exists (select 1 from comments c where c.guild_id = ${w.guildId} and c.deleted_at is null and c.author_id = p.person
+    select p.person, coalesce(mp.show, 'named') as show from people p
+    left join member_privacy mp on mp.guild_id = ${w.guildId} and mp.user_id = p.person
+    where coalesce(mp.show, 'named') <> 'hidden'
+      and (exists (select 1 from comments c where c.guild_id = ${w.guildId} and c.deleted_at is null and c.author_id = p.person
                      and c.created_at >= ${w.start} and c.created_at < ${w.end}${notIn('c.post_id', excluded)})
         or exists (select 1 from ratings r where r.guild_id = ${w.guildId} and r.user_id = p.person
                      and r.updated_at >= ${w.start} and r.updated_at < ${w.end}${notIn('r.post_id', excluded)}))
       and not exists (select 1 from comments c where c.guild_id = ${w.guildId} and c.deleted_at is null and c.author_id = p.person and c.created_at < ${w.start})
       and not exists (select 1 from ratings r where r.guild_id = ${w.guildId} and r.user_id = p.person and r.updated_at < ${w.start})
-    order by person`.execute(tx.kysely));
-  return rows.map((r) => r.person);
+    order by p.person`.execute(tx.kysely));
+  return rows.map((r) => ({ userId: r.person, show: r.show === 'anonymous' ? 'anonymous' : 'named' }));
 }

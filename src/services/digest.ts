@@ -207,7 +207,8 @@ export async function collectDigest(db: Db, guildId: string, period: Pick<Digest
     activity: { days: days.map((d, i) => ({ date: d.date, label: d.label, replies: activity.replies[i] ?? 0, ratings: activity.ratings[i] ?? 0 })), stars: activity.stars },
     waiting: waiting.posts.flatMap((p) => (details.has(p.id) ? [{ ...details.get(p.id)!, unansweredSince: p.unansweredSince }] : [])),
     waitingTotal: waiting.total,
-    newVoices: { count: voices.length, named: voices },
+    // Privacy (member_privacy): hidden members were left out by the query; anonymous ones are only counted.
+    newVoices: { count: voices.length, named: voices.filter((v) => v.show === 'named').map((v) => v.userId) },
     previous: { newComments: prevCounts.comments, newRatings: prevCounts.ratings, participants: prevParticipants },
   };
 }
