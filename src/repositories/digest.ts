@@ -478,13 +478,6 @@ function notIn(col: string, excluded: readonly string[]) {
   return excluded.length ? sql` and ${sql.ref(col)} not in (${sql.join(excluded)})` : sql``;
 }
 
-/** `case when col < b1 then 0 when col < b2 then 1 … else n-1 end`: the bucket of a time among sorted starts. */
-function bucketOf(col: string, starts: readonly string[]) {
-  if (starts.length <= 1) return sql<number>`0`;
-  const whens = starts.slice(1).map((b, i) => sql`when ${sql.ref(col)} < ${b} then ${sql.lit(i)}`);
-  return sql<number>`case ${sql.join(whens, sql` `)} else ${sql.lit(starts.length - 1)} end`;
-}
-
 export interface WindowActivity {
   /** Live comments written in each bucket (announced posts). */
   replies: number[];
@@ -496,29 +489,39 @@ export interface WindowActivity {
 
 /**
  * The window's replies and ratings per bucket (`starts`: the sorted bucket starts, the first = w.start; the last
- * bucket ends at w.end) and its ratings by stars: two grouped range reads of the server's (guild_id, time) indexes.
+ * bucket ends at w.end) and its ratings by stars: one range of the server's (guild_id, time) index per bucket.
  */
 export async function windowActivity(db: Db, w: DigestWindow, starts: readonly string[]): Promise<WindowActivity> {
   if (starts.length === 0 || starts[0] !== w.start) throw new RangeError('the buckets must start at the window start');
   const excluded = await unannouncedPostsWithActivity(db, w.guildId);
   const out: WindowActivity = { replies: starts.map(() => 0), ratings: starts.map(() => 0), stars: [0, 0, 0, 0, 0] };
+  // One aggregate per bucket over its own index range (UNION ALL): each range is counted as it streams, with no
+  // grouping (a CASE per row and a GROUP BY over a million rows cost several times more).
+  const ranges = starts.map((from, i) => ({ from, to: starts[i + 1] ?? w.end }));
   const [comments, ratings] = await withoutJit(db, (tx) =>
     Promise.all([
-      sql<{ b: number; n: number }>`
-        select ${bucketOf('created_at', starts)} as b, count(*) as n from comments
-        where guild_id = ${w.guildId} and deleted_at is null and created_at >= ${w.start} and created_at < ${w.end}${notIn('post_id', excluded)}
-        group by 1`.execute(tx.kysely),
-      sql<{ b: number; stars: number; n: number }>`
-        select ${bucketOf('updated_at', starts)} as b, stars, count(*) as n from ratings
-        where guild_id = ${w.guildId} and updated_at >= ${w.start} and updated_at < ${w.end}${notIn('post_id', excluded)}
-        group by 1, 2`.execute(tx.kysely),
+      sql<{ b: number; n: number }>`${sql.join(
+        ranges.map(
+          (r, i) => sql`select ${sql.lit(i)} as b, count(*) as n from comments
+            where guild_id = ${w.guildId} and deleted_at is null and created_at >= ${r.from} and created_at < ${r.to}${notIn('post_id', excluded)}`,
+        ),
+        sql` union all `,
+      )}`.execute(tx.kysely),
+      sql<{ b: number; n: number; s1: number; s2: number; s3: number; s4: number; s5: number }>`${sql.join(
+        ranges.map(
+          (r, i) => sql`select ${sql.lit(i)} as b, count(*) as n, ${sql.join(
+            [1, 2, 3, 4, 5].map((k) => sql`coalesce(sum(case when stars = ${sql.lit(k)} then 1 else 0 end), 0) as ${sql.ref(`s${k}`)}`),
+          )} from ratings
+            where guild_id = ${w.guildId} and updated_at >= ${r.from} and updated_at < ${r.to}${notIn('post_id', excluded)}`,
+        ),
+        sql` union all `,
+      )}`.execute(tx.kysely),
     ]),
   );
-  for (const r of comments.rows) out.replies[num(r.b)]! += num(r.n);
+  for (const r of comments.rows) out.replies[num(r.b)] = num(r.n);
   for (const r of ratings.rows) {
-    out.ratings[num(r.b)]! += num(r.n);
-    const s = num(r.stars);
-    if (s >= 1 && s <= 5) out.stars[s - 1]! += num(r.n);
+    out.ratings[num(r.b)] = num(r.n);
+    out.stars = [0, 1, 2, 3, 4].map((k) => out.stars[k]! + num(r[`s${k + 1}` as 's1'])) as WindowActivity['stars'];
   }
   return out;
 }
