@@ -5,7 +5,7 @@
  * and `blogcord digest render`. The image a person looks at is written to test-output/digest.png.
  * Run alone: npx tsx test/digest-look.test.ts
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
@@ -621,6 +621,43 @@ cli('writes the PNG of a given week without Discord; a week without activity wri
     process.env = saved;
   }
   assert.throws(() => readFileSync(out));
+});
+
+cli('the example week of the docs: a seeded week in Europe/Amsterdam rendered by the CLI (test-output/digest.png; UPDATE_SCREENSHOTS=1 also docs/digest.png)', async () => {
+  const guildId = snowflake();
+  const { feed } = await upsertFeed(cliDb.db, { guildId, url: `https://blog.example/${guildId}/feed`, channelId: snowflake() });
+  await upsertGuildSettings(cliDb.db, guildId, { digestDay: 1, digestHour: 9, digestTimezone: 'Europe/Amsterdam' });
+  const p = periodOfWeek({ day: 1, hour: 9, timezone: 'Europe/Amsterdam' }, '2026-W48');
+  const posts = [];
+  for (let i = 0; i < 6; i++) posts.push(await addPost(cliDb.db, feed, `example-${i}`, new Date(Date.parse(p.start) + i * 26 * H).toISOString()));
+  // A deterministic week: busier midweek, quiet at the weekend; ratings leaning to 4 and 5 stars.
+  const perDay = [6, 14, 22, 17, 11, 4, 5, 2];
+  const days = periodDays(p);
+  let n = 0;
+  for (const [d, count] of perDay.entries()) {
+    const from = Date.parse(days[d]!.start);
+    for (let k = 0; k < count; k++) {
+      const at = new Date(from + ((k * 53) % 600) * 60_000).toISOString();
+      if (at >= p.end) continue;
+      await comment(cliDb.db, posts[n % posts.length]!, String(920000000000000000n + BigInt(n % 23)), at);
+      if (k % 3 === 0) await rate(cliDb.db, posts[n % posts.length]!, String(930000000000000000n + BigInt(n)), [5, 4, 5, 3, 4, 5, 2, 4, 5, 1][n % 10]!, at);
+      n++;
+    }
+  }
+  const saved = { ...process.env };
+  Object.assign(process.env, { DATABASE_URL: cliDb.url, LOG_LEVEL: 'silent' });
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = (() => true) as typeof process.stdout.write;
+  try {
+    mkdirSync('test-output', { recursive: true });
+    assert.is(await main(['digest', 'render', '--guild', guildId, '--week', '2026-W48', '--out', 'test-output/digest.png']), 0);
+  } finally {
+    process.stdout.write = write;
+    process.env = saved;
+  }
+  const { img } = decode(readFileSync('test-output/digest.png'));
+  assert.equal([img.width, img.height], [1200, 600]);
+  if (process.env.UPDATE_SCREENSHOTS === '1') copyFileSync('test-output/digest.png', 'docs/digest.png');
 });
 
 cli.run();
