@@ -59,7 +59,10 @@ periods('a server in UTC+13 (Pacific/Tongatapu): days start at 11:00 UTC the day
   assert.equal([p.start, p.end], ['2026-11-22T11:00:00.000Z', '2026-11-29T11:00:00.000Z']);
   const days = periodDays(p);
   assert.is(days.length, 7); // from midnight to midnight: exactly 7 days
-  assert.equal(days.map((d) => d.date), ['2026-11-23', '2026-11-24', '2026-11-25', '2026-11-26', '2026-11-27', '2026-11-28', '2026-11-29']);
+  assert.equal(
+    days.map((d) => d.date),
+    ['2026-11-23', '2026-11-24', '2026-11-25', '2026-11-26', '2026-11-27', '2026-11-28', '2026-11-29'],
+  );
   assert.ok(days.every((d, i) => Date.parse(d.start) === Date.parse(p.start) + i * 24 * H));
 });
 
@@ -79,15 +82,21 @@ periods('periodOfWeek refuses a key that is not an ISO week, and names the week 
 periods('property: the days of any week tile it exactly, in order, in any zone', () => {
   const zones = ['UTC', 'Europe/Amsterdam', 'America/New_York', 'Pacific/Tongatapu', 'Australia/Lord_Howe', 'Asia/Kathmandu', 'America/St_Johns'];
   fc.assert(
-    fc.property(fc.constantFrom(...zones), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 0, max: 23 }), fc.date({ min: new Date('2024-01-01'), max: new Date('2030-12-31'), noInvalidDate: true }), (timezone, day, hour, at) => {
-      const p = periodJustEnded({ day, hour, timezone }, at);
-      const days = periodDays(p);
-      assert.ok(days.length >= 7 && days.length <= 8);
-      assert.is(days[0]!.start, p.start);
-      for (let i = 1; i < days.length; i++) assert.ok(days[i]!.start > days[i - 1]!.start);
-      assert.ok(days.at(-1)!.start < p.end);
-      assert.is(new Set(days.map((d) => d.date)).size, days.length);
-    }),
+    fc.property(
+      fc.constantFrom(...zones),
+      fc.integer({ min: 1, max: 7 }),
+      fc.integer({ min: 0, max: 23 }),
+      fc.date({ min: new Date('2024-01-01'), max: new Date('2030-12-31'), noInvalidDate: true }),
+      (timezone, day, hour, at) => {
+        const p = periodJustEnded({ day, hour, timezone }, at);
+        const days = periodDays(p);
+        assert.ok(days.length >= 7 && days.length <= 8);
+        assert.is(days[0]!.start, p.start);
+        for (let i = 1; i < days.length; i++) assert.ok(days[i]!.start > days[i - 1]!.start);
+        assert.ok(days.at(-1)!.start < p.end);
+        assert.is(new Set(days.map((d) => d.date)).size, days.length);
+      },
+    ),
     { numRuns: 150 },
   );
 });
@@ -118,7 +127,8 @@ function contrast(a: readonly number[], b: readonly number[]): number {
   const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
   return (hi! + 0.05) / (lo! + 0.05);
 }
-const near = (p: readonly number[], c: readonly number[], tol = 12) => Math.abs(p[0]! - c[0]!) <= tol && Math.abs(p[1]! - c[1]!) <= tol && Math.abs(p[2]! - c[2]!) <= tol;
+const near = (p: readonly number[], c: readonly number[], tol = 12) =>
+  Math.abs(p[0]! - c[0]!) <= tol && Math.abs(p[1]! - c[1]!) <= tol && Math.abs(p[2]! - c[2]!) <= tol;
 
 const sample: DigestChartData = {
   periodName: '23–30 Nov 2026',
@@ -189,10 +199,14 @@ image('the alt text says the same in words, and stays within 1024 characters wha
   assert.match(text, 'Mon 30: 3 replies, 1 rating.');
   assert.match(text, '5 stars: 17, 4 stars: 15, 3 stars: 9, 2 stars: 3, 1 star: 2');
   fc.assert(
-    fc.property(fc.array(fc.record({ label: fc.string({ maxLength: 200 }), replies: fc.nat(), ratings: fc.nat() }), { minLength: 1, maxLength: 9 }), fc.string({ maxLength: 300 }), (days, name) => {
-      const d = chartDescription({ ...sample, periodName: name, days: days.map((x) => ({ ...x, date: '2026-11-23' })) });
-      assert.ok(d.length <= 1024);
-    }),
+    fc.property(
+      fc.array(fc.record({ label: fc.string({ maxLength: 200 }), replies: fc.nat(), ratings: fc.nat() }), { minLength: 1, maxLength: 9 }),
+      fc.string({ maxLength: 300 }),
+      (days, name) => {
+        const d = chartDescription({ ...sample, periodName: name, days: days.map((x) => ({ ...x, date: '2026-11-23' })) });
+        assert.ok(d.length <= 1024);
+      },
+    ),
     { numRuns: 200 },
   );
 });
@@ -242,7 +256,10 @@ sections('waiting, new voices and the trend appear only with their data', () => 
   assert.equal(names(renderDigest(view())), ['⭐ Top rated', '💬 Most discussed', 'This week']);
   const full = renderDigest(
     view({
-      waiting: [{ ...entry(7), unansweredSince: null }, { ...entry(8), unansweredSince: '2026-11-25T10:00:00.000Z' }],
+      waiting: [
+        { ...entry(7), unansweredSince: null },
+        { ...entry(8), unansweredSince: '2026-11-25T10:00:00.000Z' },
+      ],
       waitingTotal: 2,
       newVoices: { count: 3, named: ['700000000000000001'] },
       previous: { newComments: 4, newRatings: 1, participants: 3 },
@@ -250,7 +267,10 @@ sections('waiting, new voices and the trend appear only with their data', () => 
   );
   assert.equal(names(full), ['⭐ Top rated', '💬 Most discussed', '⏳ Waiting for an answer', '👋 New voices', '📈 Against last week', 'This week']);
   const f = (n: string) => full.embeds![0]!.fields!.find((x) => x.name === n)!.value;
-  assert.match(f('⏳ Waiting for an answer'), /^• \[Post 7\]\(https:\/\/blog\.example\/7\) \(\[discussion\]\(.*\)\) — no reply yet\n• \[Post 8\].* — a reply waits since Wed 25 Nov, 10:00$/);
+  assert.match(
+    f('⏳ Waiting for an answer'),
+    /^• \[Post 7\]\(https:\/\/blog\.example\/7\) \(\[discussion\]\(.*\)\) — no reply yet\n• \[Post 8\].* — a reply waits since Wed 25 Nov, 10:00$/,
+  );
   assert.is(f('👋 New voices'), '3 people replied or rated for the first time: <@700000000000000001> and 2 others. Welcome!');
   assert.is(f('📈 Against last week'), 'Replies 2 (−50 %) · Ratings 2 (+100 %) · Active members 3 (±0 %)');
   // Nobody named (anonymous members): only the count.
@@ -259,7 +279,10 @@ sections('waiting, new voices and the trend appear only with their data', () => 
 });
 
 sections('percentages: rounded, signed with a real minus, "new" from nothing', () => {
-  assert.equal([percentChange(110, 100), percentChange(90, 100), percentChange(100, 100), percentChange(5, 0), percentChange(0, 0), percentChange(1, 3)], ['+10 %', '−10 %', '±0 %', 'new', '±0 %', '−67 %']);
+  assert.equal(
+    [percentChange(110, 100), percentChange(90, 100), percentChange(100, 100), percentChange(5, 0), percentChange(0, 0), percentChange(1, 3)],
+    ['+10 %', '−10 %', '±0 %', 'new', '±0 %', '−67 %'],
+  );
 });
 
 sections('with a chart the embed shows attachment://digest.png and the body declares it with its alt text; without activity no image at all', () => {
@@ -315,16 +338,33 @@ async function addPost(db: Db, feed: Feed, key: string, publishedAt: string, opt
   const { post } = await upsertPostFromFeed(
     db,
     feed,
-    { key, url: `https://blog.example/${key}`, title: opts.title ?? `Title ${key}`, author: null, publishedAt, summaryHtml: null, searchText: key, imageUrl: null, contentHash: key },
+    {
+      key,
+      url: `https://blog.example/${key}`,
+      title: opts.title ?? `Title ${key}`,
+      author: null,
+      publishedAt,
+      summaryHtml: null,
+      searchText: key,
+      imageUrl: null,
+      contentHash: key,
+    },
     'pending',
   );
   const messageId = snowflake();
-  await setPublishState(db, post.id, { state: opts.thread === false ? 'announced' : 'published', channelId: snowflake(), messageId, threadId: opts.thread === false ? null : messageId });
+  await setPublishState(db, post.id, {
+    state: opts.thread === false ? 'announced' : 'published',
+    channelId: snowflake(),
+    messageId,
+    threadId: opts.thread === false ? null : messageId,
+  });
   return post.id;
 }
 async function comment(db: Db, postId: string, author: string, createdAt: string, replyToId: string | null = null): Promise<string> {
   const id = snowflake(new Date(createdAt));
-  await upsertComments(db, [{ id, postId, threadId: snowflake(), authorId: author, authorName: `user ${author}`, content: 'hi', replyToId, attachments: [], createdAt, editedAt: null }]);
+  await upsertComments(db, [
+    { id, postId, threadId: snowflake(), authorId: author, authorName: `user ${author}`, content: 'hi', replyToId, attachments: [], createdAt, editedAt: null },
+  ]);
   return id;
 }
 async function rate(db: Db, postId: string, user: string, stars: number, at: string): Promise<void> {
@@ -377,8 +417,14 @@ for (const dialect of DIALECTS) {
     );
     assert.equal(v.activity.stars, [0, 0, 0, 1, 1]);
     // The chart agrees with the totals of the message.
-    assert.is(v.activity.days.reduce((n, d) => n + d.replies, 0), v.totals.newComments);
-    assert.is(v.activity.days.reduce((n, d) => n + d.ratings, 0), v.totals.newRatings);
+    assert.is(
+      v.activity.days.reduce((n, d) => n + d.replies, 0),
+      v.totals.newComments,
+    );
+    assert.is(
+      v.activity.days.reduce((n, d) => n + d.ratings, 0),
+      v.totals.newRatings,
+    );
   });
 
   q('a server in UTC+13 (Pacific/Tongatapu): activity at 10:59 and 11:00 UTC falls on different local days', async () => {
@@ -398,42 +444,45 @@ for (const dialect of DIALECTS) {
     assert.equal(v.activity.stars, [0, 0, 1, 0, 0]);
   });
 
-  q('waiting for an answer: no reply, or a newest top-level reply unanswered for 48 h; answered, too fresh, too old or threadless posts are left out', async () => {
-    const guildId = snowflake();
-    const { feed } = await upsertFeed(t.db, { guildId, url: `https://blog.example/${guildId}/feed`, channelId: snowflake() });
-    const p = periodOfWeek({ day: 1, hour: 9, timezone: 'UTC' }, '2026-W48'); // end 30 Nov 09:00
-    const end = Date.parse(p.end);
-    const ago = (h: number) => new Date(end - h * H).toISOString();
-    const silent = await addPost(t.db, feed, 'silent', ago(24 * 10));
-    const waiting = await addPost(t.db, feed, 'waiting', ago(24 * 20));
-    const answered = await addPost(t.db, feed, 'answered', ago(24 * 20));
-    const fresh = await addPost(t.db, feed, 'fresh', ago(24 * 5));
-    const selfOnly = await addPost(t.db, feed, 'self', ago(24 * 5));
-    const nested = await addPost(t.db, feed, 'nested', ago(24 * 6));
-    await addPost(t.db, feed, 'ancient', ago(24 * 31)); // older than 30 days: not listed
-    await addPost(t.db, feed, 'threadless', ago(24 * 3), { thread: false }); // no thread to answer in
-    const laterReply = await addPost(t.db, feed, 'later-reply', ago(24 * 4));
-    await comment(t.db, waiting, 'u1', ago(24 * 9)); // answered …
-    await comment(t.db, waiting, 'u2', ago(24 * 8));
-    await comment(t.db, waiting, 'u3', ago(72)); // … but the newest top-level reply waits since 72 h
-    const asked = await comment(t.db, answered, 'u1', ago(72));
-    await comment(t.db, answered, 'u2', ago(70), asked); // someone else answered it
-    await comment(t.db, fresh, 'u1', ago(47)); // not yet 48 h
-    await comment(t.db, selfOnly, 'u1', ago(60));
-    await comment(t.db, selfOnly, 'u1', ago(59)); // the same person again: still waiting
-    const top = await comment(t.db, nested, 'u1', ago(60));
-    await comment(t.db, nested, 'u2', ago(50), top); // a reply to it: answered
-    await comment(t.db, laterReply, 'u1', ago(60));
-    await comment(t.db, laterReply, 'u2', new Date(end + H).toISOString()); // answered only after the period
-    const v = await collectDigest(t.db, guildId, p, p.key);
-    const title = (id: string) => ({ [silent]: 'silent', [waiting]: 'waiting', [selfOnly]: 'self', [laterReply]: 'later-reply' })[id] ?? id;
-    assert.equal(
-      v.waiting.map((w) => `${title(w.id)}:${w.unansweredSince ?? 'none'}`),
-      ['silent:none', `waiting:${ago(72)}`, `later-reply:${ago(60)}`, `self:${ago(59)}`], // the longest wait first
-    );
-    assert.is(v.waitingTotal, 4);
-    assert.not.ok(v.waiting.some((w) => [answered, fresh, nested].includes(w.id)));
-  });
+  q(
+    'waiting for an answer: no reply, or a newest top-level reply unanswered for 48 h; answered, too fresh, too old or threadless posts are left out',
+    async () => {
+      const guildId = snowflake();
+      const { feed } = await upsertFeed(t.db, { guildId, url: `https://blog.example/${guildId}/feed`, channelId: snowflake() });
+      const p = periodOfWeek({ day: 1, hour: 9, timezone: 'UTC' }, '2026-W48'); // end 30 Nov 09:00
+      const end = Date.parse(p.end);
+      const ago = (h: number) => new Date(end - h * H).toISOString();
+      const silent = await addPost(t.db, feed, 'silent', ago(24 * 10));
+      const waiting = await addPost(t.db, feed, 'waiting', ago(24 * 20));
+      const answered = await addPost(t.db, feed, 'answered', ago(24 * 20));
+      const fresh = await addPost(t.db, feed, 'fresh', ago(24 * 5));
+      const selfOnly = await addPost(t.db, feed, 'self', ago(24 * 5));
+      const nested = await addPost(t.db, feed, 'nested', ago(24 * 6));
+      await addPost(t.db, feed, 'ancient', ago(24 * 31)); // older than 30 days: not listed
+      await addPost(t.db, feed, 'threadless', ago(24 * 3), { thread: false }); // no thread to answer in
+      const laterReply = await addPost(t.db, feed, 'later-reply', ago(24 * 4));
+      await comment(t.db, waiting, 'u1', ago(24 * 9)); // answered …
+      await comment(t.db, waiting, 'u2', ago(24 * 8));
+      await comment(t.db, waiting, 'u3', ago(72)); // … but the newest top-level reply waits since 72 h
+      const asked = await comment(t.db, answered, 'u1', ago(72));
+      await comment(t.db, answered, 'u2', ago(70), asked); // someone else answered it
+      await comment(t.db, fresh, 'u1', ago(47)); // not yet 48 h
+      await comment(t.db, selfOnly, 'u1', ago(60));
+      await comment(t.db, selfOnly, 'u1', ago(59)); // the same person again: still waiting
+      const top = await comment(t.db, nested, 'u1', ago(60));
+      await comment(t.db, nested, 'u2', ago(50), top); // a reply to it: answered
+      await comment(t.db, laterReply, 'u1', ago(60));
+      await comment(t.db, laterReply, 'u2', new Date(end + H).toISOString()); // answered only after the period
+      const v = await collectDigest(t.db, guildId, p, p.key);
+      const title = (id: string) => ({ [silent]: 'silent', [waiting]: 'waiting', [selfOnly]: 'self', [laterReply]: 'later-reply' })[id] ?? id;
+      assert.equal(
+        v.waiting.map((w) => `${title(w.id)}:${w.unansweredSince ?? 'none'}`),
+        ['silent:none', `waiting:${ago(72)}`, `later-reply:${ago(60)}`, `self:${ago(59)}`], // the longest wait first
+      );
+      assert.is(v.waitingTotal, 4);
+      assert.not.ok(v.waiting.some((w) => [answered, fresh, nested].includes(w.id)));
+    },
+  );
 
   q('new voices: first reply or rating on the server this week; earlier activity, other servers and other weeks do not count', async () => {
     const guildId = snowflake();
@@ -463,7 +512,13 @@ for (const dialect of DIALECTS) {
     const { feed } = await upsertFeed(t.db, { guildId, url: `https://blog.example/${guildId}/feed`, channelId: snowflake() });
     const p = periodOfWeek({ day: 1, hour: 9, timezone: 'UTC' }, '2026-W48');
     const post = await addPost(t.db, feed, 'a', '2026-11-20T09:00:00.000Z');
-    const [named, chose, anon, hidden, hiddenRater] = ['910000000000000001', '910000000000000002', '910000000000000003', '910000000000000004', '910000000000000005'];
+    const [named, chose, anon, hidden, hiddenRater] = [
+      '910000000000000001',
+      '910000000000000002',
+      '910000000000000003',
+      '910000000000000004',
+      '910000000000000005',
+    ];
     await setAppearance(t.db, guildId, chose!, 'named', '2026-11-01T00:00:00.000Z');
     await setAppearance(t.db, guildId, anon!, 'anonymous', '2026-11-01T00:00:00.000Z');
     await setAppearance(t.db, guildId, hidden!, 'hidden', '2026-11-01T00:00:00.000Z');
@@ -489,7 +544,8 @@ for (const dialect of DIALECTS) {
     let body = renderDigest(await collectDigest(t.db, guildId, p, p.key));
     assert.not.ok(names(body).includes('📈 Against last week')); // nothing the week before: no trend
     const old = await addPost(t.db, feed, 'old', '2026-11-10T09:00:00.000Z');
-    for (const [i, u] of ['900000000000000003', '900000000000000004', '900000000000000005', '900000000000000001'].entries()) await comment(t.db, old, u, `2026-11-1${7 + (i % 2)}T10:00:0${i}.000Z`);
+    for (const [i, u] of ['900000000000000003', '900000000000000004', '900000000000000005', '900000000000000001'].entries())
+      await comment(t.db, old, u, `2026-11-1${7 + (i % 2)}T10:00:0${i}.000Z`);
     await rate(t.db, old, '900000000000000003', 4, '2026-11-18T10:00:00.000Z');
     const v = await collectDigest(t.db, guildId, p, p.key);
     assert.equal(v.previous, { newComments: 4, newRatings: 1, participants: 4 });
@@ -537,38 +593,41 @@ emu.after(async () => {
   await discord?.stop();
 });
 
-emu('through the bot’s REST port (multipart payload_json + files[0]): a declared attachment needs its upload, description ≤ 1024, a PNG must be one; attachment:// resolves', async () => {
-  const port = new RestDiscordPort(createRest({ discordApiUrl: discord.restUrl, discordToken: discord.token }));
-  const channelId = discord.channel('c').id;
-  const png = renderDigestChart(sample)!.png;
-  const file = (data: Buffer): MessageFile[] => [{ name: 'digest.png', data, contentType: 'image/png' }];
-  const embeds = [{ title: 'x', image: { url: 'attachment://digest.png' } }];
-  const refused = async (body: object, files: MessageFile[]) => {
-    try {
-      await port.createMessage(channelId, body, files);
-    } catch (err) {
-      assert.instance(err, DiscordRequestError);
-      return err as DiscordRequestError;
-    }
-    throw new Error('accepted');
-  };
-  const missing = await refused({ embeds, attachments: [{ id: '0', filename: 'digest.png' }] }, []);
-  assert.equal([missing.status, missing.code], [400, 50035]);
-  const long = await refused({ embeds, attachments: [{ id: '0', filename: 'digest.png', description: 'x'.repeat(1025) }] }, file(png));
-  assert.match(long.message, 'attachments[0].description');
-  const fake = await refused({ attachments: [{ id: '0', filename: 'digest.png' }] }, file(Buffer.from('not a png')));
-  assert.is(fake.code, 50035);
-  assert.is(discord.messages('c').length, 0); // nothing was posted by the refused requests
-  const m = await port.createMessage(channelId, { embeds, attachments: [{ id: '0', filename: 'digest.png', description: 'the chart' }] }, file(png));
-  const a = m.attachments[0]!;
-  assert.equal([a.filename, a.description, a.width, a.height, a.content_type], ['digest.png', 'the chart', 1200, 600, 'image/png']);
-  assert.is(m.embeds[0]!.image!.url, a.url);
-  const stored = discord.messages('c').at(-1)!;
-  assert.is(stored.attachments[0]!.description, 'the chart');
-  assert.is(stored.embeds[0]!.image!.url, a.url);
-  const served = Buffer.from(await (await fetch(a.url)).arrayBuffer());
-  assert.ok(served.equals(png));
-});
+emu(
+  'through the bot’s REST port (multipart payload_json + files[0]): a declared attachment needs its upload, description ≤ 1024, a PNG must be one; attachment:// resolves',
+  async () => {
+    const port = new RestDiscordPort(createRest({ discordApiUrl: discord.restUrl, discordToken: discord.token }));
+    const channelId = discord.channel('c').id;
+    const png = renderDigestChart(sample)!.png;
+    const file = (data: Buffer): MessageFile[] => [{ name: 'digest.png', data, contentType: 'image/png' }];
+    const embeds = [{ title: 'x', image: { url: 'attachment://digest.png' } }];
+    const refused = async (body: object, files: MessageFile[]) => {
+      try {
+        await port.createMessage(channelId, body, files);
+      } catch (err) {
+        assert.instance(err, DiscordRequestError);
+        return err as DiscordRequestError;
+      }
+      throw new Error('accepted');
+    };
+    const missing = await refused({ embeds, attachments: [{ id: '0', filename: 'digest.png' }] }, []);
+    assert.equal([missing.status, missing.code], [400, 50035]);
+    const long = await refused({ embeds, attachments: [{ id: '0', filename: 'digest.png', description: 'x'.repeat(1025) }] }, file(png));
+    assert.match(long.message, 'attachments[0].description');
+    const fake = await refused({ attachments: [{ id: '0', filename: 'digest.png' }] }, file(Buffer.from('not a png')));
+    assert.is(fake.code, 50035);
+    assert.is(discord.messages('c').length, 0); // nothing was posted by the refused requests
+    const m = await port.createMessage(channelId, { embeds, attachments: [{ id: '0', filename: 'digest.png', description: 'the chart' }] }, file(png));
+    const a = m.attachments[0]!;
+    assert.equal([a.filename, a.description, a.width, a.height, a.content_type], ['digest.png', 'the chart', 1200, 600, 'image/png']);
+    assert.is(m.embeds[0]!.image!.url, a.url);
+    const stored = discord.messages('c').at(-1)!;
+    assert.is(stored.attachments[0]!.description, 'the chart');
+    assert.is(stored.embeds[0]!.image!.url, a.url);
+    const served = Buffer.from(await (await fetch(a.url)).arrayBuffer());
+    assert.ok(served.equals(png));
+  },
+);
 
 emu.run();
 
@@ -606,7 +665,12 @@ cli('writes the PNG of a given week without Discord; a week without activity wri
     rmSync(out);
     assert.is(await main(['digest', 'render', '--guild', guildId, '--week', '2026-W40', '--out', out]), 2);
     assert.match(printed, 'no replies or ratings in 2026-W40');
-    for (const args of [['digest', 'render', '--guild', guildId], ['digest', 'render', '--guild', 'x', '--out', out], ['digest', 'render', '--guild', guildId, '--week', '48', '--out', out], ['digest', 'render', '--guild', guildId, '--week', '2026-W54', '--out', out]]) {
+    for (const args of [
+      ['digest', 'render', '--guild', guildId],
+      ['digest', 'render', '--guild', 'x', '--out', out],
+      ['digest', 'render', '--guild', guildId, '--week', '48', '--out', out],
+      ['digest', 'render', '--guild', guildId, '--week', '2026-W54', '--out', out],
+    ]) {
       let error: unknown;
       try {
         await main(args);
@@ -623,42 +687,44 @@ cli('writes the PNG of a given week without Discord; a week without activity wri
   assert.throws(() => readFileSync(out));
 });
 
-cli('the example week of the docs: a seeded week in Europe/Amsterdam rendered by the CLI (test-output/digest.png; UPDATE_SCREENSHOTS=1 also docs/digest.png)', async () => {
-  const guildId = snowflake();
-  const { feed } = await upsertFeed(cliDb.db, { guildId, url: `https://blog.example/${guildId}/feed`, channelId: snowflake() });
-  await upsertGuildSettings(cliDb.db, guildId, { digestDay: 1, digestHour: 9, digestTimezone: 'Europe/Amsterdam' });
-  const p = periodOfWeek({ day: 1, hour: 9, timezone: 'Europe/Amsterdam' }, '2026-W48');
-  const posts = [];
-  for (let i = 0; i < 6; i++) posts.push(await addPost(cliDb.db, feed, `example-${i}`, new Date(Date.parse(p.start) + i * 26 * H).toISOString()));
-  // A deterministic week: busier midweek, quiet at the weekend; ratings leaning to 4 and 5 stars.
-  const perDay = [6, 14, 22, 17, 11, 4, 5, 2];
-  const days = periodDays(p);
-  let n = 0;
-  for (const [d, count] of perDay.entries()) {
-    const from = Date.parse(days[d]!.start);
-    for (let k = 0; k < count; k++) {
-      const at = new Date(from + ((k * 53) % 600) * 60_000).toISOString();
-      if (at >= p.end) continue;
-      await comment(cliDb.db, posts[n % posts.length]!, String(920000000000000000n + BigInt(n % 23)), at);
-      if (k % 3 === 0) await rate(cliDb.db, posts[n % posts.length]!, String(930000000000000000n + BigInt(n)), [5, 4, 5, 3, 4, 5, 2, 4, 5, 1][n % 10]!, at);
-      n++;
+cli(
+  'the example week of the docs: a seeded week in Europe/Amsterdam rendered by the CLI (test-output/digest.png; UPDATE_SCREENSHOTS=1 also docs/digest.png)',
+  async () => {
+    const guildId = snowflake();
+    const { feed } = await upsertFeed(cliDb.db, { guildId, url: `https://blog.example/${guildId}/feed`, channelId: snowflake() });
+    await upsertGuildSettings(cliDb.db, guildId, { digestDay: 1, digestHour: 9, digestTimezone: 'Europe/Amsterdam' });
+    const p = periodOfWeek({ day: 1, hour: 9, timezone: 'Europe/Amsterdam' }, '2026-W48');
+    const posts = [];
+    for (let i = 0; i < 6; i++) posts.push(await addPost(cliDb.db, feed, `example-${i}`, new Date(Date.parse(p.start) + i * 26 * H).toISOString()));
+    // A deterministic week: busier midweek, quiet at the weekend; ratings leaning to 4 and 5 stars.
+    const perDay = [6, 14, 22, 17, 11, 4, 5, 2];
+    const days = periodDays(p);
+    let n = 0;
+    for (const [d, count] of perDay.entries()) {
+      const from = Date.parse(days[d]!.start);
+      for (let k = 0; k < count; k++) {
+        const at = new Date(from + ((k * 53) % 600) * 60_000).toISOString();
+        if (at >= p.end) continue;
+        await comment(cliDb.db, posts[n % posts.length]!, String(920000000000000000n + BigInt(n % 23)), at);
+        if (k % 3 === 0) await rate(cliDb.db, posts[n % posts.length]!, String(930000000000000000n + BigInt(n)), [5, 4, 5, 3, 4, 5, 2, 4, 5, 1][n % 10]!, at);
+        n++;
+      }
     }
-  }
-  const saved = { ...process.env };
-  Object.assign(process.env, { DATABASE_URL: cliDb.url, LOG_LEVEL: 'silent' });
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = (() => true) as typeof process.stdout.write;
-  try {
-    mkdirSync('test-output', { recursive: true });
-    assert.is(await main(['digest', 'render', '--guild', guildId, '--week', '2026-W48', '--out', 'test-output/digest.png']), 0);
-  } finally {
-    process.stdout.write = write;
-    process.env = saved;
-  }
-  const { img } = decode(readFileSync('test-output/digest.png'));
-  assert.equal([img.width, img.height], [1200, 600]);
-  if (process.env.UPDATE_SCREENSHOTS === '1') copyFileSync('test-output/digest.png', 'docs/digest.png');
-});
+    const saved = { ...process.env };
+    Object.assign(process.env, { DATABASE_URL: cliDb.url, LOG_LEVEL: 'silent' });
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    try {
+      mkdirSync('test-output', { recursive: true });
+      assert.is(await main(['digest', 'render', '--guild', guildId, '--week', '2026-W48', '--out', 'test-output/digest.png']), 0);
+    } finally {
+      process.stdout.write = write;
+      process.env = saved;
+    }
+    const { img } = decode(readFileSync('test-output/digest.png'));
+    assert.equal([img.width, img.height], [1200, 600]);
+    if (process.env.UPDATE_SCREENSHOTS === '1') copyFileSync('test-output/digest.png', 'docs/digest.png');
+  },
+);
 
 cli.run();
-

@@ -40,7 +40,15 @@ export const CHART_HEIGHT = 600;
 export const ALT_TEXT_MAX = 1024;
 
 /** The card's colours: dark text on an off-white card (contrast ≥ 12:1), bars in Discord's blurple and a gold. */
-export const CHART_COLORS = { background: '#f6f7f9', text: '#1f2328', muted: '#4e5058', grid: '#d9dbe0', replies: '#5865f2', ratings: '#d97706', stars: '#e0a100' } as const;
+export const CHART_COLORS = {
+  background: '#f6f7f9',
+  text: '#1f2328',
+  muted: '#4e5058',
+  grid: '#d9dbe0',
+  replies: '#5865f2',
+  ratings: '#d97706',
+  stars: '#e0a100',
+} as const;
 
 const FONT = 'Inter';
 let fontsReady = false;
@@ -120,7 +128,13 @@ export function renderDigestChart(d: DigestChartData): DigestChart | null {
       ...common,
       layout: { padding: { left: 16, right: 16, top: 8, bottom: 8 } },
       plugins: {
-        title: { display: true, text: `Replies and ratings per day · ${d.periodName}`, color: CHART_COLORS.text, font: { size: 24, weight: 600 }, padding: { bottom: 8 } },
+        title: {
+          display: true,
+          text: `Replies and ratings per day · ${d.periodName}`,
+          color: CHART_COLORS.text,
+          font: { size: 24, weight: 600 },
+          padding: { bottom: 8 },
+        },
         legend: { labels: { color: CHART_COLORS.text, font: { size: 18 }, boxWidth: 22 } },
       },
       scales: { x: { ...scale(''), grid: { display: false } }, y: scale('') },
