@@ -1,4 +1,4 @@
-import { ChannelType, MessageFlags, SlashCommandBuilder } from 'discord.js';
+import { AttachmentBuilder, ChannelType, MessageFlags, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/command.ts';
 import { UserError } from '../src/errors.ts';
 import { getGuildSettings, upsertGuildSettings } from '../src/repositories/guilds.ts';
@@ -88,6 +88,8 @@ export default {
       await interaction.editReply({
         content: `Preview of this week so far (nothing is posted). The weekly digest goes to ${where}, ${when}.`,
         embeds: p.body.embeds ?? [],
+        // The chart the digest would attach, shown by the embed (attachment://digest.png) with its alt text.
+        files: p.chart ? [new AttachmentBuilder(p.chart.png, { name: p.chart.filename, description: p.chart.description })] : [],
         allowedMentions: { parse: [] },
       });
       return;

@@ -1,5 +1,5 @@
 // The `blogcord` CLI: start | bot | worker | migrate [up|down|status] | deploy-commands [--guild ID] | export [--guild ID] | feed check URL
-// | privacy forget --guild ID --user ID
+// | privacy forget --guild ID --user ID | digest render --guild ID [--week W] --out FILE
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config.ts';
 import { VERSION } from './context.ts';
@@ -21,6 +21,8 @@ const USAGE = `Usage: blogcord <command>
   privacy forget --guild ID --user ID
                               erase a member's replies, name, attachments and ratings in one server, as
                               /privacy forget does (for a member who can no longer run it)
+  digest render --guild ID [--week 2026-W48] --out FILE.png
+                              write the chart of a server's digest week (default: the week that ended last) without Discord
   version                     print the version, and whether the build (dist/) or the sources run
 `;
 
@@ -63,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`blogcord ${VERSION} (${process.env.BLOGCORD_RUNS === 'build' ? 'build' : 'sources'})\n`);
     return 0;
   }
-  const { values, positionals } = parseArgs({ args: rest, options: { guild: { type: 'string' }, user: { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args: rest, options: { guild: { type: 'string' }, user: { type: 'string' }, week: { type: 'string' }, out: { type: 'string' } }, allowPositionals: true, strict: true });
   const config = loadConfig();
   const log = createLogger(config.logLevel);
 
@@ -93,6 +95,30 @@ export async function main(argv: string[]): Promise<number> {
         userAgent: USER_AGENT,
       });
       process.stdout.write(`${formatFeedCheck(result)}\n`);
+      return 0;
+    }
+    case 'digest': {
+      if (positionals[0] !== 'render' || !values.guild || !values.out) throw new UsageError('usage: blogcord digest render --guild ID [--week 2026-W48] --out FILE.png');
+      if (!/^\d{17,20}$/.test(values.guild)) throw new UsageError(`--guild takes a server id (17–20 digits), not "${values.guild}"`);
+      if (values.week !== undefined && !/^\d{4}-W\d{2}$/.test(values.week)) throw new UsageError(`--week takes an ISO week like 2026-W48, not "${values.week}"`);
+      const { renderDigestImage } = await import('./services/digest.ts');
+      const { writeFile } = await import('node:fs/promises');
+      const out = values.out;
+      const { period, chart } = await withDb(config, async (db) => {
+        await migrateToLatest(db);
+        try {
+          return await renderDigestImage(db, values.guild!, values.week);
+        } catch (err) {
+          if (err instanceof RangeError) throw new UsageError(err.message);
+          throw err;
+        }
+      });
+      if (!chart) {
+        process.stderr.write(`no replies or ratings in ${period.key} (${period.start} – ${period.end}): the digest has no chart; nothing written\n`);
+        return 2;
+      }
+      await writeFile(out, chart.png);
+      process.stdout.write(`wrote ${out} (${chart.width}×${chart.height} PNG, ${period.key}, ${period.start} – ${period.end})\n${chart.description}\n`);
       return 0;
     }
     case 'privacy': {

@@ -10,6 +10,7 @@ import type { APIMessage } from 'discord-api-types/v10';
 import { commands } from '../commands/index.ts';
 import { commandDefinitions } from '../src/discord/definitions.ts';
 import { createRedis } from '../src/redis.ts';
+import { PNG } from 'pngjs';
 import { periodKeyFromFooter } from '../src/render/digest.ts';
 import { countReplies } from '../src/repositories/comments.ts';
 import { listDigests } from '../src/repositories/digests.ts';
@@ -111,11 +112,16 @@ test('/digest schedule, preview, now (once, refused, forced), off; then two work
     assert.ok(preview.ephemeral);
     assert.match(preview.embeds[0]!.title!, /^Digest so far/);
     assert.match(preview.embeds[0]!.description!, 'Fresh thoughts on feeds');
+    // The preview carries the same chart: attached, shown by the embed.
+    const previewFiles = preview.message!.attachments;
+    assert.is(previewFiles.length, 1);
+    assert.is(previewFiles[0]!.filename, 'digest.png');
+    assert.is(preview.embeds[0]!.image?.url, previewFiles[0]!.url);
     assert.is(digestMessages().length, 0);
 
     // --- /digest now: one digest naming the week's posts with their ratings and reply counts.
     const first = await run('admin', 'now');
-    assert.match(first.content, 'Posted the digest of this week so far');
+    assert.match(first.content, 'Posted the digest of this week so far', first.content);
     const posted = await eventually(() => (digestMessages().length === 1 ? digestMessages()[0] : null), { message: 'the digest message' });
     const embed = posted!.embeds[0]!;
     assert.is(keyOf(posted!), `${thisWeek.key}-now`);
@@ -128,6 +134,16 @@ test('/digest schedule, preview, now (once, refused, forced), off; then two work
     assert.not.match(embed.description!, 'Last week');
     assert.match(embed.fields![0]!.value, '1. [Fresh thoughts on feeds]');
     assert.is(embed.fields!.at(-1)!.value, '2 new posts · 3 new comments · 2 ratings · 4 people taking part');
+    // The chart reached Discord as an uploaded PNG with alt text, and the embed shows it (attachment:// resolved).
+    assert.is(posted!.attachments.length, 1);
+    const chart = posted!.attachments[0]!;
+    assert.is(chart.filename, 'digest.png');
+    assert.is(chart.content_type, 'image/png');
+    assert.equal([chart.width, chart.height], [1200, 600]);
+    assert.match(chart.description!, /^Chart of .*Replies and ratings per day: .*Ratings given, by stars: 5 stars: \d+/);
+    assert.is(embed.image?.url, chart.url);
+    const png = PNG.sync.read(Buffer.from(await (await fetch(chart.url)).arrayBuffer()));
+    assert.equal([png.width, png.height], [1200, 600]);
     assert.match(first.content, posted!.id);
 
     // --- a second /digest now posts nothing and says so; force posts again.

@@ -130,6 +130,11 @@ const baseView = (over: Partial<DigestView> = {}): DigestView => ({
   topRated: [entry(1)],
   mostDiscussed: [{ ...entry(1), newComments: 2 }],
   totals: { newComments: 2, newRatings: 2, participants: 3 },
+  activity: { days: [], stars: [0, 0, 0, 0, 0] },
+  waiting: [],
+  waitingTotal: 0,
+  newVoices: { count: 0, named: [] },
+  previous: { newComments: 0, newRatings: 0, participants: 0 },
   ...over,
 });
 

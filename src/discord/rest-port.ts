@@ -1,6 +1,6 @@
 import { DiscordAPIError, REST, type RequestData } from '@discordjs/rest';
 import { Routes, type APIChannel, type APIMessage, type APIUser, type RESTPostAPIChannelMessageJSONBody, type RESTPatchAPIChannelMessageJSONBody } from 'discord-api-types/v10';
-import { DiscordRequestError, type DiscordPort, type ReactionKind } from '../services/discord-port.ts';
+import { DiscordRequestError, type DiscordPort, type MessageFile, type ReactionKind } from '../services/discord-port.ts';
 
 /**
  * A REST client on the `DISCORD_API_URL` seam. Every REST client of the bot is made here or is the gateway client's own.
@@ -60,8 +60,9 @@ export class RestDiscordPort implements DiscordPort {
     return this.#orNull(this.#call<APIChannel>('get', Routes.channel(channelId)));
   }
 
-  createMessage(channelId: string, body: RESTPostAPIChannelMessageJSONBody): Promise<APIMessage> {
-    return this.#call('post', Routes.channelMessages(channelId), { body });
+  createMessage(channelId: string, body: RESTPostAPIChannelMessageJSONBody, files: readonly MessageFile[] = []): Promise<APIMessage> {
+    // @discordjs/rest sends files as multipart: the body as payload_json and each file as files[n].
+    return this.#call('post', Routes.channelMessages(channelId), files.length ? { body, files: files.map((f) => ({ name: f.name, data: f.data, contentType: f.contentType })) } : { body });
   }
 
   editMessage(channelId: string, messageId: string, body: RESTPatchAPIChannelMessageJSONBody): Promise<APIMessage> {

@@ -1,6 +1,7 @@
 // Pure: a server's week → one Discord message (one embed) within Discord's limits.
 import type { APIEmbed, APIEmbedField, RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 import { DateTime } from 'luxon';
+import { hasChartData, renderDigestChart, type DigestChart, type DigestDay } from './digest-chart.ts';
 import { EMBED_DESCRIPTION_MAX, EMBED_FIELD_VALUE_MAX, EMBED_TOTAL_MAX, validateMessagePayload } from './limits.ts';
 import { escapeMarkdown, markdownUrl } from './markdown.ts';
 import { cutText, EMBED_COLOR } from './post.ts';
@@ -29,6 +30,21 @@ export interface DigestView {
   topRated: DigestEntry[];
   mostDiscussed: Array<DigestEntry & { newComments: number }>;
   totals: { newComments: number; newRatings: number; participants: number };
+  /** The chart's figures: replies and ratings per local day, the period's ratings by stars (index 0 = 1 star). */
+  activity: { days: DigestDay[]; stars: [number, number, number, number, number] };
+  /** Posts of the last 30 days whose thread waits for an answer (the first few; `waitingTotal` in all). */
+  waiting: Array<DigestEntry & { unansweredSince: string | null }>;
+  waitingTotal: number;
+  /** People who replied or rated for the first time: how many (hidden members left out), and the ids of those who chose to be named. */
+  newVoices: { count: number; named: string[] };
+  /** The previous week's figures (for a period so far: the same part of last week). */
+  previous: { newComments: number; newRatings: number; participants: number };
+}
+
+/** What a digest message is made of: the JSON body and, when the period has activity, the chart it shows. */
+export interface DigestMessage {
+  body: RESTPostAPIChannelMessageJSONBody;
+  chart: DigestChart | null;
 }
 
 export const DIGEST_FOOTER_PREFIX = 'blogcord digest · ';
@@ -104,12 +120,42 @@ export function fitLines(lines: readonly string[], max: number, extra = 0): stri
   return kept.join('\n');
 }
 
+/** "+12 %", "−3 %", "±0 %"; "new" when the previous figure was 0. */
+export function percentChange(now: number, before: number): string {
+  if (before === 0) return now === 0 ? '±0 %' : 'new';
+  const p = Math.round(((now - before) / before) * 100);
+  return p > 0 ? `+${p} %` : p < 0 ? `−${-p} %` : '±0 %';
+}
+
+/** "Mon 23 Nov, 14:05" in the server's zone. */
+function localTime(iso: string, zone: string): string {
+  return DateTime.fromISO(iso, { zone, locale: 'en-GB' }).toFormat('ccc d LLL, HH:mm');
+}
+
+const MENTIONS_SHOWN = 20;
+
 export function isEmptyDigest(v: DigestView): boolean {
   return v.newPostsTotal === 0 && v.totals.newComments === 0 && v.totals.newRatings === 0;
 }
 
-/** One message with one embed: new posts, top rated, most discussed, totals; the footer carries the period key. */
-export function renderDigest(v: DigestView): RESTPostAPIChannelMessageJSONBody {
+/** The chart of a view, or null for a period without replies or ratings. */
+export function digestChart(v: DigestView): DigestChart | null {
+  if (!hasChartData(v.activity)) return null;
+  return renderDigestChart({ periodName: periodName(v.period), timezone: v.period.timezone, days: v.activity.days, stars: v.activity.stars });
+}
+
+/** The message and its chart (attached as `digest.png`, shown as the embed's image, described in its alt text). */
+export function renderDigestMessage(v: DigestView): DigestMessage {
+  const chart = digestChart(v);
+  return { body: renderDigest(v, chart), chart };
+}
+
+/**
+ * One message with one embed: new posts, top rated, most discussed, waiting for an answer, new voices, the trend
+ * and the totals, each section only when it has entries; the footer carries the period key. With a chart, the embed
+ * shows it (`attachment://digest.png`) and the body declares the attachment with its alt text.
+ */
+export function renderDigest(v: DigestView, chart: Pick<DigestChart, 'filename' | 'description'> | null = null): RESTPostAPIChannelMessageJSONBody {
   const title = `${v.period.partial ? 'Digest so far' : 'Weekly digest'} · ${periodName(v.period)}`;
   const footer = digestFooter(v.periodKey);
   const fields: APIEmbedField[] = [];
@@ -122,6 +168,28 @@ export function renderDigest(v: DigestView): RESTPostAPIChannelMessageJSONBody {
       (e, i) => `${i + 1}. ${entryHead(v.guildId, e)} — ${plural(e.newComments, 'new comment', 'new comments')} (${plural(e.replies, 'reply', 'replies')} in all)`,
     );
     fields.push({ name: '💬 Most discussed', value: fitLines(lines, EMBED_FIELD_VALUE_MAX) });
+  }
+  if (v.waiting.length) {
+    const lines = v.waiting.map(
+      (e) => `• ${entryHead(v.guildId, e)} — ${e.unansweredSince ? `a reply waits since ${localTime(e.unansweredSince, v.period.timezone)}` : 'no reply yet'}`,
+    );
+    fields.push({ name: '⏳ Waiting for an answer', value: fitLines(lines, EMBED_FIELD_VALUE_MAX, v.waitingTotal - v.waiting.length) });
+  }
+  if (v.newVoices.count > 0) {
+    const n = v.newVoices.count;
+    const shown = v.newVoices.named.slice(0, MENTIONS_SHOWN).map((id) => `<@${id}>`);
+    const others = n - shown.length;
+    const who = shown.length ? `: ${shown.join(', ')}${others > 0 ? ` and ${plural(others, 'other', 'others')}` : ''}` : '';
+    const head = `${plural(n, 'person', 'people')} replied or rated for the first time${who}. Welcome!`;
+    fields.push({ name: '👋 New voices', value: head.length <= EMBED_FIELD_VALUE_MAX ? head : `${plural(n, 'person', 'people')} replied or rated for the first time. Welcome!` });
+  }
+  const p = v.previous;
+  if (p.newComments + p.newRatings > 0) {
+    const t = v.totals;
+    fields.push({
+      name: v.period.partial ? '📈 Against the same time last week' : '📈 Against last week',
+      value: `Replies ${t.newComments.toLocaleString('en-US')} (${percentChange(t.newComments, p.newComments)}) · Ratings ${t.newRatings.toLocaleString('en-US')} (${percentChange(t.newRatings, p.newRatings)}) · Active members ${t.participants.toLocaleString('en-US')} (${percentChange(t.participants, p.participants)})`,
+    });
   }
   const t = v.totals;
   fields.push({
@@ -149,8 +217,13 @@ export function renderDigest(v: DigestView): RESTPostAPIChannelMessageJSONBody {
     fields,
     footer: { text: footer },
     timestamp: new Date(v.period.end).toISOString(),
+    ...(chart ? { image: { url: `attachment://${chart.filename}` } } : {}),
   };
-  const body: RESTPostAPIChannelMessageJSONBody = { embeds: [embed], allowed_mentions: { parse: [] } };
+  const body: RESTPostAPIChannelMessageJSONBody = {
+    embeds: [embed],
+    allowed_mentions: { parse: [] },
+    ...(chart ? { attachments: [{ id: '0', filename: chart.filename, description: chart.description }] } : {}),
+  };
   const problems = validateMessagePayload(body);
   if (problems.length) throw new RangeError(`the digest does not fit in a Discord message: ${problems.join('; ')}`);
   return body;

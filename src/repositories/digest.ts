@@ -470,3 +470,155 @@ export async function postStats(db: Db, ids: readonly string[]): Promise<Map<str
   for (const r of replies) out.get(r.post_id)!.replies = Number(r.n);
   return out;
 }
+
+// ------------------------------------------------------------------ the chart, waiting posts, new voices, trend
+
+/** " and <col> not in (…)" for the server's unannounced posts that hold activity (usually none), else nothing. */
+function notIn(col: string, excluded: readonly string[]) {
+  return excluded.length ? sql` and ${sql.ref(col)} not in (${sql.join(excluded)})` : sql``;
+}
+
+export interface WindowActivity {
+  /** Live comments written in each bucket (announced posts). */
+  replies: number[];
+  /** Ratings given (or changed) in each bucket. */
+  ratings: number[];
+  /** The window's ratings by stars: index 0 = 1 star … 4 = 5 stars. */
+  stars: [number, number, number, number, number];
+}
+
+/**
+ * The window's replies and ratings per bucket (`starts`: the sorted bucket starts, the first = w.start; the last
+ * bucket ends at w.end) and its ratings by stars: one range of the server's (guild_id, time) index per bucket.
+ */
+export async function windowActivity(db: Db, w: DigestWindow, starts: readonly string[]): Promise<WindowActivity> {
+  if (starts.length === 0 || starts[0] !== w.start) throw new RangeError('the buckets must start at the window start');
+  const excluded = await unannouncedPostsWithActivity(db, w.guildId);
+  const out: WindowActivity = { replies: starts.map(() => 0), ratings: starts.map(() => 0), stars: [0, 0, 0, 0, 0] };
+  // One aggregate per bucket over its own index range (UNION ALL): each range is counted as it streams, with no
+  // grouping (a CASE per row and a GROUP BY over a million rows cost several times more).
+  const ranges = starts.map((from, i) => ({ from, to: starts[i + 1] ?? w.end }));
+  const [comments, ratings] = await withoutJit(db, (tx) =>
+    Promise.all([
+      sql<{ b: number; n: number }>`${sql.join(
+        ranges.map(
+          (r, i) => sql`select ${sql.lit(i)} as b, count(*) as n from comments
+            where guild_id = ${w.guildId} and deleted_at is null and created_at >= ${r.from} and created_at < ${r.to}${notIn('post_id', excluded)}`,
+        ),
+        sql` union all `,
+      )}`.execute(tx.kysely),
+      sql<{ b: number; n: number; s1: number; s2: number; s3: number; s4: number; s5: number }>`${sql.join(
+        ranges.map(
+          (r, i) => sql`select ${sql.lit(i)} as b, count(*) as n, ${sql.join(
+            [1, 2, 3, 4, 5].map((k) => sql`coalesce(sum(case when stars = ${sql.lit(k)} then 1 else 0 end), 0) as ${sql.ref(`s${k}`)}`),
+          )} from ratings
+            where guild_id = ${w.guildId} and updated_at >= ${r.from} and updated_at < ${r.to}${notIn('post_id', excluded)}`,
+        ),
+        sql` union all `,
+      )}`.execute(tx.kysely),
+    ]),
+  );
+  for (const r of comments.rows) out.replies[num(r.b)] = num(r.n);
+  for (const r of ratings.rows) {
+    out.ratings[num(r.b)] = num(r.n);
+    out.stars = [0, 1, 2, 3, 4].map((k) => out.stars[k]! + num(r[`s${k + 1}` as 's1'])) as WindowActivity['stars'];
+  }
+  return out;
+}
+
+/** Live comments and ratings of the window (announced posts): the figures of the trend's previous week. */
+export async function windowCounts(db: Db, w: DigestWindow): Promise<{ comments: number; ratings: number }> {
+  const excluded = await unannouncedPostsWithActivity(db, w.guildId);
+  const [c, r] = await withoutJit(db, (tx) =>
+    Promise.all([
+      sql<{ n: number }>`select count(*) as n from comments
+        where guild_id = ${w.guildId} and deleted_at is null and created_at >= ${w.start} and created_at < ${w.end}${notIn('post_id', excluded)}`.execute(tx.kysely),
+      sql<{ n: number }>`select count(*) as n from ratings
+        where guild_id = ${w.guildId} and updated_at >= ${w.start} and updated_at < ${w.end}${notIn('post_id', excluded)}`.execute(tx.kysely),
+    ]),
+  );
+  return { comments: num(c.rows[0]?.n), ratings: num(r.rows[0]?.n) };
+}
+
+export interface WaitingPost {
+  id: string;
+  /** The newest top-level reply still without an answer, or null when the thread has no reply at all. */
+  unansweredSince: string | null;
+}
+
+/**
+ * Posts published in [since, end) with a thread that waits for an answer at `end`: no live reply at all, or its
+ * newest live top-level reply (not a reply to another message) was written at or before `quietBefore` (48 h before
+ * `end`) and no one else wrote in the thread after it. Oldest wait first (a thread without replies waits since the
+ * post was published); the first `limit`, and how many there are.
+ */
+export async function waitingForAnswer(
+  db: Db,
+  q: { guildId: string; since: string; end: string; quietBefore: string },
+  limit = 5,
+): Promise<{ posts: WaitingPost[]; total: number }> {
+  // `last` packs the newest top-level reply as "created_at|author_id" (ISO times have a fixed 24 characters).
+  const { rows } = await withoutJit(db, (tx) => sql<{ id: string; published: string; last: string | null }>`
+    select x.id, x.published, x.last from (
+      select p.id, coalesce(p.published_at, p.discovered_at) as published,
+             (select c.created_at || '|' || c.author_id from comments c
+              where c.post_id = p.id and c.deleted_at is null and c.reply_to_id is null and c.created_at < ${q.end}
+              order by c.created_at desc limit 1) as last
+      from posts p
+      where p.guild_id = ${q.guildId} and p.publish_state in (${sql.join(ANNOUNCED)}) and p.thread_id is not null
+        and coalesce(p.published_at, p.discovered_at) >= ${q.since} and coalesce(p.published_at, p.discovered_at) < ${q.end}
+    ) x
+    where (x.last is null and not exists (
+             select 1 from comments c where c.post_id = x.id and c.deleted_at is null and c.created_at < ${q.end}))
+       or (x.last is not null and substr(x.last, 1, 24) <= ${q.quietBefore} and not exists (
+             select 1 from comments c where c.post_id = x.id and c.deleted_at is null
+               and c.created_at > substr(x.last, 1, 24) and c.created_at < ${q.end} and c.author_id <> substr(x.last, 26)))`.execute(tx.kysely));
+  const waiting = rows
+    .map((r) => ({ id: r.id, unansweredSince: r.last ? r.last.slice(0, 24) : null, waitsSince: r.last ? r.last.slice(0, 24) : r.published }))
+    .sort((a, b) => (a.waitsSince < b.waitsSince ? -1 : a.waitsSince > b.waitsSince ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { posts: waiting.slice(0, limit).map(({ id, unansweredSince }) => ({ id, unansweredSince })), total: waiting.length };
+}
+
+/** A new voice and how they chose to appear (member_privacy; no row = named). */
+export interface NewVoice {
+  userId: string;
+  show: 'named' | 'anonymous';
+}
+
+/**
+ * People whose first live comment or rating on the server falls in the window ("new voices"), by id, with their
+ * privacy choice; members who chose `hidden` are left out altogether (not even counted). Found like
+ * countParticipants: skipping from person to person through the server's author and rater indexes, then one seek
+ * each for activity in the window and one before it. (A rating changed later keeps only its newest time, so a
+ * person whose only earlier activity is a rating they changed this week counts as new.)
+ */
+export async function newVoices(db: Db, w: DigestWindow): Promise<NewVoice[]> {
+  const excluded = await unannouncedPostsWithActivity(db, w.guildId);
+  const { rows } = await withoutJit(db, (tx) => sql<{ person: string; show: string }>`
+    with recursive ca(person) as (
+      select (select min(author_id) from comments where guild_id = ${w.guildId} and deleted_at is null)
+      union all
+      select (select min(c.author_id) from comments c where c.guild_id = ${w.guildId} and c.deleted_at is null and c.author_id > ca.person)
+      from ca where ca.person is not null
+    ), ra(person) as (
+      select (select min(user_id) from ratings where guild_id = ${w.guildId})
+      union all
+      select (select min(r.user_id) from ratings r where r.guild_id = ${w.guildId} and r.user_id > ra.person)
+      from ra where ra.person is not null
+    ), people(person) as (
+      select person from ca where person is not null
+      union
+      select person from ra where person is not null
+    )
+    select p.person, coalesce(mp.show, 'named') as show from people p
+    left join member_privacy mp on mp.guild_id = ${w.guildId} and mp.user_id = p.person
+    where coalesce(mp.show, 'named') <> 'hidden'
+      and (exists (select 1 from comments c where c.guild_id = ${w.guildId} and c.deleted_at is null and c.author_id = p.person
+                     and c.created_at >= ${w.start} and c.created_at < ${w.end}${notIn('c.post_id', excluded)})
+        or exists (select 1 from ratings r where r.guild_id = ${w.guildId} and r.user_id = p.person
+                     and r.updated_at >= ${w.start} and r.updated_at < ${w.end}${notIn('r.post_id', excluded)}))
+      and not exists (select 1 from comments c where c.guild_id = ${w.guildId} and c.deleted_at is null and c.author_id = p.person and c.created_at < ${w.start})
+      and not exists (select 1 from ratings r where r.guild_id = ${w.guildId} and r.user_id = p.person and r.updated_at < ${w.start})
+    order by p.person`.execute(tx.kysely));
+  return rows.map((r) => ({ userId: r.person, show: r.show === 'anonymous' ? 'anonymous' : 'named' }));
+}

@@ -1,6 +1,6 @@
 // Digest periods: a week from one scheduled moment (ISO weekday + hour, in the server's IANA time zone) to the next.
 // Pure: the same inputs give the same period in every process, so the (guild, period) claim is shared by all workers.
-import { DateTime, IANAZone } from 'luxon';
+import { DateTime, IANAZone, type WeekdayNumbers } from 'luxon';
 
 export interface DigestSchedule {
   /** ISO weekday: 1 = Monday … 7 = Sunday. */
@@ -81,4 +81,47 @@ export function cronPattern(s: DigestSchedule): string {
 /** "Monday 09:00 (Europe/Amsterdam)". */
 export function describeSchedule(s: DigestSchedule): string {
   return `${WEEKDAYS[s.day - 1] ?? '?'} ${String(s.hour).padStart(2, '0')}:00 (${s.timezone})`;
+}
+
+/** One calendar day (in the period's zone) of a period, cut to the period: the chart's buckets. */
+export interface PeriodDay {
+  /** Inclusive start, ISO-8601 UTC (the period's start for the first day). */
+  start: string;
+  /** The local date, `2026-11-23`. */
+  date: string;
+  /** "Mon 23" */
+  label: string;
+}
+
+/** The local calendar days a period touches, in order (8 for a week from Monday 09:00 to Monday 09:00; 23- or 25-hour days across DST). */
+export function periodDays(p: Pick<DigestPeriod, 'start' | 'end' | 'timezone'>): PeriodDay[] {
+  const end = Date.parse(p.end);
+  const out: PeriodDay[] = [];
+  let at = DateTime.fromISO(p.start, { zone: p.timezone });
+  while (at.toMillis() < end && out.length < 400) {
+    out.push({ start: iso(at), date: at.toISODate()!, label: at.setLocale('en-GB').toFormat('ccc d') });
+    at = at.startOf('day').plus({ days: 1 });
+  }
+  return out;
+}
+
+/**
+ * The period the trend compares with: the week before, the same length as `p` (for a period so far, the same
+ * part of last week), its start seven local days earlier (same wall-clock time across DST).
+ */
+export function previousPeriod(p: Pick<DigestPeriod, 'start' | 'end' | 'timezone' | 'partial'>): { start: string; end: string } {
+  const start = DateTime.fromISO(p.start, { zone: p.timezone }).minus({ days: 7 });
+  const end = p.partial ? start.plus({ milliseconds: Date.parse(p.end) - Date.parse(p.start) }) : DateTime.fromISO(p.start, { zone: p.timezone });
+  return { start: iso(start), end: iso(end) };
+}
+
+/** The whole week of a schedule named `2026-W48`: from its scheduled moment in that ISO week to the next one. */
+export function periodOfWeek(s: DigestSchedule, key: string): DigestPeriod {
+  assertSchedule(s);
+  const m = /^(\d{4})-W(\d{2})$/.exec(key);
+  const week = m ? DateTime.fromObject({ weekYear: Number(m[1]), weekNumber: Number(m[2]), weekday: s.day as WeekdayNumbers }, { zone: s.timezone }) : null;
+  if (!week?.isValid || weekKey(week) !== key) throw new RangeError(`"${key}" is not an ISO week like 2026-W48`);
+  const start = momentOn(week, s);
+  const end = momentOn(week.plus({ days: 7 }), s);
+  return { key: weekKey(start), start: iso(start), end: iso(end), timezone: s.timezone, partial: false };
 }

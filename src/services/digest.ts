@@ -9,14 +9,28 @@
 import type { APIMessage, RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 import type { AppContext } from '../context.ts';
 import type { Db } from '../db/index.ts';
-import { DIGEST_FOOTER_PREFIX, isEmptyDigest, periodKeyFromFooter, renderDigest, type DigestView } from '../render/digest.ts';
-import { commentsOutsideWindow, countParticipants, getDigestPosts, listNewPosts, mostDiscussed, windowComments, windowRatings, type DigestWindow } from '../repositories/digest.ts';
+import type { DigestChart } from '../render/digest-chart.ts';
+import { DIGEST_FOOTER_PREFIX, isEmptyDigest, periodKeyFromFooter, renderDigestMessage, type DigestView } from '../render/digest.ts';
+import {
+  commentsOutsideWindow,
+  countParticipants,
+  getDigestPosts,
+  listNewPosts,
+  mostDiscussed,
+  newVoices,
+  waitingForAnswer,
+  windowActivity,
+  windowComments,
+  windowCounts,
+  windowRatings,
+  type DigestWindow,
+} from '../repositories/digest.ts';
 import { claimDigest, getDigest, updateDigest, type Digest } from '../repositories/digests.ts';
 import { listFeeds } from '../repositories/feeds.ts';
 import { getGuildSettings, listKnownGuildIds, type GuildSettings } from '../repositories/guilds.ts';
 import { now, stableId } from '../repositories/ids.ts';
-import { currentPeriodSoFar, cronPattern, type DigestPeriod, type DigestSchedule } from './digest-period.ts';
-import { DiscordRequestError } from './discord-port.ts';
+import { currentPeriodSoFar, cronPattern, periodDays, periodJustEnded, periodOfWeek, previousPeriod, type DigestPeriod, type DigestSchedule } from './digest-period.ts';
+import { DiscordRequestError, type MessageFile } from './discord-port.ts';
 import { bayesianAverage, DEFAULT_PRIOR_MEAN, PRIOR_WEIGHT, rankTopRated } from './ranking.ts';
 
 /** How many entries the top-rated and most-discussed lists show; the new-posts list shows what fits. */
@@ -24,6 +38,9 @@ export const TOP_COUNT = 5;
 export const NEW_POSTS_MAX = 25;
 /** The prior C is the server's mean rating over this many days (DEFAULT_PRIOR_MEAN until there are ratings). */
 export const PRIOR_DAYS = 90;
+/** "Waiting for an answer" looks at the posts of this many days, and a top-level reply waits once it is this old. */
+export const WAITING_DAYS = 30;
+export const WAITING_QUIET_HOURS = 48;
 /** How far back (messages) the crash repair looks for an unrecorded digest in the channel. */
 const REPAIR_PAGES = 5;
 /** A fresh claim without a message id may be another worker posting right now: wait this long for it first. */
@@ -138,8 +155,34 @@ export async function topRated(
  */
 export async function collectDigest(db: Db, guildId: string, period: Pick<DigestPeriod, 'start' | 'end' | 'timezone' | 'partial'>, periodKey: string): Promise<DigestView> {
   const w = { guildId, start: period.start, end: period.end };
-  const since = new Date(Date.parse(period.end) - PRIOR_DAYS * 24 * 3600 * 1000).toISOString();
-  const [ratings, comments, news, participants] = await Promise.all([windowRatings(db, w, since), windowComments(db, w), listNewPosts(db, w, NEW_POSTS_MAX), countParticipants(db, w)]);
+  const endMs = Date.parse(period.end);
+  const since = new Date(endMs - PRIOR_DAYS * 24 * 3600 * 1000).toISOString();
+  const days = periodDays(period);
+  const prev = { guildId, ...previousPeriod(period) };
+  const [ratings, comments, news, participants, activity, waiting, voices, prevCounts, prevParticipants] = await Promise.all([
+    windowRatings(db, w, since),
+    windowComments(db, w),
+    listNewPosts(db, w, NEW_POSTS_MAX),
+    countParticipants(db, w),
+    windowActivity(
+      db,
+      w,
+      days.map((d) => d.start),
+    ),
+    waitingForAnswer(
+      db,
+      {
+        guildId,
+        since: new Date(endMs - WAITING_DAYS * 24 * 3600 * 1000).toISOString(),
+        end: period.end,
+        quietBefore: new Date(endMs - WAITING_QUIET_HOURS * 3600 * 1000).toISOString(),
+      },
+      TOP_COUNT,
+    ),
+    newVoices(db, w),
+    windowCounts(db, prev),
+    countParticipants(db, prev),
+  ]);
   const prior = ratings.prior && ratings.prior.count > 0 ? ratings.prior.sum / ratings.prior.count : DEFAULT_PRIOR_MEAN;
   const candidates = [...ratings.posts].map(([id, r]) => ({ id, ratingSum: r.ratingSum, ratingCount: r.ratingCount })).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const discussed = mostDiscussed(
@@ -147,7 +190,7 @@ export async function collectDigest(db: Db, guildId: string, period: Pick<Digest
     TOP_COUNT,
   );
   const ranked = await topRated(db, w, candidates, comments, prior, TOP_COUNT);
-  const details = await getDigestPosts(db, [...new Set([...ranked, ...discussed.map((d) => d.id)])]);
+  const details = await getDigestPosts(db, [...new Set([...ranked, ...discussed.map((d) => d.id), ...waiting.posts.map((p) => p.id)])]);
   let newComments = 0;
   for (const n of comments.values()) newComments += n;
   let newRatings = 0;
@@ -161,6 +204,12 @@ export async function collectDigest(db: Db, guildId: string, period: Pick<Digest
     topRated: ranked.flatMap((id) => (details.has(id) ? [details.get(id)!] : [])),
     mostDiscussed: discussed.flatMap((d) => (details.has(d.id) ? [{ ...details.get(d.id)!, newComments: d.newComments }] : [])),
     totals: { newComments, newRatings, participants },
+    activity: { days: days.map((d, i) => ({ date: d.date, label: d.label, replies: activity.replies[i] ?? 0, ratings: activity.ratings[i] ?? 0 })), stars: activity.stars },
+    waiting: waiting.posts.flatMap((p) => (details.has(p.id) ? [{ ...details.get(p.id)!, unansweredSince: p.unansweredSince }] : [])),
+    waitingTotal: waiting.total,
+    // Privacy (member_privacy): hidden members were left out by the query; anonymous ones are only counted.
+    newVoices: { count: voices.length, named: voices.filter((v) => v.show === 'named').map((v) => v.userId) },
+    previous: { newComments: prevCounts.comments, newRatings: prevCounts.ratings, participants: prevParticipants },
   };
 }
 
@@ -187,15 +236,17 @@ export async function findPostedDigest(ctx: Pick<AppContext, 'discord'>, channel
 }
 
 async function send(ctx: AppContext, digest: Digest, channelId: string, view: DigestView): Promise<DigestOutcome> {
+  const rendered = renderDigestMessage(view);
   const body: RESTPostAPIChannelMessageJSONBody = {
-    ...renderDigest(view),
+    ...rendered.body,
     nonce: digest.nonce,
     enforce_nonce: true,
     allowed_mentions: { parse: [] },
   };
+  const files: MessageFile[] = rendered.chart ? [{ name: rendered.chart.filename, data: rendered.chart.png, contentType: 'image/png' }] : [];
   let message: APIMessage;
   try {
-    message = await ctx.discord.createMessage(channelId, body);
+    message = await ctx.discord.createMessage(channelId, body, files);
   } catch (error) {
     // A 4xx other than 429 will not change by retrying (missing access, unknown channel, invalid body): recorded as failed.
     // Anything else (5xx, timeouts) may have created the message: the row stays claimed and the retry repairs it.
@@ -306,11 +357,24 @@ export async function previewDigest(
   ctx: Pick<AppContext, 'db' | 'config'>,
   guildId: string,
   at: Date = new Date(),
-): Promise<{ body: RESTPostAPIChannelMessageJSONBody; period: DigestPeriod; settings: GuildSettings; channelId: string | null; empty: boolean }> {
+): Promise<{ body: RESTPostAPIChannelMessageJSONBody; chart: DigestChart | null; period: DigestPeriod; settings: GuildSettings; channelId: string | null; empty: boolean }> {
   const settings = await getGuildSettings(ctx.db, guildId);
   const period = currentPeriodSoFar(scheduleOf(settings), at);
   const view = await collectDigest(ctx.db, guildId, period, `${period.key}-preview`);
-  return { body: renderDigest(view), period, settings, channelId: await resolveDigestChannel(ctx, settings), empty: isEmptyDigest(view) };
+  const { body, chart } = renderDigestMessage(view);
+  return { body, chart, period, settings, channelId: await resolveDigestChannel(ctx, settings), empty: isEmptyDigest(view) };
+}
+
+/**
+ * `blogcord digest render`: the chart of a server's week (`2026-W48`; default: the week that ended last) without
+ * Discord. Null when that week had no replies or ratings (no chart).
+ */
+export async function renderDigestImage(db: Db, guildId: string, week?: string, at: Date = new Date()): Promise<{ period: DigestPeriod; chart: DigestChart | null }> {
+  const settings = await getGuildSettings(db, guildId);
+  const schedule = scheduleOf(settings);
+  const period = week ? periodOfWeek(schedule, week) : periodJustEnded(schedule, at);
+  const view = await collectDigest(db, guildId, period, period.key);
+  return { period, chart: renderDigestMessage(view).chart };
 }
 
 // ------------------------------------------------------------------ schedules

@@ -20,11 +20,19 @@ export class DiscordRequestError extends Error {
 export type ReactionKind = 0 | 1;
 export const REACTION_KINDS: readonly ReactionKind[] = [0, 1];
 
+/** A file sent with a message (multipart `files[n]`); the body's `attachments[n]` (id n) names and describes it. */
+export interface MessageFile {
+  name: string;
+  data: Buffer;
+  contentType: string;
+}
+
 export interface DiscordPort {
   /** The bot's own user id (its reactions never count as ratings). */
   botUserId(): Promise<string>;
   getChannel(channelId: string): Promise<APIChannel | null>;
-  createMessage(channelId: string, body: RESTPostAPIChannelMessageJSONBody): Promise<APIMessage>;
+  /** With `files`, sent as multipart form data (`payload_json` and `files[n]`). */
+  createMessage(channelId: string, body: RESTPostAPIChannelMessageJSONBody, files?: readonly MessageFile[]): Promise<APIMessage>;
   editMessage(channelId: string, messageId: string, body: RESTPatchAPIChannelMessageJSONBody): Promise<APIMessage>;
   getMessage(channelId: string, messageId: string): Promise<APIMessage | null>;
   /** Newest first, as Discord returns them; at most 100. */

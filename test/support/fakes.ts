@@ -1,7 +1,7 @@
 // In-memory fakes of the ports the feed and publish services talk through: a DiscordPort that records every
 // call (with channels of chosen types and failures injected per method) and FeedJobs that record what was queued.
 import { ChannelType, type APIChannel, type APIMessage, type RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
-import type { DiscordPort } from '../../src/services/discord-port.ts';
+import type { DiscordPort, MessageFile } from '../../src/services/discord-port.ts';
 import type { FeedJobs } from '../../src/services/feeds.ts';
 import { snowflake } from './snowflake.ts';
 
@@ -15,7 +15,7 @@ export class FakeDiscord implements DiscordPort {
   calls: Call[] = [];
   channels = new Map<string, APIChannel>();
   failures: Array<{ method: string; error: Error }> = [];
-  messages = new Map<string, { channelId: string; body: RESTPostAPIChannelMessageJSONBody }>();
+  messages = new Map<string, { channelId: string; body: RESTPostAPIChannelMessageJSONBody; files?: readonly MessageFile[] }>();
 
   addChannel(guildId: string, type: ChannelType): string {
     const id = snowflake();
@@ -40,10 +40,10 @@ export class FakeDiscord implements DiscordPort {
     this.hit('getChannel', channelId);
     return this.channels.get(channelId) ?? null;
   }
-  async createMessage(channelId: string, body: RESTPostAPIChannelMessageJSONBody) {
+  async createMessage(channelId: string, body: RESTPostAPIChannelMessageJSONBody, files: readonly MessageFile[] = []) {
     this.hit('createMessage', channelId, body);
     const id = snowflake();
-    this.messages.set(id, { channelId, body });
+    this.messages.set(id, { channelId, body, files });
     return { id, channel_id: channelId } as APIMessage;
   }
   async editMessage(channelId: string, messageId: string) {

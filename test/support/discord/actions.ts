@@ -144,6 +144,9 @@ export class Actions {
       if (thread && c.thread_metadata?.locked && (this.perms(c, authorId) & P.ManageThreads) === 0n) throw Errors.threadLocked();
     }
     if (!extra.allowEmpty && isEmptyMessage(body, files.length)) throw Errors.emptyMessage();
+    // Uploading files needs Attach Files (Discord answers 50013 Missing Permissions without it).
+    if (!extra.system && files.length > 0) this.require(c, authorId, P.AttachFiles);
+    checkAttachments(body.attachments ?? null, files);
 
     // nonce + enforce_nonce: the same author's repeated nonce returns the first message
     const nonce = body.nonce ?? null;
@@ -188,7 +191,7 @@ export class Actions {
       mentions,
       mention_roles: [],
       attachments,
-      embeds: (body.embeds ?? []).map(normaliseEmbed),
+      embeds: (body.embeds ?? []).map(normaliseEmbed).map((e) => resolveAttachmentImage(e, attachments)),
       pinned: false,
       type: extra.type ?? (referenced ? MessageType.Reply : MessageType.Default),
       flags: (body.flags ?? 0) & (MessageFlags.SuppressEmbeds | MessageFlags.SuppressNotifications | MessageFlags.Ephemeral | MessageFlags.IsComponentsV2),
@@ -252,6 +255,12 @@ export class Actions {
     return [...out.values()];
   }
 
+  /** The attachments of an edit with new files (an ephemeral interaction reply, which the interactions module keeps): checked and stored like a message's. */
+  uploadAttachments(channelId: string, declared: MessageBody['attachments'], files: UploadedFile[]): APIAttachment[] {
+    checkAttachments(declared, files);
+    return this.buildAttachments(channelId, declared, files);
+  }
+
   private buildAttachments(channelId: string, declared: MessageBody['attachments'], files: UploadedFile[]): APIAttachment[] {
     const out: APIAttachment[] = [];
     const byIndex = new Map<string, UploadedFile>();
@@ -267,7 +276,8 @@ export class Actions {
       const filename = a.filename ?? f.filename;
       const url = `${this.baseUrl()}/attachments/${channelId}/${id}/${encodeURIComponent(filename)}`;
       this.state.attachments.set(`${channelId}/${id}/${filename}`, { body: f.data, contentType: f.contentType });
-      out.push({ id, filename, size: f.data.length, url, proxy_url: url, content_type: f.contentType, ...(a.description ? { description: a.description } : {}) });
+      const size = f.contentType === 'image/png' ? pngSize(f.data) : null;
+      out.push({ id, filename, size: f.data.length, url, proxy_url: url, content_type: f.contentType, ...(size ?? {}), ...(a.description ? { description: a.description } : {}) });
     }
     return out;
   }
@@ -286,6 +296,7 @@ export class Actions {
     const next: APIMessage = { ...m };
     if (body.content !== undefined) next.content = body.content ?? '';
     if (body.embeds !== undefined) next.embeds = (body.embeds ?? []).map(normaliseEmbed);
+    if (opts.files?.length) checkAttachments(body.attachments?.filter((a) => !m.attachments.some((x) => x.id === String(a.id))) ?? null, opts.files);
     if (body.components !== undefined) next.components = (body.components ?? []) as APIMessage['components'];
     if (body.flags !== undefined && body.flags !== null) next.flags = ((m.flags ?? 0) & ~MessageFlags.SuppressEmbeds) | (body.flags & MessageFlags.SuppressEmbeds);
     if (body.attachments !== undefined || (opts.files && opts.files.length)) {
@@ -293,6 +304,7 @@ export class Actions {
       const kept = body.attachments === undefined ? m.attachments : m.attachments.filter((a) => keep.has(a.id));
       next.attachments = [...kept, ...this.buildAttachments(channelId, body.attachments?.filter((a) => !m.attachments.some((x) => x.id === String(a.id))) ?? null, opts.files ?? [])];
     }
+    next.embeds = next.embeds.map((e) => resolveAttachmentImage(e, next.attachments));
     if (body.content !== undefined) next.mentions = this.resolveMentions(next.content, body.allowed_mentions ?? null, undefined, c);
     if (isEmptyMessage({ ...next, sticker_ids: next.sticker_items?.map((s) => s.id) ?? null }) && !(next.flags! & MessageFlags.Loading)) throw Errors.emptyMessage();
     next.edited_timestamp = new Date().toISOString();
@@ -626,6 +638,42 @@ export class Actions {
   raw(t: string, d: object, scope: Parameters<Gateway['dispatch']>[2] = {}): Promise<void> {
     return this.emit(t, d, scope);
   }
+}
+
+/**
+ * Discord's checks of a message's files: a declared attachment (`attachments[n]`, id n) needs the upload `files[n]`,
+ * its description is at most 1024 characters, and an upload claiming to be a PNG must be one.
+ */
+function checkAttachments(declared: MessageBody['attachments'], files: UploadedFile[]): void {
+  const tree: DiscordErrorTree = {};
+  const uploaded = new Set(files.map((f, i) => /^files\[(\d+)\]$/.exec(f.field)?.[1] ?? String(i)));
+  (declared ?? []).forEach((a, i) => {
+    if (!uploaded.has(String(a.id ?? ''))) errorAt(['attachments', i, 'id'], 'ATTACHMENT_NOT_FOUND', 'Unknown attachment: no file was uploaded with this id.', tree);
+    if (typeof a.description === 'string' && a.description.length > 1024) errorAt(['attachments', i, 'description'], 'BASE_TYPE_MAX_LENGTH', 'Must be 1024 or fewer in length.', tree);
+  });
+  files.forEach((f) => {
+    if (f.contentType === 'image/png' && !pngSize(f.data)) errorAt([f.field], 'INVALID_FILE', 'The file is not a valid PNG image.', tree);
+  });
+  if (Object.keys(tree).length) throw Errors.invalidFormBody(tree);
+}
+
+/** Width and height from a PNG's IHDR chunk, or null when the bytes are not a PNG. */
+function pngSize(data: Buffer): { width: number; height: number } | null {
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  if (data.length < 24 || !data.subarray(0, 8).equals(signature) || data.toString('latin1', 12, 16) !== 'IHDR') return null;
+  return { width: data.readUInt32BE(16), height: data.readUInt32BE(20) };
+}
+
+/** An embed image `attachment://name` becomes that attachment's URL (with its size), as Discord shows it; an unknown name is dropped. */
+export function resolveAttachmentImage(e: APIEmbed, attachments: readonly APIAttachment[]): APIEmbed {
+  const url = e.image?.url;
+  if (!url?.startsWith('attachment://')) return e;
+  const a = attachments.find((x) => x.filename === url.slice('attachment://'.length));
+  if (!a) {
+    const { image: _dropped, ...rest } = e;
+    return rest;
+  }
+  return { ...e, image: { url: a.url, proxy_url: a.proxy_url, ...(a.width ? { width: a.width, height: a.height ?? 0 } : {}) } };
 }
 
 function normaliseEmbed(e: APIEmbed): APIEmbed {

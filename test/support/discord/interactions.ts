@@ -18,7 +18,7 @@ import {
   type APIInteraction,
   type APIMessage,
 } from 'discord-api-types/v10';
-import type { Actions, MessageBody, UploadedFile } from './actions.ts';
+import { resolveAttachmentImage, type Actions, type MessageBody, type UploadedFile } from './actions.ts';
 import { DiscordHttpError, Errors } from './errors.ts';
 import { type DiscordState, type InteractionRecord, blankContent } from './state.ts';
 
@@ -385,7 +385,7 @@ export class Interactions {
     const priv = rec.privateMessages.get(current.id);
     let out: APIMessage;
     if (priv) {
-      out = this.editPrivate(rec, current.id, body);
+      out = this.editPrivate(rec, current.id, body, files);
     } else {
       out = await this.actions.editMessage(this.state.botUserId, current.channel_id, current.id, body, { system: true, files });
     }
@@ -395,12 +395,20 @@ export class Interactions {
   }
 
   /** Edits an ephemeral message (it lives only in the interaction that sent it). */
-  private editPrivate(rec: InteractionRecord, messageId: string, body: MessageBody): APIMessage {
+  private editPrivate(rec: InteractionRecord, messageId: string, body: MessageBody, files: UploadedFile[] = []): APIMessage {
     const priv = rec.privateMessages.get(messageId)!;
     const next: APIMessage = { ...priv, edited_timestamp: new Date().toISOString(), flags: (priv.flags ?? 0) & ~MessageFlags.Loading };
     if (body.content !== undefined) next.content = body.content ?? '';
     if (body.embeds !== undefined) next.embeds = (body.embeds ?? []).map((e) => ({ type: 'rich', ...e }) as APIMessage['embeds'][number]);
     if (body.components !== undefined) next.components = (body.components ?? []) as APIMessage['components'];
+    if (body.attachments !== undefined || files.length) {
+      // New files of an ephemeral edit (/digest preview's chart): checked and stored like a message's.
+      const keep = new Set((body.attachments ?? []).map((a) => String(a.id)));
+      const kept = body.attachments === undefined ? priv.attachments : priv.attachments.filter((a) => keep.has(a.id));
+      const declared = body.attachments?.filter((a) => !priv.attachments.some((x) => x.id === String(a.id))) ?? null;
+      next.attachments = [...kept, ...this.actions.uploadAttachments(priv.channel_id, declared, files)];
+    }
+    next.embeds = next.embeds.map((e) => resolveAttachmentImage(e, next.attachments));
     rec.privateMessages.set(next.id, next);
     return next;
   }
