@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TEST_DATABASE_URL } from './support/db.ts';
@@ -93,6 +94,15 @@ test('a random file, a corrupt file, a truncated database and a folder: one line
   assert.is(statSync(truncated).size, Math.floor(bytes.length / 2), 'the damaged file is left as it was');
 
   assertOneLineFailure(await cli(['migrate'], { DATABASE_URL: `sqlite:${dir}` }), /is a folder, not a database file/, 'a folder');
+});
+
+test('a migration the database refuses is one line naming DATABASE_URL and the migration', async () => {
+  const clash = join(dir, 'clash.sqlite');
+  const sqlite = new SQLite(clash);
+  sqlite.exec('create table feeds (x text)'); // a table the first migration creates
+  sqlite.close();
+  const run = await cli(['migrate'], { DATABASE_URL: `sqlite:${clash}` });
+  assertOneLineFailure(run, /migration 2026-11-29_001_initial failed: .*feeds.* already exists/, 'a clashing table');
 });
 
 test('a PostgreSQL that refuses or lacks the database: one line, the password hidden', async () => {

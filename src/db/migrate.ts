@@ -31,27 +31,28 @@ export class MigrationError extends Error {
   }
 }
 
-function settle({ error, results }: MigrationResultSet): MigrationStep[] {
+/** The steps run; a failure is a MigrationError naming the database (password hidden) and the migration. */
+function settle(db: RootDb, { error, results }: MigrationResultSet): MigrationStep[] {
   const steps = (results ?? []).map(({ migrationName, direction, status }) => ({ name: migrationName, direction, status }));
   if (error) {
     const failed = steps.find((s) => s.status === 'Error');
     const reason = error instanceof Error ? error.message : String(error);
-    throw new MigrationError(`migration ${failed?.name ?? '(none)'} failed: ${reason}`, steps, error);
+    throw new MigrationError(`DATABASE_URL=${db.description}: migration ${failed?.name ?? '(none)'} failed: ${reason.replace(/\s*\n\s*/g, ' ')}`, steps, error);
   }
   return steps;
 }
 
 export async function migrateToLatest(db: RootDb): Promise<MigrationStep[]> {
-  return settle(await (await migrator(db)).migrateToLatest());
+  return settle(db, await (await migrator(db)).migrateToLatest());
 }
 
 export async function migrateDown(db: RootDb): Promise<MigrationStep[]> {
-  return settle(await (await migrator(db)).migrateDown());
+  return settle(db, await (await migrator(db)).migrateDown());
 }
 
 /** Rolls every migration back (tests use it to prove `down` works). */
 export async function migrateAllDown(db: RootDb): Promise<MigrationStep[]> {
-  return settle(await (await migrator(db)).migrateTo(NO_MIGRATIONS));
+  return settle(db, await (await migrator(db)).migrateTo(NO_MIGRATIONS));
 }
 
 export async function migrationStatus(db: RootDb): Promise<Array<{ name: string; executedAt: Date | null }>> {

@@ -12,9 +12,10 @@ export default defineListener({
   event: Events.MessageReactionRemove,
   async run(ctx, reaction, user, details) {
     const message = reaction.message;
-    // discord.js has applied the removal to the cached counts; a partial reaction (uncached message) knows none.
-    const other = details?.burst === true ? reaction.countDetails?.normal : reaction.countDetails?.burst;
-    const otherKindMayRemain = reaction.partial || typeof other !== 'number' || other > 0;
+    // Taking back a super reaction: the person may still hold the normal one (rare; a recount settles it). Taking
+    // back a normal one: only when the cached counts show super reactions of this keycap (an uncached message
+    // knows none; the periodic recount settles that rare case), so a storm of removals asks for no recounts.
+    const otherKindMayRemain = details?.burst === true || (!reaction.partial && (reaction.countDetails?.burst ?? 0) > 0);
     await reactionProcessor(ctx).submit({
       kind: 'remove',
       messageId: message.id,
