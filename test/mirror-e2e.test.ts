@@ -16,6 +16,9 @@ import { createTestDb, type TestDb } from './support/db.ts';
 import { startDiscordEmulator, type DiscordEmulator } from './support/discord/index.ts';
 import { loadSeed, type SeedComment } from './support/fixtures.ts';
 
+/** A 1×1 PNG: the emulator, like Discord, refuses an image/png upload that is not one. */
+const ONE_PIXEL_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+
 const REFRESH_MS = 1000;
 const seed = loadSeed();
 const AUTHORS = [...new Set(seed.comments.map((c) => c.author))];
@@ -176,7 +179,7 @@ test('the seed discussion replayed as Discord replies gives the same 22-comment 
 test('edit, delete, bulk delete, attachments; bots, webhooks-less system messages and other channels are not stored (forum post)', async (ctx) => {
   const d = ctx.discord;
   const p = await publishPost(ctx, 'a-forum-post', 'forum');
-  const first = await d.say('alice', p.threadId, 'first!', { attachments: [{ filename: 'chart.png', data: 'PNG', contentType: 'image/png' }] });
+  const first = await d.say('alice', p.threadId, 'first!', { attachments: [{ filename: 'chart.png', data: ONE_PIXEL_PNG, contentType: 'image/png' }] });
   const reply = await d.say('bob', p.threadId, 'a reply', { replyTo: first });
   const toStarter = await d.say('bob', p.threadId, 'replying to the post itself', { replyTo: p.announcement });
   await d.say(d.botUser, p.threadId, 'the bot speaks');
