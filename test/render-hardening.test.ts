@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { absolutizeHtml, firstImage, htmlToText } from '../src/feeds/html.ts';
 import { validateMessagePayload } from '../src/render/limits.ts';
 import { claimedHost, htmlToDiscordMarkdown, isDeceptiveLink } from '../src/render/markdown.ts';
-import { renderPostMessage } from '../src/render/post.ts';
+import { renderFallback, renderPostMessage, threadName } from '../src/render/post.ts';
 
 const stats = { rating: { average: 0, count: 0 }, replies: 0 };
 const post = (html: string) => ({ title: 'T', url: 'https://blog.example/p', author: null, publishedAt: null, summaryHtml: html, contentHtml: null, imageUrl: null });
@@ -106,3 +106,29 @@ links('honest links keep their text', () => {
 });
 
 links.run();
+
+const fields = suite('titles and names in payloads');
+
+fields('a long title with mentions is cut after neutralising: the announcement, not the fallback', () => {
+  for (const title of [`@everyone ${'x'.repeat(300)}`, `${'@here '.repeat(60)}`, `${'a'.repeat(250)} @everyone <@123> ${'b'.repeat(10)}`, `${'a'.repeat(255)}@everyone`]) {
+    const payload = renderPostMessage({ ...post('<p>Hi</p>'), title, author: `${'@everyone '.repeat(40)}` }, stats);
+    assert.equal(validateMessagePayload(payload), []);
+    const embed = payload.embeds?.[0];
+    assert.ok(embed, `fell back to a bare message for ${title.slice(0, 30)}`);
+    assert.ok(embed.title!.length <= 256 && embed.author!.name.length <= 256);
+    assert.not.match(embed.title!, /@(everyone|here)|<@\d/);
+    assert.not.match(embed.author!.name, /@(everyone|here)/);
+  }
+});
+
+fields('bidirectional overrides never reach a title, author, footer or thread name', () => {
+  const bidi = '\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069';
+  const payload = renderPostMessage({ ...post('<p>Hi</p>'), title: `invoice${bidi}fdp.exe`, author: `Al${bidi}ice`, feedTitle: `Blog${bidi}` }, stats);
+  const embed = payload.embeds![0]!;
+  for (const text of [embed.title!, embed.author!.name, embed.footer!.text, threadName(`a${bidi}b`), renderFallback({ title: `x${bidi}y`, url: null }).content!]) {
+    assert.not.match(text, /[\u202a-\u202e\u2066-\u2069]/, JSON.stringify(text));
+  }
+  assert.is(embed.title, 'invoicefdp.exe');
+});
+
+fields.run();

@@ -39,7 +39,6 @@ export const EMBED_COLOR = 0xf28c28;
 
 const NO_MENTIONS = { parse: [] } as const satisfies RESTPostAPIChannelMessageJSONBody['allowed_mentions'];
 
-/** Cut plain text to max characters at a word boundary with "…" (hard cut when there is no usable boundary). */
 /**
  * A URL to show in a reply: `<url>` (a link without a preview) when it is at most `max` characters, else cut
  * as code, so a feed URL of Discord's 2,000 allowed characters cannot push a reply over the message limit.
@@ -48,8 +47,29 @@ export function shownUrl(url: string, max = 300): string {
   return url.length <= max ? `<${url}>` : `\`${cutText(url.replaceAll('`', ''), max)}\``;
 }
 
+/** Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they can disguise names and links. */
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g;
+
+/** Text without bidirectional overrides, for anything shown of a title or a name. */
+export function stripBidi(text: string): string {
+  return text.replace(BIDI_CONTROLS, '');
+}
+
+/** Cut plain text to max characters at a word boundary with "…"; whitespace collapsed, bidi overrides removed. */
 export function cutText(text: string, max: number): string {
-  const t = collapseWhitespace(text);
+  return cutCollapsed(stripBidi(collapseWhitespace(text)), max);
+}
+
+/**
+ * Text for a field with a length limit where mentions must not ping (embed title, author name): whitespace
+ * collapsed, bidi overrides removed, mentions neutralised, and only then cut, so the zero-width spaces that
+ * neutralise a mention count towards the limit.
+ */
+export function cutNeutralised(text: string, max: number): string {
+  return cutCollapsed(neutraliseMentions(stripBidi(collapseWhitespace(text))), max);
+}
+
+function cutCollapsed(t: string, max: number): string {
   if (t.length <= max) return t;
   if (max <= 1) return t.slice(0, Math.max(0, max));
   const room = t.slice(0, max - 1);
@@ -77,7 +97,7 @@ function safeUrl(url: string | null | undefined): string | undefined {
 /** The announcement: one embed with title → post, author, date, description with Read more, image, rating and replies. */
 export function renderAnnouncement(post: AnnouncedPost, stats: PostStats): RESTPostAPIChannelMessageJSONBody {
   const url = safeUrl(post.url);
-  const title = neutraliseMentions(cutText(post.title || url || FALLBACK_THREAD_NAME, EMBED_TITLE_MAX));
+  const title = cutNeutralised(post.title || url || FALLBACK_THREAD_NAME, EMBED_TITLE_MAX) || FALLBACK_THREAD_NAME;
   const sourceHtml = post.summaryHtml?.trim() ? post.summaryHtml : post.contentHtml;
   const body = htmlToDiscordMarkdown(sourceHtml, { maxLength: DESCRIPTION_BUDGET, readMoreUrl: url ?? null, baseUrl: url ?? null });
   // The image: the feed's own, else the first image of the summary, else of the full content.
@@ -99,7 +119,7 @@ export function renderAnnouncement(post: AnnouncedPost, stats: PostStats): RESTP
   };
   if (url) embed.url = url;
   if (body.markdown) embed.description = body.markdown;
-  const author = post.author ? cutText(neutraliseMentions(post.author), EMBED_AUTHOR_NAME_MAX) : '';
+  const author = post.author ? cutNeutralised(post.author, EMBED_AUTHOR_NAME_MAX) : '';
   if (author) embed.author = { name: author };
   if (post.publishedAt && !Number.isNaN(Date.parse(post.publishedAt))) embed.timestamp = new Date(post.publishedAt).toISOString();
   if (image) embed.image = { url: image };
@@ -117,6 +137,12 @@ export function renderFallback(post: Pick<AnnouncedPost, 'title' | 'url'>): REST
 
 /** The announcement, or the fallback when the announcement would break a Discord limit. */
 export function renderPostMessage(post: AnnouncedPost, stats: PostStats): RESTPostAPIChannelMessageJSONBody {
-  const payload = renderAnnouncement(post, stats);
+  let payload: RESTPostAPIChannelMessageJSONBody;
+  try {
+    payload = renderAnnouncement(post, stats);
+  } catch {
+    // Rendering one item must never fail its publishing or refresh: the minimal message goes out instead.
+    return renderFallback(post);
+  }
   return validateMessagePayload(payload).length === 0 ? payload : renderFallback(post);
 }
