@@ -11,7 +11,10 @@ import { createLogger } from '../src/logger.ts';
 import { findFeedByUrl, getFeed } from '../src/repositories/feeds.ts';
 import { listPosts } from '../src/repositories/posts.ts';
 import { addFeed, listFeedSummaries, pollFeed } from '../src/services/feeds.ts';
+import { feedCheckReport } from '../src/services/feed-check.ts';
 import { publishPost } from '../src/services/publish.ts';
+import type { FetchFeedOptions } from '../src/feeds/types.ts';
+import { runBlogcord } from './support/bot.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { FakeDiscord, FakeJobs } from './support/fakes.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
@@ -131,3 +134,31 @@ for (const dialect of DIALECTS) {
 
   test.run();
 }
+
+const check = suite<{ feeds: FeedServer }>('blogcord feed check: one line on any failure', {} as { feeds: FeedServer });
+check.before(async (c) => {
+  c.feeds = await startFeedServer({ items: [feedItem(2, { description: deepHtml }), feedItem(1)] });
+});
+check.after(async (c) => {
+  await c.feeds?.close();
+});
+
+check('an unexpected error is one line and not ok (no stack trace)', async (c) => {
+  const opts = Object.defineProperty({ allowPrivateNetwork: true, timeoutMs: 5_000, userAgent: 'test' }, 'maxBytes', {
+    get() {
+      throw new TypeError('injected failure\n    at somewhere (file.ts:1:1)');
+    },
+  }) as FetchFeedOptions;
+  const r = await feedCheckReport(c.feeds.url('/rss'), opts);
+  assert.is(r.ok, false);
+  assert.is(r.text, 'blogcord could not check the feed: TypeError: injected failure at somewhere (file.ts:1:1)');
+});
+
+check('the CLI prints a feed whose item nests 6,000 levels deep (it printed a RangeError stack)', async (c) => {
+  const r = await runBlogcord(['feed', 'check', c.feeds.url('/rss')], { FEED_ALLOW_PRIVATE_NETWORK: 'true' });
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Deep post/);
+  assert.not.match(r.stdout + r.stderr, /RangeError|\n\s+at /);
+});
+
+check.run();
