@@ -13,6 +13,7 @@ import { listPosts } from '../src/repositories/posts.ts';
 import { addFeed, listFeedSummaries, pollFeed } from '../src/services/feeds.ts';
 import { feedCheckReport } from '../src/services/feed-check.ts';
 import { publishPost } from '../src/services/publish.ts';
+import { buildCommentTree, suggestPosts, summarizePosts } from '../src/services/blog.ts';
 import type { FetchFeedOptions } from '../src/feeds/types.ts';
 import { runBlogcord } from './support/bot.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
@@ -130,6 +131,23 @@ for (const dialect of DIALECTS) {
     // And once the database takes it, the same add works.
     const ok = await addFeed(ctx, c.jobs, { guildId: c.guildId, url, channelId: c.textId, backfill: 3 });
     assert.is(ok.queued.length, 3);
+  });
+
+  test('the web API answer never shows bidi overrides in titles, authors or comment author names', async (c) => {
+    const ctx = { db: c.t.db, discord: c.discord, log, config };
+    const bidi = '\u202e\u2066';
+    c.feeds.items = [feedItem(1, { title: `Report${bidi}gpj.exe`, author: `Mal${bidi}lory` })];
+    await addFeed(ctx, c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 1 });
+    const posts = await listPosts(c.t.db, { guildId: c.guildId });
+    const [view] = await summarizePosts(c.t.db, posts);
+    assert.is(view!.title, 'Reportgpj.exe');
+    assert.is(view!.author, 'Mallory');
+    const tree = buildCommentTree([
+      { id: '1', postId: posts[0]!.id, threadId: 't', authorId: 'u', authorName: `ev${bidi}e`, content: 'hi', replyToId: null, attachments: [], createdAt: '2026-12-01T00:00:00.000Z', editedAt: null, deletedAt: null },
+    ]);
+    assert.is((tree[0] as { author: string }).author, 'eve');
+    const [choice] = await suggestPosts(c.t.db, c.guildId, 'Report');
+    if (choice) assert.not.match(choice.name, /[\u202a-\u202e\u2066-\u2069]/);
   });
 
   test.run();
