@@ -4,7 +4,7 @@ import { parse, NodeType, type HTMLElement, type Node } from 'node-html-parser';
 const DROP = new Set(['script', 'style', 'noscript', 'iframe', 'object', 'embed', 'template', 'svg', 'head', 'form', 'button', 'select', 'textarea']);
 
 /** Elements whose content node-html-parser keeps as raw text (not parsed as HTML). */
-const RAW_TEXT = 'script|style|noscript|pre';
+const RAW_TEXT = 'script|style|noscript';
 const RAW_START = new RegExp(`<(${RAW_TEXT})(?=[\\s/>])`, 'gi');
 // `[^<>]*` stops at the next tag: linear however many unterminated end tags there are.
 const RAW_END = new RegExp(`</(${RAW_TEXT})(?=[\\s/>])[^<>]*>`, 'gi');
@@ -30,7 +30,7 @@ function stripComments(html: string): string {
 
 /**
  * The HTML as node-html-parser reads it safely: comments removed, and the end tags of raw-text elements
- * (script, style, noscript, pre) written `</script>` exactly. The parser looks for that exact string, so
+ * (script, style, noscript) written `</script>` exactly. The parser looks for that exact string, so
  * `</script\n>`, `</style >` or `</SCRIPT>` after `<script>` made everything after them disappear.
  */
 export function normaliseHtml(html: string): string {
@@ -39,7 +39,9 @@ export function normaliseHtml(html: string): string {
     .replace(RAW_END, (_m, name: string) => `</${name.toLowerCase()}>`);
 }
 
-const PARSE_OPTIONS = { comment: false, blockTextElements: { script: true, style: true, noscript: true, pre: true } };
+// <pre> is parsed as HTML (its <code> and highlighting spans are elements): kept as raw text, its content reached
+// node-html-markdown unparsed, which re-parsed it with the (super-linear) repair of unclosed elements.
+const PARSE_OPTIONS = { comment: false, blockTextElements: { script: true, style: true, noscript: true } };
 
 /**
  * Parses HTML in linear time for reading text, images and links: elements left open stay open (nested), as the

@@ -53,6 +53,14 @@ export function neutraliseMentions(text: string): string {
     .replace(/<(?=[@#]|\/[\w-]|a?:\w+:\d|t:\d)/g, `<${ZWSP}`);
 }
 
+/** Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they can disguise names and links. */
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g;
+
+/** Text without bidirectional overrides, for anything shown of a title, a name or a description. */
+export function stripBidi(text: string): string {
+  return text.replace(BIDI_CONTROLS, '');
+}
+
 /** Escape text for Discord markdown (plain strings such as titles and author names). */
 export function escapeMarkdown(text: string): string {
   return neutraliseMentions(
@@ -303,6 +311,7 @@ export function htmlToDiscordMarkdown(html: string | null | undefined, options: 
     // Whatever went wrong is this item's problem only: its text without markup.
     markdown = plainMarkdown(source.replace(/<[^<>]*>/g, ' '));
   }
+  markdown = stripBidi(markdown);
   const maxOutput = Math.max(RENDER_BUDGET.maxOutput, options.maxLength * 2);
   const long = markdown.length > maxOutput;
   if (long) markdown = markdown.slice(0, maxOutput);

@@ -9,7 +9,9 @@ import {
   URL_MAX,
   validateMessagePayload,
 } from './limits.ts';
-import { escapeMarkdown, htmlToDiscordMarkdown, neutraliseMentions } from './markdown.ts';
+import { escapeMarkdown, htmlToDiscordMarkdown, neutraliseMentions, stripBidi } from './markdown.ts';
+
+export { stripBidi } from './markdown.ts';
 import { formatRating, type RatingSummary } from './rating.ts';
 
 /** What an announcement needs of a post (a PostDraft or a stored post both fit). */
@@ -45,14 +47,6 @@ const NO_MENTIONS = { parse: [] } as const satisfies RESTPostAPIChannelMessageJS
  */
 export function shownUrl(url: string, max = 300): string {
   return url.length <= max ? `<${url}>` : `\`${cutText(url.replaceAll('`', ''), max)}\``;
-}
-
-/** Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they can disguise names and links. */
-const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g;
-
-/** Text without bidirectional overrides, for anything shown of a title or a name. */
-export function stripBidi(text: string): string {
-  return text.replace(BIDI_CONTROLS, '');
 }
 
 /** Cut plain text to max characters at a word boundary with "…"; whitespace collapsed, bidi overrides removed. */
@@ -110,12 +104,12 @@ export function renderAnnouncement(post: AnnouncedPost, stats: PostStats): RESTP
     { name: 'Rating', value: formatRating(stats.rating), inline: true },
     { name: 'Discussion', value: formatReplies(stats.replies), inline: true },
   ];
-  const footerParts = [post.feedTitle ? cutText(post.feedTitle, 200) : null, RATE_THIS_POST].filter(Boolean);
+  const footerParts = [post.feedTitle ? cutNeutralised(post.feedTitle, 200) : null, RATE_THIS_POST].filter(Boolean);
   const embed: APIEmbed = {
     title,
     color: EMBED_COLOR,
     fields,
-    footer: { text: cutText(footerParts.join(' · '), EMBED_FOOTER_TEXT_MAX) },
+    footer: { text: cutNeutralised(footerParts.join(' · '), EMBED_FOOTER_TEXT_MAX) },
   };
   if (url) embed.url = url;
   if (body.markdown) embed.description = body.markdown;
