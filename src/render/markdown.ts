@@ -31,7 +31,7 @@ const DROPPED = new Set(['script', 'style', 'noscript', 'iframe', 'object', 'emb
  * at most `maxOutput` characters of markdown are considered for the cut. Within it, the worst case renders in well
  * under 50 ms (`npm run bench`, figure "render").
  */
-export const RENDER_BUDGET = { sourceChars: 32_000, maxDepth: 64, maxElements: 400, textPerOutput: 1.5, maxOutput: 12_000 } as const;
+export const RENDER_BUDGET = { sourceChars: 20_000, maxDepth: 64, maxElements: 400, textPerOutput: 1.5, maxOutput: 12_000 } as const;
 
 const nhm = new NodeHtmlMarkdown({
   bulletMarker: '-',
