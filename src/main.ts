@@ -87,15 +87,16 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'feed': {
       if (positionals[0] !== 'check' || !positionals[1]) throw new UsageError('usage: blogcord feed check URL');
-      const { checkFeed, formatFeedCheck } = await import('./services/feed-check.ts');
-      const result = await checkFeed(positionals[1], {
+      const { feedCheckReport } = await import('./services/feed-check.ts');
+      const report = await feedCheckReport(positionals[1], {
         allowPrivateNetwork: config.feedAllowPrivateNetwork,
         timeoutMs: config.feedTimeoutSeconds * 1000,
         maxBytes: config.feedMaxBytes,
         userAgent: USER_AGENT,
       });
-      process.stdout.write(`${formatFeedCheck(result)}\n`);
-      return 0;
+      // A failure, whatever it was, is one line on stderr and a non-zero status (no stack trace).
+      (report.ok ? process.stdout : process.stderr).write(`${report.text}\n`);
+      return report.ok ? 0 : 1;
     }
     case 'digest': {
       if (positionals[0] !== 'render' || !values.guild || !values.out) throw new UsageError('usage: blogcord digest render --guild ID [--week 2026-W48] --out FILE.png');

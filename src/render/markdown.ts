@@ -1,5 +1,6 @@
 import { NodeHtmlMarkdown } from 'node-html-markdown';
-import { firstImage, htmlToText, httpUrl, parseHtml } from '../feeds/html.ts';
+import { NodeType, type HTMLElement, type Node } from 'node-html-parser';
+import { elementsOf, firstImageIn, htmlShape, htmlToText, httpUrl, linearParse, normaliseHtml, repairedParse, textOf } from '../feeds/html.ts';
 
 export interface DiscordMarkdownOptions {
   /** Hard cap on the returned markdown, "…" and the Read more line included. */
@@ -20,7 +21,17 @@ export interface DiscordMarkdown {
 const ZWSP = '\u200b';
 
 /** Elements whose content never reaches Discord. */
-const DROPPED = 'script, style, noscript, iframe, object, embed, video, audio, picture, img, svg, canvas, map, form, button, input, select, textarea, template, head, link, meta';
+const DROPPED = new Set(['script', 'style', 'noscript', 'iframe', 'object', 'embed', 'video', 'audio', 'picture', 'img', 'svg', 'canvas', 'map', 'form', 'button', 'input', 'select', 'textarea', 'template', 'head', 'link', 'meta']);
+
+/**
+ * The render budget: what one item's HTML may cost. Only the first `sourceChars` of the HTML are read (a
+ * 1,500-character description needs only the start of a post); a tree deeper than `maxDepth` is rendered as
+ * plain text (no links or formatting) instead of markdown; of a wider tree only the first `maxElements` elements
+ * and about `textPerOutput` times the wanted length of text are converted (the rest is cut, with Read more);
+ * at most `maxOutput` characters of markdown are considered for the cut. Within it, the worst case renders in well
+ * under 50 ms (`npm run bench`, figure "render").
+ */
+export const RENDER_BUDGET = { sourceChars: 20_000, maxDepth: 64, maxElements: 400, textPerOutput: 1.5, maxOutput: 12_000 } as const;
 
 const nhm = new NodeHtmlMarkdown({
   bulletMarker: '-',
@@ -42,6 +53,14 @@ export function neutraliseMentions(text: string): string {
     .replace(/<(?=[@#]|\/[\w-]|a?:\w+:\d|t:\d)/g, `<${ZWSP}`);
 }
 
+/** Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they can disguise names and links. */
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g;
+
+/** Text without bidirectional overrides, for anything shown of a title, a name or a description. */
+export function stripBidi(text: string): string {
+  return text.replace(BIDI_CONTROLS, '');
+}
+
 /** Escape text for Discord markdown (plain strings such as titles and author names). */
 export function escapeMarkdown(text: string): string {
   return neutraliseMentions(
@@ -54,28 +73,104 @@ export function markdownUrl(url: string): string {
   return url.replace(/[()\s<>]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
 
-function prepareHtml(html: string, baseUrl: string | null): string {
-  const root = parseHtml(html);
-  for (const el of root.querySelectorAll(DROPPED)) el.remove();
-  // Headings → bold lines (Discord headings are huge and eat an embed).
-  for (const el of root.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
-    const text = el.text.replace(/\s+/g, ' ').trim();
-    el.replaceWith(text ? `<p><strong>${escapeHtml(text)}</strong></p>` : '');
+const tagOf = (el: HTMLElement): string => el.rawTagName?.toLowerCase() ?? '';
+
+/** Endings of file and product names that are not read as a domain when written bare ("Node.js", "README.md"). */
+const NOT_A_TLD = new Set(['js', 'mjs', 'ts', 'jsx', 'tsx', 'py', 'rb', 'rs', 'md', 'sh', 'css', 'scss', 'htm', 'html', 'php', 'c', 'h', 'cpp', 'hpp', 'java', 'kt', 'lua', 'pl', 'json', 'yml', 'yaml', 'toml', 'txt', 'ini', 'cfg', 'lock', 'log', 'csv', 'png', 'jpg', 'jpeg', 'gif', 'svg', 'webp']);
+
+/** A host as a person reads it: lower case, without "www.". */
+const readableHost = (host: string): string => host.toLowerCase().replace(/^www\./, '').replace(/\.$/, '');
+
+/**
+ * The host a link's text claims to go to, when the text is itself a URL or looks like a domain
+ * ("https://discord.com/gift", "discord.com", "www.paypal.com/login"); null for ordinary text.
+ */
+export function claimedHost(text: string): string | null {
+  const t = text.trim();
+  if (t.length > 2048 || /\s/.test(t)) return null;
+  const m = /^(?:[a-z][a-z0-9+.-]*:\/\/)?(?:[^\s/@]*@)?((?:[\p{L}\p{N}-]+\.)+[\p{L}]{2,}|\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:.]+\])\.?(?::\d+)?(?:[/?#]\S*)?$/iu.exec(t);
+  if (!m) return null;
+  // "Node.js" or "index.html" in a link's text name a thing, not a host (only a bare name can be either).
+  const bare = !/^[a-z][a-z0-9+.-]*:\/\//i.test(t) && !/^www\./i.test(t) && !/[/@:]/.test(t);
+  if (bare && NOT_A_TLD.has(m[1]!.split('.').pop()!.toLowerCase())) return null;
+  try {
+    return readableHost(new URL(`http://${m[1]}`).hostname);
+  } catch {
+    return null;
   }
-  // Tables do not exist in Discord: one line per row, cells joined with " · ".
-  for (const table of root.querySelectorAll('table')) {
-    const rows = table.querySelectorAll('tr').map((tr) =>
-      tr.querySelectorAll('th, td').map((c) => c.text.replace(/\s+/g, ' ').trim()).filter(Boolean).join(' · '),
-    );
-    table.replaceWith(rows.filter(Boolean).map((r) => `<p>${escapeHtml(r)}</p>`).join(''));
+}
+
+/** Whether a link's text names another host than the link goes to (a deceptive masked link). */
+export function isDeceptiveLink(text: string, href: string): boolean {
+  const claimed = claimedHost(text);
+  if (!claimed) return false;
+  try {
+    return claimed !== readableHost(new URL(href).hostname);
+  } catch {
+    return true;
   }
-  // Links: absolute http(s) only (others keep their text), URL made safe for (…).
-  for (const a of root.querySelectorAll('a')) {
+}
+
+/** Moves an element's children into its place (linear: no serialising and re-parsing of the subtree). */
+function unwrap(el: HTMLElement): void {
+  el.replaceWith(...el.childNodes);
+}
+
+/**
+ * Where in the (normalised) source the part worth converting ends: after at most `maxElements` elements (those
+ * never shown not counted) and about `maxText` characters of text, in document order; null when all of it is.
+ * Linear, without recursion.
+ */
+function startEnd(root: HTMLElement, maxElements: number, maxText: number): number | null {
+  let elements = 0;
+  let text = 0;
+  const stack: Node[] = [...root.childNodes].reverse();
+  while (stack.length) {
+    const node = stack.pop()!;
+    if (node.nodeType === NodeType.ELEMENT_NODE) {
+      const el = node as HTMLElement;
+      if (DROPPED.has(tagOf(el))) continue;
+      if (++elements > maxElements) return el.range[0];
+      for (let i = el.childNodes.length - 1; i >= 0; i--) stack.push(el.childNodes[i]!);
+    } else if ((text += node.rawText.length) > maxText) {
+      return node.range[1];
+    }
+  }
+  return null;
+}
+
+function prepareHtml(root: HTMLElement, baseUrl: string | null): string {
+  for (const el of elementsOf(root)) {
+    const tag = tagOf(el);
+    if (/^h[1-6]$/.test(tag)) {
+      // Headings → bold lines (Discord headings are huge and eat an embed).
+      const text = textOf(el).replace(/\s+/g, ' ').trim();
+      el.replaceWith(text ? `<p><strong>${escapeHtml(text)}</strong></p>` : '');
+    } else if (tag === 'table') {
+      // Tables do not exist in Discord: one line per row, cells joined with " · ".
+      const rows = elementsOf(el)
+        .filter((tr) => tagOf(tr) === 'tr')
+        .map((tr) =>
+          elementsOf(tr)
+            .filter((c) => tagOf(c) === 'th' || tagOf(c) === 'td')
+            .map((c) => textOf(c).replace(/\s+/g, ' ').trim())
+            .filter(Boolean)
+            .join(' · '),
+        );
+      el.replaceWith(rows.filter(Boolean).map((r) => `<p>${escapeHtml(r)}</p>`).join(''));
+    }
+  }
+  // Links: absolute http(s) only (others keep their text), URL made safe for (…); a link whose text names
+  // another host than it goes to shows where it really goes.
+  for (const a of elementsOf(root)) {
+    if (tagOf(a) !== 'a') continue;
     const href = httpUrl(a.getAttribute('href'), baseUrl);
-    if (!href || !a.text.trim()) {
-      a.replaceWith(a.innerHTML);
+    const text = href ? textOf(a) : '';
+    if (!href || !text.trim()) {
+      unwrap(a);
       continue;
     }
+    if (isDeceptiveLink(text, href)) a.set_content(escapeHtml(href));
     a.setAttribute('href', markdownUrl(href));
     for (const attr of Object.keys(a.attributes)) if (attr !== 'href') a.removeAttribute(attr);
   }
@@ -98,7 +193,7 @@ function tidy(markdown: string): string {
 /** Spans a cut must not fall into: masked links, <autolinks>, inline code. */
 function protectedSpans(md: string): Array<[number, number]> {
   const spans: Array<[number, number]> = [];
-  const re = /\[(?:\\.|[^\]\\\n])*\]\([^)\s]*\)|<https?:\/\/[^>\s]+>|`[^`\n]+`/g;
+  const re = /\[(?:\\.|[^\]\\\n]){0,2048}\]\([^)\s]{0,4096}\)|<https?:\/\/[^>\s]{1,4096}>|`[^`\n]{1,2048}`/g;
   for (let m = re.exec(md); m; m = re.exec(md)) spans.push([m.index, m.index + m[0].length]);
   return spans;
 }
@@ -190,12 +285,48 @@ export function truncateMarkdown(
 export function htmlToDiscordMarkdown(html: string | null | undefined, options: DiscordMarkdownOptions): DiscordMarkdown {
   const baseUrl = options.baseUrl ?? null;
   if (!html || !html.trim()) return { markdown: '', imageUrl: null, truncated: false };
-  const imageUrl = firstImage(html, baseUrl);
-  // Work on a bounded slice: 103 kB posts need only their start for a 1500-character description.
-  const source = html.length > 60_000 ? html.slice(0, 60_000) : html;
-  const markdown = tidy(neutraliseMentions(nhm.translate(prepareHtml(source, baseUrl))));
-  const cut = truncateMarkdown(markdown, options.maxLength, options.readMoreUrl, source.length < html.length);
+  // Work on a bounded slice (RENDER_BUDGET): 103 kB posts need only their start for a 1500-character description.
+  let source = html.length > RENDER_BUDGET.sourceChars ? html.slice(0, RENDER_BUDGET.sourceChars) : html;
+  // A slice may end inside a tag: drop the partial tag rather than show it as text.
+  if (source.length < html.length && source.lastIndexOf('<') > source.lastIndexOf('>')) source = source.slice(0, source.lastIndexOf('<'));
+  let imageUrl: string | null = null;
+  let markdown: string;
+  let pruned = false;
+  try {
+    // One linear parse to measure; the parser's repair of unclosed elements and the conversion run only on a
+    // shallow tree, and only on the start that the description can show.
+    const normalised = normaliseHtml(source);
+    const raw = linearParse(normalised);
+    imageUrl = firstImageIn(raw, baseUrl);
+    if (htmlShape(raw).depth > RENDER_BUDGET.maxDepth) {
+      markdown = plainMarkdown(textOf(raw, DROPPED));
+    } else {
+      const end = startEnd(raw, RENDER_BUDGET.maxElements, Math.ceil(options.maxLength * RENDER_BUDGET.textPerOutput) + 200);
+      pruned = end !== null;
+      const root = repairedParse(end === null ? normalised : normalised.slice(0, end));
+      for (const el of elementsOf(root)) if (DROPPED.has(tagOf(el))) el.remove();
+      markdown = tidy(neutraliseMentions(nhm.translate(prepareHtml(root, baseUrl))));
+    }
+  } catch {
+    // Whatever went wrong is this item's problem only: its text without markup.
+    markdown = plainMarkdown(source.replace(/<[^<>]*>/g, ' '));
+  }
+  markdown = stripBidi(markdown);
+  const maxOutput = Math.max(RENDER_BUDGET.maxOutput, options.maxLength * 2);
+  const long = markdown.length > maxOutput;
+  if (long) markdown = markdown.slice(0, maxOutput);
+  const cut = truncateMarkdown(markdown, options.maxLength, options.readMoreUrl, long || pruned || source.length < html.length);
   return { markdown: cut.markdown, imageUrl, truncated: cut.truncated };
+}
+
+/** The plain fallback: text lines escaped for Discord (no links, no formatting), mentions neutralised. */
+function plainMarkdown(text: string): string {
+  const lines = text
+    .slice(0, RENDER_BUDGET.sourceChars)
+    .split('\n')
+    .map((line) => line.replace(/[\s\u00a0]+/g, ' ').trim())
+    .filter(Boolean);
+  return tidy(escapeMarkdown(lines.join('\n\n')));
 }
 
 /** Visible text of HTML, whitespace collapsed (no markdown). */

@@ -9,7 +9,9 @@ import {
   URL_MAX,
   validateMessagePayload,
 } from './limits.ts';
-import { escapeMarkdown, htmlToDiscordMarkdown, neutraliseMentions } from './markdown.ts';
+import { escapeMarkdown, htmlToDiscordMarkdown, neutraliseMentions, stripBidi } from './markdown.ts';
+
+export { stripBidi } from './markdown.ts';
 import { formatRating, type RatingSummary } from './rating.ts';
 
 /** What an announcement needs of a post (a PostDraft or a stored post both fit). */
@@ -59,7 +61,6 @@ export const EMBED_COLOR = 0xf28c28;
 
 const NO_MENTIONS = { parse: [] } as const satisfies RESTPostAPIChannelMessageJSONBody['allowed_mentions'];
 
-/** Cut plain text to max characters at a word boundary with "…" (hard cut when there is no usable boundary). */
 /**
  * A URL to show in a reply: `<url>` (a link without a preview) when it is at most `max` characters, else cut
  * as code, so a feed URL of Discord's 2,000 allowed characters cannot push a reply over the message limit.
@@ -68,8 +69,21 @@ export function shownUrl(url: string, max = 300): string {
   return url.length <= max ? `<${url}>` : `\`${cutText(url.replaceAll('`', ''), max)}\``;
 }
 
+/** Cut plain text to max characters at a word boundary with "…"; whitespace collapsed, bidi overrides removed. */
 export function cutText(text: string, max: number): string {
-  const t = collapseWhitespace(text);
+  return cutCollapsed(stripBidi(collapseWhitespace(text)), max);
+}
+
+/**
+ * Text for a field with a length limit where mentions must not ping (embed title, author name): whitespace
+ * collapsed, bidi overrides removed, mentions neutralised, and only then cut, so the zero-width spaces that
+ * neutralise a mention count towards the limit.
+ */
+export function cutNeutralised(text: string, max: number): string {
+  return cutCollapsed(neutraliseMentions(stripBidi(collapseWhitespace(text))), max);
+}
+
+function cutCollapsed(t: string, max: number): string {
   if (t.length <= max) return t;
   if (max <= 1) return t.slice(0, Math.max(0, max));
   const room = t.slice(0, max - 1);
@@ -97,7 +111,7 @@ function safeUrl(url: string | null | undefined): string | undefined {
 /** The announcement: one embed with title → post, author, date, description with Read more, image, rating and replies. */
 export function renderAnnouncement(post: AnnouncedPost, stats: PostStats, web: WebNotice | null = null): RESTPostAPIChannelMessageJSONBody {
   const url = safeUrl(post.url);
-  const title = neutraliseMentions(cutText(post.title || url || FALLBACK_THREAD_NAME, EMBED_TITLE_MAX));
+  const title = cutNeutralised(post.title || url || FALLBACK_THREAD_NAME, EMBED_TITLE_MAX) || FALLBACK_THREAD_NAME;
   const sourceHtml = post.summaryHtml?.trim() ? post.summaryHtml : post.contentHtml;
   const body = htmlToDiscordMarkdown(sourceHtml, { maxLength: DESCRIPTION_BUDGET, readMoreUrl: url ?? null, baseUrl: url ?? null });
   // The image: the feed's own, else the first image of the summary, else of the full content.
@@ -111,16 +125,16 @@ export function renderAnnouncement(post: AnnouncedPost, stats: PostStats, web: W
     { name: 'Discussion', value: formatReplies(stats.replies), inline: true },
   ];
   if (web) fields.push({ name: 'On the web', value: webNoticeLine(web), inline: false });
-  const footerParts = [post.feedTitle ? cutText(post.feedTitle, 200) : null, RATE_THIS_POST].filter(Boolean);
+  const footerParts = [post.feedTitle ? cutNeutralised(post.feedTitle, 200) : null, RATE_THIS_POST].filter(Boolean);
   const embed: APIEmbed = {
     title,
     color: EMBED_COLOR,
     fields,
-    footer: { text: cutText(footerParts.join(' · '), EMBED_FOOTER_TEXT_MAX) },
+    footer: { text: cutNeutralised(footerParts.join(' · '), EMBED_FOOTER_TEXT_MAX) },
   };
   if (url) embed.url = url;
   if (body.markdown) embed.description = body.markdown;
-  const author = post.author ? cutText(neutraliseMentions(post.author), EMBED_AUTHOR_NAME_MAX) : '';
+  const author = post.author ? cutNeutralised(post.author, EMBED_AUTHOR_NAME_MAX) : '';
   if (author) embed.author = { name: author };
   if (post.publishedAt && !Number.isNaN(Date.parse(post.publishedAt))) embed.timestamp = new Date(post.publishedAt).toISOString();
   if (image) embed.image = { url: image };
@@ -139,6 +153,12 @@ export function renderFallback(post: Pick<AnnouncedPost, 'title' | 'url'>, web: 
 
 /** The announcement, or the fallback when the announcement would break a Discord limit. */
 export function renderPostMessage(post: AnnouncedPost, stats: PostStats, web: WebNotice | null = null): RESTPostAPIChannelMessageJSONBody {
-  const payload = renderAnnouncement(post, stats, web);
+  let payload: RESTPostAPIChannelMessageJSONBody;
+  try {
+    payload = renderAnnouncement(post, stats, web);
+  } catch {
+    // Rendering one item must never fail its publishing or refresh: the minimal message goes out instead.
+    return renderFallback(post, web);
+  }
   return validateMessagePayload(payload).length === 0 ? payload : renderFallback(post, web);
 }

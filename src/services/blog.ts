@@ -9,6 +9,7 @@ import { getPost, listPosts, type Post } from '../repositories/posts.ts';
 import { getRatingSummaries, guildMeanRating, type RatingSummary } from '../repositories/ratings.ts';
 import { findPostsByTitle, findServedPostByUrl, searchPosts, SERVED_STATES } from '../repositories/search.ts';
 import { plainText } from '../render/markdown.ts';
+import { stripBidi } from '../render/post.ts';
 import { formatRating } from '../render/rating.ts';
 import { presentForWeb, type WebComment } from './privacy.ts';
 import { DEFAULT_PRIOR_MEAN, PRIOR_WEIGHT, rankTopRated } from './ranking.ts';
@@ -106,9 +107,10 @@ export async function summarizePosts(db: Db, posts: readonly Post[]): Promise<Po
   return posts.map((p) => ({
     id: p.id,
     guildId: p.guildId,
-    title: p.title,
+    // Bidirectional overrides can disguise a name or a file name: never shown (the web API, the widget, /blog).
+    title: stripBidi(p.title),
     url: p.url,
-    author: p.author,
+    author: p.author === null ? null : stripBidi(p.author),
     publishedAt: p.publishedAt,
     rating: ratingView(ratings.get(p.id)!),
     replies: replies.get(p.id) ?? 0,
@@ -157,7 +159,7 @@ export function buildCommentTree(comments: readonly WebComment[]): CommentNode[]
             id: c.id,
             deleted: false,
             ...(c.appearance === 'anonymous' ? { anonymous: true as const, pseudonym: c.pseudonym ?? '' } : {}),
-            author: c.authorName,
+            author: stripBidi(c.authorName),
             content: readableDiscordText(c.content, namesById),
             createdAt: c.createdAt,
             editedAt: c.editedAt,
@@ -310,7 +312,7 @@ export async function topPosts(db: Db, guildId: string, period: TopPeriod, now =
 /** Autocomplete choices: title (≤ 100 characters) → post id. */
 export async function suggestPosts(db: Db, guildId: string, typed: string): Promise<Array<{ name: string; value: string }>> {
   const posts = await findPostsByTitle(db, guildId, typed, 25);
-  return posts.map((p) => ({ name: (p.title.trim() || p.url || 'Untitled post').slice(0, 100), value: p.id }));
+  return posts.map((p) => ({ name: (stripBidi(p.title).trim() || p.url || 'Untitled post').slice(0, 100), value: p.id }));
 }
 
 /**

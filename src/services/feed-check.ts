@@ -28,14 +28,14 @@ const EMPTY_STATS = { rating: { average: 0, count: 0 }, replies: 0 };
 export function previewFeed(feed: ParsedFeed): FeedCheckPreview[] {
   return feed.items.map((draft) => {
     const post = { ...draft, feedTitle: feed.title };
-    const announcement = renderAnnouncement(post, EMPTY_STATS);
     const name = threadName(draft.title);
-    return {
-      draft,
-      payload: renderPostMessage(post, EMPTY_STATS),
-      threadName: name,
-      problems: [...validateMessagePayload(announcement), ...validateThreadName(name)],
-    };
+    let problems: string[];
+    try {
+      problems = validateMessagePayload(renderAnnouncement(post, EMPTY_STATS));
+    } catch (error) {
+      problems = [`the announcement could not be rendered (${oneLine(error)})`];
+    }
+    return { draft, payload: renderPostMessage(post, EMPTY_STATS), threadName: name, problems: [...problems, ...validateThreadName(name)] };
   });
 }
 
@@ -45,6 +45,30 @@ export async function checkFeed(url: string, fetchOpts: FetchFeedOptions): Promi
   if (fetched.status !== 'ok') throw new FeedError('http-status', `${url} answered 304 Not Modified to an unconditional request`, { url, status: 304 });
   const feed = parseFeed(fetched.body, fetched.finalUrl);
   return { url, finalUrl: fetched.finalUrl, feed, previews: previewFeed(feed) };
+}
+
+/** An error as one short line (no stack, no line breaks). */
+function oneLine(error: unknown): string {
+  const text = error instanceof Error ? (error instanceof FeedError ? error.message : `${error.name}: ${error.message}`) : String(error);
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > 300 ? `${line.slice(0, 299)}…` : line;
+}
+
+/** Why `feed check` failed, as the one line it prints: a FeedError's message, else what went wrong. */
+export function feedCheckFailure(error: unknown): string {
+  return error instanceof FeedError ? oneLine(error) : `blogcord could not check the feed: ${oneLine(error)}`;
+}
+
+/**
+ * `blogcord feed check URL` as text and a status: the report (ok), or one line saying why not (never a stack
+ * trace, whatever failed).
+ */
+export async function feedCheckReport(url: string, fetchOpts: FetchFeedOptions, count = 3): Promise<{ ok: boolean; text: string }> {
+  try {
+    return { ok: true, text: formatFeedCheck(await checkFeed(url, fetchOpts), count) };
+  } catch (error) {
+    return { ok: false, text: feedCheckFailure(error) };
+  }
 }
 
 function newestFirst(previews: FeedCheckPreview[]): FeedCheckPreview[] {

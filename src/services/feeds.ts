@@ -8,6 +8,7 @@ import { checkFeedUrl, fetchFeed } from '../feeds/fetch.ts';
 import { parseFeed } from '../feeds/parse.ts';
 import type { FetchFeedOptions, ParsedFeed, PostDraft } from '../feeds/types.ts';
 import { USER_AGENT } from '../feeds/user-agent.ts';
+import { withTransaction, type Db } from '../db/index.ts';
 import { UserError } from '../errors.ts';
 import { escapeMarkdown, plainText } from '../render/markdown.ts';
 import { fitLines } from '../render/digest.ts';
@@ -81,6 +82,15 @@ export function feedUserError(error: FeedError): UserError {
   const unmentioned = error.suggestions.filter((u) => !error.message.includes(u));
   const tips = unmentioned.length ? `\nFeeds found on that page: ${unmentioned.slice(0, 3).join(' · ')}` : '';
   return new UserError(`${error.message}${tips}`, `feed-${error.code}`, { url: error.url });
+}
+
+/**
+ * A failure that is not a FeedError (a bug, or a library throwing on one hostile item) as a one-line reason for
+ * the person who asked and for /feed list: it is counted like any other failure, never swallowed.
+ */
+export function unexpectedReason(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return `blogcord could not process the feed (${cutText(text, 200)})`;
 }
 
 /**
@@ -184,29 +194,48 @@ export async function addFeed(
     validators = { etag: result.etag, lastModified: result.lastModified };
   } catch (error) {
     if (error instanceof FeedError) throw feedUserError(error);
-    throw error;
+    ctx.log.warn({ err: error, url }, '/feed add: the feed could not be processed');
+    throw new UserError(`${unexpectedReason(error)}: ${shownUrl(url)}. Nothing was saved.`, 'feed-unprocessable', { url });
   }
 
-  const before = await findFeedByUrl(ctx.db, input.guildId, url);
-  const { feed, created } = await upsertFeed(ctx.db, { guildId: input.guildId, url, channelId: channel.id, title: parsed.title, web: input.web });
+  // All or nothing: the feed, its items and its state are written in one transaction; a failure half-way
+  // leaves nothing behind (no feed, no pending post), and the answer says so.
+  let saved: { before: Feed | null; feed: Feed; created: boolean; stored: StoredItems; flood: boolean };
+  try {
+    saved = await withTransaction(ctx.db, async (db) => {
+      const tx = { ...ctx, db };
+      const before = await findFeedByUrl(db, input.guildId, url);
+      const { feed, created } = await upsertFeed(db, { guildId: input.guildId, url, channelId: channel.id, title: parsed.title, web: input.web });
+      // A feed the server follows and has polled (also a paused one: the pause was the bot's doing, not the server's)
+      // continues where its last poll stopped; a removed one was let go on purpose and starts afresh like a new one.
+      const followed = before !== null && before.state !== 'removed' && before.lastSuccessAt !== null;
+      const ordered = newestFirst(parsed.items);
+      const backfillKeys = new Set(ordered.slice(0, backfill).map((d) => d.key));
+      // Adding a followed feed again after its blog changed its guids: its posts are recognised, not stored twice.
+      const match = await matchItems(tx, feed, ordered);
+      const flood = followed && isFlood(match.fresh.size, countKeys(ordered));
+      const stored = await storeItems(tx, feed, ordered, (draft) => backfillKeys.has(draft.key) || (followed && !flood));
+      await recordFeedSuccess(db, feed.id, { ...validators, title: parsed.title });
+      return { before, feed, created, stored, flood };
+    });
+  } catch (error) {
+    ctx.log.error({ err: error, url, guildId: input.guildId }, '/feed add: saving the feed failed; nothing was saved');
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new UserError(
+      `blogcord could not save ${shownUrl(url)} (${cutText(reason, 200)}). Nothing was saved: no feed and no posts; try again, and tell the bot's operator if it keeps failing.`,
+      'feed-save-failed',
+      { url },
+    );
+  }
+  const { before, feed, created, stored, flood } = saved;
   // The web setting of a feed already announcing changed: its announcements say so, or stop saying it.
   if (before && input.web !== undefined && before.webEnabled !== input.web) {
     for (const id of await listAnnouncedPostIdsOfFeed(ctx.db, feed.id)) await jobs.refreshAnnouncement(id).catch((err) => ctx.log.warn({ err, postId: id }, 'could not queue an announcement refresh'));
   }
   const resumed = Boolean(before && before.state !== 'active');
-  // A feed the server follows and has polled (also a paused one: the pause was the bot's doing, not the server's)
-  // continues where its last poll stopped; a removed one was let go on purpose and starts afresh like a new one.
-  const followed = before !== null && before.state !== 'removed' && before.lastSuccessAt !== null;
-  const ordered = newestFirst(parsed.items);
-  const backfillKeys = new Set(ordered.slice(0, backfill).map((d) => d.key));
-  // Adding a followed feed again after its blog changed its guids: its posts are recognised, not stored twice.
-  const match = await matchItems(ctx, feed, ordered);
-  const flood = followed && isFlood(match.fresh.size, countKeys(ordered));
-  const stored = await storeItems(ctx, feed, ordered, (draft) => backfillKeys.has(draft.key) || (followed && !flood));
   for (const post of stored.changed) {
     if (post.messageId) await jobs.refreshAnnouncement(post.id).catch((err) => ctx.log.warn({ err, postId: post.id }, 'could not queue an announcement refresh'));
   }
-  await recordFeedSuccess(ctx.db, feed.id, { ...validators, title: parsed.title });
   const held = flood ? stored.skipped : [];
   const { queued } = stored;
   if (held.length) await holdBackFlood(ctx, feed, parsed.title, held, parsed.items.length, queued.length);
@@ -311,7 +340,7 @@ const datesAgree = (a: string | null, b: string | null): boolean => !a || !b || 
  * its id, so the item updates it (an edit when its text changed) and is never published again. When several
  * stored posts qualify, the announced one wins, then the first discovered; a post matches one item at most.
  */
-export async function matchItems(ctx: Pick<FeedContext, 'db' | 'log'>, feed: Pick<Feed, 'id' | 'url'>, items: readonly PostDraft[]): Promise<ItemMatch> {
+export async function matchItems(ctx: { db: Db; log: FeedContext['log'] }, feed: Pick<Feed, 'id' | 'url'>, items: readonly PostDraft[]): Promise<ItemMatch> {
   const keys = items.map((d) => d.key);
   const stored = await findStoredKeys(ctx.db, feed.id, keys);
   const unseen = items.filter((d) => !stored.has(d.key));
@@ -368,9 +397,30 @@ export async function pollFeed(ctx: FeedContext, jobs: FeedJobs, feedId: string,
   try {
     result = await fetchAndParse(ctx, feed.url, { etag: feed.etag, lastModified: feed.lastModified });
   } catch (error) {
-    if (!(error instanceof FeedError)) throw error;
-    return recordFailure(ctx, jobs, feed, error.message);
+    if (error instanceof FeedError) return recordFailure(ctx, jobs, feed, error.message);
+    // Not a feed problem blogcord knows (a bug, a library throwing on a hostile item): still a failed poll,
+    // counted with its reason (backoff and pause apply), never an endless silent retry.
+    log.error({ err: error }, 'feed poll failed unexpectedly');
+    return recordFailure(ctx, jobs, feed, unexpectedReason(error));
   }
+  try {
+    return await storePoll(ctx, jobs, feed, result, log);
+  } catch (error) {
+    log.error({ err: error }, 'feed poll failed while storing its items');
+    // The database itself may be away: then recording the failure fails too, and the original error goes up.
+    const recorded = await recordFailure(ctx, jobs, feed, unexpectedReason(error)).catch(() => null);
+    if (!recorded) throw error;
+    return recorded;
+  }
+}
+
+async function storePoll(
+  ctx: FeedContext,
+  jobs: FeedJobs,
+  feed: Feed,
+  result: Awaited<ReturnType<typeof fetchAndParse>>,
+  log: FeedContext['log'],
+): Promise<PollResult> {
   if (result.status === 'not-modified') {
     await recordFeedSuccess(ctx.db, feed.id, {});
     return { status: 'not-modified' };
@@ -410,7 +460,7 @@ interface StoredItems {
  * Records a fetched feed's items oldest first (so what is published goes out in the order it was written): a new
  * item becomes a pending post when `publish` says so, else a known one; a stored item whose text changed is an edit.
  */
-async function storeItems(ctx: FeedContext, feed: Feed, ordered: readonly PostDraft[], publish: (draft: PostDraft) => boolean): Promise<StoredItems> {
+async function storeItems(ctx: { db: Db }, feed: Feed, ordered: readonly PostDraft[], publish: (draft: PostDraft) => boolean): Promise<StoredItems> {
   const out: StoredItems = { queued: [], skipped: [], changed: [] };
   for (const draft of [...ordered].reverse()) {
     const pending = publish(draft);
