@@ -98,6 +98,38 @@ caps('two guids that differ only after the cap stay two different keys, stably',
   assert.is(parseFeed(rss('<item><title>c</title><guid isPermaLink="false">short-guid</guid></item>'), FEED_URL).items[0]!.key, 'short-guid');
 });
 
+const linear = suite('hostile documents are scanned in linear time');
+
+/** Parses within `ms` (a quadratic scan of these 2 MB documents takes minutes; a linear one a few ms). */
+function parsesQuickly(doc: string, ms = 2000) {
+  const t0 = performance.now();
+  try {
+    parseFeed(doc, FEED_URL);
+  } catch (err) {
+    if (!(err instanceof FeedError)) throw err;
+  }
+  const took = performance.now() - t0;
+  assert.ok(took < ms, `took ${Math.round(took)} ms`);
+}
+
+const TWO_MB = 2_000_000;
+
+linear('unclosed comment openers in CDATA or after the last element', () => {
+  parsesQuickly(rss(`<item><title>a</title><link>https://blog.example/a</link><description><![CDATA[${'<!--'.repeat(TWO_MB / 4)}]]></description></item>`));
+  parsesQuickly(`<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>${'<!--'.repeat(TWO_MB / 4)}</channel></rss>`);
+});
+
+linear('item openers without closers, in a feed that asks for the raw scan (origLink, base64, xhtml:body, fullitem)', () => {
+  parsesQuickly(rss(`<item><title>a</title><link>https://blog.example/a</link><description>origLink base64</description></item><!--${'<item>'.repeat(TWO_MB / 6)}-->`));
+  // In an element the parser ignores, so that no HTML is built from them.
+  parsesQuickly(rss(`<item><title>a</title><junk><![CDATA[${'<x:body mode="base64">'.repeat(TWO_MB / 22)}]]></junk></item>`));
+  parsesQuickly(rss(`<item><title>a</title><junk><![CDATA[${'<fullitem>'.repeat(TWO_MB / 10)}]]></junk></item>`));
+});
+
+linear('a prefixed RSS document full of comment openers', () => {
+  parsesQuickly(`<r:rss xmlns:r="urn:r" version="2.0"><r:channel><r:title>t</r:title>${'<!--'.repeat(TWO_MB / 4)}</r:channel></r:rss>`);
+});
+
 const property = suite('property: arbitrary input');
 
 function onlyFeedErrors(input: string) {
@@ -173,4 +205,5 @@ property('items with arbitrary text in every field parse clean, capped and keyed
 
 controls.run();
 caps.run();
+linear.run();
 property.run();

@@ -132,6 +132,20 @@ function malformed(reason: string, feedUrl: string, cause?: unknown): FeedError 
   return new FeedError('malformed', `The feed is not valid: ${stripControls(reason)}`, { url: feedUrl, cause });
 }
 
+/**
+ * The document without the whitespace, comments and processing instructions after its last element. Scanned from
+ * the end (a regex anchored at $ would retry from every "<!--" of the document: quadratic on hostile input).
+ */
+function withoutTrailingMisc(xml: string): string {
+  let end = xml.length;
+  for (;;) {
+    while (end > 0 && /\s/.test(xml[end - 1]!)) end--;
+    const start = xml.endsWith('-->', end) ? xml.lastIndexOf('<!--', end - 3) : xml.endsWith('?>', end) ? xml.lastIndexOf('<?', end - 2) : -1;
+    if (start === -1) return xml.slice(0, end);
+    end = start;
+  }
+}
+
 /** Checks done before handing XML to the parser: entity declarations refused, truncation detected. */
 function preflightXml(xml: string, feedUrl: string): void {
   const root = detectRoot(xml);
@@ -146,7 +160,7 @@ function preflightXml(xml: string, feedUrl: string): void {
     );
   }
   if (!root) return;
-  const tail = xml.replace(/(?:\s|<!--[\s\S]*?-->|<\?[\s\S]*?\?>)*$/, '');
+  const tail = withoutTrailingMisc(xml);
   const closes = new RegExp(`</\\s*${root.replace(/[.:-]/g, '\\$&')}\\s*>$`, 'i').test(tail) || /\/>$/.test(tail) && tail.indexOf('<', 0) === tail.lastIndexOf('<');
   if (!closes) {
     const result = XMLValidator.validate(xml);
@@ -329,8 +343,37 @@ function jsonItem(item: Obj, feed: Obj, base: string | null): RawItem {
 /** The raw XML of each item, when the document splits into exactly as many `<item>`/`<entry>` elements as feedsmith read. */
 function itemSegments(xml: string, count: number, tag: 'item' | 'entry'): string[] {
   if (count === 0) return [];
-  const segments = xml.match(new RegExp(`<${tag}[\\s>][\\s\\S]*?</${tag}>`, 'g')) ?? [];
+  // indexOf, not a lazy regex: an opening tag without a closing one must not make the scan quadratic.
+  const open = new RegExp(`<${tag}[\\s>]`, 'g');
+  const close = `</${tag}>`;
+  const segments: string[] = [];
+  for (let m = open.exec(xml); m; m = open.exec(xml)) {
+    const end = xml.indexOf(close, m.index);
+    if (end === -1 || segments.length === count) return [];
+    segments.push(xml.slice(m.index, end + close.length));
+    open.lastIndex = end + close.length;
+  }
   return segments.length === count ? segments : [];
+}
+
+/** Whether position `at` of `xml` is inside a CDATA section or a comment (text, not an element). */
+function inCdataOrComment(xml: string, at: number): boolean {
+  const cdata = xml.lastIndexOf('<![CDATA[', at);
+  if (cdata !== -1 && xml.lastIndexOf(']]>', at) < cdata) return true;
+  const comment = xml.lastIndexOf('<!--', at);
+  return comment !== -1 && xml.lastIndexOf('-->', at) < comment;
+}
+
+/** The first element matched by `open` (a start tag, bounded) that is not inside CDATA: its start tag and inner XML. */
+function firstElement(xml: string, open: RegExp, closeOf: (m: RegExpExecArray) => string): { tag: RegExpExecArray; inner: string } | null {
+  const re = new RegExp(open.source, 'gi');
+  for (let m = re.exec(xml), tries = 0; m && tries < 20; m = re.exec(xml), tries++) {
+    if (inCdataOrComment(xml, m.index)) continue;
+    const start = m.index + m[0].length;
+    const end = xml.indexOf(closeOf(m), start);
+    return end === -1 ? null : { tag: m, inner: xml.slice(start, end) };
+  }
+  return null;
 }
 
 /** Entities XML itself defines, and character references. */
@@ -356,17 +399,19 @@ function rawExtras(xml: string, count: number, tag: 'item' | 'entry'): RawExtras
     const extras: RawExtras = {};
     const orig = /<(?:\w+:)?origLink>\s*(?:<!\[CDATA\[)?\s*([^<\]\s]+)/i.exec(seg);
     if (orig) extras.origLink = orig[1];
-    for (const m of seg.matchAll(/<(content|summary|title)\b[^>]*\bmode\s*=\s*["']base64["']/gi)) {
-      (extras.base64 ??= new Set()).add(m[1]!.toLowerCase() as 'content' | 'summary' | 'title');
+    const modes = /\bmode\s*=\s*["']base64["']/gi;
+    for (let m = modes.exec(seg), n = 0; m && n < 10; m = modes.exec(seg), n++) {
+      const tag = /^<(content|summary|title)\b/i.exec(seg.slice(seg.lastIndexOf('<', m.index), m.index));
+      if (tag && !inCdataOrComment(seg, m.index)) (extras.base64 ??= new Set()).add(tag[1]!.toLowerCase() as 'content' | 'summary' | 'title');
     }
-    const xhtml = /<(?:([\w.-]+):)?body\b([^>]*)>([\s\S]*?)<\/(?:\1:)?body\s*>/i.exec(seg);
-    if (xhtml && (xhtml[1] || /xmlns\s*=\s*["']http:\/\/www\.w3\.org\/1999\/xhtml["']/i.test(xhtml[2]!))) {
+    const xhtml = firstElement(seg, /<(?:([\w.-]{1,40}):)?body\b([^<>]{0,500})>/, (m) => `</${m[1] ? `${m[1]}:` : ''}body`);
+    if (xhtml && (xhtml.tag[1] || /xmlns\s*=\s*["']http:\/\/www\.w3\.org\/1999\/xhtml["']/i.test(xhtml.tag[2]!))) {
       // XHTML markup is HTML once its namespace prefix is gone.
-      const prefix = xhtml[1];
-      extras.bodyHtml = prefix ? xhtml[3]!.replace(new RegExp(`<(/?)${prefix.replace(/[.-]/g, '\\$&')}:`, 'g'), '<$1') : xhtml[3]!;
+      const prefix = xhtml.tag[1];
+      extras.bodyHtml = prefix ? xhtml.inner.replace(new RegExp(`<(/?)${prefix.replace(/[.-]/g, '\\$&')}:`, 'g'), '<$1') : xhtml.inner;
     } else {
-      const full = /<fullitem\b[^>]*>([\s\S]*?)<\/fullitem\s*>/i.exec(seg);
-      if (full) extras.bodyHtml = decodeXmlText(full[1]!);
+      const full = firstElement(seg, /<fullitem\b[^<>]{0,500}>/, () => '</fullitem');
+      if (full) extras.bodyHtml = decodeXmlText(full.inner);
     }
     if (extras.bodyHtml?.trim() === '') delete extras.bodyHtml;
     return extras;
@@ -429,7 +474,8 @@ function titleText(html: string | undefined): string {
 /** An item's HTML as stored: controls and declarations removed, relative URLs made absolute, capped. */
 function itemHtml(html: string | undefined, base: string | null, max: number): string | null {
   if (!html) return null;
-  const clean = withoutDeclarations(stripHtmlControls(html));
+  // Capped before the HTML parser sees it (and again after, as absolute URLs are longer).
+  const clean = capHtml(withoutDeclarations(stripHtmlControls(html)), max);
   return clean.trim() ? capHtml(absolutizeHtml(clean, base), max) : null;
 }
 
@@ -447,7 +493,8 @@ function toDraft(raw: RawItem): PostDraft {
   const url = capUrl(httpUrl(link, raw.base));
   const summaryHtml = itemHtml(raw.summaryHtml, raw.summaryBase, FIELD_CAPS.summaryHtml);
   const contentHtml = itemHtml(raw.contentHtml, raw.contentBase, FIELD_CAPS.contentHtml);
-  const bodyText = stripControls(htmlToText(contentHtml ?? summaryHtml));
+  const summaryText = stripControls(htmlToText(summaryHtml));
+  const bodyText = contentHtml ? stripControls(htmlToText(contentHtml)) : summaryText;
   let feedTitle = '';
   for (const candidate of raw.rawTitles) {
     feedTitle = titleText(candidate);
@@ -482,7 +529,6 @@ function toDraft(raw: RawItem): PostDraft {
     key = `hash:${sha256(`${feedTitle || firstWords(bodyText, 200)}\n${publishedAt ?? ''}`)}`;
     keySource = 'hash';
   }
-  const summaryText = stripControls(htmlToText(summaryHtml));
   const contentHash = sha256([title, url ?? '', summaryText, bodyText === summaryText ? '' : bodyText].join('\n'));
   const author = raw.author ? capText(titleText(raw.author), FIELD_CAPS.author) || null : null;
   return { key, keySource, url, title, author, publishedAt, updatedAt, summaryHtml, contentHtml, imageUrl, contentHash };
@@ -505,11 +551,21 @@ function withoutRootPrefix(xml: string): string {
   const root = detectRoot(xml);
   const match = root ? /^([A-Za-z_][\w.-]*):rss$/i.exec(root) : null;
   if (!match) return xml;
-  const tag = new RegExp(`<(/?)${match[1]!.replace(/[.-]/g, '\\$&')}:`, 'g');
-  return xml
-    .split(/(<!\[CDATA\[[\s\S]*?\]\]>|<!--[\s\S]*?-->)/)
-    .map((part, i) => (i % 2 === 1 ? part : part.replace(tag, '<$1')))
-    .join('');
+  const token = new RegExp(`<!\\[CDATA\\[|<!--|<(/?)${match[1]!.replace(/[.-]/g, '\\$&')}:`, 'g');
+  // One pass: CDATA sections and comments are skipped with indexOf (an unclosed one ends the rewriting).
+  let out = '';
+  let last = 0;
+  for (let m = token.exec(xml); m; m = token.exec(xml)) {
+    if (m[0] === '<![CDATA[' || m[0] === '<!--') {
+      const end = xml.indexOf(m[0] === '<!--' ? '-->' : ']]>', m.index + m[0].length);
+      if (end === -1) break;
+      token.lastIndex = end + 3;
+      continue;
+    }
+    out += `${xml.slice(last, m.index)}<${m[1]}`;
+    last = m.index + m[0].length;
+  }
+  return out + xml.slice(last);
 }
 
 /**
