@@ -1,6 +1,5 @@
 import { ChannelType, EmbedBuilder, MessageFlags, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/command.ts';
-import { feedJobs } from '../src/jobs/feeds.ts';
 import { validateMessagePayload } from '../src/render/limits.ts';
 import { cutText, shownUrl } from '../src/render/post.ts';
 import { listFeeds } from '../src/repositories/feeds.ts';
@@ -84,7 +83,7 @@ export default {
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
     if (sub === 'add') {
       const channel = interaction.options.getChannel('channel', true);
-      const r = await addFeed(ctx, feedJobs(ctx), {
+      const r = await addFeed(ctx, ctx.jobs, {
         guildId,
         url: interaction.options.getString('url', true),
         channelId: channel.id,
@@ -95,7 +94,7 @@ export default {
       return;
     }
     if (sub === 'remove') {
-      const feed = await removeFeed(ctx, feedJobs(ctx), guildId, interaction.options.getString('url', true));
+      const feed = await removeFeed(ctx, ctx.jobs, guildId, interaction.options.getString('url', true));
       await interaction.editReply({
         content: removeFeedReply(feed.url),
         allowedMentions: { parse: [] },

@@ -1,7 +1,6 @@
 import { ButtonStyle, ComponentType, MessageFlags, SlashCommandBuilder, type APIActionRowComponent, type APIButtonComponent } from 'discord.js';
 import type { Command } from '../src/discord/command.ts';
 import { UserError } from '../src/errors.ts';
-import { scheduleAnnouncementRefresh } from '../src/jobs/refresh.ts';
 import { APPEARANCES, chooseAppearance, forgetMember, isAppearance, privacyStatus, type Appearance, type ForgetResult, type PrivacyStatus } from '../src/services/privacy.ts';
 
 /** What each choice means on the web, in the words of the answers. */
@@ -120,7 +119,7 @@ export default {
       return;
     }
     const result = await forgetMember(ctx, interaction.guildId!, interaction.user.id, {
-      changed: (postId) => scheduleAnnouncementRefresh(ctx.queues, postId, ctx.config.announcementRefreshMs),
+      changed: (postId) => ctx.jobs.refreshAnnouncement(postId),
     });
     await interaction.editReply({ content: describeForget(result), components: [], allowedMentions: { parse: [] } });
   },

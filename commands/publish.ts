@@ -1,6 +1,5 @@
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/command.ts';
-import { feedJobs } from '../src/jobs/feeds.ts';
 import { getPost } from '../src/repositories/posts.ts';
 import { publishNow } from '../src/services/feeds.ts';
 import { announcementLink } from '../src/services/publish.ts';
@@ -19,7 +18,7 @@ export default {
   async execute(interaction, ctx) {
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
     const guildId = interaction.guildId!;
-    const r = await publishNow(ctx, feedJobs(ctx), guildId, interaction.options.getString('url', true));
+    const r = await publishNow(ctx, ctx.jobs, guildId, interaction.options.getString('url', true));
     if (r.status === 'already-published') {
       await interaction.editReply({ content: `That post is already published: ${r.link ?? `<#${r.post.channelId}>`}`, allowedMentions: { parse: [] } });
       return;

@@ -1,10 +1,7 @@
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/command.ts';
-import { feedJobs } from '../src/jobs/feeds.ts';
 import { cutText, shownUrl } from '../src/render/post.ts';
-import { listFeeds } from '../src/repositories/feeds.ts';
-import type { Feed } from '../src/repositories/feeds.ts';
-import { setWeb, webStatus, widgetSnippet, type WebChange, type WebStatus } from '../src/services/web.ts';
+import { guildFeeds, setWeb, webStatus, widgetSnippet, type Feed, type WebChange, type WebStatus } from '../src/services/web.ts';
 
 const feedName = (feed: Feed): string => `**${cutText(feed.title ?? feed.url, 120).replace(/[*_~`|\\]/g, '\\$&')}** (${shownUrl(feed.url, 200)})`;
 
@@ -84,14 +81,14 @@ export default {
       await interaction.editReply({ content: webStatusReply(await webStatus(ctx, guildId), guildId), allowedMentions: { parse: [] } });
       return;
     }
-    const change = await setWeb(ctx, feedJobs(ctx), guildId, interaction.options.getString('feed', true), sub === 'enable');
+    const change = await setWeb(ctx, ctx.jobs, guildId, interaction.options.getString('feed', true), sub === 'enable');
     await interaction.editReply({ content: webChangeReply(change), allowedMentions: { parse: [] } });
   },
 
   async autocomplete(interaction, ctx) {
     const typed = interaction.options.getFocused().toLowerCase();
     const enabling = interaction.options.getSubcommand(false) === 'enable';
-    const feeds = await listFeeds(ctx.db, interaction.guildId!);
+    const feeds = await guildFeeds(ctx, interaction.guildId!);
     const choices = feeds
       // The feeds the subcommand can change first (enable: those off the web; disable: those on it).
       .sort((a, b) => Number(a.webEnabled === enabling) - Number(b.webEnabled === enabling))

@@ -13,6 +13,7 @@ import { listeners } from './discord/listeners/index.ts';
 import { createRest, RestDiscordPort } from './discord/rest-port.ts';
 import { schedulers, workers } from './jobs/index.ts';
 import { closeQueues, createQueues } from './jobs/queues.ts';
+import { feedJobs } from './jobs/feeds.ts';
 import { createProcessRatings } from './jobs/recount.ts';
 import { createProcessMirror } from './jobs/sync.ts';
 import { watchSchedulers } from './jobs/sweep.ts';
@@ -89,6 +90,7 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
       version: VERSION,
       discord,
       queues,
+      jobs: feedJobs({ queues, config }),
       async redisHealth() {
         await redis.ping();
       },

@@ -4,6 +4,7 @@ import type { RootDb } from './db/index.ts';
 import type { Queues } from './jobs/queues.ts';
 import type { Logger } from './logger.ts';
 import type { DiscordPort } from './services/discord-port.ts';
+import type { Jobs } from './services/jobs.ts';
 import type { Mirror } from './services/mirror.ts';
 import type { ReactionProcessor } from './services/ratings.ts';
 
@@ -16,6 +17,8 @@ export interface AppContext {
   readonly discord: DiscordPort;
   /** BullMQ queues (producer side; adding fails fast while Redis is down). */
   readonly queues: Queues;
+  /** The queue work that services and commands ask for, over those queues. */
+  readonly jobs: Jobs;
   /** Resolves when Redis answers, rejects with the reason when it does not. */
   redisHealth(): Promise<void>;
   /** The discussion mirror (comment writer + post-thread cache) of `start`/`bot` processes; absent in `worker`. */

@@ -378,6 +378,7 @@ function makeTestContext(db: Db, discord: DiscordPort): AppContext {
     version: 'test',
     discord,
     queues: null as unknown as AppContext['queues'],
+    jobs: null as unknown as AppContext['jobs'], // the digest asks for no queue work
     redisHealth: async () => {},
   };
 }

@@ -285,6 +285,7 @@ function makeCtx(db: Db, discord: DiscordPort, env: Record<string, string> = {})
     version: 'test',
     discord,
     queues: null as unknown as AppContext['queues'],
+    jobs: null as unknown as AppContext['jobs'], // the digest asks for no queue work
     redisHealth: async () => {},
   };
 }

@@ -196,7 +196,7 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
         : error.code === 'FST_ERR_BAD_URL'
           ? [400, 'bad_request', 'The request URL is not validly percent-encoded.']
           : [400, 'bad_request', 'The request could not be routed.'];
-      return (reply as unknown as FastifyReply)
+      void (reply as unknown as FastifyReply)
         .code(status)
         .header('x-content-type-options', 'nosniff')
         .header('cache-control', 'no-store')

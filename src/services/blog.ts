@@ -3,7 +3,7 @@
 // the server and the blog always show the same numbers.
 import type { Db } from '../db/index.ts';
 import { stripControls } from '../feeds/clean.ts';
-import { countReplies, listComments, type Comment } from '../repositories/comments.ts';
+import { countReplies, listComments } from '../repositories/comments.ts';
 import { getFeed } from '../repositories/feeds.ts';
 import { getPost, listPosts, type Post } from '../repositories/posts.ts';
 import { getRatingSummaries, guildMeanRating, type RatingSummary } from '../repositories/ratings.ts';

@@ -1,7 +1,8 @@
 // Following feeds: add (fetch + parse before saving), remove, list, poll, and publishing one item on demand.
-// Queue work goes through `FeedJobs` (implemented over BullMQ in src/jobs/feeds.ts), so services stay below jobs.
+// Queue work goes through `Jobs` (src/services/jobs.ts, implemented over BullMQ in src/jobs/), so services stay below jobs.
 import { ChannelType } from 'discord-api-types/v10';
 import type { AppContext } from '../context.ts';
+import type { Jobs } from './jobs.ts';
 import { canonicalLink } from '../feeds/canonical-link.ts';
 import { FeedError } from '../feeds/errors.ts';
 import { checkFeedUrl, fetchFeed } from '../feeds/fetch.ts';
@@ -42,16 +43,8 @@ import {
 } from '../repositories/posts.ts';
 import { announcementLink } from './publish.ts';
 
-/** What the feed services need from the job queues. */
-export interface FeedJobs {
-  /** One publish job per post (deterministic id); a finished job with the same id is replaced. */
-  enqueuePublish(postId: string): Promise<void>;
-  /** The feed's poll scheduler (created or updated). */
-  schedulePolls(feed: Feed): Promise<void>;
-  unschedulePolls(feedId: string): Promise<void>;
-  /** An edited post: bring its announcement and thread name up to date (debounced). */
-  refreshAnnouncement(postId: string): Promise<void>;
-}
+/** What the feed services need from the job queues (the context's `jobs`). */
+export type FeedJobs = Jobs;
 
 export type FeedContext = Pick<AppContext, 'db' | 'discord' | 'log' | 'config'>;
 

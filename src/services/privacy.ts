@@ -3,8 +3,8 @@
 // (`presentForWeb`), so it holds at once for everything stored and for the future; a forgotten member is kept
 // out of ratings by a per-server list of keyed hashes (`forgottenRaters`, `forgottenUsers`).
 import { createHmac } from 'node:crypto';
-import type { AppContext } from '../context.ts';
 import type { Db } from '../db/index.ts';
+import type { Logger } from '../logger.ts';
 import { RATING_EMOJIS } from '../render/post.ts';
 import type { Comment } from '../repositories/comments.ts';
 import {
@@ -38,7 +38,10 @@ export function memberHash(secret: string, guildId: string, userId: string): str
 const HASH_CACHE_MAX = 50_000;
 const hashCache = { secret: '', hashes: new Map<string, string>() };
 function cachedMemberHash(secret: string, guildId: string, userId: string): string {
-  if (hashCache.secret !== secret) hashCache.secret = secret, hashCache.hashes.clear();
+  if (hashCache.secret !== secret) {
+    hashCache.secret = secret;
+    hashCache.hashes.clear();
+  }
   const key = `${guildId}:${userId}`;
   let hash = hashCache.hashes.get(key);
   if (hash === undefined) {
@@ -170,7 +173,7 @@ const gone = (err: unknown) => err instanceof DiscordRequestError && (err.code =
  */
 export async function forgetMember(
   // Without `discord` (the operator's CLI run without a token) no reaction is removed: each counts as left.
-  ctx: Pick<AppContext, 'db' | 'log'> & { discord?: Pick<DiscordPort, 'removeUserReaction'> },
+  ctx: { db: Db; log: Logger } & { discord?: Pick<DiscordPort, 'removeUserReaction'> },
   guildId: string,
   userId: string,
   options: { at?: string; changed?: (postId: string) => Promise<void> | void } = {},

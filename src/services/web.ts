@@ -60,3 +60,10 @@ export async function webStatus(ctx: Pick<AppContext, 'db' | 'config'>, guildId:
 export function widgetSnippet(guildId: string, api: string): string {
   return `<div data-blogcord data-guild="${guildId}" data-api="${api}"></div>\n<script src="${api}/widget.js" async></script>`;
 }
+
+export type { Feed };
+
+/** The server's feeds, for the /web commands' autocomplete. */
+export async function guildFeeds(ctx: Pick<AppContext, 'db'>, guildId: string): Promise<Feed[]> {
+  return listFeeds(ctx.db, guildId);
+}
