@@ -9,6 +9,7 @@ import {
   LATEST_MAX,
   latestPosts,
   PERIOD_DAYS,
+  hasSearchWords,
   resolvePost,
   searchServedPosts,
   suggestPosts,
@@ -18,7 +19,6 @@ import {
   type TopPeriod,
   type TopPosts,
 } from '../src/services/blog.ts';
-import { searchTokens } from '../src/repositories/search.ts';
 
 const NO_MENTIONS: RESTPostAPIChannelMessageJSONBody['allowed_mentions'] = { parse: [] };
 const SEARCH_RESULTS = 5;
@@ -86,7 +86,7 @@ export function latestMessage(posts: PostSummaryView[]): Payload {
 const quoted = (query: string) => `“${neutraliseMentions(cutText(query, 100)).replace(/[*_~`|\\]/g, '\\$&')}”`;
 
 export function searchMessage(query: string, posts: PostSummaryView[]): Payload {
-  if (searchTokens(query).length === 0) return text(`There is nothing to search for in ${quoted(query)}: type a word of a title or summary.`);
+  if (!hasSearchWords(query)) return text(`There is nothing to search for in ${quoted(query)}: type a word of a title or summary.`);
   if (posts.length === 0) return text(`No posts match ${quoted(query)}. Try fewer or other words.`);
   return checked({ embeds: [listEmbed(`Search: “${cutText(query, 100)}”`, posts.map((p) => postLines(p)), 'Best matches first')], allowed_mentions: NO_MENTIONS });
 }

@@ -1,8 +1,7 @@
 import { AttachmentBuilder, ChannelType, MessageFlags, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/command.ts';
 import { UserError } from '../src/errors.ts';
-import { getGuildSettings, upsertGuildSettings } from '../src/repositories/guilds.ts';
-import { DigestPostError, postDigest, previewDigest, scheduleOf, syncDigestScheduler } from '../src/services/digest.ts';
+import { DigestPostError, digestSettings, postDigest, previewDigest, saveDigestSettings, scheduleOf, syncDigestScheduler } from '../src/services/digest.ts';
 import { currentPeriodSoFar, describeSchedule, isValidTimeZone, WEEKDAYS } from '../src/services/digest-period.ts';
 
 /** Registers the scheduler at once; when Redis is down the settings are saved and workers register it when it is back. */
@@ -62,7 +61,7 @@ export default {
       }
       if (channel.type !== ChannelType.GuildText) throw new UserError('The digest channel must be a text channel.', 'digest-bad-channel');
       await interaction.deferReply({ flags: MessageFlags.Ephemeral });
-      const settings = await upsertGuildSettings(ctx.db, guildId, { digestDay: day, digestHour: hour, digestTimezone: timezone, digestChannelId: channel.id, digestEnabled: true });
+      const settings = await saveDigestSettings(ctx, guildId, { digestDay: day, digestHour: hour, digestTimezone: timezone, digestChannelId: channel.id, digestEnabled: true });
       const warning = await resync(ctx, guildId);
       const lines = [`The weekly digest is posted in <#${channel.id}> every ${describeSchedule(scheduleOf(settings))}.`];
       if (warning) lines.push(warning);
@@ -73,7 +72,7 @@ export default {
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
 
     if (sub === 'off') {
-      await upsertGuildSettings(ctx.db, guildId, { digestEnabled: false });
+      await saveDigestSettings(ctx, guildId, { digestEnabled: false });
       const warning = await resync(ctx, guildId);
       const lines = ['The weekly digest is off. `/digest schedule` turns it on again; `/digest now` still posts one when you ask.'];
       if (warning) lines.push(warning);
@@ -97,7 +96,7 @@ export default {
 
     if (sub === 'now') {
       const force = interaction.options.getBoolean('force') ?? false;
-      const settings = await getGuildSettings(ctx.db, guildId);
+      const settings = await digestSettings(ctx, guildId);
       const period = currentPeriodSoFar(scheduleOf(settings));
       let r;
       try {

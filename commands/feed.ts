@@ -2,8 +2,7 @@ import { ChannelType, EmbedBuilder, MessageFlags, SlashCommandBuilder } from 'di
 import type { Command } from '../src/discord/command.ts';
 import { validateMessagePayload } from '../src/render/limits.ts';
 import { cutText, shownUrl } from '../src/render/post.ts';
-import { listFeeds } from '../src/repositories/feeds.ts';
-import { addFeed, listFeedSummaries, MAX_BACKFILL, removeFeed, type AddFeedResult, type FeedSummary } from '../src/services/feeds.ts';
+import { addFeed, guildFeeds, listFeedSummaries, MAX_BACKFILL, removeFeed, type AddFeedResult, type FeedSummary } from '../src/services/feeds.ts';
 
 const when = (iso: string | null) => (iso ? `<t:${Math.floor(Date.parse(iso) / 1000)}:R>` : 'never');
 
@@ -125,7 +124,7 @@ export default {
 
   async autocomplete(interaction, ctx) {
     const typed = interaction.options.getFocused().toLowerCase();
-    const feeds = await listFeeds(ctx.db, interaction.guildId!);
+    const feeds = await guildFeeds(ctx, interaction.guildId!);
     const choices = feeds
       .filter((f) => f.url.toLowerCase().includes(typed) || (f.title ?? '').toLowerCase().includes(typed))
       .slice(0, 25)

@@ -1,7 +1,6 @@
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/command.ts';
-import { getPost } from '../src/repositories/posts.ts';
-import { publishNow } from '../src/services/feeds.ts';
+import { currentPost, publishNow } from '../src/services/feeds.ts';
 import { announcementLink } from '../src/services/publish.ts';
 
 /** How long /publish waits for the worker before answering "queued". */
@@ -28,7 +27,7 @@ export default {
     let post = r.post;
     while (Date.now() < end && post.publishState !== 'published' && post.publishState !== 'failed') {
       await new Promise((resolve) => setTimeout(resolve, 250));
-      post = (await getPost(ctx.db, post.id)) ?? post;
+      post = (await currentPost(ctx, post.id)) ?? post;
     }
     const content =
       post.publishState === 'published'

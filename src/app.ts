@@ -13,7 +13,7 @@ import { listeners } from './discord/listeners/index.ts';
 import { createRest, RestDiscordPort } from './discord/rest-port.ts';
 import { schedulers, workers } from './jobs/index.ts';
 import { closeQueues, createQueues } from './jobs/queues.ts';
-import { feedJobs } from './jobs/feeds.ts';
+import { createJobs } from './jobs/port.ts';
 import { createProcessRatings } from './jobs/recount.ts';
 import { createProcessMirror } from './jobs/sync.ts';
 import { watchSchedulers } from './jobs/sweep.ts';
@@ -90,7 +90,7 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
       version: VERSION,
       discord,
       queues,
-      jobs: feedJobs({ queues, config }),
+      jobs: createJobs({ db, queues, config, log }),
       async redisHealth() {
         await redis.ping();
       },
@@ -124,7 +124,8 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
 
     if (client) {
       const c = client;
-      wireListeners(c, ctx, listeners);
+      // A process with a gateway client made both the mirror and the rating processor above.
+      wireListeners(c, { ...ctx, mirror: mirror!, ratings: ratings! }, listeners);
       const onInteraction = createInteractionHandler(commands, ctx);
       c.on('interactionCreate', (i) => void onInteraction(i));
       c.on('error', (err) => log.error({ err }, 'discord client error'));

@@ -1,11 +1,16 @@
 import type { Client, ClientEvents } from 'discord.js';
 import type { AppContext } from '../context.ts';
+import type { Mirror } from '../services/mirror.ts';
+import type { ReactionProcessor } from '../services/ratings.ts';
+
+/** What listeners are handed: a gateway process's context, whose mirror and rating processor always exist. */
+export type ListenerContext = AppContext & { readonly mirror: Mirror; readonly ratings: ReactionProcessor };
 
 /** One gateway listener: one event, one function. Errors are caught and logged with the listener's name. */
 export interface Listener<E extends keyof ClientEvents = keyof ClientEvents> {
   name: string;
   event: E;
-  run(ctx: AppContext, ...args: ClientEvents[E]): Promise<void> | void;
+  run(ctx: ListenerContext, ...args: ClientEvents[E]): Promise<void> | void;
 }
 
 /** A listener of any event, for lists of them (each keeps its own event's argument types where it is defined). */
@@ -15,7 +20,7 @@ export type AnyListener = Listener<any>;
 export const defineListener = <E extends keyof ClientEvents>(l: Listener<E>): Listener<E> => l;
 
 /** Attaches listeners so that none of them can crash the process or another listener. */
-export function wireListeners(client: Client, ctx: AppContext, listeners: readonly AnyListener[]): void {
+export function wireListeners(client: Client, ctx: ListenerContext, listeners: readonly AnyListener[]): void {
   for (const listener of listeners) {
     client.on(listener.event, (...args: unknown[]) => {
       try {

@@ -7,7 +7,7 @@ import { countReplies, listComments } from '../repositories/comments.ts';
 import { getFeed } from '../repositories/feeds.ts';
 import { getPost, listPosts, type Post } from '../repositories/posts.ts';
 import { getRatingSummaries, guildMeanRating, type RatingSummary } from '../repositories/ratings.ts';
-import { findPostsByTitle, findServedPostByUrl, searchPosts, SERVED_STATES } from '../repositories/search.ts';
+import { findPostsByTitle, findServedPostByUrl, searchPosts, SERVED_STATES, searchTokens } from '../repositories/search.ts';
 import { plainText } from '../render/markdown.ts';
 import { stripBidi } from '../render/post.ts';
 import { formatRating } from '../render/rating.ts';
@@ -264,6 +264,11 @@ export async function latestPosts(db: Db, guildId: string, count = 5): Promise<P
 }
 
 /** Ranked full-text search over a server's served posts. */
+/** Whether a search query holds any word to search for (quotes, operators and punctuation only separate words). */
+export function hasSearchWords(query: string): boolean {
+  return searchTokens(query).length > 0;
+}
+
 export async function searchServedPosts(db: Db, guildId: string, query: string, limit = 5): Promise<PostSummaryView[]> {
   const hits = await searchPosts(db, guildId, query, { limit });
   return summarizePosts(db, hits.map((h) => h.post));

@@ -27,7 +27,7 @@ import {
 } from '../repositories/digest.ts';
 import { claimDigest, getDigest, updateDigest, type Digest } from '../repositories/digests.ts';
 import { listFeeds } from '../repositories/feeds.ts';
-import { getGuildSettings, listKnownGuildIds, type GuildSettings } from '../repositories/guilds.ts';
+import { getGuildSettings, listKnownGuildIds, upsertGuildSettings, type GuildSettings } from '../repositories/guilds.ts';
 import { now, stableId } from '../repositories/ids.ts';
 import { currentPeriodSoFar, cronPattern, periodDays, periodJustEnded, periodOfWeek, previousPeriod, type DigestPeriod, type DigestSchedule } from './digest-period.ts';
 import { DiscordRequestError, type MessageFile } from './discord-port.ts';
@@ -79,6 +79,16 @@ export class DigestPostError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A server's digest settings (the defaults until /digest schedule changes them). */
+export async function digestSettings(ctx: Pick<AppContext, 'db'>, guildId: string): Promise<GuildSettings> {
+  return getGuildSettings(ctx.db, guildId);
+}
+
+/** Changes a server's digest settings and returns them whole. */
+export async function saveDigestSettings(ctx: Pick<AppContext, 'db'>, guildId: string, patch: Partial<Omit<GuildSettings, 'guildId'>>): Promise<GuildSettings> {
+  return upsertGuildSettings(ctx.db, guildId, patch);
 }
 
 export function scheduleOf(s: GuildSettings): DigestSchedule {

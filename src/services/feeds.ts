@@ -44,7 +44,7 @@ import {
 import { announcementLink } from './publish.ts';
 
 /** What the feed services need from the job queues (the context's `jobs`). */
-export type FeedJobs = Jobs;
+export type FeedJobs = Pick<Jobs, 'enqueuePublish' | 'schedulePolls' | 'unschedulePolls' | 'refreshAnnouncement'>;
 
 export type FeedContext = Pick<AppContext, 'db' | 'discord' | 'log' | 'config'>;
 
@@ -275,6 +275,16 @@ export interface FeedSummary {
   counts: Partial<Record<PublishState, number>>;
   /** The most recent failed posts with their reasons. */
   failed: Post[];
+}
+
+/** The server's feeds (every state), for the autocomplete of the commands that name one. */
+export async function guildFeeds(ctx: Pick<FeedContext, 'db'>, guildId: string): Promise<Feed[]> {
+  return listFeeds(ctx.db, guildId);
+}
+
+/** A post as stored now (for a command waiting for its publishing to finish). */
+export async function currentPost(ctx: Pick<FeedContext, 'db'>, postId: string): Promise<Post | null> {
+  return getPost(ctx.db, postId);
 }
 
 /** What /feed list shows: every followed feed with its state, last poll and error, and its post counts. */

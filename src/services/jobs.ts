@@ -10,4 +10,8 @@ export interface Jobs {
   unschedulePolls(feedId: string): Promise<void>;
   /** A post changed (an edit, its rating, its web setting): bring its announcement and thread name up to date (debounced). */
   refreshAnnouncement(postId: string): Promise<void>;
+  /** Catch up every post thread of the sync window now; resolves with how many were asked for. */
+  requestCatchUpAll(): Promise<number>;
+  /** Recount the ratings of every announcement of the sync window now. */
+  requestRecountAll(): Promise<void>;
 }

@@ -1,12 +1,12 @@
 // Ratings from keycap reactions: the rules, independent of discord.js. The listeners translate gateway
 // events into `ReactionEvent`s and hand them to the process's `ReactionProcessor`, which applies them
 // strictly in arrival order, in micro-batched transactions.
-import type { AppContext } from '../context.ts';
-import { isDataError, withTransaction, type Db } from '../db/index.ts';
+import { isDataError, withTransaction, type Db, type RootDb } from '../db/index.ts';
+import type { Logger } from '../logger.ts';
 import { RATING_EMOJIS } from '../render/post.ts';
 import { getPostByMessageId, getPostIdsByMessageIds } from '../repositories/posts.ts';
 import { getRatingsOf, removeRatings, writeRatings, type Rating, type RatingKey, type Stars } from '../repositories/ratings.ts';
-import { DiscordRequestError } from './discord-port.ts';
+import { DiscordRequestError, type DiscordPort } from './discord-port.ts';
 import { MicroBatcher, type MicroBatchOptions, type MicroBatchStats } from './micro-batch.ts';
 import { forgottenRaters } from './privacy.ts';
 
@@ -67,7 +67,12 @@ export type ReactionOutcome =
   | { result: 'rated'; postId: string; stars: Stars; previous: Stars | null; removedPreviousReaction: boolean }
   | { result: 'removed'; postId: string; count: number; needsRecount: boolean };
 
-export type RatingsContext = Pick<AppContext, 'db' | 'discord' | 'log'>;
+/** What the rating rules need (the context module names the processor, so this one does not import it). */
+export interface RatingsContext {
+  readonly db: RootDb;
+  readonly discord: DiscordPort;
+  readonly log: Logger;
+}
 
 /** What happens after a change: the caller wires these to the job queues (services do not import jobs). */
 export interface RatingEffects {

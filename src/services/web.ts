@@ -6,7 +6,7 @@ import type { AppContext } from '../context.ts';
 import { UserError } from '../errors.ts';
 import { setFeedWeb, listFeeds, type Feed } from '../repositories/feeds.ts';
 import { listAnnouncedPostIdsOfFeed } from '../repositories/posts.ts';
-import { findGuildFeed, type FeedJobs } from './feeds.ts';
+import { findGuildFeed, guildFeeds, type FeedJobs } from './feeds.ts';
 
 export type WebContext = Pick<AppContext, 'db' | 'log'>;
 
@@ -62,8 +62,4 @@ export function widgetSnippet(guildId: string, api: string): string {
 }
 
 export type { Feed };
-
-/** The server's feeds, for the /web commands' autocomplete. */
-export async function guildFeeds(ctx: Pick<AppContext, 'db'>, guildId: string): Promise<Feed[]> {
-  return listFeeds(ctx.db, guildId);
-}
+export { guildFeeds };

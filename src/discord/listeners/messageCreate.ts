@@ -7,7 +7,7 @@ export default defineListener({
   name: 'mirror: message create',
   event: Events.MessageCreate,
   async run(ctx, message) {
-    if (!ctx.mirror || !message.inGuild() || certainlyNotAThread(message)) return;
+    if (!message.inGuild() || certainlyNotAThread(message)) return;
     const data = toMessageData(message);
     if (data) await ctx.mirror.messageSeen(data);
   },

@@ -7,7 +7,6 @@ export default defineListener({
   name: 'mirror: message delete',
   event: Events.MessageDelete,
   async run(ctx, message) {
-    if (!ctx.mirror) return;
     if (certainlyNotAThread(message)) await ctx.mirror.announcementsDeleted([message.id]);
     else await ctx.mirror.messagesDeleted(message.channelId, [message.id]);
   },

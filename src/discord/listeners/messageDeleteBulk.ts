@@ -6,7 +6,6 @@ export default defineListener({
   name: 'mirror: message bulk delete',
   event: Events.MessageBulkDelete,
   async run(ctx, messages, channel) {
-    if (!ctx.mirror) return;
     if (!channel.isThread()) await ctx.mirror.announcementsDeleted([...messages.keys()]);
     else await ctx.mirror.messagesDeleted(channel.id, [...messages.keys()]);
   },

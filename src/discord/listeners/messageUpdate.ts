@@ -7,7 +7,7 @@ export default defineListener({
   name: 'mirror: message update',
   event: Events.MessageUpdate,
   async run(ctx, _old, message) {
-    if (!ctx.mirror || certainlyNotAThread(message)) return;
+    if (certainlyNotAThread(message)) return;
     const data = toMessageData(message);
     // Without the message itself (an uncached partial update) catch-up reads it from Discord.
     if (data) await ctx.mirror.messageSeen(data);

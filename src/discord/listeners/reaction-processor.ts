@@ -1,17 +1,12 @@
 // The one ReactionProcessor of a bot process (AppContext.ratings), shared by the four reaction listeners, and
 // the small discord.js helpers they need. The rules live in src/services/ratings.ts.
 import { PermissionFlagsBits, type Message, type PartialMessage, type PartialUser, type User } from 'discord.js';
-import type { AppContext } from '../../context.ts';
-import { createProcessRatings } from '../../jobs/recount.ts';
 import type { ReactionProcessor } from '../../services/ratings.ts';
+import type { ListenerContext } from '../listener.ts';
 
-/** The process's processor (AppContext.ratings); a context without one (a test's) gets its own, made once. */
-const fallback = new WeakMap<AppContext, ReactionProcessor>();
-export function reactionProcessor(ctx: AppContext): ReactionProcessor {
-  if (ctx.ratings) return ctx.ratings;
-  let p = fallback.get(ctx);
-  if (!p) fallback.set(ctx, (p = createProcessRatings(ctx)));
-  return p;
+/** The process's processor (AppContext.ratings), shared by the four reaction listeners. */
+export function reactionProcessor(ctx: ListenerContext): ReactionProcessor {
+  return ctx.ratings;
 }
 
 /** Whether the bot may remove other people's reactions on this message (Manage Messages in its channel; a thread inherits its parent's). */

@@ -1,6 +1,4 @@
 import { Events } from 'discord.js';
-import { requestRecountAll } from '../../jobs/recount.ts';
-import { syncAll } from '../../jobs/sync.ts';
 import { defineListener } from '../listener.ts';
 
 /**
@@ -13,8 +11,8 @@ export default defineListener({
   event: Events.ShardReady,
   async run(ctx, shardId) {
     try {
-      const threads = await syncAll(ctx);
-      await requestRecountAll(ctx.queues);
+      const threads = await ctx.jobs.requestCatchUpAll();
+      await ctx.jobs.requestRecountAll();
       ctx.log.info({ shard: shardId, threads }, 'new gateway session: catch-up and recount requested');
     } catch (err) {
       ctx.log.warn({ err, shard: shardId }, 'could not ask for the catch-up and recount after connecting (the periodic ones repair it)');

@@ -6,6 +6,6 @@ export default defineListener({
   name: 'mirror: thread create',
   event: Events.ThreadCreate,
   run(ctx, thread) {
-    ctx.mirror?.threadCreated(thread.id);
+    ctx.mirror.threadCreated(thread.id);
   },
 });

@@ -6,6 +6,6 @@ export default defineListener({
   name: 'mirror: thread delete',
   event: Events.ThreadDelete,
   async run(ctx, thread) {
-    await ctx.mirror?.threadDeleted(thread.id);
+    await ctx.mirror.threadDeleted(thread.id);
   },
 });

@@ -6,7 +6,6 @@ export default defineListener({
   name: 'mirror: thread update',
   event: Events.ThreadUpdate,
   async run(ctx, oldThread, newThread) {
-    if (!ctx.mirror) return;
     const unarchived = oldThread.archived === true && newThread.archived === false;
     await ctx.mirror.threadUpdated(newThread.id, { unarchived });
   },

@@ -1,0 +1,15 @@
+// The one implementation of the Jobs interface (src/services/jobs.ts) over the BullMQ queues: what services,
+// commands and listeners ask of the queues goes through `ctx.jobs`.
+import type { AppContext } from '../context.ts';
+import type { Jobs } from '../services/jobs.ts';
+import { feedJobs } from './feeds.ts';
+import { requestRecountAll } from './recount.ts';
+import { syncAll } from './sync.ts';
+
+export function createJobs(ctx: Pick<AppContext, 'db' | 'queues' | 'config' | 'log'>): Jobs {
+  return {
+    ...feedJobs(ctx),
+    requestCatchUpAll: () => syncAll(ctx),
+    requestRecountAll: () => requestRecountAll(ctx.queues),
+  };
+}
