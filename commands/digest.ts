@@ -1,13 +1,13 @@
 import { AttachmentBuilder, ChannelType, MessageFlags, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/command.ts';
 import { UserError } from '../src/errors.ts';
-import { DigestPostError, digestSettings, postDigest, previewDigest, saveDigestSettings, scheduleOf, syncDigestScheduler } from '../src/services/digest.ts';
+import { DigestPostError, digestSettings, postDigest, previewDigest, saveDigestSettings, scheduleOf } from '../src/services/digest.ts';
 import { currentPeriodSoFar, describeSchedule, isValidTimeZone, WEEKDAYS } from '../src/services/digest-period.ts';
 
 /** Registers the scheduler at once; when Redis is down the settings are saved and workers register it when it is back. */
 async function resync(ctx: Parameters<Command['execute']>[1], guildId: string): Promise<string | null> {
   try {
-    await syncDigestScheduler(ctx, guildId);
+    await ctx.jobs.syncDigestSchedule(guildId);
     return null;
   } catch (err) {
     ctx.log.warn({ err, guildId }, 'could not update the digest scheduler');

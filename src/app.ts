@@ -14,13 +14,12 @@ import { createRest, RestDiscordPort } from './discord/rest-port.ts';
 import { schedulers, workers } from './jobs/index.ts';
 import { closeQueues, createQueues } from './jobs/queues.ts';
 import { createJobs } from './jobs/port.ts';
-import { createProcessRatings } from './jobs/recount.ts';
-import { createProcessMirror } from './jobs/sync.ts';
 import { watchSchedulers } from './jobs/sweep.ts';
 import { registerSchedulers, startWorkers } from './jobs/worker.ts';
 import type { Logger } from './logger.ts';
 import { createProducerRedis, createRedis, ensureRedis } from './redis.ts';
 import { missingTokenMessage } from './setup.ts';
+import { createProcessMirror, createProcessRatings } from './wiring.ts';
 
 export type Role = 'start' | 'bot' | 'worker';
 
@@ -74,12 +73,13 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
     // The gateway client's REST gets its token only at login; the workers start before that and use it too.
     client?.rest.setToken(config.discordToken);
     const rest = client?.rest ?? createRest(config);
-    // The discussion mirror's comment writer: closed (flushed) after Discord and before the queues and the database.
-    const mirror = client ? createProcessMirror({ db, log, queues, config }) : undefined;
-    if (mirror) closers.push(['comment writer', () => mirror.close()]);
     const discord = new RestDiscordPort(rest);
+    const jobs = createJobs({ db, queues, config, log });
+    // The discussion mirror's comment writer: closed (flushed) after Discord and before the queues and the database.
+    const mirror = client ? createProcessMirror({ db, log, jobs }) : undefined;
+    if (mirror) closers.push(['comment writer', () => mirror.close()]);
     // The rating processor (micro-batched rating writes): closed (flushed) like the comment writer.
-    const ratings = client ? createProcessRatings({ db, discord, log, queues, config }) : undefined;
+    const ratings = client ? createProcessRatings({ db, discord, log, jobs }) : undefined;
     if (ratings) closers.push(['rating writer', () => ratings.close()]);
     const ctx: AppContext = {
       mirror,
@@ -90,7 +90,7 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
       version: VERSION,
       discord,
       queues,
-      jobs: createJobs({ db, queues, config, log }),
+      jobs,
       async redisHealth() {
         await redis.ping();
       },

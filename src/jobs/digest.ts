@@ -3,10 +3,56 @@
 // the (guild, period) row claimed by postDigest.
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { AppContext } from '../context.ts';
-import { getGuildSettings } from '../repositories/guilds.ts';
-import { DigestPostError, postDigest, resumeDigest, scheduleOf, syncAllDigestSchedulers, type DigestJobData, type DigestOutcome } from '../services/digest.ts';
-import { periodJustEnded } from '../services/digest-period.ts';
+import { getGuildSettings, listKnownGuildIds } from '../repositories/guilds.ts';
+import { DigestPostError, postDigest, resumeDigest, scheduleOf, type DigestJobData, type DigestOutcome } from '../services/digest.ts';
+import { cronPattern, periodJustEnded } from '../services/digest-period.ts';
 import type { SchedulerSetup, WorkerDefinition } from './worker.ts';
+
+export const DIGEST_JOB_NAME = 'digest';
+export const digestSchedulerId = (guildId: string): string => `digest-${guildId}`;
+
+/** Registers (enabled) or removes (disabled) one server's BullMQ job scheduler. */
+export async function syncDigestScheduler(ctx: Pick<AppContext, 'db' | 'config' | 'queues'>, guildId: string): Promise<'scheduled' | 'removed'> {
+  const settings = await getGuildSettings(ctx.db, guildId);
+  const queue = ctx.queues.digest;
+  if (!settings.digestEnabled) {
+    await queue.removeJobScheduler(digestSchedulerId(guildId));
+    return 'removed';
+  }
+  await queue.upsertJobScheduler(
+    digestSchedulerId(guildId),
+    { pattern: ctx.config.digestCronOverride ?? cronPattern(scheduleOf(settings)), tz: settings.digestTimezone },
+    {
+      name: DIGEST_JOB_NAME,
+      data: { guildId } satisfies DigestJobData,
+      opts: { attempts: 6, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { count: 200 }, removeOnFail: { count: 1000 } },
+    },
+  );
+  return 'scheduled';
+}
+
+/** Every known server's scheduler (at every worker start and when Redis comes back); stale ones are removed. */
+export async function syncAllDigestSchedulers(ctx: Pick<AppContext, 'db' | 'config' | 'queues' | 'log'>): Promise<{ scheduled: string[]; removed: string[] }> {
+  const scheduled: string[] = [];
+  const removed: string[] = [];
+  for (const guildId of await listKnownGuildIds(ctx.db)) {
+    try {
+      ((await syncDigestScheduler(ctx, guildId)) === 'scheduled' ? scheduled : removed).push(guildId);
+    } catch (err) {
+      // A bad stored time zone must not stop the other servers' schedules.
+      ctx.log.warn({ err, guildId }, 'could not register the digest schedule of a server');
+    }
+  }
+  const keep = new Set(scheduled.map(digestSchedulerId));
+  for (const s of await ctx.queues.digest.getJobSchedulers(0, -1)) {
+    const id = s.id ?? s.key;
+    if (id.startsWith('digest-') && !keep.has(id)) {
+      await ctx.queues.digest.removeJobScheduler(id);
+      removed.push(id.slice('digest-'.length));
+    }
+  }
+  return { scheduled, removed };
+}
 
 /** The moment a job stands for: the scheduler's tick (`prevMillis`), else now (a job added by hand). */
 export function jobMoment(job: Pick<Job, 'opts'>): Date {

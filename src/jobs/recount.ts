@@ -1,6 +1,5 @@
 import type { Job } from 'bullmq';
 import type { AppContext } from '../context.ts';
-import { ReactionProcessor } from '../services/ratings.ts';
 import { recountPostById, recountRecent } from '../services/recount.ts';
 import { jobId, type Queues } from './queues.ts';
 import { scheduleAnnouncementRefresh } from './refresh.ts';
@@ -56,10 +55,3 @@ export const registerRecount: SchedulerSetup = async (ctx) => {
   if (existed) await queue.add('recount-all', {}, { deduplication: { id: 'recount-all-now' } });
 };
 
-/** The rating processor of a `start`/`bot` process, its effects wired to the job queues. Close it before the database. */
-export function createProcessRatings(ctx: Pick<AppContext, 'db' | 'discord' | 'log' | 'queues' | 'config'>): ReactionProcessor {
-  return new ReactionProcessor(ctx, {
-    ratingsChanged: (postId) => scheduleAnnouncementRefresh(ctx.queues, postId, ctx.config.announcementRefreshMs),
-    recountNeeded: (postId) => scheduleRecount(ctx.queues, postId),
-  });
-}

@@ -2,14 +2,9 @@
 // (and once at every worker start); it asks for one 'sync-thread' job per active thread (job id
 // `sync-<threadId>`, so a thread is caught up once at a time). Dirty threads ask for a full one.
 import type { Job } from 'bullmq';
-import type { Config } from '../config.ts';
 import type { AppContext } from '../context.ts';
-import type { Db } from '../db/index.ts';
-import type { Logger } from '../logger.ts';
 import { catchUpThread, listThreadsToSync } from '../services/catch-up.ts';
-import { CommentWriter, type CommentWriterOptions } from '../services/comment-writer.ts';
-import { Mirror, PostThreadCache } from '../services/mirror.ts';
-import { closeDiscussions, getPostByThreadId } from '../repositories/posts.ts';
+import { getPostByThreadId } from '../repositories/posts.ts';
 import { jobId, type Queues } from './queues.ts';
 import { scheduleAnnouncementRefresh } from './refresh.ts';
 import type { SchedulerSetup, WorkerDefinition } from './worker.ts';
@@ -67,30 +62,3 @@ export const syncScheduler: SchedulerSetup = async (ctx) => {
   await requestSyncAll(ctx.queues);
 };
 
-/**
- * The mirror of a `start`/`bot` process: the micro-batching writer (announcement refresh after each flush,
- * catch-up of threads whose events had to be dropped) and the thread cache. Close it before the database.
- */
-export function createProcessMirror(
-  deps: { db: Db; log: Logger; queues: Queues; config: Pick<Config, 'announcementRefreshMs'> },
-  writerOptions: CommentWriterOptions = {},
-): Mirror {
-  const { db, log, queues, config } = deps;
-  const writer = new CommentWriter(db, log, {
-    ...writerOptions,
-    // All at once: ioredis sends them without waiting for each answer, so they cost about one round trip.
-    onFlushed: async (postIds) => {
-      await Promise.all(postIds.map((id) => scheduleAnnouncementRefresh(queues, id, config.announcementRefreshMs)));
-    },
-    onDirty: async (threads) => {
-      await Promise.all(threads.map((t) => requestThreadSync(queues, t.threadId, { full: true })));
-    },
-  });
-  return new Mirror(
-    writer,
-    new PostThreadCache(db),
-    log,
-    (threadId, opts) => requestThreadSync(queues, threadId, opts),
-    (by, at) => closeDiscussions(db, by, at),
-  );
-}

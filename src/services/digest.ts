@@ -27,9 +27,9 @@ import {
 } from '../repositories/digest.ts';
 import { claimDigest, getDigest, updateDigest, type Digest } from '../repositories/digests.ts';
 import { listFeeds } from '../repositories/feeds.ts';
-import { getGuildSettings, listKnownGuildIds, upsertGuildSettings, type GuildSettings } from '../repositories/guilds.ts';
+import { getGuildSettings, upsertGuildSettings, type GuildSettings } from '../repositories/guilds.ts';
 import { now, stableId } from '../repositories/ids.ts';
-import { currentPeriodSoFar, cronPattern, periodDays, periodJustEnded, periodOfWeek, previousPeriod, type DigestPeriod, type DigestSchedule } from './digest-period.ts';
+import { currentPeriodSoFar, periodDays, periodJustEnded, periodOfWeek, previousPeriod, type DigestPeriod, type DigestSchedule } from './digest-period.ts';
 import { DiscordRequestError, type MessageFile } from './discord-port.ts';
 import { bayesianAverage, DEFAULT_PRIOR_MEAN, PRIOR_WEIGHT, rankTopRated } from './ranking.ts';
 
@@ -389,52 +389,6 @@ export async function renderDigestImage(db: Db, guildId: string, week?: string, 
 
 // ------------------------------------------------------------------ schedules
 
-export const DIGEST_JOB_NAME = 'digest';
-export const digestSchedulerId = (guildId: string): string => `digest-${guildId}`;
-
 export interface DigestJobData {
   guildId: string;
-}
-
-/** Registers (enabled) or removes (disabled) one server's BullMQ job scheduler. */
-export async function syncDigestScheduler(ctx: Pick<AppContext, 'db' | 'config' | 'queues'>, guildId: string): Promise<'scheduled' | 'removed'> {
-  const settings = await getGuildSettings(ctx.db, guildId);
-  const queue = ctx.queues.digest;
-  if (!settings.digestEnabled) {
-    await queue.removeJobScheduler(digestSchedulerId(guildId));
-    return 'removed';
-  }
-  await queue.upsertJobScheduler(
-    digestSchedulerId(guildId),
-    { pattern: ctx.config.digestCronOverride ?? cronPattern(scheduleOf(settings)), tz: settings.digestTimezone },
-    {
-      name: DIGEST_JOB_NAME,
-      data: { guildId } satisfies DigestJobData,
-      opts: { attempts: 6, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { count: 200 }, removeOnFail: { count: 1000 } },
-    },
-  );
-  return 'scheduled';
-}
-
-/** Every known server's scheduler (at every worker start and when Redis comes back); stale ones are removed. */
-export async function syncAllDigestSchedulers(ctx: Pick<AppContext, 'db' | 'config' | 'queues' | 'log'>): Promise<{ scheduled: string[]; removed: string[] }> {
-  const scheduled: string[] = [];
-  const removed: string[] = [];
-  for (const guildId of await listKnownGuildIds(ctx.db)) {
-    try {
-      ((await syncDigestScheduler(ctx, guildId)) === 'scheduled' ? scheduled : removed).push(guildId);
-    } catch (err) {
-      // A bad stored time zone must not stop the other servers' schedules.
-      ctx.log.warn({ err, guildId }, 'could not register the digest schedule of a server');
-    }
-  }
-  const keep = new Set(scheduled.map(digestSchedulerId));
-  for (const s of await ctx.queues.digest.getJobSchedulers(0, -1)) {
-    const id = s.id ?? s.key;
-    if (id.startsWith('digest-') && !keep.has(id)) {
-      await ctx.queues.digest.removeJobScheduler(id);
-      removed.push(id.slice('digest-'.length));
-    }
-  }
-  return { scheduled, removed };
 }

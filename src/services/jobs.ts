@@ -14,4 +14,10 @@ export interface Jobs {
   requestCatchUpAll(): Promise<number>;
   /** Recount the ratings of every announcement of the sync window now. */
   requestRecountAll(): Promise<void>;
+  /** Recount one post's ratings against Discord soon (deduplicated per post). */
+  recountPost(postId: string): Promise<void>;
+  /** Catch one thread up with Discord (`full`: read it all again, e.g. after events had to be dropped). */
+  requestThreadSync(threadId: string, opts?: { full?: boolean }): Promise<void>;
+  /** A server's weekly digest schedule registered as its settings say (or removed when it is off). */
+  syncDigestSchedule(guildId: string): Promise<'scheduled' | 'removed'>;
 }
