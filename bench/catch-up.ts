@@ -20,7 +20,13 @@ import { report } from './figures.ts';
 
 export async function benchCatchUp(dialect: 'sqlite' | 'postgres', messages = 100_000): Promise<void> {
   const { createPgSchema } = await import('../test/support/db.ts');
-  const discord = await startDiscordEmulator({ guilds: [{ name: 'blog', channels: [{ name: 'posts' }] }], users: [{ username: 'alice' }, { username: 'bob' }], validate: false, recordRequests: false, rateLimitHeaders: false });
+  const discord = await startDiscordEmulator({
+    guilds: [{ name: 'blog', channels: [{ name: 'posts' }] }],
+    users: [{ username: 'alice' }, { username: 'bob' }],
+    validate: false,
+    recordRequests: false,
+    rateLimitHeaders: false,
+  });
   try {
     const announcement = await discord.say(discord.botUser, 'posts', 'announcement');
     const thread = await discord.createThread(discord.botUser, 'posts', 'a busy thread', { fromMessage: announcement.id });
@@ -42,11 +48,30 @@ export async function benchCatchUp(dialect: 'sqlite' | 'postgres', messages = 10
       try {
         await migrateToLatest(db);
         const { feed } = await upsertFeed(db, { guildId: discord.guild('blog').id, url: 'https://blog.example/feed', channelId: discord.channel('posts').id });
-        const { post } = await upsertPostFromFeed(db, feed, { key: 'p', url: 'https://blog.example/p', title: 'P', author: null, publishedAt: null, summaryHtml: null, searchText: 'P', imageUrl: null, contentHash: 'h' }, 'pending');
+        const { post } = await upsertPostFromFeed(
+          db,
+          feed,
+          {
+            key: 'p',
+            url: 'https://blog.example/p',
+            title: 'P',
+            author: null,
+            publishedAt: null,
+            summaryHtml: null,
+            searchText: 'P',
+            imageUrl: null,
+            contentHash: 'h',
+          },
+          'pending',
+        );
         await setPublishState(db, post.id, { state: 'published', channelId: announcement.channel_id, messageId: announcement.id, threadId: thread.id });
         const port = new RestDiscordPort(createRest({ discordApiUrl: discord.restUrl, discordToken: discord.token, discordGlobalRateLimit: run.limit }));
         const s = performance.now();
-        const result = await catchUpThread({ db, discord: port }, { postId: post.id, threadId: thread.id, messageId: announcement.id }, { maxPages: Math.ceil(messages / 100) + 10 });
+        const result = await catchUpThread(
+          { db, discord: port },
+          { postId: post.id, threadId: thread.id, messageId: announcement.id },
+          { maxPages: Math.ceil(messages / 100) + 10 },
+        );
         const seconds = (performance.now() - s) / 1000;
         // The figure counts only a complete, exact catch-up: every message stored once, the cursor on the newest.
         const stored = (await countReplies(db, [post.id])).get(post.id);
@@ -54,7 +79,13 @@ export async function benchCatchUp(dialect: 'sqlite' | 'postgres', messages = 10
         if (result.upserted !== messages || stored !== messages || cursor !== lastId) {
           throw new Error(`catch-up is wrong: ${result.upserted} upserted, ${stored} stored of ${messages}, cursor ${cursor} (newest ${lastId})`);
         }
-        report({ name: run.name, value: result.upserted / seconds, unit: 'messages/s', target: run.target, note: `${result.upserted} of ${messages} stored in ${seconds.toFixed(2)} s, ${result.pages} pages${run.limit === 50 ? ', under Discord’s global limit of 50 requests/s (DISCORD_GLOBAL_RATE_LIMIT)' : ', no rate limit'}` });
+        report({
+          name: run.name,
+          value: result.upserted / seconds,
+          unit: 'messages/s',
+          target: run.target,
+          note: `${result.upserted} of ${messages} stored in ${seconds.toFixed(2)} s, ${result.pages} pages${run.limit === 50 ? ', under Discord’s global limit of 50 requests/s (DISCORD_GLOBAL_RATE_LIMIT)' : ', no rate limit'}`,
+        });
       } finally {
         await db.destroy();
         await schema?.drop();

@@ -20,7 +20,9 @@ export async function benchDigest(dialect: 'sqlite' | 'postgres', sizes = { post
     await migrateToLatest(db);
     const t0 = performance.now();
     const seed = await seedBusyWeek(db, sizes);
-    console.log(`  (${dialect}: seeded ${sizes.posts} posts, ${sizes.comments} comments, ${sizes.posts * sizes.ratersPerPost} ratings in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    console.log(
+      `  (${dialect}: seeded ${sizes.posts} posts, ${sizes.comments} comments, ${sizes.posts * sizes.ratersPerPost} ratings in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    );
     const period = { start: seed.windowStart, end: seed.windowEnd, timezone: 'UTC', partial: false };
     await collectDigest(db, seed.guildId, period, '2026-W47'); // warm caches
     const times: number[] = [];
@@ -32,7 +34,12 @@ export async function benchDigest(dialect: 'sqlite' | 'postgres', sizes = { post
       times.push(performance.now() - s);
       capture = false;
     }
-    report({ name: `digest.queries.${dialect}`, value: median(times), unit: 'ms', note: `median of 5; ${view!.newPostsTotal} new posts, ${view!.totals.newComments} comments, ${view!.totals.newRatings} ratings` });
+    report({
+      name: `digest.queries.${dialect}`,
+      value: median(times),
+      unit: 'ms',
+      note: `median of 5; ${view!.newPostsTotal} new posts, ${view!.totals.newComments} comments, ${view!.totals.newRatings} ratings`,
+    });
     // The chart (Chart.js on @napi-rs/canvas, PNG encoding included), measured apart from the queries.
     renderDigestMessage(view!); // first render: fonts registered, code warmed
     const charts: number[] = [];
@@ -43,13 +50,22 @@ export async function benchDigest(dialect: 'sqlite' | 'postgres', sizes = { post
       charts.push(performance.now() - s);
     }
     report({ name: `digest.chart.${dialect}`, value: median(charts), unit: 'ms', note: `median of 5; a ${bytes.toLocaleString('en-US')}-byte PNG` });
-    report({ name: `digest.build.${dialect}`, value: median(times) + median(charts), unit: 'ms', target: { op: '<=', value: 300 }, note: 'queries and chart (the medians added)' });
+    report({
+      name: `digest.build.${dialect}`,
+      value: median(times) + median(charts),
+      unit: 'ms',
+      target: { op: '<=', value: 300 },
+      note: 'queries and chart (the medians added)',
+    });
     if (process.env.BENCH_PLANS !== '0') {
       // Only the queries (transactions and SET LOCAL jit = off around the PostgreSQL ones have no plan), each with
       // its time in the first timed run (several run at once, so the times overlap). EXPLAIN runs outside the
       // digest's transactions, so PostgreSQL plans may mention JIT, which the digest's queries run without.
       for (const q of queries.filter((q) => /^\s*(select|with)\b/i.test(q.sql))) {
-        const explain = dialect === 'sqlite' ? sql`explain query plan ${sql.raw(inline(q.sql, q.parameters, dialect))}` : sql`explain ${sql.raw(inline(q.sql, q.parameters, dialect))}`;
+        const explain =
+          dialect === 'sqlite'
+            ? sql`explain query plan ${sql.raw(inline(q.sql, q.parameters, dialect))}`
+            : sql`explain ${sql.raw(inline(q.sql, q.parameters, dialect))}`;
         const rows = (await explain.execute(db.kysely)).rows as Array<Record<string, unknown>>;
         const line = (text: string) => (text.length > 300 ? `${text.slice(0, 300)}…` : text); // (a list of 10,000 ids is not read)
         const plan = rows.map((r) => line(String(r.detail ?? r['QUERY PLAN'] ?? JSON.stringify(r)))).join('\n      ');

@@ -21,9 +21,11 @@ function rss(n: number): string {
 
 async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 export async function benchFeeds(count = 1000): Promise<void> {
@@ -47,17 +49,28 @@ export async function benchFeeds(count = 1000): Promise<void> {
   const refuse = () => Promise.reject(new Error('the feeds benchmark posts nothing to Discord'));
   const discord = new Proxy({}, { get: () => refuse }) as unknown as DiscordPort;
   let published = 0;
-  const jobs: FeedJobs = { enqueuePublish: async () => void published++, schedulePolls: async () => {}, unschedulePolls: async () => {}, refreshAnnouncement: async () => {} };
+  const jobs: FeedJobs = {
+    enqueuePublish: async () => void published++,
+    schedulePolls: async () => {},
+    unschedulePolls: async () => {},
+    refreshAnnouncement: async () => {},
+  };
   const ctx = { db, discord, log: createLogger('silent'), config };
   try {
     await migrateToLatest(db);
     const ids: string[] = [];
-    for (let n = 0; n < count; n++) ids.push((await upsertFeed(db, { guildId: '900000000000000001', url: `http://127.0.0.1:${port}/feed/${n}`, channelId: '900000000000000002' })).feed.id);
+    for (let n = 0; n < count; n++)
+      ids.push((await upsertFeed(db, { guildId: '900000000000000001', url: `http://127.0.0.1:${port}/feed/${n}`, channelId: '900000000000000002' })).feed.id);
     const concurrency = Number(process.env.BENCH_FEED_CONCURRENCY ?? feedsWorker.concurrency * 4);
     let s = performance.now();
     await pool(ids, concurrency, (id) => pollFeed(ctx, jobs, id, { force: true }));
     const first = (performance.now() - s) / 1000;
-    report({ name: 'feeds.first_poll', value: count / first, unit: 'feeds/s', note: `${count} feeds × 10 items downloaded, parsed and stored in ${first.toFixed(2)} s, concurrency ${concurrency}` });
+    report({
+      name: 'feeds.first_poll',
+      value: count / first,
+      unit: 'feeds/s',
+      note: `${count} feeds × 10 items downloaded, parsed and stored in ${first.toFixed(2)} s, concurrency ${concurrency}`,
+    });
     s = performance.now();
     await pool(ids, concurrency, (id) => pollFeed(ctx, jobs, id, { force: true }));
     const second = (performance.now() - s) / 1000;

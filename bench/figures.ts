@@ -12,7 +12,11 @@ export const figures: Figure[] = [];
 
 export function report(f: Figure): void {
   figures.push(f);
-  const met = f.target ? ((f.target.op === '>=' ? f.value >= f.target.value : f.value <= f.target.value) ? '  ✓' : '  ✗ target ' + f.target.op + ' ' + f.target.value) : '';
+  const met = f.target
+    ? (f.target.op === '>=' ? f.value >= f.target.value : f.value <= f.target.value)
+      ? '  ✓'
+      : '  ✗ target ' + f.target.op + ' ' + f.target.value
+    : '';
   const v = Number.isInteger(f.value) ? String(f.value) : f.value.toFixed(f.value < 10 ? 2 : 1);
   console.log(`${f.name}: ${v} ${f.unit}${met}${f.note ? `  (${f.note})` : ''}`);
 }

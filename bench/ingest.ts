@@ -30,7 +30,13 @@ const readersFor = (events: number) => Math.max(300, Math.ceil((events * 0.3) / 
 
 async function emulatorWithPosts(readers: number) {
   const users = Array.from({ length: readers }, (_, i) => ({ username: `reader${i}` }));
-  const discord = await startDiscordEmulator({ guilds: [{ name: 'blog', channels: [{ name: 'posts' }] }], users, validate: false, recordRequests: false, rateLimitHeaders: false });
+  const discord = await startDiscordEmulator({
+    guilds: [{ name: 'blog', channels: [{ name: 'posts' }] }],
+    users,
+    validate: false,
+    recordRequests: false,
+    rateLimitHeaders: false,
+  });
   const posts: Posts = [];
   for (let i = 0; i < POSTS; i++) {
     const m = await discord.say(discord.botUser, 'posts', `announcement ${i}`);
@@ -86,7 +92,7 @@ async function send(discord: Emulator, events: StormEvent[], postOf: Map<string,
     let probe: Probe | null = null;
     if (e.type === 'message') probe = lastReply = { kind: 'reply', id: created[m++]!.id, at };
     else if (e.type === 'react') probe = lastVote = { kind: 'vote', postId: postOf.get(idOf(e.message))!, userId: idOf(e.user), at };
-    if (probe && (sampled++ % 97 === 0)) probes.push(probe);
+    if (probe && sampled++ % 97 === 0) probes.push(probe);
   }
   for (const last of [lastReply, lastVote]) if (last && !probes.includes(last)) probes.push(last);
   return probes;
@@ -137,7 +143,13 @@ class CommitWatch {
     const ids = new Set(replies.length ? (await k.selectFrom('comments').select('id').where('id', 'in', replies).execute()).map((r) => r.id) : []);
     const pairs = new Set(
       votes.length
-        ? (await k.selectFrom('ratings').select(['post_id', 'user_id']).where((eb) => eb.or(votes.map((v) => eb.and([eb('post_id', '=', v.postId), eb('user_id', '=', v.userId)])))).execute()).map((r) => `${r.post_id}:${r.user_id}`)
+        ? (
+            await k
+              .selectFrom('ratings')
+              .select(['post_id', 'user_id'])
+              .where((eb) => eb.or(votes.map((v) => eb.and([eb('post_id', '=', v.postId), eb('user_id', '=', v.userId)]))))
+              .execute()
+          ).map((r) => `${r.post_id}:${r.user_id}`)
         : [],
     );
     return (p) => (p.kind === 'reply' ? ids.has(p.id) : pairs.has(`${p.postId}:${p.userId}`));
@@ -177,13 +189,38 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
     const { feed } = await upsertFeed(db, { guildId: discord.guild('blog').id, url: 'https://bench.example/feed', channelId: discord.channel('posts').id });
     const postOf = new Map<string, string>();
     for (const [i, p] of posts.entries()) {
-      const { post } = await upsertPostFromFeed(db, feed, { key: `p${i}`, url: `https://bench.example/p/${i}`, title: `Post ${i}`, author: null, publishedAt: new Date().toISOString(), summaryHtml: null, searchText: '', imageUrl: null, contentHash: 'h' }, 'pending');
+      const { post } = await upsertPostFromFeed(
+        db,
+        feed,
+        {
+          key: `p${i}`,
+          url: `https://bench.example/p/${i}`,
+          title: `Post ${i}`,
+          author: null,
+          publishedAt: new Date().toISOString(),
+          summaryHtml: null,
+          searchText: '',
+          imageUrl: null,
+          contentHash: 'h',
+        },
+        'pending',
+      );
       await setPublishState(db, post.id, { state: 'published', channelId: discord.channel('posts').id, messageId: p.messageId, threadId: p.threadId });
       postOf.set(p.messageId, post.id);
     }
     const next = eventSource(posts, readers);
     const burst = next(n);
-    const bot = await startBot({ discord, databaseUrl: url, role: 'bot', env: { LOG_LEVEL: process.env.BENCH_BOT_LOG_LEVEL ?? 'warn', ANNOUNCEMENT_REFRESH_MS: '5000' }, nodeArgs: [...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)], readyPattern: null });
+    const bot = await startBot({
+      discord,
+      databaseUrl: url,
+      role: 'bot',
+      env: { LOG_LEVEL: process.env.BENCH_BOT_LOG_LEVEL ?? 'warn', ANNOUNCEMENT_REFRESH_MS: '5000' },
+      nodeArgs: [
+        ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
+        ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      ],
+      readyPattern: null,
+    });
     const outputFile = process.env.BENCH_BOT_OUTPUT;
     const dumping = outputFile ? setInterval(() => writeFileSync(outputFile, bot.output()), 2000) : undefined;
     await discord.waitForReady({ timeout: 30_000 });
@@ -223,12 +260,40 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
     const stored = await rows(db);
     if (stored !== n + paced) throw new Error(`${n + paced} events sent, ${stored} rows stored`);
 
-    report({ name: `ingest.${dialect}`, value: n / seconds, unit: 'events/s', target: { op: '>=', value: dialect === 'sqlite' ? 10_000 : 5_000 }, note: `a burst of ${n} events committed in ${seconds.toFixed(2)} s; the emulator wrote them in ${emitSeconds.toFixed(2)} s` });
-    report({ name: `ingest.${dialect}.burst.p50`, value: percentile(burstWatch.latencies, 50), unit: 'ms', note: 'the backlog of a burst sent faster than it is committed' });
+    report({
+      name: `ingest.${dialect}`,
+      value: n / seconds,
+      unit: 'events/s',
+      target: { op: '>=', value: dialect === 'sqlite' ? 10_000 : 5_000 },
+      note: `a burst of ${n} events committed in ${seconds.toFixed(2)} s; the emulator wrote them in ${emitSeconds.toFixed(2)} s`,
+    });
+    report({
+      name: `ingest.${dialect}.burst.p50`,
+      value: percentile(burstWatch.latencies, 50),
+      unit: 'ms',
+      note: 'the backlog of a burst sent faster than it is committed',
+    });
     report({ name: `ingest.${dialect}.burst.p99`, value: percentile(burstWatch.latencies, 99), unit: 'ms' });
-    report({ name: `ingest.${dialect}.paced.p50`, value: percentile(pacedWatch.latencies, 50), unit: 'ms', note: `${paced} events at ${Math.round(offered)} events/s` });
-    report({ name: `ingest.${dialect}.paced.p99`, value: percentile(pacedWatch.latencies, 99), unit: 'ms', target: { op: '<=', value: 100 }, note: `event written by the emulator → row committed, includes the 20 ms batching window; the emulator's own event loop stalled up to ${(ownDelay.max / 1e6).toFixed(0)} ms (p99 ${(ownDelay.percentile(99) / 1e6).toFixed(0)} ms)` });
-    report({ name: `ingest.${dialect}.peak_rss`, value: peak, unit: 'MB', target: { op: '<=', value: 250 }, note: `after ${n + paced} events (${burstPeak.toFixed(0)} MB after the burst)` });
+    report({
+      name: `ingest.${dialect}.paced.p50`,
+      value: percentile(pacedWatch.latencies, 50),
+      unit: 'ms',
+      note: `${paced} events at ${Math.round(offered)} events/s`,
+    });
+    report({
+      name: `ingest.${dialect}.paced.p99`,
+      value: percentile(pacedWatch.latencies, 99),
+      unit: 'ms',
+      target: { op: '<=', value: 100 },
+      note: `event written by the emulator → row committed, includes the 20 ms batching window; the emulator's own event loop stalled up to ${(ownDelay.max / 1e6).toFixed(0)} ms (p99 ${(ownDelay.percentile(99) / 1e6).toFixed(0)} ms)`,
+    });
+    report({
+      name: `ingest.${dialect}.peak_rss`,
+      value: peak,
+      unit: 'MB',
+      target: { op: '<=', value: 250 },
+      note: `after ${n + paced} events (${burstPeak.toFixed(0)} MB after the burst)`,
+    });
     clearInterval(dumping);
     if (outputFile) writeFileSync(outputFile, bot.output());
     await bot.stop();
@@ -244,7 +309,10 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
 async function benchCeiling(n: number): Promise<void> {
   const { discord, posts, readers } = await emulatorWithPosts(readersFor(n));
   try {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-client.ts'], { env: { ...process.env, DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.restUrl, EXPECT: String(n) }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-client.ts'], {
+      env: { ...process.env, DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.restUrl, EXPECT: String(n) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     while (!out.includes('ready')) await new Promise((r) => setTimeout(r, 20));

@@ -48,7 +48,8 @@ export function benchRender(runs = Number(process.env.BENCH_RENDER_RUNS ?? 7)): 
     const times = Array.from({ length: runs }, () => renderItem(html));
     const best = Math.min(...times);
     worstMedian = Math.max(worstMedian, median(times));
-    if (process.env.BENCH_VERBOSE) console.log(`  render ${name}: best ${best.toFixed(1)} ms, median ${median(times).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms`);
+    if (process.env.BENCH_VERBOSE)
+      console.log(`  render ${name}: best ${best.toFixed(1)} ms, median ${median(times).toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms`);
     if (best > worst.ms) worst = { name, ms: best };
   }
   report({

@@ -16,7 +16,16 @@ export async function seedBusyWeek(db: RootDb, { posts = 10_000, comments = 1_00
   const at = new Date(start).toISOString();
   await db.kysely
     .insertInto('feeds')
-    .values({ id: 'benchfeed', guild_id: guildId, url: 'https://bench.example/feed', channel_id: '900000000000000002', state: 'active', consecutive_failures: 0, created_at: at, updated_at: at })
+    .values({
+      id: 'benchfeed',
+      guild_id: guildId,
+      url: 'https://bench.example/feed',
+      channel_id: '900000000000000002',
+      state: 'active',
+      consecutive_failures: 0,
+      created_at: at,
+      updated_at: at,
+    })
     .execute();
   const k = db.kysely;
   // Numbers are inlined (sql.lit): bound parameters would be REAL in SQLite and turn 'p' || 1 into 'p1.0'.

@@ -18,12 +18,16 @@ const at = (p) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 function newest(dir) {
   if (!existsSync(dir)) return 0;
   let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) t = Math.max(t, e.isDirectory() ? newest(`${dir}/${e.name}`) : statSync(`${dir}/${e.name}`).mtimeMs);
+  for (const e of readdirSync(dir, { withFileTypes: true }))
+    t = Math.max(t, e.isDirectory() ? newest(`${dir}/${e.name}`) : statSync(`${dir}/${e.name}`).mtimeMs);
   return t;
 }
 
 const stamp = at('dist/.built');
-const built = process.env.BLOGCORD_FROM_SOURCE !== '1' && existsSync(stamp) && statSync(stamp).mtimeMs > Math.max(...['src', 'commands', 'migrations'].map((d) => newest(at(d))));
+const built =
+  process.env.BLOGCORD_FROM_SOURCE !== '1' &&
+  existsSync(stamp) &&
+  statSync(stamp).mtimeMs > Math.max(...['src', 'commands', 'migrations'].map((d) => newest(at(d))));
 process.env.BLOGCORD_RUNS = built ? 'build' : 'sources';
 if (built) {
   const { cli } = await import('../dist/src/main.js');

@@ -80,7 +80,15 @@ const text = (content: string): Payload => checked({ content: cutText(content, 2
 
 export function latestMessage(posts: PostSummaryView[]): Payload {
   if (posts.length === 0) return text('No posts have been published in this server yet.');
-  return checked({ embeds: [listEmbed('Latest posts', posts.map((p) => postLines(p)))], allowed_mentions: NO_MENTIONS });
+  return checked({
+    embeds: [
+      listEmbed(
+        'Latest posts',
+        posts.map((p) => postLines(p)),
+      ),
+    ],
+    allowed_mentions: NO_MENTIONS,
+  });
 }
 
 const quoted = (query: string) => `“${neutraliseMentions(cutText(query, 100)).replace(/[*_~`|\\]/g, '\\$&')}”`;
@@ -88,12 +96,24 @@ const quoted = (query: string) => `“${neutraliseMentions(cutText(query, 100)).
 export function searchMessage(query: string, posts: PostSummaryView[]): Payload {
   if (!hasSearchWords(query)) return text(`There is nothing to search for in ${quoted(query)}: type a word of a title or summary.`);
   if (posts.length === 0) return text(`No posts match ${quoted(query)}. Try fewer or other words.`);
-  return checked({ embeds: [listEmbed(`Search: “${cutText(query, 100)}”`, posts.map((p) => postLines(p)), 'Best matches first')], allowed_mentions: NO_MENTIONS });
+  return checked({
+    embeds: [
+      listEmbed(
+        `Search: “${cutText(query, 100)}”`,
+        posts.map((p) => postLines(p)),
+        'Best matches first',
+      ),
+    ],
+    allowed_mentions: NO_MENTIONS,
+  });
 }
 
 /** One post: summary, rating with its distribution as bars, replies, and links to the thread and the post. */
 export function showMessage(post: PostView): Payload {
-  const rating = post.rating.count > 0 ? `${post.rating.label}\n\`\`\`\n${formatDistributionBars(post.rating.distribution)}\n\`\`\`` : 'Be the first to rate: react 1️⃣–5️⃣ on the announcement';
+  const rating =
+    post.rating.count > 0
+      ? `${post.rating.label}\n\`\`\`\n${formatDistributionBars(post.rating.distribution)}\n\`\`\``
+      : 'Be the first to rate: react 1️⃣–5️⃣ on the announcement';
   const discussion = [
     post.discord.threadUrl ? `[Open the thread](${post.discord.threadUrl})` : null,
     post.discord.messageUrl ? `[Rate it on the announcement](${post.discord.messageUrl})` : null,
@@ -125,7 +145,11 @@ export function rankingExplanation(top: Pick<TopPosts, 'priorMean' | 'priorWeigh
 
 export function topMessage(period: TopPeriod, top: TopPosts): Payload {
   if (top.posts.length === 0) {
-    return text(period === 'all' ? 'No post has been rated yet: react 1️⃣–5️⃣ on an announcement to rate it.' : `No rated posts were published in the last ${PERIOD_DAYS[period]} days. Try /blog top period:all.`);
+    return text(
+      period === 'all'
+        ? 'No post has been rated yet: react 1️⃣–5️⃣ on an announcement to rate it.'
+        : `No rated posts were published in the last ${PERIOD_DAYS[period]} days. Try /blog top period:all.`,
+    );
   }
   const blocks = top.posts.map((p, i) => postLines(p, i + 1));
   return checked({ embeds: [listEmbed(`Top rated ${PERIOD_TEXT[period]}`, blocks, rankingExplanation(top))], allowed_mentions: NO_MENTIONS });

@@ -39,8 +39,12 @@ export default {
             .addChoices(...WEEKDAYS.map((name, i) => ({ name, value: i + 1 }))),
         )
         .addIntegerOption((o) => o.setName('hour').setDescription('The hour, 0–23, in the time zone').setRequired(true).setMinValue(0).setMaxValue(23))
-        .addStringOption((o) => o.setName('timezone').setDescription('An IANA time zone, like Europe/Amsterdam, America/New_York or UTC').setRequired(true).setMaxLength(64))
-        .addChannelOption((o) => o.setName('channel').setDescription('The text channel the digest is posted in').setRequired(true).addChannelTypes(ChannelType.GuildText)),
+        .addStringOption((o) =>
+          o.setName('timezone').setDescription('An IANA time zone, like Europe/Amsterdam, America/New_York or UTC').setRequired(true).setMaxLength(64),
+        )
+        .addChannelOption((o) =>
+          o.setName('channel').setDescription('The text channel the digest is posted in').setRequired(true).addChannelTypes(ChannelType.GuildText),
+        ),
     )
     .addSubcommand((s) => s.setName('off').setDescription('Stop posting the weekly digest'))
     .toJSON(),
@@ -57,11 +61,20 @@ export default {
       if (!Number.isInteger(day) || day < 1 || day > 7) throw new UserError('The day must be one of Monday…Sunday.', 'digest-bad-day');
       if (!Number.isInteger(hour) || hour < 0 || hour > 23) throw new UserError('The hour must be a whole number from 0 to 23.', 'digest-bad-hour');
       if (!isValidTimeZone(timezone)) {
-        throw new UserError(`"${timezone.slice(0, 64)}" is not a time zone I know. Use an IANA name like Europe/Amsterdam, America/New_York or UTC.`, 'digest-bad-timezone');
+        throw new UserError(
+          `"${timezone.slice(0, 64)}" is not a time zone I know. Use an IANA name like Europe/Amsterdam, America/New_York or UTC.`,
+          'digest-bad-timezone',
+        );
       }
       if (channel.type !== ChannelType.GuildText) throw new UserError('The digest channel must be a text channel.', 'digest-bad-channel');
       await interaction.deferReply({ flags: MessageFlags.Ephemeral });
-      const settings = await saveDigestSettings(ctx, guildId, { digestDay: day, digestHour: hour, digestTimezone: timezone, digestChannelId: channel.id, digestEnabled: true });
+      const settings = await saveDigestSettings(ctx, guildId, {
+        digestDay: day,
+        digestHour: hour,
+        digestTimezone: timezone,
+        digestChannelId: channel.id,
+        digestEnabled: true,
+      });
       const warning = await resync(ctx, guildId);
       const lines = [`The weekly digest is posted in <#${channel.id}> every ${describeSchedule(scheduleOf(settings))}.`];
       if (warning) lines.push(warning);
@@ -102,7 +115,8 @@ export default {
       try {
         r = await postDigest(ctx, guildId, { period, force });
       } catch (err) {
-        if (err instanceof DigestPostError) throw new UserError(`The digest could not be posted: ${err.message}. Check that I can send messages and embed links there.`, 'digest-post-failed');
+        if (err instanceof DigestPostError)
+          throw new UserError(`The digest could not be posted: ${err.message}. Check that I can send messages and embed links there.`, 'digest-post-failed');
         throw err;
       }
       switch (r.status) {
@@ -118,7 +132,10 @@ export default {
         case 'empty':
         case 'skipped':
         case 'already-skipped':
-          throw new UserError('Nothing to post: no new posts, comments or ratings this week so far (this server skips empty digests). Nothing was posted.', 'digest-empty');
+          throw new UserError(
+            'Nothing to post: no new posts, comments or ratings this week so far (this server skips empty digests). Nothing was posted.',
+            'digest-empty',
+          );
         case 'no-channel':
           throw new UserError('There is no digest channel: choose one with `/digest schedule` (or add a feed). Nothing was posted.', 'digest-no-channel');
       }

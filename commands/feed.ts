@@ -61,12 +61,22 @@ export default {
         .setDescription('Follow a feed: announce every new post in a channel, with a thread and rating reactions')
         .addStringOption((o) => o.setName('url').setDescription('The feed URL (RSS, Atom or JSON Feed)').setRequired(true).setMaxLength(2000))
         .addChannelOption((o) =>
-          o.setName('channel').setDescription('Where posts are announced (a text channel or a forum)').setRequired(true).addChannelTypes(ChannelType.GuildText, ChannelType.GuildForum),
+          o
+            .setName('channel')
+            .setDescription('Where posts are announced (a text channel or a forum)')
+            .setRequired(true)
+            .addChannelTypes(ChannelType.GuildText, ChannelType.GuildForum),
         )
         .addIntegerOption((o) =>
-          o.setName('backfill').setDescription(`How many of the newest existing posts to publish now (default 0, at most ${MAX_BACKFILL})`).setMinValue(0).setMaxValue(MAX_BACKFILL),
+          o
+            .setName('backfill')
+            .setDescription(`How many of the newest existing posts to publish now (default 0, at most ${MAX_BACKFILL})`)
+            .setMinValue(0)
+            .setMaxValue(MAX_BACKFILL),
         )
-        .addBooleanOption((o) => o.setName('web').setDescription('Also serve its ratings and replies on the blog’s widget (default: no; /web enable does it later)')),
+        .addBooleanOption((o) =>
+          o.setName('web').setDescription('Also serve its ratings and replies on the blog’s widget (default: no; /web enable does it later)'),
+        ),
     )
     .addSubcommand((s) =>
       s

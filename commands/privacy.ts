@@ -1,7 +1,16 @@
 import { ButtonStyle, ComponentType, MessageFlags, SlashCommandBuilder, type APIActionRowComponent, type APIButtonComponent } from 'discord.js';
 import type { Command } from '../src/discord/command.ts';
 import { UserError } from '../src/errors.ts';
-import { APPEARANCES, chooseAppearance, forgetMember, isAppearance, privacyStatus, type Appearance, type ForgetResult, type PrivacyStatus } from '../src/services/privacy.ts';
+import {
+  APPEARANCES,
+  chooseAppearance,
+  forgetMember,
+  isAppearance,
+  privacyStatus,
+  type Appearance,
+  type ForgetResult,
+  type PrivacyStatus,
+} from '../src/services/privacy.ts';
 
 /** What each choice means on the web, in the words of the answers. */
 const MEANING: Record<Appearance, string> = {
@@ -30,8 +39,11 @@ function describeForget(r: ForgetResult): string {
   ];
   if (r.tombstones) lines.push(`• your id on ${plural(r.tombstones, 'reply', 'replies')} already deleted in Discord`);
   if (r.reactionsRemoved) lines.push(`I also removed ${plural(r.reactionsRemoved, 'rating reaction')} of yours from the announcements.`);
-  if (r.reactionsLeft) lines.push(`${plural(r.reactionsLeft, 'rating reaction')} of yours I may not remove: remove them yourself if you like; they no longer count either way.`);
-  lines.push('From now on your rating reactions in this server are not counted. Messages still in Discord are Discord’s: delete them there to remove them from Discord itself.');
+  if (r.reactionsLeft)
+    lines.push(`${plural(r.reactionsLeft, 'rating reaction')} of yours I may not remove: remove them yourself if you like; they no longer count either way.`);
+  lines.push(
+    'From now on your rating reactions in this server are not counted. Messages still in Discord are Discord’s: delete them there to remove them from Discord itself.',
+  );
   return lines.join('\n');
 }
 
@@ -81,7 +93,10 @@ export default {
       }
       await interaction.deferReply({ flags: MessageFlags.Ephemeral });
       await chooseAppearance(ctx.db, guildId, userId, show);
-      await interaction.editReply({ content: `Saved: ${show} — ${MEANING[show]}. This applies at once to everything already stored and to what you post later, in this server only.`, allowedMentions: { parse: [] } });
+      await interaction.editReply({
+        content: `Saved: ${show} — ${MEANING[show]}. This applies at once to everything already stored and to what you post later, in this server only.`,
+        allowedMentions: { parse: [] },
+      });
       return;
     }
 
@@ -110,9 +125,11 @@ export default {
   async button(interaction, ctx) {
     const id = interaction.customId;
     const forget = id.startsWith(FORGET);
-    if (!forget && !id.startsWith(CANCEL)) throw new UserError('This button is not known to this version of blogcord. Run `/privacy forget` again.', 'privacy-unknown-button');
+    if (!forget && !id.startsWith(CANCEL))
+      throw new UserError('This button is not known to this version of blogcord. Run `/privacy forget` again.', 'privacy-unknown-button');
     const owner = id.slice(forget ? FORGET.length : CANCEL.length);
-    if (owner !== interaction.user.id) throw new UserError('This button belongs to someone else’s `/privacy forget`. Nothing was changed.', 'privacy-not-yours');
+    if (owner !== interaction.user.id)
+      throw new UserError('This button belongs to someone else’s `/privacy forget`. Nothing was changed.', 'privacy-not-yours');
     await interaction.deferUpdate();
     if (!forget) {
       await interaction.editReply({ content: 'Cancelled: nothing was erased.', components: [], allowedMentions: { parse: [] } });

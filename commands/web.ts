@@ -20,7 +20,10 @@ export function webChangeReply(r: WebChange): string {
           : `${name} was not on the web; nothing changed.`,
       ];
   if (r.changed && r.refreshed) lines.push(`Its ${r.refreshed} ${r.refreshed === 1 ? 'announcement is' : 'announcements are'} being updated to say so.`);
-  if (r.queueError) lines.push(`⚠️ The job queue is unreachable right now (${cutText(r.queueError, 200)}); the setting is saved and the announcements are updated when it is back.`);
+  if (r.queueError)
+    lines.push(
+      `⚠️ The job queue is unreachable right now (${cutText(r.queueError, 200)}); the setting is saved and the announcements are updated when it is back.`,
+    );
   return lines.join('\n');
 }
 
@@ -29,14 +32,23 @@ export function webStatusReply(s: WebStatus, guildId: string): string {
   if (s.feeds.length === 0) return 'This server follows no feeds yet. `/feed add url channel web:True` follows one and puts it on the web.';
   const on = s.feeds.filter((f) => f.webEnabled);
   const off = s.feeds.filter((f) => !f.webEnabled);
-  const head = s.httpPort === 0 ? ['⚠️ The HTTP API is turned off in this installation (HTTP_PORT=0): nothing is served on the web whatever is enabled here.'] : [];
-  const origins = s.origins === '*' ? 'every origin (`*`)' : s.origins.length ? s.origins.map((o) => `\`${cutText(o, 200)}\``).join(', ') : 'none (set HTTP_CORS_ORIGINS to the blog’s origin, or browsers cannot load the discussion)';
+  const head =
+    s.httpPort === 0 ? ['⚠️ The HTTP API is turned off in this installation (HTTP_PORT=0): nothing is served on the web whatever is enabled here.'] : [];
+  const origins =
+    s.origins === '*'
+      ? 'every origin (`*`)'
+      : s.origins.length
+        ? s.origins.map((o) => `\`${cutText(o, 200)}\``).join(', ')
+        : 'none (set HTTP_CORS_ORIGINS to the blog’s origin, or browsers cannot load the discussion)';
   const tail = [`Blogs allowed to load it (HTTP_CORS_ORIGINS): ${cutText(origins, 600)}`];
   if (on.length) {
     tail.push('The widget, under each post (replace the address with where your blogcord HTTP API is reachable):');
     tail.push('```html', widgetSnippet(guildId, `https://blogcord.example:${s.httpPort || 8787}`), '```');
   }
-  const body = [on.length ? `🌐 **On the web** (${on.length}):` : '🌐 **On the web:** none. `/web enable feed:` puts a feed on the web.', ...on.map((f) => `• ${feedName(f)}`)];
+  const body = [
+    on.length ? `🌐 **On the web** (${on.length}):` : '🌐 **On the web:** none. `/web enable feed:` puts a feed on the web.',
+    ...on.map((f) => `• ${feedName(f)}`),
+  ];
   if (off.length) body.push(`🔒 **Only in Discord** (${off.length}):`, ...off.map((f) => `• ${feedName(f)}`));
   // The feed lists give way to what a server needs to act on (the origins and the snippet).
   const budget = 2000 - [...head, ...tail].join('\n').length - 60;

@@ -9,8 +9,18 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('guild_id', 'text', (c) => c.primaryKey())
     .addColumn('publish_channel_id', 'text')
     .addColumn('digest_channel_id', 'text')
-    .addColumn('digest_day', 'integer', (c) => c.notNull().defaultTo(1).check(sql`digest_day between 1 and 7`))
-    .addColumn('digest_hour', 'integer', (c) => c.notNull().defaultTo(9).check(sql`digest_hour between 0 and 23`))
+    .addColumn('digest_day', 'integer', (c) =>
+      c
+        .notNull()
+        .defaultTo(1)
+        .check(sql`digest_day between 1 and 7`),
+    )
+    .addColumn('digest_hour', 'integer', (c) =>
+      c
+        .notNull()
+        .defaultTo(9)
+        .check(sql`digest_hour between 0 and 23`),
+    )
     .addColumn('digest_timezone', 'text', (c) => c.notNull().defaultTo('UTC'))
     .addColumn('digest_enabled', 'integer', (c) => c.notNull().defaultTo(1))
     .addColumn('digest_empty', 'text', (c) => c.notNull().defaultTo('skip'))

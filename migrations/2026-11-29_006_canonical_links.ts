@@ -13,7 +13,21 @@ import { sql, type Kysely } from 'kysely';
 
 const PAGE = 500;
 
-const TRACKING_PARAMS = new Set(['fbclid', 'gclid', 'dclid', 'gbraid', 'wbraid', 'msclkid', 'yclid', 'igshid', 'mc_cid', 'mc_eid', '_hsenc', '_hsmi', 'mkt_tok']);
+const TRACKING_PARAMS = new Set([
+  'fbclid',
+  'gclid',
+  'dclid',
+  'gbraid',
+  'wbraid',
+  'msclkid',
+  'yclid',
+  'igshid',
+  'mc_cid',
+  'mc_eid',
+  '_hsenc',
+  '_hsmi',
+  'mkt_tok',
+]);
 
 function canonicalLink(link: string | null): string | null {
   if (!link) return null;
@@ -35,7 +49,7 @@ function canonicalLink(link: string | null): string | null {
 
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('posts').addColumn('canonical_link', 'text').execute();
-  for (let after = ''; ; ) {
+  for (let after = ''; ;) {
     const rows: Array<{ id: string; url: string }> = await db
       .selectFrom('posts')
       .select(['id', 'url'])

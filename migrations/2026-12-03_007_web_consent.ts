@@ -15,7 +15,10 @@ import { sql, type Kysely } from 'kysely';
 // `down` removes the columns; erased text cannot come back.
 
 export async function up(db: Kysely<any>): Promise<void> {
-  await db.schema.alterTable('feeds').addColumn('web_enabled', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema
+    .alterTable('feeds')
+    .addColumn('web_enabled', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
   await db.schema.alterTable('posts').addColumn('discussion_closed_at', 'text').execute();
   await sql`update comments set content = '', author_name = '', author_id = '', attachments = '[]', edited_at = null where deleted_at is not null`.execute(db);
 }

@@ -42,7 +42,9 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
       try {
         log.debug({ name }, 'closing');
         const outcome = await Promise.race([
-          Promise.resolve().then(close).then(() => 'closed' as const),
+          Promise.resolve()
+            .then(close)
+            .then(() => 'closed' as const),
           new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, CLOSE_STEP_TIMEOUT_MS, 'timeout'))),
         ]);
         if (outcome === 'timeout') log.warn({ name, ms: CLOSE_STEP_TIMEOUT_MS }, 'closing took too long: left behind');
@@ -56,7 +58,9 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
   };
 
   try {
-    const db = await openDb(config, { backgroundCheckpoints: { onError: (err) => log.warn({ err }, 'the SQLite checkpoint thread stopped; the bot checkpoints the WAL itself again') } });
+    const db = await openDb(config, {
+      backgroundCheckpoints: { onError: (err) => log.warn({ err }, 'the SQLite checkpoint thread stopped; the bot checkpoints the WAL itself again') },
+    });
     closers.push(['database', () => db.destroy()]);
     for (const step of await migrateToLatest(db)) log.info({ migration: step.name, status: step.status }, 'migration applied');
 
@@ -142,7 +146,8 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
         await c.login(config.discordToken);
       } catch (error) {
         const code = (error as { code?: string }).code;
-        if (code === 'TokenInvalid') throw new DiscordSetupError('Discord refused DISCORD_TOKEN (401). Reset the token on the Bot page of your application and update DISCORD_TOKEN.');
+        if (code === 'TokenInvalid')
+          throw new DiscordSetupError('Discord refused DISCORD_TOKEN (401). Reset the token on the Bot page of your application and update DISCORD_TOKEN.');
         if (code === 'DisallowedIntents') {
           throw new DiscordSetupError('Discord refused the Message Content intent. Enable "Message Content Intent" on the Bot page of your application.');
         }

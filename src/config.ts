@@ -51,15 +51,8 @@ export class ConfigError extends Error {
 }
 
 const snowflake = z.string().regex(/^\d{17,20}$/, 'a Discord id (17–20 digits)');
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'true or false' })
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
-const int = (min: number, max: number, what: string) =>
-  z
-    .string()
-    .regex(/^\d+$/, what)
-    .transform(Number)
-    .pipe(z.number().int().min(min, what).max(max, what));
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'true or false' }).transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number, what: string) => z.string().regex(/^\d+$/, what).transform(Number).pipe(z.number().int().min(min, what).max(max, what));
 
 /** proxy-addr's names for address ranges (Fastify hands the list to it). */
 const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
@@ -90,7 +83,10 @@ const trustProxy = z
     const entries = v.split(',').map((e) => e.trim());
     const bad = entries.filter((e) => !isTrustedProxyEntry(e));
     if (bad.length) {
-      ctx.addIssue({ code: 'custom', message: `true, false, or comma-separated IP addresses or CIDRs of the reverse proxies (or loopback, linklocal, uniquelocal); not ${bad.map((b) => JSON.stringify(b)).join(', ')}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `true, false, or comma-separated IP addresses or CIDRs of the reverse proxies (or loopback, linklocal, uniquelocal); not ${bad.map((b) => JSON.stringify(b)).join(', ')}`,
+      });
       return z.NEVER;
     }
     return entries;
@@ -109,14 +105,24 @@ const schema = z.object({
     .string()
     .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'sqlite:PATH or postgres://user@host:port/database')
     .default('sqlite:data/blogcord.sqlite'),
-  REDIS_URL: z.string().regex(/^rediss?:\/\/.+/, 'a redis:// or rediss:// URL').optional(),
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ or - (at most 64)').default('blogcord'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\/.+/, 'a redis:// or rediss:// URL')
+    .optional(),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ or - (at most 64)')
+    .default('blogcord'),
   FEED_ALLOW_PRIVATE_NETWORK: bool.default(false),
   FEED_POLL_INTERVAL_SECONDS: int(1, 7 * 24 * 3600, 'a whole number of seconds ≥ 1').default(600),
   FEED_TIMEOUT_SECONDS: int(1, 600, 'a whole number of seconds between 1 and 600').default(20),
   FEED_MAX_BYTES: int(1024, 100 * 1024 * 1024, 'a byte count between 1024 and 104857600').default(5 * 1024 * 1024),
   DIGEST_CHANNEL_ID: snowflake.optional(),
-  DIGEST_CRON_OVERRIDE: z.string().trim().regex(/^\S+(\s+\S+){4,5}$/, 'a cron pattern of 5 or 6 fields, like */3 * * * * *').optional(),
+  DIGEST_CRON_OVERRIDE: z
+    .string()
+    .trim()
+    .regex(/^\S+(\s+\S+){4,5}$/, 'a cron pattern of 5 or 6 fields, like */3 * * * * *')
+    .optional(),
   HTTP_PORT: int(0, 65535, 'a port number 0–65535 (0 disables the HTTP API)').default(8787),
   HTTP_CORS_ORIGINS: z.string().default(''),
   HTTP_TRUST_PROXY: trustProxy.default(false),

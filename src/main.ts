@@ -65,7 +65,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`blogcord ${VERSION} (${process.env.BLOGCORD_RUNS === 'build' ? 'build' : 'sources'})\n`);
     return 0;
   }
-  const { values, positionals } = parseArgs({ args: rest, options: { guild: { type: 'string' }, user: { type: 'string' }, week: { type: 'string' }, out: { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { guild: { type: 'string' }, user: { type: 'string' }, week: { type: 'string' }, out: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
   const config = loadConfig();
   const log = createLogger(config.logLevel);
 
@@ -99,9 +104,11 @@ export async function main(argv: string[]): Promise<number> {
       return report.ok ? 0 : 1;
     }
     case 'digest': {
-      if (positionals[0] !== 'render' || !values.guild || !values.out) throw new UsageError('usage: blogcord digest render --guild ID [--week 2026-W48] --out FILE.png');
+      if (positionals[0] !== 'render' || !values.guild || !values.out)
+        throw new UsageError('usage: blogcord digest render --guild ID [--week 2026-W48] --out FILE.png');
       if (!/^\d{17,20}$/.test(values.guild)) throw new UsageError(`--guild takes a server id (17–20 digits), not "${values.guild}"`);
-      if (values.week !== undefined && !/^\d{4}-W\d{2}$/.test(values.week)) throw new UsageError(`--week takes an ISO week like 2026-W48, not "${values.week}"`);
+      if (values.week !== undefined && !/^\d{4}-W\d{2}$/.test(values.week))
+        throw new UsageError(`--week takes an ISO week like 2026-W48, not "${values.week}"`);
       const { renderDigestImage } = await import('./services/digest.ts');
       const { writeFile } = await import('node:fs/promises');
       const out = values.out;
@@ -126,9 +133,12 @@ export async function main(argv: string[]): Promise<number> {
       const usage = 'usage: blogcord privacy forget --guild ID --user ID';
       if (positionals[0] !== 'forget' || positionals.length > 1 || !values.guild || !values.user) throw new UsageError(usage);
       const snowflake = /^\d{15,21}$/;
-      if (!snowflake.test(values.guild) || !snowflake.test(values.user)) throw new UsageError(`--guild and --user take Discord ids (numbers, as Discord's "Copy ID" gives them). Nothing was erased.\n${usage}`);
+      if (!snowflake.test(values.guild) || !snowflake.test(values.user))
+        throw new UsageError(`--guild and --user take Discord ids (numbers, as Discord's "Copy ID" gives them). Nothing was erased.\n${usage}`);
       const { forgetMember } = await import('./services/privacy.ts');
-      const discord = config.discordToken ? await import('./discord/rest-port.ts').then(({ RestDiscordPort, createRest }) => new RestDiscordPort(createRest(config))) : undefined;
+      const discord = config.discordToken
+        ? await import('./discord/rest-port.ts').then(({ RestDiscordPort, createRest }) => new RestDiscordPort(createRest(config)))
+        : undefined;
       const r = await withDb(config, async (db) => {
         await migrateToLatest(db);
         return forgetMember({ db, log, ...(discord ? { discord } : {}) }, values.guild!, values.user!);
@@ -162,7 +172,15 @@ export async function main(argv: string[]): Promise<number> {
 export { USER_AGENT } from './feeds/user-agent.ts';
 
 // Errors a person can act on are printed as a message; anything else with its stack.
-const EXPECTED_ERRORS = new Set(['ConfigError', 'UsageError', 'MigrationError', 'RedisUnavailableError', 'DatabaseUnavailableError', 'FeedError', 'DiscordSetupError']);
+const EXPECTED_ERRORS = new Set([
+  'ConfigError',
+  'UsageError',
+  'MigrationError',
+  'RedisUnavailableError',
+  'DatabaseUnavailableError',
+  'FeedError',
+  'DiscordSetupError',
+]);
 
 /** Runs the CLI and exits with its status (bin/blogcord.js calls this). */
 export async function cli(argv = process.argv.slice(2)): Promise<void> {

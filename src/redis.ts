@@ -57,7 +57,8 @@ export interface RedisHandle {
  */
 export async function ensureRedis(config: Config, log: Logger, dataDir = 'data'): Promise<RedisHandle> {
   if (await pingRedis(config.redisUrl)) return { url: config.redisUrl, stop: async () => {} };
-  const hint = 'Install Redis (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) and start it, or set REDIS_URL to a running Redis (redis://host:6379).';
+  const hint =
+    'Install Redis (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) and start it, or set REDIS_URL to a running Redis (redis://host:6379).';
   if (!config.redisUrlIsDefault) throw new RedisUnavailableError(`REDIS_URL=${redactUrl(config.redisUrl)} does not answer. ${hint}`);
   if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) {
     throw new RedisUnavailableError(`No Redis answers at ${redactUrl(config.redisUrl)} (the default REDIS_URL) and no redis-server is installed. ${hint}`);
@@ -65,7 +66,11 @@ export async function ensureRedis(config: Config, log: Logger, dataDir = 'data')
   const dir = resolve(dataDir, 'redis');
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+  const child: ChildProcess = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '', '--maxmemory-policy', 'noeviction'],
+    { stdio: 'ignore' },
+  );
   const url = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 50; i++) {
     if (await pingRedis(url, 500)) {

@@ -1,8 +1,7 @@
 // What a newcomer needs to connect blogcord to Discord; printed when DISCORD_TOKEN is missing and in the README.
 
 /** The invite permissions: View Channels, Send Messages, Embed Links, Create Public Threads, Send Messages in Threads, Add Reactions, Manage Messages, Read Message History. */
-export const INVITE_PERMISSIONS =
-  (1n << 10n) | (1n << 11n) | (1n << 14n) | (1n << 35n) | (1n << 38n) | (1n << 6n) | (1n << 13n) | (1n << 16n);
+export const INVITE_PERMISSIONS = (1n << 10n) | (1n << 11n) | (1n << 14n) | (1n << 35n) | (1n << 38n) | (1n << 6n) | (1n << 13n) | (1n << 16n);
 
 export function inviteUrl(applicationId: string): string {
   return `https://discord.com/oauth2/authorize?client_id=${applicationId}&scope=bot+applications.commands&permissions=${INVITE_PERMISSIONS}`;

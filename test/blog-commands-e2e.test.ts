@@ -70,7 +70,24 @@ e2e.before(async (ctx) => {
 
   const { feed } = await upsertFeed(db, { guildId: ctx.guildId, url: 'https://blog.example/feed', channelId: postsChannel });
   const add = async (key: string, title: string, publishedAt: string, state: 'pending' | 'known' = 'pending') =>
-    (await upsertPostFromFeed(db, feed, { key, url: `https://blog.example/${key}`, title, author: 'Ann', publishedAt, summaryHtml: `<p>${title} summary</p>`, searchText: `${title} summary`, imageUrl: null, contentHash: key }, state)).post;
+    (
+      await upsertPostFromFeed(
+        db,
+        feed,
+        {
+          key,
+          url: `https://blog.example/${key}`,
+          title,
+          author: 'Ann',
+          publishedAt,
+          summaryHtml: `<p>${title} summary</p>`,
+          searchText: `${title} summary`,
+          imageUrl: null,
+          contentHash: key,
+        },
+        state,
+      )
+    ).post;
   ctx.recent = await add('recent', 'Zeppelins over Rotterdam', new Date(Date.now() - 2 * DAY).toISOString());
   ctx.older = await add('older', 'Tea ceremonies, explained', new Date(Date.now() - 20 * DAY).toISOString());
   ctx.known = await add('known', 'An old WeChat note never published', '2016-01-01T00:00:00.000Z', 'known');
@@ -88,7 +105,11 @@ e2e.before(async (ctx) => {
   await setFeedWeb(db, ctx.seed.feedId, true);
 
   ctx.httpPort = await freePort();
-  ctx.bot = await startBot({ discord: ctx.discord, databaseUrl: ctx.t.url, env: { HTTP_PORT: String(ctx.httpPort), HTTP_CORS_ORIGINS: 'https://digitalstrategy.rsm.nl' } });
+  ctx.bot = await startBot({
+    discord: ctx.discord,
+    databaseUrl: ctx.t.url,
+    env: { HTTP_PORT: String(ctx.httpPort), HTTP_CORS_ORIGINS: 'https://digitalstrategy.rsm.nl' },
+  });
   await ctx.discord.waitForReady({ timeout: 15_000 });
 });
 
@@ -181,11 +202,16 @@ e2e('the same process serves the HTTP API on HTTP_PORT', async (ctx) => {
   const base = `http://127.0.0.1:${ctx.httpPort}`;
   const health = await fetch(`${base}/healthz`);
   assert.is(health.status, 200);
-  const res = await fetch(`${base}/api/posts?url=${encodeURIComponent(SEED_URL)}&guild=${ctx.guildId}`, { headers: { origin: 'https://digitalstrategy.rsm.nl' } });
+  const res = await fetch(`${base}/api/posts?url=${encodeURIComponent(SEED_URL)}&guild=${ctx.guildId}`, {
+    headers: { origin: 'https://digitalstrategy.rsm.nl' },
+  });
   assert.is(res.status, 200);
   assert.is(res.headers.get('access-control-allow-origin'), 'https://digitalstrategy.rsm.nl');
   const view = (await res.json()) as PostView;
-  assert.equal([view.replies, view.rating.label, view.discord.threadUrl], [22, '★ 5/5 (2 ratings)', `https://discord.com/channels/${ctx.guildId}/${ctx.threadId}`]);
+  assert.equal(
+    [view.replies, view.rating.label, view.discord.threadUrl],
+    [22, '★ 5/5 (2 ratings)', `https://discord.com/channels/${ctx.guildId}/${ctx.threadId}`],
+  );
   assert.is(view.comments.length, 11);
   const code = await ctx.bot.stop();
   assert.is(code, 0);
@@ -237,7 +263,16 @@ limits('nothing found is a clear answer, not an error', () => {
   assert.match(searchMessage('?!', []).content!, /nothing to search for/);
   assert.match(topMessage('week', { posts: [], priorMean: 3, priorWeight: 5, since: null }).content!, /No rated posts were published in the last 7 days/);
   assert.match(topMessage('all', { posts: [], priorMean: 3, priorWeight: 5, since: null }).content!, /No post has been rated yet/);
-  const unrated: PostView = { ...fakePost(2), rating: { average: 0, count: 0, distribution: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0 }, label: 'Be the first to rate' }, replies: 0, discussion: 'open', summary: '', imageUrl: null, comments: [], discord: { threadUrl: null, messageUrl: null } };
+  const unrated: PostView = {
+    ...fakePost(2),
+    rating: { average: 0, count: 0, distribution: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0 }, label: 'Be the first to rate' },
+    replies: 0,
+    discussion: 'open',
+    summary: '',
+    imageUrl: null,
+    comments: [],
+    discord: { threadUrl: null, messageUrl: null },
+  };
   const show = showMessage(unrated).embeds![0]!;
   assert.match(show.fields![0]!.value, /Be the first to rate/);
   assert.is(show.fields![2]!.value, 'Not announced on Discord yet');
@@ -246,7 +281,10 @@ limits('nothing found is a clear answer, not an error', () => {
 limits('the command definition: not admin, four subcommands, show autocompletes', () => {
   assert.not.ok((blog as Command).admin, 'members use /blog');
   const subs = (blog.data.options ?? []) as Array<{ name: string; options?: Array<{ name: string; autocomplete?: boolean }> }>;
-  assert.equal(subs.map((s) => s.name), ['latest', 'search', 'show', 'top']);
+  assert.equal(
+    subs.map((s) => s.name),
+    ['latest', 'search', 'show', 'top'],
+  );
   assert.ok(subs[2]!.options![0]!.autocomplete);
 });
 

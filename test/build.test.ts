@@ -13,14 +13,20 @@ let dir = '';
 
 test.before(() => {
   dir = mkdtempSync(join(tmpdir(), 'blogcord-build-'));
-  for (const p of ['bin', 'scripts', 'src', 'commands', 'migrations', 'package.json', 'tsconfig.json', 'tsconfig.build.json']) cpSync(join(ROOT, p), join(dir, p), { recursive: true });
+  for (const p of ['bin', 'scripts', 'src', 'commands', 'migrations', 'package.json', 'tsconfig.json', 'tsconfig.build.json'])
+    cpSync(join(ROOT, p), join(dir, p), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
 });
 test.after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const cli = (...args: string[]) => spawnSync(process.execPath, [join(dir, 'bin/blogcord.js'), ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, DATABASE_URL: `sqlite:${join(dir, 'b.sqlite')}`, LOG_LEVEL: 'warn' } });
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, [join(dir, 'bin/blogcord.js'), ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, DATABASE_URL: `sqlite:${join(dir, 'b.sqlite')}`, LOG_LEVEL: 'warn' },
+  });
 
 test('without a build the sources run; after `npm run build` the build runs it all (migrations too); a newer source file sends it back to the sources', () => {
   assert.match(cli('version').stdout, /^blogcord \d+\.\d+\.\d+ \(sources\)\n$/);

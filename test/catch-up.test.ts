@@ -84,7 +84,11 @@ for (const dialect of DIALECTS) {
       rows.map((c) => ({ ...c, deletedAt: undefined })),
     );
     const guilds = await t.db.kysely.selectFrom('comments').select('guild_id').where('post_id', '=', th.postId).distinct().execute();
-    assert.equal(guilds.map((g) => g.guild_id), [guildId], 'every row carries the server of its post');
+    assert.equal(
+      guilds.map((g) => g.guild_id),
+      [guildId],
+      'every row carries the server of its post',
+    );
     const before = JSON.stringify(stored);
     assert.is(await storeCatchUpPage(t.db, rows, { threadId: th.threadId, postId: th.postId, messageId: rows.at(-1)!.id }), 0);
     assert.is(JSON.stringify(await listComments(t.db, th.postId)), before);
@@ -98,11 +102,19 @@ for (const dialect of DIALECTS) {
     assert.is(await storeCatchUpPage(t.db, [edited, b, c], null), 1, 'only the edit');
     assert.is(await storeCatchUpPage(t.db, [edited], null), 0, 'the same edit again');
     assert.is(await storeCatchUpPage(t.db, [a], null), 0, 'a copy without the edit stamp does not undo the edit');
-    assert.is(await storeCatchUpPage(t.db, [{ ...a, content: 'older edit', editedAt: new Date(clock + 500).toISOString() }], null), 0, 'an older edit does not undo a newer one');
+    assert.is(
+      await storeCatchUpPage(t.db, [{ ...a, content: 'older edit', editedAt: new Date(clock + 500).toISOString() }], null),
+      0,
+      'an older edit does not undo a newer one',
+    );
     const newer = { ...a, content: 'newer edit', editedAt: new Date(clock + 2000).toISOString() };
     assert.is(await storeCatchUpPage(t.db, [newer], null), 1);
     await markCommentsDeleted(t.db, [b.id], new Date().toISOString());
-    assert.is(await storeCatchUpPage(t.db, [{ ...b, content: 'changed', editedAt: new Date(clock + 3000).toISOString() }], null), 0, 'a tombstone is never brought back');
+    assert.is(
+      await storeCatchUpPage(t.db, [{ ...b, content: 'changed', editedAt: new Date(clock + 3000).toISOString() }], null),
+      0,
+      'a tombstone is never brought back',
+    );
     const stored = new Map((await listComments(t.db, th.postId)).map((x) => [x.id, x]));
     assert.is(stored.get(a.id)!.content, 'newer edit');
     assert.is(stored.get(a.id)!.editedAt, newer.editedAt);
@@ -147,7 +159,10 @@ for (const dialect of DIALECTS) {
       assert.match(String(error), /foreign key|FOREIGN KEY/i);
     }
     assert.is(await getCursor(t.db, th.threadId), a.id);
-    assert.equal((await listComments(t.db, th.postId)).map((c) => c.id), [a.id]);
+    assert.equal(
+      (await listComments(t.db, th.postId)).map((c) => c.id),
+      [a.id],
+    );
   });
 
   page.run();
@@ -188,7 +203,10 @@ for (const dialect of DIALECTS) {
     assert.ok(covered.length % 100 === 0 && covered.length < all.length, `stopped at a page boundary (${covered.length})`);
     const r = await catchUpThread({ db: t.db, discord: fakePort(all) }, th);
     assert.is(r.upserted, all.length - covered.length);
-    assert.equal((await listComments(t.db, th.postId)).map((c) => c.content), all.map((m) => m.content));
+    assert.equal(
+      (await listComments(t.db, th.postId)).map((c) => c.content),
+      all.map((m) => m.content),
+    );
     assert.is(await getCursor(t.db, th.threadId), all.at(-1)!.id);
   });
 
@@ -202,7 +220,10 @@ for (const dialect of DIALECTS) {
     const r2 = await catchUpThread({ db: t.db, discord: fakePort(all) }, th);
     assert.is(r2.upserted, 50);
     assert.is(r2.deleted, 0);
-    assert.equal((await listComments(t.db, th.postId)).map((c) => c.id), all.map((m) => m.id));
+    assert.equal(
+      (await listComments(t.db, th.postId)).map((c) => c.id),
+      all.map((m) => m.id),
+    );
   });
 
   crash.run();
@@ -213,7 +234,10 @@ for (const dialect of DIALECTS) {
   hooks(e2e);
 
   e2e('a 260-message thread: comments in order with their reply links; edits, deletions and new replies while away', async () => {
-    const discord = await startDiscordEmulator({ guilds: [{ name: 'blog', channels: [{ name: 'posts' }] }], users: [{ username: 'alice' }, { username: 'bob' }] });
+    const discord = await startDiscordEmulator({
+      guilds: [{ name: 'blog', channels: [{ name: 'posts' }] }],
+      users: [{ username: 'alice' }, { username: 'bob' }],
+    });
     try {
       const announcement = await discord.say(discord.botUser, 'posts', 'announcement');
       const thread = await discord.createThread(discord.botUser, 'posts', 'a thread', { fromMessage: announcement.id });
@@ -232,8 +256,14 @@ for (const dialect of DIALECTS) {
       assert.is(r1.upserted, 260);
       assert.is(r1.pages, 3);
       const stored = await listComments(t.db, th.postId);
-      assert.equal(stored.map((c) => [c.id, c.content, c.authorName]), made.map((m) => [m.id, m.content, fromApiMessage(m).authorName]));
-      assert.equal(stored.filter((c) => c.replyToId === first.id).map((c) => c.id), made.filter((_, i) => i > 0 && i % 7 === 0).map((m) => m.id));
+      assert.equal(
+        stored.map((c) => [c.id, c.content, c.authorName]),
+        made.map((m) => [m.id, m.content, fromApiMessage(m).authorName]),
+      );
+      assert.equal(
+        stored.filter((c) => c.replyToId === first.id).map((c) => c.id),
+        made.filter((_, i) => i > 0 && i % 7 === 0).map((m) => m.id),
+      );
       assert.is(await getCursor(t.db, th.threadId), made.at(-1)!.id);
 
       // While the bot is away: an edit and a deletion among the newest, new replies.

@@ -48,13 +48,27 @@ const digestMessages = (): APIMessage[] => discord.messages('digest').filter((m)
 const keyOf = (m: APIMessage) => periodKeyFromFooter(m.embeds[0]?.footer?.text);
 
 /** A post announced by the bot in #posts with a thread, stored as the publish pipeline would have stored it. */
-async function seedPost(feed: { id: string; guildId: string }, title: string, publishedAt: Date): Promise<{ postId: string; announcement: APIMessage; threadId: string }> {
+async function seedPost(
+  feed: { id: string; guildId: string },
+  title: string,
+  publishedAt: Date,
+): Promise<{ postId: string; announcement: APIMessage; threadId: string }> {
   const announcement = await discord.say(discord.botUser, 'posts', `📰 ${title}`);
   const thread = await discord.createThread(discord.botUser, 'posts', title, { fromMessage: announcement });
   const { post } = await upsertPostFromFeed(
     t.db,
     feed,
-    { key: title, url: `https://blog.example/${encodeURIComponent(title)}`, title, author: 'Ann', publishedAt: publishedAt.toISOString(), summaryHtml: null, searchText: title, imageUrl: null, contentHash: title },
+    {
+      key: title,
+      url: `https://blog.example/${encodeURIComponent(title)}`,
+      title,
+      author: 'Ann',
+      publishedAt: publishedAt.toISOString(),
+      summaryHtml: null,
+      searchText: title,
+      imageUrl: null,
+      contentHash: title,
+    },
     'pending',
   );
   await setPublishState(t.db, post.id, { state: 'published', channelId: announcement.channel_id, messageId: announcement.id, threadId: thread.id });
@@ -63,7 +77,16 @@ async function seedPost(feed: { id: string; guildId: string }, title: string, pu
 
 test('/digest schedule, preview, now (once, refused, forced), off; then two workers post each period once, also after Redis is flushed', async () => {
   discord = await startDiscordEmulator({
-    guilds: [{ name: 'blog', channels: [{ name: 'posts', type: 'text' }, { name: 'digest', type: 'text' }, { name: 'forum', type: 'forum' }] }],
+    guilds: [
+      {
+        name: 'blog',
+        channels: [
+          { name: 'posts', type: 'text' },
+          { name: 'digest', type: 'text' },
+          { name: 'forum', type: 'forum' },
+        ],
+      },
+    ],
     users: [{ username: 'admin', manageGuild: true }, { username: 'alice' }, { username: 'bob' }, { username: 'carol' }, { username: 'dave' }],
   });
   discord.registerCommands(commandDefinitions(commands), { guild: 'blog' });
@@ -127,7 +150,10 @@ test('/digest schedule, preview, now (once, refused, forced), off; then two work
     assert.is(keyOf(posted!), `${thisWeek.key}-now`);
     assert.is(posted!.author.id, discord.botUser.id);
     assert.match(embed.description!, '**📰 New posts (2)**');
-    assert.match(embed.description!, `[Fresh thoughts on feeds](https://blog.example/Fresh%20thoughts%20on%20feeds) ([discussion](https://discord.com/channels/${guildId}/${fresh.threadId}))`);
+    assert.match(
+      embed.description!,
+      `[Fresh thoughts on feeds](https://blog.example/Fresh%20thoughts%20on%20feeds) ([discussion](https://discord.com/channels/${guildId}/${fresh.threadId}))`,
+    );
     assert.match(embed.description!, '★ 4.5/5 (2 ratings) · 💬 3 replies');
     assert.match(embed.description!, 'Another new post');
     assert.match(embed.description!, 'Be the first to rate · 💬 0 replies');

@@ -24,7 +24,17 @@ async function aPost(db: Db, guildId: string, state: 'pending' | 'known' = 'pend
   const { post } = await upsertPostFromFeed(
     db,
     feed,
-    { key, url: `https://blog.example/${key}`, title: `Post ${key}`, author: null, publishedAt: '2026-11-17T10:00:00.000Z', summaryHtml: null, searchText: '', imageUrl: null, contentHash: key },
+    {
+      key,
+      url: `https://blog.example/${key}`,
+      title: `Post ${key}`,
+      author: null,
+      publishedAt: '2026-11-17T10:00:00.000Z',
+      summaryHtml: null,
+      searchText: '',
+      imageUrl: null,
+      contentHash: key,
+    },
     state,
   );
   return post.id;
@@ -120,7 +130,11 @@ for (const dialect of DIALECTS) {
     const t2 = await createTestDb(dialect, { migrate: false });
     try {
       const schema = dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(t2.db.kysely)).rows[0]!.s : undefined;
-      const migrator = new Migrator({ db: t2.db.kysely, provider: new FileMigrationProvider({ fs, path, migrationFolder }), ...(schema ? { migrationTableSchema: schema } : {}) });
+      const migrator = new Migrator({
+        db: t2.db.kysely,
+        provider: new FileMigrationProvider({ fs, path, migrationFolder }),
+        ...(schema ? { migrationTableSchema: schema } : {}),
+      });
       // The post is written by today's repository (at today's schema), then the schema goes back to 003.
       assert.not.ok((await migrator.migrateToLatest()).error);
       const g = snowflake();
@@ -128,7 +142,19 @@ for (const dialect of DIALECTS) {
       const r = await migrator.migrateTo('2026-11-29_003_digest_indexes');
       assert.not.ok(r.error);
       const k = t2.db.kysely as unknown as import('kysely').Kysely<any>;
-      await k.insertInto('comments').values({ id: snowflake(), post_id: post, thread_id: snowflake(), author_id: snowflake(), author_name: 'x', content: 'old', attachments: '[]', created_at: '2026-11-17T00:00:00.000Z' }).execute();
+      await k
+        .insertInto('comments')
+        .values({
+          id: snowflake(),
+          post_id: post,
+          thread_id: snowflake(),
+          author_id: snowflake(),
+          author_name: 'x',
+          content: 'old',
+          attachments: '[]',
+          created_at: '2026-11-17T00:00:00.000Z',
+        })
+        .execute();
       await k.insertInto('ratings').values({ post_id: post, user_id: snowflake(), stars: 4, updated_at: '2026-11-17T00:00:00.000Z' }).execute();
       const up = await migrator.migrateTo('2026-11-29_004_guild_on_comments_ratings');
       assert.not.ok(up.error);

@@ -66,7 +66,17 @@ async function seedServer(db: Db, model: Model, seed: number, n: number): Promis
     const { post } = await upsertPostFromFeed(
       db,
       feed,
-      { key, url: `https://blog.example/${key}`, title: `Post ${key}`, author: null, publishedAt: at(pick([-100, 10, 80])), summaryHtml: null, searchText: key, imageUrl: null, contentHash: key },
+      {
+        key,
+        url: `https://blog.example/${key}`,
+        title: `Post ${key}`,
+        author: null,
+        publishedAt: at(pick([-100, 10, 80])),
+        summaryHtml: null,
+        searchText: key,
+        imageUrl: null,
+        contentHash: key,
+      },
       'pending',
     );
     const messageId = snowflake();
@@ -87,7 +97,18 @@ async function seedServer(db: Db, model: Model, seed: number, n: number): Promis
     const rows = Array.from({ length: count }, () => ({ id: snowflake(), createdAt: at(pick(times)), authorId: pick(users) }));
     await upsertComments(
       db,
-      rows.map((c) => ({ id: c.id, postId: post.id, threadId: messageId, authorId: c.authorId, authorName: 'someone', content: 'hi', replyToId: null, attachments: [], createdAt: c.createdAt, editedAt: null })),
+      rows.map((c) => ({
+        id: c.id,
+        postId: post.id,
+        threadId: messageId,
+        authorId: c.authorId,
+        authorName: 'someone',
+        content: 'hi',
+        replyToId: null,
+        attachments: [],
+        createdAt: c.createdAt,
+        editedAt: null,
+      })),
     );
     const gone = rows.filter(() => random() < 1 / 6).map((c) => c.id);
     if (gone.length) await markCommentsDeleted(db, gone, at(200));
@@ -135,7 +156,11 @@ function expected(model: Model, guildId: string) {
     ...model.comments.filter((c) => announcedIds.has(c.postId) && !c.deleted && inWindow(c.createdAt)).map((c) => c.authorId),
     ...ratings.filter((r) => announcedIds.has(r.postId) && inWindow(r.updatedAt)).map((r) => r.userId),
   ]);
-  const totals = { newComments: active.reduce((s, a) => s + a.newComments, 0), newRatings: active.reduce((s, a) => s + a.newRatings, 0), participants: people.size };
+  const totals = {
+    newComments: active.reduce((s, a) => s + a.newComments, 0),
+    newRatings: active.reduce((s, a) => s + a.newRatings, 0),
+    participants: people.size,
+  };
   return { active, prior, rated, topRated, mostDiscussed, totals, ties: countTies(rated, prior) };
 }
 
@@ -146,7 +171,11 @@ function countTies(rated: ReadonlyArray<{ ratingSum: number; ratingCount: number
 }
 
 for (const dialect of DIALECTS) {
-  const test = suite<{ t: TestDb; model: Model; guilds: string[] }>(`digest window reads against a model (${dialect})`, { t: undefined as never, model: undefined as never, guilds: [] });
+  const test = suite<{ t: TestDb; model: Model; guilds: string[] }>(`digest window reads against a model (${dialect})`, {
+    t: undefined as never,
+    model: undefined as never,
+    guilds: [],
+  });
   test.before(async (ctx) => {
     ctx.t = await createTestDb(dialect);
     ctx.model = { posts: [], comments: [], ratings: new Map() };
@@ -251,7 +280,11 @@ for (const dialect of DIALECTS) {
     try {
       const schema = dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(t2.db.kysely)).rows[0]!.s : undefined;
       const migrationFolder = fileURLToPath(new URL('../migrations', import.meta.url));
-      const migrator = new Migrator({ db: t2.db.kysely, provider: new FileMigrationProvider({ fs, path, migrationFolder }), ...(schema ? { migrationTableSchema: schema } : {}) });
+      const migrator = new Migrator({
+        db: t2.db.kysely,
+        provider: new FileMigrationProvider({ fs, path, migrationFolder }),
+        ...(schema ? { migrationTableSchema: schema } : {}),
+      });
       const k = t2.db.kysely as unknown as Kysely<any>;
       const collations = async () =>
         dialect === 'postgres'
@@ -267,11 +300,17 @@ for (const dialect of DIALECTS) {
       const model: Model = { posts: [], comments: [], ratings: new Map() };
       const g = await seedServer(t2.db, model, 5, 12);
       assert.not.ok((await migrator.migrateTo('2026-11-29_004_guild_on_comments_ratings')).error);
-      const before = { comments: await k.selectFrom('comments').select(['id', 'created_at']).orderBy('id').execute(), ratings: await k.selectFrom('ratings').selectAll().orderBy('post_id').orderBy('user_id').execute() };
+      const before = {
+        comments: await k.selectFrom('comments').select(['id', 'created_at']).orderBy('id').execute(),
+        ratings: await k.selectFrom('ratings').selectAll().orderBy('post_id').orderBy('user_id').execute(),
+      };
       assert.equal(await collations(), dialect === 'postgres' ? ['default', 'default'] : null);
       const up = await migrator.migrateTo('2026-11-29_005_bytewise_times');
       assert.not.ok(up.error);
-      assert.equal(up.results?.map((r) => [r.migrationName, r.status]), [['2026-11-29_005_bytewise_times', 'Success']]);
+      assert.equal(
+        up.results?.map((r) => [r.migrationName, r.status]),
+        [['2026-11-29_005_bytewise_times', 'Success']],
+      );
       assert.equal(await collations(), dialect === 'postgres' ? ['C', 'C'] : null);
       // The same rows, and the digest reads them the same way.
       assert.equal(await k.selectFrom('comments').select(['id', 'created_at']).orderBy('id').execute(), before.comments);

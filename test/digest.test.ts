@@ -147,7 +147,10 @@ render('entries link to the post and its thread, show the rating and replies; th
   assert.is(e.title, 'Weekly digest · 23–30 Nov 2026');
   assert.match(e.description!, '[Post 1](https://blog.example/1) ([discussion](https://discord.com/channels/111111111111111111/333333333333333334))');
   assert.match(e.description!, '★ 4.5/5 (2 ratings) · 💬 3 replies');
-  assert.equal(e.fields!.map((f) => f.name), ['⭐ Top rated', '💬 Most discussed', 'This week']);
+  assert.equal(
+    e.fields!.map((f) => f.name),
+    ['⭐ Top rated', '💬 Most discussed', 'This week'],
+  );
   assert.match(e.fields![1]!.value, '2 new comments (3 replies in all)');
   assert.is(e.fields![2]!.value, '1 new post · 2 new comments · 2 ratings · 3 people taking part');
   assert.is(e.footer!.text, digestFooter('2026-W48'));
@@ -188,17 +191,27 @@ render('30 posts with long titles, markdown and long URLs stay within every limi
 });
 
 render('an empty week and a week so far', () => {
-  const empty = renderDigest(baseView({ newPosts: [], newPostsTotal: 0, topRated: [], mostDiscussed: [], totals: { newComments: 0, newRatings: 0, participants: 0 } }));
+  const empty = renderDigest(
+    baseView({ newPosts: [], newPostsTotal: 0, topRated: [], mostDiscussed: [], totals: { newComments: 0, newRatings: 0, participants: 0 } }),
+  );
   assert.equal(validateMessagePayload(empty), []);
   assert.is(empty.embeds![0]!.description, 'A quiet week: no new posts, comments or ratings.');
-  const soFar = renderDigest(baseView({ periodKey: '2026-W49-now', period: { start: '2026-11-30T09:00:00.000Z', end: '2026-12-02T10:00:00.000Z', timezone: 'Europe/Amsterdam', partial: true } }));
+  const soFar = renderDigest(
+    baseView({
+      periodKey: '2026-W49-now',
+      period: { start: '2026-11-30T09:00:00.000Z', end: '2026-12-02T10:00:00.000Z', timezone: 'Europe/Amsterdam', partial: true },
+    }),
+  );
   assert.is(soFar.embeds![0]!.title, 'Digest so far · Mon 30 Nov 2026, 10:00 – now');
   assert.is(soFar.embeds![0]!.fields!.at(-1)!.name, 'So far');
 });
 
 render('fitLines keeps whole lines and counts the rest', () => {
   assert.is(fitLines(['a', 'b'], 100), 'a\nb');
-  const cut = fitLines(Array.from({ length: 50 }, () => 'x'.repeat(50)), 200);
+  const cut = fitLines(
+    Array.from({ length: 50 }, () => 'x'.repeat(50)),
+    200,
+  );
   assert.ok(cut.length <= 200);
   assert.match(cut, /…and 47 more$/);
 });
@@ -232,7 +245,14 @@ class FakeDiscord implements DiscordPort {
     const problems = validateMessagePayload(body);
     if (problems.length) throw new DiscordRequestError(`Invalid Form Body: ${problems.join('; ')}`, 50035, 400);
     const id = String(this.#seq++);
-    const message = { id, channel_id: channelId, author: { id: this.botId, username: 'blogcord' }, content: body.content ?? '', embeds: body.embeds ?? [], timestamp: new Date().toISOString() } as unknown as APIMessage;
+    const message = {
+      id,
+      channel_id: channelId,
+      author: { id: this.botId, username: 'blogcord' },
+      content: body.content ?? '',
+      embeds: body.embeds ?? [],
+      timestamp: new Date().toISOString(),
+    } as unknown as APIMessage;
     this.channels.set(channelId, [...(this.channels.get(channelId) ?? []), message]);
     this.created++;
     if (body.nonce !== undefined) this.nonces.set(String(body.nonce), message);
@@ -302,11 +322,26 @@ interface Seeded {
   posts: Record<string, string>;
 }
 
-async function addPost(db: Db, feed: { id: string; guildId: string }, key: string, opts: { publishedAt: string | null; discoveredAt?: string; state?: PublishState; title?: string }): Promise<string> {
+async function addPost(
+  db: Db,
+  feed: { id: string; guildId: string },
+  key: string,
+  opts: { publishedAt: string | null; discoveredAt?: string; state?: PublishState; title?: string },
+): Promise<string> {
   const { post } = await upsertPostFromFeed(
     db,
     feed,
-    { key, url: `https://blog.example/${key}`, title: opts.title ?? `Title ${key}`, author: null, publishedAt: opts.publishedAt, summaryHtml: null, searchText: key, imageUrl: null, contentHash: key },
+    {
+      key,
+      url: `https://blog.example/${key}`,
+      title: opts.title ?? `Title ${key}`,
+      author: null,
+      publishedAt: opts.publishedAt,
+      summaryHtml: null,
+      searchText: key,
+      imageUrl: null,
+      contentHash: key,
+    },
     'pending',
   );
   const messageId = snowflake();
@@ -317,7 +352,20 @@ async function addPost(db: Db, feed: { id: string; guildId: string }, key: strin
 
 async function comment(db: Db, postId: string, author: string, createdAt: string): Promise<string> {
   const id = snowflake(new Date(createdAt));
-  await upsertComments(db, [{ id, postId, threadId: snowflake(), authorId: author, authorName: `user ${author}`, content: 'hi', replyToId: null, attachments: [], createdAt, editedAt: null }]);
+  await upsertComments(db, [
+    {
+      id,
+      postId,
+      threadId: snowflake(),
+      authorId: author,
+      authorName: `user ${author}`,
+      content: 'hi',
+      replyToId: null,
+      attachments: [],
+      createdAt,
+      editedAt: null,
+    },
+  ]);
   return id;
 }
 
@@ -382,7 +430,10 @@ for (const dialect of DIALECTS) {
     const w = { guildId: s.guildId, start: WEEK.start, end: WEEK.end };
     const news = await listNewPosts(t.db, w);
     assert.is(news.total, 3);
-    assert.equal(news.posts.map((p) => p.id), [s.posts.undated, s.posts.ten, s.posts.single]); // newest first
+    assert.equal(
+      news.posts.map((p) => p.id),
+      [s.posts.undated, s.posts.ten, s.posts.single],
+    ); // newest first
     const ten = news.posts.find((p) => p.id === s.posts.ten)!;
     assert.equal([ten.ratingSum, ten.ratingCount, ten.replies], [45, 10, 2]);
     assert.is(ten.threadId, ten.messageId);
@@ -411,13 +462,19 @@ for (const dialect of DIALECTS) {
   q('ranking in context: with C = 3.6, ten ratings averaging 4.5 rank above a single 5★', async () => {
     const s = await seedWeek(t.db);
     const view = await collectDigest(t.db, s.guildId, WEEK, WEEK.key);
-    assert.equal(view.topRated.map((p) => p.id), [s.posts.ten, s.posts.single, s.posts.old]);
+    assert.equal(
+      view.topRated.map((p) => p.id),
+      [s.posts.ten, s.posts.single, s.posts.old],
+    );
     assert.is(view.newPostsTotal, 3);
-    assert.equal(view.mostDiscussed.map((p) => [p.id, p.newComments, p.replies]), [
-      [s.posts.old, 3, 4],
-      [s.posts.ten, 2, 2],
-      [s.posts.single, 1, 2],
-    ]);
+    assert.equal(
+      view.mostDiscussed.map((p) => [p.id, p.newComments, p.replies]),
+      [
+        [s.posts.old, 3, 4],
+        [s.posts.ten, 2, 2],
+        [s.posts.single, 1, 2],
+      ],
+    );
     const body = renderDigest(view);
     assert.equal(validateMessagePayload(body), []);
     assert.match(body.embeds![0]!.fields![0]!.value, /^1\. \[Title ten\]\(https:\/\/blog\.example\/ten\) .*★ 4\.5\/5 \(10 ratings\) · 💬 2 replies/);
@@ -429,7 +486,10 @@ for (const dialect of DIALECTS) {
     await rate(t.db, b, [5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5], IN(21));
     await comment(t.db, b, snowflake(), IN(22));
     const again = await collectDigest(t.db, s.guildId, WEEK, WEEK.key);
-    assert.equal(again.topRated.slice(0, 2).map((p) => p.id), [b, a]);
+    assert.equal(
+      again.topRated.slice(0, 2).map((p) => p.id),
+      [b, a],
+    );
   });
 
   q('exactly once: a duplicated job does nothing; concurrent jobs post one message; the export lists it', async () => {
@@ -458,7 +518,10 @@ for (const dialect of DIALECTS) {
     assert.equal([forced.status, forced.periodKey], ['posted', '2026-W48-r2']);
     assert.is(discord.created, 2);
     assert.is(discord.messages(s.channelId)[1]!.embeds[0]!.footer!.text, digestFooter('2026-W48-r2'));
-    assert.equal((await exportData(t.db, { guildId: s.guildId })).digests.map((d) => d.periodKey), ['2026-W48', '2026-W48-r2']);
+    assert.equal(
+      (await exportData(t.db, { guildId: s.guildId })).digests.map((d) => d.periodKey),
+      ['2026-W48', '2026-W48-r2'],
+    );
   });
 
   q('a crash between posting and recording is repaired from the channel, not doubled', async () => {
@@ -472,7 +535,10 @@ for (const dialect of DIALECTS) {
     discord.afterCreate = null;
     assert.is((await getDigest(t.db, s.guildId, WEEK.key))!.state, 'claimed');
     // The retry comes after the claim's grace period.
-    await t.db.kysely.updateTable('digests').set({ created_at: new Date(Date.now() - 60_000).toISOString() }).execute();
+    await t.db.kysely
+      .updateTable('digests')
+      .set({ created_at: new Date(Date.now() - 60_000).toISOString() })
+      .execute();
     const retry = await postDigest(ctx, s.guildId, { period: WEEK });
     assert.is(retry.status, 'repaired');
     assert.is(discord.created, 1);
@@ -487,7 +553,11 @@ for (const dialect of DIALECTS) {
     await rejects(() => postDigest(ctx, s2.guildId, { period: WEEK }), /timeout/);
     discord.afterCreate = null;
     discord.hideHistory = true;
-    await t.db.kysely.updateTable('digests').set({ created_at: new Date(Date.now() - 60_000).toISOString() }).where('guild_id', '=', s2.guildId).execute();
+    await t.db.kysely
+      .updateTable('digests')
+      .set({ created_at: new Date(Date.now() - 60_000).toISOString() })
+      .where('guild_id', '=', s2.guildId)
+      .execute();
     const r2 = await postDigest(ctx, s2.guildId, { period: WEEK });
     discord.hideHistory = false;
     assert.is(r2.status, 'posted');
@@ -501,7 +571,11 @@ for (const dialect of DIALECTS) {
     };
     await rejects(() => postDigest(ctx, s3.guildId, { period: WEEK }), /Service Unavailable/);
     discord.beforeCreate = null;
-    await t.db.kysely.updateTable('digests').set({ created_at: new Date(Date.now() - 60_000).toISOString() }).where('guild_id', '=', s3.guildId).execute();
+    await t.db.kysely
+      .updateTable('digests')
+      .set({ created_at: new Date(Date.now() - 60_000).toISOString() })
+      .where('guild_id', '=', s3.guildId)
+      .execute();
     assert.is((await postDigest(ctx, s3.guildId, { period: WEEK })).status, 'posted');
     assert.is(discord.messages(s3.channelId).length, 1);
   });
@@ -541,7 +615,9 @@ for (const dialect of DIALECTS) {
     assert.is((await postDigest(ctx, guildId, { period: soFar })).status, 'empty');
     assert.is(await getDigest(t.db, guildId, '2026-W41-now'), null);
     await upsertGuildSettings(t.db, guildId, { digestEmpty: 'post' });
-    const posted = await postDigest(ctx, guildId, { period: { ...quiet, key: '2026-W39', start: '2026-09-21T09:00:00.000Z', end: '2026-09-28T09:00:00.000Z' } });
+    const posted = await postDigest(ctx, guildId, {
+      period: { ...quiet, key: '2026-W39', start: '2026-09-21T09:00:00.000Z', end: '2026-09-28T09:00:00.000Z' },
+    });
     assert.is(posted.status, 'posted');
     assert.is(discord.messages(channelId)[0]!.embeds[0]!.description, 'A quiet week: no new posts, comments or ratings.');
   });
@@ -578,7 +654,10 @@ for (const dialect of DIALECTS) {
     assert.equal(validateMessagePayload(preview.body), []);
     assert.match(preview.body.embeds![0]!.title!, /^Digest so far/);
     assert.is(discord.created, 3);
-    assert.equal((await listDigests(t.db, { guildId: s.guildId })).map((d) => d.periodKey), ["2026-W48", "2026-W48-now", "2026-W48-now-r2"]);
+    assert.equal(
+      (await listDigests(t.db, { guildId: s.guildId })).map((d) => d.periodKey),
+      ['2026-W48', '2026-W48-now', '2026-W48-now-r2'],
+    );
   });
 
   q('the job processor: the tick of the scheduler picks the period; bad data and disabled servers', async () => {

@@ -43,13 +43,31 @@ test('deploy-commands registers every command over REST, in one server and globa
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`registered ${commands.length} commands in server ${guildId}`));
   const names = commands.map((c) => c.data.name).sort();
-  assert.equal(ctx.discord.commands('blog').map((c) => c.name).sort(), names);
+  assert.equal(
+    ctx.discord
+      .commands('blog')
+      .map((c) => c.name)
+      .sort(),
+    names,
+  );
   r = await runBlogcord(['deploy-commands'], env(ctx));
   assert.is(r.code, 0, r.stderr);
-  assert.equal(ctx.discord.commands().map((c) => c.name).sort(), names);
+  assert.equal(
+    ctx.discord
+      .commands()
+      .map((c) => c.name)
+      .sort(),
+    names,
+  );
   const admin = ctx.discord.commands().filter((c) => commands.find((x) => x.data.name === c.name)?.admin);
-  assert.ok(admin.every((c) => c.default_member_permissions === String(1 << 5)), 'admin commands need Manage Server');
-  assert.not.ok(ctx.discord.requests.some((q) => q.route === 'GET /gateway/bot'), 'deploying needs no gateway connection');
+  assert.ok(
+    admin.every((c) => c.default_member_permissions === String(1 << 5)),
+    'admin commands need Manage Server',
+  );
+  assert.not.ok(
+    ctx.discord.requests.some((q) => q.route === 'GET /gateway/bot'),
+    'deploying needs no gateway connection',
+  );
 });
 
 test('the bot connects, gets ready and answers /status ephemerally', async (ctx) => {
@@ -72,7 +90,10 @@ test('a 429 on the reply is waited out and the reply arrives exactly once', asyn
   const res = await ctx.discord.runCommand('bob', 'posts', 'status', { timeout: 10_000 });
   assert.ok(res.embeds.length === 1 && res.ephemeral);
   const callbacks = ctx.discord.requests.filter((r) => r.route === 'POST /interactions/{interaction_id}/{interaction_token}/callback');
-  assert.equal(callbacks.map((r) => r.status), [429, 204].slice(0, callbacks.length));
+  assert.equal(
+    callbacks.map((r) => r.status),
+    [429, 204].slice(0, callbacks.length),
+  );
   assert.is(callbacks.filter((r) => r.status < 300).length, 1, 'exactly one accepted callback');
 });
 
@@ -82,7 +103,10 @@ test('a 5xx is retried', async (ctx) => {
   const res = await ctx.discord.runCommand('bob', 'posts', 'status', { timeout: 10_000 });
   assert.is(res.embeds.length, 1);
   const edits = ctx.discord.requests.filter((r) => r.route === 'PATCH /webhooks/{application_id}/{interaction_token}/messages/{message_id}');
-  assert.equal(edits.map((r) => r.status), [502, 200]);
+  assert.equal(
+    edits.map((r) => r.status),
+    [502, 200],
+  );
 });
 
 test('a dropped gateway resumes without losing an event dispatched while it was down', async (ctx) => {
@@ -99,10 +123,17 @@ test('a non-admin running an admin command is refused and nothing changes', asyn
   assert.ok(commands.find((c) => c.data.name === 'feed')?.admin, '/feed is an admin command');
   const before = ctx.discord.requests.length;
   // force: Discord would hide the command from bob (default_member_permissions); the bot must still refuse it.
-  const res = await ctx.discord.runCommand('bob', 'posts', 'feed', { subcommand: 'add', options: { url: 'http://127.0.0.1:9/feed.xml', channel: 'posts' }, force: true, timeout: 10_000 });
+  const res = await ctx.discord.runCommand('bob', 'posts', 'feed', {
+    subcommand: 'add',
+    options: { url: 'http://127.0.0.1:9/feed.xml', channel: 'posts' },
+    force: true,
+    timeout: 10_000,
+  });
   assert.ok(res.ephemeral);
   assert.match(res.content, /Manage Server/);
-  const writes = ctx.discord.requests.slice(before).filter((r) => r.method !== 'GET' && !r.route.startsWith('POST /interactions') && !r.route.includes('/webhooks/'));
+  const writes = ctx.discord.requests
+    .slice(before)
+    .filter((r) => r.method !== 'GET' && !r.route.startsWith('POST /interactions') && !r.route.includes('/webhooks/'));
   assert.equal(writes, [], 'the refusal changed nothing in Discord');
   const list = await ctx.discord.runCommand('alice', 'posts', 'feed', { subcommand: 'list', timeout: 10_000 });
   assert.not.match(list.content + JSON.stringify(list.embeds), /127\.0\.0\.1:9/, 'no feed was added');
@@ -143,8 +174,18 @@ boundary.before(async (ctx) => {
   ctx.logs = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void ctx.logs.push(line) });
   const failing: import('../src/discord/command.ts').Command[] = [
-    { data: { name: 'oops', description: 'fails like a bug' }, execute: async () => { throw new TypeError('undefined is not a function'); } },
-    { data: { name: 'nope', description: 'fails like a bad option' }, execute: async () => { throw new UserError('That feed URL is not a feed.'); } },
+    {
+      data: { name: 'oops', description: 'fails like a bug' },
+      execute: async () => {
+        throw new TypeError('undefined is not a function');
+      },
+    },
+    {
+      data: { name: 'nope', description: 'fails like a bad option' },
+      execute: async () => {
+        throw new UserError('That feed URL is not a feed.');
+      },
+    },
     {
       data: { name: 'late', description: 'defers, then fails' },
       execute: async (interaction) => {
@@ -153,7 +194,10 @@ boundary.before(async (ctx) => {
       },
     },
   ];
-  ctx.discord.registerCommands(failing.map((c) => c.data), { guild: 'blog' });
+  ctx.discord.registerCommands(
+    failing.map((c) => c.data),
+    { guild: 'blog' },
+  );
   ctx.client = createDiscordClient({ discordApiUrl: ctx.discord.restUrl, shardIds: null, shardCount: null });
   const handler = createInteractionHandler(failing, { log } as never);
   ctx.client.on('interactionCreate', (i) => void handler(i));

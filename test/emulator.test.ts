@@ -71,11 +71,26 @@ async function apiError(p: Promise<unknown>): Promise<DiscordAPIError> {
 const blogCommand = new SlashCommandBuilder()
   .setName('blog')
   .setDescription('Blog posts')
-  .addSubcommand((s) => s.setName('show').setDescription('Show a post').addStringOption((o) => o.setName('post').setDescription('post').setRequired(true).setAutocomplete(true)))
-  .addSubcommand((s) => s.setName('latest').setDescription('Latest posts').addIntegerOption((o) => o.setName('count').setDescription('how many')))
+  .addSubcommand((s) =>
+    s
+      .setName('show')
+      .setDescription('Show a post')
+      .addStringOption((o) => o.setName('post').setDescription('post').setRequired(true).setAutocomplete(true)),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName('latest')
+      .setDescription('Latest posts')
+      .addIntegerOption((o) => o.setName('count').setDescription('how many')),
+  )
   .addSubcommand((s) => s.setName('slow').setDescription('Deferred answer'))
   .addSubcommand((s) => s.setName('twice').setDescription('Answers twice'))
-  .addSubcommand((s) => s.setName('where').setDescription('A channel option').addChannelOption((o) => o.setName('channel').setDescription('channel').setRequired(true)));
+  .addSubcommand((s) =>
+    s
+      .setName('where')
+      .setDescription('A channel option')
+      .addChannelOption((o) => o.setName('channel').setDescription('channel').setRequired(true)),
+  );
 
 // ============================================================================ one bot, one guild
 
@@ -83,8 +98,25 @@ const main = suite<{ discord: DiscordEmulator; client: Client; preThreadId: stri
 
 main.before(async (ctx) => {
   ctx.discord = await startDiscordEmulator({
-    guilds: [{ name: 'blog', channels: [{ name: 'posts', type: 'text' }, { name: 'forum', type: 'forum' }, { name: 'history', type: 'text' }, { name: 'limits', type: 'text' }] }],
-    users: [{ username: 'alice' }, { username: 'bob' }, { username: 'carol' }, { username: 'dave' }, { username: 'erin' }, { username: 'admin', manageGuild: true }],
+    guilds: [
+      {
+        name: 'blog',
+        channels: [
+          { name: 'posts', type: 'text' },
+          { name: 'forum', type: 'forum' },
+          { name: 'history', type: 'text' },
+          { name: 'limits', type: 'text' },
+        ],
+      },
+    ],
+    users: [
+      { username: 'alice' },
+      { username: 'bob' },
+      { username: 'carol' },
+      { username: 'dave' },
+      { username: 'erin' },
+      { username: 'admin', manageGuild: true },
+    ],
   });
   const starter = await ctx.discord.say('alice', 'posts', 'a thread made before the bot started');
   ctx.preThreadId = (await ctx.discord.createThread('alice', 'posts', 'before-login', { fromMessage: starter })).id;
@@ -109,7 +141,10 @@ async function answer(i: Interaction): Promise<void> {
   const c = i as ChatInputCommandInteraction;
   switch (c.options.getSubcommand()) {
     case 'show':
-      await c.reply({ content: `post: ${c.options.getString('post', true)} by ${c.user.username}`, flags: c.memberPermissions?.has(PermissionFlagsBits.ManageGuild) ? undefined : 64 });
+      await c.reply({
+        content: `post: ${c.options.getString('post', true)} by ${c.user.username}`,
+        flags: c.memberPermissions?.has(PermissionFlagsBits.ManageGuild) ? undefined : 64,
+      });
       break;
     case 'latest':
       await c.reply({ embeds: [{ title: `latest ${c.options.getInteger('count') ?? 5}` }] });
@@ -136,22 +171,25 @@ async function answer(i: Interaction): Promise<void> {
   }
 }
 
-main('GIVEN an emulator with a guild THEN discord.js logs in and caches guild, channels, threads and its own member', async ({ discord, client, preThreadId }) => {
-  const guild = client.guilds.cache.get(discord.guild('blog').id);
-  assert.ok(guild, 'guild cached');
-  assert.is(guild!.name, 'blog');
-  const posts = client.channels.cache.get(discord.channel('posts').id);
-  assert.is(posts?.type, ChannelType.GuildText);
-  assert.is(client.channels.cache.get(discord.channel('forum').id)?.type, ChannelType.GuildForum);
-  const thread = client.channels.cache.get(preThreadId) as ThreadChannel | undefined;
-  assert.is(thread?.name, 'before-login');
-  assert.is(thread?.parentId, posts!.id);
-  assert.ok(guild!.members.me, 'own member cached');
-  assert.ok(guild!.members.me!.permissions.has(PermissionFlagsBits.ManageMessages));
-  assert.is(client.user!.id, discord.botUser.id);
-  assert.is(client.application!.id, discord.applicationId);
-  assert.ok(/^\d{17,19}$/.test(guild!.id), 'snowflake ids');
-});
+main(
+  'GIVEN an emulator with a guild THEN discord.js logs in and caches guild, channels, threads and its own member',
+  async ({ discord, client, preThreadId }) => {
+    const guild = client.guilds.cache.get(discord.guild('blog').id);
+    assert.ok(guild, 'guild cached');
+    assert.is(guild!.name, 'blog');
+    const posts = client.channels.cache.get(discord.channel('posts').id);
+    assert.is(posts?.type, ChannelType.GuildText);
+    assert.is(client.channels.cache.get(discord.channel('forum').id)?.type, ChannelType.GuildForum);
+    const thread = client.channels.cache.get(preThreadId) as ThreadChannel | undefined;
+    assert.is(thread?.name, 'before-login');
+    assert.is(thread?.parentId, posts!.id);
+    assert.ok(guild!.members.me, 'own member cached');
+    assert.ok(guild!.members.me!.permissions.has(PermissionFlagsBits.ManageMessages));
+    assert.is(client.user!.id, discord.botUser.id);
+    assert.is(client.application!.id, discord.applicationId);
+    assert.ok(/^\d{17,19}$/.test(guild!.id), 'snowflake ids');
+  },
+);
 
 main('a user message reaches messageCreate with its content, author and member', async ({ discord, client }) => {
   const got = once(client, Events.MessageCreate) as Promise<[Message]>;
@@ -243,68 +281,99 @@ main('reactor lists page through REST with after/limit in ascending user id', as
   assert.equal(ids, expected);
 });
 
-main('super reactions: gateway events carry burst and type, Get Reactions lists each type apart (type=1), counts split in count_details', async ({ discord, client }) => {
-  const channel = client.channels.cache.get(discord.channel('posts').id) as TextChannel;
-  const msg = await channel.send('super?');
-  type Details = { type: number; burst: boolean };
-  const adds = collect<[MessageReaction | PartialMessageReaction, { id: string }, Details]>(client, Events.MessageReactionAdd);
-  const removes = collect<[MessageReaction | PartialMessageReaction, { id: string }, Details]>(client, Events.MessageReactionRemove);
-  const raw: Array<{ t: string; d: Record<string, unknown> }> = [];
-  client.on('raw', (packet: { t: string; d: Record<string, unknown> }) => {
-    if (packet.t?.startsWith('MESSAGE_REACTION_')) raw.push(packet);
-  });
-  await discord.react('alice', msg.id, '5️⃣', { burst: true });
-  await discord.react('bob', msg.id, '5️⃣');
-  await discord.react('carol', msg.id, '5️⃣', { burst: true });
-  await discord.react('carol', msg.id, '5️⃣'); // one person may hold both kinds
-  await until(() => adds.length === 4, 2000, 'four reaction adds');
-  assert.equal(adds.map(([, user, d]) => [user.id, d.burst, d.type]), [
-    [discord.user('alice').id, true, 1],
-    [discord.user('bob').id, false, 0],
-    [discord.user('carol').id, true, 1],
-    [discord.user('carol').id, false, 0],
-  ]);
-  assert.ok((raw[0]!.d.burst_colors as string[]).length > 0, 'a super reaction carries its colours');
-  assert.equal(raw[1]!.d.burst_colors, [], 'a normal one none');
-  await discord.react('alice', msg.id, '5️⃣', { burst: true });
-  assert.is(raw.length, 4, 'the same super reaction again sends nothing');
+main(
+  'super reactions: gateway events carry burst and type, Get Reactions lists each type apart (type=1), counts split in count_details',
+  async ({ discord, client }) => {
+    const channel = client.channels.cache.get(discord.channel('posts').id) as TextChannel;
+    const msg = await channel.send('super?');
+    type Details = { type: number; burst: boolean };
+    const adds = collect<[MessageReaction | PartialMessageReaction, { id: string }, Details]>(client, Events.MessageReactionAdd);
+    const removes = collect<[MessageReaction | PartialMessageReaction, { id: string }, Details]>(client, Events.MessageReactionRemove);
+    const raw: Array<{ t: string; d: Record<string, unknown> }> = [];
+    client.on('raw', (packet: { t: string; d: Record<string, unknown> }) => {
+      if (packet.t?.startsWith('MESSAGE_REACTION_')) raw.push(packet);
+    });
+    await discord.react('alice', msg.id, '5️⃣', { burst: true });
+    await discord.react('bob', msg.id, '5️⃣');
+    await discord.react('carol', msg.id, '5️⃣', { burst: true });
+    await discord.react('carol', msg.id, '5️⃣'); // one person may hold both kinds
+    await until(() => adds.length === 4, 2000, 'four reaction adds');
+    assert.equal(
+      adds.map(([, user, d]) => [user.id, d.burst, d.type]),
+      [
+        [discord.user('alice').id, true, 1],
+        [discord.user('bob').id, false, 0],
+        [discord.user('carol').id, true, 1],
+        [discord.user('carol').id, false, 0],
+      ],
+    );
+    assert.ok((raw[0]!.d.burst_colors as string[]).length > 0, 'a super reaction carries its colours');
+    assert.equal(raw[1]!.d.burst_colors, [], 'a normal one none');
+    await discord.react('alice', msg.id, '5️⃣', { burst: true });
+    assert.is(raw.length, 4, 'the same super reaction again sends nothing');
 
-  const fetched = await channel.messages.fetch({ message: msg.id, force: true });
-  const reaction = fetched.reactions.cache.get('5️⃣')!;
-  assert.equal([reaction.count, reaction.countDetails], [4, { burst: 2, normal: 2 }]);
-  const list = (type?: number) =>
-    client.rest.get(Routes.channelMessageReaction(channel.id, msg.id, encodeURIComponent('5️⃣')), { query: new URLSearchParams(type === undefined ? {} : { type: String(type) }) }) as Promise<Array<{ id: string }>>;
-  const ids = (names: string[]) => names.map((n) => discord.user(n).id).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
-  assert.equal((await list()).map((u) => u.id), ids(['bob', 'carol']), 'normal reactors only by default');
-  assert.equal((await list(0)).map((u) => u.id), ids(['bob', 'carol']));
-  assert.equal((await list(1)).map((u) => u.id), ids(['alice', 'carol']), 'type=1: the super reactors');
-  const bad = await apiError(list(2));
-  assert.is(bad.code, 50035);
+    const fetched = await channel.messages.fetch({ message: msg.id, force: true });
+    const reaction = fetched.reactions.cache.get('5️⃣')!;
+    assert.equal([reaction.count, reaction.countDetails], [4, { burst: 2, normal: 2 }]);
+    const list = (type?: number) =>
+      client.rest.get(Routes.channelMessageReaction(channel.id, msg.id, encodeURIComponent('5️⃣')), {
+        query: new URLSearchParams(type === undefined ? {} : { type: String(type) }),
+      }) as Promise<Array<{ id: string }>>;
+    const ids = (names: string[]) => names.map((n) => discord.user(n).id).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+    assert.equal(
+      (await list()).map((u) => u.id),
+      ids(['bob', 'carol']),
+      'normal reactors only by default',
+    );
+    assert.equal(
+      (await list(0)).map((u) => u.id),
+      ids(['bob', 'carol']),
+    );
+    assert.equal(
+      (await list(1)).map((u) => u.id),
+      ids(['alice', 'carol']),
+      'type=1: the super reactors',
+    );
+    const bad = await apiError(list(2));
+    assert.is(bad.code, 50035);
 
-  // A person takes back one kind: one removal with its burst flag; the other kind stays.
-  await discord.unreact('carol', msg.id, '5️⃣', { burst: true });
-  await until(() => removes.length === 1, 2000, 'the super reaction removed');
-  assert.equal([removes[0]![1].id, removes[0]![2].burst, removes[0]![2].type], [discord.user('carol').id, true, 1]);
-  assert.is(raw.at(-1)!.d.burst_colors, undefined, 'removals carry no colours');
-  assert.equal(discord.reactions(msg.id).get('5️⃣'), [discord.user('bob').id, discord.user('carol').id]);
-  assert.equal(discord.reactions(msg.id, { burst: true }).get('5️⃣'), [discord.user('alice').id]);
-  // A moderator's Delete User Reaction takes every kind the person holds: one event per kind.
-  await discord.react('alice', msg.id, '5️⃣');
-  await until(() => adds.length === 5, 2000, 'alice adds a normal 5');
-  await fetched.reactions.cache.get('5️⃣')!.users.remove(discord.user('alice').id);
-  await until(() => removes.length === 3, 2000, 'both of alice\'s reactions removed');
-  assert.equal(removes.slice(1).map(([, , d]) => d.burst).sort(), [false, true]);
-  assert.is(discord.reactions(msg.id, { burst: true }).get('5️⃣')!.length, 0);
-});
+    // A person takes back one kind: one removal with its burst flag; the other kind stays.
+    await discord.unreact('carol', msg.id, '5️⃣', { burst: true });
+    await until(() => removes.length === 1, 2000, 'the super reaction removed');
+    assert.equal([removes[0]![1].id, removes[0]![2].burst, removes[0]![2].type], [discord.user('carol').id, true, 1]);
+    assert.is(raw.at(-1)!.d.burst_colors, undefined, 'removals carry no colours');
+    assert.equal(discord.reactions(msg.id).get('5️⃣'), [discord.user('bob').id, discord.user('carol').id]);
+    assert.equal(discord.reactions(msg.id, { burst: true }).get('5️⃣'), [discord.user('alice').id]);
+    // A moderator's Delete User Reaction takes every kind the person holds: one event per kind.
+    await discord.react('alice', msg.id, '5️⃣');
+    await until(() => adds.length === 5, 2000, 'alice adds a normal 5');
+    await fetched.reactions.cache.get('5️⃣')!.users.remove(discord.user('alice').id);
+    await until(() => removes.length === 3, 2000, "both of alice's reactions removed");
+    assert.equal(
+      removes
+        .slice(1)
+        .map(([, , d]) => d.burst)
+        .sort(),
+      [false, true],
+    );
+    assert.is(discord.reactions(msg.id, { burst: true }).get('5️⃣')!.length, 0);
+  },
+);
 
 main('message history pages with after/before/limit, newest first', async ({ discord, client }) => {
   const channel = client.channels.cache.get(discord.channel('history').id) as TextChannel;
   const sent = [];
   for (let i = 0; i < 7; i++) sent.push(await discord.say('alice', 'history', `m${i}`));
   const page = await channel.messages.fetch({ after: sent[0]!.id, limit: 3 });
-  assert.equal([...page.values()].map((m) => m.content), ['m3', 'm2', 'm1']);
+  assert.equal(
+    [...page.values()].map((m) => m.content),
+    ['m3', 'm2', 'm1'],
+  );
   const older = await channel.messages.fetch({ before: sent[6]!.id, limit: 2 });
-  assert.equal([...older.values()].map((m) => m.content), ['m5', 'm4']);
+  assert.equal(
+    [...older.values()].map((m) => m.content),
+    ['m5', 'm4'],
+  );
   const all = await channel.messages.fetch({ limit: 100 });
   assert.is(all.size, 7);
   const err = await apiError(client.rest.get(Routes.channelMessages(channel.id), { query: new URLSearchParams({ limit: '101' }) }));
@@ -334,7 +403,10 @@ main('a deferred command with editReply and followUp resolves to the edited cont
 
 main('autocomplete choices reach the driver', async ({ discord }) => {
   const choices = await discord.autocomplete('alice', 'posts', 'blog', { subcommand: 'show', focused: 'post', value: 'we' });
-  assert.equal(choices.map((c) => c.name), ['welcome', 'weekly notes']);
+  assert.equal(
+    choices.map((c) => c.name),
+    ['welcome', 'weekly notes'],
+  );
 });
 
 main('a second callback for one interaction fails with 40060', async ({ discord }) => {
@@ -384,7 +456,10 @@ main('a 429 on message create is waited out and the message arrives exactly once
   assert.ok(Date.now() - t0 >= 200, `waited ${Date.now() - t0} ms`);
   assert.is(discord.messages('limits').length, before + 1);
   assert.is(discord.messages('limits').at(-1)!.id, m.id);
-  assert.equal(discord.requests.filter((r) => r.route === 'POST /channels/{channel_id}/messages').map((r) => r.status), [429, 200]);
+  assert.equal(
+    discord.requests.filter((r) => r.route === 'POST /channels/{channel_id}/messages').map((r) => r.status),
+    [429, 200],
+  );
 });
 
 main('a 500 is retried by discord.js', async ({ discord, client }) => {
@@ -392,7 +467,10 @@ main('a 500 is retried by discord.js', async ({ discord, client }) => {
   discord.clearRequests();
   discord.failNext('POST /channels/{channel_id}/messages', { status: 500 });
   await channel.send('after a 500');
-  assert.equal(discord.requests.filter((r) => r.route === 'POST /channels/{channel_id}/messages').map((r) => r.status), [500, 200]);
+  assert.equal(
+    discord.requests.filter((r) => r.route === 'POST /channels/{channel_id}/messages').map((r) => r.status),
+    [500, 200],
+  );
 });
 
 main('a dropped gateway resumes and replays what was dispatched while it was down, none lost, none doubled', async ({ discord, client }) => {
@@ -434,7 +512,9 @@ main('storm() streams many events quickly and the client receives every one', as
   const seen = collect<[Message]>(client, Events.MessageCreate);
   const n = 3000;
   const t0 = Date.now();
-  const created = await discord.storm(Array.from({ length: n }, (_, i) => ({ type: 'message' as const, user: 'bob', channel: 'history', content: `storm ${i}` })));
+  const created = await discord.storm(
+    Array.from({ length: n }, (_, i) => ({ type: 'message' as const, user: 'bob', channel: 'history', content: `storm ${i}` })),
+  );
   const ms = Date.now() - t0;
   assert.is(created.length, n);
   await until(() => seen.length >= n, 10_000, 'all storm messages');
@@ -535,7 +615,13 @@ shards('two clients as shards 0 and 1 of 2 each receive only their guilds and th
   await until(() => seenA.length + seenB.length === 4, 2000, 'four messages');
   assert.equal(seenA.map(([m]) => m.guild!.name).sort(), expect0);
   assert.equal(seenB.map(([m]) => m.guild!.name).sort(), expect1);
-  assert.equal(discord.sessions().map((s) => s.shard[0]).sort(), [0, 1]);
+  assert.equal(
+    discord
+      .sessions()
+      .map((s) => s.shard[0])
+      .sort(),
+    [0, 1],
+  );
 });
 
 shards.run();

@@ -21,7 +21,10 @@ import { FakeDiscord, FakeJobs } from './support/fakes.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
 import { snowflake } from './support/snowflake.ts';
 
-const config = loadConfig({ FEED_ALLOW_PRIVATE_NETWORK: 'true', FEED_TIMEOUT_SECONDS: '5', FEED_POLL_INTERVAL_SECONDS: '60', FEED_MAX_BYTES: String(1024 * 1024) }, { dotenv: false });
+const config = loadConfig(
+  { FEED_ALLOW_PRIVATE_NETWORK: 'true', FEED_TIMEOUT_SECONDS: '5', FEED_POLL_INTERVAL_SECONDS: '60', FEED_MAX_BYTES: String(1024 * 1024) },
+  { dotenv: false },
+);
 const log = createLogger('silent');
 
 interface Ctx {
@@ -109,9 +112,13 @@ for (const dialect of DIALECTS) {
     // The database refuses the second item (as PostgreSQL refused a title with NUL): a failure half-way.
     c.feeds.items = [feedItem(3), feedItem(2, { title: 'REFUSED BY THE DATABASE' }), feedItem(1)];
     if (dialect === 'sqlite') {
-      await sql`create trigger refuse_item before insert on posts when new.title = 'REFUSED BY THE DATABASE' begin select raise(abort, 'the database refused the item'); end`.execute(c.t.db.kysely);
+      await sql`create trigger refuse_item before insert on posts when new.title = 'REFUSED BY THE DATABASE' begin select raise(abort, 'the database refused the item'); end`.execute(
+        c.t.db.kysely,
+      );
     } else {
-      await sql`create or replace function refuse_item() returns trigger language plpgsql as $$ begin if new.title = 'REFUSED BY THE DATABASE' then raise exception 'the database refused the item'; end if; return new; end $$`.execute(c.t.db.kysely);
+      await sql`create or replace function refuse_item() returns trigger language plpgsql as $$ begin if new.title = 'REFUSED BY THE DATABASE' then raise exception 'the database refused the item'; end if; return new; end $$`.execute(
+        c.t.db.kysely,
+      );
       await sql`create trigger refuse_item before insert on posts for each row execute function refuse_item()`.execute(c.t.db.kysely);
     }
     const url = c.feeds.url('/rss');
@@ -143,7 +150,19 @@ for (const dialect of DIALECTS) {
     assert.is(view!.title, 'Reportgpj.exe');
     assert.is(view!.author, 'Mallory');
     const tree = buildCommentTree([
-      { id: '1', postId: posts[0]!.id, threadId: 't', authorId: 'u', authorName: `ev${bidi}e`, content: 'hi', replyToId: null, attachments: [], createdAt: '2026-12-01T00:00:00.000Z', editedAt: null, deletedAt: null },
+      {
+        id: '1',
+        postId: posts[0]!.id,
+        threadId: 't',
+        authorId: 'u',
+        authorName: `ev${bidi}e`,
+        content: 'hi',
+        replyToId: null,
+        attachments: [],
+        createdAt: '2026-12-01T00:00:00.000Z',
+        editedAt: null,
+        deletedAt: null,
+      },
     ]);
     assert.is((tree[0] as { author: string }).author, 'eve');
     const [choice] = await suggestPosts(c.t.db, c.guildId, 'Report');

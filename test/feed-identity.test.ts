@@ -13,7 +13,17 @@ import { upsertFeed } from '../src/repositories/feeds.ts';
 import { getFeedPostByKey, getPost, listPosts, rekeyPost, setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { getRatingSummary, listRatings, setRating } from '../src/repositories/ratings.ts';
 import { addFeedReply, removeFeedReply } from '../commands/feed.ts';
-import { addFeed, FLOOD_LIMIT, floodNotice, isFlood, PAUSE_AFTER_FAILURES, pollFeed, removeFeed, type AddFeedResult, type PollResult } from '../src/services/feeds.ts';
+import {
+  addFeed,
+  FLOOD_LIMIT,
+  floodNotice,
+  isFlood,
+  PAUSE_AFTER_FAILURES,
+  pollFeed,
+  removeFeed,
+  type AddFeedResult,
+  type PollResult,
+} from '../src/services/feeds.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { FakeDiscord, FakeJobs } from './support/fakes.ts';
 import { feedItem, startFeedServer, type FeedServer, type TestFeedItem } from './support/feed-server.ts';
@@ -68,7 +78,10 @@ rules(`isFlood: more than ${FLOOD_LIMIT} new items, or more than half of a feed 
 });
 
 rules('the flood notice fits a Discord message, escapes titles and names the newest held posts', () => {
-  const held = Array.from({ length: 40 }, (_, i) => ({ title: `@everyone *Post* ${i} ${'long '.repeat(60)}`, url: `https://blog.example/posts/${i}?${'x'.repeat(300)}` }));
+  const held = Array.from({ length: 40 }, (_, i) => ({
+    title: `@everyone *Post* ${i} ${'long '.repeat(60)}`,
+    url: `https://blog.example/posts/${i}?${'x'.repeat(300)}`,
+  }));
   const text = floodNotice('https://blog.example/feed', held);
   assert.ok(text.length <= 2000, `${text.length} characters`);
   assert.match(text, /found 40 new posts at once in <https:\/\/blog\.example\/feed>/);
@@ -97,7 +110,12 @@ rules('a backfill published from a flood is named in the notice; the /feed add a
   const reply = addFeedReply(result);
   assert.ok(reply.startsWith('Resumed **A \\*blog\\*** (<https://blog.example/feed>) in <#123>.'), reply);
   assert.match(reply, /2 are being published now/);
-  assert.ok(reply.includes('⚠️ 10 new posts appeared at once, too many to announce: they are saved and will not be announced (a notice in <#123> lists the newest). `/publish url:` announces one.'), reply);
+  assert.ok(
+    reply.includes(
+      '⚠️ 10 new posts appeared at once, too many to announce: they are saved and will not be announced (a notice in <#123> lists the newest). `/publish url:` announces one.',
+    ),
+    reply,
+  );
   assert.not.match(addFeedReply({ ...result, held: [] }), /⚠️/, 'nothing held, nothing said');
   assert.ok(reply.length <= 2000);
   // A feed URL may be as long as the option allows (2,000 characters): the replies still fit in a message.
@@ -181,7 +199,18 @@ for (const dialect of DIALECTS) {
     await setRating(c.t.db, p4!.id, snowflake(), 4, new Date().toISOString());
     const commentId = snowflake();
     await upsertComments(c.t.db, [
-      { id: commentId, postId: p4!.id, threadId: messageId, authorId: snowflake(), authorName: 'Bram', content: 'Great post', replyToId: null, attachments: [], createdAt: new Date().toISOString(), editedAt: null },
+      {
+        id: commentId,
+        postId: p4!.id,
+        threadId: messageId,
+        authorId: snowflake(),
+        authorName: 'Bram',
+        content: 'Great post',
+        replyToId: null,
+        attachments: [],
+        createdAt: new Date().toISOString(),
+        editedAt: null,
+      },
     ]);
     return { feed, post: (await getPost(c.t.db, p4!.id))!, commentId };
   }
@@ -196,13 +225,20 @@ for (const dialect of DIALECTS) {
     assert.equal(c.jobs.refreshed, [], 'nothing edited: the text is the same');
     assert.equal(sent(c), [], 'not a word in Discord');
     const after = await listPosts(c.t.db, { guildId: c.guildId });
-    assert.equal(after.map((p) => [p.id, p.publishState, p.messageId]), before.map((p) => [p.id, p.publishState, p.messageId]), 'same posts, same ids, same states');
+    assert.equal(
+      after.map((p) => [p.id, p.publishState, p.messageId]),
+      before.map((p) => [p.id, p.publishState, p.messageId]),
+      'same posts, same ids, same states',
+    );
     const moved = (await getPost(c.t.db, post.id))!;
     assert.is(moved.guid, 'https://newplatform.example/?p=4', 'the post now carries the new guid');
     assert.is(moved.messageId, post.messageId);
     assert.is((await getRatingSummary(c.t.db, post.id)).count, 2);
     assert.is((await listRatings(c.t.db, post.id)).length, 2);
-    assert.equal((await listComments(c.t.db, post.id)).map((x) => x.id), [commentId]);
+    assert.equal(
+      (await listComments(c.t.db, post.id)).map((x) => x.id),
+      [commentId],
+    );
     assert.ok(c.logs.some((l) => l.msg.includes('recognised by their link') && l.relinked === 4));
     // The next poll finds the posts by their new guids directly.
     c.feeds.title = 'Renamed blog';
@@ -229,7 +265,9 @@ for (const dialect of DIALECTS) {
 
   test('a link with utm parameters, a trailing slash, a fragment, another host case and http matches', async (c) => {
     const { feed, post } = await followWithDiscussion(c);
-    c.feeds.items = migrated(c.feeds.items, (i) => ({ link: `${i.link.replace('https://blog.example', 'http://BLOG.example')}/?utm_source=rss&utm_medium=feed#comments` }));
+    c.feeds.items = migrated(c.feeds.items, (i) => ({
+      link: `${i.link.replace('https://blog.example', 'http://BLOG.example')}/?utm_source=rss&utm_medium=feed#comments`,
+    }));
     const r = ok(await pollFeed(ctxOf(c), c.jobs, feed.id));
     assert.equal([r.new, r.relinked, r.held], [0, 4, 0]);
     assert.equal(c.jobs.published, []);
@@ -276,7 +314,17 @@ for (const dialect of DIALECTS) {
 
   test('a key that moved away and comes back for another item gets a post (and an id) of its own', async (c) => {
     const { feed } = await upsertFeed(c.t.db, { guildId: c.guildId, url: `https://blog.example/${snowflake()}/feed`, channelId: c.textId });
-    const item = (key: string, url: string) => ({ key, url, title: key, author: null, publishedAt: null, summaryHtml: null, searchText: key, imageUrl: null, contentHash: key });
+    const item = (key: string, url: string) => ({
+      key,
+      url,
+      title: key,
+      author: null,
+      publishedAt: null,
+      summaryHtml: null,
+      searchText: key,
+      imageUrl: null,
+      contentHash: key,
+    });
     const a = await upsertPostFromFeed(c.t.db, feed, item('A', 'https://blog.example/a'), 'known');
     assert.ok(await rekeyPost(c.t.db, a.post.id, feed.id, 'B'));
     assert.not.ok(await rekeyPost(c.t.db, a.post.id, feed.id, 'B'), 'moving to a key the feed holds changes nothing');
@@ -302,7 +350,10 @@ for (const dialect of DIALECTS) {
     assert.equal(c.jobs.published, [], 'none announced');
     const stored = (await listPosts(c.t.db, { guildId: c.guildId })).filter((p) => p.url?.startsWith('https://blog.new.example/'));
     assert.is(stored.length, 15);
-    assert.ok(stored.every((p) => p.publishState === 'known'), 'stored as known: never published later');
+    assert.ok(
+      stored.every((p) => p.publishState === 'known'),
+      'stored as known: never published later',
+    );
     const warning = c.logs.find((l) => l.level === 40 && l.msg.includes('flood guard'));
     assert.ok(warning, 'a warning');
     assert.is(warning!.count, 15);
@@ -349,7 +400,10 @@ for (const dialect of DIALECTS) {
     assert.equal(ok(await pollFeed(ctxOf(c), c.jobs, feed.id)), { status: 'ok', items: 6, new: 2, changed: 0, relinked: 0, held: 0 });
     assert.is(c.jobs.published.length, 2);
     assert.equal(sent(c), [], 'no notice');
-    assert.not.ok(c.logs.some((l) => l.level >= 40), 'no warning');
+    assert.not.ok(
+      c.logs.some((l) => l.level >= 40),
+      'no warning',
+    );
     // A feed row that was never polled (not added by /feed add) is not guarded: its first poll is what it is.
     c.feeds.items = Array.from({ length: 12 }, (_, i) => feedItem(i + 300)).reverse();
     const { feed: fresh } = await upsertFeed(c.t.db, { guildId: c.guildId, url: c.feeds.url('/atom'), channelId: c.textId });
@@ -359,9 +413,11 @@ for (const dialect of DIALECTS) {
     c.feeds.items = Array.from({ length: 30 }, (_, i) => feedItem(i + 400)).reverse();
     const added = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: `${c.feeds.url('/rss')}?again`, channelId: c.textId, backfill: 3 });
     assert.is(added.queued.length, 3);
-    assert.not.ok(c.logs.some((l) => l.level >= 40), 'no warning');
+    assert.not.ok(
+      c.logs.some((l) => l.level >= 40),
+      'no warning',
+    );
   });
-
 
   /** Fails the feed until it is paused (one pause notice), then lets it answer again. */
   async function pause(c: Ctx, feedId: string) {
@@ -373,7 +429,10 @@ for (const dialect of DIALECTS) {
 
   const titles = async (c: Ctx, ids: readonly string[]) => Promise.all(ids.map(async (id) => (await getPost(c.t.db, id))!.title));
   /** The messages the bot sent: [channel, content]. */
-  const notices = (c: Ctx) => c.discord.calls.filter((x) => x.method === 'createMessage').map((x) => [x.args[0] as string, (x.args[1] as RESTPostAPIChannelMessageJSONBody).content ?? ''] as const);
+  const notices = (c: Ctx) =>
+    c.discord.calls
+      .filter((x) => x.method === 'createMessage')
+      .map((x) => [x.args[0] as string, (x.args[1] as RESTPostAPIChannelMessageJSONBody).content ?? ''] as const);
 
   test('/feed add resuming a paused feed publishes what appeared meanwhile, as a poll would (an old date too), oldest first', async (c) => {
     const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
@@ -382,8 +441,17 @@ for (const dialect of DIALECTS) {
     const r = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId });
     assert.ok(r.resumed);
     assert.is(r.feed.state, 'active');
-    assert.equal(await titles(c, r.queued.map((p) => p.id)), ['Drafted long ago, published while paused', 'Post number 5', 'Post number 6']);
-    assert.equal(c.jobs.published, r.queued.map((p) => p.id));
+    assert.equal(
+      await titles(
+        c,
+        r.queued.map((p) => p.id),
+      ),
+      ['Drafted long ago, published while paused', 'Post number 5', 'Post number 6'],
+    );
+    assert.equal(
+      c.jobs.published,
+      r.queued.map((p) => p.id),
+    );
     assert.equal(r.held, []);
     assert.is(notices(c).length, 1, 'no notice but the pause');
     assert.not.ok(c.logs.some((l) => l.msg.includes('flood guard')));
@@ -404,7 +472,11 @@ for (const dialect of DIALECTS) {
     assert.equal(r.queued, []);
     assert.equal(c.jobs.published, [], 'none announced');
     assert.is(r.held.length, 15);
-    assert.equal(r.held.map((p) => p.publishState), Array(15).fill('known'), 'stored as known: never published later');
+    assert.equal(
+      r.held.map((p) => p.publishState),
+      Array(15).fill('known'),
+      'stored as known: never published later',
+    );
     const warning = c.logs.find((l) => l.level === 40 && l.msg.includes('flood guard'));
     assert.ok(warning, 'a warning');
     assert.equal([warning!.count, warning!.feedId, warning!.url], [15, feed.id, feed.url]);
@@ -443,7 +515,13 @@ for (const dialect of DIALECTS) {
     const r = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 1 });
     assert.is(r.feed.state, 'active');
     assert.is(r.queueError, 'Connection is closed.');
-    assert.equal(await titles(c, r.queued.map((p) => p.id)), ['Post number 210']);
+    assert.equal(
+      await titles(
+        c,
+        r.queued.map((p) => p.id),
+      ),
+      ['Post number 210'],
+    );
     assert.is((await getPost(c.t.db, r.queued[0]!.id))!.publishState, 'pending', 'saved for the worker to pick up');
     assert.is(r.held.length, 10);
     assert.ok(c.logs.some((l) => l.msg.includes('could not post a notice')));
@@ -461,7 +539,10 @@ for (const dialect of DIALECTS) {
     assert.equal(await titles(c, c.jobs.published), ['Post number 314']);
     assert.equal(r.held, []);
     assert.equal(sent(c), [], 'no notice');
-    assert.not.ok(c.logs.some((l) => l.level >= 40), 'no warning');
+    assert.not.ok(
+      c.logs.some((l) => l.level >= 40),
+      'no warning',
+    );
     const states = (await listPosts(c.t.db, { guildId: c.guildId })).filter((p) => p.title !== 'Post number 314').map((p) => p.publishState);
     assert.equal(states, Array(18).fill('known'));
   });

@@ -51,9 +51,15 @@ for (const dialect of DIALECTS) {
 
   test('autocomplete with a NUL typed finds what the rest of the text finds, without throwing', async (c) => {
     const found = await findPostsByTitle(c.t.db, c.guildId, `Gard\u0000`);
-    assert.equal(found.map((p) => p.title), ['Gardening[2J in May']);
+    assert.equal(
+      found.map((p) => p.title),
+      ['Gardening[2J in May'],
+    );
     assert.equal((await findPostsByTitle(c.t.db, c.guildId, `zzz\u0000`)).length, 0, 'a NUL does not match everything');
-    assert.equal((await suggestPosts(c.t.db, c.guildId, `\u0000Cook\u001b`)).map((s) => s.name), ['Cooking in June']);
+    assert.equal(
+      (await suggestPosts(c.t.db, c.guildId, `\u0000Cook\u001b`)).map((s) => s.name),
+      ['Cooking in June'],
+    );
   });
 
   test('/blog show input with a NUL resolves by title and never throws', async (c) => {

@@ -88,7 +88,10 @@ caps('a title that falls back to a long link is capped too (found by the propert
 caps('two guids that differ only after the cap stay two different keys, stably', () => {
   const head = 'tag:blog.example,2024:'.padEnd(2000, 'x');
   const parse = () =>
-    parseFeed(rss(`<item><title>a</title><guid isPermaLink="false">${head}A</guid></item><item><title>b</title><guid isPermaLink="false">${head}B</guid></item>`), FEED_URL).items;
+    parseFeed(
+      rss(`<item><title>a</title><guid isPermaLink="false">${head}A</guid></item><item><title>b</title><guid isPermaLink="false">${head}B</guid></item>`),
+      FEED_URL,
+    ).items;
   const [a, b] = parse();
   assert.ok(a!.key.length <= FIELD_CAPS.key);
   assert.is.not(a!.key, b!.key);
@@ -120,7 +123,9 @@ linear('unclosed comment openers in CDATA or after the last element', () => {
 });
 
 linear('item openers without closers, in a feed that asks for the raw scan (origLink, base64, xhtml:body, fullitem)', () => {
-  parsesQuickly(rss(`<item><title>a</title><link>https://blog.example/a</link><description>origLink base64</description></item><!--${'<item>'.repeat(TWO_MB / 6)}-->`));
+  parsesQuickly(
+    rss(`<item><title>a</title><link>https://blog.example/a</link><description>origLink base64</description></item><!--${'<item>'.repeat(TWO_MB / 6)}-->`),
+  );
   // In an element the parser ignores, so that no HTML is built from them.
   parsesQuickly(rss(`<item><title>a</title><junk><![CDATA[${'<x:body mode="base64">'.repeat(TWO_MB / 22)}]]></junk></item>`));
   parsesQuickly(rss(`<item><title>a</title><junk><![CDATA[${'<fullitem>'.repeat(TWO_MB / 10)}]]></junk></item>`));
@@ -153,12 +158,58 @@ property('arbitrary bytes (decoded like a download) never throw anything but a F
 
 const fragment = fc.oneof(
   fc.constantFrom(
-    '<?xml version="1.0"?>', '<rss version="2.0">', '</rss>', '<channel>', '</channel>', '<item>', '</item>', '<title>', '</title>',
-    '<link>', '</link>', '<guid>', '</guid>', '<description>', '</description>', '<pubDate>', '</pubDate>', '<![CDATA[', ']]>',
-    '<feed xmlns="http://www.w3.org/2005/Atom">', '</feed>', '<entry>', '</entry>', '<content type="html">', '<content mode="base64">',
-    '</content>', '<summary xml:base="../x/">', '</summary>', '<r:rss xmlns:r="u" version="2.0">', '<xhtml:body>', '</xhtml:body>',
-    '<fullitem>', '</fullitem>', '<dc:title>', '</dc:title>', '<!DOCTYPE html>', '<!--', '-->', '&amp;', '&lt;', '&#0;', '&#x1b;',
-    '\u0000', '\u001b', '\uD800', '<', '>', '"', "'", '{"version":"https://jsonfeed.org/version/1","items":[', ']}', 'https://x.example/a',
+    '<?xml version="1.0"?>',
+    '<rss version="2.0">',
+    '</rss>',
+    '<channel>',
+    '</channel>',
+    '<item>',
+    '</item>',
+    '<title>',
+    '</title>',
+    '<link>',
+    '</link>',
+    '<guid>',
+    '</guid>',
+    '<description>',
+    '</description>',
+    '<pubDate>',
+    '</pubDate>',
+    '<![CDATA[',
+    ']]>',
+    '<feed xmlns="http://www.w3.org/2005/Atom">',
+    '</feed>',
+    '<entry>',
+    '</entry>',
+    '<content type="html">',
+    '<content mode="base64">',
+    '</content>',
+    '<summary xml:base="../x/">',
+    '</summary>',
+    '<r:rss xmlns:r="u" version="2.0">',
+    '<xhtml:body>',
+    '</xhtml:body>',
+    '<fullitem>',
+    '</fullitem>',
+    '<dc:title>',
+    '</dc:title>',
+    '<!DOCTYPE html>',
+    '<!--',
+    '-->',
+    '&amp;',
+    '&lt;',
+    '&#0;',
+    '&#x1b;',
+    '\u0000',
+    '\u001b',
+    '\uD800',
+    '<',
+    '>',
+    '"',
+    "'",
+    '{"version":"https://jsonfeed.org/version/1","items":[',
+    ']}',
+    'https://x.example/a',
   ),
   fc.string({ maxLength: 20 }),
 );
@@ -178,21 +229,45 @@ property('arbitrary XML-ish and JSON-ish strings never throw anything but a Feed
 
 /** Arbitrary text with control characters, lone surrogates and markup mixed in, escaped as XML text. */
 const wild = fc
-  .array(fc.oneof(fc.string({ unit: 'binary', maxLength: 30 }), fc.constantFrom('\u0000', '\u001b[31m', '\u0007', '\u0085', '\r\n', '\uDC00', '<b>', '&#0;', '&#x1b;', ' ')), { maxLength: 12 })
+  .array(
+    fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 30 }),
+      fc.constantFrom('\u0000', '\u001b[31m', '\u0007', '\u0085', '\r\n', '\uDC00', '<b>', '&#0;', '&#x1b;', ' '),
+    ),
+    { maxLength: 12 },
+  )
   .map((parts) => parts.join(''));
-const xmlText = (v: string) => v.replace(/&(?!#)/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const xmlText = (v: string) =>
+  v
+    .replace(/&(?!#)/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;');
 
 property('items with arbitrary text in every field parse clean, capped and keyed (RSS, Atom, JSON Feed)', () => {
   fc.assert(
     fc.property(fc.array(fc.record({ title: wild, link: wild, guid: wild, author: wild, body: wild }), { minLength: 1, maxLength: 4 }), (items) => {
       const rssItems = items
-        .map((i) => `<item><title>${xmlText(i.title)}</title><link>https://blog.example/${xmlText(i.link)}</link><guid isPermaLink="false">${xmlText(i.guid)}</guid><dc:creator>${xmlText(i.author)}</dc:creator><description>${xmlText(i.body)}</description></item>`)
+        .map(
+          (i) =>
+            `<item><title>${xmlText(i.title)}</title><link>https://blog.example/${xmlText(i.link)}</link><guid isPermaLink="false">${xmlText(i.guid)}</guid><dc:creator>${xmlText(i.author)}</dc:creator><description>${xmlText(i.body)}</description></item>`,
+        )
         .join('');
       const atomEntries = items
-        .map((i) => `<entry><id>${xmlText(i.guid)}</id><title type="html">${xmlText(i.title)}</title><link href="${xmlText(i.link).replace(/"/g, '&quot;')}"/><author><name>${xmlText(i.author)}</name></author><updated>2024-01-01T00:00:00Z</updated><content type="html">${xmlText(i.body)}</content></entry>`)
+        .map(
+          (i) =>
+            `<entry><id>${xmlText(i.guid)}</id><title type="html">${xmlText(i.title)}</title><link href="${xmlText(i.link).replace(/"/g, '&quot;')}"/><author><name>${xmlText(i.author)}</name></author><updated>2024-01-01T00:00:00Z</updated><content type="html">${xmlText(i.body)}</content></entry>`,
+        )
         .join('');
-      const json = JSON.stringify({ version: 'https://jsonfeed.org/version/1.1', title: items[0]!.title, items: items.map((i) => ({ id: i.guid, url: `https://blog.example/${i.link}`, title: i.title, content_html: i.body, authors: [{ name: i.author }] })) });
-      for (const doc of [rss(rssItems), `<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>f</id>${atomEntries}</feed>`, json]) {
+      const json = JSON.stringify({
+        version: 'https://jsonfeed.org/version/1.1',
+        title: items[0]!.title,
+        items: items.map((i) => ({ id: i.guid, url: `https://blog.example/${i.link}`, title: i.title, content_html: i.body, authors: [{ name: i.author }] })),
+      });
+      for (const doc of [
+        rss(rssItems),
+        `<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>f</id>${atomEntries}</feed>`,
+        json,
+      ]) {
         onlyFeedErrors(doc);
         const feed = parseFeed(doc, FEED_URL);
         assert.is(feed.items.length, items.length);

@@ -74,7 +74,12 @@ for (const [file, exp] of Object.entries(expected)) {
       }
       assert.not.match(item.title, /<!|DOCTYPE|track\(|color:/, `item ${i} title`);
     });
-    if (exp.newestFirst) assert.equal(newestFirst(feed.items).map((d) => d.title), exp.newestFirst, 'backfill order');
+    if (exp.newestFirst)
+      assert.equal(
+        newestFirst(feed.items).map((d) => d.title),
+        exp.newestFirst,
+        'backfill order',
+      );
   });
 }
 
@@ -118,7 +123,8 @@ refusals('each refusal says what is missing or broken, without control character
 
 const dates = suite('publication dates');
 
-const rss = (items: string) => `<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>T</title><link>https://blog.example/</link>${items}</channel></rss>`;
+const rss = (items: string) =>
+  `<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>T</title><link>https://blog.example/</link>${items}</channel></rss>`;
 
 dates('pubDate wins over dc:date; an unreadable pubDate falls back to dc:date; updated is kept apart', () => {
   const feed = parseFeed(
@@ -128,7 +134,10 @@ dates('pubDate wins over dc:date; an unreadable pubDate falls back to dc:date; u
     ),
     'https://blog.example/feed',
   );
-  assert.equal(feed.items.map((i) => i.publishedAt), ['2024-01-01T10:00:00.000Z', '2020-01-01T00:00:00.000Z']);
+  assert.equal(
+    feed.items.map((i) => i.publishedAt),
+    ['2024-01-01T10:00:00.000Z', '2020-01-01T00:00:00.000Z'],
+  );
 });
 
 dates('Atom: published wins over updated; updated stands in when published is missing', () => {
@@ -136,16 +145,28 @@ dates('Atom: published wins over updated; updated stands in when published is mi
     <entry><id>1</id><title>one</title><published>2024-01-01T00:00:00Z</published><updated>2024-02-01T00:00:00Z</updated></entry>
     <entry><id>2</id><title>two</title><updated>2024-01-15T00:00:00Z</updated></entry></feed>`;
   const feed = parseFeed(atom, 'https://blog.example/atom');
-  assert.equal(feed.items.map((i) => [i.publishedAt, i.updatedAt]), [
-    ['2024-01-01T00:00:00.000Z', '2024-02-01T00:00:00.000Z'],
-    ['2024-01-15T00:00:00.000Z', '2024-01-15T00:00:00.000Z'],
-  ]);
+  assert.equal(
+    feed.items.map((i) => [i.publishedAt, i.updatedAt]),
+    [
+      ['2024-01-01T00:00:00.000Z', '2024-02-01T00:00:00.000Z'],
+      ['2024-01-15T00:00:00.000Z', '2024-01-15T00:00:00.000Z'],
+    ],
+  );
 });
 
 dates('backfill order: same dates keep the feed order; an undated first item counts as the newest', () => {
   const draft = (title: string, publishedAt: string | null) => ({ title, publishedAt }) as PostDraft;
-  const items = [draft('top', null), draft('a', '2024-01-02T00:00:00.000Z'), draft('b', '2024-01-02T00:00:00.000Z'), draft('old', '2023-01-01T00:00:00.000Z'), draft('c', '2024-01-03T00:00:00.000Z')];
-  assert.equal(newestFirst(items).map((d) => d.title), ['top', 'c', 'a', 'b', 'old']);
+  const items = [
+    draft('top', null),
+    draft('a', '2024-01-02T00:00:00.000Z'),
+    draft('b', '2024-01-02T00:00:00.000Z'),
+    draft('old', '2023-01-01T00:00:00.000Z'),
+    draft('c', '2024-01-03T00:00:00.000Z'),
+  ];
+  assert.equal(
+    newestFirst(items).map((d) => d.title),
+    ['top', 'c', 'a', 'b', 'old'],
+  );
 });
 
 fixtures.run();

@@ -129,8 +129,7 @@ facts('JSON Feed link-blog: url is the permalink', () => {
 
 const identity = suite('identity keys and content hash');
 
-const rss = (items: string) =>
-  `<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>https://blog.example/</link>${items}</channel></rss>`;
+const rss = (items: string) => `<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>https://blog.example/</link>${items}</channel></rss>`;
 
 identity('guid, else link, else hash', () => {
   const feed = parseFeed(
@@ -152,7 +151,10 @@ identity('guid, else link, else hash', () => {
 
 identity('keys and hashes are stable across parses; the hash changes only when the text changes', () => {
   const make = (body: string, extra = '') =>
-    parseFeed(rss(`<item><title>Hello</title><link>https://blog.example/h</link>${extra}<description>${body}</description></item>`), 'https://blog.example/feed').items[0]!;
+    parseFeed(
+      rss(`<item><title>Hello</title><link>https://blog.example/h</link>${extra}<description>${body}</description></item>`),
+      'https://blog.example/feed',
+    ).items[0]!;
   const one = make('&lt;p&gt;Some   text&lt;/p&gt;');
   const two = make('&lt;p&gt;Some   text&lt;/p&gt;');
   assert.is(one.key, two.key);

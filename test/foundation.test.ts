@@ -31,10 +31,23 @@ config('defaults: SQLite under data/, local Redis, HTTP on 8787, private feeds r
 
 config('values are parsed and typed', () => {
   const c = loadConfig(
-    { DISCORD_TOKEN: 'x.y.z', DISCORD_API_URL: 'http://127.0.0.1:5000/api/', FEED_ALLOW_PRIVATE_NETWORK: 'true', FEED_POLL_INTERVAL_SECONDS: '3', HTTP_PORT: '0', DATABASE_URL: 'postgres://u@h/db', DIGEST_CHANNEL_ID: '123456789012345678', HTTP_CORS_ORIGINS: 'https://a.example, https://b.example', DISCORD_GLOBAL_RATE_LIMIT: '500' },
+    {
+      DISCORD_TOKEN: 'x.y.z',
+      DISCORD_API_URL: 'http://127.0.0.1:5000/api/',
+      FEED_ALLOW_PRIVATE_NETWORK: 'true',
+      FEED_POLL_INTERVAL_SECONDS: '3',
+      HTTP_PORT: '0',
+      DATABASE_URL: 'postgres://u@h/db',
+      DIGEST_CHANNEL_ID: '123456789012345678',
+      HTTP_CORS_ORIGINS: 'https://a.example, https://b.example',
+      DISCORD_GLOBAL_RATE_LIMIT: '500',
+    },
     { dotenv: false },
   );
-  assert.equal([c.discordToken, c.discordApiUrl, c.feedAllowPrivateNetwork, c.feedPollIntervalSeconds, c.httpPort, c.discordGlobalRateLimit], ['x.y.z', 'http://127.0.0.1:5000/api', true, 3, 0, 500]);
+  assert.equal(
+    [c.discordToken, c.discordApiUrl, c.feedAllowPrivateNetwork, c.feedPollIntervalSeconds, c.httpPort, c.discordGlobalRateLimit],
+    ['x.y.z', 'http://127.0.0.1:5000/api', true, 3, 0, 500],
+  );
   assert.equal(c.httpCorsOrigins, ['https://a.example', 'https://b.example']);
 });
 
@@ -97,7 +110,10 @@ for (const dialect of DIALECTS) {
       assert.is(p!.comments.length, 22);
       const fixtureOf = new Map([...idOf].map(([k, v]) => [v, k]));
       const tree = p!.comments.map((c) => [fixtureOf.get(c.id), c.replyToId ? fixtureOf.get(c.replyToId) : null, c.authorName]);
-      assert.equal(tree, comments.map((c) => [c.id, c.replyTo, c.author]));
+      assert.equal(
+        tree,
+        comments.map((c) => [c.id, c.replyTo, c.author]),
+      );
       assert.is(p!.comments.filter((c) => c.replyToId === null).length, 11);
       assert.is(p!.comments.filter((c) => c.replyToId !== null).length, 11);
       assert.equal(p!.discord.threadId, post.threadId);

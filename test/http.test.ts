@@ -26,7 +26,10 @@ function context(db: TestDb['db'], env: Record<string, string> = {}, redisHealth
   return { config: loadConfig({ HTTP_CORS_ORIGINS: `${BLOG_ORIGIN}/`, ...env }, { dotenv: false }), log, db, version: VERSION, redisHealth };
 }
 
-async function app(db: TestDb['db'], opts: HttpServerOptions & { env?: Record<string, string>; redisHealth?: () => Promise<void> } = {}): Promise<FastifyInstance> {
+async function app(
+  db: TestDb['db'],
+  opts: HttpServerOptions & { env?: Record<string, string>; redisHealth?: () => Promise<void> } = {},
+): Promise<FastifyInstance> {
   return createHttpServer(context(db, opts.env, opts.redisHealth), { rateLimit: { max: 10_000, timeWindowMs: 60_000 }, ...opts });
 }
 
@@ -44,7 +47,17 @@ async function seedSecondPost(db: TestDb['db'], guildId: string) {
   const { post } = await upsertPostFromFeed(
     db,
     feed,
-    { key: 'p2', url: 'https://second.example/p2', title: 'Second post', author: 'Ann', publishedAt: '2026-11-20T10:00:00.000Z', summaryHtml: '<p>Two</p>', searchText: 'Second post Two', imageUrl: null, contentHash: 'h2' },
+    {
+      key: 'p2',
+      url: 'https://second.example/p2',
+      title: 'Second post',
+      author: 'Ann',
+      publishedAt: '2026-11-20T10:00:00.000Z',
+      summaryHtml: '<p>Two</p>',
+      searchText: 'Second post Two',
+      imageUrl: null,
+      contentHash: 'h2',
+    },
     'pending',
   );
   const threadId = snowflake();
@@ -54,9 +67,42 @@ async function seedSecondPost(db: TestDb['db'], guildId: string) {
   const t0 = Date.parse('2026-11-20T11:00:00Z');
   const ids = [snowflake(t0), snowflake(t0 + 1000), snowflake(t0 + 2000)];
   await upsertComments(db, [
-    { id: ids[0]!, postId: post.id, threadId, authorId: alice, authorName: 'Alice', content: 'soon to be deleted', replyToId: null, attachments: [], createdAt: new Date(t0).toISOString(), editedAt: null },
-    { id: ids[1]!, postId: post.id, threadId, authorId: bob, authorName: 'Bob', content: `I agree <@${alice}>, and <@!${snowflake()}> too`, replyToId: ids[0]!, attachments: [{ url: 'https://cdn.discordapp.com/attachments/1/2/chart.png', name: 'chart.png', contentType: 'image/png' }], createdAt: new Date(t0 + 1000).toISOString(), editedAt: null },
-    { id: ids[2]!, postId: post.id, threadId, authorId: alice, authorName: 'Alice', content: 'a second thought', replyToId: null, attachments: [], createdAt: new Date(t0 + 2000).toISOString(), editedAt: null },
+    {
+      id: ids[0]!,
+      postId: post.id,
+      threadId,
+      authorId: alice,
+      authorName: 'Alice',
+      content: 'soon to be deleted',
+      replyToId: null,
+      attachments: [],
+      createdAt: new Date(t0).toISOString(),
+      editedAt: null,
+    },
+    {
+      id: ids[1]!,
+      postId: post.id,
+      threadId,
+      authorId: bob,
+      authorName: 'Bob',
+      content: `I agree <@${alice}>, and <@!${snowflake()}> too`,
+      replyToId: ids[0]!,
+      attachments: [{ url: 'https://cdn.discordapp.com/attachments/1/2/chart.png', name: 'chart.png', contentType: 'image/png' }],
+      createdAt: new Date(t0 + 1000).toISOString(),
+      editedAt: null,
+    },
+    {
+      id: ids[2]!,
+      postId: post.id,
+      threadId,
+      authorId: alice,
+      authorName: 'Alice',
+      content: 'a second thought',
+      replyToId: null,
+      attachments: [],
+      createdAt: new Date(t0 + 2000).toISOString(),
+      editedAt: null,
+    },
   ]);
   await markCommentsDeleted(db, [ids[0]!], new Date(t0 + 5000).toISOString());
   await setRating(db, post.id, bob, 4, new Date(t0).toISOString());
@@ -64,14 +110,37 @@ async function seedSecondPost(db: TestDb['db'], guildId: string) {
 }
 
 for (const dialect of DIALECTS) {
-  const test = suite<{ t: TestDb; app: FastifyInstance; seed: { post: Post; idOf: Map<string, string>; guildId: string }; second: Awaited<ReturnType<typeof seedSecondPost>>; known: Post }>(`http api (${dialect})`);
+  const test = suite<{
+    t: TestDb;
+    app: FastifyInstance;
+    seed: { post: Post; idOf: Map<string, string>; guildId: string };
+    second: Awaited<ReturnType<typeof seedSecondPost>>;
+    known: Post;
+  }>(`http api (${dialect})`);
 
   test.before(async (ctx) => {
     ctx.t = await createTestDb(dialect);
     ctx.seed = await seedDiscussion(ctx.t.db);
     ctx.second = await seedSecondPost(ctx.t.db, ctx.seed.guildId);
     const { feed } = await upsertFeed(ctx.t.db, { guildId: ctx.seed.guildId, url: 'https://old.example/feed', channelId: snowflake() });
-    ctx.known = (await upsertPostFromFeed(ctx.t.db, feed, { key: 'old', url: 'https://old.example/old', title: 'Old known post', author: null, publishedAt: '2020-01-01T00:00:00.000Z', summaryHtml: null, searchText: 'Old known post', imageUrl: null, contentHash: 'o' }, 'known')).post;
+    ctx.known = (
+      await upsertPostFromFeed(
+        ctx.t.db,
+        feed,
+        {
+          key: 'old',
+          url: 'https://old.example/old',
+          title: 'Old known post',
+          author: null,
+          publishedAt: '2020-01-01T00:00:00.000Z',
+          summaryHtml: null,
+          searchText: 'Old known post',
+          imageUrl: null,
+          contentHash: 'o',
+        },
+        'known',
+      )
+    ).post;
     // The server put all three feeds on the web (/web enable): what is served here is the answer of a public feed.
     for (const id of [ctx.seed.post.feedId, ctx.second.post.feedId, feed.id]) await setFeedWeb(ctx.t.db, id, true);
     ctx.app = await app(ctx.t.db);
@@ -114,7 +183,11 @@ for (const dialect of DIALECTS) {
         assert.match(got!.node.createdAt, /^\d{4}-\d\d-\d\dT/);
       }
       const children = comments.filter((x) => x.replyTo === c.id).map((x) => seed.idOf.get(x.id));
-      assert.equal(got!.node.replies.map((r) => r.id), children, `replies of ${c.id}`);
+      assert.equal(
+        got!.node.replies.map((r) => r.id),
+        children,
+        `replies of ${c.id}`,
+      );
     }
     const c10 = byId.get(seed.idOf.get('c10')!)!;
     assert.is(c10.depth, 2, 'the reply to a reply is nested twice');
@@ -164,7 +237,10 @@ for (const dialect of DIALECTS) {
       assert.is(res.statusCode, 404, other);
       assert.is(res.json().error.code, 'post_not_found', other);
     }
-    const elsewhere = await app.inject({ method: 'GET', url: `/api/posts?url=${encodeURIComponent(`http://${host}${path}?utm_source=x`)}&guild=${snowflake()}` });
+    const elsewhere = await app.inject({
+      method: 'GET',
+      url: `/api/posts?url=${encodeURIComponent(`http://${host}${path}?utm_source=x`)}&guild=${snowflake()}`,
+    });
     assert.is(elsewhere.statusCode, 404, 'a variant in another server');
   });
 
@@ -200,7 +276,8 @@ for (const dialect of DIALECTS) {
     assert.is(tomb.replies.length, 1);
     const reply = tomb.replies[0]!;
     assert.ok(!reply.deleted && reply.author === 'Bob');
-    if (!reply.deleted) assert.equal(reply.attachments, [{ url: 'https://cdn.discordapp.com/attachments/1/2/chart.png', name: 'chart.png', contentType: 'image/png' }]);
+    if (!reply.deleted)
+      assert.equal(reply.attachments, [{ url: 'https://cdn.discordapp.com/attachments/1/2/chart.png', name: 'chart.png', contentType: 'image/png' }]);
     assert.equal(view.rating.distribution, { '1': 0, '2': 0, '3': 0, '4': 1, '5': 0 });
     assert.is(view.rating.label, '★ 4/5 (1 rating)');
   });
@@ -208,8 +285,15 @@ for (const dialect of DIALECTS) {
   test('GET /api/posts lists served posts with counts and pages; known posts are left out', async ({ app, seed, second, known }) => {
     const res = await app.inject({ method: 'GET', url: `/api/posts?guild=${seed.guildId}` });
     assert.is(res.statusCode, 200);
-    const body = res.json() as { posts: Array<{ id: string; replies: number; rating: { count: number } }>; page: { limit: number; offset: number; next: number | null } };
-    assert.equal(body.posts.map((p) => p.id), [second.post.id, seed.post.id], 'newest first');
+    const body = res.json() as {
+      posts: Array<{ id: string; replies: number; rating: { count: number } }>;
+      page: { limit: number; offset: number; next: number | null };
+    };
+    assert.equal(
+      body.posts.map((p) => p.id),
+      [second.post.id, seed.post.id],
+      'newest first',
+    );
     assert.not.ok(body.posts.some((p) => p.id === known.id));
     assert.equal([body.posts[1]!.replies, body.posts[1]!.rating.count], [22, 2]);
     assert.equal(body.page, { limit: 20, offset: 0, next: null });
@@ -246,7 +330,12 @@ for (const dialect of DIALECTS) {
   });
 
   test('unknown posts are a JSON 404; a known (never published) post is not served', async ({ app, known }) => {
-    for (const url of [`/api/posts/AAAAAAAAAAAAAAAAAAAAAA`, `/api/posts?url=${encodeURIComponent('https://nowhere.example/post')}`, `/api/posts/${known.id}`, `/api/posts?url=${encodeURIComponent('https://old.example/old')}`]) {
+    for (const url of [
+      `/api/posts/AAAAAAAAAAAAAAAAAAAAAA`,
+      `/api/posts?url=${encodeURIComponent('https://nowhere.example/post')}`,
+      `/api/posts/${known.id}`,
+      `/api/posts?url=${encodeURIComponent('https://old.example/old')}`,
+    ]) {
       const res = await app.inject({ method: 'GET', url });
       assert.is(res.statusCode, 404, url);
       assert.is(res.json().error.code, 'post_not_found', url);
@@ -462,7 +551,10 @@ web('healthz is rate-limited per client, with its own budget; concurrent checks 
   });
   try {
     const together = await Promise.all([1, 2, 3].map(() => a.inject({ method: 'GET', url: '/healthz', remoteAddress: '203.0.113.9' })));
-    assert.equal(together.map((r) => r.statusCode), [200, 200, 200]);
+    assert.equal(
+      together.map((r) => r.statusCode),
+      [200, 200, 200],
+    );
     assert.is(pings, 1, 'three concurrent checks, one ping');
     const limited = await a.inject({ method: 'GET', url: '/healthz', remoteAddress: '203.0.113.9' });
     assert.is(limited.statusCode, 429);
@@ -474,7 +566,11 @@ web('healthz is rate-limited per client, with its own budget; concurrent checks 
 });
 
 /** Sends raw bytes to a listening server and collects the answer until the server closes the connection. */
-function rawRequest(port: number, bytes: string, timeoutMs = 5000): Promise<{ status: number; headers: Record<string, string>; body: string; closed: boolean }> {
+function rawRequest(
+  port: number,
+  bytes: string,
+  timeoutMs = 5000,
+): Promise<{ status: number; headers: Record<string, string>; body: string; closed: boolean }> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
     let data = '';
@@ -505,8 +601,18 @@ web('every error the API returns, also those of the HTTP parser and the router, 
     ['not HTTP', 'GARBAGE\r\n\r\n', 400, 'bad_request'],
     ['a bad Content-Length', get('/api/posts', 'Content-Length: abc\r\n'), 400, 'bad_request'],
     ['an unknown route', get('/nothing/here'), 404, 'not_found'],
-    ['bad JSON', 'POST /api/posts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nConnection: close\r\n\r\n{bad}', 400, 'bad_request'],
-    ['a body over the limit', `POST /api/posts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20000\r\nConnection: close\r\n\r\n${'1'.repeat(20_000)}`, 413, 'payload_too_large'],
+    [
+      'bad JSON',
+      'POST /api/posts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nConnection: close\r\n\r\n{bad}',
+      400,
+      'bad_request',
+    ],
+    [
+      'a body over the limit',
+      `POST /api/posts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20000\r\nConnection: close\r\n\r\n${'1'.repeat(20_000)}`,
+      413,
+      'payload_too_large',
+    ],
   ];
   try {
     for (const [what, bytes, status, code] of cases) {
@@ -568,7 +674,10 @@ web('connections over the cap are closed as they arrive; the ones within it are 
     const refused = await rawRequest(server.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 5000);
     assert.is(refused.status, 0, 'the connection over the cap gets no answer');
     assert.ok(Date.now() - started < 1000, 'and is closed at once');
-    assert.ok(open.every((s) => !s.destroyed), 'the three within the cap stay open');
+    assert.ok(
+      open.every((s) => !s.destroyed),
+      'the three within the cap stay open',
+    );
     open.pop()!.destroy();
     while ((await connections()) > 2) await new Promise((r) => setTimeout(r, 20));
     const served = await rawRequest(server.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');

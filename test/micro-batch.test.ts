@@ -61,7 +61,11 @@ test('the follow-up of a batch runs while the next batch is written, follow-ups 
   for (let i = 0; i < 200 && !events.includes('write 2,3'); i++) await tick();
   await tick();
   await tick();
-  assert.equal(events, ['write 0,1', 'follow-up 0,1 starts', 'write 2,3'], 'one write overlaps the slow follow-up; no second follow-up starts before the first ends');
+  assert.equal(
+    events,
+    ['write 0,1', 'follow-up 0,1 starts', 'write 2,3'],
+    'one write overlaps the slow follow-up; no second follow-up starts before the first ends',
+  );
   assert.is(flushed, false, 'flush waits for the follow-ups');
   slowFollowUp.open();
   await flushing;
@@ -152,11 +156,11 @@ test('a batch refused for one of its items is halved until that item is alone: i
   assert.equal(written, [...Array.from({ length: 11 }, (_, i) => i), ...Array.from({ length: 28 }, (_, i) => i + 12)]);
   assert.equal(rejected, [[11, 'violates a constraint']]);
   assert.equal([b.stats.rejected, b.stats.failures], [1, 0]);
-  assert.is(attempts, 10, "halving: 16 refused, 8 written, 8, 4 refused, 2 written, 2 refused, 1 written, 1 rejected; then 16 and 12");
+  assert.is(attempts, 10, 'halving: 16 refused, 8 written, 8, 4 refused, 2 written, 2 refused, 1 written, 1 rejected; then 16 and 12');
   await b.close();
 });
 
-test('an error that is not the items\' fault (the database away) is retried with the batch whole, nothing rejected', async () => {
+test("an error that is not the items' fault (the database away) is retried with the batch whole, nothing rejected", async () => {
   let down = true;
   const batches: number[][] = [];
   const b = new MicroBatcher<number>(null, {

@@ -94,7 +94,17 @@ async function publishPost(ctx: Ctx, key: string, where: 'posts' | 'forum'): Pro
   const { post } = await upsertPostFromFeed(
     ctx.t.db,
     feed,
-    { key, url: `https://blog.example/${key}`, title: key, author: 'Rink', publishedAt: new Date().toISOString(), summaryHtml: '<p>Hello</p>', searchText: key, imageUrl: null, contentHash: key },
+    {
+      key,
+      url: `https://blog.example/${key}`,
+      title: key,
+      author: 'Rink',
+      publishedAt: new Date().toISOString(),
+      summaryHtml: '<p>Hello</p>',
+      searchText: key,
+      imageUrl: null,
+      contentHash: key,
+    },
     'pending',
   );
   await setPublishState(ctx.t.db, post.id, { state: 'published', channelId, messageId: announcement.id, threadId });
@@ -105,7 +115,9 @@ const comments = (ctx: Ctx, postId: string) => listComments(ctx.t.db, postId);
 const byId = async (ctx: Ctx, postId: string) => new Map((await comments(ctx, postId)).map((c) => [c.id, c]));
 const discussionField = (d: DiscordEmulator, messageId: string) => d.message(messageId)?.embeds?.[0]?.fields?.find((f) => f.name === 'Discussion')?.value;
 const announcementEdits = (d: DiscordEmulator, p: PostThread) =>
-  d.requests.filter((r) => r.method === 'PATCH' && r.route === 'PATCH /channels/{channel_id}/messages/{message_id}' && r.params.message_id === p.announcement.id).length;
+  d.requests.filter(
+    (r) => r.method === 'PATCH' && r.route === 'PATCH /channels/{channel_id}/messages/{message_id}' && r.params.message_id === p.announcement.id,
+  ).length;
 
 async function waitForComments(ctx: Ctx, postId: string, pred: (rows: Comment[]) => boolean, what: string, timeout = 10_000): Promise<Comment[]> {
   return eventually(
@@ -129,7 +141,10 @@ test('the seed discussion replayed as Discord replies gives the same 22-comment 
     if (c.replyTo) m = await d.say(userOf(c.author), p.threadId, c.text, { replyTo: ctx.idOf.get(c.replyTo)! });
     else if (i === 0) {
       // A reply to the announcement (in the parent channel) is a top-level comment.
-      m = await d.say(userOf(c.author), p.threadId, { content: c.text, message_reference: { message_id: p.announcement.id, channel_id: p.announcementChannelId, fail_if_not_exists: false } });
+      m = await d.say(userOf(c.author), p.threadId, {
+        content: c.text,
+        message_reference: { message_id: p.announcement.id, channel_id: p.announcementChannelId, fail_if_not_exists: false },
+      });
     } else m = await d.say(userOf(c.author), p.threadId, c.text);
     ctx.idOf.set(c.id, m.id);
   }
@@ -139,7 +154,8 @@ test('the seed discussion replayed as Discord replies gives the same 22-comment 
   const exported = (await exportJson(ctx.t.url)).posts.find((x) => x.id === p.postId);
   assert.ok(exported, 'the post is exported');
   // The export shape of docs/operations.md#export.
-  for (const key of ['id', 'guildId', 'feedUrl', 'guid', 'url', 'title', 'author', 'publishedAt', 'discord', 'rating', 'ratings', 'comments']) assert.ok(key in exported, `post.${key}`);
+  for (const key of ['id', 'guildId', 'feedUrl', 'guid', 'url', 'title', 'author', 'publishedAt', 'discord', 'rating', 'ratings', 'comments'])
+    assert.ok(key in exported, `post.${key}`);
   assert.equal(exported.discord, { channelId: d.channel('posts').id, messageId: p.announcement.id, threadId: p.threadId });
   assert.is(exported.comments.length, 22);
   for (const c of exported.comments) {
@@ -166,7 +182,11 @@ test('the seed discussion replayed as Discord replies gives the same 22-comment 
   assert.is(top.length, 11);
   assert.is(replies.length, 11);
   assert.is(replies.filter((c: { replyToId: string }) => replyIds.has(c.replyToId)).length, 1, 'one reply to a reply');
-  assert.equal(exported.comments.map((c: { id: string }) => c.id), seed.comments.map((c) => ctx.idOf.get(c.id)), 'oldest first');
+  assert.equal(
+    exported.comments.map((c: { id: string }) => c.id),
+    seed.comments.map((c) => ctx.idOf.get(c.id)),
+    'oldest first',
+  );
 
   // The announcement shows the reply count, edited a bounded number of times (debounced per post).
   await eventually(() => discussionField(d, p.announcement.id) === '💬 22 replies', { timeout: 10_000, message: 'the announcement shows 💬 22 replies' });
@@ -191,7 +211,10 @@ test('edit, delete, bulk delete, attachments; bots, webhooks-less system message
 
   await d.edit(first, 'first! (edited)');
   await d.delete(reply);
-  await d.bulkDelete(p.threadId, purge.map((m) => m.id));
+  await d.bulkDelete(
+    p.threadId,
+    purge.map((m) => m.id),
+  );
   const rows = await waitForComments(
     ctx,
     p.postId,
@@ -203,9 +226,16 @@ test('edit, delete, bulk delete, attachments; bots, webhooks-less system message
   assert.ok(m.get(first.id)!.editedAt, 'editedAt set');
   assert.is(m.get(first.id)!.deletedAt, null);
   assert.is(m.get(first.id)!.authorName, 'Alice');
-  assert.equal(m.get(first.id)!.attachments.map((a) => [a.name, a.contentType]), [['chart.png', 'image/png']]);
+  assert.equal(
+    m.get(first.id)!.attachments.map((a) => [a.name, a.contentType]),
+    [['chart.png', 'image/png']],
+  );
   assert.match(m.get(first.id)!.attachments[0]!.url, /chart\.png$/);
-  assert.equal([m.get(reply.id)!.content, m.get(reply.id)!.authorName, m.get(reply.id)!.authorId], ['', '', ''], 'a tombstone keeps no text and no author (deleted means deleted)');
+  assert.equal(
+    [m.get(reply.id)!.content, m.get(reply.id)!.authorName, m.get(reply.id)!.authorId],
+    ['', '', ''],
+    'a tombstone keeps no text and no author (deleted means deleted)',
+  );
   assert.ok(m.get(reply.id)!.deletedAt);
   assert.is(m.get(reply.id)!.replyToId, first.id);
   assert.is(m.get(toStarter.id)!.replyToId, null, 'a reply to the forum starter is top-level');
@@ -214,7 +244,9 @@ test('edit, delete, bulk delete, attachments; bots, webhooks-less system message
   assert.not.ok(m.has(p.announcement.id), 'the starter message is not a comment');
 
   const exported = (await exportJson(ctx.t.url)).posts.find((x) => x.id === p.postId);
-  assert.equal(exported.comments.find((c: { id: string }) => c.id === first.id).attachments, [{ url: m.get(first.id)!.attachments[0]!.url, name: 'chart.png' }]);
+  assert.equal(exported.comments.find((c: { id: string }) => c.id === first.id).attachments, [
+    { url: m.get(first.id)!.attachments[0]!.url, name: 'chart.png' },
+  ]);
   await eventually(() => discussionField(d, p.announcement.id) === '💬 2 replies', { timeout: 10_000, message: 'the forum announcement shows 💬 2 replies' });
 
   // Deleting the thread turns every comment into a tombstone.
@@ -229,7 +261,8 @@ test('with the bot stopped: 10 replies, 1 edit and 1 delete are in the export wi
   const editedId = ctx.idOf.get('c02')!;
   const deletedId = ctx.idOf.get('c22')!; // the newest stored comment
   const added: APIMessage[] = [];
-  for (let i = 0; i < 10; i++) added.push(await d.say(i % 2 ? 'alice' : 'bob', p.threadId, `while you were away ${i}`, i % 3 === 0 ? { replyTo: ctx.idOf.get('c04')! } : {}));
+  for (let i = 0; i < 10; i++)
+    added.push(await d.say(i % 2 ? 'alice' : 'bob', p.threadId, `while you were away ${i}`, i % 3 === 0 ? { replyTo: ctx.idOf.get('c04')! } : {}));
   await d.edit(editedId, 'Interesting comparison Rink! (edited while the bot was away)');
   await d.delete(deletedId);
 
@@ -254,8 +287,14 @@ test('with the bot stopped: 10 replies, 1 edit and 1 delete are in the export wi
   assert.match(c.get(editedId).content, /edited while the bot was away/);
   assert.ok(c.get(editedId).editedAt);
   assert.ok(c.get(deletedId).deletedAt);
-  assert.equal([c.get(deletedId).content, c.get(deletedId).authorName, c.get(deletedId).attachments], [null, null, []], 'deleted while away: erased by catch-up');
-  console.log(`  catch-up after downtime: stored ${ms} ms after the bot was started (process up and connected after ${readyMs} ms), in the export after ${exportMs} ms`);
+  assert.equal(
+    [c.get(deletedId).content, c.get(deletedId).authorName, c.get(deletedId).attachments],
+    [null, null, []],
+    'deleted while away: erased by catch-up',
+  );
+  console.log(
+    `  catch-up after downtime: stored ${ms} ms after the bot was started (process up and connected after ${readyMs} ms), in the export after ${exportMs} ms`,
+  );
   assert.ok(exportMs < 60_000);
   await eventually(() => discussionField(d, p.announcement.id) === '💬 31 replies', { timeout: 10_000, message: 'the announcement shows 💬 31 replies' });
 });

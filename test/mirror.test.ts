@@ -9,7 +9,16 @@ import { setPublishState } from '../src/repositories/posts.ts';
 import { catchUpThread, listThreadsToSync } from '../src/services/catch-up.ts';
 import { CommentWriter, type DirtyThread } from '../src/services/comment-writer.ts';
 import { DiscordRequestError } from '../src/services/discord-port.ts';
-import { displayName, fromApiMessage, Mirror, notACommentReason, PostThreadCache, toCommentInput, type MessageData, type PostThread } from '../src/services/mirror.ts';
+import {
+  displayName,
+  fromApiMessage,
+  Mirror,
+  notACommentReason,
+  PostThreadCache,
+  toCommentInput,
+  type MessageData,
+  type PostThread,
+} from '../src/services/mirror.ts';
 import { eventually } from './support/assert.ts';
 import { createTestDb, DIALECTS, flakyDb, type TestDb } from './support/db.ts';
 import { discordMessage, publishedPost } from './support/fixtures.ts';
@@ -131,7 +140,10 @@ class FakeThreads {
   }
 
   remove(threadId: string, id: string): void {
-    this.channels.set(threadId, this.channels.get(threadId)!.filter((m) => m.id !== id));
+    this.channels.set(
+      threadId,
+      this.channels.get(threadId)!.filter((m) => m.id !== id),
+    );
   }
 
   /** Discord's semantics: at most `limit`, newest first; `after` = the oldest ones after the id. */
@@ -334,23 +346,32 @@ for (const dialect of DIALECTS) {
     assert.is((await listComments(t.db, later.postId)).length, 1);
   });
 
-  mirror('the thread cache looks up the threads asked for in one turn in one query; a failed query fails them all, and the next lookup asks again', async () => {
-    const threads = [await publishedPost(t.db), await publishedPost(t.db), await publishedPost(t.db)];
-    const db = flakyDb(t.db);
-    const cache = new PostThreadCache(db);
-    const stranger = snowflake();
-    const answers = await Promise.all([...threads.map((th) => cache.lookup(th.threadId)), cache.lookup(stranger), cache.lookup(threads[0]!.threadId)]);
-    assert.is(db.attempts, 1, 'five lookups of four threads: one query');
-    assert.equal(answers.map((a) => a?.postId ?? null), [...threads.map((th) => th.postId), null, threads[0]!.postId]);
-    assert.is((await cache.lookup(threads[1]!.threadId))?.threadId, threads[1]!.threadId);
-    assert.is(db.attempts, 1, 'cached');
-    db.down = true;
-    const other = await publishedPost(t.db);
-    const failed = await Promise.allSettled([cache.lookup(other.threadId), cache.lookup(snowflake())]);
-    assert.equal(failed.map((f) => f.status), ['rejected', 'rejected']);
-    db.down = false;
-    assert.is((await cache.lookup(other.threadId))?.postId, other.postId, 'nothing wrong was remembered');
-  });
+  mirror(
+    'the thread cache looks up the threads asked for in one turn in one query; a failed query fails them all, and the next lookup asks again',
+    async () => {
+      const threads = [await publishedPost(t.db), await publishedPost(t.db), await publishedPost(t.db)];
+      const db = flakyDb(t.db);
+      const cache = new PostThreadCache(db);
+      const stranger = snowflake();
+      const answers = await Promise.all([...threads.map((th) => cache.lookup(th.threadId)), cache.lookup(stranger), cache.lookup(threads[0]!.threadId)]);
+      assert.is(db.attempts, 1, 'five lookups of four threads: one query');
+      assert.equal(
+        answers.map((a) => a?.postId ?? null),
+        [...threads.map((th) => th.postId), null, threads[0]!.postId],
+      );
+      assert.is((await cache.lookup(threads[1]!.threadId))?.threadId, threads[1]!.threadId);
+      assert.is(db.attempts, 1, 'cached');
+      db.down = true;
+      const other = await publishedPost(t.db);
+      const failed = await Promise.allSettled([cache.lookup(other.threadId), cache.lookup(snowflake())]);
+      assert.equal(
+        failed.map((f) => f.status),
+        ['rejected', 'rejected'],
+      );
+      db.down = false;
+      assert.is((await cache.lookup(other.threadId))?.postId, other.postId, 'nothing wrong was remembered');
+    },
+  );
 
   mirror('a message with a NUL character is stored (PostgreSQL refuses NUL in text) and does not hold up the batch', async () => {
     const th = await publishedPost(t.db);
@@ -359,10 +380,13 @@ for (const dialect of DIALECTS) {
     assert.is(await m.messageSeen(msg(th, { content: 'before\u0000after', authorName: 'nul\u0000name' })), 'stored');
     assert.is(await m.messageSeen(msg(th, { content: 'the next one' })), 'stored');
     await m.close();
-    assert.equal((await listComments(t.db, th.postId)).map((c) => [c.content, c.authorName]), [
-      ['before\uFFFDafter', 'nul\uFFFDname'],
-      ['the next one', 'alice'],
-    ]);
+    assert.equal(
+      (await listComments(t.db, th.postId)).map((c) => [c.content, c.authorName]),
+      [
+        ['before\uFFFDafter', 'nul\uFFFDname'],
+        ['the next one', 'alice'],
+      ],
+    );
   });
 
   mirror('a comment the database refuses (its post is not there: a foreign key) is logged and left out; the rest of its batch is stored', async () => {
@@ -376,7 +400,10 @@ for (const dialect of DIALECTS) {
     w.upsert(toCommentInput(ok[1]!, th));
     w.upsert(toCommentInput(ok[2]!, th));
     await w.flush({ timeoutMs: 5000 });
-    assert.equal((await listComments(t.db, th.postId)).map((c) => c.id), ok.map((m) => m.id));
+    assert.equal(
+      (await listComments(t.db, th.postId)).map((c) => c.id),
+      ok.map((m) => m.id),
+    );
     assert.is(w.stats.rejected, 1);
     assert.ok(errors.includes('comment operation refused by the database: not stored'), errors.join('; '));
     await w.close();
@@ -411,7 +438,8 @@ for (const dialect of DIALECTS) {
     const first = discord.add(th.threadId);
     discord.add(th.threadId, { bot: true, content: 'a bot message' });
     discord.add(th.threadId, { type: MessageType.ChannelPinnedMessage, content: '' });
-    for (let i = 0; i < 246; i++) discord.add(th.threadId, i % 3 === 0 ? { type: MessageType.Reply, message_reference: { type: 0, message_id: first.id, channel_id: th.threadId } } : {});
+    for (let i = 0; i < 246; i++)
+      discord.add(th.threadId, i % 3 === 0 ? { type: MessageType.Reply, message_reference: { type: 0, message_id: first.id, channel_id: th.threadId } } : {});
     const deps = { db: t.db, discord: discord.port() };
     const r1 = await catchUpThread(deps, th);
     assert.is(r1.status, 'ok');

@@ -48,7 +48,10 @@ function assertOneLineFailure(run: Run, cause: RegExp, what: string): void {
   assert.ok(run.ms < BOUND_MS, `${what}: ended within ${BOUND_MS} ms (took ${run.ms} ms, killed: ${run.status === null})`);
   assert.is(run.status, 1, `${what}: exit code (stderr: ${run.stderr})`);
   // The structured log (JSON lines, on stderr too) aside, the operator gets one line.
-  const lines = run.stderr.trim().split('\n').filter((l) => !l.startsWith('{"level":'));
+  const lines = run.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !l.startsWith('{"level":'));
   assert.is(lines.length, 1, `${what}: one line, got:\n${run.stderr}`);
   assert.match(lines[0]!, /^DATABASE_URL=/, what);
   assert.match(lines[0]!, cause, what);
@@ -124,7 +127,12 @@ test('a PostgreSQL that refuses or lacks the database: one line, the password hi
 });
 
 test('a REDIS_URL that does not answer is named without its password, in the error and in every log line', async () => {
-  const run = await cli(['start'], { DATABASE_URL: `sqlite:${join(dir, 'redis-case.sqlite')}`, REDIS_URL: 'redis://default:r3dis-s3cret@127.0.0.1:1/0', DISCORD_TOKEN: 'x.y.z', HTTP_PORT: '0' });
+  const run = await cli(['start'], {
+    DATABASE_URL: `sqlite:${join(dir, 'redis-case.sqlite')}`,
+    REDIS_URL: 'redis://default:r3dis-s3cret@127.0.0.1:1/0',
+    DISCORD_TOKEN: 'x.y.z',
+    HTTP_PORT: '0',
+  });
   assert.is(run.status, 1, run.stderr);
   assert.match(run.stderr, /REDIS_URL=redis:\/\/default:\*\*\*@127\.0\.0\.1:1\/0 does not answer/);
   assert.ok(run.stderr.includes('"msg":"migration applied"'), 'the log lines before the failure were printed too');

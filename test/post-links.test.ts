@@ -70,7 +70,13 @@ for (const dialect of DIALECTS) {
   /** A post of the test feed, announced with a thread (served), unless told `known`. */
   async function post(c: Ctx, key: string, url: string | null, state: 'published' | 'known' = 'published', feed = c.feed) {
     const { post } = await upsertPostFromFeed(c.t.db, feed, item(key, url), state === 'known' ? 'known' : 'pending');
-    if (state === 'published') await setPublishState(c.t.db, post.id, { state: 'published', channelId: feed.channelId, messageId: post.id.slice(0, 10), threadId: post.id.slice(0, 10) });
+    if (state === 'published')
+      await setPublishState(c.t.db, post.id, {
+        state: 'published',
+        channelId: feed.channelId,
+        messageId: post.id.slice(0, 10),
+        threadId: post.id.slice(0, 10),
+      });
     return post;
   }
 
@@ -131,7 +137,8 @@ for (const dialect of DIALECTS) {
   });
 
   test('canonical_link is kept by every write: a new post, a changed link, no link', async (c) => {
-    const stored = async (id: string) => (await c.t.db.kysely.selectFrom('posts').select('canonical_link').where('id', '=', id).executeTakeFirstOrThrow()).canonical_link;
+    const stored = async (id: string) =>
+      (await c.t.db.kysely.selectFrom('posts').select('canonical_link').where('id', '=', id).executeTakeFirstOrThrow()).canonical_link;
     const first = await upsertPostFromFeed(c.t.db, c.feed, item('x', 'HTTPS://Blog.Example/x/?utm_source=rss'), 'known');
     assert.is(await stored(first.post.id), 'blog.example/x');
     const moved = await upsertPostFromFeed(c.t.db, c.feed, item('x', 'https://blog.example/y#top'), 'known');
@@ -193,13 +200,36 @@ for (const dialect of DIALECTS) {
     try {
       const k = t.db.kysely as unknown as Kysely<any>;
       const schema = dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(k)).rows[0]!.s : undefined;
-      const migrator = new Migrator({ db: k, provider: new FileMigrationProvider({ fs, path, migrationFolder }), ...(schema ? { migrationTableSchema: schema } : {}) });
+      const migrator = new Migrator({
+        db: k,
+        provider: new FileMigrationProvider({ fs, path, migrationFolder }),
+        ...(schema ? { migrationTableSchema: schema } : {}),
+      });
       assert.not.ok((await migrator.migrateTo('2026-11-29_005_bytewise_times')).error);
       const at = new Date().toISOString();
-      await k.insertInto('feeds').values({ id: 'f1', guild_id: 'g1', url: 'https://blog.example/feed', channel_id: 'c1', state: 'active', consecutive_failures: 0, created_at: at, updated_at: at }).execute();
+      await k
+        .insertInto('feeds')
+        .values({
+          id: 'f1',
+          guild_id: 'g1',
+          url: 'https://blog.example/feed',
+          channel_id: 'c1',
+          state: 'active',
+          consecutive_failures: 0,
+          created_at: at,
+          updated_at: at,
+        })
+        .execute();
       // More rows than one page of the backfill, with every kind of link.
       const urlOf = (i: number) =>
-        [null, `https://Blog.Example/p/${i}/?utm_source=rss`, `urn:uuid:${i}`, `http://blog.example/p/${i}#x`, `https://blog.example/p/${i}?b=2&a=1`, 'not a url'][i % 6]!;
+        [
+          null,
+          `https://Blog.Example/p/${i}/?utm_source=rss`,
+          `urn:uuid:${i}`,
+          `http://blog.example/p/${i}#x`,
+          `https://blog.example/p/${i}?b=2&a=1`,
+          'not a url',
+        ][i % 6]!;
       const rows = Array.from({ length: 1203 }, (_, i) => ({
         id: `post-${String(i).padStart(5, '0')}`,
         feed_id: 'f1',
@@ -212,16 +242,25 @@ for (const dialect of DIALECTS) {
         discovered_at: at,
         updated_at: at,
       }));
-      for (let i = 0; i < rows.length; i += 200) await k.insertInto('posts').values(rows.slice(i, i + 200)).execute();
+      for (let i = 0; i < rows.length; i += 200)
+        await k
+          .insertInto('posts')
+          .values(rows.slice(i, i + 200))
+          .execute();
       const indexes = async () =>
         dialect === 'postgres'
-          ? (await sql<{ name: string }>`select indexname as name from pg_indexes where schemaname = current_schema() and tablename = 'posts'`.execute(k)).rows.map((r) => r.name)
+          ? (
+              await sql<{ name: string }>`select indexname as name from pg_indexes where schemaname = current_schema() and tablename = 'posts'`.execute(k)
+            ).rows.map((r) => r.name)
           : (await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'posts'`.execute(k)).rows.map((r) => r.name);
       assert.ok((await indexes()).includes('posts_url_idx'));
 
       const up = await migrator.migrateTo('2026-11-29_006_canonical_links');
       assert.not.ok(up.error, String(up.error));
-      assert.equal(up.results?.map((r) => [r.migrationName, r.status]), [['2026-11-29_006_canonical_links', 'Success']]);
+      assert.equal(
+        up.results?.map((r) => [r.migrationName, r.status]),
+        [['2026-11-29_006_canonical_links', 'Success']],
+      );
       const filled = await k.selectFrom('posts').select(['id', 'url', 'canonical_link']).orderBy('id').execute();
       assert.is(filled.length, rows.length);
       // The migration's frozen copy of the rule agrees with the application's.
@@ -230,17 +269,30 @@ for (const dialect of DIALECTS) {
       assert.ok((await indexes()).includes('posts_canonical_link_idx'));
       assert.not.ok((await indexes()).includes('posts_url_idx'), 'the raw url index has no reader left');
       const found = await findGuildPostsByUrl(t.db, 'g1', 'https://blog.example/p/1');
-      assert.equal(found.map((p) => p.id), ['post-00001']);
-      assert.equal((await findGuildPostsByUrl(t.db, 'g1', 'https://blog.example/p/1198?a=1&b=2&utm_medium=x')).map((p) => p.id), ['post-01198']);
+      assert.equal(
+        found.map((p) => p.id),
+        ['post-00001'],
+      );
+      assert.equal(
+        (await findGuildPostsByUrl(t.db, 'g1', 'https://blog.example/p/1198?a=1&b=2&utm_medium=x')).map((p) => p.id),
+        ['post-01198'],
+      );
 
       const down = await migrator.migrateTo('2026-11-29_005_bytewise_times');
       assert.not.ok(down.error, String(down.error));
       assert.ok((await indexes()).includes('posts_url_idx'));
       assert.not.ok((await indexes()).includes('posts_canonical_link_idx'));
       await rejects(() => sql`select canonical_link from posts`.execute(k), /canonical_link/);
-      assert.equal(await k.selectFrom('posts').select(['id', 'url']).orderBy('id').execute(), filled.map(({ id, url }) => ({ id, url })), 'down keeps the rows');
+      assert.equal(
+        await k.selectFrom('posts').select(['id', 'url']).orderBy('id').execute(),
+        filled.map(({ id, url }) => ({ id, url })),
+        'down keeps the rows',
+      );
       assert.not.ok((await migrator.migrateToLatest()).error);
-      assert.is((await k.selectFrom('posts').select('canonical_link').where('id', '=', 'post-00004').executeTakeFirstOrThrow()).canonical_link, 'blog.example/p/4?a=1&b=2');
+      assert.is(
+        (await k.selectFrom('posts').select('canonical_link').where('id', '=', 'post-00004').executeTakeFirstOrThrow()).canonical_link,
+        'blog.example/p/4?a=1&b=2',
+      );
     } finally {
       await t.close();
     }

@@ -61,7 +61,17 @@ for (const dialect of DIALECTS) {
     const { post } = await upsertPostFromFeed(
       ctx.t.db,
       feed,
-      { key: 'p1', url: 'https://blog.example/p1', title: 'A post about privacy', author: 'Ann', publishedAt: new Date().toISOString(), summaryHtml: '<p>s</p>', searchText: 's', imageUrl: null, contentHash: 'p1' },
+      {
+        key: 'p1',
+        url: 'https://blog.example/p1',
+        title: 'A post about privacy',
+        author: 'Ann',
+        publishedAt: new Date().toISOString(),
+        summaryHtml: '<p>s</p>',
+        searchText: 's',
+        imageUrl: null,
+        contentHash: 'p1',
+      },
       'pending',
     );
     const announcement = await ctx.discord.say('alice', 'posts', 'A post about privacy');
@@ -92,7 +102,9 @@ for (const dialect of DIALECTS) {
     return (await res.json()) as PostView;
   }
   const flatten = (nodes: readonly CommentNode[]): CommentNode[] => nodes.flatMap((n) => [n, ...flatten(n.replies)]);
-  const node = (view: PostView, id: string) => flatten(view.comments).find((n) => n.id === id) as (CommentNode & { author?: string; content?: string; hidden?: true; anonymous?: true; pseudonym?: string }) | undefined;
+  const node = (view: PostView, id: string) =>
+    flatten(view.comments).find((n) => n.id === id) as
+      (CommentNode & { author?: string; content?: string; hidden?: true; anonymous?: true; pseudonym?: string }) | undefined;
   const privacy = (ctx: Ctx, user: string, subcommand: string, options: Record<string, string> = {}) =>
     ctx.discord.runCommand(user, 'posts', 'privacy', { subcommand, options, timeout: 10_000 });
 
@@ -106,10 +118,13 @@ for (const dialect of DIALECTS) {
     ctx.msgs.carol = (await ctx.discord.say('carol', ctx.threadId, 'carol answers bob', { replyTo: ctx.msgs.bob })).id;
     await ctx.discord.react('alice', ctx.announcementId, '5️⃣');
     await ctx.discord.react('bob', ctx.announcementId, '3️⃣');
-    const view = (await eventually(async () => {
-      const v = await api(ctx);
-      return flatten(v.comments).length === 3 && v.rating.count === 2 ? v : null;
-    }, { timeout: 15_000, message: 'three replies and two ratings on the API' }))!;
+    const view = (await eventually(
+      async () => {
+        const v = await api(ctx);
+        return flatten(v.comments).length === 3 && v.rating.count === 2 ? v : null;
+      },
+      { timeout: 15_000, message: 'three replies and two ratings on the API' },
+    ))!;
     assert.is(node(view, ctx.msgs.alice)?.author, 'alice');
     assert.is(node(view, ctx.msgs.bob)?.author, 'bob');
   });
@@ -133,7 +148,11 @@ for (const dialect of DIALECTS) {
     assert.not.ok(json.includes('bob answers alice') || json.includes('"bob"'), 'nothing of bob');
     const b = node(view, ctx.msgs.bob)!;
     assert.is(b.hidden, true);
-    assert.equal(b.replies.map((n) => n.id), [ctx.msgs.carol], 'carol’s reply keeps its parent');
+    assert.equal(
+      b.replies.map((n) => n.id),
+      [ctx.msgs.carol],
+      'carol’s reply keeps its parent',
+    );
     assert.is(view.rating.count, 2, 'bob’s rating still counts, anonymously');
 
     const bad = await privacy(ctx, 'bob', 'set', { show: 'invisible' });
@@ -176,14 +195,27 @@ for (const dialect of DIALECTS) {
     assert.match(answer.content, /text, name and attachments of 1 reply \(0 attachments\)/);
     assert.match(answer.content, /• 1 rating/);
     assert.match(answer.content, /removed 1 rating reaction/);
-    assert.equal(ctx.discord.reactions(ctx.announcementId).get('5️⃣')?.filter((u) => u !== ctx.discord.botUser.id) ?? [], []);
+    assert.equal(
+      ctx.discord
+        .reactions(ctx.announcementId)
+        .get('5️⃣')
+        ?.filter((u) => u !== ctx.discord.botUser.id) ?? [],
+      [],
+    );
 
-    const view = (await eventually(async () => {
-      const v = await api(ctx);
-      return v.rating.count === 1 ? v : null;
-    }, { message: 'one rating left' }))!;
+    const view = (await eventually(
+      async () => {
+        const v = await api(ctx);
+        return v.rating.count === 1 ? v : null;
+      },
+      { message: 'one rating left' },
+    ))!;
     assert.is(node(view, ctx.msgs.alice)?.deleted, true, 'a tombstone');
-    assert.equal(node(view, ctx.msgs.alice)?.replies.map((n) => n.id), [ctx.msgs.bob], 'the tree holds');
+    assert.equal(
+      node(view, ctx.msgs.alice)?.replies.map((n) => n.id),
+      [ctx.msgs.bob],
+      'the tree holds',
+    );
 
     // Now the bot may not remove reactions: alice's new keycap stays on the announcement but never counts.
     await ctx.discord.setBotPermissions('blog', DEFAULT_BOT_PERMISSIONS & ~MANAGE_MESSAGES);
@@ -192,7 +224,10 @@ for (const dialect of DIALECTS) {
     const before = recounts();
     await eventually(() => recounts() >= before + 2, { timeout: 20_000, message: 'two recounts after the new reaction' });
     // Catch-up reads the thread again (alice's message is still in Discord) and leaves her tombstone alone.
-    await ctx.discord.waitForRequest((r) => r.route === 'GET /channels/{channel_id}/messages' && r.params.channel_id === ctx.threadId, { includePast: false, timeout: 20_000 });
+    await ctx.discord.waitForRequest((r) => r.route === 'GET /channels/{channel_id}/messages' && r.params.channel_id === ctx.threadId, {
+      includePast: false,
+      timeout: 20_000,
+    });
     assert.ok(ctx.discord.reactions(ctx.announcementId).get('4️⃣')?.includes(ctx.ids.alice), 'her keycap is still there');
     // A new message of alice is not kept either; carol's, sent after it, is (so the bot has seen both).
     const aliceAgain = await ctx.discord.say('alice', ctx.threadId, 'alice writes again');
@@ -206,7 +241,10 @@ for (const dialect of DIALECTS) {
     const exported = await exportJson(ctx.t.url, ctx.guildId);
     const json = JSON.stringify(exported.posts);
     for (const leak of ['alice private words', 'alice writes again', ctx.ids.alice]) assert.not.ok(json.includes(leak), `the export holds no ${leak}`);
-    assert.equal(exported.posts[0].ratings.map((r: { userId: string }) => r.userId), [ctx.ids.bob]);
+    assert.equal(
+      exported.posts[0].ratings.map((r: { userId: string }) => r.userId),
+      [ctx.ids.bob],
+    );
     const status = await privacy(ctx, 'alice', 'status');
     assert.match(status.content, /0 replies .* 0 attachments, 0 ratings\./);
     assert.match(status.content, /no longer count/);

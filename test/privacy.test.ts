@@ -71,7 +71,11 @@ class FakeDiscord implements DiscordPort {
     if (!this.canManage) throw new DiscordRequestError('Missing Permissions', 50013, 403);
     this.removals.push({ messageId, emoji, userId });
     const list = this.reactions.get(messageId)?.get(emoji);
-    if (list) this.reactions.get(messageId)!.set(emoji, list.filter((u) => u.id !== userId));
+    if (list)
+      this.reactions.get(messageId)!.set(
+        emoji,
+        list.filter((u) => u.id !== userId),
+      );
   }
   getChannel = unused;
   createMessage = unused;
@@ -93,7 +97,17 @@ async function announcedPost(t: TestDb, guildId: string): Promise<Post> {
   const { post } = await upsertPostFromFeed(
     t.db,
     feed,
-    { key, url: `https://blog.example/${key}`, title: `Post ${key}`, author: null, publishedAt: new Date().toISOString(), summaryHtml: null, searchText: key, imageUrl: null, contentHash: key },
+    {
+      key,
+      url: `https://blog.example/${key}`,
+      title: `Post ${key}`,
+      author: null,
+      publishedAt: new Date().toISOString(),
+      summaryHtml: null,
+      searchText: key,
+      imageUrl: null,
+      contentHash: key,
+    },
     'pending',
   );
   const messageId = snowflake();
@@ -103,11 +117,30 @@ async function announcedPost(t: TestDb, guildId: string): Promise<Post> {
 
 let clock = Date.parse('2026-12-01T10:00:00Z');
 /** A reply by `authorId` in the post's thread (to `replyTo`), stored as the mirror stores it. */
-async function reply(t: TestDb, post: Post, authorId: string, name: string, content: string, replyTo: string | null = null, attachments: Comment['attachments'] = []): Promise<string> {
+async function reply(
+  t: TestDb,
+  post: Post,
+  authorId: string,
+  name: string,
+  content: string,
+  replyTo: string | null = null,
+  attachments: Comment['attachments'] = [],
+): Promise<string> {
   clock += 60_000;
   const id = snowflake(clock);
   await upsertComments(t.db, [
-    { id, postId: post.id, threadId: post.threadId!, authorId, authorName: name, content, replyToId: replyTo, attachments, createdAt: new Date(clock).toISOString(), editedAt: null },
+    {
+      id,
+      postId: post.id,
+      threadId: post.threadId!,
+      authorId,
+      authorName: name,
+      content,
+      replyToId: replyTo,
+      attachments,
+      createdAt: new Date(clock).toISOString(),
+      editedAt: null,
+    },
   ]);
   return id;
 }
@@ -141,7 +174,11 @@ for (const dialect of DIALECTS) {
     const t2 = await createTestDb(dialect, { migrate: false });
     try {
       const schema = dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(t2.db.kysely)).rows[0]!.s : undefined;
-      const migrator = new Migrator({ db: t2.db.kysely, provider: new FileMigrationProvider({ fs, path, migrationFolder }), ...(schema ? { migrationTableSchema: schema } : {}) });
+      const migrator = new Migrator({
+        db: t2.db.kysely,
+        provider: new FileMigrationProvider({ fs, path, migrationFolder }),
+        ...(schema ? { migrationTableSchema: schema } : {}),
+      });
       assert.not.ok((await migrator.migrateTo('2026-12-03_008_member_privacy')).error);
       const first = await getPrivacySecret(t2.db);
       await chooseAppearance(t2.db, snowflake(), snowflake(), 'hidden');
@@ -180,7 +217,9 @@ for (const dialect of DIALECTS) {
     const post = await announcedPost(t, guild);
     const other = await announcedPost(t, guild);
     const a1 = await reply(t, post, alice, 'Alice A', 'first from alice');
-    const b1 = await reply(t, post, bob, 'Bob B', `bob answers <@${alice}>`, a1, [{ url: 'https://cdn.example/b.png', name: 'b.png', contentType: 'image/png' }]);
+    const b1 = await reply(t, post, bob, 'Bob B', `bob answers <@${alice}>`, a1, [
+      { url: 'https://cdn.example/b.png', name: 'b.png', contentType: 'image/png' },
+    ]);
     const c1 = await reply(t, post, carol, 'Carol C', `carol answers <@${bob}>`, b1);
     const a2 = await reply(t, post, alice, 'Alice A', 'second from alice', c1);
     const ao = await reply(t, other, alice, 'Alice A', 'alice elsewhere');
@@ -200,8 +239,16 @@ for (const dialect of DIALECTS) {
     assert.is(na1.anonymous, true);
     assert.is(na1.pseudonym, na2.pseudonym, 'the same pseudonym within one post');
     const nb1 = find(view.comments, b1);
-    assert.equal({ ...nb1, replies: [] }, { id: b1, deleted: true, hidden: true, createdAt: nb1.createdAt, replies: [] }, 'a hidden reply keeps only its place');
-    assert.equal(nb1.replies.map((n) => n.id), [c1], 'carol’s reply still hangs under the hidden one');
+    assert.equal(
+      { ...nb1, replies: [] },
+      { id: b1, deleted: true, hidden: true, createdAt: nb1.createdAt, replies: [] },
+      'a hidden reply keeps only its place',
+    );
+    assert.equal(
+      nb1.replies.map((n) => n.id),
+      [c1],
+      'carol’s reply still hangs under the hidden one',
+    );
     assert.is((find(view.comments, c1) as { content: string }).content, 'carol answers @someone', 'a mention of a hidden member shows no name');
     assert.is(view.replies, 4, 'the reply count is unchanged');
 
@@ -240,7 +287,10 @@ for (const dialect of DIALECTS) {
     await chooseAppearance(t.db, guild, alice, 'hidden');
 
     const before = await privacyStatus(t.db, guild, alice);
-    assert.equal({ comments: before.comments, attachments: before.attachments, ratings: before.ratings, forgotten: before.forgotten }, { comments: 1, attachments: 1, ratings: 2, forgotten: false });
+    assert.equal(
+      { comments: before.comments, attachments: before.attachments, ratings: before.ratings, forgotten: before.forgotten },
+      { comments: 1, attachments: 1, ratings: 2, forgotten: false },
+    );
 
     const discord = new FakeDiscord();
     discord.react(p1.messageId!, KEYCAP_OF[4], alice);
@@ -252,17 +302,27 @@ for (const dialect of DIALECTS) {
     assert.equal(changed.sort(), [p1.id, p2.id].sort());
 
     const after = await privacyStatus(t.db, guild, alice);
-    assert.equal({ comments: after.comments, attachments: after.attachments, ratings: after.ratings, forgotten: after.forgotten }, { comments: 0, attachments: 0, ratings: 0, forgotten: true });
+    assert.equal(
+      { comments: after.comments, attachments: after.attachments, ratings: after.ratings, forgotten: after.forgotten },
+      { comments: 0, attachments: 0, ratings: 0, forgotten: true },
+    );
     assert.is(after.appearance, 'hidden', 'the choice stays (it applies to what they post later)');
 
     const exported = JSON.stringify((await exportData(t.db, { guildId: guild })).posts);
     for (const leak of ['alice secret text', 'Alice A', 'a.png', alice]) assert.not.ok(exported.includes(leak), `the export holds no "${leak}"`);
     assert.ok(exported.includes('bob replies'), 'other members are untouched');
-    assert.equal((await listRatings(t.db, p1.id)).map((x) => x.userId), [bob]);
+    assert.equal(
+      (await listRatings(t.db, p1.id)).map((x) => x.userId),
+      [bob],
+    );
 
     const view = (await getPostView(t.db, p1.id))!;
     assert.is(find(view.comments, a1).deleted, true, 'a tombstone');
-    assert.equal(find(view.comments, a1).replies.map((n) => n.id), [b1], 'bob’s reply keeps its parent');
+    assert.equal(
+      find(view.comments, a1).replies.map((n) => n.id),
+      [b1],
+      'bob’s reply keeps its parent',
+    );
 
     const rows = await t.db.kysely.selectFrom('forgotten_members').selectAll().where('guild_id', '=', guild).execute();
     assert.is(rows.length, 1);
@@ -272,7 +332,10 @@ for (const dialect of DIALECTS) {
 
     const otherExport = JSON.stringify((await exportData(t.db, { guildId: otherGuild })).posts);
     assert.ok(otherExport.includes('alice in another server'), 'another server is untouched');
-    assert.equal((await listRatings(t.db, po.id)).map((x) => x.stars), [3]);
+    assert.equal(
+      (await listRatings(t.db, po.id)).map((x) => x.stars),
+      [3],
+    );
     assert.ok(ao);
   });
 
@@ -292,7 +355,10 @@ for (const dialect of DIALECTS) {
     // The recount sees alice's keycap still on the announcement, and leaves her out.
     const recount = await recountPost({ db: t.db, discord, log }, post);
     assert.is(recount.reactors, 1);
-    assert.equal((await listRatings(t.db, post.id)).map((x) => [x.userId, x.stars]), [[bob, 3]]);
+    assert.equal(
+      (await listRatings(t.db, post.id)).map((x) => [x.userId, x.stars]),
+      [[bob, 3]],
+    );
     assert.is((await recountPost({ db: t.db, discord, log }, post)).changed, false, 'a second recount changes nothing');
   });
 
@@ -303,18 +369,43 @@ for (const dialect of DIALECTS) {
     const discord = new FakeDiscord();
     await forgetMember({ db: t.db, discord, log }, guild, alice);
     const index = new AnnouncementIndex(t.db);
-    const ev = (userId: string, stars: Stars) => ({ kind: 'add' as const, messageId: post.messageId!, channelId: post.channelId!, userId, emoji: { id: null, name: KEYCAP_OF[stars] }, isBot: false, canManageMessages: true });
+    const ev = (userId: string, stars: Stars) => ({
+      kind: 'add' as const,
+      messageId: post.messageId!,
+      channelId: post.channelId!,
+      userId,
+      emoji: { id: null, name: KEYCAP_OF[stars] },
+      isBot: false,
+      canManageMessages: true,
+    });
     assert.equal(await applyReactionEvent({ db: t.db, discord, log }, ev(alice, 5), index), { result: 'ignored', reason: 'forgotten' });
     const processor = new ReactionProcessor({ db: t.db, discord, log }, { ratingsChanged: () => {}, recountNeeded: () => {} }, { index });
     const outcomes = await Promise.all([processor.submit(ev(alice, 4)), processor.submit(ev(bob, 2)), processor.submit(ev(alice, 1))]);
     await processor.close();
-    assert.equal(outcomes.map((o) => o.result), ['ignored', 'rated', 'ignored']);
-    assert.equal((await listRatings(t.db, post.id)).map((x) => x.userId), [bob]);
+    assert.equal(
+      outcomes.map((o) => o.result),
+      ['ignored', 'rated', 'ignored'],
+    );
+    assert.equal(
+      (await listRatings(t.db, post.id)).map((x) => x.userId),
+      [bob],
+    );
 
     // Forgotten in one server only: in another the same person still rates.
     const elsewhere = await announcedPost(t, snowflake());
-    assert.equal(await forgottenRaters(t.db, [{ postId: elsewhere.id, userId: alice }, { postId: post.id, userId: alice }, { postId: post.id, userId: bob }]), new Set([`${post.id}:${alice}`]));
-    assert.is((await applyReactionEvent({ db: t.db, discord, log }, { ...ev(alice, 3), messageId: elsewhere.messageId!, channelId: elsewhere.channelId! }, index)).result, 'rated');
+    assert.equal(
+      await forgottenRaters(t.db, [
+        { postId: elsewhere.id, userId: alice },
+        { postId: post.id, userId: alice },
+        { postId: post.id, userId: bob },
+      ]),
+      new Set([`${post.id}:${alice}`]),
+    );
+    assert.is(
+      (await applyReactionEvent({ db: t.db, discord, log }, { ...ev(alice, 3), messageId: elsewhere.messageId!, channelId: elsewhere.channelId! }, index))
+        .result,
+      'rated',
+    );
   });
 
   test('GIVEN someone else’s forget button THEN it is refused and nothing is erased', async ({ t }) => {
@@ -350,11 +441,34 @@ for (const dialect of DIALECTS) {
     const post = await announcedPost(t, guild);
     await forgetMember({ db: t.db, log }, guild, alice);
     const base = Date.now();
-    const input = (id: string, authorId: string, content: string) => ({ id, postId: post.id, threadId: post.threadId!, authorId, authorName: authorId === alice ? 'Alice A' : 'Bob B', content, replyToId: null, attachments: [], createdAt: new Date(base).toISOString(), editedAt: null });
+    const input = (id: string, authorId: string, content: string) => ({
+      id,
+      postId: post.id,
+      threadId: post.threadId!,
+      authorId,
+      authorName: authorId === alice ? 'Alice A' : 'Bob B',
+      content,
+      replyToId: null,
+      attachments: [],
+      createdAt: new Date(base).toISOString(),
+      editedAt: null,
+    });
     // Catch-up after downtime reads a message alice wrote before she was forgotten, and one of bob.
     const thread = { postId: post.id, threadId: post.threadId!, messageId: post.messageId };
-    const history = [discordMessage(post.threadId!, base + 10, { content: 'alice while the bot was down' }), discordMessage(post.threadId!, base + 20, { content: 'bob while the bot was down', author: { id: bob, username: 'bob', global_name: null, discriminator: '0', avatar: null } })];
-    const port = { listMessages: async (_c: string, q: { after?: string; limit?: number }) => history.filter((m) => !q.after || BigInt(m.id) > BigInt(q.after)).slice(0, q.limit ?? 50).reverse() };
+    const history = [
+      discordMessage(post.threadId!, base + 10, { content: 'alice while the bot was down' }),
+      discordMessage(post.threadId!, base + 20, {
+        content: 'bob while the bot was down',
+        author: { id: bob, username: 'bob', global_name: null, discriminator: '0', avatar: null },
+      }),
+    ];
+    const port = {
+      listMessages: async (_c: string, q: { after?: string; limit?: number }) =>
+        history
+          .filter((m) => !q.after || BigInt(m.id) > BigInt(q.after))
+          .slice(0, q.limit ?? 50)
+          .reverse(),
+    };
     await catchUpThread({ db: t.db, discord: port } as unknown as Parameters<typeof catchUpThread>[0], thread, { full: true });
     // Then live events: a new message of alice (and of bob).
     await applyOps(t.db, [
@@ -368,14 +482,19 @@ for (const dialect of DIALECTS) {
     ]);
   });
 
-  test('property: whatever the replies and choices, the web tree holds no name, id or text of an anonymous or hidden member, and keeps every reply', async ({ t }) => {
+  test('property: whatever the replies and choices, the web tree holds no name, id or text of an anonymous or hidden member, and keeps every reply', async ({
+    t,
+  }) => {
     const guild = snowflake();
     const post = await announcedPost(t, guild);
     const secret = await getPrivacySecret(t.db);
     const people = ['alice', 'bob', 'carol', 'dave'].map((name, i) => ({ id: `9${i}0000000000000000${i}`, name: `${name}-NAME` }));
     const arb = fc.record({
       choices: fc.tuple(...people.map(() => fc.constantFrom<Appearance>('named', 'anonymous', 'hidden'))),
-      replies: fc.array(fc.record({ who: fc.nat(people.length - 1), parent: fc.option(fc.nat(40), { nil: null }), deleted: fc.boolean(), mention: fc.nat(people.length - 1) }), { maxLength: 25 }),
+      replies: fc.array(
+        fc.record({ who: fc.nat(people.length - 1), parent: fc.option(fc.nat(40), { nil: null }), deleted: fc.boolean(), mention: fc.nat(people.length - 1) }),
+        { maxLength: 25 },
+      ),
     });
     await fc.assert(
       fc.asyncProperty(arb, async ({ choices, replies }) => {

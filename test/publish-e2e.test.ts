@@ -53,7 +53,8 @@ test.after(async (ctx) => {
 
 const botId = (ctx: Ctx) => ctx.discord.botUser.id;
 /** The bot's announcements in a text channel, oldest first. */
-const announcements = (ctx: Ctx, channel = 'posts'): APIMessage[] => ctx.discord.messages(channel).filter((m) => m.author.id === botId(ctx) && (m.embeds?.length ?? 0) > 0);
+const announcements = (ctx: Ctx, channel = 'posts'): APIMessage[] =>
+  ctx.discord.messages(channel).filter((m) => m.author.id === botId(ctx) && (m.embeds?.length ?? 0) > 0);
 
 /** An announcement is complete: a thread started from it and the bot's five keycap reactions on it. */
 function complete(ctx: Ctx, m: APIMessage, threadId = m.id): boolean {
@@ -66,14 +67,18 @@ function complete(ctx: Ctx, m: APIMessage, threadId = m.id): boolean {
   return RATING_EMOJIS.every((e) => reactions.get(e)?.includes(botId(ctx)));
 }
 
-const run = (ctx: Ctx, user: string, name: string, inv: Parameters<Emulator['runCommand']>[3]) => ctx.discord.runCommand(user, 'general', name, { timeout: 15_000, ...inv });
+const run = (ctx: Ctx, user: string, name: string, inv: Parameters<Emulator['runCommand']>[3]) =>
+  ctx.discord.runCommand(user, 'general', name, { timeout: 15_000, ...inv });
 
 test('/feed add backfill:3 gives exactly 3 announcements, oldest first, each with its thread and the 5 reactions', async (ctx) => {
   const res = await run(ctx, 'alice', 'feed', { subcommand: 'add', options: { url: ctx.feeds.url('/rss'), channel: 'posts', backfill: 3 } });
   assert.ok(res.ephemeral);
   assert.match(res.content, /Now following \*\*The Test Blog\*\*/);
   assert.match(res.content, /3 are being published now/);
-  await eventually(() => announcements(ctx).length === 3 && announcements(ctx).every((m) => complete(ctx, m)), { timeout: 15_000, message: '3 complete announcements' });
+  await eventually(() => announcements(ctx).length === 3 && announcements(ctx).every((m) => complete(ctx, m)), {
+    timeout: 15_000,
+    message: '3 complete announcements',
+  });
   assert.equal(
     announcements(ctx).map((m) => m.embeds[0]!.title),
     ['Post number 2', 'Post number 3', 'Post number 4'],
@@ -93,8 +98,14 @@ test('a new item gives exactly one more announcement; re-polls give none', async
   // Several more polls (1 s apart) answer 304 and change nothing.
   const polls = ctx.feeds.requests.filter((r) => r.path === '/rss').length;
   await eventually(() => ctx.feeds.requests.filter((r) => r.path === '/rss').length >= polls + 3, { timeout: 10_000, message: 'three more polls' });
-  assert.ok(ctx.feeds.requests.some((r) => r.path === '/rss' && r.status === 304 && r.ifNoneMatch), 'conditional GETs answered 304');
-  assert.ok(ctx.feeds.requests.every((r) => /^blogcord\//.test(r.userAgent ?? '')), 'the User-Agent names blogcord');
+  assert.ok(
+    ctx.feeds.requests.some((r) => r.path === '/rss' && r.status === 304 && r.ifNoneMatch),
+    'conditional GETs answered 304',
+  );
+  assert.ok(
+    ctx.feeds.requests.every((r) => /^blogcord\//.test(r.userAgent ?? '')),
+    'the User-Agent names blogcord',
+  );
   assert.is(announcements(ctx).length, 4);
 });
 
@@ -118,7 +129,10 @@ test('a 429 and 5xx errors while publishing still give exactly one complete anno
   await eventually(() => announcements(ctx).length === 5 && complete(ctx, announcements(ctx)[4]!), { timeout: 25_000, message: 'the 5th announcement' });
   const creates = ctx.discord.requests.filter((r) => r.route === 'POST /channels/{channel_id}/messages' && (r.body as { nonce?: string })?.nonce);
   const sixth = creates.filter((r) => (r.body as { embeds?: Array<{ title?: string }> }).embeds?.[0]?.title === 'Post number 6');
-  assert.ok(sixth.some((r) => r.status === 429), 'the create met a 429');
+  assert.ok(
+    sixth.some((r) => r.status === 429),
+    'the create met a 429',
+  );
   assert.is(sixth.filter((r) => r.status === 200).length >= 1, true);
   assert.is(new Set(sixth.map((r) => (r.body as { nonce: string }).nonce)).size, 1, 'one nonce for every try');
   assert.ok(ctx.discord.requests.some((r) => r.route === 'POST /channels/{channel_id}/messages/{message_id}/threads' && r.status === 500));
@@ -130,11 +144,12 @@ test('a forum channel gets forum posts with the announcement as the starter mess
   const res = await run(ctx, 'alice', 'feed', { subcommand: 'add', options: { url: ctx.feeds.url('/atom'), channel: 'forum', backfill: 2 } });
   assert.match(res.content, /Now following/);
   const forumId = ctx.discord.channel('forum').id;
-  const created = () => ctx.discord.requests.filter((r) => r.route === 'POST /channels/{channel_id}/threads' && r.params.channel_id === forumId && r.status < 300);
-  await eventually(
-    () => created().length === 2 && created().every((r) => complete(ctx, ctx.discord.message((r.response as { id: string }).id)!)),
-    { timeout: 15_000, message: '2 complete forum posts' },
-  );
+  const created = () =>
+    ctx.discord.requests.filter((r) => r.route === 'POST /channels/{channel_id}/threads' && r.params.channel_id === forumId && r.status < 300);
+  await eventually(() => created().length === 2 && created().every((r) => complete(ctx, ctx.discord.message((r.response as { id: string }).id)!)), {
+    timeout: 15_000,
+    message: '2 complete forum posts',
+  });
   const names = created().map((r) => ctx.discord.thread((r.response as { id: string }).id).name);
   assert.equal(names, ['Fifth post, edited', 'Post number 6']);
   for (const r of created()) {

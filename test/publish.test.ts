@@ -19,15 +19,7 @@ import { createLogger } from '../src/logger.ts';
 import { getFeed, listFeeds, type Feed } from '../src/repositories/feeds.ts';
 import { getPost, listPosts, setPublishState, upsertPostFromFeed, type PublishState } from '../src/repositories/posts.ts';
 import { DiscordRequestError } from '../src/services/discord-port.ts';
-import {
-  addFeed,
-  backoffMs,
-  listFeedSummaries,
-  PAUSE_AFTER_FAILURES,
-  pollFeed,
-  publishNow,
-  removeFeed,
-} from '../src/services/feeds.ts';
+import { addFeed, backoffMs, listFeedSummaries, PAUSE_AFTER_FAILURES, pollFeed, publishNow, removeFeed } from '../src/services/feeds.ts';
 import { announcementNonce, classifyPublishError, publishPost } from '../src/services/publish.ts';
 import { eventually, rejects } from './support/assert.ts';
 import { REDIS_URL, runBlogcord } from './support/bot.ts';
@@ -36,7 +28,10 @@ import { FakeDiscord, FakeJobs } from './support/fakes.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
 import { snowflake } from './support/snowflake.ts';
 
-const config = loadConfig({ FEED_ALLOW_PRIVATE_NETWORK: 'true', FEED_TIMEOUT_SECONDS: '2', FEED_POLL_INTERVAL_SECONDS: '60', FEED_MAX_BYTES: String(1024 * 1024) }, { dotenv: false });
+const config = loadConfig(
+  { FEED_ALLOW_PRIVATE_NETWORK: 'true', FEED_TIMEOUT_SECONDS: '2', FEED_POLL_INTERVAL_SECONDS: '60', FEED_MAX_BYTES: String(1024 * 1024) },
+  { dotenv: false },
+);
 const log = createLogger('silent');
 const discordError = (code: number, status: number, message = 'error') => new DiscordRequestError(`${message} (${code})`, code, status);
 
@@ -209,7 +204,10 @@ for (const dialect of DIALECTS) {
       r.queued.map((p) => p.title),
       ['Post number 3', 'Post number 4'],
     );
-    assert.equal(c.jobs.published, r.queued.map((p) => p.id));
+    assert.equal(
+      c.jobs.published,
+      r.queued.map((p) => p.id),
+    );
     assert.equal(c.jobs.scheduled, [r.feed.id]);
     const posts = await listPosts(c.t.db, { guildId: c.guildId });
     assert.equal(
@@ -454,7 +452,17 @@ jobsSuite('one publish job per post; a finished one is replaced; unfinished post
   const guildId = snowflake();
   const { upsertFeed } = await import('../src/repositories/feeds.ts');
   const { feed } = await upsertFeed(c.t.db, { guildId, url: 'https://blog.example/feed', channelId: snowflake() });
-  const item = (key: string) => ({ key, url: null, title: key, author: null, publishedAt: null, summaryHtml: null, searchText: key, imageUrl: null, contentHash: key });
+  const item = (key: string) => ({
+    key,
+    url: null,
+    title: key,
+    author: null,
+    publishedAt: null,
+    summaryHtml: null,
+    searchText: key,
+    imageUrl: null,
+    contentHash: key,
+  });
   const pending = (await upsertPostFromFeed(c.t.db, feed, item('a'), 'pending')).post;
   const half = (await upsertPostFromFeed(c.t.db, feed, item('b'), 'pending')).post;
   await setPublishState(c.t.db, half.id, { state: 'announced', channelId: snowflake(), messageId: snowflake() });

@@ -70,7 +70,17 @@ async function publishedPost(ctx: Ctx, key: string): Promise<{ post: Post; messa
   const { post } = await upsertPostFromFeed(
     ctx.t.db,
     feed,
-    { key, url: `https://blog.example/${key}`, title: `Post ${key}`, author: 'Rink', publishedAt: new Date().toISOString(), summaryHtml: '<p>Hello</p>', searchText: key, imageUrl: null, contentHash: key },
+    {
+      key,
+      url: `https://blog.example/${key}`,
+      title: `Post ${key}`,
+      author: 'Rink',
+      publishedAt: new Date().toISOString(),
+      summaryHtml: '<p>Hello</p>',
+      searchText: key,
+      imageUrl: null,
+      contentHash: key,
+    },
     'pending',
   );
   await setPublishState(ctx.t.db, post.id, { state: 'published', channelId: ctx.channelId, messageId: message.id, threadId: null });
@@ -102,14 +112,23 @@ test('two 5️⃣ → 5/5 (2); a switch to 3️⃣ keeps one rating and the bot 
   await waitForRating(ctx, post.id, 2, 5, 'two 5-star ratings');
   const exported = (await exportJson(ctx.t.url)).posts.find((p) => p.id === post.id);
   assert.equal(exported.rating, { average: 5, count: 2, distribution: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 2 } });
-  assert.equal(exported.ratings.map((r: { userId: string; stars: number }) => [r.userId, r.stars]).sort(), [[id(ctx, 'alice'), 5], [id(ctx, 'bob'), 5]].sort());
+  assert.equal(
+    exported.ratings.map((r: { userId: string; stars: number }) => [r.userId, r.stars]).sort(),
+    [
+      [id(ctx, 'alice'), 5],
+      [id(ctx, 'bob'), 5],
+    ].sort(),
+  );
   await eventually(() => ratingText(d, message.id) === '★ 5/5 (2 ratings)', { timeout: 10_000, message: 'the announcement shows ★ 5/5 (2 ratings)' });
 
   // alice switches to 3️⃣: exactly one rating for her, 3, and her 5️⃣ is removed by the bot.
   await d.react('alice', message, '3️⃣');
   await waitForRating(ctx, post.id, 2, 4, 'average 4 of 2');
   const alice = (await listRatings(ctx.t.db, post.id)).filter((r) => r.userId === id(ctx, 'alice'));
-  assert.equal(alice.map((r) => r.stars), [3]);
+  assert.equal(
+    alice.map((r) => r.stars),
+    [3],
+  );
   await eventually(() => !d.reactions(message)!.get('5️⃣')!.includes(id(ctx, 'alice')), { message: "alice's 5️⃣ removed by the bot" });
   assert.equal(d.reactions(message).get('3️⃣'), [d.botUser.id, id(ctx, 'alice')]);
   // The remove event of that 5️⃣ reached the bot and did not remove the 3.
@@ -127,7 +146,13 @@ test('two 5️⃣ → 5/5 (2); a switch to 3️⃣ keeps one rating and the bot 
   await d.react('otherbot', message, '2️⃣');
   await d.react('carol', message, '4️⃣');
   await waitForRating(ctx, post.id, 2, 3.5, 'carol counted');
-  assert.equal(await ratingsOf(ctx, post.id), new Map([[id(ctx, 'alice'), 3], [id(ctx, 'carol'), 4]]));
+  assert.equal(
+    await ratingsOf(ctx, post.id),
+    new Map([
+      [id(ctx, 'alice'), 3],
+      [id(ctx, 'carol'), 4],
+    ]),
+  );
   assert.ok(d.reactions(message).get('2️⃣')!.includes(id(ctx, 'otherbot')), "the bot leaves other bots' reactions alone");
 
   // A moderator clears every reaction → count 0, "Be the first to rate".
@@ -207,8 +232,17 @@ test('with the bot stopped, reactions added and removed are reflected soon after
   await eventually(() => ratingText(d, message.id) === '★ 4/5 (3 ratings)', { timeout: 10_000, message: 'the announcement after the recount' });
   const shownMs = Date.now() - t0;
   await eventually(() => !d.reactions(message).get('1️⃣')!.includes(id(ctx, 'frank')), { message: "frank's extra 1️⃣ removed by the recount" });
-  console.log(`    recount after downtime: the bot was connected ${connectedMs} ms after the start; ratings reflected at ${reflectedMs} ms, announcement at ${shownMs} ms`);
-  if (process.env.DEBUG_RATINGS) console.log(ctx.bot.output().split('\n').filter((l) => /recount|running|connected|failed|migration/.test(l)).join('\n'));
+  console.log(
+    `    recount after downtime: the bot was connected ${connectedMs} ms after the start; ratings reflected at ${reflectedMs} ms, announcement at ${shownMs} ms`,
+  );
+  if (process.env.DEBUG_RATINGS)
+    console.log(
+      ctx.bot
+        .output()
+        .split('\n')
+        .filter((l) => /recount|running|connected|failed|migration/.test(l))
+        .join('\n'),
+    );
   assert.ok(reflectedMs < 60_000);
 });
 
@@ -225,8 +259,13 @@ test('super reactions count like normal ones: live add and remove, kept and adde
   await ctx.bot.waitForOutput(/recount finished/, 60_000);
   const after = await ratingsOf(ctx, post.id);
   assert.equal([after.get(id(ctx, 'alice')), after.get(id(ctx, 'bob')), after.size], [5, 4, 2], 'the recount keeps the super-reacted 5 and adds the 4');
-  const read = d.requests.slice(requestsBefore).filter((r) => r.route === 'GET /channels/{channel_id}/messages/{message_id}/reactions/{emoji}' && r.params.message_id === message.id);
-  assert.ok(read.some((r) => r.query.type === '1'), 'the recount asks for the super reactors (type=1)');
+  const read = d.requests
+    .slice(requestsBefore)
+    .filter((r) => r.route === 'GET /channels/{channel_id}/messages/{message_id}/reactions/{emoji}' && r.params.message_id === message.id);
+  assert.ok(
+    read.some((r) => r.query.type === '1'),
+    'the recount asks for the super reactors (type=1)',
+  );
 
   await d.unreact('alice', message, '5️⃣', { burst: true });
   await waitForRating(ctx, post.id, 1, 4, "alice's rating goes with her super reaction");
@@ -239,8 +278,11 @@ test('super reactions count like normal ones: live add and remove, kept and adde
   // Her normal 3️⃣ is still there: the removal of the super one is followed by a recount of the post, which keeps her 3.
   await eventually(
     async () =>
-      d.requests.slice(mark).some((r) => r.route === 'GET /channels/{channel_id}/messages/{message_id}/reactions/{emoji}' && r.params.message_id === message.id && r.query.type === '1') &&
-      (await ratingsOf(ctx, post.id)).get(id(ctx, 'carol')) === 3,
+      d.requests
+        .slice(mark)
+        .some(
+          (r) => r.route === 'GET /channels/{channel_id}/messages/{message_id}/reactions/{emoji}' && r.params.message_id === message.id && r.query.type === '1',
+        ) && (await ratingsOf(ctx, post.id)).get(id(ctx, 'carol')) === 3,
     { timeout: 15_000, message: "carol's rating after the recount that followed her taking back the super 3️⃣" },
   );
   await waitForRating(ctx, post.id, 2, 3.5, 'bob 4 and carol 3');

@@ -8,7 +8,15 @@ import { upsertFeed } from '../src/repositories/feeds.ts';
 import { getPost, setPublishState, upsertPostFromFeed, type Post } from '../src/repositories/posts.ts';
 import { getRating, getRatingSummary, listRatings, removeRatingIfUnchanged, setRating, setRatingIfUnchanged, type Stars } from '../src/repositories/ratings.ts';
 import { DiscordRequestError, type DiscordPort, type ReactionKind } from '../src/services/discord-port.ts';
-import { AnnouncementIndex, KEYCAP_OF, ReactionProcessor, applyReactionEvent, keycapStars, type EmojiLike, type ReactionEvent } from '../src/services/ratings.ts';
+import {
+  AnnouncementIndex,
+  KEYCAP_OF,
+  ReactionProcessor,
+  applyReactionEvent,
+  keycapStars,
+  type EmojiLike,
+  type ReactionEvent,
+} from '../src/services/ratings.ts';
 import { readKeycapReactors, recountPost, recountRecent, settledStars } from '../src/services/recount.ts';
 import { eventually, rejects } from './support/assert.ts';
 import { createTestDb, DIALECTS, flakyDb, type TestDb } from './support/db.ts';
@@ -50,7 +58,9 @@ class FakeDiscord implements DiscordPort {
     await this.onList?.(messageId, emoji);
     const limit = query.limit ?? 25;
     // As Discord: normal reactions unless type=1 is asked for.
-    const all = [...((query.type === 1 ? this.superReactions : this.reactions).get(messageId)?.get(emoji) ?? [])].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+    const all = [...((query.type === 1 ? this.superReactions : this.reactions).get(messageId)?.get(emoji) ?? [])].sort((a, b) =>
+      BigInt(a.id) < BigInt(b.id) ? -1 : 1,
+    );
     return all.filter((u) => !query.after || BigInt(u.id) > BigInt(query.after)).slice(0, limit);
   }
   async removeUserReaction(channelId: string, messageId: string, emoji: string, userId: string): Promise<void> {
@@ -58,7 +68,11 @@ class FakeDiscord implements DiscordPort {
     this.removals.push({ channelId, messageId, emoji, userId });
     for (const byMessage of [this.reactions, this.superReactions]) {
       const list = byMessage.get(messageId)?.get(emoji);
-      if (list) byMessage.get(messageId)!.set(emoji, list.filter((u) => u.id !== userId));
+      if (list)
+        byMessage.get(messageId)!.set(
+          emoji,
+          list.filter((u) => u.id !== userId),
+        );
     }
   }
   getChannel = unused;
@@ -75,7 +89,8 @@ async function unused(): Promise<never> {
   throw new Error('not used by ratings');
 }
 
-const person = (name: string, bot = false): APIUser => ({ id: snowflake(), username: name, discriminator: '0', global_name: null, avatar: null, ...(bot ? { bot: true } : {}) }) as APIUser;
+const person = (name: string, bot = false): APIUser =>
+  ({ id: snowflake(), username: name, discriminator: '0', global_name: null, avatar: null, ...(bot ? { bot: true } : {}) }) as APIUser;
 
 interface Ctx {
   t: TestDb;
@@ -89,7 +104,17 @@ async function announcedPost(t: TestDb, opts: { channelId?: string } = {}): Prom
   const { post } = await upsertPostFromFeed(
     t.db,
     feed,
-    { key, url: `https://blog.example/${key}`, title: `Post ${key}`, author: null, publishedAt: new Date().toISOString(), summaryHtml: null, searchText: key, imageUrl: null, contentHash: key },
+    {
+      key,
+      url: `https://blog.example/${key}`,
+      title: `Post ${key}`,
+      author: null,
+      publishedAt: new Date().toISOString(),
+      summaryHtml: null,
+      searchText: key,
+      imageUrl: null,
+      contentHash: key,
+    },
     'pending',
   );
   const channelId = opts.channelId ?? snowflake();
@@ -171,18 +196,36 @@ for (const dialect of DIALECTS) {
     const post = await announcedPost(ctx.t);
     const { processor, changed } = service(ctx);
     const alice = snowflake();
-    assert.equal(await processor.submit(add(post, alice, keycap(5))), { result: 'rated', postId: post.id, stars: 5, previous: null, removedPreviousReaction: false });
+    assert.equal(await processor.submit(add(post, alice, keycap(5))), {
+      result: 'rated',
+      postId: post.id,
+      stars: 5,
+      previous: null,
+      removedPreviousReaction: false,
+    });
     assert.is((await getRating(ctx.t.db, post.id, alice))?.stars, 5);
-    assert.equal(await processor.submit(add(post, alice, keycap(5))), { result: 'unchanged', postId: post.id, stars: 5 }, 'the same keycap again changes nothing');
+    assert.equal(
+      await processor.submit(add(post, alice, keycap(5))),
+      { result: 'unchanged', postId: post.id, stars: 5 },
+      'the same keycap again changes nothing',
+    );
 
     const switched = await processor.submit(add(post, alice, '3️⃣'));
     assert.equal(switched, { result: 'rated', postId: post.id, stars: 3, previous: 5, removedPreviousReaction: true });
     await new Promise((r) => setImmediate(r));
-    assert.equal(ctx.discord.removals, [{ channelId: post.channelId!, messageId: post.messageId!, emoji: '5️⃣', userId: alice }], 'the bot removes the previous keycap');
+    assert.equal(
+      ctx.discord.removals,
+      [{ channelId: post.channelId!, messageId: post.messageId!, emoji: '5️⃣', userId: alice }],
+      'the bot removes the previous keycap',
+    );
     // The remove event the bot's removal causes: the 5️⃣ no longer holds the rating.
     assert.equal(await processor.submit(remove(post, alice, '5️⃣')), { result: 'ignored', reason: 'no-rating' });
     const ratings = await listRatings(ctx.t.db, post.id);
-    assert.equal(ratings.map((r) => [r.userId, r.stars]), [[alice, 3]], 'exactly one rating for that person: 3');
+    assert.equal(
+      ratings.map((r) => [r.userId, r.stars]),
+      [[alice, 3]],
+      'exactly one rating for that person: 3',
+    );
     // Removing the keycap that holds the rating removes it.
     assert.equal(await processor.submit(remove(post, alice, '3️⃣')), { result: 'removed', postId: post.id, count: 1, needsRecount: false });
     assert.is(await getRating(ctx.t.db, post.id, alice), null);
@@ -215,15 +258,30 @@ for (const dialect of DIALECTS) {
     await processor.submit(add(other, a, '1️⃣'));
     assert.equal(await getRatingSummary(ctx.t.db, post.id), { average: 4.67, count: 3, distribution: { '1': 0, '2': 0, '3': 0, '4': 1, '5': 2 } });
 
-    const emoji = await processor.submit({ kind: 'remove-emoji', messageId: post.messageId!, channelId: post.channelId!, emoji: '5️⃣', canManageMessages: true });
+    const emoji = await processor.submit({
+      kind: 'remove-emoji',
+      messageId: post.messageId!,
+      channelId: post.channelId!,
+      emoji: '5️⃣',
+      canManageMessages: true,
+    });
     assert.equal(emoji, { result: 'removed', postId: post.id, count: 2, needsRecount: false });
-    assert.equal((await listRatings(ctx.t.db, post.id)).map((r) => [r.userId, r.stars]), [[c, 4]]);
-    assert.equal(await processor.submit({ kind: 'remove-emoji', messageId: post.messageId!, channelId: post.channelId!, emoji: '👍', canManageMessages: true }), { result: 'ignored', reason: 'not-a-keycap' });
+    assert.equal(
+      (await listRatings(ctx.t.db, post.id)).map((r) => [r.userId, r.stars]),
+      [[c, 4]],
+    );
+    assert.equal(
+      await processor.submit({ kind: 'remove-emoji', messageId: post.messageId!, channelId: post.channelId!, emoji: '👍', canManageMessages: true }),
+      { result: 'ignored', reason: 'not-a-keycap' },
+    );
 
     const all = await processor.submit({ kind: 'remove-all', messageId: post.messageId!, channelId: post.channelId! });
     assert.equal(all, { result: 'removed', postId: post.id, count: 1, needsRecount: false });
     assert.is((await getRatingSummary(ctx.t.db, post.id)).count, 0);
-    assert.equal(await processor.submit({ kind: 'remove-all', messageId: post.messageId!, channelId: post.channelId! }), { result: 'ignored', reason: 'no-rating' });
+    assert.equal(await processor.submit({ kind: 'remove-all', messageId: post.messageId!, channelId: post.channelId! }), {
+      result: 'ignored',
+      reason: 'no-rating',
+    });
     assert.is((await getRatingSummary(ctx.t.db, other.id)).count, 1, 'the other post keeps its rating');
   });
 
@@ -237,16 +295,29 @@ for (const dialect of DIALECTS) {
     let asked = 0;
     const otherBot = snowflake();
     const fetchFlag = async () => (asked++, true);
-    assert.equal(await processor.submit(add(post, otherBot, '4️⃣', { isBot: fetchFlag })), { result: 'ignored', reason: 'bot' }, 'a partial user is fetched, then ignored as a bot');
+    assert.equal(
+      await processor.submit(add(post, otherBot, '4️⃣', { isBot: fetchFlag })),
+      { result: 'ignored', reason: 'bot' },
+      'a partial user is fetched, then ignored as a bot',
+    );
     assert.is(asked, 1);
     assert.equal(await processor.submit(add(post, otherBot, '👍', { isBot: fetchFlag })), { result: 'ignored', reason: 'not-a-keycap' });
     const elsewhere = { ...post, messageId: snowflake() };
     assert.equal(await processor.submit(add(elsewhere, u, '5️⃣', { isBot: fetchFlag })), { result: 'ignored', reason: 'not-an-announcement' });
     assert.is(asked, 1, 'the bot flag is fetched only for a keycap on an announcement');
-    assert.equal(await processor.submit(add(post, u, '5️⃣', { isBot: async () => false })), { result: 'rated', postId: post.id, stars: 5, previous: null, removedPreviousReaction: false });
+    assert.equal(await processor.submit(add(post, u, '5️⃣', { isBot: async () => false })), {
+      result: 'rated',
+      postId: post.id,
+      stars: 5,
+      previous: null,
+      removedPreviousReaction: false,
+    });
     assert.equal(await processor.submit(remove(post, BOT_ID, '5️⃣')), { result: 'ignored', reason: 'no-rating' });
     assert.equal(await processor.submit({ ...remove(post, BOT_ID, '5️⃣'), isBot: true } as ReactionEvent), { result: 'ignored', reason: 'bot' });
-    assert.equal((await listRatings(ctx.t.db, post.id)).map((r) => r.userId), [u]);
+    assert.equal(
+      (await listRatings(ctx.t.db, post.id)).map((r) => r.userId),
+      [u],
+    );
     assert.equal(changed, [post.id]);
   });
 
@@ -275,104 +346,146 @@ for (const dialect of DIALECTS) {
     assert.is((await getRating(ctx.t.db, post.id, fast))?.stars, 3);
   });
 
-  rules('a burst of 600 events over 3 announcements is written in a few transactions, in arrival order, with one refresh request per post and batch', async (ctx) => {
-    const posts = [await announcedPost(ctx.t), await announcedPost(ctx.t), await announcedPost(ctx.t)];
-    const { processor, changed } = service(ctx);
-    const people = Array.from({ length: 40 }, () => snowflake());
-    const last = new Map<string, Stars | null>();
-    const pending: Promise<unknown>[] = [];
-    for (let i = 0; i < 600; i++) {
-      const post = posts[i % 3]!;
-      const person = people[(i * 7) % 40]!;
-      const key = `${post.id}:${person}`;
-      // Mostly switches, sometimes the removal of the keycap that holds the rating.
-      if (i % 11 === 10 && last.get(key)) {
-        pending.push(processor.submit(remove(post, person, KEYCAP_OF[last.get(key)!], false)));
-        last.set(key, null);
-      } else {
-        const stars = (((i * 3) % 5) + 1) as Stars;
-        pending.push(processor.submit(add(post, person, KEYCAP_OF[stars], { canManageMessages: false })));
-        last.set(key, stars);
+  rules(
+    'a burst of 600 events over 3 announcements is written in a few transactions, in arrival order, with one refresh request per post and batch',
+    async (ctx) => {
+      const posts = [await announcedPost(ctx.t), await announcedPost(ctx.t), await announcedPost(ctx.t)];
+      const { processor, changed } = service(ctx);
+      const people = Array.from({ length: 40 }, () => snowflake());
+      const last = new Map<string, Stars | null>();
+      const pending: Promise<unknown>[] = [];
+      for (let i = 0; i < 600; i++) {
+        const post = posts[i % 3]!;
+        const person = people[(i * 7) % 40]!;
+        const key = `${post.id}:${person}`;
+        // Mostly switches, sometimes the removal of the keycap that holds the rating.
+        if (i % 11 === 10 && last.get(key)) {
+          pending.push(processor.submit(remove(post, person, KEYCAP_OF[last.get(key)!], false)));
+          last.set(key, null);
+        } else {
+          const stars = (((i * 3) % 5) + 1) as Stars;
+          pending.push(processor.submit(add(post, person, KEYCAP_OF[stars], { canManageMessages: false })));
+          last.set(key, stars);
+        }
       }
-    }
-    const outcomes = (await Promise.all(pending)) as Array<{ result: string }>;
-    assert.ok(outcomes.every((o) => o.result !== 'ignored' || (o as { reason?: string }).reason === 'no-rating'), 'every keycap event was applied');
-    for (const post of posts) {
-      const got = new Map((await listRatings(ctx.t.db, post.id)).map((r) => [r.userId, r.stars]));
-      const want = new Map([...last].filter(([k, v]) => k.startsWith(`${post.id}:`) && v !== null).map(([k, v]) => [k.split(':')[1]!, v]));
-      assert.equal(got, want, 'the latest event of each person wins');
-    }
-    assert.ok(processor.stats.flushes <= 6, `${processor.stats.flushes} transactions for 600 events`);
-    assert.ok(changed.length <= processor.stats.flushes * 3, `${changed.length} refresh requests`);
-    assert.equal(new Set(changed), new Set(posts.map((p) => p.id)));
-  });
+      const outcomes = (await Promise.all(pending)) as Array<{ result: string }>;
+      assert.ok(
+        outcomes.every((o) => o.result !== 'ignored' || (o as { reason?: string }).reason === 'no-rating'),
+        'every keycap event was applied',
+      );
+      for (const post of posts) {
+        const got = new Map((await listRatings(ctx.t.db, post.id)).map((r) => [r.userId, r.stars]));
+        const want = new Map([...last].filter(([k, v]) => k.startsWith(`${post.id}:`) && v !== null).map(([k, v]) => [k.split(':')[1]!, v]));
+        assert.equal(got, want, 'the latest event of each person wins');
+      }
+      assert.ok(processor.stats.flushes <= 6, `${processor.stats.flushes} transactions for 600 events`);
+      assert.ok(changed.length <= processor.stats.flushes * 3, `${changed.length} refresh requests`);
+      assert.equal(new Set(changed), new Set(posts.map((p) => p.id)));
+    },
+  );
 
-  rules('while the database is away, votes wait in order and are all applied once it answers; past the bound the oldest are refused and their posts recounted', async (ctx) => {
-    const post = await announcedPost(ctx.t);
-    const db = flakyDb(ctx.t.db);
-    const index = new AnnouncementIndex(ctx.t.db);
-    const recounts: string[] = [];
-    const processor = new ReactionProcessor({ db, discord: ctx.discord, log }, { ratingsChanged: () => {}, recountNeeded: (id) => void recounts.push(id) }, { retryMinMs: 20, retryMaxMs: 50, index });
-    const [a, b] = [snowflake(), snowflake()];
-    db.down = true;
-    const first = processor.submit(add(post, a, '5️⃣'));
-    const second = processor.submit(add(post, a, '2️⃣', { canManageMessages: false }));
-    const third = processor.submit(add(post, b, '4️⃣'));
-    await eventually(() => processor.stats.failures >= 3, { timeout: 3000, message: 'retried' });
-    assert.is(processor.pending, 3);
-    assert.is((await listRatings(ctx.t.db, post.id)).length, 0);
-    db.down = false;
-    assert.equal(await first, { result: 'rated', postId: post.id, stars: 5, previous: null, removedPreviousReaction: false });
-    assert.equal(await second, { result: 'rated', postId: post.id, stars: 2, previous: 5, removedPreviousReaction: false });
-    assert.is((await third).result, 'rated');
-    assert.equal((await listRatings(ctx.t.db, post.id)).map((r) => [r.userId, r.stars]).sort(), [[a, 2], [b, 4]].sort());
+  rules(
+    'while the database is away, votes wait in order and are all applied once it answers; past the bound the oldest are refused and their posts recounted',
+    async (ctx) => {
+      const post = await announcedPost(ctx.t);
+      const db = flakyDb(ctx.t.db);
+      const index = new AnnouncementIndex(ctx.t.db);
+      const recounts: string[] = [];
+      const processor = new ReactionProcessor(
+        { db, discord: ctx.discord, log },
+        { ratingsChanged: () => {}, recountNeeded: (id) => void recounts.push(id) },
+        { retryMinMs: 20, retryMaxMs: 50, index },
+      );
+      const [a, b] = [snowflake(), snowflake()];
+      db.down = true;
+      const first = processor.submit(add(post, a, '5️⃣'));
+      const second = processor.submit(add(post, a, '2️⃣', { canManageMessages: false }));
+      const third = processor.submit(add(post, b, '4️⃣'));
+      await eventually(() => processor.stats.failures >= 3, { timeout: 3000, message: 'retried' });
+      assert.is(processor.pending, 3);
+      assert.is((await listRatings(ctx.t.db, post.id)).length, 0);
+      db.down = false;
+      assert.equal(await first, { result: 'rated', postId: post.id, stars: 5, previous: null, removedPreviousReaction: false });
+      assert.equal(await second, { result: 'rated', postId: post.id, stars: 2, previous: 5, removedPreviousReaction: false });
+      assert.is((await third).result, 'rated');
+      assert.equal(
+        (await listRatings(ctx.t.db, post.id)).map((r) => [r.userId, r.stars]).sort(),
+        [
+          [a, 2],
+          [b, 4],
+        ].sort(),
+      );
 
-    const bounded = new ReactionProcessor({ db, discord: ctx.discord, log }, { ratingsChanged: () => {}, recountNeeded: (id) => void recounts.push(id) }, { retryMinMs: 20, retryMaxMs: 50, maxBatch: 2, maxBuffer: 4, index });
-    db.down = true;
-    const votes = Array.from({ length: 6 }, () => bounded.submit(add(post, snowflake(), '3️⃣')));
-    const settled = votes.map((v) => v.then(() => 'applied', () => 'refused'));
-    await eventually(() => bounded.stats.failures >= 2, { timeout: 3000, message: 'retried' });
-    assert.is(bounded.stats.dropped, 2);
-    db.down = false;
-    assert.equal(await Promise.all(settled), ['refused', 'refused', 'applied', 'applied', 'applied', 'applied'], 'the oldest two are refused, the rest applied');
-    assert.equal(recounts, [post.id, post.id], 'each refusal asks for a recount of the post (its announcement is known)');
-    await bounded.close();
-    await processor.close();
-    await rejects(() => processor.submit(add(post, a, '1️⃣')), /closed/, 'after close nothing more is accepted');
-  });
+      const bounded = new ReactionProcessor(
+        { db, discord: ctx.discord, log },
+        { ratingsChanged: () => {}, recountNeeded: (id) => void recounts.push(id) },
+        { retryMinMs: 20, retryMaxMs: 50, maxBatch: 2, maxBuffer: 4, index },
+      );
+      db.down = true;
+      const votes = Array.from({ length: 6 }, () => bounded.submit(add(post, snowflake(), '3️⃣')));
+      const settled = votes.map((v) =>
+        v.then(
+          () => 'applied',
+          () => 'refused',
+        ),
+      );
+      await eventually(() => bounded.stats.failures >= 2, { timeout: 3000, message: 'retried' });
+      assert.is(bounded.stats.dropped, 2);
+      db.down = false;
+      assert.equal(
+        await Promise.all(settled),
+        ['refused', 'refused', 'applied', 'applied', 'applied', 'applied'],
+        'the oldest two are refused, the rest applied',
+      );
+      assert.equal(recounts, [post.id, post.id], 'each refusal asks for a recount of the post (its announcement is known)');
+      await bounded.close();
+      await processor.close();
+      await rejects(() => processor.submit(add(post, a, '1️⃣')), /closed/, 'after close nothing more is accepted');
+    },
+  );
 
-  rules('close() with the database away refuses what it could not write (and asks for a recount); a Discord port that throws still answers every vote', async (ctx) => {
-    const post = await announcedPost(ctx.t);
-    const db = flakyDb(ctx.t.db);
-    const index = new AnnouncementIndex(ctx.t.db);
-    await index.postIdOf(post.messageId!);
-    const recounts: string[] = [];
-    const processor = new ReactionProcessor({ db, discord: ctx.discord, log }, { ratingsChanged: () => {}, recountNeeded: (id) => void recounts.push(id) }, { retryMinMs: 20, retryMaxMs: 50, index });
-    db.down = true;
-    const vote = processor.submit(add(post, snowflake(), '4️⃣'));
-    await processor.close({ timeoutMs: 200 });
-    await rejects(() => vote, /not saved at shutdown/);
-    assert.equal(recounts, [post.id], 'the recount at the next start settles the post');
-    assert.is((await listRatings(ctx.t.db, post.id)).length, 0);
+  rules(
+    'close() with the database away refuses what it could not write (and asks for a recount); a Discord port that throws still answers every vote',
+    async (ctx) => {
+      const post = await announcedPost(ctx.t);
+      const db = flakyDb(ctx.t.db);
+      const index = new AnnouncementIndex(ctx.t.db);
+      await index.postIdOf(post.messageId!);
+      const recounts: string[] = [];
+      const processor = new ReactionProcessor(
+        { db, discord: ctx.discord, log },
+        { ratingsChanged: () => {}, recountNeeded: (id) => void recounts.push(id) },
+        { retryMinMs: 20, retryMaxMs: 50, index },
+      );
+      db.down = true;
+      const vote = processor.submit(add(post, snowflake(), '4️⃣'));
+      await processor.close({ timeoutMs: 200 });
+      await rejects(() => vote, /not saved at shutdown/);
+      assert.equal(recounts, [post.id], 'the recount at the next start settles the post');
+      assert.is((await listRatings(ctx.t.db, post.id)).length, 0);
 
-    // A switch asks Discord to remove the old keycap; a port that throws at once must not lose the answer.
-    const throwing = Object.assign(Object.create(ctx.discord) as FakeDiscord, {
-      removeUserReaction: () => {
-        throw new Error('port broken');
-      },
-    });
-    const p2 = new ReactionProcessor({ db: ctx.t.db, discord: throwing, log }, { ratingsChanged: () => {}, recountNeeded: () => {} }, { index });
-    const bob = snowflake();
-    await p2.submit(add(post, bob, '5️⃣'));
-    assert.equal(await p2.submit(add(post, bob, '2️⃣')), { result: 'rated', postId: post.id, stars: 2, previous: 5, removedPreviousReaction: true });
-    await p2.close();
-  });
+      // A switch asks Discord to remove the old keycap; a port that throws at once must not lose the answer.
+      const throwing = Object.assign(Object.create(ctx.discord) as FakeDiscord, {
+        removeUserReaction: () => {
+          throw new Error('port broken');
+        },
+      });
+      const p2 = new ReactionProcessor({ db: ctx.t.db, discord: throwing, log }, { ratingsChanged: () => {}, recountNeeded: () => {} }, { index });
+      const bob = snowflake();
+      await p2.submit(add(post, bob, '5️⃣'));
+      assert.equal(await p2.submit(add(post, bob, '2️⃣')), { result: 'rated', postId: post.id, stars: 2, previous: 5, removedPreviousReaction: true });
+      await p2.close();
+    },
+  );
 
   rules('AnnouncementIndex.prime: the uncached messages of a batch in one query, answered from the cache after', async (ctx) => {
     const posts = [await announcedPost(ctx.t), await announcedPost(ctx.t), await announcedPost(ctx.t)];
     const stranger = snowflake();
     let queries = 0;
-    const counted = { dialect: ctx.t.db.dialect, kysely: ctx.t.db.kysely.withPlugin({ transformQuery: (a) => (queries++, a.node), transformResult: async (a) => a.result }) };
+    const counted = {
+      dialect: ctx.t.db.dialect,
+      kysely: ctx.t.db.kysely.withPlugin({ transformQuery: (a) => (queries++, a.node), transformResult: async (a) => a.result }),
+    };
     const index = new AnnouncementIndex(counted);
     await index.prime([...posts.map((p) => p.messageId!), stranger, posts[0]!.messageId!]);
     assert.is(queries, 1, 'three announcements and a stranger, one asked twice: one query');
@@ -396,7 +509,11 @@ for (const dialect of DIALECTS) {
     for (let i = 0; i < 5; i++) await index.postIdOf(snowflake());
     assert.is(index.size, 3, 'bounded');
     // A real rule run with a fresh index finds it too.
-    const out = await applyReactionEvent({ db: ctx.t.db, discord: ctx.discord, log }, add({ ...post, messageId: fresh }, snowflake(), '2️⃣'), new AnnouncementIndex(ctx.t.db));
+    const out = await applyReactionEvent(
+      { db: ctx.t.db, discord: ctx.discord, log },
+      add({ ...post, messageId: fresh }, snowflake(), '2️⃣'),
+      new AnnouncementIndex(ctx.t.db),
+    );
     assert.is(out.result, 'rated');
   });
 
@@ -425,7 +542,13 @@ for (const dialect of DIALECTS) {
     const { processor, recounts } = service(ctx);
     const carol = person('carol');
     // carol super-reacts 3️⃣ and reacts 3️⃣ too: one rating.
-    assert.equal(await processor.submit(add(post, carol.id, keycap(3))), { result: 'rated', postId: post.id, stars: 3, previous: null, removedPreviousReaction: false });
+    assert.equal(await processor.submit(add(post, carol.id, keycap(3))), {
+      result: 'rated',
+      postId: post.id,
+      stars: 3,
+      previous: null,
+      removedPreviousReaction: false,
+    });
     assert.equal(await processor.submit(add(post, carol.id, keycap(3))), { result: 'unchanged', postId: post.id, stars: 3 });
     ctx.discord.react(post.messageId!, '3️⃣', carol);
     // She takes the super one back; the normal one is still there.
@@ -436,7 +559,12 @@ for (const dialect of DIALECTS) {
     assert.is(settled.added, 1);
     assert.is((await getRating(ctx.t.db, post.id, carol.id))?.stars, 3, 'the rating stays with the reaction she still holds');
     // When nobody holds the other kind, a removal asks for nothing more.
-    assert.equal(await processor.submit({ ...remove(post, carol.id, '3️⃣'), otherKindMayRemain: false } as ReactionEvent), { result: 'removed', postId: post.id, count: 1, needsRecount: false });
+    assert.equal(await processor.submit({ ...remove(post, carol.id, '3️⃣'), otherKindMayRemain: false } as ReactionEvent), {
+      result: 'removed',
+      postId: post.id,
+      count: 1,
+      needsRecount: false,
+    });
   });
 
   rules.run();
@@ -503,7 +631,11 @@ for (const dialect of DIALECTS) {
     assert.is(ratings.get(holder.id), 2);
     assert.is(ratings.size, 4 + crowd.length);
     assert.equal([first.added, first.updated, first.removed], [2 + crowd.length, 0, 0]);
-    assert.equal(ctx.discord.removals.map((r) => [r.userId, r.emoji]), [[holder.id, '1️⃣']], 'only the extra keycap goes');
+    assert.equal(
+      ctx.discord.removals.map((r) => [r.userId, r.emoji]),
+      [[holder.id, '1️⃣']],
+      'only the extra keycap goes',
+    );
     const superPages = ctx.discord.listCalls.filter((c) => c.emoji === '1️⃣' && c.type === 1);
     assert.is(superPages.length, 2, '120 super reactors: two pages');
     assert.ok(superPages[1]!.after, 'the second page after the first');
@@ -513,7 +645,14 @@ for (const dialect of DIALECTS) {
 
   recount('adds missing ratings, removes those whose reaction is gone, settles several keycaps, removes the extras; twice changes nothing', async (ctx) => {
     const post = await announcedPost(ctx.t);
-    const [newcomer, gone, keeper, undecided, moved, bot] = [person('newcomer'), person('gone'), person('keeper'), person('undecided'), person('moved'), person('bot', true)];
+    const [newcomer, gone, keeper, undecided, moved, bot] = [
+      person('newcomer'),
+      person('gone'),
+      person('keeper'),
+      person('undecided'),
+      person('moved'),
+      person('bot', true),
+    ];
     const m = post.messageId!;
     ctx.discord.react(m, '4️⃣', newcomer); // reacted while the bot was down
     await setRating(ctx.t.db, post.id, gone.id, 5, '2026-11-01T00:00:00.000Z'); // removed the reaction while the bot was down
@@ -530,14 +669,33 @@ for (const dialect of DIALECTS) {
 
     const first = await recountPost(rctx(ctx), post);
     assert.equal(
-      { added: first.added, updated: first.updated, removed: first.removed, reactionsRemoved: first.reactionsRemoved, reactors: first.reactors, changed: first.changed },
+      {
+        added: first.added,
+        updated: first.updated,
+        removed: first.removed,
+        reactionsRemoved: first.reactionsRemoved,
+        reactors: first.reactors,
+        changed: first.changed,
+      },
       { added: 2, updated: 1, removed: 1, reactionsRemoved: 3, reactors: 4, changed: true },
     );
     const ratings = new Map((await listRatings(ctx.t.db, post.id)).map((r) => [r.userId, r.stars]));
-    assert.equal(ratings, new Map<string, Stars>([[newcomer.id, 4], [keeper.id, 3], [undecided.id, 4], [moved.id, 2]]));
+    assert.equal(
+      ratings,
+      new Map<string, Stars>([
+        [newcomer.id, 4],
+        [keeper.id, 3],
+        [undecided.id, 4],
+        [moved.id, 2],
+      ]),
+    );
     assert.equal(
       ctx.discord.removals.map((r) => [r.userId, r.emoji]).sort(),
-      [[keeper.id, '5️⃣'], [undecided.id, '2️⃣'], [moved.id, '1️⃣']].sort(),
+      [
+        [keeper.id, '5️⃣'],
+        [undecided.id, '2️⃣'],
+        [moved.id, '1️⃣'],
+      ].sort(),
       'extra keycaps removed; bots untouched',
     );
     assert.equal(ctx.discord.holders(m, '5️⃣'), [bot.id].sort(), 'the other bot keeps its (uncounted) reaction');
@@ -579,7 +737,11 @@ for (const dialect of DIALECTS) {
     await setRating(ctx.t.db, deleted.id, snowflake(), 5, new Date().toISOString());
     ctx.discord.react(fine.messageId!, '3️⃣', person('rater'));
     ctx.discord.failList = (messageId) =>
-      messageId === deleted.messageId ? new DiscordRequestError('Unknown Message', 10008, 404) : messageId === broken.messageId ? new DiscordRequestError('Internal Server Error', 0, 500) : null;
+      messageId === deleted.messageId
+        ? new DiscordRequestError('Unknown Message', 10008, 404)
+        : messageId === broken.messageId
+          ? new DiscordRequestError('Internal Server Error', 0, 500)
+          : null;
     const changed: string[] = [];
     const summary = await recountRecent(rctx(ctx), { windowDays: 30, onChanged: (id) => void changed.push(id) });
     assert.ok(summary.gone >= 1 && summary.failed >= 1);

@@ -26,7 +26,7 @@ test('a URL keeps its scheme, user, host, port and path; its password becomes **
 
 test('property: for any user, password, host and surrounding text, the password never survives', () => {
   const part = (chars: string) => fc.string({ unit: fc.constantFrom(...chars.split('')), minLength: 1, maxLength: 20 });
-  const safe = 'abcdefghijklmnopqrstuvwxyz0123456789-._~%!$&\'()*+,;=';
+  const safe = "abcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=";
   fc.assert(
     fc.property(
       fc.constantFrom('redis', 'rediss', 'postgres', 'postgresql', 'https', 'http'),
@@ -49,7 +49,10 @@ test('property: for any user, password, host and surrounding text, the password 
 test('the logger hides URL passwords in url fields, nested urls, error messages and stacks, and the token whole', () => {
   const lines: string[] = [];
   const log = createLogger('info', { write: (line: string) => void lines.push(line) });
-  log.info({ url: 'https://reader:feed-pw@blog.example/feed', feed: { url: 'https://reader:nested-pw@blog.example/feed' }, token: 'discord-token-value' }, 'feed added');
+  log.info(
+    { url: 'https://reader:feed-pw@blog.example/feed', feed: { url: 'https://reader:nested-pw@blog.example/feed' }, token: 'discord-token-value' },
+    'feed added',
+  );
   log.warn({ err: new Error('REDIS_URL=redis://:redis-pw@cache:6379 does not answer') }, 'redis connection error');
   log.warn({ error: 'could not reach postgres://blog:pg-pw@db/blog', databaseUrl: 'postgres://blog:pg-pw@db/blog' }, 'feed poll failed');
   const out = lines.join('');

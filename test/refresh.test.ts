@@ -30,7 +30,10 @@ test('a storm of requests for one post: one delayed refresh in Redis, one round 
   for (let i = 0; i < 50; i++) await scheduleAnnouncementRefresh(queues, 'post-a', 5000);
   assert.is(adds, 1, 'the first request created the refresh; the next 49 were coalesced in process');
   const delayed = await queues.refresh.getDelayed();
-  assert.equal(delayed.map((j) => j.data), [{ postId: 'post-a' }]);
+  assert.equal(
+    delayed.map((j) => j.data),
+    [{ postId: 'post-a' }],
+  );
   await scheduleAnnouncementRefresh(queues, 'post-b', 5000);
   assert.is(adds, 2, 'another post is not coalesced with the first');
   assert.is((await queues.refresh.getDelayed()).length, 2);

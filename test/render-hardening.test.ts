@@ -7,7 +7,15 @@ import { claimedHost, htmlToDiscordMarkdown, isDeceptiveLink, RENDER_BUDGET } fr
 import { renderFallback, renderPostMessage, threadName } from '../src/render/post.ts';
 
 const stats = { rating: { average: 0, count: 0 }, replies: 0 };
-const post = (html: string) => ({ title: 'T', url: 'https://blog.example/p', author: null, publishedAt: null, summaryHtml: html, contentHtml: null, imageUrl: null });
+const post = (html: string) => ({
+  title: 'T',
+  url: 'https://blog.example/p',
+  author: null,
+  publishedAt: null,
+  summaryHtml: html,
+  contentHtml: null,
+  imageUrl: null,
+});
 const timed = <T>(fn: () => T): [T, number] => {
   const t = performance.now();
   const r = fn();
@@ -67,7 +75,10 @@ const endTags = suite('end tags with whitespace');
 
 endTags('</script\\n> and the rest of the class no longer swallow everything after them', () => {
   for (const close of ['</script\n>', '</script >', '</script\t\n>', '</SCRIPT>', '</Script foo="x">', '</style\r\n>', '</noscript >', '</pre\n>']) {
-    const tag = close.slice(2).match(/^[a-z]+/i)![0].toLowerCase();
+    const tag = close
+      .slice(2)
+      .match(/^[a-z]+/i)![0]
+      .toLowerCase();
     const html = `<p>before</p><${tag}>hidden</${close.slice(2)}<p>after the ${tag}</p>`;
     assert.ok(htmlToText(html).endsWith(`after the ${tag}`), `${JSON.stringify(close)}: ${htmlToText(html)}`);
     assert.ok(htmlToDiscordMarkdown(html, { maxLength: 1000 }).markdown.endsWith(`after the ${tag}`), JSON.stringify(close));
@@ -110,7 +121,12 @@ links.run();
 const fields = suite('titles and names in payloads');
 
 fields('a long title with mentions is cut after neutralising: the announcement, not the fallback', () => {
-  for (const title of [`@everyone ${'x'.repeat(300)}`, `${'@here '.repeat(60)}`, `${'a'.repeat(250)} @everyone <@123> ${'b'.repeat(10)}`, `${'a'.repeat(255)}@everyone`]) {
+  for (const title of [
+    `@everyone ${'x'.repeat(300)}`,
+    `${'@here '.repeat(60)}`,
+    `${'a'.repeat(250)} @everyone <@123> ${'b'.repeat(10)}`,
+    `${'a'.repeat(255)}@everyone`,
+  ]) {
     const payload = renderPostMessage({ ...post('<p>Hi</p>'), title, author: `${'@everyone '.repeat(40)}` }, stats);
     assert.equal(validateMessagePayload(payload), []);
     const embed = payload.embeds?.[0];
@@ -125,7 +141,13 @@ fields('bidirectional overrides never reach a title, author, footer or thread na
   const bidi = '\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069';
   const payload = renderPostMessage({ ...post('<p>Hi</p>'), title: `invoice${bidi}fdp.exe`, author: `Al${bidi}ice`, feedTitle: `Blog${bidi}` }, stats);
   const embed = payload.embeds![0]!;
-  for (const text of [embed.title!, embed.author!.name, embed.footer!.text, threadName(`a${bidi}b`), renderFallback({ title: `x${bidi}y`, url: null }).content!]) {
+  for (const text of [
+    embed.title!,
+    embed.author!.name,
+    embed.footer!.text,
+    threadName(`a${bidi}b`),
+    renderFallback({ title: `x${bidi}y`, url: null }).content!,
+  ]) {
     assert.not.match(text, /[\u202a-\u202e\u2066-\u2069]/, JSON.stringify(text));
   }
   assert.is(embed.title, 'invoicefdp.exe');

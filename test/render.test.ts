@@ -5,13 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeFeedBytes } from '../src/feeds/charset.ts';
 import { parseFeed } from '../src/feeds/parse.ts';
-import {
-  EMBED_DESCRIPTION_MAX,
-  EMBED_TITLE_MAX,
-  THREAD_NAME_MAX,
-  validateMessagePayload,
-  validateThreadName,
-} from '../src/render/limits.ts';
+import { EMBED_DESCRIPTION_MAX, EMBED_TITLE_MAX, THREAD_NAME_MAX, validateMessagePayload, validateThreadName } from '../src/render/limits.ts';
 import { htmlToDiscordMarkdown, plainText } from '../src/render/markdown.ts';
 import { DESCRIPTION_BUDGET, RATE_THIS_POST, renderAnnouncement, renderFallback, renderPostMessage, threadName } from '../src/render/post.ts';
 import { formatDistributionBars, formatRating } from '../src/render/rating.ts';
@@ -24,9 +18,14 @@ const stats = { rating: { average: 4.5, count: 2 }, replies: 3 };
 const md = suite('htmlToDiscordMarkdown');
 
 md('markdown characters are escaped, mentions neutralised', () => {
-  const { markdown } = htmlToDiscordMarkdown('<p>**not bold** _x_ ~~y~~ `z` ||spoiler|| @everyone @here <@123> &lt;@&amp;456&gt; &lt;#789&gt;</p>', { maxLength: 1000 });
+  const { markdown } = htmlToDiscordMarkdown('<p>**not bold** _x_ ~~y~~ `z` ||spoiler|| @everyone @here <@123> &lt;@&amp;456&gt; &lt;#789&gt;</p>', {
+    maxLength: 1000,
+  });
   assert.ok(markdown.includes('\\*\\*not bold\\*\\*'), markdown);
-  assert.ok(markdown.includes('\\_x\\_') && markdown.includes('\\~\\~y\\~\\~') && markdown.includes('\\`z\\`') && markdown.includes('\\|\\|spoiler\\|\\|'), markdown);
+  assert.ok(
+    markdown.includes('\\_x\\_') && markdown.includes('\\~\\~y\\~\\~') && markdown.includes('\\`z\\`') && markdown.includes('\\|\\|spoiler\\|\\|'),
+    markdown,
+  );
   assert.not.match(markdown, /@everyone|@here|<@\d|<@&|<#\d/);
   const lineStart = htmlToDiscordMarkdown('<p># big</p><p>&gt; quote</p><p>-# small</p>', { maxLength: 1000 }).markdown;
   assert.not.match(lineStart, /^(#|>|-#) /m);
@@ -153,7 +152,7 @@ post('the fallback is used when the limits cannot be met', () => {
   const bad = renderAnnouncement(base, stats);
   bad.embeds![0]!.description = 'x'.repeat(EMBED_DESCRIPTION_MAX + 1);
   assert.ok(validateMessagePayload(bad).length > 0);
-  const viaRender = renderPostMessage({ ...base, title: '' , url: 'ftp://nope' }, stats);
+  const viaRender = renderPostMessage({ ...base, title: '', url: 'ftp://nope' }, stats);
   assert.equal(validateMessagePayload(viaRender), []);
 });
 

@@ -19,7 +19,16 @@ import {
   upsertPostFromFeed,
   type PostContent,
 } from '../src/repositories/posts.ts';
-import { getRating, getRatingSummaries, getRatingSummary, getRatingsOf, listRatings, removeRatings, setRating, writeRatings } from '../src/repositories/ratings.ts';
+import {
+  getRating,
+  getRatingSummaries,
+  getRatingSummary,
+  getRatingsOf,
+  listRatings,
+  removeRatings,
+  setRating,
+  writeRatings,
+} from '../src/repositories/ratings.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { rejects } from './support/assert.ts';
 import { snowflake } from './support/snowflake.ts';
@@ -73,16 +82,25 @@ for (const dialect of DIALECTS) {
     assert.not.ok(b.created);
     assert.is(a.feed.id, b.feed.id);
     assert.is((await listFeeds(t.db, guildId)).length, 1);
-    assert.ok((await listDueFeeds(t.db, 600)).some((f) => f.id === a.feed.id), 'a never-polled feed is due');
+    assert.ok(
+      (await listDueFeeds(t.db, 600)).some((f) => f.id === a.feed.id),
+      'a never-polled feed is due',
+    );
     await recordFeedFailure(t.db, a.feed.id, 'HTTP 500', 3);
     await recordFeedFailure(t.db, a.feed.id, 'HTTP 500', 3);
     let f = await recordFeedFailure(t.db, a.feed.id, 'HTTP 502', 3);
     assert.equal([f?.state, f?.consecutiveFailures, f?.lastError], ['paused', 3, 'HTTP 502']);
-    assert.not.ok((await listDueFeeds(t.db, 0)).some((x) => x.id === a.feed.id), 'a paused feed is not polled');
+    assert.not.ok(
+      (await listDueFeeds(t.db, 0)).some((x) => x.id === a.feed.id),
+      'a paused feed is not polled',
+    );
     f = (await upsertFeed(t.db, { guildId, url, channelId: snowflake() })).feed;
     assert.equal([f.state, f.consecutiveFailures], ['active', 0]);
     await recordFeedSuccess(t.db, f.id, { etag: '"v1"', lastModified: 'Wed, 21 Oct 2026 07:28:00 GMT', title: 'A blog' });
-    assert.not.ok((await listDueFeeds(t.db, 600)).some((x) => x.id === f.id), 'just polled: not due');
+    assert.not.ok(
+      (await listDueFeeds(t.db, 600)).some((x) => x.id === f.id),
+      'just polled: not due',
+    );
     assert.ok(await removeFeed(t.db, f.id));
     assert.not.ok(await removeFeed(t.db, f.id), 'removing twice changes nothing');
     assert.is(await countFeeds(t.db, guildId), 0);
@@ -101,7 +119,10 @@ for (const dialect of DIALECTS) {
     const old = await upsertPostFromFeed(t.db, feed, item('old'), 'known');
     assert.is(old.post.publishState, 'known');
     assert.is(await countPosts(t.db, feed.guildId), 1, 'known items are not counted as posts');
-    assert.equal((await listUnfinishedPosts(t.db)).filter((p) => p.feedId === feed.id).map((p) => p.id), [first.post.id]);
+    assert.equal(
+      (await listUnfinishedPosts(t.db)).filter((p) => p.feedId === feed.id).map((p) => p.id),
+      [first.post.id],
+    );
   });
 
   test('posts: publishing steps are recorded and found by message, thread and URL', async (ctx) => {
@@ -113,7 +134,11 @@ for (const dialect of DIALECTS) {
     await setPublishState(t.db, post.id, { state: 'published', threadId: messageId });
     assert.is((await getPostByMessageId(t.db, messageId))?.id, post.id);
     assert.is((await getPostByThreadId(t.db, messageId))?.publishState, 'published');
-    assert.equal((await findGuildPostsByUrl(t.db, feed.guildId, 'HTTP://Blog.Example/b/?utm_source=x#top')).map((p) => p.id), [post.id], 'a link naming the same article');
+    assert.equal(
+      (await findGuildPostsByUrl(t.db, feed.guildId, 'HTTP://Blog.Example/b/?utm_source=x#top')).map((p) => p.id),
+      [post.id],
+      'a link naming the same article',
+    );
     assert.ok((await listAnnouncedPostsSince(t.db, '2026-01-01T00:00:00.000Z', [feed.guildId])).some((p) => p.id === post.id));
     assert.equal(await listAnnouncedPostsSince(t.db, '2026-01-01T00:00:00.000Z', []), []);
     await setPublishState(t.db, post.id, { state: 'failed', failureReason: 'Missing Access (50001)' });
@@ -195,11 +220,33 @@ for (const dialect of DIALECTS) {
     assert.equal((await getRatingSummary(t.db, post.id)).average, 4);
     assert.is((await listRatings(t.db, post.id)).length, 2);
     const carol = snowflake();
-    assert.equal((await getRatingsOf(t.db, [{ postId: post.id, userId: alice }, { postId: post.id, userId: carol }])).map((r) => [r.userId, r.stars]), [[alice, 3]], 'only the pairs that exist');
+    assert.equal(
+      (
+        await getRatingsOf(t.db, [
+          { postId: post.id, userId: alice },
+          { postId: post.id, userId: carol },
+        ])
+      ).map((r) => [r.userId, r.stars]),
+      [[alice, 3]],
+      'only the pairs that exist',
+    );
     // A batch's final state: carol rated, alice's rating removed, bob's changed.
-    await writeRatings(t.db, [{ postId: post.id, userId: carol, stars: 2, updatedAt: '2026-11-29T10:00:02.500Z' }, { postId: post.id, userId: bob, stars: 4, updatedAt: '2026-11-29T10:00:02.600Z' }], [{ postId: post.id, userId: alice }]);
+    await writeRatings(
+      t.db,
+      [
+        { postId: post.id, userId: carol, stars: 2, updatedAt: '2026-11-29T10:00:02.500Z' },
+        { postId: post.id, userId: bob, stars: 4, updatedAt: '2026-11-29T10:00:02.600Z' },
+      ],
+      [{ postId: post.id, userId: alice }],
+    );
     assert.is(await getRating(t.db, post.id, alice), null);
-    assert.equal((await listRatings(t.db, post.id)).map((r) => [r.userId, r.stars, r.updatedAt]), [[carol, 2, '2026-11-29T10:00:02.500Z'], [bob, 4, '2026-11-29T10:00:02.600Z']]);
+    assert.equal(
+      (await listRatings(t.db, post.id)).map((r) => [r.userId, r.stars, r.updatedAt]),
+      [
+        [carol, 2, '2026-11-29T10:00:02.500Z'],
+        [bob, 4, '2026-11-29T10:00:02.600Z'],
+      ],
+    );
     await writeRatings(t.db, [{ postId: post.id, userId: bob, stars: 5, updatedAt: '2026-11-29T10:00:02.700Z' }], [{ postId: post.id, userId: carol }]);
     await setRating(t.db, post.id, alice, 1, '2026-11-29T10:00:03.000Z');
     assert.is(await removeRatings(t.db, post.id, 5), 1, 'remove-emoji clears one keycap');
@@ -209,7 +256,14 @@ for (const dialect of DIALECTS) {
   });
 
   test('digests: a period is claimed once', async ({ t, guildId }) => {
-    const input = { guildId, periodKey: '2026-W48', periodStart: '2026-11-23T00:00:00.000Z', periodEnd: '2026-11-30T00:00:00.000Z', channelId: snowflake(), nonce: 'n1' };
+    const input = {
+      guildId,
+      periodKey: '2026-W48',
+      periodStart: '2026-11-23T00:00:00.000Z',
+      periodEnd: '2026-11-30T00:00:00.000Z',
+      channelId: snowflake(),
+      nonce: 'n1',
+    };
     const [a, b] = await Promise.all([claimDigest(t.db, input), claimDigest(t.db, { ...input, nonce: 'n2' })]);
     assert.is([a.claimed, b.claimed].filter(Boolean).length, 1);
     assert.is(b.digest.nonce, a.digest.nonce, 'the loser sees the winner’s nonce');

@@ -68,7 +68,17 @@ async function publishedPost(ctx: Ctx, key: string): Promise<WatchedPost> {
   const { post } = await upsertPostFromFeed(
     ctx.t.db,
     feed,
-    { key, url: `https://blog.example/${key}`, title: key, author: 'Rink', publishedAt: new Date().toISOString(), summaryHtml: '<p>Hello</p>', searchText: key, imageUrl: null, contentHash: key },
+    {
+      key,
+      url: `https://blog.example/${key}`,
+      title: key,
+      author: 'Rink',
+      publishedAt: new Date().toISOString(),
+      summaryHtml: '<p>Hello</p>',
+      searchText: key,
+      imageUrl: null,
+      contentHash: key,
+    },
     'pending',
   );
   await setPublishState(ctx.t.db, post.id, { state: 'published', channelId: d.channel('posts').id, messageId: announcement.id, threadId: thread.id });
@@ -130,7 +140,10 @@ test('killed mid-storm and started again: the export equals the emulator exactly
     },
     { timeout: 45_000, interval: 250, message: `convergence (${last.join('; ')})` },
   ).catch((err: Error) => {
-    const logs = bot.output().split('\n').filter((l) => /recount|catch-up|connected to Discord|"level":[45]0/.test(l));
+    const logs = bot
+      .output()
+      .split('\n')
+      .filter((l) => /recount|catch-up|connected to Discord|"level":[45]0/.test(l));
     throw new Error(`${err.message}\nstill different: ${last.join('\n')}\n${logs.slice(-20).join('\n')}`);
   });
   const convergedMs = Date.now() - t0;
@@ -143,8 +156,14 @@ test('killed mid-storm and started again: the export equals the emulator exactly
   assert.ok(comments > 150, `${comments} comments`);
   assert.ok(ratings > 20, `${ratings} ratings`);
   const logs = logLines(bot);
-  assert.ok(logs.some((l) => l.msg === 'catch-up stored changes made while the bot was away'), 'the restarted bot caught up replies it had not seen');
-  assert.ok(logs.some((l) => l.msg === 'recount finished'), 'the restarted bot recounted the announcements');
+  assert.ok(
+    logs.some((l) => l.msg === 'catch-up stored changes made while the bot was away'),
+    'the restarted bot caught up replies it had not seen',
+  );
+  assert.ok(
+    logs.some((l) => l.msg === 'recount finished'),
+    'the restarted bot recounted the announcements',
+  );
   assert.not.match(bot.output(), /listener failed/);
   console.log(
     `    crash: ${events.length} events in ${BURSTS} bursts, SIGKILL at ${killedAfter} ms, restarted at ${startedAt} ms, storm over at ${stormMs} ms, converged at ${convergedMs} ms; ${comments} comments, ${ratings} ratings`,

@@ -42,7 +42,9 @@ test.before(async (ctx) => {
   ctx.dir = mkdtempSync(join(tmpdir(), 'blogcord-discord-faults-'));
   ctx.t = await createTestDb('sqlite', { file: join(ctx.dir, 'faults.sqlite') });
   const lastWeek = periodJustEnded(SCHEDULE);
-  ctx.feeds = await startFeedServer({ items: [1, 2, 3].map((n) => feedItem(n, { date: new Date(Date.parse(lastWeek.start) + n * 3_600_000).toISOString() })).reverse() });
+  ctx.feeds = await startFeedServer({
+    items: [1, 2, 3].map((n) => feedItem(n, { date: new Date(Date.parse(lastWeek.start) + n * 3_600_000).toISOString() })).reverse(),
+  });
   ctx.discord = await startDiscordEmulator({
     guilds: [{ name: 'blog', channels: [{ name: 'posts' }, { name: 'digest' }, { name: 'general' }] }],
     users: [{ username: 'admin', manageGuild: true }, ...PEOPLE.map((username) => ({ username }))],
@@ -66,7 +68,8 @@ test.after(async (ctx) => {
 });
 
 const isDigest = (m: APIMessage) => periodKeyFromFooter(m.embeds?.[0]?.footer?.text) !== null;
-const announcements = (ctx: Ctx) => ctx.discord.messages('posts').filter((m) => m.author.id === ctx.discord.botUser.id && (m.embeds?.length ?? 0) > 0 && !isDigest(m));
+const announcements = (ctx: Ctx) =>
+  ctx.discord.messages('posts').filter((m) => m.author.id === ctx.discord.botUser.id && (m.embeds?.length ?? 0) > 0 && !isDigest(m));
 const digests = (ctx: Ctx) => ['posts', 'digest', 'general'].flatMap((c) => ctx.discord.messages(c)).filter(isDigest);
 const ratingText = (ctx: Ctx, id: string) => ctx.discord.message(id)?.embeds?.[0]?.fields?.find((f) => f.name === 'Rating')?.value;
 const failed = (ctx: Ctx, route: string) => ctx.discord.requests.filter((r) => r.route === route && r.status >= 429).length;
@@ -74,8 +77,19 @@ const failed = (ctx: Ctx, route: string) => ctx.discord.requests.filter((r) => r
 test('publishing, reactions, refreshes, interaction replies and the digest under 429/5xx: everything exactly once', async (ctx) => {
   const d = ctx.discord;
   const guildId = d.guild('blog').id;
-  await upsertGuildSettings(ctx.t.db, guildId, { digestChannelId: d.channel('digest').id, digestDay: SCHEDULE.day, digestHour: SCHEDULE.hour, digestTimezone: SCHEDULE.timezone, digestEnabled: true, digestEmpty: 'post' });
-  ctx.bot = await startBot({ discord: d, databaseUrl: ctx.t.url, env: { FEED_POLL_INTERVAL_SECONDS: '1', ANNOUNCEMENT_REFRESH_MS: '300', DIGEST_CRON_OVERRIDE: '*/2 * * * * *' } });
+  await upsertGuildSettings(ctx.t.db, guildId, {
+    digestChannelId: d.channel('digest').id,
+    digestDay: SCHEDULE.day,
+    digestHour: SCHEDULE.hour,
+    digestTimezone: SCHEDULE.timezone,
+    digestEnabled: true,
+    digestEmpty: 'post',
+  });
+  ctx.bot = await startBot({
+    discord: d,
+    databaseUrl: ctx.t.url,
+    env: { FEED_POLL_INTERVAL_SECONDS: '1', ANNOUNCEMENT_REFRESH_MS: '300', DIGEST_CRON_OVERRIDE: '*/2 * * * * *' },
+  });
   await d.waitForReady();
 
   // Faults for a while: every one of these routes fails its next few requests.
@@ -91,7 +105,11 @@ test('publishing, reactions, refreshes, interaction replies and the digest under
   d.failNext(`PATCH ${R}`, { status: 502, times: 3 });
   d.failNext('*', { status: 500, times: 3 });
 
-  const added = await d.runCommand('admin', 'general', 'feed', { subcommand: 'add', options: { url: ctx.feeds.url('/rss'), channel: 'posts', backfill: 3 } as never, timeout: 20_000 });
+  const added = await d.runCommand('admin', 'general', 'feed', {
+    subcommand: 'add',
+    options: { url: ctx.feeds.url('/rss'), channel: 'posts', backfill: 3 } as never,
+    timeout: 20_000,
+  });
   assert.match(added.content, /Now following/);
   await eventually(
     () =>
@@ -110,7 +128,8 @@ test('publishing, reactions, refreshes, interaction replies and the digest under
   // The server talks and rates; people switch keycaps (the bot removes the old ones, under faults too).
   const posts: WatchedPost[] = [];
   const exported0 = await exportData(ctx.t.db);
-  for (const m of announcements(ctx)) posts.push({ postId: exported0.posts.find((p) => p.discord.messageId === m.id)!.id, threadId: m.id, announcementId: m.id });
+  for (const m of announcements(ctx))
+    posts.push({ postId: exported0.posts.find((p) => p.discord.messageId === m.id)!.id, threadId: m.id, announcementId: m.id });
   for (const [i, user] of PEOPLE.entries()) {
     for (const p of posts) {
       await d.say(user, p.threadId, `${user} on ${p.postId}`);
@@ -130,14 +149,24 @@ test('publishing, reactions, refreshes, interaction replies and the digest under
     },
     { timeout: 40_000, interval: 250, message: 'every comment and rating' },
   ).catch((err: Error) => {
-    throw new Error(`${err.message}\n${last.join('\n')}\n${ctx.bot.output().split('\n').filter((l) => /"level":[45]0/.test(l)).slice(-10).join('\n')}`);
+    throw new Error(
+      `${err.message}\n${last.join('\n')}\n${ctx.bot
+        .output()
+        .split('\n')
+        .filter((l) => /"level":[45]0/.test(l))
+        .slice(-10)
+        .join('\n')}`,
+    );
   });
   // The announcements show their final rating (the refresh got through its 5xx).
   const exported = await exportJson(ctx.t.url);
   for (const p of posts) {
     const r = exported.posts.find((x) => x.id === p.postId)!.rating;
     const label = `★ ${Math.round(r.average * 10) / 10}/5 (${r.count} ${r.count === 1 ? 'rating' : 'ratings'})`;
-    await eventually(() => ratingText(ctx, p.announcementId) === label, { timeout: 20_000, message: `announcement shows ${label}, not ${ratingText(ctx, p.announcementId)}` });
+    await eventually(() => ratingText(ctx, p.announcementId) === label, {
+      timeout: 20_000,
+      message: `announcement shows ${label}, not ${ratingText(ctx, p.announcementId)}`,
+    });
   }
   assert.equal(mirrorDifferences(d, exported, posts), []);
 
@@ -147,14 +176,27 @@ test('publishing, reactions, refreshes, interaction replies and the digest under
   assert.is(announcements(ctx).length, 3);
   assert.is(d.requests.filter((r) => r.route === `POST ${R}/threads` && r.status < 300).length, 3, 'one thread per post');
   assert.is(digests(ctx).length, 1, 'one digest');
-  assert.equal(exported.digests.map((x) => x.messageId), [digests(ctx)[0]!.id]);
+  assert.equal(
+    exported.digests.map((x) => x.messageId),
+    [digests(ctx)[0]!.id],
+  );
   const status = await d.runCommand('admin', 'general', 'status', { timeout: 15_000 });
   assert.ok(status.ephemeral);
   assert.is(status.embeds[0]!.fields!.find((f) => f.name === 'Posts')!.value, '3');
-  for (const route of ['POST /channels/{channel_id}/messages', `POST ${R}/threads`, `PUT ${R}/reactions/{emoji}/@me`, `DELETE ${R}/reactions/{emoji}/{user_id}`, `PATCH ${R}`]) {
+  for (const route of [
+    'POST /channels/{channel_id}/messages',
+    `POST ${R}/threads`,
+    `PUT ${R}/reactions/{emoji}/@me`,
+    `DELETE ${R}/reactions/{emoji}/{user_id}`,
+    `PATCH ${R}`,
+  ]) {
     assert.ok(failed(ctx, route) > 0, `${route} met faults`);
   }
-  assert.is(d.rest.failures.reduce((n, f) => n + f.left, 0), 0, 'every injected fault was met');
+  assert.is(
+    d.rest.failures.reduce((n, f) => n + f.left, 0),
+    0,
+    'every injected fault was met',
+  );
   assert.is(ctx.bot.child.exitCode, null);
 });
 

@@ -66,7 +66,17 @@ async function publishedPost(ctx: Ctx, key: string): Promise<WatchedPost> {
   const { post } = await upsertPostFromFeed(
     ctx.db,
     feed,
-    { key, url: `https://blog.example/${key}`, title: key, author: 'Rink', publishedAt: new Date().toISOString(), summaryHtml: '<p>Hello</p>', searchText: key, imageUrl: null, contentHash: key },
+    {
+      key,
+      url: `https://blog.example/${key}`,
+      title: key,
+      author: 'Rink',
+      publishedAt: new Date().toISOString(),
+      summaryHtml: '<p>Hello</p>',
+      searchText: key,
+      imageUrl: null,
+      contentHash: key,
+    },
     'pending',
   );
   await setPublishState(ctx.db, post.id, { state: 'published', channelId: d.channel('posts').id, messageId: announcement.id, threadId: thread.id });
@@ -87,14 +97,21 @@ function stormEvents(posts: readonly WatchedPost[], count: number, seed: number)
 test('the bot stays up through the outage, answers /status, and converges', async (ctx) => {
   const d = ctx.discord;
   // The periodic catch-up and recount are far away: convergence must not wait for them.
-  ctx.bot = await startBot({ discord: d, databaseUrl: ctx.pg.url, env: { ANNOUNCEMENT_REFRESH_MS: '1000', SYNC_INTERVAL_SECONDS: '3600', RECOUNT_INTERVAL_SECONDS: '3600' } });
+  ctx.bot = await startBot({
+    discord: d,
+    databaseUrl: ctx.pg.url,
+    env: { ANNOUNCEMENT_REFRESH_MS: '1000', SYNC_INTERVAL_SECONDS: '3600', RECOUNT_INTERVAL_SECONDS: '3600' },
+  });
   await ctx.bot.waitForOutput(/connected to Discord/);
   const pid = ctx.bot.child.pid;
 
   const events = stormEvents(ctx.posts, 1000, 11);
   // Before: the threads and announcements are known to the process (its caches are warm).
   await d.storm(events.slice(0, 80));
-  await eventually(async () => (await exportData(ctx.db)).posts.every((p) => p.comments.length > 5 && p.ratings.length > 0), { timeout: 10_000, message: 'the storm reaches the database' });
+  await eventually(async () => (await exportData(ctx.db)).posts.every((p) => p.comments.length > 5 && p.ratings.length > 0), {
+    timeout: 10_000,
+    message: 'the storm reaches the database',
+  });
 
   const t0 = Date.now();
   await ctx.pg.stop();
@@ -126,7 +143,14 @@ test('the bot stays up through the outage, answers /status, and converges', asyn
     },
     { timeout: 45_000, interval: 300, message: 'convergence' },
   ).catch((err: Error) => {
-    throw new Error(`${err.message}\nstill different:\n${last.join('\n')}\n${ctx.bot.output().split('\n').filter((l) => /warn|error|"level":[45]0/.test(l)).slice(-15).join('\n')}`);
+    throw new Error(
+      `${err.message}\nstill different:\n${last.join('\n')}\n${ctx.bot
+        .output()
+        .split('\n')
+        .filter((l) => /warn|error|"level":[45]0/.test(l))
+        .slice(-15)
+        .join('\n')}`,
+    );
   });
   const convergedMs = Date.now() - t0;
 
@@ -136,8 +160,13 @@ test('the bot stays up through the outage, answers /status, and converges', asyn
   assert.is(status.embeds[0]!.fields!.find((f) => f.name === 'Posts')!.value, '2');
   assert.is(ctx.bot.child.pid, pid, 'the same process answered');
   assert.equal(mirrorDifferences(d, await exportJson(ctx.pg.url), ctx.posts), []);
-  assert.ok(logLines(ctx.bot).some((l) => l.msg === 'comment writes failed: retrying with backoff'), 'the comment writer met the outage');
-  console.log(`    postgres outage: stopped in ${stoppedIn} ms, down ${outageMs} ms with ${sent - 80} events meanwhile; converged ${convergedMs - outageMs} ms after it was back`);
+  assert.ok(
+    logLines(ctx.bot).some((l) => l.msg === 'comment writes failed: retrying with backoff'),
+    'the comment writer met the outage',
+  );
+  console.log(
+    `    postgres outage: stopped in ${stoppedIn} ms, down ${outageMs} ms with ${sent - 80} events meanwhile; converged ${convergedMs - outageMs} ms after it was back`,
+  );
 });
 
 test.run();

@@ -57,7 +57,8 @@ test.after(async (ctx) => {
   if (ctx.dir) rmSync(ctx.dir, { recursive: true, force: true });
 });
 
-const announcements = (ctx: Ctx): APIMessage[] => ctx.discord.messages('posts').filter((m) => m.author.id === ctx.discord.botUser.id && (m.embeds?.length ?? 0) > 0 && !isDigest(m));
+const announcements = (ctx: Ctx): APIMessage[] =>
+  ctx.discord.messages('posts').filter((m) => m.author.id === ctx.discord.botUser.id && (m.embeds?.length ?? 0) > 0 && !isDigest(m));
 const complete = (ctx: Ctx, m: APIMessage): boolean => {
   try {
     ctx.discord.thread(m.id);
@@ -70,7 +71,8 @@ const complete = (ctx: Ctx, m: APIMessage): boolean => {
 const isDigest = (m: APIMessage) => periodKeyFromFooter(m.embeds?.[0]?.footer?.text) !== null;
 /** Every digest message in the server (whatever channel). */
 const digests = (ctx: Ctx): APIMessage[] => ['posts', 'digest', 'general'].flatMap((c) => ctx.discord.messages(c)).filter(isDigest);
-const threadsOfPosts = (ctx: Ctx) => ctx.discord.requests.filter((r) => r.route === 'POST /channels/{channel_id}/messages/{message_id}/threads' && r.status < 300);
+const threadsOfPosts = (ctx: Ctx) =>
+  ctx.discord.requests.filter((r) => r.route === 'POST /channels/{channel_id}/messages/{message_id}/threads' && r.status < 300);
 
 test('no post lost or doubled across a Redis restart; the digest posts once and its schedule comes back', async (ctx) => {
   const d = ctx.discord;
@@ -89,7 +91,8 @@ test('no post lost or doubled across a Redis restart; the digest posts once and 
     databaseUrl: ctx.t.url,
     env: { REDIS_URL: ctx.redis.url, FEED_POLL_INTERVAL_SECONDS: '1', DIGEST_CRON_OVERRIDE: '*/2 * * * * *', ANNOUNCEMENT_REFRESH_MS: '500' },
   });
-  const run = (name: string, sub: string, options: Record<string, unknown>) => d.runCommand('admin', 'general', name, { subcommand: sub, options: options as never, timeout: 15_000 });
+  const run = (name: string, sub: string, options: Record<string, unknown>) =>
+    d.runCommand('admin', 'general', name, { subcommand: sub, options: options as never, timeout: 15_000 });
   const added = await run('feed', 'add', { url: ctx.feeds.url('/rss'), channel: 'posts', backfill: 0 });
   assert.match(added.content, /Now following/);
 
@@ -97,7 +100,9 @@ test('no post lost or doubled across a Redis restart; the digest posts once and 
   const lastWeek = periodJustEnded(SCHEDULE);
   const inPeriod = (n: number) => new Date(Date.parse(lastWeek.start) + n * 3_600_000).toISOString();
   for (const n of [2, 3, 4, 5, 6]) ctx.feeds.items.unshift(feedItem(n, { date: inPeriod(n) }));
-  await d.waitForRequest((r) => r.route === 'POST /channels/{channel_id}/messages' && r.status === 200 && Boolean((r.body as { embeds?: unknown[] }).embeds), { timeout: 15_000 });
+  await d.waitForRequest((r) => r.route === 'POST /channels/{channel_id}/messages' && r.status === 200 && Boolean((r.body as { embeds?: unknown[] }).embeds), {
+    timeout: 15_000,
+  });
   // Taken before the restart: the bot may log that Redis is back before restart() has returned.
   const restartedAt = ctx.bot.output().length;
   await ctx.redis.restart();
@@ -107,13 +112,28 @@ test('no post lost or doubled across a Redis restart; the digest posts once and 
     timeout: 30_000,
     message: `7 complete announcements (have ${announcements(ctx).length})`,
   }).catch((err: Error) => {
-    throw new Error(`${err.message}\n${ctx.bot.output().slice(restartedAt).split('\n').filter((l) => !/"level":20/.test(l)).slice(-30).join('\n')}`);
+    throw new Error(
+      `${err.message}\n${ctx.bot
+        .output()
+        .slice(restartedAt)
+        .split('\n')
+        .filter((l) => !/"level":20/.test(l))
+        .slice(-30)
+        .join('\n')}`,
+    );
   });
   await new Promise((r) => setTimeout(r, 2000)); // re-polls and re-queued jobs would show a duplicate by now
   const titles = announcements(ctx).map((m) => m.embeds[0]!.title);
   assert.equal([...titles].sort(), [2, 3, 4, 5, 6, 7, 8].map((n) => `Post number ${n}`).sort(), 'each item exactly once');
   assert.is(threadsOfPosts(ctx).length, 7, 'one thread per post');
-  for (const m of announcements(ctx)) assert.is(d.reactions(m.id).get(RATING_EMOJIS[0])!.filter((u) => u === d.botUser.id).length, 1);
+  for (const m of announcements(ctx))
+    assert.is(
+      d
+        .reactions(m.id)
+        .get(RATING_EMOJIS[0])!
+        .filter((u) => u === d.botUser.id).length,
+      1,
+    );
   assert.match(ctx.bot.output().slice(restartedAt), /redis is back: registering job schedulers again/);
 
   // --- The digest, scheduled every 2 s all along (through the first restart too): one message for last week.
@@ -134,9 +154,17 @@ test('no post lost or doubled across a Redis restart; the digest posts once and 
     await queue.close();
     await probe.quit();
   }
-  await eventually(() => logLines(ctx.bot).filter((l) => l.msg === 'digest job done').length >= doneBefore + 2, { timeout: 15_000, message: 'the schedule firing after the restart' });
-  const after = logLines(ctx.bot).filter((l) => l.msg === 'digest job done').slice(doneBefore);
-  assert.ok(after.every((l) => l.status === 'already-posted'), JSON.stringify(after.map((l) => l.status)));
+  await eventually(() => logLines(ctx.bot).filter((l) => l.msg === 'digest job done').length >= doneBefore + 2, {
+    timeout: 15_000,
+    message: 'the schedule firing after the restart',
+  });
+  const after = logLines(ctx.bot)
+    .filter((l) => l.msg === 'digest job done')
+    .slice(doneBefore);
+  assert.ok(
+    after.every((l) => l.status === 'already-posted'),
+    JSON.stringify(after.map((l) => l.status)),
+  );
   assert.is(digests(ctx).length, 1, 'still one digest for the period');
   assert.is(ctx.bot.child.exitCode, null, 'the bot stayed up');
 
@@ -145,7 +173,10 @@ test('no post lost or doubled across a Redis restart; the digest posts once and 
   const published = exported.posts.filter((p) => p.discord.messageId);
   assert.is(published.length, 7);
   assert.equal(new Set(published.map((p) => p.discord.messageId)), new Set(announcements(ctx).map((m) => m.id)));
-  assert.equal(exported.digests.map((x) => [x.periodKey, x.messageId]), [[lastWeek.key, digests(ctx)[0]!.id]]);
+  assert.equal(
+    exported.digests.map((x) => [x.periodKey, x.messageId]),
+    [[lastWeek.key, digests(ctx)[0]!.id]],
+  );
 });
 
 test.run();

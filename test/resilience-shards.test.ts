@@ -84,7 +84,11 @@ test('replies and reactions in servers on both shards, posts published by two wo
 
   // Each server follows the blog (the command is answered by the shard of its server), two old posts each.
   for (const g of GUILDS) {
-    const res = await d.runCommand('admin', d.channel('general', g).id, 'feed', { subcommand: 'add', options: { url: ctx.feeds.url(g === 'north' ? '/rss' : '/atom'), channel: d.channel('posts', g).id } as never, timeout: 20_000 });
+    const res = await d.runCommand('admin', d.channel('general', g).id, 'feed', {
+      subcommand: 'add',
+      options: { url: ctx.feeds.url(g === 'north' ? '/rss' : '/atom'), channel: d.channel('posts', g).id } as never,
+      timeout: 20_000,
+    });
     assert.match(res.content, /Now following/);
   }
   // New posts appear: both workers poll and publish; each post is announced once per server.
@@ -128,7 +132,9 @@ test('replies and reactions in servers on both shards, posts published by two wo
   for (const g of GUILDS) {
     const guildId = d.guild(g).id;
     assert.is(announcements(ctx, g).length, 3, `${g}: one announcement per post`);
-    const threads = d.requests.filter((r) => r.route === 'POST /channels/{channel_id}/messages/{message_id}/threads' && r.status < 300 && r.params.channel_id === d.channel('posts', g).id);
+    const threads = d.requests.filter(
+      (r) => r.route === 'POST /channels/{channel_id}/messages/{message_id}/threads' && r.status < 300 && r.params.channel_id === d.channel('posts', g).id,
+    );
     assert.is(threads.length, 3, `${g}: one thread per post`);
     const published = exported.posts.filter((p) => p.guildId === guildId && p.discord.messageId);
     assert.equal(published.map((p) => p.title).sort(), ['Post number 4', 'Post number 5', 'Post number 6']);

@@ -55,7 +55,17 @@ async function dropKeys(redis: Ctx['redis'], pattern: string): Promise<number> {
   return dropped;
 }
 
-const item = (key: string) => ({ key, url: `https://blog.example/${key}`, title: `Secret title ${key}`, author: null, publishedAt: null, summaryHtml: null, searchText: key, imageUrl: null, contentHash: key });
+const item = (key: string) => ({
+  key,
+  url: `https://blog.example/${key}`,
+  title: `Secret title ${key}`,
+  author: null,
+  publishedAt: null,
+  summaryHtml: null,
+  searchText: key,
+  imageUrl: null,
+  contentHash: key,
+});
 
 for (const dialect of DIALECTS) {
   const test = suite<Ctx>(`sweep for stranded work (${dialect})`);
@@ -91,7 +101,8 @@ for (const dialect of DIALECTS) {
     await c.t?.close();
   });
 
-  const announcementsOf = (c: Ctx, postId: string) => c.discord.calls.filter((call) => call.method === 'createMessage' && JSON.stringify(call.args[1]).includes(`blog.example/${postId}`)).length;
+  const announcementsOf = (c: Ctx, postId: string) =>
+    c.discord.calls.filter((call) => call.method === 'createMessage' && JSON.stringify(call.args[1]).includes(`blog.example/${postId}`)).length;
 
   /**
    * Adds posts as /feed add does (stored pending, publish jobs queued) while the publish queue is held (a paused
@@ -156,7 +167,11 @@ for (const dialect of DIALECTS) {
       posts.map((p) => p.id),
     );
     const repairs = c.lines.map((l) => JSON.parse(l)).filter((l) => /sweep: a post waiting to be published had no job/.test(l.msg));
-    for (const post of posts) assert.ok(repairs.some((l) => l.postId === post.id && l.publishState === 'pending' && l.job === 'unknown'), `the repair of ${post.id} is logged`);
+    for (const post of posts)
+      assert.ok(
+        repairs.some((l) => l.postId === post.id && l.publishState === 'pending' && l.job === 'unknown'),
+        `the repair of ${post.id} is logged`,
+      );
     assert.not.match(c.lines.join('\n'), /Secret title/, 'no post text in the log');
   });
 

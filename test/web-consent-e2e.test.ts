@@ -81,7 +81,8 @@ for (const dialect of DIALECTS) {
     if (ctx.dir) rmSync(ctx.dir, { recursive: true, force: true });
   });
 
-  const run = (ctx: Ctx, user: string, name: string, inv: Parameters<DiscordEmulator['runCommand']>[3]) => ctx.discord.runCommand(user, 'general', name, { timeout: 15_000, ...inv });
+  const run = (ctx: Ctx, user: string, name: string, inv: Parameters<DiscordEmulator['runCommand']>[3]) =>
+    ctx.discord.runCommand(user, 'general', name, { timeout: 15_000, ...inv });
   const get = async (ctx: Ctx, path: string) => {
     const res = await fetch(`${ctx.api}${path}`);
     return { status: res.status, body: await res.text() };
@@ -127,12 +128,18 @@ for (const dialect of DIALECTS) {
     assert.ok(unknown.ephemeral);
     assert.match(unknown.content, /does not follow https:\/\/nowhere\.example\/feed/);
     assert.is((await byUrl(ctx)).status, 404);
-    assert.equal((await ctx.t.db.kysely.selectFrom('feeds').select('web_enabled').execute()).map((f) => Number(f.web_enabled)), [0]);
+    assert.equal(
+      (await ctx.t.db.kysely.selectFrom('feeds').select('web_enabled').execute()).map((f) => Number(f.web_enabled)),
+      [0],
+    );
   });
 
   e2e('/web enable serves the discussion at once and the announcement says where; /web status shows it with the snippet', async (ctx) => {
     const choices = await ctx.discord.autocomplete('alice', 'general', 'web', { subcommand: 'enable', focused: 'feed', value: 'rss' });
-    assert.equal(choices.map((c) => c.value), [ctx.feeds.url('/rss')]);
+    assert.equal(
+      choices.map((c) => c.value),
+      [ctx.feeds.url('/rss')],
+    );
     const res = await run(ctx, 'alice', 'web', { subcommand: 'enable', options: { feed: String(choices[0]!.value) } });
     assert.ok(res.ephemeral);
     assert.match(res.content, /is now on the web/);
@@ -140,7 +147,10 @@ for (const dialect of DIALECTS) {
     assert.equal([view.id, view.discussion, view.replies], [ctx.postId, 'open', 1]);
     assert.match(JSON.stringify(view.comments), /a reply that stays in Discord/);
     await eventually(() => webField(ctx.discord.message(ctx.announcement.id)), { timeout: 10_000, message: 'the announcement edited with the web line' });
-    assert.match(webField(ctx.discord.message(ctx.announcement.id))!, /^Replies in this thread appear on blog\.example\. `\/privacy` chooses how you appear there\.$/);
+    assert.match(
+      webField(ctx.discord.message(ctx.announcement.id))!,
+      /^Replies in this thread appear on blog\.example\. `\/privacy` chooses how you appear there\.$/,
+    );
     const status = await run(ctx, 'alice', 'web', { subcommand: 'status' });
     assert.ok(status.ephemeral);
     assert.match(status.content, /On the web\*\* \(1\)/);
@@ -160,7 +170,10 @@ for (const dialect of DIALECTS) {
 
     await ctx.discord.delete(secret);
     await ctx.discord.bulkDelete(ctx.announcement.id, [first.id, second.id]);
-    await eventually(async () => (await row(ctx, secret.id))?.deleted_at && (await row(ctx, second.id))?.deleted_at && (await row(ctx, first.id))?.deleted_at, { timeout: 10_000, message: 'the deletions mirrored' });
+    await eventually(async () => (await row(ctx, secret.id))?.deleted_at && (await row(ctx, second.id))?.deleted_at && (await row(ctx, first.id))?.deleted_at, {
+      timeout: 10_000,
+      message: 'the deletions mirrored',
+    });
     for (const id of [secret.id, first.id, second.id]) {
       const r = (await row(ctx, id))!;
       assert.equal([r.content, r.author_id, r.author_name, r.attachments], ['', '', '', '[]'], 'erased in the row');
@@ -209,7 +222,10 @@ for (const dialect of DIALECTS) {
     assert.is((await byUrl(ctx)).status, 404);
     assert.is((await get(ctx, `/api/posts/${ctx.postId}`)).status, 404);
     const exported = await exportJson(ctx.t.url, ctx.guildId);
-    assert.ok(exported.posts.some((p) => p.id === ctx.postId), 'blogcord export still exports everything');
+    assert.ok(
+      exported.posts.some((p) => p.id === ctx.postId),
+      'blogcord export still exports everything',
+    );
 
     // /feed add web:True does it in one step (here the same blog's Atom feed, nothing backfilled).
     const add = await run(ctx, 'alice', 'feed', { subcommand: 'add', options: { url: ctx.feeds.url('/atom'), channel: 'posts', web: true } });

@@ -43,16 +43,46 @@ import { snowflake } from './support/snowflake.ts';
 const log = createLogger('silent');
 const migrationFolder = fileURLToPath(new URL('../migrations', import.meta.url));
 
-const api = (db: TestDb['db']) => createHttpServer({ config: loadConfig({}, { dotenv: false }), log, db, version: VERSION, redisHealth: async () => {} }, { rateLimit: { max: 10_000, timeWindowMs: 60_000 } });
+const api = (db: TestDb['db']) =>
+  createHttpServer(
+    { config: loadConfig({}, { dotenv: false }), log, db, version: VERSION, redisHealth: async () => {} },
+    { rateLimit: { max: 10_000, timeWindowMs: 60_000 } },
+  );
 
 /** A published post of its own feed (web off, as every new feed) with one reply. */
 async function aPost(db: TestDb['db'], guildId: string, url: string) {
   const { feed } = await upsertFeed(db, { guildId, url: `${new URL(url).origin}/feed-${snowflake()}`, channelId: snowflake() });
-  const { post } = await upsertPostFromFeed(db, feed, { key: url, url, title: `Post at ${url}`, author: null, publishedAt: '2026-11-30T10:00:00.000Z', summaryHtml: '<p>s</p>', searchText: 's', imageUrl: null, contentHash: 'h' }, 'pending');
+  const { post } = await upsertPostFromFeed(
+    db,
+    feed,
+    {
+      key: url,
+      url,
+      title: `Post at ${url}`,
+      author: null,
+      publishedAt: '2026-11-30T10:00:00.000Z',
+      summaryHtml: '<p>s</p>',
+      searchText: 's',
+      imageUrl: null,
+      contentHash: 'h',
+    },
+    'pending',
+  );
   const messageId = snowflake();
   const threadId = snowflake();
   await setPublishState(db, post.id, { state: 'published', channelId: feed.channelId, messageId, threadId });
-  const comment: CommentInput = { id: snowflake(), postId: post.id, threadId, authorId: snowflake(), authorName: 'Rosa', content: 'a reply on the web', replyToId: null, attachments: [], createdAt: new Date().toISOString(), editedAt: null };
+  const comment: CommentInput = {
+    id: snowflake(),
+    postId: post.id,
+    threadId,
+    authorId: snowflake(),
+    authorName: 'Rosa',
+    content: 'a reply on the web',
+    replyToId: null,
+    attachments: [],
+    createdAt: new Date().toISOString(),
+    editedAt: null,
+  };
   await upsertComments(db, [comment]);
   return { feed, post: (await getPost(db, post.id))!, comment, messageId, threadId };
 }
@@ -60,10 +90,22 @@ async function aPost(db: TestDb['db'], guildId: string, url: string) {
 const render = suite('the announcement says when its discussion is on the web');
 
 render('GIVEN a feed on the web THEN one short line names the blog and /privacy; off the web, no line', () => {
-  const post = { title: 'A post', url: 'https://www.example.com/a', author: null, publishedAt: null, summaryHtml: '<p>Hi</p>', contentHtml: null, imageUrl: null };
+  const post = {
+    title: 'A post',
+    url: 'https://www.example.com/a',
+    author: null,
+    publishedAt: null,
+    summaryHtml: '<p>Hi</p>',
+    contentHtml: null,
+    imageUrl: null,
+  };
   const stats = { rating: { average: 0, count: 0 }, replies: 0 };
   const on = renderPostMessage(post, stats, { host: webHost(post.url)! });
-  assert.equal(on.embeds![0]!.fields!.at(-1), { name: 'On the web', value: 'Replies in this thread appear on example.com. `/privacy` chooses how you appear there.', inline: false });
+  assert.equal(on.embeds![0]!.fields!.at(-1), {
+    name: 'On the web',
+    value: 'Replies in this thread appear on example.com. `/privacy` chooses how you appear there.',
+    inline: false,
+  });
   assert.not.ok(JSON.stringify(renderPostMessage(post, stats)).includes('On the web'));
   assert.match(renderFallback(post, { host: 'example.com' }).content!, /\nReplies in this thread appear on example\.com\./);
   assert.is(webHost(null, 'https://blog.example/feed'), 'blog.example', 'the feed’s host when the post has no link');
@@ -74,7 +116,11 @@ render('property: any post link and title give a valid announcement whose web li
   fc.assert(
     fc.property(fc.oneof(fc.webUrl(), fc.string()), fc.string({ maxLength: 300 }), (url, title) => {
       const host = webHost(url, 'https://fallback.example/feed') ?? 'fallback.example';
-      const payload = renderPostMessage({ title, url, author: null, publishedAt: null, summaryHtml: null, contentHtml: null, imageUrl: null }, { rating: { average: 0, count: 0 }, replies: 0 }, { host });
+      const payload = renderPostMessage(
+        { title, url, author: null, publishedAt: null, summaryHtml: null, contentHtml: null, imageUrl: null },
+        { rating: { average: 0, count: 0 }, replies: 0 },
+        { host },
+      );
       assert.equal(validateMessagePayload(payload), []);
       const line = webNoticeLine({ host });
       assert.ok(line.length < 300 && !line.includes('@everyone'));
@@ -85,14 +131,32 @@ render('property: any post link and title give a valid announcement whose web li
 });
 
 render('the /web answers fit a Discord message however many feeds a server follows', () => {
-  const feed = (i: number, on: boolean) => ({ id: `f${i}`, guildId: '1', url: `https://blog${i}.example/${'x'.repeat(1500)}`, channelId: '2', title: `Feed *${i}*`, etag: null, lastModified: null, state: 'active' as const, consecutiveFailures: 0, lastError: null, lastPolledAt: null, lastSuccessAt: null, webEnabled: on, createdAt: '' });
+  const feed = (i: number, on: boolean) => ({
+    id: `f${i}`,
+    guildId: '1',
+    url: `https://blog${i}.example/${'x'.repeat(1500)}`,
+    channelId: '2',
+    title: `Feed *${i}*`,
+    etag: null,
+    lastModified: null,
+    state: 'active' as const,
+    consecutiveFailures: 0,
+    lastError: null,
+    lastPolledAt: null,
+    lastSuccessAt: null,
+    webEnabled: on,
+    createdAt: '',
+  });
   const feeds = Array.from({ length: 60 }, (_, i) => feed(i, i % 2 === 0));
   const text = webStatusReply({ feeds, origins: ['https://blog.example'], httpPort: 8787 }, '123456789012345678');
   assert.ok(text.length <= 2000, `${text.length} characters`);
   assert.match(text, /HTTP_CORS_ORIGINS/);
   assert.ok(text.includes('data-guild="123456789012345678"'));
   assert.match(webStatusReply({ feeds: [], origins: [], httpPort: 8787 }, '1'), /follows no feeds yet/);
-  assert.match(webStatusReply({ feeds: [feed(1, false)], origins: [], httpPort: 0 }, '1'), /HTTP_PORT=0[\s\S]*On the web:\*\* none[\s\S]*set HTTP_CORS_ORIGINS/);
+  assert.match(
+    webStatusReply({ feeds: [feed(1, false)], origins: [], httpPort: 0 }, '1'),
+    /HTTP_PORT=0[\s\S]*On the web:\*\* none[\s\S]*set HTTP_CORS_ORIGINS/,
+  );
   assert.ok(webChangeReply({ feed: feed(1, true), changed: true, refreshed: 3 }).length <= 2000);
   assert.match(webChangeReply({ feed: feed(1, true), changed: true, refreshed: 3 }), /3 announcements are being updated/);
   assert.match(webChangeReply({ feed: feed(1, false), changed: false, refreshed: 0 }), /was not on the web; nothing changed/);
@@ -100,7 +164,8 @@ render('the /web answers fit a Discord message however many feeds a server follo
 
 render.run();
 
-const bytesOf = async (file: string): Promise<Buffer> => Buffer.concat(await Promise.all([file, `${file}-wal`].map((f) => fs.readFile(f).catch(() => Buffer.alloc(0)))));
+const bytesOf = async (file: string): Promise<Buffer> =>
+  Buffer.concat(await Promise.all([file, `${file}-wal`].map((f) => fs.readFile(f).catch(() => Buffer.alloc(0)))));
 
 const sqliteFile = suite('deleted means deleted: the SQLite file itself');
 
@@ -112,7 +177,20 @@ sqliteFile('GIVEN a deleted comment THEN its text and name are gone from the dat
     const { post, threadId } = await aPost(t.db, snowflake(), 'https://file.example/p');
     const marker = `unforgettable-${snowflake()}`;
     const id = snowflake();
-    await upsertComments(t.db, [{ id, postId: post.id, threadId, authorId: snowflake(), authorName: `Name-${marker}`, content: `words ${marker} `.repeat(40), replyToId: null, attachments: [{ url: `https://cdn.example/${marker}.png`, name: `${marker}.png`, contentType: null }], createdAt: new Date().toISOString(), editedAt: null }]);
+    await upsertComments(t.db, [
+      {
+        id,
+        postId: post.id,
+        threadId,
+        authorId: snowflake(),
+        authorName: `Name-${marker}`,
+        content: `words ${marker} `.repeat(40),
+        replyToId: null,
+        attachments: [{ url: `https://cdn.example/${marker}.png`, name: `${marker}.png`, contentType: null }],
+        createdAt: new Date().toISOString(),
+        editedAt: null,
+      },
+    ]);
     const checkpoint = () => sql`pragma wal_checkpoint(TRUNCATE)`.execute(t.db.kysely);
     await checkpoint();
     assert.ok((await bytesOf(file)).includes(marker), 'the text is in the file while the message lives');
@@ -165,7 +243,11 @@ for (const dialect of DIALECTS) {
     const byId = await app.inject({ method: 'GET', url: `/api/posts/${post.id}` });
     const byIdInGuild = await app.inject({ method: 'GET', url: `/api/posts/${post.id}?guild=${guildId}` });
     const byUrl = await app.inject({ method: 'GET', url: `/api/posts?url=${encodeURIComponent(post.url!)}` });
-    for (const [res, like] of [[byId, unknownById], [byIdInGuild, unknownById], [byUrl, unknownByUrl]] as const) {
+    for (const [res, like] of [
+      [byId, unknownById],
+      [byIdInGuild, unknownById],
+      [byUrl, unknownByUrl],
+    ] as const) {
       assert.is(res.statusCode, 404);
       assert.is(res.body, like.body, 'no oracle: the same answer as an unknown post');
       assert.equal(res.headers['cache-control'], like.headers['cache-control']);
@@ -179,13 +261,18 @@ for (const dialect of DIALECTS) {
     assert.is(served.json().discussion, 'open');
     assert.is(served.json().comments[0].content, 'a reply on the web');
     assert.is((await app.inject({ method: 'GET', url: `/api/posts?url=${encodeURIComponent(post.url!)}` })).statusCode, 200);
-    assert.equal((await app.inject({ method: 'GET', url: `/api/posts?guild=${guildId}` })).json().posts.map((p: { id: string }) => p.id), [post.id]);
+    assert.equal(
+      (await app.inject({ method: 'GET', url: `/api/posts?guild=${guildId}` })).json().posts.map((p: { id: string }) => p.id),
+      [post.id],
+    );
 
     await setFeedWeb(t.db, feed.id, false);
     assert.is((await app.inject({ method: 'GET', url: `/api/posts/${post.id}` })).body, unknownById.body, 'disabled again: gone at once');
   });
 
-  test('GIVEN /feed add web: and /web enable|disable THEN the setting changes and every announcement of the feed is refreshed to say so; a refused change changes nothing', async ({ t }) => {
+  test('GIVEN /feed add web: and /web enable|disable THEN the setting changes and every announcement of the feed is refreshed to say so; a refused change changes nothing', async ({
+    t,
+  }) => {
     const feeds = await startFeedServer({ items: [feedItem(1)] });
     try {
       const discord = new FakeDiscord();
@@ -198,7 +285,8 @@ for (const dialect of DIALECTS) {
       assert.is(added.feed.webEnabled, false, 'without web: off the web');
       const postId = jobs.published[0]!;
       await setPublishState(t.db, postId, { state: 'published', channelId, messageId: snowflake(), threadId: snowflake() });
-      const line = async () => JSON.stringify(await announcementPayload(t.db, (await getPost(t.db, postId))!)).includes('Replies in this thread appear on blog.example');
+      const line = async () =>
+        JSON.stringify(await announcementPayload(t.db, (await getPost(t.db, postId))!)).includes('Replies in this thread appear on blog.example');
       assert.not.ok(await line());
 
       const again = await addFeed(ctx, jobs, { guildId, url, channelId, web: true });
@@ -206,7 +294,11 @@ for (const dialect of DIALECTS) {
       assert.equal(jobs.refreshed, [postId], '/feed add web:True refreshes the announcements');
       assert.ok(await line(), 'the announcement now says where the replies appear');
 
-      const refused = async (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e);
+      const refused = async (p: Promise<unknown>) =>
+        p.then(
+          () => null,
+          (e: unknown) => e,
+        );
       const unknownFeed = await refused(setWeb(ctx, jobs, guildId, 'https://nowhere.example/feed', false));
       assert.ok(unknownFeed instanceof UserError && /does not follow https:\/\/nowhere\.example\/feed/.test(unknownFeed.message), String(unknownFeed));
       assert.ok((await refused(setWeb(ctx, jobs, snowflake(), url, false))) instanceof UserError, 'another server cannot change it');
@@ -246,7 +338,15 @@ for (const dialect of DIALECTS) {
   test('GIVEN a deleted message THEN only its id, parent and times stay in the row; the export shows nulls', async ({ t }) => {
     const guildId = snowflake();
     const { post, comment, threadId } = await aPost(t.db, guildId, 'https://erase.example/p');
-    const reply: CommentInput = { ...comment, id: snowflake(), replyToId: comment.id, authorName: 'Sam', content: 'secret words to forget', attachments: [{ url: 'https://cdn.example/x.png', name: 'x.png', contentType: 'image/png' }], editedAt: null };
+    const reply: CommentInput = {
+      ...comment,
+      id: snowflake(),
+      replyToId: comment.id,
+      authorName: 'Sam',
+      content: 'secret words to forget',
+      attachments: [{ url: 'https://cdn.example/x.png', name: 'x.png', contentType: 'image/png' }],
+      editedAt: null,
+    };
     await upsertComments(t.db, [reply]);
     await upsertComments(t.db, [{ ...reply, content: 'secret words, edited', editedAt: new Date(Date.now() + 1000).toISOString() }]);
     await applyOps(t.db, [{ kind: 'delete', postId: post.id, threadId, ids: [reply.id], at: '2026-12-01T00:00:00.000Z' }]);
@@ -256,14 +356,23 @@ for (const dialect of DIALECTS) {
       { content: '', author_id: '', author_name: '', attachments: '[]', edited_at: null },
       'erased in the row itself',
     );
-    assert.equal([row.reply_to_id, row.created_at, row.deleted_at, row.thread_id], [comment.id, reply.createdAt, '2026-12-01T00:00:00.000Z', threadId], 'the tree keeps its shape');
-    const hits = await sql<{ n: number }>`select count(*) as n from comments where content like ${'%secret words%'} or author_name = ${'Sam'}`.execute(t.db.kysely);
+    assert.equal(
+      [row.reply_to_id, row.created_at, row.deleted_at, row.thread_id],
+      [comment.id, reply.createdAt, '2026-12-01T00:00:00.000Z', threadId],
+      'the tree keeps its shape',
+    );
+    const hits = await sql<{ n: number }>`select count(*) as n from comments where content like ${'%secret words%'} or author_name = ${'Sam'}`.execute(
+      t.db.kysely,
+    );
     assert.is(Number(hits.rows[0]!.n), 0);
     // A late copy of the message (catch-up read before the delete) does not bring anything back.
     await upsertComments(t.db, [reply]);
     const exported = (await exportData(t.db, { guildId })).posts.find((p) => p.id === post.id)!;
     const gone = exported.comments.find((c) => c.id === reply.id)!;
-    assert.equal({ content: gone.content, authorName: gone.authorName, authorId: gone.authorId, attachments: gone.attachments, editedAt: gone.editedAt }, { content: null, authorName: null, authorId: null, attachments: [], editedAt: null });
+    assert.equal(
+      { content: gone.content, authorName: gone.authorName, authorId: gone.authorId, attachments: gone.attachments, editedAt: gone.editedAt },
+      { content: null, authorName: null, authorId: null, attachments: [], editedAt: null },
+    );
     assert.is(gone.replyToId, comment.id);
     assert.is(exported.comments.find((c) => c.id === comment.id)!.content, 'a reply on the web', 'the others are untouched');
   });
@@ -273,7 +382,10 @@ for (const dialect of DIALECTS) {
     await setFeedWeb(t.db, feed.id, true);
     await setRating(t.db, post.id, snowflake(), 4, new Date().toISOString());
     await applyOps(t.db, [{ kind: 'deleteThread', postId: post.id, threadId, at: '2026-12-01T00:00:00.000Z' }]);
-    assert.equal((await listComments(t.db, post.id)).map((c) => [c.content, c.authorName, c.authorId]), [['', '', '']]);
+    assert.equal(
+      (await listComments(t.db, post.id)).map((c) => [c.content, c.authorName, c.authorId]),
+      [['', '', '']],
+    );
     assert.equal(await closeDiscussions(t.db, { threadIds: [threadId] }, '2026-12-01T00:00:01.000Z'), [post.id]);
     assert.equal(await closeDiscussions(t.db, { threadIds: [threadId] }, '2026-12-01T00:00:02.000Z'), [], 'closed once; the first time stays');
     const res = await app.inject({ method: 'GET', url: `/api/posts/${post.id}` });
@@ -295,9 +407,17 @@ for (const dialect of DIALECTS) {
     assert.is(exported.comments[0]!.content, 'a reply on the web', 'the operator’s export keeps the live replies');
   });
 
-  test('GIVEN the mirror THEN a deleted announcement (text channel, bulk, forum starter) or thread closes the discussion; other deletions do not', async ({ t }) => {
+  test('GIVEN the mirror THEN a deleted announcement (text channel, bulk, forum starter) or thread closes the discussion; other deletions do not', async ({
+    t,
+  }) => {
     const writer = new CommentWriter(t.db, null);
-    const m = new Mirror(writer, new PostThreadCache(t.db), log, async () => {}, (by, at) => closeDiscussions(t.db, by, at));
+    const m = new Mirror(
+      writer,
+      new PostThreadCache(t.db),
+      log,
+      async () => {},
+      (by, at) => closeDiscussions(t.db, by, at),
+    );
     try {
       const a = await aPost(t.db, snowflake(), 'https://mirror.example/a');
       const b = await aPost(t.db, snowflake(), 'https://mirror.example/b');
@@ -313,12 +433,19 @@ for (const dialect of DIALECTS) {
       await writer.flush({ timeoutMs: 5000 });
       const closed = async (id: string) => (await getPost(t.db, id))!.discussionClosedAt !== null;
       assert.equal([await closed(a.post.id), await closed(b.post.id), await closed(c.post.id), await closed(d.post.id)], [true, true, true, false]);
-      assert.equal((await listComments(t.db, d.post.id)).map((x) => [x.content, x.authorName, x.deletedAt !== null]), [['', '', true]], 'the comment is erased at once');
+      assert.equal(
+        (await listComments(t.db, d.post.id)).map((x) => [x.content, x.authorName, x.deletedAt !== null]),
+        [['', '', true]],
+        'the comment is erased at once',
+      );
       const e = await aPost(t.db, snowflake(), 'https://mirror.example/e');
       assert.is(await m.threadDeleted(e.threadId), 'deleted');
       await writer.flush({ timeoutMs: 5000 });
       assert.ok(await closed(e.post.id));
-      assert.equal((await listComments(t.db, e.post.id)).map((x) => x.content), ['']);
+      assert.equal(
+        (await listComments(t.db, e.post.id)).map((x) => x.content),
+        [''],
+      );
     } finally {
       await m.close();
     }
@@ -330,27 +457,73 @@ for (const dialect of DIALECTS) {
     const r = await catchUpThread({ db: t.db, discord }, { postId: post.id, threadId, messageId: post.messageId });
     assert.equal([r.status, r.deleted], ['gone', 1]);
     assert.ok((await getPost(t.db, post.id))!.discussionClosedAt);
-    assert.equal((await listComments(t.db, post.id)).map((x) => [x.content, x.authorId]), [['', '']]);
+    assert.equal(
+      (await listComments(t.db, post.id)).map((x) => [x.content, x.authorId]),
+      [['', '']],
+    );
   });
 
   test('migration 007: feeds start off the web; comments deleted before it lose text, author and attachments; down keeps the rows', async () => {
     const t2 = await createTestDb(dialect, { migrate: false });
     try {
       const schema = dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(t2.db.kysely)).rows[0]!.s : undefined;
-      const migrator = new Migrator({ db: t2.db.kysely, provider: new FileMigrationProvider({ fs, path, migrationFolder }), ...(schema ? { migrationTableSchema: schema } : {}) });
+      const migrator = new Migrator({
+        db: t2.db.kysely,
+        provider: new FileMigrationProvider({ fs, path, migrationFolder }),
+        ...(schema ? { migrationTableSchema: schema } : {}),
+      });
       assert.not.ok((await migrator.migrateTo('2026-11-29_006_canonical_links')).error);
       const db = t2.db.kysely as unknown as import('kysely').Kysely<any>;
       const at = '2026-11-30T10:00:00.000Z';
-      await db.insertInto('feeds').values({ id: 'f1', guild_id: '1', url: 'https://m.example/feed', channel_id: '2', state: 'active', consecutive_failures: 0, created_at: at, updated_at: at }).execute();
+      await db
+        .insertInto('feeds')
+        .values({
+          id: 'f1',
+          guild_id: '1',
+          url: 'https://m.example/feed',
+          channel_id: '2',
+          state: 'active',
+          consecutive_failures: 0,
+          created_at: at,
+          updated_at: at,
+        })
+        .execute();
       await db
         .insertInto('posts')
-        .values({ id: 'p1', feed_id: 'f1', guild_id: '1', guid: 'g', url: 'https://m.example/p', canonical_link: 'm.example/p', title: 'T', search_text: 'T', content_hash: 'h', publish_state: 'published', publish_attempts: 1, discovered_at: at, updated_at: at })
+        .values({
+          id: 'p1',
+          feed_id: 'f1',
+          guild_id: '1',
+          guid: 'g',
+          url: 'https://m.example/p',
+          canonical_link: 'm.example/p',
+          title: 'T',
+          search_text: 'T',
+          content_hash: 'h',
+          publish_state: 'published',
+          publish_attempts: 1,
+          discovered_at: at,
+          updated_at: at,
+        })
         .execute();
       const row = (id: string, deleted: string | null, replyTo: string | null = null) => ({
-        id, post_id: 'p1', guild_id: '1', thread_id: '3', author_id: `u${id}`, author_name: `name ${id}`, content: `text of ${id}`, reply_to_id: replyTo,
-        attachments: JSON.stringify([{ url: 'https://cdn.example/a.png', name: 'a.png', contentType: null }]), created_at: at, edited_at: at, deleted_at: deleted,
+        id,
+        post_id: 'p1',
+        guild_id: '1',
+        thread_id: '3',
+        author_id: `u${id}`,
+        author_name: `name ${id}`,
+        content: `text of ${id}`,
+        reply_to_id: replyTo,
+        attachments: JSON.stringify([{ url: 'https://cdn.example/a.png', name: 'a.png', contentType: null }]),
+        created_at: at,
+        edited_at: at,
+        deleted_at: deleted,
       });
-      await db.insertInto('comments').values([row('10', '2026-11-30T11:00:00.000Z'), row('11', null, '10')]).execute();
+      await db
+        .insertInto('comments')
+        .values([row('10', '2026-11-30T11:00:00.000Z'), row('11', null, '10')])
+        .execute();
       assert.not.ok((await migrator.migrateTo('2026-12-03_007_web_consent')).error);
       const rows = await db.selectFrom('comments').selectAll().orderBy('id').execute();
       assert.equal(
@@ -360,7 +533,10 @@ for (const dialect of DIALECTS) {
           ['11', 'text of 11', 'u11', 'name 11', row('11', null).attachments, at, '10', null],
         ],
       );
-      assert.equal((await db.selectFrom('feeds').select('web_enabled').execute()).map((r) => Number(r.web_enabled)), [0]);
+      assert.equal(
+        (await db.selectFrom('feeds').select('web_enabled').execute()).map((r) => Number(r.web_enabled)),
+        [0],
+      );
       assert.is((await db.selectFrom('posts').select('discussion_closed_at').executeTakeFirstOrThrow()).discussion_closed_at, null);
       assert.not.ok((await migrator.migrateTo('2026-11-29_006_canonical_links')).error);
       assert.is((await db.selectFrom('comments').selectAll().execute()).length, 2, 'down keeps the rows');

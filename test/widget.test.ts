@@ -69,26 +69,104 @@ test.before(async (ctx) => {
   ctx.threadUrl = `https://discord.com/channels/${guildId}/${post.threadId}`;
   // A second post whose reply tries to inject markup.
   const { feed } = await upsertFeed(ctx.t.db, { guildId, url: 'https://blog.example/feed', channelId: snowflake() });
-  const hostile = (await upsertPostFromFeed(ctx.t.db, feed, { key: 'h', url: HOSTILE_URL, title: 'Hostile', author: null, publishedAt: null, summaryHtml: null, searchText: 'Hostile', imageUrl: null, contentHash: 'h' }, 'pending')).post;
+  const hostile = (
+    await upsertPostFromFeed(
+      ctx.t.db,
+      feed,
+      {
+        key: 'h',
+        url: HOSTILE_URL,
+        title: 'Hostile',
+        author: null,
+        publishedAt: null,
+        summaryHtml: null,
+        searchText: 'Hostile',
+        imageUrl: null,
+        contentHash: 'h',
+      },
+      'pending',
+    )
+  ).post;
   const threadId = snowflake();
   await setPublishState(ctx.t.db, hostile.id, { state: 'published', channelId: feed.channelId, messageId: threadId, threadId });
   ctx.hostileThreadUrl = `https://discord.com/channels/${guildId}/${threadId}`;
   // The server put both feeds on the web (/web enable): the widget serves only public feeds.
   for (const id of [post.feedId, feed.id]) await setFeedWeb(ctx.t.db, id, true);
   await upsertComments(ctx.t.db, [
-    { id: snowflake(), postId: hostile.id, threadId, authorId: snowflake(), authorName: '<b onmouseover=alert(1)>Mallory</b>', content: HOSTILE, replyToId: null, attachments: [{ url: 'javascript:alert(1)', name: 'evil.txt', contentType: null }], createdAt: new Date().toISOString(), editedAt: null },
+    {
+      id: snowflake(),
+      postId: hostile.id,
+      threadId,
+      authorId: snowflake(),
+      authorName: '<b onmouseover=alert(1)>Mallory</b>',
+      content: HOSTILE,
+      replyToId: null,
+      attachments: [{ url: 'javascript:alert(1)', name: 'evil.txt', contentType: null }],
+      createdAt: new Date().toISOString(),
+      editedAt: null,
+    },
   ]);
   // A third post whose repliers chose how they appear (/privacy set): anonymous, hidden, and named replying to the hidden one.
-  const members = (await upsertPostFromFeed(ctx.t.db, feed, { key: 'm', url: PRIVATE_URL, title: 'Members choose', author: null, publishedAt: null, summaryHtml: null, searchText: 'Members', imageUrl: null, contentHash: 'm' }, 'pending')).post;
+  const members = (
+    await upsertPostFromFeed(
+      ctx.t.db,
+      feed,
+      {
+        key: 'm',
+        url: PRIVATE_URL,
+        title: 'Members choose',
+        author: null,
+        publishedAt: null,
+        summaryHtml: null,
+        searchText: 'Members',
+        imageUrl: null,
+        contentHash: 'm',
+      },
+      'pending',
+    )
+  ).post;
   const membersThread = snowflake();
   await setPublishState(ctx.t.db, members.id, { state: 'published', channelId: feed.channelId, messageId: membersThread, threadId: membersThread });
   const [anon, hidden, named] = [snowflake(), snowflake(), snowflake()];
   const [r1, r2, r3] = [snowflake(), snowflake(), snowflake()];
   const at = (s: number) => new Date(Date.parse('2026-11-30T10:00:00Z') + s * 60_000).toISOString();
   await upsertComments(ctx.t.db, [
-    { id: r1, postId: members.id, threadId: membersThread, authorId: anon, authorName: 'Ann Onymous', content: 'I would rather not be named', replyToId: null, attachments: [], createdAt: at(1), editedAt: null },
-    { id: r2, postId: members.id, threadId: membersThread, authorId: hidden, authorName: 'Hidden Harry', content: 'not for the web', replyToId: r1, attachments: [], createdAt: at(2), editedAt: null },
-    { id: r3, postId: members.id, threadId: membersThread, authorId: named, authorName: 'Nora', content: 'answering Harry', replyToId: r2, attachments: [], createdAt: at(3), editedAt: null },
+    {
+      id: r1,
+      postId: members.id,
+      threadId: membersThread,
+      authorId: anon,
+      authorName: 'Ann Onymous',
+      content: 'I would rather not be named',
+      replyToId: null,
+      attachments: [],
+      createdAt: at(1),
+      editedAt: null,
+    },
+    {
+      id: r2,
+      postId: members.id,
+      threadId: membersThread,
+      authorId: hidden,
+      authorName: 'Hidden Harry',
+      content: 'not for the web',
+      replyToId: r1,
+      attachments: [],
+      createdAt: at(2),
+      editedAt: null,
+    },
+    {
+      id: r3,
+      postId: members.id,
+      threadId: membersThread,
+      authorId: named,
+      authorName: 'Nora',
+      content: 'answering Harry',
+      replyToId: r2,
+      attachments: [],
+      createdAt: at(3),
+      editedAt: null,
+    },
   ]);
   await chooseAppearance(ctx.t.db, guildId, anon, 'anonymous');
   await chooseAppearance(ctx.t.db, guildId, hidden, 'hidden');
@@ -97,7 +175,10 @@ test.before(async (ctx) => {
   await new Promise<void>((resolve) => ctx.blog.listen(0, '127.0.0.1', resolve));
   ctx.blogOrigin = `http://127.0.0.1:${(ctx.blog.address() as { port: number }).port}`;
   const config = loadConfig({ HTTP_CORS_ORIGINS: ctx.blogOrigin }, { dotenv: false });
-  ctx.api = await startHttpServer({ config, log: createLogger('silent'), db: ctx.t.db, version: VERSION, redisHealth: async () => {} }, { port: 0, host: '127.0.0.1' });
+  ctx.api = await startHttpServer(
+    { config, log: createLogger('silent'), db: ctx.t.db, version: VERSION, redisHealth: async () => {} },
+    { port: 0, host: '127.0.0.1' },
+  );
   const html = page(`http://127.0.0.1:${ctx.api.port}`);
   ctx.blog.on('request', (_req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
@@ -105,7 +186,16 @@ test.before(async (ctx) => {
   });
   ctx.browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 
@@ -164,9 +254,18 @@ test('the seed post: "★ 5/5 (2 ratings) · 22 replies", the reply tree, dates,
     assert.ok(seed.times.every((t) => t && !Number.isNaN(Date.parse(t))));
     // Document order of the rendered tree = the fixture's order (a depth-first walk), with the fixture's depths.
     const { comments } = loadSeed();
-    assert.equal(seed.depths, comments.map((c) => c.depth));
-    assert.equal(seed.authors, comments.map((c) => c.author));
-    assert.equal(seed.texts, comments.map((c) => c.text));
+    assert.equal(
+      seed.depths,
+      comments.map((c) => c.depth),
+    );
+    assert.equal(
+      seed.authors,
+      comments.map((c) => c.author),
+    );
+    assert.equal(
+      seed.texts,
+      comments.map((c) => c.text),
+    );
     assert.equal(seed.join, { text: 'Join the discussion on Discord', href: ctx.threadUrl, color: 'rgb(176, 48, 96)' }, 'the blog overrides --blogcord-accent');
 
     const hostile = await browserPage.evaluate(() => {
@@ -189,14 +288,22 @@ test('the seed post: "★ 5/5 (2 ratings) · 22 replies", the reply tree, dates,
 
     const missing = await browserPage.locator('#missing').innerText();
     assert.match(missing, /No discussion on Discord yet\./);
-    assert.equal(problems.filter((p) => !/404/.test(p)), [], 'no script errors (the 404 of the undiscussed page is expected)');
+    assert.equal(
+      problems.filter((p) => !/404/.test(p)),
+      [],
+      'no script errors (the 404 of the undiscussed page is expected)',
+    );
 
     mkdirSync(`${ROOT}test-output`, { recursive: true });
     mkdirSync(`${ROOT}docs`, { recursive: true });
     // The whole widget (tall: 22 replies), and its top for the README.
     await browserPage.locator('#seed').screenshot({ path: `${ROOT}test-output/widget-full.png` });
     const box = (await browserPage.locator('#seed').boundingBox())!;
-    await browserPage.screenshot({ path: `${ROOT}test-output/widget.png`, fullPage: true, clip: { x: Math.max(0, box.x - 16), y: Math.max(0, box.y - 16), width: box.width + 32, height: Math.min(box.height, 960) + 16 } });
+    await browserPage.screenshot({
+      path: `${ROOT}test-output/widget.png`,
+      fullPage: true,
+      clip: { x: Math.max(0, box.x - 16), y: Math.max(0, box.y - 16), width: box.width + 32, height: Math.min(box.height, 960) + 16 },
+    });
     if (process.env.UPDATE_SCREENSHOTS === '1') copyFileSync(`${ROOT}test-output/widget.png`, `${ROOT}docs/widget.png`);
     assert.ok(existsSync(`${ROOT}test-output/widget.png`) && existsSync(`${ROOT}test-output/widget-full.png`));
   } finally {

@@ -107,7 +107,7 @@ export function describeError(err: unknown): string {
  */
 function ensureParentFolder(url: string, file: string): void {
   const missing: string[] = [];
-  for (let dir = dirname(file); ; ) {
+  for (let dir = dirname(file); ;) {
     try {
       if (!statSync(dir).isDirectory()) throw cannotOpen(url, `${dir} is not a folder`);
       break;
@@ -157,7 +157,8 @@ function checkSqliteFile(url: string, file: string): void {
   } catch (err) {
     throw cannotOpen(url, `cannot read ${file} (${describeError(err)})`);
   }
-  if (read < 100 || !header.subarray(0, 16).equals(SQLITE_HEADER)) throw cannotOpen(url, `${file} is not a SQLite database (it does not start with SQLite's header)`);
+  if (read < 100 || !header.subarray(0, 16).equals(SQLITE_HEADER))
+    throw cannotOpen(url, `${file} is not a SQLite database (it does not start with SQLite's header)`);
   // The page count in the header is valid when the change counter matches "version valid for" (SQLite file format §1.3).
   const rawPageSize = header.readUInt16BE(16);
   const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;

@@ -9,9 +9,12 @@ const migrationFolder = fileURLToPath(new URL('../../migrations', import.meta.ur
 async function migrator(db: RootDb): Promise<Migrator> {
   // On PostgreSQL, name the schema: without it Kysely finds another schema's kysely_migration_lock table and
   // skips creating this schema's own (several databases or test schemas on one server).
-  const schema =
-    db.dialect === 'postgres' ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db.kysely)).rows[0]?.schema : undefined;
-  return new Migrator({ db: db.kysely, provider: new FileMigrationProvider({ fs, path, migrationFolder }), ...(schema ? { migrationTableSchema: schema } : {}) });
+  const schema = db.dialect === 'postgres' ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db.kysely)).rows[0]?.schema : undefined;
+  return new Migrator({
+    db: db.kysely,
+    provider: new FileMigrationProvider({ fs, path, migrationFolder }),
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
 }
 
 export interface MigrationStep {

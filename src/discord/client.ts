@@ -5,7 +5,9 @@ import type { Config } from '../config.ts';
  * The gateway client: the intents blogcord needs, partials so reactions on old announcements arrive,
  * and bounded caches so memory stays flat over millions of events (state lives in the database).
  */
-export function createDiscordClient(config: Pick<Config, 'discordApiUrl' | 'shardIds' | 'shardCount'> & Partial<Pick<Config, 'discordGlobalRateLimit'>>): Client {
+export function createDiscordClient(
+  config: Pick<Config, 'discordApiUrl' | 'shardIds' | 'shardCount'> & Partial<Pick<Config, 'discordGlobalRateLimit'>>,
+): Client {
   const client: Client = new Client({
     intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.GuildMessageReactions, GatewayIntentBits.MessageContent],
     partials: [Partials.Message, Partials.Channel, Partials.Reaction, Partials.User, Partials.GuildMember],

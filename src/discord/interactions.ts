@@ -72,9 +72,10 @@ export function createInteractionHandler(commands: readonly Command[], ctx: AppC
       }
       const ref = randomBytes(4).toString('hex').toUpperCase();
       log.error({ err: error, ref }, 'command failed');
-      await answer(interaction, `Something went wrong on our side (reference ${ref}). Nothing was changed if the command did not say so; please try again.`).catch(
-        (e: unknown) => log.warn({ err: e, ref }, 'could not answer'),
-      );
+      await answer(
+        interaction,
+        `Something went wrong on our side (reference ${ref}). Nothing was changed if the command did not say so; please try again.`,
+      ).catch((e: unknown) => log.warn({ err: e, ref }, 'could not answer'));
     }
   }
 }

@@ -1,5 +1,12 @@
 import { DiscordAPIError, REST, type RequestData } from '@discordjs/rest';
-import { Routes, type APIChannel, type APIMessage, type APIUser, type RESTPostAPIChannelMessageJSONBody, type RESTPatchAPIChannelMessageJSONBody } from 'discord-api-types/v10';
+import {
+  Routes,
+  type APIChannel,
+  type APIMessage,
+  type APIUser,
+  type RESTPostAPIChannelMessageJSONBody,
+  type RESTPatchAPIChannelMessageJSONBody,
+} from 'discord-api-types/v10';
 import { DiscordRequestError, type DiscordPort, type MessageFile, type ReactionKind } from '../services/discord-port.ts';
 
 /**
@@ -11,7 +18,11 @@ import { DiscordRequestError, type DiscordPort, type MessageFile, type ReactionK
  * it only for a bot whose global limit Discord has raised, or against a server without that limit (the emulator).
  */
 export function createRest(config: { discordApiUrl: string; discordToken: string | null; discordGlobalRateLimit?: number }): REST {
-  const rest = new REST({ api: config.discordApiUrl, version: '10', ...(config.discordGlobalRateLimit ? { globalRequestsPerSecond: config.discordGlobalRateLimit } : {}) });
+  const rest = new REST({
+    api: config.discordApiUrl,
+    version: '10',
+    ...(config.discordGlobalRateLimit ? { globalRequestsPerSecond: config.discordGlobalRateLimit } : {}),
+  });
   if (config.discordToken) rest.setToken(config.discordToken);
   return rest;
 }
@@ -62,7 +73,11 @@ export class RestDiscordPort implements DiscordPort {
 
   createMessage(channelId: string, body: RESTPostAPIChannelMessageJSONBody, files: readonly MessageFile[] = []): Promise<APIMessage> {
     // @discordjs/rest sends files as multipart: the body as payload_json and each file as files[n].
-    return this.#call('post', Routes.channelMessages(channelId), files.length ? { body, files: files.map((f) => ({ name: f.name, data: f.data, contentType: f.contentType })) } : { body });
+    return this.#call(
+      'post',
+      Routes.channelMessages(channelId),
+      files.length ? { body, files: files.map((f) => ({ name: f.name, data: f.data, contentType: f.contentType })) } : { body },
+    );
   }
 
   editMessage(channelId: string, messageId: string, body: RESTPatchAPIChannelMessageJSONBody): Promise<APIMessage> {
@@ -91,7 +106,9 @@ export class RestDiscordPort implements DiscordPort {
   }
 
   async createForumPost(channelId: string, name: string, message: RESTPostAPIChannelMessageJSONBody): Promise<{ threadId: string; messageId: string }> {
-    const thread = await this.#call<APIChannel & { message?: APIMessage }>('post', Routes.threads(channelId), { body: { name, message, auto_archive_duration: 10080 } });
+    const thread = await this.#call<APIChannel & { message?: APIMessage }>('post', Routes.threads(channelId), {
+      body: { name, message, auto_archive_duration: 10080 },
+    });
     return { threadId: thread.id, messageId: thread.message?.id ?? thread.id };
   }
 

@@ -5,7 +5,21 @@
 // Pure; no I/O.
 
 /** Query parameters that only say where a click came from (analytics and ad click ids), never which page. */
-const TRACKING_PARAMS = new Set(['fbclid', 'gclid', 'dclid', 'gbraid', 'wbraid', 'msclkid', 'yclid', 'igshid', 'mc_cid', 'mc_eid', '_hsenc', '_hsmi', 'mkt_tok']);
+const TRACKING_PARAMS = new Set([
+  'fbclid',
+  'gclid',
+  'dclid',
+  'gbraid',
+  'wbraid',
+  'msclkid',
+  'yclid',
+  'igshid',
+  'mc_cid',
+  'mc_eid',
+  '_hsenc',
+  '_hsmi',
+  'mkt_tok',
+]);
 
 export const isTrackingParam = (name: string): boolean => {
   const n = name.toLowerCase();

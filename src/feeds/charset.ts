@@ -5,7 +5,10 @@ import iconv from 'iconv-lite';
  * gb2312/gbk mean GB18030's superset.
  */
 function normaliseCharset(label: string): string | null {
-  const name = label.trim().replace(/^["']|["']$/g, '').toLowerCase();
+  const name = label
+    .trim()
+    .replace(/^["']|["']$/g, '')
+    .toLowerCase();
   if (!name) return null;
   if (['iso-8859-1', 'iso8859-1', 'latin1', 'latin-1', 'l1', 'us-ascii', 'ascii', 'cp1252', 'windows-1252'].includes(name)) {
     return 'windows-1252';
@@ -52,10 +55,7 @@ function isValidUtf8(bytes: Uint8Array): boolean {
  */
 export function decodeFeedBytes(bytes: Uint8Array, contentType?: string | null): string {
   const bom = charsetFromBom(bytes);
-  const declared =
-    bom ??
-    normaliseCharset(charsetFromContentType(contentType) ?? '') ??
-    normaliseCharset(charsetFromXmlDeclaration(bytes) ?? '');
+  const declared = bom ?? normaliseCharset(charsetFromContentType(contentType) ?? '') ?? normaliseCharset(charsetFromXmlDeclaration(bytes) ?? '');
   let charset = declared;
   if (!charset) charset = isValidUtf8(bytes) ? 'utf-8' : 'windows-1252';
   // A feed that claims UTF-8 but is not (common with old CMSes) reads better as windows-1252 than with U+FFFD.

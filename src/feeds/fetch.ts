@@ -31,7 +31,9 @@ export function checkFeedUrl(input: string, allowPrivateNetwork: boolean, isAllo
     throw new FeedError('invalid-url', `"${input}" is not a valid URL (it should look like https://example.com/feed/)`, { url: input });
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new FeedError('unsupported-protocol', `Only http and https feed URLs are supported, not ${url.protocol.replace(/:$/, '')}: (${input})`, { url: input });
+    throw new FeedError('unsupported-protocol', `Only http and https feed URLs are supported, not ${url.protocol.replace(/:$/, '')}: (${input})`, {
+      url: input,
+    });
   }
   if (!url.hostname) throw new FeedError('invalid-url', `"${input}" has no host name`, { url: input });
   if (url.username || url.password) {
@@ -136,11 +138,7 @@ function classifyError(err: unknown, url: string, totalTimedOut: boolean, timeou
  * answering" instead of "took longer than N s". The connect timeout (undici's coarse timer too) is at most half
  * of the total, so a host that does not answer is always told apart from a slow download.
  */
-export async function fetchFeed(
-  url: string,
-  validators: FetchFeedValidators,
-  opts: FetchFeedOptions,
-): Promise<FetchFeedResult> {
+export async function fetchFeed(url: string, validators: FetchFeedValidators, opts: FetchFeedOptions): Promise<FetchFeedResult> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_FEED_TIMEOUT_MS;
   const maxBytes = opts.maxBytes ?? DEFAULT_FEED_MAX_BYTES;
   const connectTimeoutMs = opts.connectTimeoutMs ?? Math.min(10_000, Math.ceil(timeoutMs / 2));
@@ -195,7 +193,10 @@ export async function fetchFeed(
         const location = header(response.headers, 'location');
         discard(response.body);
         if (!location) {
-          throw new FeedError('http-status', `${current.href} answered ${statusCode} (a redirect) without saying where to`, { url: current.href, status: statusCode });
+          throw new FeedError('http-status', `${current.href} answered ${statusCode} (a redirect) without saying where to`, {
+            url: current.href,
+            status: statusCode,
+          });
         }
         if (hop >= MAX_REDIRECTS) {
           throw new FeedError('too-many-redirects', `${url} redirects more than ${MAX_REDIRECTS} times`, { url });

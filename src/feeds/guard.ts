@@ -33,11 +33,7 @@ export function isPublicAddress(address: string): boolean {
 }
 
 export function privateAddressError(url: string, address: string): FeedError {
-  return new FeedError(
-    'private-address',
-    `${url} resolves to ${address}, a private address; set FEED_ALLOW_PRIVATE_NETWORK=true to allow it`,
-    { url },
-  );
+  return new FeedError('private-address', `${url} resolves to ${address}, a private address; set FEED_ALLOW_PRIVATE_NETWORK=true to allow it`, { url });
 }
 
 type LookupAddress = { address: string; family: number };

@@ -107,7 +107,44 @@ export function htmlShape(root: HTMLElement): { depth: number; elements: number 
   return { depth, elements };
 }
 
-const BLOCK = new Set(['address', 'article', 'aside', 'blockquote', 'br', 'dd', 'details', 'dialog', 'div', 'dl', 'dt', 'fieldset', 'figcaption', 'figure', 'footer', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'header', 'hgroup', 'hr', 'li', 'main', 'nav', 'ol', 'p', 'pre', 'section', 'table', 'td', 'th', 'tr', 'ul']);
+const BLOCK = new Set([
+  'address',
+  'article',
+  'aside',
+  'blockquote',
+  'br',
+  'dd',
+  'details',
+  'dialog',
+  'div',
+  'dl',
+  'dt',
+  'fieldset',
+  'figcaption',
+  'figure',
+  'footer',
+  'h1',
+  'h2',
+  'h3',
+  'h4',
+  'h5',
+  'h6',
+  'header',
+  'hgroup',
+  'hr',
+  'li',
+  'main',
+  'nav',
+  'ol',
+  'p',
+  'pre',
+  'section',
+  'table',
+  'td',
+  'th',
+  'tr',
+  'ul',
+]);
 
 /**
  * The visible text of a parsed fragment without recursion: text nodes decoded, a line break at each block
@@ -175,7 +212,6 @@ export function httpUrl(ref: string | null | undefined, base?: string | null): s
   return url && /^https?:\/\//i.test(url) ? url : null;
 }
 
-
 const URL_ATTR = /(\s(href|src|poster)\s*=\s*)(?:"([^"<>]{0,4096})"|'([^'<>]{0,4096})'|([^\s"'<>]{1,4096}))/gi;
 
 function absoluteValue(value: string, base: string): string | null {
@@ -212,7 +248,8 @@ export function absolutizeHtml(html: string, base: string | null): string {
   return changed ? root.toString() : html;
 }
 
-const TRACKER = /(pixel\.wp\.com|\/_\/stat\?|feeds\.feedburner\.com\/~r\/|feedburner\.com\/~ff\/|stats\.|\/pixel[./?]|\/track(ing)?[./?]|\bp\.php\?|doubleclick\.net|gravatar\.com\/avatar)/i;
+const TRACKER =
+  /(pixel\.wp\.com|\/_\/stat\?|feeds\.feedburner\.com\/~r\/|feedburner\.com\/~ff\/|stats\.|\/pixel[./?]|\/track(ing)?[./?]|\bp\.php\?|doubleclick\.net|gravatar\.com\/avatar)/i;
 
 /** True for 1×1 images and well-known tracking/avatar URLs, which must not become a post's image. */
 export function isTrackingImage(url: string, width?: string | number | null, height?: string | number | null): boolean {

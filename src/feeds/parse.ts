@@ -3,17 +3,7 @@ import { DetectError, MalformedError, ParseError, parseFeed as feedsmithParse } 
 import { XMLValidator } from 'fast-xml-parser';
 import { stripControls, stripHtmlControls } from './clean.ts';
 import { FeedError } from './errors.ts';
-import {
-  absolutizeHtml,
-  cleanTitle,
-  collapseWhitespace,
-  discoverFeedLinks,
-  firstImage,
-  htmlToText,
-  httpUrl,
-  isTrackingImage,
-  resolveUrl,
-} from './html.ts';
+import { absolutizeHtml, cleanTitle, collapseWhitespace, discoverFeedLinks, firstImage, htmlToText, httpUrl, isTrackingImage, resolveUrl } from './html.ts';
 import type { ParsedFeed, PostDraft } from './types.ts';
 
 // feedsmith's output is walked loosely: real feeds put anything anywhere.
@@ -38,7 +28,10 @@ export function toIsoDate(raw: unknown): string | null {
   let time = Date.parse(value);
   if (Number.isNaN(time)) {
     // Common sloppiness: "Mon, 24 Sep 2018 12:00:00 GMT-03:00", "2018-09-24 12:00:00 +0000", zone names like "EDT" unknown to V8.
-    const cleaned = value.replace(/^(\w{3}),?\s+/, '').replace(/ ([+-]\d{2}):?(\d{2})$/, ' $1$2').replace(/^(\d{4}-\d{2}-\d{2}) /, '$1T');
+    const cleaned = value
+      .replace(/^(\w{3}),?\s+/, '')
+      .replace(/ ([+-]\d{2}):?(\d{2})$/, ' $1$2')
+      .replace(/^(\d{4}-\d{2}-\d{2}) /, '$1T');
     time = Date.parse(cleaned);
   }
   if (Number.isNaN(time)) return null;
@@ -112,7 +105,8 @@ function looksLikeHtml(value: string): boolean {
 function notAFeed(value: string, feedUrl: string): FeedError {
   if (looksLikeHtml(value) || /<html[\s>]/i.test(value.slice(0, 2048))) {
     const suggestions = discoverFeedLinks(value, feedUrl);
-    const hint = suggestions.length > 0 ? ` Did you mean ${suggestions[0]} ?` : ' Look for an RSS or Atom link on the blog (often /feed/, /rss.xml or /atom.xml).';
+    const hint =
+      suggestions.length > 0 ? ` Did you mean ${suggestions[0]} ?` : ' Look for an RSS or Atom link on the blog (often /feed/, /rss.xml or /atom.xml).';
     return new FeedError('not-a-feed', `This is an HTML page, not a feed.${hint}`, { url: feedUrl, suggestions });
   }
   const trimmed = value.trimStart();
@@ -161,7 +155,8 @@ function preflightXml(xml: string, feedUrl: string): void {
   }
   if (!root) return;
   const tail = withoutTrailingMisc(xml);
-  const closes = new RegExp(`</\\s*${root.replace(/[.:-]/g, '\\$&')}\\s*>$`, 'i').test(tail) || /\/>$/.test(tail) && tail.indexOf('<', 0) === tail.lastIndexOf('<');
+  const closes =
+    new RegExp(`</\\s*${root.replace(/[.:-]/g, '\\$&')}\\s*>$`, 'i').test(tail) || (/\/>$/.test(tail) && tail.indexOf('<', 0) === tail.lastIndexOf('<'));
   if (!closes) {
     const result = XMLValidator.validate(xml);
     const detail = result === true ? '' : ` (${result.err.msg.replace(/\.$/, '')}, line ${result.err.line})`;
@@ -221,7 +216,14 @@ function rssItem(item: Obj, feed: Obj, feedBase: string | null, extras: RawExtra
       str(at(item, 'itunes', 'author')) ??
       str(arr(at(feed, 'dc', 'creators'))[0]) ??
       str(at(feed, 'itunes', 'author')),
-    published: [item.pubDate, ...arr(at(item, 'dc', 'dates')), at(item, 'dc', 'date'), at(item, 'dcterms', 'issued'), at(item, 'dcterms', 'created'), at(item, 'atom', 'published')],
+    published: [
+      item.pubDate,
+      ...arr(at(item, 'dc', 'dates')),
+      at(item, 'dc', 'date'),
+      at(item, 'dcterms', 'issued'),
+      at(item, 'dcterms', 'created'),
+      at(item, 'atom', 'published'),
+    ],
     updated: [at(item, 'atom', 'updated'), ...arr(at(item, 'dcterms', 'modifieds')), at(item, 'dcterms', 'modified')],
     summaryHtml: str(item.description),
     contentHtml: str(at(item, 'content', 'encoded')) ?? extras.bodyHtml,
@@ -235,7 +237,9 @@ function rssItem(item: Obj, feed: Obj, feedBase: string | null, extras: RawExtra
 function atomItem(entry: Obj, feed: Obj, feedBase: string | null, extras: RawExtras): RawItem {
   const origLink = extras.origLink;
   const entryBase = resolveUrl(str(at(entry, 'xml', 'base')), feedBase) ?? feedBase;
-  const links = arr(entry.links).map(obj).filter((l): l is Obj => !!l && !!str(l.href));
+  const links = arr(entry.links)
+    .map(obj)
+    .filter((l): l is Obj => !!l && !!str(l.href));
   const alternates = links.filter((l) => !l.rel || l.rel === 'alternate');
   const alternate = alternates.find((l) => /^text\/html$/i.test(str(l.type) ?? '')) ?? alternates[0];
   const content = obj(entry.content);
@@ -381,11 +385,14 @@ function decodeXmlText(value: string): string {
   const cdata = /^\s*<!\[CDATA\[([\s\S]*?)\]\]>\s*$/.exec(value);
   if (cdata) return cdata[1]!;
   const named: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
-  return value.replace(/&(?:#x([0-9a-f]{1,6})|#(\d{1,7})|(lt|gt|amp|quot|apos));/gi, (ref, hex: string | undefined, dec: string | undefined, name: string | undefined) => {
-    if (name) return named[name.toLowerCase()]!;
-    const code = hex !== undefined ? parseInt(hex, 16) : Number(dec);
-    return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : ref;
-  });
+  return value.replace(
+    /&(?:#x([0-9a-f]{1,6})|#(\d{1,7})|(lt|gt|amp|quot|apos));/gi,
+    (ref, hex: string | undefined, dec: string | undefined, name: string | undefined) => {
+      if (name) return named[name.toLowerCase()]!;
+      const code = hex !== undefined ? parseInt(hex, 16) : Number(dec);
+      return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : ref;
+    },
+  );
 }
 
 /**
@@ -576,7 +583,11 @@ function emptyOrRefused(value: string, feedUrl: string, cause: unknown): ParsedF
   if (value.startsWith('{')) {
     const json = JSON.parse(value) as Obj;
     if (Array.isArray(json.items) && json.items.length === 0) return { format: 'json', title: null, link: null, items: [] };
-    throw malformed(`it is a JSON Feed whose "items" ${Array.isArray(json.items) ? 'hold nothing blogcord can read (no id, url, title or content)' : 'is not a list'}`, feedUrl, cause);
+    throw malformed(
+      `it is a JSON Feed whose "items" ${Array.isArray(json.items) ? 'hold nothing blogcord can read (no id, url, title or content)' : 'is not a list'}`,
+      feedUrl,
+      cause,
+    );
   }
   const root = detectRoot(value) ?? '?';
   const local = root.replace(/^[\w.-]+:/, '').toLowerCase();
@@ -650,7 +661,9 @@ function parseFeedText(input: string, feedUrl: string): ParsedFeed {
     case 'rss': {
       const rootBase = resolveUrl(str(at(feed, 'xml', 'base')), feedBaseFromUrl) ?? feedBaseFromUrl;
       const feedBase = resolveUrl(channelBase(value), rootBase) ?? rootBase;
-      const items = arr(feed.items).map(obj).filter((i): i is Obj => !!i);
+      const items = arr(feed.items)
+        .map(obj)
+        .filter((i): i is Obj => !!i);
       const extras = rawExtras(value, items.length, 'item');
       return {
         format: 'rss',
@@ -661,9 +674,13 @@ function parseFeedText(input: string, feedUrl: string): ParsedFeed {
     }
     case 'atom': {
       const feedBase = resolveUrl(str(at(feed, 'xml', 'base')), feedBaseFromUrl) ?? feedBaseFromUrl;
-      const entries = arr(feed.entries).map(obj).filter((i): i is Obj => !!i);
+      const entries = arr(feed.entries)
+        .map(obj)
+        .filter((i): i is Obj => !!i);
       const extras = rawExtras(value, entries.length, 'entry');
-      const links = arr(feed.links).map(obj).filter((l): l is Obj => !!l && !!str(l.href));
+      const links = arr(feed.links)
+        .map(obj)
+        .filter((l): l is Obj => !!l && !!str(l.href));
       const alternate = links.find((l) => (!l.rel || l.rel === 'alternate') && /html/i.test(str(l.type) ?? 'text/html'));
       const title = obj(feed.title);
       return {
@@ -674,7 +691,9 @@ function parseFeedText(input: string, feedUrl: string): ParsedFeed {
       };
     }
     case 'rdf': {
-      const items = arr(feed.items).map(obj).filter((i): i is Obj => !!i);
+      const items = arr(feed.items)
+        .map(obj)
+        .filter((i): i is Obj => !!i);
       return {
         format: 'rdf',
         title: feedTitleOf(str(feed.title)),
@@ -684,7 +703,9 @@ function parseFeedText(input: string, feedUrl: string): ParsedFeed {
     }
     case 'json': {
       const base = httpUrl(str(feed.feed_url), feedBaseFromUrl) ?? feedBaseFromUrl;
-      const items = arr(feed.items).map(obj).filter((i): i is Obj => !!i);
+      const items = arr(feed.items)
+        .map(obj)
+        .filter((i): i is Obj => !!i);
       return {
         format: 'json',
         title: feedTitleOf(str(feed.title) === undefined ? undefined : literalTags(str(feed.title)!)),

@@ -122,7 +122,10 @@ function httpUrlOrThrow(raw: string): string {
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -348,8 +351,12 @@ export async function startHttpServer(ctx: HttpContext, opts: StartHttpOptions =
   } catch (err) {
     await app.close().catch(() => {});
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new ConfigError(`Invalid configuration:\n  HTTP_PORT: port ${port} is already in use; choose a free port, or 0 to disable the HTTP API`);
-    if (code === 'EACCES') throw new ConfigError(`Invalid configuration:\n  HTTP_PORT: not allowed to listen on port ${port}; choose a port above 1023, or 0 to disable the HTTP API`);
+    if (code === 'EADDRINUSE')
+      throw new ConfigError(`Invalid configuration:\n  HTTP_PORT: port ${port} is already in use; choose a free port, or 0 to disable the HTTP API`);
+    if (code === 'EACCES')
+      throw new ConfigError(
+        `Invalid configuration:\n  HTTP_PORT: not allowed to listen on port ${port}; choose a port above 1023, or 0 to disable the HTTP API`,
+      );
     throw err;
   }
   const address = app.server.address();

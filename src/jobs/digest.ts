@@ -63,7 +63,8 @@ export function jobMoment(job: Pick<Job, 'opts'>): Date {
 export function digestProcessor(ctx: AppContext) {
   return async (job: Job<DigestJobData>): Promise<DigestOutcome | { status: 'disabled' | 'nothing-to-repair'; guildId: string }> => {
     const guildId = job.data?.guildId;
-    if (typeof guildId !== 'string' || !/^\d{17,20}$/.test(guildId)) throw new UnrecoverableError(`a digest job needs a guildId (a Discord id), got ${JSON.stringify(job.data)}`);
+    if (typeof guildId !== 'string' || !/^\d{17,20}$/.test(guildId))
+      throw new UnrecoverableError(`a digest job needs a guildId (a Discord id), got ${JSON.stringify(job.data)}`);
     // A digest left claimed, queued again by the sweep (src/jobs/sweep.ts): finish that row, whatever the date.
     const periodKey = (job.data as { periodKey?: unknown }).periodKey;
     if (job.name === 'digest-repair' && typeof periodKey === 'string') {
@@ -96,5 +97,8 @@ export const digestWorker: WorkerDefinition = { queue: 'digest', concurrency: 2,
 /** At every worker start and whenever Redis comes back: every enabled server's scheduler, stale ones removed. */
 export const digestSchedulers: SchedulerSetup = async (ctx) => {
   const { scheduled, removed } = await syncAllDigestSchedulers(ctx);
-  ctx.log.info({ scheduled: scheduled.length, removed: removed.length, cronOverride: ctx.config.digestCronOverride ?? undefined }, 'digest schedules registered');
+  ctx.log.info(
+    { scheduled: scheduled.length, removed: removed.length, cronOverride: ctx.config.digestCronOverride ?? undefined },
+    'digest schedules registered',
+  );
 };

@@ -18,7 +18,14 @@ export const pollSchedulerId = (feedId: string): string => jobId('poll', feedId)
 export function pollJitterMs(feedId: string, everyMs: number): number {
   const spread = Math.floor(everyMs / 10);
   if (spread < 1) return 0;
-  return parseInt(stableId('jitter', feedId).replace(/[^0-9a-f]/gi, '').slice(0, 8) || '0', 16) % spread;
+  return (
+    parseInt(
+      stableId('jitter', feedId)
+        .replace(/[^0-9a-f]/gi, '')
+        .slice(0, 8) || '0',
+      16,
+    ) % spread
+  );
 }
 
 export async function schedulePolls(queues: Queues, feed: Pick<Feed, 'id'>, intervalSeconds: number): Promise<void> {

@@ -10,4 +10,11 @@ import type { SchedulerSetup, WorkerDefinition } from './worker.ts';
 
 export const workers: readonly WorkerDefinition[] = [refreshWorker, feedsWorker, publishWorker, digestWorker, syncWorker, recountWorker, sweepWorker];
 
-export const schedulers: readonly SchedulerSetup[] = [registerFeedPolls, requeueUnfinishedPosts, digestSchedulers, syncScheduler, registerRecount, sweepScheduler];
+export const schedulers: readonly SchedulerSetup[] = [
+  registerFeedPolls,
+  requeueUnfinishedPosts,
+  digestSchedulers,
+  syncScheduler,
+  registerRecount,
+  sweepScheduler,
+];

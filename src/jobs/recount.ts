@@ -54,4 +54,3 @@ export const registerRecount: SchedulerSetup = async (ctx) => {
   await queue.upsertJobScheduler(RECOUNT_SCHEDULER_ID, { every: ctx.config.recountIntervalSeconds * 1000 }, { name: 'recount-all', data: {} });
   if (existed) await queue.add('recount-all', {}, { deduplication: { id: 'recount-all-now' } });
 };
-

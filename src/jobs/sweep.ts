@@ -40,7 +40,10 @@ export async function sweepStrandedWork(ctx: SweepContext, at = Date.now()): Pro
     if (LIVE.has(job)) continue;
     await enqueuePublish(ctx.queues, post.id);
     summary.posts++;
-    ctx.log.info({ postId: post.id, feedId: post.feedId, publishState: post.publishState, job }, 'sweep: a post waiting to be published had no job; queued it again');
+    ctx.log.info(
+      { postId: post.id, feedId: post.feedId, publishState: post.publishState, job },
+      'sweep: a post waiting to be published had no job; queued it again',
+    );
   }
 
   // Digests claimed and never posted: the repair finds the message in the channel, or posts it with the row's nonce.

@@ -18,7 +18,10 @@ const THREAD_JOB = { attempts: 5, backoff: { type: 'exponential', delay: 2000 },
 
 /** Asks for a catch-up of one thread (deduplicated per thread while one waits). */
 export async function requestThreadSync(queues: Queues, threadId: string, { full = false } = {}): Promise<void> {
-  await queues.sync.add('sync-thread', { threadId, full } satisfies SyncThreadJobData, { ...THREAD_JOB, jobId: full ? jobId('sync', threadId, 'full') : jobId('sync', threadId) });
+  await queues.sync.add('sync-thread', { threadId, full } satisfies SyncThreadJobData, {
+    ...THREAD_JOB,
+    jobId: full ? jobId('sync', threadId, 'full') : jobId('sync', threadId),
+  });
 }
 
 /** Asks for the catch-up of every post thread active within SYNC_WINDOW_DAYS. */
@@ -26,7 +29,13 @@ export async function syncAll(ctx: Pick<AppContext, 'db' | 'queues' | 'config' |
   const threads = await listThreadsToSync(ctx.db, ctx.config.syncWindowDays);
   for (let i = 0; i < threads.length; i += 500) {
     await ctx.queues.sync.addBulk(
-      threads.slice(i, i + 500).map((t) => ({ name: 'sync-thread', data: { threadId: t.threadId } satisfies SyncThreadJobData, opts: { ...THREAD_JOB, jobId: jobId('sync', t.threadId) } })),
+      threads
+        .slice(i, i + 500)
+        .map((t) => ({
+          name: 'sync-thread',
+          data: { threadId: t.threadId } satisfies SyncThreadJobData,
+          opts: { ...THREAD_JOB, jobId: jobId('sync', t.threadId) },
+        })),
     );
   }
   ctx.log.debug({ threads: threads.length }, 'catch-up of the post threads requested');
@@ -53,12 +62,19 @@ export const syncWorker: WorkerDefinition = {
 
 /** A catch-up of every post thread now (requests made while one waits join it). */
 export async function requestSyncAll(queues: Queues): Promise<void> {
-  await queues.sync.add('sync-all', {}, { jobId: 'sync-all-now', attempts: 3, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: true, removeOnFail: true });
+  await queues.sync.add(
+    'sync-all',
+    {},
+    { jobId: 'sync-all-now', attempts: 3, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: true, removeOnFail: true },
+  );
 }
 
 /** The periodic catch-up, and one right now (a worker that starts has just been away, or Redis was). */
 export const syncScheduler: SchedulerSetup = async (ctx) => {
-  await ctx.queues.sync.upsertJobScheduler('sync-all', { every: ctx.config.syncIntervalSeconds * 1000 }, { name: 'sync-all', data: {}, opts: { attempts: 1, removeOnComplete: true, removeOnFail: 100 } });
+  await ctx.queues.sync.upsertJobScheduler(
+    'sync-all',
+    { every: ctx.config.syncIntervalSeconds * 1000 },
+    { name: 'sync-all', data: {}, opts: { attempts: 1, removeOnComplete: true, removeOnFail: 100 } },
+  );
   await requestSyncAll(ctx.queues);
 };
-

@@ -165,7 +165,8 @@ export function renderDigest(v: DigestView, chart: Pick<DigestChart, 'filename' 
   }
   if (v.mostDiscussed.length) {
     const lines = v.mostDiscussed.map(
-      (e, i) => `${i + 1}. ${entryHead(v.guildId, e)} — ${plural(e.newComments, 'new comment', 'new comments')} (${plural(e.replies, 'reply', 'replies')} in all)`,
+      (e, i) =>
+        `${i + 1}. ${entryHead(v.guildId, e)} — ${plural(e.newComments, 'new comment', 'new comments')} (${plural(e.replies, 'reply', 'replies')} in all)`,
     );
     fields.push({ name: '💬 Most discussed', value: fitLines(lines, EMBED_FIELD_VALUE_MAX) });
   }
@@ -181,7 +182,10 @@ export function renderDigest(v: DigestView, chart: Pick<DigestChart, 'filename' 
     const others = n - shown.length;
     const who = shown.length ? `: ${shown.join(', ')}${others > 0 ? ` and ${plural(others, 'other', 'others')}` : ''}` : '';
     const head = `${plural(n, 'person', 'people')} replied or rated for the first time${who}. Welcome!`;
-    fields.push({ name: '👋 New voices', value: head.length <= EMBED_FIELD_VALUE_MAX ? head : `${plural(n, 'person', 'people')} replied or rated for the first time. Welcome!` });
+    fields.push({
+      name: '👋 New voices',
+      value: head.length <= EMBED_FIELD_VALUE_MAX ? head : `${plural(n, 'person', 'people')} replied or rated for the first time. Welcome!`,
+    });
   }
   const p = v.previous;
   if (p.newComments + p.newRatings > 0) {

@@ -48,7 +48,8 @@ export function validateMessagePayload(body: RESTPostAPIChannelMessageJSONBody):
   let total = 0;
   embeds.forEach((embed, i) => {
     const at = `embed ${i + 1}`;
-    if (embed.title !== undefined && embed.title.length > EMBED_TITLE_MAX) problems.push(`${at} title is ${embed.title.length} characters (max ${EMBED_TITLE_MAX})`);
+    if (embed.title !== undefined && embed.title.length > EMBED_TITLE_MAX)
+      problems.push(`${at} title is ${embed.title.length} characters (max ${EMBED_TITLE_MAX})`);
     if (embed.description !== undefined && embed.description.length > EMBED_DESCRIPTION_MAX) {
       problems.push(`${at} description is ${embed.description.length} characters (max ${EMBED_DESCRIPTION_MAX})`);
     }
@@ -61,11 +62,13 @@ export function validateMessagePayload(body: RESTPostAPIChannelMessageJSONBody):
       if (f.value.length > EMBED_FIELD_VALUE_MAX) problems.push(`${at} field ${j + 1} value is ${f.value.length} characters (max ${EMBED_FIELD_VALUE_MAX})`);
     });
     if (embed.footer) {
-      if (embed.footer.text.length > EMBED_FOOTER_TEXT_MAX) problems.push(`${at} footer is ${embed.footer.text.length} characters (max ${EMBED_FOOTER_TEXT_MAX})`);
+      if (embed.footer.text.length > EMBED_FOOTER_TEXT_MAX)
+        problems.push(`${at} footer is ${embed.footer.text.length} characters (max ${EMBED_FOOTER_TEXT_MAX})`);
       if (embed.footer.text.trim() === '') problems.push(`${at} footer text is empty`);
     }
     if (embed.author) {
-      if (embed.author.name.length > EMBED_AUTHOR_NAME_MAX) problems.push(`${at} author name is ${embed.author.name.length} characters (max ${EMBED_AUTHOR_NAME_MAX})`);
+      if (embed.author.name.length > EMBED_AUTHOR_NAME_MAX)
+        problems.push(`${at} author name is ${embed.author.name.length} characters (max ${EMBED_AUTHOR_NAME_MAX})`);
       if (embed.author.name.trim() === '') problems.push(`${at} author name is empty`);
       checkUrl(problems, `${at} author url`, embed.author.url);
     }

@@ -21,7 +21,30 @@ export interface DiscordMarkdown {
 const ZWSP = '\u200b';
 
 /** Elements whose content never reaches Discord. */
-const DROPPED = new Set(['script', 'style', 'noscript', 'iframe', 'object', 'embed', 'video', 'audio', 'picture', 'img', 'svg', 'canvas', 'map', 'form', 'button', 'input', 'select', 'textarea', 'template', 'head', 'link', 'meta']);
+const DROPPED = new Set([
+  'script',
+  'style',
+  'noscript',
+  'iframe',
+  'object',
+  'embed',
+  'video',
+  'audio',
+  'picture',
+  'img',
+  'svg',
+  'canvas',
+  'map',
+  'form',
+  'button',
+  'input',
+  'select',
+  'textarea',
+  'template',
+  'head',
+  'link',
+  'meta',
+]);
 
 /**
  * The render budget: what one item's HTML may cost. Only the first `sourceChars` of the HTML are read (a
@@ -48,9 +71,7 @@ const nhm = new NodeHtmlMarkdown({
 
 /** Make `@everyone`, `@here` and `<@…>`/`<#…>`/`<@&…>`/`</cmd:id>`/`<t:…>` not look like Discord pings or tags. */
 export function neutraliseMentions(text: string): string {
-  return text
-    .replace(/(^|[^\w/.])@(everyone|here)\b/gi, `$1@${ZWSP}$2`)
-    .replace(/<(?=[@#]|\/[\w-]|a?:\w+:\d|t:\d)/g, `<${ZWSP}`);
+  return text.replace(/(^|[^\w/.])@(everyone|here)\b/gi, `$1@${ZWSP}$2`).replace(/<(?=[@#]|\/[\w-]|a?:\w+:\d|t:\d)/g, `<${ZWSP}`);
 }
 
 /** Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they can disguise names and links. */
@@ -63,9 +84,7 @@ export function stripBidi(text: string): string {
 
 /** Escape text for Discord markdown (plain strings such as titles and author names). */
 export function escapeMarkdown(text: string): string {
-  return neutraliseMentions(
-    text.replace(/[\\`*_~[\]|]/g, '\\$&').replace(/^(\s*)([>#+-]|\d+\.\s)/gm, '$1\\$2'),
-  );
+  return neutraliseMentions(text.replace(/[\\`*_~[\]|]/g, '\\$&').replace(/^(\s*)([>#+-]|\d+\.\s)/gm, '$1\\$2'));
 }
 
 /** A URL safe inside markdown link parentheses. */
@@ -76,10 +95,54 @@ export function markdownUrl(url: string): string {
 const tagOf = (el: HTMLElement): string => el.rawTagName?.toLowerCase() ?? '';
 
 /** Endings of file and product names that are not read as a domain when written bare ("Node.js", "README.md"). */
-const NOT_A_TLD = new Set(['js', 'mjs', 'ts', 'jsx', 'tsx', 'py', 'rb', 'rs', 'md', 'sh', 'css', 'scss', 'htm', 'html', 'php', 'c', 'h', 'cpp', 'hpp', 'java', 'kt', 'lua', 'pl', 'json', 'yml', 'yaml', 'toml', 'txt', 'ini', 'cfg', 'lock', 'log', 'csv', 'png', 'jpg', 'jpeg', 'gif', 'svg', 'webp']);
+const NOT_A_TLD = new Set([
+  'js',
+  'mjs',
+  'ts',
+  'jsx',
+  'tsx',
+  'py',
+  'rb',
+  'rs',
+  'md',
+  'sh',
+  'css',
+  'scss',
+  'htm',
+  'html',
+  'php',
+  'c',
+  'h',
+  'cpp',
+  'hpp',
+  'java',
+  'kt',
+  'lua',
+  'pl',
+  'json',
+  'yml',
+  'yaml',
+  'toml',
+  'txt',
+  'ini',
+  'cfg',
+  'lock',
+  'log',
+  'csv',
+  'png',
+  'jpg',
+  'jpeg',
+  'gif',
+  'svg',
+  'webp',
+]);
 
 /** A host as a person reads it: lower case, without "www.". */
-const readableHost = (host: string): string => host.toLowerCase().replace(/^www\./, '').replace(/\.$/, '');
+const readableHost = (host: string): string =>
+  host
+    .toLowerCase()
+    .replace(/^www\./, '')
+    .replace(/\.$/, '');
 
 /**
  * The host a link's text claims to go to, when the text is itself a URL or looks like a domain
@@ -88,7 +151,8 @@ const readableHost = (host: string): string => host.toLowerCase().replace(/^www\
 export function claimedHost(text: string): string | null {
   const t = text.trim();
   if (t.length > 2048 || /\s/.test(t)) return null;
-  const m = /^(?:[a-z][a-z0-9+.-]*:\/\/)?(?:[^\s/@]*@)?((?:[\p{L}\p{N}-]+\.)+[\p{L}]{2,}|\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:.]+\])\.?(?::\d+)?(?:[/?#]\S*)?$/iu.exec(t);
+  const m =
+    /^(?:[a-z][a-z0-9+.-]*:\/\/)?(?:[^\s/@]*@)?((?:[\p{L}\p{N}-]+\.)+[\p{L}]{2,}|\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:.]+\])\.?(?::\d+)?(?:[/?#]\S*)?$/iu.exec(t);
   if (!m) return null;
   // "Node.js" or "index.html" in a link's text name a thing, not a host (only a bare name can be either).
   const bare = !/^[a-z][a-z0-9+.-]*:\/\//i.test(t) && !/^www\./i.test(t) && !/[/@:]/.test(t);
@@ -157,7 +221,12 @@ function prepareHtml(root: HTMLElement, baseUrl: string | null): string {
             .filter(Boolean)
             .join(' · '),
         );
-      el.replaceWith(rows.filter(Boolean).map((r) => `<p>${escapeHtml(r)}</p>`).join(''));
+      el.replaceWith(
+        rows
+          .filter(Boolean)
+          .map((r) => `<p>${escapeHtml(r)}</p>`)
+          .join(''),
+      );
     }
   }
   // Links: absolute http(s) only (others keep their text), URL made safe for (…); a link whose text names
@@ -201,8 +270,11 @@ function protectedSpans(md: string): Array<[number, number]> {
 /** Markdown delimiters left open in a prefix, as the closing string to append (innermost first). */
 function closers(md: string): string {
   const stack: string[] = [];
-  const s = md.replace(/\\./g, '').replace(/\]\([^)]*\)/g, ']').replace(/<https?:\/\/[^>\s]+>/g, '');
-  for (let i = 0; i < s.length; ) {
+  const s = md
+    .replace(/\\./g, '')
+    .replace(/\]\([^)]*\)/g, ']')
+    .replace(/<https?:\/\/[^>\s]+>/g, '');
+  for (let i = 0; i < s.length;) {
     const top = stack[stack.length - 1];
     if (s.startsWith('```', i)) {
       if (top === '```') stack.pop();
@@ -224,7 +296,17 @@ function closers(md: string): string {
       i++;
       continue;
     }
-    const token = s.startsWith('**', i) ? '**' : s.startsWith('~~', i) ? '~~' : s.startsWith('||', i) ? '||' : s.startsWith('__', i) ? '__' : s[i] === '_' || s[i] === '*' ? s[i]! : null;
+    const token = s.startsWith('**', i)
+      ? '**'
+      : s.startsWith('~~', i)
+        ? '~~'
+        : s.startsWith('||', i)
+          ? '||'
+          : s.startsWith('__', i)
+            ? '__'
+            : s[i] === '_' || s[i] === '*'
+              ? s[i]!
+              : null;
     if (token) {
       const at = stack.lastIndexOf(token);
       if (at >= 0) stack.splice(at);

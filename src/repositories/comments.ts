@@ -74,23 +74,55 @@ interface UpsertRules {
 function commentRows(db: Db, rows: readonly CommentInput[]) {
   const text = (name: string, values: readonly unknown[]) => ({ name, pgType: 'text' as const, values });
   return relation(db, 'v', [
-    text('id', rows.map((c) => c.id)),
-    text('post_id', rows.map((c) => c.postId)),
-    text('thread_id', rows.map((c) => c.threadId)),
-    text('author_id', rows.map((c) => c.authorId)),
-    text('author_name', rows.map((c) => c.authorName)),
-    text('content', rows.map((c) => c.content)),
-    text('reply_to_id', rows.map((c) => c.replyToId)),
-    text('attachments', rows.map((c) => JSON.stringify(c.attachments))),
-    text('created_at', rows.map((c) => c.createdAt)),
-    text('edited_at', rows.map((c) => c.editedAt)),
+    text(
+      'id',
+      rows.map((c) => c.id),
+    ),
+    text(
+      'post_id',
+      rows.map((c) => c.postId),
+    ),
+    text(
+      'thread_id',
+      rows.map((c) => c.threadId),
+    ),
+    text(
+      'author_id',
+      rows.map((c) => c.authorId),
+    ),
+    text(
+      'author_name',
+      rows.map((c) => c.authorName),
+    ),
+    text(
+      'content',
+      rows.map((c) => c.content),
+    ),
+    text(
+      'reply_to_id',
+      rows.map((c) => c.replyToId),
+    ),
+    text(
+      'attachments',
+      rows.map((c) => JSON.stringify(c.attachments)),
+    ),
+    text(
+      'created_at',
+      rows.map((c) => c.createdAt),
+    ),
+    text(
+      'edited_at',
+      rows.map((c) => c.editedAt),
+    ),
   ]);
 }
 
 /** One statement for the whole batch, returning the id of every row it inserted or updated. */
 function upsertStatement(db: Db, rows: readonly CommentInput[], rules: UpsertRules) {
   // `where true`: SQLite needs it to tell the upsert's `on conflict` from the join's `on`.
-  return sql<{ id: string }>`insert into comments (id, post_id, guild_id, thread_id, author_id, author_name, content, reply_to_id, attachments, created_at, edited_at, deleted_at)
+  return sql<{
+    id: string;
+  }>`insert into comments (id, post_id, guild_id, thread_id, author_id, author_name, content, reply_to_id, attachments, created_at, edited_at, deleted_at)
       select v.id, v.post_id, p.guild_id, v.thread_id, v.author_id, v.author_name, v.content, v.reply_to_id, v.attachments, v.created_at, v.edited_at, null
       from ${commentRows(db, rows)}
       left join posts p on p.id = v.post_id
@@ -123,7 +155,12 @@ export async function markCommentsDeleted(db: Db, ids: readonly string[], at: st
 
 /** A deleted thread: every live comment of it becomes an erased tombstone. */
 export async function markThreadCommentsDeleted(db: Db, threadId: string, at: string): Promise<number> {
-  const res = await db.kysely.updateTable('comments').set({ ...ERASED, deleted_at: at }).where('thread_id', '=', threadId).where('deleted_at', 'is', null).executeTakeFirst();
+  const res = await db.kysely
+    .updateTable('comments')
+    .set({ ...ERASED, deleted_at: at })
+    .where('thread_id', '=', threadId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
   return Number(res.numUpdatedRows);
 }
 
@@ -185,4 +222,3 @@ export async function storeCatchUpPage(
     return n;
   });
 }
-

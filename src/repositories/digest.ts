@@ -53,9 +53,25 @@ export async function withoutJit<T>(db: Db, fn: (db: Db) => Promise<T>): Promise
 const ANNOUNCED = ['announced', 'threaded', 'published'];
 
 /** The columns of a digest entry: title, links, and the publication time (published_at, else discovered_at). */
-const DIGEST_POST_COLUMNS = ['id', 'title', 'url', 'channel_id', 'message_id', 'thread_id', sql<string>`coalesce(published_at, discovered_at)`.as('published')] as const;
+const DIGEST_POST_COLUMNS = [
+  'id',
+  'title',
+  'url',
+  'channel_id',
+  'message_id',
+  'thread_id',
+  sql<string>`coalesce(published_at, discovered_at)`.as('published'),
+] as const;
 
-type DigestPostRow = { id: string; title: string; url: string | null; channel_id: string | null; message_id: string | null; thread_id: string | null; published: string };
+type DigestPostRow = {
+  id: string;
+  title: string;
+  url: string | null;
+  channel_id: string | null;
+  message_id: string | null;
+  thread_id: string | null;
+  published: string;
+};
 
 function toDigestPost(r: DigestPostRow, stats: Map<string, { ratingSum: number; ratingCount: number; replies: number }>): DigestPost {
   return {
@@ -216,7 +232,8 @@ async function windowRatingsPg(db: Db, w: DigestWindow, since?: string): Promise
                     where guild_id = ${w.guildId} and updated_at >= ${since} and updated_at < ${w.start}) o`
         : sql`o.n as prior_n, coalesce(o.s, 0) as prior_s
               from (select count(*) as n, sum(stars) as s from ratings where guild_id = ${w.guildId} and updated_at >= ${since}) o`;
-  const { rows } = await withoutJit(db, (tx) => sql<{ posts: Array<[string, number, number, number]> | null; prior_n: number | null; prior_s: number | null }>`
+  const { rows } = await withoutJit(db, (tx) =>
+    sql<{ posts: Array<[string, number, number, number]> | null; prior_n: number | null; prior_s: number | null }>`
     with x as materialized (
       select p.id, p.publish_state in (${sql.join(ANNOUNCED)}) as announced, t.n, t.s
       from posts p
@@ -234,7 +251,8 @@ async function windowRatingsPg(db: Db, w: DigestWindow, since?: string): Promise
       left join a on a.post_id = x.id
       where x.announced and x.n > 0
     )
-    select (select json_agg(json_build_array(id, n, total_n, total_s)) from act) as posts, ${prior}`.execute(tx.kysely));
+    select (select json_agg(json_build_array(id, n, total_n, total_s)) from act) as posts, ${prior}`.execute(tx.kysely),
+  );
   const row = rows[0];
   const posts: WindowRatings['posts'] = new Map();
   for (const [id, n, count, sum] of row?.posts ?? []) posts.set(id, { newRatings: num(n), ratingCount: num(count), ratingSum: num(sum) });
@@ -247,12 +265,14 @@ async function windowRatingsPg(db: Db, w: DigestWindow, since?: string): Promise
  */
 export async function windowComments(db: Db, w: DigestWindow): Promise<Map<string, number>> {
   if (db.dialect === 'postgres') {
-    const { rows } = await withoutJit(db, (tx) => sql<{ counts: Record<string, number> | null }>`
+    const { rows } = await withoutJit(db, (tx) =>
+      sql<{ counts: Record<string, number> | null }>`
       select json_object_agg(p.id, t.n) as counts
       from posts p
       cross join lateral (select count(*) as n from comments c
                           where c.post_id = p.id and c.deleted_at is null and c.created_at >= ${w.start} and c.created_at < ${w.end}) t
-      where p.guild_id = ${w.guildId} and p.publish_state in (${sql.join(ANNOUNCED)}) and t.n > 0`.execute(tx.kysely));
+      where p.guild_id = ${w.guildId} and p.publish_state in (${sql.join(ANNOUNCED)}) and t.n > 0`.execute(tx.kysely),
+    );
     return new Map(Object.entries(rows[0]?.counts ?? {}).map(([id, n]) => [id, num(n)]));
   }
   const { rows } = await sql<{ id: string; n: number }>`
@@ -277,12 +297,14 @@ export async function commentsOutsideWindow(db: Db, w: DigestWindow, ids: readon
   const after = sql`(select post_id, count(*) as n from comments
                      where guild_id = ${w.guildId} and deleted_at is null and created_at >= ${w.end} group by post_id) a`;
   if (db.dialect === 'postgres') {
-    const { rows } = await withoutJit(db, (tx) => sql<{ counts: Record<string, number> | null }>`
+    const { rows } = await withoutJit(db, (tx) =>
+      sql<{ counts: Record<string, number> | null }>`
       select json_object_agg(u.id, b.n + coalesce(a.n, 0)) as counts
       from unnest(${[...ids]}::text[]) as u(id)
       cross join lateral (select count(*) as n from comments c
                           where c.post_id = u.id and c.deleted_at is null and c.created_at < ${w.start}) b
-      left join ${after} on a.post_id = u.id`.execute(tx.kysely));
+      left join ${after} on a.post_id = u.id`.execute(tx.kysely),
+    );
     for (const [id, n] of Object.entries(rows[0]?.counts ?? {})) out.set(id, num(n));
     return out;
   }
@@ -302,9 +324,11 @@ async function allRatings(db: Db, ids: readonly string[]): Promise<Map<string, {
   if (ids.length === 0) return out;
   const { rows } =
     db.dialect === 'postgres'
-      ? await withoutJit(db, (tx) => sql<{ id: string; n: number; s: number }>`
+      ? await withoutJit(db, (tx) =>
+          sql<{ id: string; n: number; s: number }>`
           select u.id, t.n, coalesce(t.s, 0) as s from unnest(${[...ids]}::text[]) as u(id)
-          cross join lateral (select count(*) as n, sum(r.stars) as s from ratings r where r.post_id = u.id) t`.execute(tx.kysely))
+          cross join lateral (select count(*) as n, sum(r.stars) as s from ratings r where r.post_id = u.id) t`.execute(tx.kysely),
+        )
       : await sql<{ id: string; n: number; s: number }>`
           select j.value as id, (select count(*) from ratings r where r.post_id = j.value) as n,
                  (select coalesce(sum(r.stars), 0) from ratings r where r.post_id = j.value) as s
@@ -383,7 +407,8 @@ async function unannouncedPostsWithActivity(db: Db, guildId: string): Promise<st
 export async function countParticipants(db: Db, w: DigestWindow): Promise<number> {
   const excluded = await unannouncedPostsWithActivity(db, w.guildId);
   const notExcluded = (col: string) => (excluded.length ? sql` and ${sql.ref(col)} not in (${sql.join(excluded)})` : sql``);
-  const { rows } = await withoutJit(db, (tx) => sql<{ n: number }>`
+  const { rows } = await withoutJit(db, (tx) =>
+    sql<{ n: number }>`
     with recursive ca(person) as (
       select (select min(author_id) from comments where guild_id = ${w.guildId} and deleted_at is null)
       union all
@@ -407,7 +432,8 @@ export async function countParticipants(db: Db, w: DigestWindow): Promise<number
         select 1 from ratings r
         where r.guild_id = ${w.guildId} and r.user_id = ra.person
           and r.updated_at >= ${w.start} and r.updated_at < ${w.end}${notExcluded('r.post_id')})
-    ) u`.execute(tx.kysely));
+    ) u`.execute(tx.kysely),
+  );
   return Number(rows[0]?.n ?? 0);
 }
 
@@ -423,7 +449,10 @@ export async function digestTotals(
   const counts = async (): Promise<ReadonlyArray<{ newComments: number; newRatings: number }>> => {
     if (active) return active;
     const [ratings, comments] = await Promise.all([windowRatings(db, w), windowComments(db, w)]);
-    return [...[...ratings.posts.values()].map((r) => ({ newComments: 0, newRatings: r.newRatings })), ...[...comments.values()].map((n) => ({ newComments: n, newRatings: 0 }))];
+    return [
+      ...[...ratings.posts.values()].map((r) => ({ newComments: 0, newRatings: r.newRatings })),
+      ...[...comments.values()].map((n) => ({ newComments: n, newRatings: 0 })),
+    ];
   };
   const [rows, participants] = await Promise.all([counts(), countParticipants(db, w)]);
   return {
@@ -437,11 +466,7 @@ export async function digestTotals(
 export async function getDigestPosts(db: Db, ids: readonly string[]): Promise<Map<string, DigestPost>> {
   const out = new Map<string, DigestPost>();
   if (ids.length === 0) return out;
-  const rows = await db.kysely
-    .selectFrom('posts')
-    .select(DIGEST_POST_COLUMNS)
-    .where('id', 'in', ids)
-    .execute();
+  const rows = await db.kysely.selectFrom('posts').select(DIGEST_POST_COLUMNS).where('id', 'in', ids).execute();
   const stats = await postStats(db, ids);
   for (const r of rows) out.set(r.id, toDigestPost(r, stats));
   return out;
@@ -532,7 +557,9 @@ export async function windowCounts(db: Db, w: DigestWindow): Promise<{ comments:
   const [c, r] = await withoutJit(db, (tx) =>
     Promise.all([
       sql<{ n: number }>`select count(*) as n from comments
-        where guild_id = ${w.guildId} and deleted_at is null and created_at >= ${w.start} and created_at < ${w.end}${notIn('post_id', excluded)}`.execute(tx.kysely),
+        where guild_id = ${w.guildId} and deleted_at is null and created_at >= ${w.start} and created_at < ${w.end}${notIn('post_id', excluded)}`.execute(
+        tx.kysely,
+      ),
       sql<{ n: number }>`select count(*) as n from ratings
         where guild_id = ${w.guildId} and updated_at >= ${w.start} and updated_at < ${w.end}${notIn('post_id', excluded)}`.execute(tx.kysely),
     ]),
@@ -558,7 +585,8 @@ export async function waitingForAnswer(
   limit = 5,
 ): Promise<{ posts: WaitingPost[]; total: number }> {
   // `last` packs the newest top-level reply as "created_at|author_id" (ISO times have a fixed 24 characters).
-  const { rows } = await withoutJit(db, (tx) => sql<{ id: string; published: string; last: string | null }>`
+  const { rows } = await withoutJit(db, (tx) =>
+    sql<{ id: string; published: string; last: string | null }>`
     select x.id, x.published, x.last from (
       select p.id, coalesce(p.published_at, p.discovered_at) as published,
              (select c.created_at || '|' || c.author_id from comments c
@@ -572,7 +600,8 @@ export async function waitingForAnswer(
              select 1 from comments c where c.post_id = x.id and c.deleted_at is null and c.created_at < ${q.end}))
        or (x.last is not null and substr(x.last, 1, 24) <= ${q.quietBefore} and not exists (
              select 1 from comments c where c.post_id = x.id and c.deleted_at is null
-               and c.created_at > substr(x.last, 1, 24) and c.created_at < ${q.end} and c.author_id <> substr(x.last, 26)))`.execute(tx.kysely));
+               and c.created_at > substr(x.last, 1, 24) and c.created_at < ${q.end} and c.author_id <> substr(x.last, 26)))`.execute(tx.kysely),
+  );
   const waiting = rows
     .map((r) => ({ id: r.id, unansweredSince: r.last ? r.last.slice(0, 24) : null, waitsSince: r.last ? r.last.slice(0, 24) : r.published }))
     .sort((a, b) => (a.waitsSince < b.waitsSince ? -1 : a.waitsSince > b.waitsSince ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -594,7 +623,8 @@ export interface NewVoice {
  */
 export async function newVoices(db: Db, w: DigestWindow): Promise<NewVoice[]> {
   const excluded = await unannouncedPostsWithActivity(db, w.guildId);
-  const { rows } = await withoutJit(db, (tx) => sql<{ person: string; show: string }>`
+  const { rows } = await withoutJit(db, (tx) =>
+    sql<{ person: string; show: string }>`
     with recursive ca(person) as (
       select (select min(author_id) from comments where guild_id = ${w.guildId} and deleted_at is null)
       union all
@@ -619,6 +649,7 @@ export async function newVoices(db: Db, w: DigestWindow): Promise<NewVoice[]> {
                      and r.updated_at >= ${w.start} and r.updated_at < ${w.end}${notIn('r.post_id', excluded)}))
       and not exists (select 1 from comments c where c.guild_id = ${w.guildId} and c.deleted_at is null and c.author_id = p.person and c.created_at < ${w.start})
       and not exists (select 1 from ratings r where r.guild_id = ${w.guildId} and r.user_id = p.person and r.updated_at < ${w.start})
-    order by p.person`.execute(tx.kysely));
+    order by p.person`.execute(tx.kysely),
+  );
   return rows.map((r) => ({ userId: r.person, show: r.show === 'anonymous' ? 'anonymous' : 'named' }));
 }

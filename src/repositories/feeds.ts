@@ -46,7 +46,10 @@ export const feedId = (guildId: string, url: string): string => stableId('feed',
  * Adds a feed to a server (or moves it to another channel and re-activates it). Returns it and whether it is new.
  * A new feed is off the web unless `web` is true; `web` given for an existing feed sets it, absent keeps it.
  */
-export async function upsertFeed(db: Db, input: { guildId: string; url: string; channelId: string; title?: string | null; web?: boolean }): Promise<{ feed: Feed; created: boolean }> {
+export async function upsertFeed(
+  db: Db,
+  input: { guildId: string; url: string; channelId: string; title?: string | null; web?: boolean },
+): Promise<{ feed: Feed; created: boolean }> {
   const id = feedId(input.guildId, input.url);
   const at = now();
   const existing = await getFeed(db, id);
@@ -108,7 +111,11 @@ export async function listDueFeeds(db: Db, intervalSeconds: number, at = new Dat
   return rows.map(toFeed);
 }
 
-export async function recordFeedSuccess(db: Db, id: string, info: { etag?: string | null; lastModified?: string | null; title?: string | null }): Promise<void> {
+export async function recordFeedSuccess(
+  db: Db,
+  id: string,
+  info: { etag?: string | null; lastModified?: string | null; title?: string | null },
+): Promise<void> {
   const at = now();
   await db.kysely
     .updateTable('feeds')
@@ -134,12 +141,7 @@ export async function recordFeedFailure(db: Db, id: string, error: string, pause
     .set((eb) => ({ consecutive_failures: eb('consecutive_failures', '+', 1), last_error: error.slice(0, 1000), last_polled_at: at, updated_at: at }))
     .where('id', '=', id)
     .execute();
-  await db.kysely
-    .updateTable('feeds')
-    .set({ state: 'paused', updated_at: at })
-    .where('id', '=', id)
-    .where('consecutive_failures', '>=', pauseAfter)
-    .execute();
+  await db.kysely.updateTable('feeds').set({ state: 'paused', updated_at: at }).where('id', '=', id).where('consecutive_failures', '>=', pauseAfter).execute();
   return getFeed(db, id);
 }
 
@@ -148,12 +150,22 @@ export async function recordFeedFailure(db: Db, id: string, error: string, pause
  * leaves the web: a feed the server no longer follows is not in `/web status`, so it must not stay public unseen.
  */
 export async function removeFeed(db: Db, id: string): Promise<boolean> {
-  const res = await db.kysely.updateTable('feeds').set({ state: 'removed', web_enabled: 0, updated_at: now() }).where('id', '=', id).where('state', '!=', 'removed').executeTakeFirst();
+  const res = await db.kysely
+    .updateTable('feeds')
+    .set({ state: 'removed', web_enabled: 0, updated_at: now() })
+    .where('id', '=', id)
+    .where('state', '!=', 'removed')
+    .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }
 
 export async function countFeeds(db: Db, guildId: string): Promise<number> {
-  const row = await db.kysely.selectFrom('feeds').select((eb) => eb.fn.countAll<number>().as('n')).where('guild_id', '=', guildId).where('state', '!=', 'removed').executeTakeFirstOrThrow();
+  const row = await db.kysely
+    .selectFrom('feeds')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('guild_id', '=', guildId)
+    .where('state', '!=', 'removed')
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -177,6 +189,14 @@ export async function setFeedWeb(db: Db, id: string, enabled: boolean): Promise<
 
 /** The feeds of a server whose discussion is on the web (removed ones left out). */
 export async function listWebFeeds(db: Db, guildId: string): Promise<Feed[]> {
-  const rows = await db.kysely.selectFrom('feeds').selectAll().where('guild_id', '=', guildId).where('web_enabled', '=', 1).where('state', '!=', 'removed').orderBy('created_at').orderBy('id').execute();
+  const rows = await db.kysely
+    .selectFrom('feeds')
+    .selectAll()
+    .where('guild_id', '=', guildId)
+    .where('web_enabled', '=', 1)
+    .where('state', '!=', 'removed')
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
   return rows.map(toFeed);
 }

@@ -62,10 +62,6 @@ export async function upsertGuildSettings(db: Db, guildId: string, patch: Partia
 
 /** Every server that has a feed or stored settings: the candidates for a digest schedule. */
 export async function listKnownGuildIds(db: Db): Promise<string[]> {
-  const rows = await db.kysely
-    .selectFrom('feeds')
-    .select('guild_id')
-    .union(db.kysely.selectFrom('guild_settings').select('guild_id'))
-    .execute();
+  const rows = await db.kysely.selectFrom('feeds').select('guild_id').union(db.kysely.selectFrom('guild_settings').select('guild_id')).execute();
   return rows.map((r) => r.guild_id).sort();
 }

@@ -106,7 +106,17 @@ export async function upsertPostFromFeed(
     const id = attempt === 0 ? postId(feed.id, item.key) : stableId('post', feed.id, item.key, String(attempt));
     const inserted = await db.kysely
       .insertInto('posts')
-      .values({ id, feed_id: feed.id, guild_id: feed.guildId, guid: item.key, ...content, publish_state: initialState, publish_attempts: 0, discovered_at: at, updated_at: at })
+      .values({
+        id,
+        feed_id: feed.id,
+        guild_id: feed.guildId,
+        guid: item.key,
+        ...content,
+        publish_state: initialState,
+        publish_attempts: 0,
+        discovered_at: at,
+        updated_at: at,
+      })
       .onConflict((oc) => oc.doNothing())
       .executeTakeFirst();
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return { post: (await getPost(db, id))!, status: 'new' };
@@ -132,7 +142,12 @@ export async function getFeedPostByKey(db: Db, feedId: string, key: string): Pro
 /** Which of these keys the feed has stored posts for, in one query. */
 export async function findStoredKeys(db: Db, feedId: string, keys: readonly string[]): Promise<Set<string>> {
   if (keys.length === 0) return new Set();
-  const rows = await db.kysely.selectFrom('posts').select('guid').where('feed_id', '=', feedId).where('guid', 'in', textList(db, [...new Set(keys)])).execute();
+  const rows = await db.kysely
+    .selectFrom('posts')
+    .select('guid')
+    .where('feed_id', '=', feedId)
+    .where('guid', 'in', textList(db, [...new Set(keys)]))
+    .execute();
   return new Set(rows.map((r) => r.guid));
 }
 
@@ -149,7 +164,14 @@ export async function findFeedPostsByLinks(db: Db, feedId: string, links: readon
     .where('canonical_link', 'in', textList(db, unique))
     .where('feed_id', '=', feedId)
     .execute();
-  return rows.map((r) => ({ id: r.id, guid: r.guid, link: r.canonical_link!, publishedAt: r.published_at, messageId: r.message_id, discoveredAt: r.discovered_at }));
+  return rows.map((r) => ({
+    id: r.id,
+    guid: r.guid,
+    link: r.canonical_link!,
+    publishedAt: r.published_at,
+    messageId: r.message_id,
+    discoveredAt: r.discovered_at,
+  }));
 }
 
 /**
@@ -244,11 +266,18 @@ export async function setPublishState(db: Db, id: string, patch: PublishPatch): 
 }
 
 export async function countPublishAttempt(db: Db, id: string): Promise<void> {
-  await db.kysely.updateTable('posts').set((eb) => ({ publish_attempts: eb('publish_attempts', '+', 1) })).where('id', '=', id).execute();
+  await db.kysely
+    .updateTable('posts')
+    .set((eb) => ({ publish_attempts: eb('publish_attempts', '+', 1) }))
+    .where('id', '=', id)
+    .execute();
 }
 
 /** Posts newest first (by publication date, then discovery); with `webOnly`, only those of feeds on the web. */
-export async function listPosts(db: Db, opts: { guildId?: string; states?: PublishState[]; limit?: number; offset?: number; webOnly?: boolean } = {}): Promise<Post[]> {
+export async function listPosts(
+  db: Db,
+  opts: { guildId?: string; states?: PublishState[]; limit?: number; offset?: number; webOnly?: boolean } = {},
+): Promise<Post[]> {
   let q = db.kysely.selectFrom('posts').selectAll();
   if (opts.guildId) q = q.where('guild_id', '=', opts.guildId);
   if (opts.webOnly) q = q.where('feed_id', 'in', (eb) => eb.selectFrom('feeds').select('feeds.id').where('feeds.web_enabled', '=', 1));

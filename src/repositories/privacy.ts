@@ -79,7 +79,13 @@ export async function postsInGuildsWithForgotten(db: Db, postIds: readonly strin
     .selectFrom('posts as p')
     .select(['p.id', 'p.guild_id'])
     .where('p.id', 'in', textList(db, ids))
-    .where(({ exists, selectFrom }) => exists(selectFrom('forgotten_members as f').select(sql`1`.as('one')).whereRef('f.guild_id', '=', 'p.guild_id')))
+    .where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('forgotten_members as f')
+          .select(sql`1`.as('one'))
+          .whereRef('f.guild_id', '=', 'p.guild_id'),
+      ),
+    )
     .execute();
   for (const r of rows) out.set(r.id, r.guild_id);
   return out;
@@ -115,8 +121,19 @@ export interface MemberFootprint {
 
 export async function getMemberFootprint(db: Db, guildId: string, userId: string): Promise<MemberFootprint> {
   const [comments, ratings] = await Promise.all([
-    db.kysely.selectFrom('comments').select('attachments').where('guild_id', '=', guildId).where('author_id', '=', userId).where('deleted_at', 'is', null).execute(),
-    db.kysely.selectFrom('ratings').select((eb) => eb.fn.countAll<number>().as('n')).where('guild_id', '=', guildId).where('user_id', '=', userId).executeTakeFirst(),
+    db.kysely
+      .selectFrom('comments')
+      .select('attachments')
+      .where('guild_id', '=', guildId)
+      .where('author_id', '=', userId)
+      .where('deleted_at', 'is', null)
+      .execute(),
+    db.kysely
+      .selectFrom('ratings')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('guild_id', '=', guildId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst(),
   ]);
   return {
     comments: comments.length,

@@ -54,7 +54,11 @@ export async function getRatingsOf(db: Db, keys: readonly RatingKey[]): Promise<
   const { rows } = await sql<{ post_id: string; user_id: string; stars: number; updated_at: string }>`select r.post_id, r.user_id, r.stars, r.updated_at
     from ${pairs(db, keys)} join ratings r on r.post_id = k.post_id and r.user_id = k.user_id`.execute(db.kysely);
   // A pair asked for twice is one rating.
-  return [...new Map(rows.map((r) => [`${r.post_id}:${r.user_id}`, { postId: r.post_id, userId: r.user_id, stars: r.stars as Stars, updatedAt: r.updated_at }])).values()];
+  return [
+    ...new Map(
+      rows.map((r) => [`${r.post_id}:${r.user_id}`, { postId: r.post_id, userId: r.user_id, stars: r.stars as Stars, updatedAt: r.updated_at }]),
+    ).values(),
+  ];
 }
 
 /**
@@ -76,8 +80,7 @@ export async function writeRatings(db: Db, set: readonly Rating[], removed: read
       where true
       on conflict (post_id, user_id) do update set stars = excluded.stars, updated_at = excluded.updated_at`.execute(db.kysely);
   }
-  if (removed.length)
-    await sql`delete from ratings where (post_id, user_id) in (select k.post_id, k.user_id from ${pairs(db, removed)})`.execute(db.kysely);
+  if (removed.length) await sql`delete from ratings where (post_id, user_id) in (select k.post_id, k.user_id from ${pairs(db, removed)})`.execute(db.kysely);
 }
 
 export async function getRating(db: Db, postId: string, userId: string): Promise<Rating | null> {

@@ -16,7 +16,16 @@ export async function announcementPayload(db: Db, post: Post): Promise<RESTPostA
   const [rating, replies, feed] = await Promise.all([getRatingSummary(db, post.id), countReplies(db, [post.id]), getFeed(db, post.feedId)]);
   const host = feed?.webEnabled ? webHost(post.url, feed.url) : null;
   return renderPostMessage(
-    { title: post.title, url: post.url, author: post.author, publishedAt: post.publishedAt, summaryHtml: post.summaryHtml, contentHtml: null, imageUrl: post.imageUrl, feedTitle: feed?.title ?? null },
+    {
+      title: post.title,
+      url: post.url,
+      author: post.author,
+      publishedAt: post.publishedAt,
+      summaryHtml: post.summaryHtml,
+      contentHtml: null,
+      imageUrl: post.imageUrl,
+      feedTitle: feed?.title ?? null,
+    },
     { rating, replies: replies.get(post.id) ?? 0 },
     host ? { host } : null,
   );
@@ -33,7 +42,11 @@ export async function refreshAnnouncement(ctx: Pick<AppContext, 'db' | 'discord'
   if (!post?.messageId || !post.channelId) return 'not-announced';
   const payload = await announcementPayload(ctx.db, post);
   try {
-    await ctx.discord.editMessage(post.channelId, post.messageId, { content: payload.content ?? null, embeds: payload.embeds ?? [], allowed_mentions: { parse: [] } });
+    await ctx.discord.editMessage(post.channelId, post.messageId, {
+      content: payload.content ?? null,
+      embeds: payload.embeds ?? [],
+      allowed_mentions: { parse: [] },
+    });
   } catch (error) {
     if (error instanceof DiscordRequestError && (error.code === 10008 || error.code === 10003)) {
       ctx.log.warn({ postId, messageId: post.messageId }, 'the announcement was deleted in Discord; not refreshing it, its discussion is closed on the web');

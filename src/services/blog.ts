@@ -154,18 +154,20 @@ export function buildCommentTree(comments: readonly WebComment[]): CommentNode[]
       c.deletedAt
         ? { id: c.id, deleted: true, createdAt: c.createdAt, replies: [] }
         : c.appearance === 'hidden'
-        ? { id: c.id, deleted: true, hidden: true, createdAt: c.createdAt, replies: [] }
-        : {
-            id: c.id,
-            deleted: false,
-            ...(c.appearance === 'anonymous' ? { anonymous: true as const, pseudonym: c.pseudonym ?? '' } : {}),
-            author: stripBidi(c.authorName),
-            content: readableDiscordText(c.content, namesById),
-            createdAt: c.createdAt,
-            editedAt: c.editedAt,
-            attachments: c.attachments.filter((a) => typeof a?.url === 'string' && httpOnly(a.url)).map((a) => ({ url: a.url, name: String(a.name ?? 'attachment'), contentType: a.contentType ?? null })),
-            replies: [],
-          },
+          ? { id: c.id, deleted: true, hidden: true, createdAt: c.createdAt, replies: [] }
+          : {
+              id: c.id,
+              deleted: false,
+              ...(c.appearance === 'anonymous' ? { anonymous: true as const, pseudonym: c.pseudonym ?? '' } : {}),
+              author: stripBidi(c.authorName),
+              content: readableDiscordText(c.content, namesById),
+              createdAt: c.createdAt,
+              editedAt: c.editedAt,
+              attachments: c.attachments
+                .filter((a) => typeof a?.url === 'string' && httpOnly(a.url))
+                .map((a) => ({ url: a.url, name: String(a.name ?? 'attachment'), contentType: a.contentType ?? null })),
+              replies: [],
+            },
     );
   }
   const sorted = [...comments].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.length - b.id.length || a.id.localeCompare(b.id));
@@ -226,7 +228,15 @@ async function webViewOf(db: Db, post: Post): Promise<PostView> {
   if (post.discussionClosedAt) {
     const [summary] = await summarizePosts(db, [post]);
     // Nothing of the discussion, nor links to a thread or announcement that are gone.
-    return { ...summary!, replies: 0, discord: { threadUrl: null, messageUrl: null }, discussion: 'closed', summary: plainText(post.summaryHtml), imageUrl: post.imageUrl, comments: [] };
+    return {
+      ...summary!,
+      replies: 0,
+      discord: { threadUrl: null, messageUrl: null },
+      discussion: 'closed',
+      summary: plainText(post.summaryHtml),
+      imageUrl: post.imageUrl,
+      comments: [],
+    };
   }
   return viewOf(db, post);
 }
@@ -250,7 +260,10 @@ export async function pageWebPosts(db: Db, opts: { guildId: string; limit: numbe
   const rows = await listPosts(db, { guildId: opts.guildId, states: [...SERVED_STATES], limit: opts.limit + 1, offset: opts.offset, webOnly: true });
   const posts = await summarizePosts(db, rows.slice(0, opts.limit));
   const closed = new Set(rows.filter((p) => p.discussionClosedAt).map((p) => p.id));
-  return { posts: posts.map((p) => (closed.has(p.id) ? { ...p, replies: 0, discord: { threadUrl: null, messageUrl: null } } : p)), hasMore: rows.length > opts.limit };
+  return {
+    posts: posts.map((p) => (closed.has(p.id) ? { ...p, replies: 0, discord: { threadUrl: null, messageUrl: null } } : p)),
+    hasMore: rows.length > opts.limit,
+  };
 }
 
 // ------------------------------------------------------------------ lists
@@ -271,7 +284,10 @@ export function hasSearchWords(query: string): boolean {
 
 export async function searchServedPosts(db: Db, guildId: string, query: string, limit = 5): Promise<PostSummaryView[]> {
   const hits = await searchPosts(db, guildId, query, { limit });
-  return summarizePosts(db, hits.map((h) => h.post));
+  return summarizePosts(
+    db,
+    hits.map((h) => h.post),
+  );
 }
 
 export type TopPeriod = 'week' | 'month' | 'all';
@@ -295,7 +311,9 @@ export interface TopPosts {
  */
 export async function topPosts(db: Db, guildId: string, period: TopPeriod, now = new Date()): Promise<TopPosts> {
   const since = period === 'all' ? null : new Date(now.getTime() - PERIOD_DAYS[period] * 86_400_000).toISOString();
-  const recent = (await listPosts(db, { guildId, states: [...SERVED_STATES], limit: TOP_SCAN })).filter((p) => !since || (p.publishedAt ?? p.discoveredAt) >= since);
+  const recent = (await listPosts(db, { guildId, states: [...SERVED_STATES], limit: TOP_SCAN })).filter(
+    (p) => !since || (p.publishedAt ?? p.discoveredAt) >= since,
+  );
   const summaries = await summarizePosts(db, recent);
   const priorMean = (await guildMeanRating(db, guildId, '1970-01-01T00:00:00.000Z')) ?? DEFAULT_PRIOR_MEAN;
   const rankable = summaries.map((s) => ({

@@ -68,7 +68,11 @@ function commentsOf(thread: PostThread, messages: readonly APIMessage[]): Commen
  * one transaction: the cursor never passes a page that is not committed. Returns how many were written.
  */
 async function storePage(db: Db, thread: PostThread, messages: readonly APIMessage[], cursor: string | null): Promise<number> {
-  return storeCatchUpPage(db, await withoutForgottenAuthors(db, commentsOf(thread, messages)), cursor ? { threadId: thread.threadId, postId: thread.postId, messageId: cursor } : null);
+  return storeCatchUpPage(
+    db,
+    await withoutForgottenAuthors(db, commentsOf(thread, messages)),
+    cursor ? { threadId: thread.threadId, postId: thread.postId, messageId: cursor } : null,
+  );
 }
 
 /**

@@ -53,10 +53,17 @@ export class CommentWriter {
       write: (batch) => (batch.every((op) => op.kind === 'upsert') ? applyOps(db, batch) : withTransaction(db, (tx) => applyOps(tx, batch))),
       afterWrite: (batch) => this.#afterFlush(batch),
       isPermanent: isDataError,
-      onRejected: (op, err) => this.#log?.error({ err, threadId: threadOf(op), ids: op.kind === 'upsert' ? [op.comment.id] : op.kind === 'delete' ? op.ids : [] }, 'comment operation refused by the database: not stored'),
+      onRejected: (op, err) =>
+        this.#log?.error(
+          { err, threadId: threadOf(op), ids: op.kind === 'upsert' ? [op.comment.id] : op.kind === 'delete' ? op.ids : [] },
+          'comment operation refused by the database: not stored',
+        ),
       onDrop: (dropped) => {
         for (const op of dropped) this.#dirty.set(threadOf(op), { threadId: threadOf(op), postId: postOf(op) });
-        this.#log?.error({ dropped: dropped.length, dirtyThreads: this.#dirty.size }, 'comment buffer full: oldest operations dropped, their threads will be caught up');
+        this.#log?.error(
+          { dropped: dropped.length, dirtyThreads: this.#dirty.size },
+          'comment buffer full: oldest operations dropped, their threads will be caught up',
+        );
       },
     });
   }
@@ -120,7 +127,11 @@ export class CommentWriter {
   /** Stops accepting, writes what is buffered (retrying up to `timeoutMs`), then stops the timers. */
   async close(options?: { timeoutMs?: number }): Promise<void> {
     const lost = await this.#batcher.close(options);
-    if (lost.length) this.#log?.error({ lost: lost.length, threads: [...new Set(lost.map(threadOf))] }, 'comment writes not saved at shutdown; catch-up repairs these threads at the next start');
+    if (lost.length)
+      this.#log?.error(
+        { lost: lost.length, threads: [...new Set(lost.map(threadOf))] },
+        'comment writes not saved at shutdown; catch-up repairs these threads at the next start',
+      );
   }
 }
 

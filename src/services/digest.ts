@@ -152,7 +152,12 @@ export async function topRated(
     w,
     contenders.map((c) => c.id),
   );
-  const withReplies = contenders.map((c) => ({ id: c.id, ratingSum: c.ratingSum, ratingCount: c.ratingCount, replies: (windowCommentCounts.get(c.id) ?? 0) + (outside.get(c.id) ?? 0) }));
+  const withReplies = contenders.map((c) => ({
+    id: c.id,
+    ratingSum: c.ratingSum,
+    ratingCount: c.ratingCount,
+    replies: (windowCommentCounts.get(c.id) ?? 0) + (outside.get(c.id) ?? 0),
+  }));
   return rankTopRated(withReplies, priorMean, PRIOR_WEIGHT)
     .slice(0, limit)
     .map((r) => r.id);
@@ -163,7 +168,12 @@ export async function topRated(
  * (per post, in SQL), together with new posts and participants; the rated candidates are ranked here by the
  * Bayesian average (prior C = the server's 90-day mean, summed in the same read as the ratings).
  */
-export async function collectDigest(db: Db, guildId: string, period: Pick<DigestPeriod, 'start' | 'end' | 'timezone' | 'partial'>, periodKey: string): Promise<DigestView> {
+export async function collectDigest(
+  db: Db,
+  guildId: string,
+  period: Pick<DigestPeriod, 'start' | 'end' | 'timezone' | 'partial'>,
+  periodKey: string,
+): Promise<DigestView> {
   const w = { guildId, start: period.start, end: period.end };
   const endMs = Date.parse(period.end);
   const since = new Date(endMs - PRIOR_DAYS * 24 * 3600 * 1000).toISOString();
@@ -194,7 +204,9 @@ export async function collectDigest(db: Db, guildId: string, period: Pick<Digest
     countParticipants(db, prev),
   ]);
   const prior = ratings.prior && ratings.prior.count > 0 ? ratings.prior.sum / ratings.prior.count : DEFAULT_PRIOR_MEAN;
-  const candidates = [...ratings.posts].map(([id, r]) => ({ id, ratingSum: r.ratingSum, ratingCount: r.ratingCount })).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const candidates = [...ratings.posts]
+    .map(([id, r]) => ({ id, ratingSum: r.ratingSum, ratingCount: r.ratingCount }))
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const discussed = mostDiscussed(
     [...comments].map(([id, newComments]) => ({ id, newComments })),
     TOP_COUNT,
@@ -214,7 +226,10 @@ export async function collectDigest(db: Db, guildId: string, period: Pick<Digest
     topRated: ranked.flatMap((id) => (details.has(id) ? [details.get(id)!] : [])),
     mostDiscussed: discussed.flatMap((d) => (details.has(d.id) ? [{ ...details.get(d.id)!, newComments: d.newComments }] : [])),
     totals: { newComments, newRatings, participants },
-    activity: { days: days.map((d, i) => ({ date: d.date, label: d.label, replies: activity.replies[i] ?? 0, ratings: activity.ratings[i] ?? 0 })), stars: activity.stars },
+    activity: {
+      days: days.map((d, i) => ({ date: d.date, label: d.label, replies: activity.replies[i] ?? 0, ratings: activity.ratings[i] ?? 0 })),
+      stars: activity.stars,
+    },
     waiting: waiting.posts.flatMap((p) => (details.has(p.id) ? [{ ...details.get(p.id)!, unansweredSince: p.unansweredSince }] : [])),
     waitingTotal: waiting.total,
     // Privacy (member_privacy): hidden members were left out by the query; anonymous ones are only counted.
@@ -224,7 +239,14 @@ export async function collectDigest(db: Db, guildId: string, period: Pick<Digest
 }
 
 function outcome(status: DigestStatus, guildId: string, d: Pick<Digest, 'periodKey' | 'channelId' | 'messageId' | 'postedAt'>): DigestOutcome {
-  return { status, periodKey: d.periodKey, channelId: d.channelId, messageId: d.messageId, url: messageUrl(guildId, d.channelId, d.messageId), postedAt: d.postedAt };
+  return {
+    status,
+    periodKey: d.periodKey,
+    channelId: d.channelId,
+    messageId: d.messageId,
+    url: messageUrl(guildId, d.channelId, d.messageId),
+    postedAt: d.postedAt,
+  };
 }
 
 /** The bot's unrecorded digest message for this key among the channel's recent messages, if it made one. */
@@ -318,7 +340,14 @@ export async function resumeDigest(ctx: AppContext, guildId: string, periodKey: 
 async function claimFresh(ctx: AppContext, guildId: string, base: string, period: DigestPeriod, channelId: string): Promise<Digest> {
   for (let n = 1; n <= 1000; n++) {
     const key = n === 1 ? base : `${base}-r${n}`;
-    const { digest, claimed } = await claimDigest(ctx.db, { guildId, periodKey: key, periodStart: period.start, periodEnd: period.end, channelId, nonce: digestNonce(guildId, key) });
+    const { digest, claimed } = await claimDigest(ctx.db, {
+      guildId,
+      periodKey: key,
+      periodStart: period.start,
+      periodEnd: period.end,
+      channelId,
+      nonce: digestNonce(guildId, key),
+    });
     if (claimed) return digest;
   }
   throw new DigestPostError(`the digest of ${base} was already posted 1000 times`, true);
@@ -340,7 +369,14 @@ export async function postDigest(ctx: AppContext, guildId: string, opts: { perio
   const view = await collectDigest(ctx.db, guildId, period, base);
   if (isEmptyDigest(view) && settings.digestEmpty === 'skip') {
     if (period.partial) return { status: 'empty', periodKey: base, channelId: null, messageId: null, url: null, postedAt: null };
-    const { digest, claimed } = await claimDigest(ctx.db, { guildId, periodKey: base, periodStart: period.start, periodEnd: period.end, channelId: null, nonce: digestNonce(guildId, base) });
+    const { digest, claimed } = await claimDigest(ctx.db, {
+      guildId,
+      periodKey: base,
+      periodStart: period.start,
+      periodEnd: period.end,
+      channelId: null,
+      nonce: digestNonce(guildId, base),
+    });
     if (!claimed) return resume(ctx, digest, settings);
     await updateDigest(ctx.db, guildId, base, { state: 'skipped' });
     ctx.log.info({ guildId, periodKey: base }, 'empty digest period skipped');
@@ -355,7 +391,14 @@ export async function postDigest(ctx: AppContext, guildId: string, opts: { perio
   if (opts.force) {
     digest = await claimFresh(ctx, guildId, base, period, channelId);
   } else {
-    const claim = await claimDigest(ctx.db, { guildId, periodKey: base, periodStart: period.start, periodEnd: period.end, channelId, nonce: digestNonce(guildId, base) });
+    const claim = await claimDigest(ctx.db, {
+      guildId,
+      periodKey: base,
+      periodStart: period.start,
+      periodEnd: period.end,
+      channelId,
+      nonce: digestNonce(guildId, base),
+    });
     if (!claim.claimed) return resume(ctx, claim.digest, settings);
     digest = claim.digest;
   }
@@ -367,7 +410,14 @@ export async function previewDigest(
   ctx: Pick<AppContext, 'db' | 'config'>,
   guildId: string,
   at: Date = new Date(),
-): Promise<{ body: RESTPostAPIChannelMessageJSONBody; chart: DigestChart | null; period: DigestPeriod; settings: GuildSettings; channelId: string | null; empty: boolean }> {
+): Promise<{
+  body: RESTPostAPIChannelMessageJSONBody;
+  chart: DigestChart | null;
+  period: DigestPeriod;
+  settings: GuildSettings;
+  channelId: string | null;
+  empty: boolean;
+}> {
   const settings = await getGuildSettings(ctx.db, guildId);
   const period = currentPeriodSoFar(scheduleOf(settings), at);
   const view = await collectDigest(ctx.db, guildId, period, `${period.key}-preview`);
@@ -379,7 +429,12 @@ export async function previewDigest(
  * `blogcord digest render`: the chart of a server's week (`2026-W48`; default: the week that ended last) without
  * Discord. Null when that week had no replies or ratings (no chart).
  */
-export async function renderDigestImage(db: Db, guildId: string, week?: string, at: Date = new Date()): Promise<{ period: DigestPeriod; chart: DigestChart | null }> {
+export async function renderDigestImage(
+  db: Db,
+  guildId: string,
+  week?: string,
+  at: Date = new Date(),
+): Promise<{ period: DigestPeriod; chart: DigestChart | null }> {
   const settings = await getGuildSettings(db, guildId);
   const schedule = scheduleOf(settings);
   const period = week ? periodOfWeek(schedule, week) : periodJustEnded(schedule, at);

@@ -223,11 +223,13 @@ export async function addFeed(
   const { before, feed, created, stored, flood } = saved;
   // The web setting of a feed already announcing changed: its announcements say so, or stop saying it.
   if (before && input.web !== undefined && before.webEnabled !== input.web) {
-    for (const id of await listAnnouncedPostIdsOfFeed(ctx.db, feed.id)) await jobs.refreshAnnouncement(id).catch((err) => ctx.log.warn({ err, postId: id }, 'could not queue an announcement refresh'));
+    for (const id of await listAnnouncedPostIdsOfFeed(ctx.db, feed.id))
+      await jobs.refreshAnnouncement(id).catch((err) => ctx.log.warn({ err, postId: id }, 'could not queue an announcement refresh'));
   }
   const resumed = Boolean(before && before.state !== 'active');
   for (const post of stored.changed) {
-    if (post.messageId) await jobs.refreshAnnouncement(post.id).catch((err) => ctx.log.warn({ err, postId: post.id }, 'could not queue an announcement refresh'));
+    if (post.messageId)
+      await jobs.refreshAnnouncement(post.id).catch((err) => ctx.log.warn({ err, postId: post.id }, 'could not queue an announcement refresh'));
   }
   const held = flood ? stored.skipped : [];
   const { queued } = stored;
@@ -242,8 +244,20 @@ export async function addFeed(
     queueError = error instanceof Error ? error.message : String(error);
     ctx.log.warn({ err: error, feedId: feed.id }, 'feed saved, but the job queue could not be reached');
   }
-  ctx.log.info({ feedId: feed.id, url, channelId: channel.id, items: parsed.items.length, queued: queued.length, held: held.length, created, resumed }, 'feed added');
-  return { feed: (await getFeed(ctx.db, feed.id))!, created, resumed, parsed: { title: parsed.title, format: parsed.format }, items: parsed.items.length, queued, held, ...(queueError ? { queueError } : {}) };
+  ctx.log.info(
+    { feedId: feed.id, url, channelId: channel.id, items: parsed.items.length, queued: queued.length, held: held.length, created, resumed },
+    'feed added',
+  );
+  return {
+    feed: (await getFeed(ctx.db, feed.id))!,
+    created,
+    resumed,
+    parsed: { title: parsed.title, format: parsed.format },
+    items: parsed.items.length,
+    queued,
+    held,
+    ...(queueError ? { queueError } : {}),
+  };
 }
 
 /** Finds a feed of the server by its URL (as typed or normalised) or by its id (autocomplete values). */
@@ -265,7 +279,9 @@ export async function removeFeed(ctx: FeedContext, jobs: FeedJobs, guildId: stri
   const feed = await findGuildFeed(ctx, guildId, ref);
   if (!feed || feed.state === 'removed') throw new UserError(`This server does not follow ${ref}. /feed list shows the feeds it follows.`, 'unknown-feed');
   await removeFeedRow(ctx.db, feed.id);
-  await jobs.unschedulePolls(feed.id).catch((err) => ctx.log.warn({ err, feedId: feed.id }, 'could not remove the poll scheduler (the poll skips removed feeds)'));
+  await jobs
+    .unschedulePolls(feed.id)
+    .catch((err) => ctx.log.warn({ err, feedId: feed.id }, 'could not remove the poll scheduler (the poll skips removed feeds)'));
   ctx.log.info({ feedId: feed.id, url: feed.url }, 'feed removed');
   return (await getFeed(ctx.db, feed.id))!;
 }
@@ -373,7 +389,10 @@ export async function matchItems(ctx: { db: Db; log: FeedContext['log'] }, feed:
     }
   }
   if (relinked.length) {
-    ctx.log.info({ feedId: feed.id, url: feed.url, relinked: relinked.length, posts: relinked.slice(0, 20) }, 'posts recognised by their link under new keys (the feed changed its guids)');
+    ctx.log.info(
+      { feedId: feed.id, url: feed.url, relinked: relinked.length, posts: relinked.slice(0, 20) },
+      'posts recognised by their link under new keys (the feed changed its guids)',
+    );
   }
   return { fresh, relinked };
 }
@@ -445,7 +464,14 @@ async function storePoll(
   await recordFeedSuccess(ctx.db, feed.id, { etag: result.etag, lastModified: result.lastModified, title: result.feed.title });
   const held = flood ? stored.skipped : [];
   if (held.length) await holdBackFlood(ctx, feed, result.feed.title, held, result.feed.items.length);
-  return { status: 'ok', items: result.feed.items.length, new: stored.queued.length, changed: stored.changed.length, relinked: match.relinked.length, held: held.length };
+  return {
+    status: 'ok',
+    items: result.feed.items.length,
+    new: stored.queued.length,
+    changed: stored.changed.length,
+    relinked: match.relinked.length,
+    held: held.length,
+  };
 }
 
 const countKeys = (items: readonly PostDraft[]): number => new Set(items.map((d) => d.key)).size;
@@ -479,8 +505,17 @@ async function storeItems(ctx: { db: Db }, feed: Feed, ordered: readonly PostDra
  * `announced`: how many new posts were published anyway (a backfill).
  */
 async function holdBackFlood(ctx: FeedContext, feed: Feed, feedTitle: string | null, held: readonly Post[], items: number, announced = 0): Promise<void> {
-  ctx.log.warn({ feedId: feed.id, url: feed.url, count: held.length, announced, items }, 'flood guard: too many new items at once; stored without announcing them');
-  await postFeedNotice(ctx, feed, `Feed held back: ${feedTitle ?? feed.title ?? feed.url}`, floodNotice(feed.url, held, announced), `bf${stableId('flood', feed.id, ...held.map((p) => p.id)).slice(0, 20)}`);
+  ctx.log.warn(
+    { feedId: feed.id, url: feed.url, count: held.length, announced, items },
+    'flood guard: too many new items at once; stored without announcing them',
+  );
+  await postFeedNotice(
+    ctx,
+    feed,
+    `Feed held back: ${feedTitle ?? feed.title ?? feed.url}`,
+    floodNotice(feed.url, held, announced),
+    `bf${stableId('flood', feed.id, ...held.map((p) => p.id)).slice(0, 20)}`,
+  );
 }
 
 async function recordFailure(ctx: FeedContext, jobs: FeedJobs, feed: Feed, message: string): Promise<PollResult> {
@@ -490,7 +525,13 @@ async function recordFailure(ctx: FeedContext, jobs: FeedJobs, feed: Feed, messa
   // Exactly the failure that paused it posts the notice (a later one, e.g. of an overlapping poll, does not).
   if (paused && now.consecutiveFailures === PAUSE_AFTER_FAILURES) {
     await jobs.unschedulePolls(feed.id).catch((err) => ctx.log.warn({ err }, 'could not remove the poll scheduler of a paused feed'));
-    await postFeedNotice(ctx, feed, `Feed paused: ${feed.title ?? feed.url}`, pauseNotice(feed.url, feed.channelId, message), `bp${stableId('pause', feed.id, now.lastPolledAt ?? '').slice(0, 20)}`);
+    await postFeedNotice(
+      ctx,
+      feed,
+      `Feed paused: ${feed.title ?? feed.url}`,
+      pauseNotice(feed.url, feed.channelId, message),
+      `bp${stableId('pause', feed.id, now.lastPolledAt ?? '').slice(0, 20)}`,
+    );
   }
   return { status: 'failed', error: message, paused };
 }
@@ -533,9 +574,7 @@ export function pauseNotice(url: string, channelId: string, reason: string): str
   return text.length > 2000 ? `${text.slice(0, 1999)}…` : text;
 }
 
-export type PublishNowResult =
-  | { status: 'already-published'; post: Post; link: string | null }
-  | { status: 'queued'; post: Post };
+export type PublishNowResult = { status: 'already-published'; post: Post; link: string | null } | { status: 'queued'; post: Post };
 
 /**
  * /publish URL: publishes one item of a followed feed now, even one that was only `known` (or failed). The URL
@@ -551,12 +590,18 @@ export async function publishNow(ctx: FeedContext, jobs: FeedJobs, guildId: stri
   let post: Post | null = candidates.find((p) => p.publishState === 'published') ?? candidates.find((p) => followed.has(p.feedId)) ?? candidates[0] ?? null;
   if (!post) post = await findInFeeds(ctx, guildId, url);
   if (!post) {
-    throw new UserError(`${url} is not a post of any feed this server follows. /publish takes the link of a post as it appears in the feed; /feed add follows a new feed.`, 'unknown-post');
+    throw new UserError(
+      `${url} is not a post of any feed this server follows. /publish takes the link of a post as it appears in the feed; /feed add follows a new feed.`,
+      'unknown-post',
+    );
   }
   if (post.publishState === 'published') return { status: 'already-published', post, link: announcementLink(guildId, post) };
   const feed = await getFeed(ctx.db, post.feedId);
   if (!feed || feed.state === 'removed') {
-    throw new UserError(`That post belongs to ${feed?.url ?? 'a feed'} which this server no longer follows. Follow it again with /feed add (backfill 0 posts nothing old), then /publish the post.`, 'feed-removed');
+    throw new UserError(
+      `That post belongs to ${feed?.url ?? 'a feed'} which this server no longer follows. Follow it again with /feed add (backfill 0 posts nothing old), then /publish the post.`,
+      'feed-removed',
+    );
   }
   if (post.publishState === 'known' || post.publishState === 'failed') {
     // Continue from what exists in Discord: a failed post keeps a message it made unless that is gone.

@@ -56,7 +56,9 @@ export function fromApiMessage(m: APIMessage & { member?: Pick<APIGuildMember, '
     webhookId: m.webhook_id ?? null,
     authorName: displayName(m.author, m.member),
     content: m.content ?? '',
-    reference: m.message_reference ? { messageId: m.message_reference.message_id ?? null, channelId: m.message_reference.channel_id ?? null, type: m.message_reference.type } : null,
+    reference: m.message_reference
+      ? { messageId: m.message_reference.message_id ?? null, channelId: m.message_reference.channel_id ?? null, type: m.message_reference.type }
+      : null,
     attachments: (m.attachments ?? []).map((a) => ({ url: a.url, name: a.filename, contentType: a.content_type ?? null })),
     createdAt: iso(m.timestamp),
     editedAt: m.edited_timestamp ? iso(m.edited_timestamp) : null,

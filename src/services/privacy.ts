@@ -99,7 +99,11 @@ export interface PrivacyStatus extends MemberFootprint {
 }
 
 export async function privacyStatus(db: Db, guildId: string, userId: string): Promise<PrivacyStatus> {
-  const [appearance, footprint, forgotten] = await Promise.all([getAppearance(db, guildId, userId), getMemberFootprint(db, guildId, userId), forgottenUsers(db, guildId, [userId])]);
+  const [appearance, footprint, forgotten] = await Promise.all([
+    getAppearance(db, guildId, userId),
+    getMemberFootprint(db, guildId, userId),
+    forgottenUsers(db, guildId, [userId]),
+  ]);
   return { appearance, ...footprint, forgotten: forgotten.has(userId) };
 }
 
@@ -181,7 +185,14 @@ export async function forgetMember(
   const at = options.at ?? new Date().toISOString();
   const secret = await getPrivacySecret(ctx.db);
   const erased = await eraseMember(ctx.db, guildId, userId, memberHash(secret, guildId, userId), at);
-  const result: ForgetResult = { comments: erased.comments, attachments: erased.attachments, tombstones: erased.tombstones, ratings: erased.ratings, reactionsRemoved: 0, reactionsLeft: 0 };
+  const result: ForgetResult = {
+    comments: erased.comments,
+    attachments: erased.attachments,
+    tombstones: erased.tombstones,
+    ratings: erased.ratings,
+    reactionsRemoved: 0,
+    reactionsLeft: 0,
+  };
   const deniedChannels = new Set<string>();
   for (const r of erased.erasedRatings) {
     const emoji = RATING_EMOJIS[r.stars - 1];
@@ -207,6 +218,9 @@ export async function forgetMember(
       ctx.log.warn({ err, postId }, 'privacy forget: could not schedule the announcement refresh');
     }
   }
-  ctx.log.info({ guildId, comments: result.comments, ratings: result.ratings, reactionsRemoved: result.reactionsRemoved, reactionsLeft: result.reactionsLeft }, 'a member was forgotten');
+  ctx.log.info(
+    { guildId, comments: result.comments, ratings: result.ratings, reactionsRemoved: result.reactionsRemoved, reactionsLeft: result.reactionsLeft },
+    'a member was forgotten',
+  );
   return result;
 }

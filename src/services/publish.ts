@@ -42,7 +42,8 @@ export function classifyPublishError(error: unknown, step = 'publishing'): Publi
     const known = PERMANENT_CODES[error.code];
     if (known) return { permanent: true, reason: `${step}: ${known}${error.code === 50035 ? `: ${error.message}` : ''}` };
     // Rate limits and server errors heal; any other 4xx is a request Discord will refuse again.
-    if (error.status === 429 || error.status >= 500 || error.status === 0) return { permanent: false, reason: `${step}: Discord answered ${error.status || 'nothing'} (${error.message})` };
+    if (error.status === 429 || error.status >= 500 || error.status === 0)
+      return { permanent: false, reason: `${step}: Discord answered ${error.status || 'nothing'} (${error.message})` };
     if (error.status >= 400) return { permanent: true, reason: `${step}: Discord refused the request (${error.status}: ${error.message})` };
   }
   if (error instanceof PublishRefusal) return { permanent: true, reason: `${step}: ${error.message}` };
@@ -117,7 +118,13 @@ export async function publishPost(ctx: PublishContext, postId: string, { lastAtt
             // A forum post: the thread and its starter message (the announcement) come into being together.
             // The message lives in the thread, so the post's channel is the thread.
             const created = await ctx.discord.createForumPost(target.channelId, threadName(post.title), { ...payload, allowed_mentions: { parse: [] } });
-            await setPublishState(ctx.db, post.id, { state: 'threaded', channelId: created.threadId, messageId: created.messageId, threadId: created.threadId, failureReason: null });
+            await setPublishState(ctx.db, post.id, {
+              state: 'threaded',
+              channelId: created.threadId,
+              messageId: created.messageId,
+              threadId: created.threadId,
+              failureReason: null,
+            });
             log.info({ forumId: target.channelId, threadId: created.threadId }, 'forum post created');
           }
           break;

@@ -11,7 +11,13 @@ import { MicroBatcher, type MicroBatchOptions, type MicroBatchStats } from './mi
 import { forgottenRaters } from './privacy.ts';
 
 /** The keycap of each star count: 1 → '1️⃣' … 5 → '5️⃣'. */
-export const KEYCAP_OF: Readonly<Record<Stars, string>> = Object.freeze({ 1: RATING_EMOJIS[0], 2: RATING_EMOJIS[1], 3: RATING_EMOJIS[2], 4: RATING_EMOJIS[3], 5: RATING_EMOJIS[4] });
+export const KEYCAP_OF: Readonly<Record<Stars, string>> = Object.freeze({
+  1: RATING_EMOJIS[0],
+  2: RATING_EMOJIS[1],
+  3: RATING_EMOJIS[2],
+  4: RATING_EMOJIS[3],
+  5: RATING_EMOJIS[4],
+});
 
 /** An emoji as the gateway sends it: a unicode emoji has `id: null` and the character(s) as `name`. */
 export type EmojiLike = string | { id?: string | null; name?: string | null } | null | undefined;
@@ -201,7 +207,10 @@ async function writeReactions(db: Db, inputs: readonly RuleInput[]): Promise<Rea
   const keys = inputs.flatMap(({ event, postId }) => (event.kind === 'add' || event.kind === 'remove' ? [{ postId, userId: event.userId }] : []));
   for (const r of await getRatingsOf(db, keys)) state.set(keyOf(r.postId, r.userId), r);
   // A member who ran /privacy forget in the post's server never rates there again.
-  const forgotten = await forgottenRaters(db, inputs.flatMap(({ event, postId }) => (event.kind === 'add' ? [{ postId, userId: event.userId }] : [])));
+  const forgotten = await forgottenRaters(
+    db,
+    inputs.flatMap(({ event, postId }) => (event.kind === 'add' ? [{ postId, userId: event.userId }] : [])),
+  );
   const dirty = new Map<string, RatingKey>();
   const writeDirty = async () => {
     const set: Rating[] = [];
@@ -223,7 +232,11 @@ async function writeReactions(db: Db, inputs: readonly RuleInput[]): Promise<Rea
       const count = await removeRatings(db, postId, stars);
       for (const [k, r] of state) if (r?.postId === postId && (stars === undefined || r.stars === stars)) state.set(k, null);
       // Without Manage Messages people may hold other keycaps too: after remove-emoji a recount lets those count again.
-      outcomes.push(count > 0 ? { result: 'removed', postId, count, needsRecount: event.kind === 'remove-emoji' && !event.canManageMessages } : { result: 'ignored', reason: 'no-rating' });
+      outcomes.push(
+        count > 0
+          ? { result: 'removed', postId, count, needsRecount: event.kind === 'remove-emoji' && !event.canManageMessages }
+          : { result: 'ignored', reason: 'no-rating' },
+      );
       continue;
     }
     const stars = keycapStars(event.emoji)!;
@@ -268,10 +281,14 @@ function followUp(ctx: RatingsContext, event: ReactionEvent, postId: string, out
   if (event.kind !== 'add' || outcome.result !== 'rated' || !outcome.removedPreviousReaction || outcome.previous === null) return;
   void ctx.discord.removeUserReaction(event.channelId, event.messageId, KEYCAP_OF[outcome.previous], event.userId).catch((err: unknown) => {
     const known = err instanceof DiscordRequestError && [10008, 10003, 10014, 50001, 50013].includes(err.code);
-    ctx.log[known ? 'info' : 'warn']({ err, postId, messageId: event.messageId, userId: event.userId }, 'could not remove the previous rating reaction (the recount settles it)');
+    ctx.log[known ? 'info' : 'warn'](
+      { err, postId, messageId: event.messageId, userId: event.userId },
+      'could not remove the previous rating reaction (the recount settles it)',
+    );
     // A passing failure (429/5xx beyond the REST client's retries): a recount of the post removes it soon,
     // instead of leaving two keycaps on the announcement until the periodic recount.
-    if (!known && effects) return Promise.resolve(effects.recountNeeded(postId)).catch((e: unknown) => ctx.log.warn({ err: e, postId }, 'could not schedule the recount'));
+    if (!known && effects)
+      return Promise.resolve(effects.recountNeeded(postId)).catch((e: unknown) => ctx.log.warn({ err: e, postId }, 'could not schedule the recount'));
   });
 }
 
@@ -381,7 +398,12 @@ export class ReactionProcessor {
       else rated.push(p);
     }
     if (rated.length === 0) return;
-    const outcomes = await withTransaction(this.ctx.db, (tx) => writeReactions(tx, rated.map((p) => ({ event: p.event, postId: p.postId!, at: p.at }))));
+    const outcomes = await withTransaction(this.ctx.db, (tx) =>
+      writeReactions(
+        tx,
+        rated.map((p) => ({ event: p.event, postId: p.postId!, at: p.at })),
+      ),
+    );
     rated.forEach((p, i) => (p.outcome = outcomes[i]));
   }
 

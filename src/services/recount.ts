@@ -48,27 +48,34 @@ export type ManageMemo = Map<string, boolean>;
  * to 100 users in ascending id order, each page after the last id of the one before. Both reactor lists of
  * each keycap are read (normal and super reactions: Discord lists them apart), and count the same.
  */
-export async function readKeycapReactors(discord: DiscordPort, channelId: string, messageId: string, options: { pageSize?: number } = {}): Promise<Map<string, Set<Stars>>> {
+export async function readKeycapReactors(
+  discord: DiscordPort,
+  channelId: string,
+  messageId: string,
+  options: { pageSize?: number } = {},
+): Promise<Map<string, Set<Stars>>> {
   const botId = await discord.botUserId();
   const limit = options.pageSize ?? PAGE;
   const holders = new Map<string, Set<Stars>>();
-  for (const stars of STARS) for (const type of REACTION_KINDS) {
-    let after: string | undefined;
-    for (;;) {
-      const page = await discord.listReactors(channelId, messageId, KEYCAP_OF[stars], { ...(after ? { after } : {}), limit, type });
-      for (const user of page) {
-        if (user.bot || user.id === botId) continue;
-        let set = holders.get(user.id);
-        if (!set) holders.set(user.id, (set = new Set()));
-        set.add(stars);
+  for (const stars of STARS)
+    for (const type of REACTION_KINDS) {
+      let after: string | undefined;
+      for (;;) {
+        const page = await discord.listReactors(channelId, messageId, KEYCAP_OF[stars], { ...(after ? { after } : {}), limit, type });
+        for (const user of page) {
+          if (user.bot || user.id === botId) continue;
+          let set = holders.get(user.id);
+          if (!set) holders.set(user.id, (set = new Set()));
+          set.add(stars);
+        }
+        if (page.length < limit) break;
+        const last = page[page.length - 1]!.id;
+        // Ascending ids are the contract; a page that does not move forward would loop for ever.
+        if (after !== undefined && BigInt(last) <= BigInt(after))
+          throw new Error(`reactor pages of ${KEYCAP_OF[stars]} on message ${messageId} do not advance past ${after}`);
+        after = last;
       }
-      if (page.length < limit) break;
-      const last = page[page.length - 1]!.id;
-      // Ascending ids are the contract; a page that does not move forward would loop for ever.
-      if (after !== undefined && BigInt(last) <= BigInt(after)) throw new Error(`reactor pages of ${KEYCAP_OF[stars]} on message ${messageId} do not advance past ${after}`);
-      after = last;
     }
-  }
   return holders;
 }
 
@@ -83,41 +90,71 @@ export function settledStars(keycaps: ReadonlySet<Stars>, stored: Stars | null):
 }
 
 const isDeniedError = (err: unknown) => err instanceof DiscordRequestError && (err.code === 50013 || err.code === 50001 || err.status === 403);
-const isGoneError = (err: unknown) => err instanceof DiscordRequestError && (err.code === 10008 || err.code === 10003 || err.code === 50001 || err.code === 50013 || err.status === 404);
+const isGoneError = (err: unknown) =>
+  err instanceof DiscordRequestError && (err.code === 10008 || err.code === 10003 || err.code === 50001 || err.code === 50013 || err.status === 404);
 
 /**
  * Recounts one announced post. The stored ratings are read before Discord is, and every write is
  * conditional on the rating still being what was read, so a reaction event applied meanwhile is never
  * overwritten by this older view. Running it twice changes nothing the second time.
  */
-export async function recountPost(ctx: RecountContext, post: Post, options: { manage?: ManageMemo; at?: string; pageSize?: number } = {}): Promise<PostRecount> {
+export async function recountPost(
+  ctx: RecountContext,
+  post: Post,
+  options: { manage?: ManageMemo; at?: string; pageSize?: number } = {},
+): Promise<PostRecount> {
   // A reaction event that rated someone while this recount ran wins (the conditional writes), but the view the
   // recount acted on is then stale: a person it saw with one keycap may hold two now (the event found no
   // previous rating, so it removed nothing). Run it again, a few times at most.
   let result = await recountPostOnce(ctx, post, options);
   for (let round = 1; result.raced && round < 3; round++) {
     const again = await recountPostOnce(ctx, post, options);
-    result = { ...again, added: result.added + again.added, updated: result.updated + again.updated, removed: result.removed + again.removed, reactionsRemoved: result.reactionsRemoved + again.reactionsRemoved, changed: result.changed || again.changed };
+    result = {
+      ...again,
+      added: result.added + again.added,
+      updated: result.updated + again.updated,
+      removed: result.removed + again.removed,
+      reactionsRemoved: result.reactionsRemoved + again.reactionsRemoved,
+      changed: result.changed || again.changed,
+    };
   }
   delete result.raced;
   return result;
 }
 
-async function recountPostOnce(ctx: RecountContext, post: Post, options: { manage?: ManageMemo; at?: string; pageSize?: number }): Promise<PostRecount & { raced?: boolean }> {
-  const result: PostRecount & { raced?: boolean } = { postId: post.id, status: 'recounted', reactors: 0, added: 0, updated: 0, removed: 0, reactionsRemoved: 0, changed: false };
+async function recountPostOnce(
+  ctx: RecountContext,
+  post: Post,
+  options: { manage?: ManageMemo; at?: string; pageSize?: number },
+): Promise<PostRecount & { raced?: boolean }> {
+  const result: PostRecount & { raced?: boolean } = {
+    postId: post.id,
+    status: 'recounted',
+    reactors: 0,
+    added: 0,
+    updated: 0,
+    removed: 0,
+    reactionsRemoved: 0,
+    changed: false,
+  };
   if (!post.messageId || !post.channelId) return { ...result, status: 'not-announced' };
   const channelId = post.channelId;
   const messageId = post.messageId;
   const manage = options.manage ?? new Map<string, boolean>();
   const at = options.at ?? new Date().toISOString();
 
-  const stored = new Map<string, NonNullable<RatingSnapshot>>((await listRatings(ctx.db, post.id)).map((r) => [r.userId, { stars: r.stars, updatedAt: r.updatedAt }]));
+  const stored = new Map<string, NonNullable<RatingSnapshot>>(
+    (await listRatings(ctx.db, post.id)).map((r) => [r.userId, { stars: r.stars, updatedAt: r.updatedAt }]),
+  );
   let holders: Map<string, Set<Stars>>;
   try {
     holders = await readKeycapReactors(ctx.discord, channelId, messageId, { ...(options.pageSize ? { pageSize: options.pageSize } : {}) });
   } catch (err) {
     if (isGoneError(err)) {
-      ctx.log.info({ postId: post.id, messageId, err: (err as Error).message }, 'recount: the announcement cannot be read (deleted or no access); its ratings are kept');
+      ctx.log.info(
+        { postId: post.id, messageId, err: (err as Error).message },
+        'recount: the announcement cannot be read (deleted or no access); its ratings are kept',
+      );
       return { ...result, status: 'gone' };
     }
     throw err;

@@ -21,7 +21,11 @@ export interface WebChange {
 }
 
 /** Asks for the refresh of every announcement of a feed; returns how many, or the queue's error. */
-export async function refreshFeedAnnouncements(ctx: WebContext, jobs: Pick<FeedJobs, 'refreshAnnouncement'>, feedId: string): Promise<{ refreshed: number; queueError?: string }> {
+export async function refreshFeedAnnouncements(
+  ctx: WebContext,
+  jobs: Pick<FeedJobs, 'refreshAnnouncement'>,
+  feedId: string,
+): Promise<{ refreshed: number; queueError?: string }> {
   const ids = await listAnnouncedPostIdsOfFeed(ctx.db, feedId);
   try {
     for (const id of ids) await jobs.refreshAnnouncement(id);
@@ -35,7 +39,8 @@ export async function refreshFeedAnnouncements(ctx: WebContext, jobs: Pick<FeedJ
 /** Puts a followed feed of the server on the web or takes it off. A feed the server does not follow is a UserError (nothing changes). */
 export async function setWeb(ctx: WebContext, jobs: Pick<FeedJobs, 'refreshAnnouncement'>, guildId: string, ref: string, enabled: boolean): Promise<WebChange> {
   const found = await findGuildFeed(ctx, guildId, ref);
-  if (!found || found.state === 'removed') throw new UserError(`This server does not follow ${ref.trim() || 'that feed'}. \`/feed list\` shows the feeds it follows.`, 'unknown-feed');
+  if (!found || found.state === 'removed')
+    throw new UserError(`This server does not follow ${ref.trim() || 'that feed'}. \`/feed list\` shows the feeds it follows.`, 'unknown-feed');
   const changed = await setFeedWeb(ctx.db, found.id, enabled);
   const feed = { ...found, webEnabled: enabled };
   if (!changed) return { feed, changed, refreshed: 0 };
@@ -53,7 +58,11 @@ export interface WebStatus {
 }
 
 export async function webStatus(ctx: Pick<AppContext, 'db' | 'config'>, guildId: string): Promise<WebStatus> {
-  return { feeds: await listFeeds(ctx.db, guildId), origins: ctx.config.httpCorsOrigins.includes('*') ? '*' : [...ctx.config.httpCorsOrigins], httpPort: ctx.config.httpPort };
+  return {
+    feeds: await listFeeds(ctx.db, guildId),
+    origins: ctx.config.httpCorsOrigins.includes('*') ? '*' : [...ctx.config.httpCorsOrigins],
+    httpPort: ctx.config.httpPort,
+  };
 }
 
 /** The HTML a blog pastes under its posts to show this server's discussion (`api` = where the HTTP API is reachable). */

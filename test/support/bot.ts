@@ -43,7 +43,9 @@ export function newQueuePrefix(): string {
 
 export async function startBot(opts: StartBotOptions): Promise<BotProcess> {
   const queuePrefix = opts.queuePrefix ?? newQueuePrefix();
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(DISCORD_|DATABASE_URL|REDIS_URL|HTTP_PORT|FEED_|DIGEST_|QUEUE_PREFIX|SHARD_)/.test(k)));
+  const base = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(DISCORD_|DATABASE_URL|REDIS_URL|HTTP_PORT|FEED_|DIGEST_|QUEUE_PREFIX|SHARD_)/.test(k)),
+  );
   const env = {
     ...base,
     DISCORD_TOKEN: opts.discord.token,
@@ -56,7 +58,11 @@ export async function startBot(opts: StartBotOptions): Promise<BotProcess> {
     LOG_LEVEL: process.env.BOT_LOG_LEVEL ?? 'info',
     ...opts.env,
   };
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), `${ROOT}bin/blogcord.js`, opts.role ?? 'start', ...(opts.args ?? [])], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), `${ROOT}bin/blogcord.js`, opts.role ?? 'start', ...(opts.args ?? [])], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const waiters = new Set<() => void>();
   const onData = (chunk: Buffer) => {
@@ -145,7 +151,9 @@ export function logLines(bot: BotProcess): Array<Record<string, unknown>> {
 
 /** Runs a one-shot CLI command (`export`, `deploy-commands`, …) with the same environment as a bot. */
 export function runBlogcord(args: string[], env: Record<string, string>, cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(DISCORD_|DATABASE_URL|REDIS_URL|HTTP_PORT|FEED_|DIGEST_|QUEUE_PREFIX|SHARD_)/.test(k)));
+  const base = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(DISCORD_|DATABASE_URL|REDIS_URL|HTTP_PORT|FEED_|DIGEST_|QUEUE_PREFIX|SHARD_)/.test(k)),
+  );
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [`${ROOT}bin/blogcord.js`, ...args], { cwd, env: { ...base, LOG_LEVEL: 'warn', ...env } });
     let stdout = '';

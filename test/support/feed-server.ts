@@ -104,7 +104,10 @@ export async function startFeedServer(opts: { items?: TestFeedItem[]; title?: st
   const serveFeed = (req: IncomingMessage, res: ServerResponse, kind: 'rss' | 'atom') => {
     if (state.failWith) return void res.writeHead(state.failWith, { 'content-type': 'text/plain' }).end(`failing on purpose (${state.failWith})`);
     const body = kind === 'rss' ? rss(state.title, state.items) : atom(state.title, state.items);
-    const etag = `"${createHash('sha1').update(body.replace(/<updated>[^<]*<\/updated>/, '')).digest('hex').slice(0, 16)}"`;
+    const etag = `"${createHash('sha1')
+      .update(body.replace(/<updated>[^<]*<\/updated>/, ''))
+      .digest('hex')
+      .slice(0, 16)}"`;
     if (req.headers['if-none-match'] === etag) return void res.writeHead(304, { etag }).end();
     res.writeHead(200, { 'content-type': kind === 'rss' ? 'application/rss+xml; charset=utf-8' : 'application/atom+xml; charset=utf-8', etag }).end(body);
   };

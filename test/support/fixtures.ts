@@ -94,7 +94,17 @@ export async function publishedPost(db: Db, ids: { guildId?: string; threadId?: 
   const { post } = await upsertPostFromFeed(
     db,
     feed,
-    { key, url: `https://blog.example/${key}`, title: `Post ${key}`, author: null, publishedAt: new Date().toISOString(), summaryHtml: null, searchText: 'x', imageUrl: null, contentHash: key },
+    {
+      key,
+      url: `https://blog.example/${key}`,
+      title: `Post ${key}`,
+      author: null,
+      publishedAt: new Date().toISOString(),
+      summaryHtml: null,
+      searchText: 'x',
+      imageUrl: null,
+      contentHash: key,
+    },
     'pending',
   );
   await setPublishState(db, post.id, { state: 'published', channelId: feed.channelId, messageId, threadId });
@@ -111,7 +121,14 @@ export function discordMessage(channelId: string, at: number, over: Partial<APIM
     id: snowflake(at),
     channel_id: channelId,
     type: MessageType.Default,
-    author: { id: bot ? '900000000000000009' : '100000000000000001', username: bot ? 'blogcord' : 'alice', global_name: null, discriminator: '0', avatar: null, ...(bot ? { bot: true } : {}) },
+    author: {
+      id: bot ? '900000000000000009' : '100000000000000001',
+      username: bot ? 'blogcord' : 'alice',
+      global_name: null,
+      discriminator: '0',
+      avatar: null,
+      ...(bot ? { bot: true } : {}),
+    },
     content: `message ${at}`,
     timestamp: new Date(at).toISOString(),
     edited_timestamp: null,

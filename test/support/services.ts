@@ -87,7 +87,18 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   let destroyed = false;
   let running = false;
   const start = async () => {
-    await tool('pg_ctl', ['-D', dataDir, '-l', join(root, 'server.log'), '-o', `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`, '-w', '-t', '30', 'start']);
+    await tool('pg_ctl', [
+      '-D',
+      dataDir,
+      '-l',
+      join(root, 'server.log'),
+      '-o',
+      `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`,
+      '-w',
+      '-t',
+      '30',
+      'start',
+    ]);
     running = true;
   };
   try {
@@ -170,9 +181,13 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     let lastOutput = '';
     // The port was just freed by the killed server; retry briefly if the kernel has not released it yet.
     for (let attempt = 0; attempt < 20; attempt++) {
-      const c = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--maxmemory-policy', 'noeviction'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const c = spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--maxmemory-policy', 'noeviction'],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       child = c;
       c.stdout!.on('data', (d) => (lastOutput = (lastOutput + d).slice(-2000)));
       c.stderr!.on('data', (d) => (lastOutput = (lastOutput + d).slice(-2000)));
@@ -239,7 +254,10 @@ export interface TruthSource {
 export const KEYCAPS = ['1️⃣', '2️⃣', '3️⃣', '4️⃣', '5️⃣'] as const;
 
 /** What Discord shows for a post: its comments (every non-bot reply in the thread) and each person's keycaps. */
-export function discordTruth(discord: TruthSource, post: WatchedPost): { comments: Map<string, { authorId: string; content: string }>; keycaps: Map<string, number[]> } {
+export function discordTruth(
+  discord: TruthSource,
+  post: WatchedPost,
+): { comments: Map<string, { authorId: string; content: string }>; keycaps: Map<string, number[]> } {
   const comments = new Map<string, { authorId: string; content: string }>();
   for (const m of discord.messages(post.threadId)) {
     if (m.author.bot || m.webhook_id || (m.type !== 0 && m.type !== 19) || m.id === post.announcementId) continue;
@@ -277,14 +295,16 @@ export function mirrorDifferences(discord: TruthSource, exported: ExportLike, po
     if (extra.length) out.push(`post ${p.postId}: ${extra.length} comments that are not live replies in Discord (${extra.slice(0, 3).join(', ')}…)`);
     for (const c of live) {
       const t = truth.comments.get(c.id);
-      if (t && (t.content !== c.content || t.authorId !== c.authorId)) out.push(`post ${p.postId}: comment ${c.id} differs: ${JSON.stringify(c.content)} vs ${JSON.stringify(t.content)}`);
+      if (t && (t.content !== c.content || t.authorId !== c.authorId))
+        out.push(`post ${p.postId}: comment ${c.id} differs: ${JSON.stringify(c.content)} vs ${JSON.stringify(t.content)}`);
     }
     const several = [...truth.keycaps].filter(([, s]) => s.length !== 1);
     if (several.length) out.push(`post ${p.postId}: ${several.length} people still show several keycaps (${JSON.stringify(several.slice(0, 3))})`);
     const ratings = new Map(e.ratings.map((r) => [r.userId, r.stars]));
     if (ratings.size !== e.ratings.length) out.push(`post ${p.postId}: a person rated twice`);
     for (const [user, stars] of truth.keycaps) {
-      if (stars.length === 1 && ratings.get(user) !== stars[0]) out.push(`post ${p.postId}: ${user} shows ${stars[0]} but is rated ${ratings.get(user) ?? 'nothing'}`);
+      if (stars.length === 1 && ratings.get(user) !== stars[0])
+        out.push(`post ${p.postId}: ${user} shows ${stars[0]} but is rated ${ratings.get(user) ?? 'nothing'}`);
     }
     for (const user of ratings.keys()) if (!truth.keycaps.has(user)) out.push(`post ${p.postId}: ${user} is rated ${ratings.get(user)} but shows no keycap`);
     if (e.rating.count !== e.ratings.length) out.push(`post ${p.postId}: rating.count ${e.rating.count} but ${e.ratings.length} ratings`);

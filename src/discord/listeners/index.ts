@@ -14,4 +14,18 @@ import reactionRemove from './messageReactionRemove.ts';
 import ready from './ready.ts';
 import shardReady from './shardReady.ts';
 
-export const listeners: readonly AnyListener[] = [ready, shardReady, reactionAdd, reactionRemove, reactionRemoveAll, reactionRemoveEmoji, messageCreate, messageUpdate, messageDelete, messageDeleteBulk, threadCreate, threadUpdate, threadDelete];
+export const listeners: readonly AnyListener[] = [
+  ready,
+  shardReady,
+  reactionAdd,
+  reactionRemove,
+  reactionRemoveAll,
+  reactionRemoveEmoji,
+  messageCreate,
+  messageUpdate,
+  messageDelete,
+  messageDeleteBulk,
+  threadCreate,
+  threadUpdate,
+  threadDelete,
+];

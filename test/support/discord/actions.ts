@@ -16,16 +16,7 @@ import {
 } from 'discord-api-types/v10';
 import { DiscordHttpError, Errors, errorAt, type DiscordErrorTree } from './errors.ts';
 import type { Gateway } from './gateway.ts';
-import {
-  P,
-  blankContent,
-  BURST_COLORS,
-  isThreadType,
-  type ChannelRecord,
-  type DiscordState,
-  type GuildRecord,
-  type MessageRecord,
-} from './state.ts';
+import { P, blankContent, BURST_COLORS, isThreadType, type ChannelRecord, type DiscordState, type GuildRecord, type MessageRecord } from './state.ts';
 import { isEmptyMessage } from './validation.ts';
 
 export interface MessageBody {
@@ -237,7 +228,9 @@ export class Actions {
 
     const event = { ...message, guild_id: c.guild_id, member: this.state.memberApi(c.guild_id, authorId, false), ...(nonce !== null ? { nonce } : {}) };
     this.notify('create', message);
-    await this.emit(E.MessageCreate, event, { guildId: c.guild_id, intent: I.GuildMessages, blankable: this.state.shouldBlank(message) }, () => blankContent(event));
+    await this.emit(E.MessageCreate, event, { guildId: c.guild_id, intent: I.GuildMessages, blankable: this.state.shouldBlank(message) }, () =>
+      blankContent(event),
+    );
     return nonce !== null ? { ...message, nonce: nonce as string } : { ...message };
   }
 
@@ -251,7 +244,7 @@ export class Actions {
       const u = this.state.user(id);
       if (u && this.state.guilds.get(c.guild_id)?.members.has(id)) out.set(id, { ...u.user });
     }
-    if (referenced && (allowed?.replied_user ?? !allowed) ) out.set(referenced.message.author.id, { ...referenced.message.author });
+    if (referenced && (allowed?.replied_user ?? !allowed)) out.set(referenced.message.author.id, { ...referenced.message.author });
     return [...out.values()];
   }
 
@@ -268,7 +261,10 @@ export class Actions {
       const m = /^files\[(\d+)\]$/.exec(f.field);
       byIndex.set(m ? m[1]! : String(i), f);
     });
-    const entries = declared && declared.length ? declared : [...byIndex.keys()].map((k) => ({ id: k, filename: undefined as string | undefined, description: undefined as string | undefined }));
+    const entries =
+      declared && declared.length
+        ? declared
+        : [...byIndex.keys()].map((k) => ({ id: k, filename: undefined as string | undefined, description: undefined as string | undefined }));
     for (const a of entries) {
       const f = byIndex.get(String(a.id ?? ''));
       if (!f) continue;
@@ -277,12 +273,27 @@ export class Actions {
       const url = `${this.baseUrl()}/attachments/${channelId}/${id}/${encodeURIComponent(filename)}`;
       this.state.attachments.set(`${channelId}/${id}/${filename}`, { body: f.data, contentType: f.contentType });
       const size = f.contentType === 'image/png' ? pngSize(f.data) : null;
-      out.push({ id, filename, size: f.data.length, url, proxy_url: url, content_type: f.contentType, ...(size ?? {}), ...(a.description ? { description: a.description } : {}) });
+      out.push({
+        id,
+        filename,
+        size: f.data.length,
+        url,
+        proxy_url: url,
+        content_type: f.contentType,
+        ...(size ?? {}),
+        ...(a.description ? { description: a.description } : {}),
+      });
     }
     return out;
   }
 
-  async editMessage(actorId: string, channelId: string, messageId: string, body: MessageBody & { attachments?: MessageBody['attachments'] }, opts: { system?: boolean; files?: UploadedFile[] } = {}): Promise<APIMessage> {
+  async editMessage(
+    actorId: string,
+    channelId: string,
+    messageId: string,
+    body: MessageBody & { attachments?: MessageBody['attachments'] },
+    opts: { system?: boolean; files?: UploadedFile[] } = {},
+  ): Promise<APIMessage> {
     const c = this.channel(channelId);
     const rec = this.messageIn(channelId, messageId);
     const m = rec.message;
@@ -298,21 +309,28 @@ export class Actions {
     if (body.embeds !== undefined) next.embeds = (body.embeds ?? []).map(normaliseEmbed);
     if (opts.files?.length) checkAttachments(body.attachments?.filter((a) => !m.attachments.some((x) => x.id === String(a.id))) ?? null, opts.files);
     if (body.components !== undefined) next.components = (body.components ?? []) as APIMessage['components'];
-    if (body.flags !== undefined && body.flags !== null) next.flags = ((m.flags ?? 0) & ~MessageFlags.SuppressEmbeds) | (body.flags & MessageFlags.SuppressEmbeds);
+    if (body.flags !== undefined && body.flags !== null)
+      next.flags = ((m.flags ?? 0) & ~MessageFlags.SuppressEmbeds) | (body.flags & MessageFlags.SuppressEmbeds);
     if (body.attachments !== undefined || (opts.files && opts.files.length)) {
       const keep = new Set((body.attachments ?? []).map((a) => String(a.id)));
       const kept = body.attachments === undefined ? m.attachments : m.attachments.filter((a) => keep.has(a.id));
-      next.attachments = [...kept, ...this.buildAttachments(channelId, body.attachments?.filter((a) => !m.attachments.some((x) => x.id === String(a.id))) ?? null, opts.files ?? [])];
+      next.attachments = [
+        ...kept,
+        ...this.buildAttachments(channelId, body.attachments?.filter((a) => !m.attachments.some((x) => x.id === String(a.id))) ?? null, opts.files ?? []),
+      ];
     }
     next.embeds = next.embeds.map((e) => resolveAttachmentImage(e, next.attachments));
     if (body.content !== undefined) next.mentions = this.resolveMentions(next.content, body.allowed_mentions ?? null, undefined, c);
-    if (isEmptyMessage({ ...next, sticker_ids: next.sticker_items?.map((s) => s.id) ?? null }) && !(next.flags! & MessageFlags.Loading)) throw Errors.emptyMessage();
+    if (isEmptyMessage({ ...next, sticker_ids: next.sticker_items?.map((s) => s.id) ?? null }) && !(next.flags! & MessageFlags.Loading))
+      throw Errors.emptyMessage();
     next.edited_timestamp = new Date().toISOString();
     if (next.flags) next.flags &= ~MessageFlags.Loading;
     rec.message = next;
     this.notify('update', next);
     const event = { ...this.state.messageApi(rec), guild_id: c.guild_id, member: this.state.memberApi(c.guild_id, m.author.id, false) };
-    await this.emit(E.MessageUpdate, event, { guildId: c.guild_id, intent: I.GuildMessages, blankable: this.state.shouldBlank(next) }, () => blankContent(event));
+    await this.emit(E.MessageUpdate, event, { guildId: c.guild_id, intent: I.GuildMessages, blankable: this.state.shouldBlank(next) }, () =>
+      blankContent(event),
+    );
     return this.state.messageApi(rec);
   }
 
@@ -332,7 +350,13 @@ export class Actions {
     const c = this.channel(channelId);
     this.require(c, actorId, P.ManageMessages);
     if (!Array.isArray(ids) || ids.length < 2 || ids.length > 100) {
-      throw Errors.invalidFormBody(errorAt(['messages'], ids.length < 2 ? 'BASE_TYPE_MIN_LENGTH' : 'BASE_TYPE_MAX_LENGTH', ids.length < 2 ? 'Must be 2 or more in length.' : 'Must be 100 or fewer in length.'));
+      throw Errors.invalidFormBody(
+        errorAt(
+          ['messages'],
+          ids.length < 2 ? 'BASE_TYPE_MIN_LENGTH' : 'BASE_TYPE_MAX_LENGTH',
+          ids.length < 2 ? 'Must be 2 or more in length.' : 'Must be 100 or fewer in length.',
+        ),
+      );
     }
     const now = Date.now();
     for (const id of ids) if (now - this.state.messageTime(id) > TWO_WEEKS_MS) throw Errors.tooOldToBulkDelete();
@@ -344,7 +368,8 @@ export class Actions {
         deleted.push(id);
       }
     }
-    if (deleted.length) await this.emit(E.MessageDeleteBulk, { ids: deleted, channel_id: channelId, guild_id: c.guild_id }, { guildId: c.guild_id, intent: I.GuildMessages });
+    if (deleted.length)
+      await this.emit(E.MessageDeleteBulk, { ids: deleted, channel_id: channelId, guild_id: c.guild_id }, { guildId: c.guild_id, intent: I.GuildMessages });
   }
 
   // ---------------------------------------------------------------- reactions
@@ -396,18 +421,22 @@ export class Actions {
     const holders = burst ? r.burst : r.users;
     if (holders.has(userId)) return; // idempotent, no event
     holders.add(userId);
-    await this.emit(E.MessageReactionAdd, {
-      user_id: userId,
-      channel_id: channelId,
-      message_id: messageId,
-      guild_id: c.guild_id,
-      member: this.state.memberApi(c.guild_id, userId, true),
-      emoji,
-      message_author_id: rec.message.author.id,
-      burst,
-      burst_colors: burst ? [...BURST_COLORS] : [],
-      type: burst ? 1 : 0,
-    }, { guildId: c.guild_id, intent: I.GuildMessageReactions });
+    await this.emit(
+      E.MessageReactionAdd,
+      {
+        user_id: userId,
+        channel_id: channelId,
+        message_id: messageId,
+        guild_id: c.guild_id,
+        member: this.state.memberApi(c.guild_id, userId, true),
+        emoji,
+        message_author_id: rec.message.author.id,
+        burst,
+        burst_colors: burst ? [...BURST_COLORS] : [],
+        type: burst ? 1 : 0,
+      },
+      { guildId: c.guild_id, intent: I.GuildMessageReactions },
+    );
   }
 
   /**
@@ -416,7 +445,14 @@ export class Actions {
    * of that emoji. One MESSAGE_REACTION_REMOVE per kind removed, with its `burst` and `type` (no
    * `burst_colors`: Discord leaves them out of removals).
    */
-  async removeReaction(actorId: string, channelId: string, messageId: string, emojiRaw: string, targetUserId: string, kinds: 'normal' | 'burst' | 'all' = 'all'): Promise<void> {
+  async removeReaction(
+    actorId: string,
+    channelId: string,
+    messageId: string,
+    emojiRaw: string,
+    targetUserId: string,
+    kinds: 'normal' | 'burst' | 'all' = 'all',
+  ): Promise<void> {
     const { c, rec } = this.reactableMessage(channelId, messageId);
     if (targetUserId !== actorId) this.require(c, actorId, P.ManageMessages);
     const { key, emoji } = this.parseEmoji(emojiRaw, c.guild_id);
@@ -427,9 +463,19 @@ export class Actions {
     if (kinds !== 'normal' && r.burst.delete(targetUserId)) removed.push(true);
     if (r.users.size === 0 && r.burst.size === 0) rec.reactions.delete(key);
     for (const burst of removed) {
-      await this.emit(E.MessageReactionRemove, {
-        user_id: targetUserId, channel_id: channelId, message_id: messageId, guild_id: c.guild_id, emoji, burst, type: burst ? 1 : 0,
-      }, { guildId: c.guild_id, intent: I.GuildMessageReactions });
+      await this.emit(
+        E.MessageReactionRemove,
+        {
+          user_id: targetUserId,
+          channel_id: channelId,
+          message_id: messageId,
+          guild_id: c.guild_id,
+          emoji,
+          burst,
+          type: burst ? 1 : 0,
+        },
+        { guildId: c.guild_id, intent: I.GuildMessageReactions },
+      );
     }
   }
 
@@ -437,7 +483,11 @@ export class Actions {
     const { c, rec } = this.reactableMessage(channelId, messageId);
     this.require(c, actorId, P.ManageMessages);
     rec.reactions.clear();
-    await this.emit(E.MessageReactionRemoveAll, { channel_id: channelId, message_id: messageId, guild_id: c.guild_id }, { guildId: c.guild_id, intent: I.GuildMessageReactions });
+    await this.emit(
+      E.MessageReactionRemoveAll,
+      { channel_id: channelId, message_id: messageId, guild_id: c.guild_id },
+      { guildId: c.guild_id, intent: I.GuildMessageReactions },
+    );
   }
 
   async removeEmojiReactions(actorId: string, channelId: string, messageId: string, emojiRaw: string): Promise<void> {
@@ -445,7 +495,11 @@ export class Actions {
     this.require(c, actorId, P.ManageMessages);
     const { key, emoji } = this.parseEmoji(emojiRaw, c.guild_id);
     if (!rec.reactions.delete(key)) return;
-    await this.emit(E.MessageReactionRemoveEmoji, { channel_id: channelId, message_id: messageId, guild_id: c.guild_id, emoji }, { guildId: c.guild_id, intent: I.GuildMessageReactions });
+    await this.emit(
+      E.MessageReactionRemoveEmoji,
+      { channel_id: channelId, message_id: messageId, guild_id: c.guild_id, emoji },
+      { guildId: c.guild_id, intent: I.GuildMessageReactions },
+    );
   }
 
   /** Get Reactions: the normal reactors (type 0, the default) or the super reactors (type 1), never both. */
@@ -458,12 +512,22 @@ export class Actions {
     const ids = [...(q.type === 1 ? r.burst : r.users)].sort((a, b) => (a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0));
     const after = q.after;
     const from = after ? ids.filter((id) => id.length > after.length || (id.length === after.length && id > after)) : ids;
-    return from.slice(0, q.limit).map((id) => ({ ...(this.state.user(id)?.user ?? { id, username: 'unknown', discriminator: '0', global_name: null, avatar: null }) }));
+    return from
+      .slice(0, q.limit)
+      .map((id) => ({ ...(this.state.user(id)?.user ?? { id, username: 'unknown', discriminator: '0', global_name: null, avatar: null }) }));
   }
 
   // ---------------------------------------------------------------- threads
 
-  private newThread(parent: ChannelRecord, id: string, ownerId: string, name: string, type: ChannelType, autoArchive?: number | null, appliedTags?: string[] | null): ChannelRecord {
+  private newThread(
+    parent: ChannelRecord,
+    id: string,
+    ownerId: string,
+    name: string,
+    type: ChannelType,
+    autoArchive?: number | null,
+    appliedTags?: string[] | null,
+  ): ChannelRecord {
     const now = new Date().toISOString();
     const t: ChannelRecord = {
       id,
@@ -499,7 +563,12 @@ export class Actions {
     await this.emit(E.ThreadCreate, d, { guildId: t.guild_id, intent: I.Guilds });
   }
 
-  async threadFromMessage(actorId: string, channelId: string, messageId: string, body: { name: string; auto_archive_duration?: number | null }): Promise<ChannelRecord> {
+  async threadFromMessage(
+    actorId: string,
+    channelId: string,
+    messageId: string,
+    body: { name: string; auto_archive_duration?: number | null },
+  ): Promise<ChannelRecord> {
     const c = this.channel(channelId);
     if (c.type !== ChannelType.GuildText && c.type !== ChannelType.GuildAnnouncement) {
       throw new DiscordHttpError(400, 50024, 'Cannot execute action on this channel type');
@@ -514,7 +583,12 @@ export class Actions {
   }
 
   /** POST /channels/{c}/threads: a forum post (with `message`) or a thread without a message. */
-  async createThread(actorId: string, channelId: string, body: { name: string; type?: number | null; auto_archive_duration?: number | null; applied_tags?: string[] | null; message?: MessageBody }, files: UploadedFile[] = []): Promise<{ thread: ChannelRecord; message: APIMessage | null }> {
+  async createThread(
+    actorId: string,
+    channelId: string,
+    body: { name: string; type?: number | null; auto_archive_duration?: number | null; applied_tags?: string[] | null; message?: MessageBody },
+    files: UploadedFile[] = [],
+  ): Promise<{ thread: ChannelRecord; message: APIMessage | null }> {
     const c = this.channel(channelId);
     if (c.type === ChannelType.GuildForum || c.type === ChannelType.GuildMedia) {
       this.require(c, actorId, P.SendMessages);
@@ -538,12 +612,28 @@ export class Actions {
     await this.emitThreadCreate(t);
     if (type !== ChannelType.PrivateThread) {
       // Discord posts a "started a thread" system message in the parent channel
-      await this.createMessage(actorId, channelId, { content: body.name, message_reference: { channel_id: id, guild_id: c.guild_id, type: 0 } as never }, { type: MessageType.ThreadCreated, system: true });
+      await this.createMessage(
+        actorId,
+        channelId,
+        { content: body.name, message_reference: { channel_id: id, guild_id: c.guild_id, type: 0 } as never },
+        { type: MessageType.ThreadCreated, system: true },
+      );
     }
     return { thread: t, message: null };
   }
 
-  async updateChannel(actorId: string, channelId: string, body: { name?: string | null; archived?: boolean | null; locked?: boolean | null; auto_archive_duration?: number | null; applied_tags?: string[] | null; topic?: string | null }): Promise<ChannelRecord> {
+  async updateChannel(
+    actorId: string,
+    channelId: string,
+    body: {
+      name?: string | null;
+      archived?: boolean | null;
+      locked?: boolean | null;
+      auto_archive_duration?: number | null;
+      applied_tags?: string[] | null;
+      topic?: string | null;
+    },
+  ): Promise<ChannelRecord> {
     const c = this.channel(channelId);
     const isThread = isThreadType(c.type);
     const perms = this.perms(c, actorId);
@@ -606,14 +696,28 @@ export class Actions {
     t.threadMembers.add(userId);
     t.member_count = t.threadMembers.size;
     if (userId === this.state.botUserId) {
-      await this.emit(E.ThreadMemberUpdate, { id: t.id, user_id: userId, join_timestamp: new Date().toISOString(), flags: 0, guild_id: t.guild_id }, { guildId: t.guild_id, intent: I.Guilds });
+      await this.emit(
+        E.ThreadMemberUpdate,
+        { id: t.id, user_id: userId, join_timestamp: new Date().toISOString(), flags: 0, guild_id: t.guild_id },
+        { guildId: t.guild_id, intent: I.Guilds },
+      );
     }
   }
 
   async typing(userId: string, channelId: string): Promise<void> {
     const c = this.channel(channelId);
     this.require(c, userId, isThreadType(c.type) ? P.SendMessagesInThreads : P.SendMessages);
-    await this.emit(E.TypingStart, { channel_id: channelId, guild_id: c.guild_id, user_id: userId, timestamp: Math.floor(Date.now() / 1000), member: this.state.memberApi(c.guild_id, userId) }, { guildId: c.guild_id, intent: I.GuildMessageTyping });
+    await this.emit(
+      E.TypingStart,
+      {
+        channel_id: channelId,
+        guild_id: c.guild_id,
+        user_id: userId,
+        timestamp: Math.floor(Date.now() / 1000),
+        member: this.state.memberApi(c.guild_id, userId),
+      },
+      { guildId: c.guild_id, intent: I.GuildMessageTyping },
+    );
   }
 
   // ---------------------------------------------------------------- guild-level
@@ -648,8 +752,10 @@ function checkAttachments(declared: MessageBody['attachments'], files: UploadedF
   const tree: DiscordErrorTree = {};
   const uploaded = new Set(files.map((f, i) => /^files\[(\d+)\]$/.exec(f.field)?.[1] ?? String(i)));
   (declared ?? []).forEach((a, i) => {
-    if (!uploaded.has(String(a.id ?? ''))) errorAt(['attachments', i, 'id'], 'ATTACHMENT_NOT_FOUND', 'Unknown attachment: no file was uploaded with this id.', tree);
-    if (typeof a.description === 'string' && a.description.length > 1024) errorAt(['attachments', i, 'description'], 'BASE_TYPE_MAX_LENGTH', 'Must be 1024 or fewer in length.', tree);
+    if (!uploaded.has(String(a.id ?? '')))
+      errorAt(['attachments', i, 'id'], 'ATTACHMENT_NOT_FOUND', 'Unknown attachment: no file was uploaded with this id.', tree);
+    if (typeof a.description === 'string' && a.description.length > 1024)
+      errorAt(['attachments', i, 'description'], 'BASE_TYPE_MAX_LENGTH', 'Must be 1024 or fewer in length.', tree);
   });
   files.forEach((f) => {
     if (f.contentType === 'image/png' && !pngSize(f.data)) errorAt([f.field], 'INVALID_FILE', 'The file is not a valid PNG image.', tree);

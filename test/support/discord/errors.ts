@@ -1,5 +1,8 @@
 /** Discord-shaped REST errors. Handlers throw these; the router turns them into JSON responses. */
-export interface DiscordFieldError { code: string; message: string }
+export interface DiscordFieldError {
+  code: string;
+  message: string;
+}
 export type DiscordErrorTree = { _errors?: DiscordFieldError[] } & { [key: string]: DiscordErrorTree | DiscordFieldError[] | undefined };
 
 export class DiscordHttpError extends Error {

@@ -289,11 +289,16 @@ export class Gateway {
       const ws = s.ws;
       if (!ws) continue;
       s.ws = null;
-      closing.push(new Promise((resolve) => {
-        ws.once('close', () => resolve());
-        ws.close(opts.code ?? 4000, 'Emulator dropped the connection');
-        setTimeout(() => { ws.terminate(); resolve(); }, 1000).unref();
-      }));
+      closing.push(
+        new Promise((resolve) => {
+          ws.once('close', () => resolve());
+          ws.close(opts.code ?? 4000, 'Emulator dropped the connection');
+          setTimeout(() => {
+            ws.terminate();
+            resolve();
+          }, 1000).unref();
+        }),
+      );
     }
     await Promise.all(closing);
     return closing.length;

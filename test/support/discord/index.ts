@@ -230,7 +230,15 @@ export class DiscordEmulator {
     s.messageContentIntentEnabled = opts.messageContentIntent ?? true;
     // bot user + application
     const botId = s.ids.next();
-    this.botUser = { id: botId, username: opts.botUsername ?? 'blogcord', discriminator: '0', global_name: null, avatar: null, bot: true, flags: 0 } as unknown as APIUser;
+    this.botUser = {
+      id: botId,
+      username: opts.botUsername ?? 'blogcord',
+      discriminator: '0',
+      global_name: null,
+      avatar: null,
+      bot: true,
+      flags: 0,
+    } as unknown as APIUser;
     s.users.set(botId, { user: this.botUser });
     s.botUserId = botId;
     this.applicationId = opts.applicationId ?? botId;
@@ -241,7 +249,9 @@ export class DiscordEmulator {
     s.users.set(ownerId, { user: { id: ownerId, username: 'server-owner', discriminator: '0', global_name: null, avatar: null } });
     for (const u of opts.users ?? []) {
       const id = u.id ?? s.ids.next();
-      s.users.set(id, { user: { id, username: u.username, discriminator: '0', global_name: u.globalName ?? null, avatar: null, ...(u.bot ? { bot: true } : {}) } });
+      s.users.set(id, {
+        user: { id, username: u.username, discriminator: '0', global_name: u.globalName ?? null, avatar: null, ...(u.bot ? { bot: true } : {}) },
+      });
     }
     // guilds: ids one millisecond apart in the past, so they spread over shards
     const base = Date.now() - 60_000;
@@ -311,27 +321,56 @@ export class DiscordEmulator {
     return this;
   }
 
-  get baseUrl(): string { return `http://127.0.0.1:${this.port}`; }
-  get restUrl(): string { return `${this.baseUrl}/api`; }
-  get gatewayUrl(): string { return `ws://127.0.0.1:${this.port}/gateway`; }
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+  get restUrl(): string {
+    return `${this.baseUrl}/api`;
+  }
+  get gatewayUrl(): string {
+    return `ws://127.0.0.1:${this.port}/gateway`;
+  }
 
   // ---------------------------------------------------------------- setup
 
   private addGuild(go: EmulatorGuildOptions, id: string, ownerId: string, users: EmulatorUserOptions[]): GuildRecord {
     const s = this.state;
-    const role = (rid: string, name: string, permissions: bigint, position: number, extra: Partial<APIRole> = {}): APIRole => ({
-      id: rid, name, color: 0, colors: { primary_color: 0, secondary_color: null, tertiary_color: null }, hoist: false, icon: null, unicode_emoji: null,
-      position, permissions: permissions.toString(), managed: false, mentionable: false, flags: 0, ...extra,
-    } as APIRole);
+    const role = (rid: string, name: string, permissions: bigint, position: number, extra: Partial<APIRole> = {}): APIRole =>
+      ({
+        id: rid,
+        name,
+        color: 0,
+        colors: { primary_color: 0, secondary_color: null, tertiary_color: null },
+        hoist: false,
+        icon: null,
+        unicode_emoji: null,
+        position,
+        permissions: permissions.toString(),
+        managed: false,
+        mentionable: false,
+        flags: 0,
+        ...extra,
+      }) as APIRole;
     const botRoleId = s.ids.next();
     const managerRoleId = s.ids.next();
     const g: GuildRecord = {
-      id, name: go.name, ownerId, roles: new Map(), botRoleId, managerRoleId, members: new Map(), channelIds: [], emojis: new Map(),
+      id,
+      name: go.name,
+      ownerId,
+      roles: new Map(),
+      botRoleId,
+      managerRoleId,
+      members: new Map(),
+      channelIds: [],
+      emojis: new Map(),
       createdAt: new Date().toISOString(),
     };
     g.roles.set(id, role(id, '@everyone', go.everyonePermissions ?? DEFAULT_EVERYONE_PERMISSIONS, 0));
     g.roles.set(managerRoleId, role(managerRoleId, 'Managers', P.ManageGuild, 1));
-    g.roles.set(botRoleId, role(botRoleId, this.botUser.username, go.botPermissions ?? DEFAULT_BOT_PERMISSIONS, 2, { managed: true, tags: { bot_id: this.botUser.id } }));
+    g.roles.set(
+      botRoleId,
+      role(botRoleId, this.botUser.username, go.botPermissions ?? DEFAULT_BOT_PERMISSIONS, 2, { managed: true, tags: { bot_id: this.botUser.id } }),
+    );
     const join = (userId: string, roles: string[]) => g.members.set(userId, { userId, roles, joinedAt: new Date().toISOString(), nick: null });
     join(ownerId, []);
     join(this.botUser.id, [botRoleId]);
@@ -348,8 +387,18 @@ export class DiscordEmulator {
       const cid = co.id ?? s.ids.next();
       const forum = co.type === 'forum';
       const c: ChannelRecord = {
-        id: cid, type: forum ? ChannelType.GuildForum : ChannelType.GuildText, guild_id: id, name: co.name, position, parent_id: null,
-        topic: co.topic ?? null, nsfw: false, last_message_id: null, rate_limit_per_user: 0, flags: 0, permission_overwrites: [],
+        id: cid,
+        type: forum ? ChannelType.GuildForum : ChannelType.GuildText,
+        guild_id: id,
+        name: co.name,
+        position,
+        parent_id: null,
+        topic: co.topic ?? null,
+        nsfw: false,
+        last_message_id: null,
+        rate_limit_per_user: 0,
+        flags: 0,
+        permission_overwrites: [],
         ...(forum ? { available_tags: [], default_reaction_emoji: null, default_sort_order: null, default_forum_layout: 0 } : {}),
       };
       s.channels.set(cid, c);
@@ -395,7 +444,9 @@ export class DiscordEmulator {
       channels: channels.filter((c) => !isThreadType(c.type)).map((c) => s.channelApi(c)),
       threads: s.activeThreads(g.id).map((t) => ({
         ...s.threadApi(t),
-        ...(t.threadMembers?.has(this.botUser.id) ? { member: { id: t.id, user_id: this.botUser.id, join_timestamp: new Date().toISOString(), flags: 0 } } : {}),
+        ...(t.threadMembers?.has(this.botUser.id)
+          ? { member: { id: t.id, user_id: this.botUser.id, join_timestamp: new Date().toISOString(), flags: 0 } }
+          : {}),
       })),
       presences: [],
       stage_instances: [],
@@ -404,7 +455,10 @@ export class DiscordEmulator {
     } as unknown as GatewayGuildCreateDispatchData;
   }
 
-  private requestMembers(session: Session, d: { guild_id: string | string[]; user_ids?: string | string[]; query?: string; limit?: number; nonce?: string }): void {
+  private requestMembers(
+    session: Session,
+    d: { guild_id: string | string[]; user_ids?: string | string[]; query?: string; limit?: number; nonce?: string },
+  ): void {
     const guildIds = Array.isArray(d.guild_id) ? d.guild_id : [d.guild_id];
     for (const gid of guildIds) {
       const g = this.state.guilds.get(gid);
@@ -416,8 +470,12 @@ export class DiscordEmulator {
       if (d.limit) ids = ids.slice(0, d.limit);
       const notFound = wanted ? [...wanted].filter((id) => !g.members.has(id)) : [];
       void this.gateway.dispatchTo(session, E.GuildMembersChunk, {
-        guild_id: gid, members: ids.map((id) => this.state.memberApi(gid, id, true)), chunk_index: 0, chunk_count: 1,
-        ...(notFound.length ? { not_found: notFound } : {}), ...(d.nonce ? { nonce: d.nonce } : {}),
+        guild_id: gid,
+        members: ids.map((id) => this.state.memberApi(gid, id, true)),
+        chunk_index: 0,
+        chunk_count: 1,
+        ...(notFound.length ? { not_found: notFound } : {}),
+        ...(d.nonce ? { nonce: d.nonce } : {}),
       });
     }
   }
@@ -508,7 +566,12 @@ export class DiscordEmulator {
 
   waitForReady(opts: { shards?: number; timeout?: number } = {}): Promise<void> {
     const n = opts.shards ?? 1;
-    return waitUntil(this.changed, () => (this.gateway.connectedSessions().length >= n ? true : undefined), opts.timeout ?? 10_000, `${n} ready gateway session(s)`).then(() => undefined);
+    return waitUntil(
+      this.changed,
+      () => (this.gateway.connectedSessions().length >= n ? true : undefined),
+      opts.timeout ?? 10_000,
+      `${n} ready gateway session(s)`,
+    ).then(() => undefined);
   }
 
   waitForResume(opts: { timeout?: number } = {}): Promise<void> {
@@ -520,7 +583,9 @@ export class DiscordEmulator {
     const seen = new Set<string>();
     const startIds = opts.includeExisting === false ? new Set(this.state.messages.keys()) : null;
     let last: APIMessage | undefined;
-    const listener = (_k: string, m: APIMessage) => { if (!startIds?.has(m.id) && !seen.has(m.id + m.edited_timestamp) && pred(this.message(m.id) ?? m)) last = this.message(m.id) ?? m; };
+    const listener = (_k: string, m: APIMessage) => {
+      if (!startIds?.has(m.id) && !seen.has(m.id + m.edited_timestamp) && pred(this.message(m.id) ?? m)) last = this.message(m.id) ?? m;
+    };
     this.actions.messageListeners.add(listener);
     const check = () => {
       if (last) return last;
@@ -532,20 +597,33 @@ export class DiscordEmulator {
       return undefined;
     };
     let first = true;
-    return waitUntil(this.changed, () => {
-      if (first) { first = false; return check(); }
-      return last;
-    }, opts.timeout ?? 5000, 'a matching message').finally(() => this.actions.messageListeners.delete(listener));
+    return waitUntil(
+      this.changed,
+      () => {
+        if (first) {
+          first = false;
+          return check();
+        }
+        return last;
+      },
+      opts.timeout ?? 5000,
+      'a matching message',
+    ).finally(() => this.actions.messageListeners.delete(listener));
   }
 
   waitForRequest(pred: string | ((r: RecordedRequest) => boolean), opts: { timeout?: number; includePast?: boolean } = {}): Promise<RecordedRequest> {
     const test = typeof pred === 'string' ? (r: RecordedRequest) => r.route === pred : pred;
     let from = opts.includePast === false ? this.rest.requests.length : 0;
-    return waitUntil(this.changed, () => {
-      const list = this.rest.requests;
-      for (; from < list.length; from++) if (test(list[from]!)) return list[from]!;
-      return undefined;
-    }, opts.timeout ?? 5000, `a request ${typeof pred === 'string' ? pred : 'matching the predicate'}`);
+    return waitUntil(
+      this.changed,
+      () => {
+        const list = this.rest.requests;
+        for (; from < list.length; from++) if (test(list[from]!)) return list[from]!;
+        return undefined;
+      },
+      opts.timeout ?? 5000,
+      `a request ${typeof pred === 'string' ? pred : 'matching the predicate'}`,
+    );
   }
 
   // ---------------------------------------------------------------- users act
@@ -555,9 +633,14 @@ export class DiscordEmulator {
     const body: MessageBody = typeof content === 'string' ? { content } : { ...content };
     if (opts.embeds) body.embeds = opts.embeds;
     if (opts.replyTo) body.message_reference = { message_id: typeof opts.replyTo === 'string' ? opts.replyTo : opts.replyTo.id, channel_id: c.id };
-    if (opts.nonce !== undefined) { body.nonce = opts.nonce; body.enforce_nonce = opts.enforceNonce ?? true; }
+    if (opts.nonce !== undefined) {
+      body.nonce = opts.nonce;
+      body.enforce_nonce = opts.enforceNonce ?? true;
+    }
     const files: UploadedFile[] = (opts.attachments ?? []).map((a, i) => ({
-      field: `files[${i}]`, filename: a.filename, contentType: a.contentType ?? 'application/octet-stream',
+      field: `files[${i}]`,
+      filename: a.filename,
+      contentType: a.contentType ?? 'application/octet-stream',
       data: Buffer.isBuffer(a.data) ? a.data : Buffer.from(a.data ?? a.filename),
     }));
     return this.actions.createMessage(this.userId(user), c.id, body, { files });
@@ -575,7 +658,11 @@ export class DiscordEmulator {
   }
 
   async bulkDelete(channel: ChannelRef, ids: string[], opts: { by?: UserRef } = {}): Promise<void> {
-    await this.actions.bulkDelete(opts.by ? this.userId(opts.by) : this.state.guildOfChannel(this.channelRecord(channel).id)!.ownerId, this.channelRecord(channel).id, ids);
+    await this.actions.bulkDelete(
+      opts.by ? this.userId(opts.by) : this.state.guildOfChannel(this.channelRecord(channel).id)!.ownerId,
+      this.channelRecord(channel).id,
+      ids,
+    );
   }
 
   /** A reaction by a person; `{ burst: true }` a super reaction. */
@@ -610,19 +697,29 @@ export class DiscordEmulator {
   }
 
   /** A user-made thread: from a message (`fromMessage`), a forum post (forum channel; `message` = starter), or a bare public thread. */
-  async createThread(user: UserRef, channel: ChannelRef, name: string, opts: { fromMessage?: MessageRef; message?: string | MessageBody; type?: ChannelType } = {}): Promise<APIThreadChannel> {
+  async createThread(
+    user: UserRef,
+    channel: ChannelRef,
+    name: string,
+    opts: { fromMessage?: MessageRef; message?: string | MessageBody; type?: ChannelType } = {},
+  ): Promise<APIThreadChannel> {
     const c = this.channelRecord(channel);
     const uid = this.userId(user);
     if (opts.fromMessage) {
       const id = typeof opts.fromMessage === 'string' ? opts.fromMessage : opts.fromMessage.id;
       return this.state.threadApi(await this.actions.threadFromMessage(uid, c.id, id, { name }));
     }
-    const message = c.type === ChannelType.GuildForum ? (typeof opts.message === 'string' ? { content: opts.message } : opts.message ?? { content: name }) : undefined;
+    const message =
+      c.type === ChannelType.GuildForum ? (typeof opts.message === 'string' ? { content: opts.message } : (opts.message ?? { content: name })) : undefined;
     const { thread } = await this.actions.createThread(uid, c.id, { name, type: opts.type ?? ChannelType.PublicThread, ...(message ? { message } : {}) });
     return this.state.threadApi(thread);
   }
 
-  async updateThread(thread: ChannelRef, body: { name?: string; archived?: boolean; locked?: boolean }, opts: { by?: UserRef } = {}): Promise<APIThreadChannel> {
+  async updateThread(
+    thread: ChannelRef,
+    body: { name?: string; archived?: boolean; locked?: boolean },
+    opts: { by?: UserRef } = {},
+  ): Promise<APIThreadChannel> {
     const t = this.channelRecord(thread);
     const by = opts.by ? this.userId(opts.by) : this.state.guilds.get(t.guild_id)!.ownerId;
     return this.state.threadApi(await this.actions.updateChannel(by, t.id, body));
@@ -667,7 +764,17 @@ export class DiscordEmulator {
     map.clear();
     for (const c of commands) {
       const id = this.state.ids.next();
-      map.set(id, { id, application_id: this.applicationId, version: id, type: 1, description: '', options: [], default_member_permissions: null, ...c, ...(gid ? { guild_id: gid } : {}) } as APIApplicationCommand);
+      map.set(id, {
+        id,
+        application_id: this.applicationId,
+        version: id,
+        type: 1,
+        description: '',
+        options: [],
+        default_member_permissions: null,
+        ...c,
+        ...(gid ? { guild_id: gid } : {}),
+      } as APIApplicationCommand);
     }
     return [...map.values()];
   }
@@ -676,15 +783,25 @@ export class DiscordEmulator {
     return this.state.commandsFor(guild ? this.guild(guild).id : null);
   }
 
-  async runCommand(user: UserRef, channel: ChannelRef, name: string, inv: CommandInvocation & { timeout?: number; settleMs?: number } = {}): Promise<CommandResult> {
+  async runCommand(
+    user: UserRef,
+    channel: ChannelRef,
+    name: string,
+    inv: CommandInvocation & { timeout?: number; settleMs?: number } = {},
+  ): Promise<CommandResult> {
     const c = this.channelRecord(channel);
     const rec = await this.interactionsApi.invoke(this.userId(user), c.id, name, inv, false);
     const timeout = inv.timeout ?? 5000;
     const settle = inv.settleMs ?? 25;
-    await waitUntil(this.changed, () => (rec.responded && Date.now() - rec.lastActivity >= settle ? true : undefined), timeout, `a response to /${name} (interaction ${rec.id})`, Math.max(5, Math.ceil(settle / 2)))
-      .catch((err: Error) => {
-        throw new Error(`${err.message}; state: callback=${rec.callbackType} deferred=${rec.deferred} responded=${rec.responded}`);
-      });
+    await waitUntil(
+      this.changed,
+      () => (rec.responded && Date.now() - rec.lastActivity >= settle ? true : undefined),
+      timeout,
+      `a response to /${name} (interaction ${rec.id})`,
+      Math.max(5, Math.ceil(settle / 2)),
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; state: callback=${rec.callbackType} deferred=${rec.deferred} responded=${rec.responded}`);
+    });
     return this.commandResult(rec);
   }
 
@@ -692,19 +809,34 @@ export class DiscordEmulator {
    * Presses a button on a message of the bot: a command's answer (its ephemeral answer too) or a channel message.
    * Resolves once the bot answered the press (updated the message or replied), like runCommand.
    */
-  async pressButton(user: UserRef, on: CommandResult | MessageRef, customId: string, opts: { timeout?: number; settleMs?: number } = {}): Promise<CommandResult> {
+  async pressButton(
+    user: UserRef,
+    on: CommandResult | MessageRef,
+    customId: string,
+    opts: { timeout?: number; settleMs?: number } = {},
+  ): Promise<CommandResult> {
     const messageId = typeof on === 'string' ? on : 'interactionId' in on ? on.message?.id : on.id;
     if (!messageId) throw new Error('discord emulator: that command answer has no message to press a button on');
     const rec = await this.interactionsApi.pressButton(this.userId(user), messageId, customId);
     const settle = opts.settleMs ?? 25;
-    await waitUntil(this.changed, () => (rec.responded && Date.now() - rec.lastActivity >= settle ? true : undefined), opts.timeout ?? 5000, `a response to button ${customId} (interaction ${rec.id})`, Math.max(5, Math.ceil(settle / 2)))
-      .catch((err: Error) => {
-        throw new Error(`${err.message}; state: callback=${rec.callbackType} deferred=${rec.deferred} responded=${rec.responded}`);
-      });
+    await waitUntil(
+      this.changed,
+      () => (rec.responded && Date.now() - rec.lastActivity >= settle ? true : undefined),
+      opts.timeout ?? 5000,
+      `a response to button ${customId} (interaction ${rec.id})`,
+      Math.max(5, Math.ceil(settle / 2)),
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; state: callback=${rec.callbackType} deferred=${rec.deferred} responded=${rec.responded}`);
+    });
     return this.commandResult(rec);
   }
 
-  async autocomplete(user: UserRef, channel: ChannelRef, name: string, inv: CommandInvocation & { focused: string; timeout?: number }): Promise<Array<{ name: string; value: string | number }>> {
+  async autocomplete(
+    user: UserRef,
+    channel: ChannelRef,
+    name: string,
+    inv: CommandInvocation & { focused: string; timeout?: number },
+  ): Promise<Array<{ name: string; value: string | number }>> {
     const c = this.channelRecord(channel);
     const rec = await this.interactionsApi.invoke(this.userId(user), c.id, name, inv, true);
     await waitUntil(this.changed, () => (rec.choices ? true : undefined), inv.timeout ?? 5000, `autocomplete choices for /${name}`);
@@ -716,15 +848,37 @@ export class DiscordEmulator {
     const changed = this.changed;
     return {
       interactionId: rec.id,
-      get message() { return ix.snapshot(rec).original; },
-      get content() { return ix.snapshot(rec).original?.content ?? ''; },
-      get embeds() { return ix.snapshot(rec).original?.embeds ?? []; },
-      get flags() { return ix.snapshot(rec).original?.flags ?? 0; },
-      get ephemeral() { return rec.ephemeral; },
-      get deferred() { return rec.deferred; },
-      get followUps() { return ix.snapshot(rec).followUps; },
+      get message() {
+        return ix.snapshot(rec).original;
+      },
+      get content() {
+        return ix.snapshot(rec).original?.content ?? '';
+      },
+      get embeds() {
+        return ix.snapshot(rec).original?.embeds ?? [];
+      },
+      get flags() {
+        return ix.snapshot(rec).original?.flags ?? 0;
+      },
+      get ephemeral() {
+        return rec.ephemeral;
+      },
+      get deferred() {
+        return rec.deferred;
+      },
+      get followUps() {
+        return ix.snapshot(rec).followUps;
+      },
       waitForFollowUps(count: number, opts: { timeout?: number } = {}) {
-        return waitUntil(changed, () => { const f = ix.snapshot(rec).followUps; return f.length >= count ? f : undefined; }, opts.timeout ?? 5000, `${count} follow-up(s)`);
+        return waitUntil(
+          changed,
+          () => {
+            const f = ix.snapshot(rec).followUps;
+            return f.length >= count ? f : undefined;
+          },
+          opts.timeout ?? 5000,
+          `${count} follow-up(s)`,
+        );
       },
     };
   }
@@ -733,7 +887,8 @@ export class DiscordEmulator {
 
   /** Fails the next matching request(s). `route` is a template as in the request log ('*' = any). */
   failNext(route: string, spec: FailureSpec): void {
-    if (route !== '*' && !this.rest.listRoutes().includes(route)) throw new Error(`discord emulator: unknown route ${route}; known: ${this.rest.listRoutes().join(', ')}`);
+    if (route !== '*' && !this.rest.listRoutes().includes(route))
+      throw new Error(`discord emulator: unknown route ${route}; known: ${this.rest.listRoutes().join(', ')}`);
     this.rest.failures.push({ ...spec, route, left: spec.times ?? 1 });
   }
 

@@ -46,7 +46,10 @@ export class Interactions {
   /** ephemeral message id → the interaction whose private message it is (a button on it edits it there) */
   private readonly privateOwner = new Map<string, InteractionRecord>();
 
-  constructor(private readonly state: DiscordState, private readonly actions: Actions) {}
+  constructor(
+    private readonly state: DiscordState,
+    private readonly actions: Actions,
+  ) {}
 
   /**
    * A press of a button on a message the bot sent: a channel message, or an interaction's ephemeral answer (only
@@ -55,14 +58,21 @@ export class Interactions {
    */
   async pressButton(userId: string, messageId: string, customId: string): Promise<InteractionRecord> {
     const owner = this.privateOwner.get(messageId);
-    const message = owner ? owner.privateMessages.get(messageId) : this.state.messages.get(messageId) ? this.state.messageApi(this.state.messages.get(messageId)!) : undefined;
+    const message = owner
+      ? owner.privateMessages.get(messageId)
+      : this.state.messages.get(messageId)
+        ? this.state.messageApi(this.state.messages.get(messageId)!)
+        : undefined;
     if (!message) throw new Error(`emulator: no message ${messageId} to press a button on`);
     if (owner && owner.userId !== userId) throw new Error(`emulator: message ${messageId} is ephemeral to ${owner.userId}; nobody else sees its buttons`);
     if (message.author?.id !== this.state.botUserId) throw new Error('emulator: only the application’s own messages carry its buttons');
     type Button = { type: number; custom_id?: string; disabled?: boolean; style?: number };
-    const buttons = ((message.components ?? []) as Array<{ components?: Button[] }>).flatMap((row) => row.components ?? []).filter((c) => c.type === ComponentType.Button);
+    const buttons = ((message.components ?? []) as Array<{ components?: Button[] }>)
+      .flatMap((row) => row.components ?? [])
+      .filter((c) => c.type === ComponentType.Button);
     const button = buttons.find((b) => b.custom_id === customId);
-    if (!button) throw new Error(`emulator: message ${messageId} has no button "${customId}" (has: ${buttons.map((b) => b.custom_id ?? '(link)').join(', ') || 'none'})`);
+    if (!button)
+      throw new Error(`emulator: message ${messageId} has no button "${customId}" (has: ${buttons.map((b) => b.custom_id ?? '(link)').join(', ') || 'none'})`);
     if (button.disabled) throw new Error(`emulator: button "${customId}" is disabled`);
     const c = this.actions.channel(message.channel_id);
     const g = this.actions.guildOf(c);
@@ -131,7 +141,10 @@ export class Interactions {
     const memberPerms = this.state.memberPermissions(g.id, userId);
     if (!inv.force && cmd.default_member_permissions && cmd.default_member_permissions !== '0') {
       const need = BigInt(cmd.default_member_permissions);
-      if ((memberPerms & need) !== need) throw new Error(`emulator: ${this.state.user(userId)?.user.username} lacks default_member_permissions ${need} for /${name} (Discord hides it); pass { force: true } to run it anyway`);
+      if ((memberPerms & need) !== need)
+        throw new Error(
+          `emulator: ${this.state.user(userId)?.user.username} lacks default_member_permissions ${need} for /${name} (Discord hides it); pass { force: true } to run it anyway`,
+        );
     }
     const { options, resolved } = this.buildOptions(cmd, inv, autocomplete, g.id);
     const id = this.state.ids.next();
@@ -234,8 +247,12 @@ export class Interactions {
           if (!ch) throw new Error(`emulator: unknown channel ${ref} for option ${name}`);
           value = ch.id;
           (resolved.channels ??= {})[ch.id] = {
-            id: ch.id, name: ch.name, type: ch.type, permissions: this.state.memberPermissions(guildId, this.state.botUserId).toString(),
-            ...(ch.parent_id ? { parent_id: ch.parent_id } : {}), ...(ch.thread_metadata ? { thread_metadata: ch.thread_metadata } : {}),
+            id: ch.id,
+            name: ch.name,
+            type: ch.type,
+            permissions: this.state.memberPermissions(guildId, this.state.botUserId).toString(),
+            ...(ch.parent_id ? { parent_id: ch.parent_id } : {}),
+            ...(ch.thread_metadata ? { thread_metadata: ch.thread_metadata } : {}),
           };
           break;
         }
@@ -246,7 +263,10 @@ export class Interactions {
           if (!u) throw new Error(`emulator: unknown user ${ref} for option ${name}`);
           value = u.user.id;
           (resolved.users ??= {})[u.user.id] = u.user;
-          const { user: _u, ...member } = { ...this.state.memberApi(guildId, u.user.id, false), permissions: this.state.memberPermissions(guildId, u.user.id).toString() } as Record<string, unknown>;
+          const { user: _u, ...member } = {
+            ...this.state.memberApi(guildId, u.user.id, false),
+            permissions: this.state.memberPermissions(guildId, u.user.id).toString(),
+          } as Record<string, unknown>;
           (resolved.members ??= {})[u.user.id] = member;
           break;
         }
@@ -281,15 +301,22 @@ export class Interactions {
     return rec;
   }
 
-  async callback(rec: InteractionRecord, body: { type: number; data?: MessageBody & { choices?: unknown[] } }, files: UploadedFile[], withResponse: boolean): Promise<unknown> {
+  async callback(
+    rec: InteractionRecord,
+    body: { type: number; data?: MessageBody & { choices?: unknown[] } },
+    files: UploadedFile[],
+    withResponse: boolean,
+  ): Promise<unknown> {
     if (rec.callbackType !== null) throw Errors.alreadyAcknowledged();
     if (this.ackTimeoutMs > 0 && Date.now() - rec.createdAt > this.ackTimeoutMs) throw Errors.unknownInteraction();
     const isCommand = rec.type === InteractionType.ApplicationCommand;
     const isAutocomplete = rec.type === InteractionType.ApplicationCommandAutocomplete;
-    const bad = (msg: string) => new DiscordHttpError(400, 50035, 'Invalid Form Body', { type: { _errors: [{ code: 'INTERACTION_RESPONSE_TYPE_INVALID', message: msg }] } });
+    const bad = (msg: string) =>
+      new DiscordHttpError(400, 50035, 'Invalid Form Body', { type: { _errors: [{ code: 'INTERACTION_RESPONSE_TYPE_INVALID', message: msg }] } });
     if (isAutocomplete && body.type !== R.ApplicationCommandAutocompleteResult) throw bad('Autocomplete interactions only accept type 8.');
     if (!isAutocomplete && body.type === R.ApplicationCommandAutocompleteResult) throw bad('Not an autocomplete interaction.');
-    if (isCommand && (body.type === R.DeferredMessageUpdate || body.type === R.UpdateMessage)) throw bad('Interaction response type 6/7 needs a component interaction.');
+    if (isCommand && (body.type === R.DeferredMessageUpdate || body.type === R.UpdateMessage))
+      throw bad('Interaction response type 6/7 needs a component interaction.');
     const data = body.data ?? {};
     const ephemeral = ((data.flags ?? 0) & MessageFlags.Ephemeral) !== 0;
     let message: APIMessage | null = null;
@@ -338,8 +365,11 @@ export class Interactions {
     if (!withResponse) return null;
     return {
       interaction: {
-        id: rec.id, type: rec.type, response_message_id: rec.originalMessageId ?? undefined,
-        response_message_loading: body.type === R.DeferredChannelMessageWithSource, response_message_ephemeral: rec.ephemeral,
+        id: rec.id,
+        type: rec.type,
+        response_message_id: rec.originalMessageId ?? undefined,
+        response_message_loading: body.type === R.DeferredChannelMessageWithSource,
+        response_message_ephemeral: rec.ephemeral,
       },
       resource: { type: body.type, ...(message ? { message } : {}) },
     };
@@ -439,7 +469,8 @@ export class Interactions {
 
   /** The visible messages of an interaction (for the driver). */
   snapshot(rec: InteractionRecord): { original: APIMessage | null; followUps: APIMessage[] } {
-    const get = (id: string): APIMessage | null => rec.privateMessages.get(id) ?? (this.state.messages.get(id) ? this.state.messageApi(this.state.messages.get(id)!) : null);
+    const get = (id: string): APIMessage | null =>
+      rec.privateMessages.get(id) ?? (this.state.messages.get(id) ? this.state.messageApi(this.state.messages.get(id)!) : null);
     return {
       original: rec.originalMessageId ? get(rec.originalMessageId) : null,
       followUps: rec.followUpIds.map(get).filter((m): m is APIMessage => m !== null),

@@ -4,12 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
-import {
-  ApplicationCommandType,
-  ChannelType,
-  type APIApplicationCommand,
-  type APIUser,
-} from 'discord-api-types/v10';
+import { ApplicationCommandType, ChannelType, type APIApplicationCommand, type APIUser } from 'discord-api-types/v10';
 import type { Actions, MessageBody, UploadedFile } from './actions.ts';
 import { DiscordHttpError, Errors, errorAt } from './errors.ts';
 import type { Interactions } from './interactions.ts';
@@ -112,7 +107,10 @@ export class Rest {
       for (let i = 0; i < segs.length; i++) {
         const t = r.segments[i]!;
         if (t.startsWith('{')) params[t.slice(1, -1)] = segs[i]!;
-        else if (t !== segs[i]) { ok = false; break; }
+        else if (t !== segs[i]) {
+          ok = false;
+          break;
+        }
       }
       if (ok) return { route: r, params };
     }
@@ -123,13 +121,31 @@ export class Rest {
 
   async handle(req: IncomingMessage, res: ServerResponse, pathname: string, search: URLSearchParams): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
-    const segs = pathname.split('/').filter(Boolean).map((s) => { try { return decodeURIComponent(s); } catch { return s; } });
+    const segs = pathname
+      .split('/')
+      .filter(Boolean)
+      .map((s) => {
+        try {
+          return decodeURIComponent(s);
+        } catch {
+          return s;
+        }
+      });
     const m = this.match(method, segs);
     const raw = await readBody(req);
     const authHeader = req.headers.authorization;
     const rec: RecordedRequest = {
-      method, route: m ? m.route.template : `${method} /${segs.join('/')}`, path: pathname, params: m?.params ?? {},
-      query: Object.fromEntries(search), body: null, files: [], status: 0, response: null, auth: Boolean(authHeader), at: Date.now(),
+      method,
+      route: m ? m.route.template : `${method} /${segs.join('/')}`,
+      path: pathname,
+      params: m?.params ?? {},
+      query: Object.fromEntries(search),
+      body: null,
+      files: [],
+      status: 0,
+      response: null,
+      auth: Boolean(authHeader),
+      at: Date.now(),
     };
     let status = 200;
     let payload: unknown = null;
@@ -152,9 +168,12 @@ export class Rest {
           const scope = fail.scope ?? 'user';
           Object.assign(headers, {
             'Retry-After': String(retryAfter),
-            'X-RateLimit-Limit': '5', 'X-RateLimit-Remaining': '0',
+            'X-RateLimit-Limit': '5',
+            'X-RateLimit-Remaining': '0',
             'X-RateLimit-Reset': ((Date.now() + retryAfter * 1000) / 1000).toFixed(3),
-            'X-RateLimit-Reset-After': retryAfter.toFixed(3), 'X-RateLimit-Bucket': bucket, 'X-RateLimit-Scope': scope,
+            'X-RateLimit-Reset-After': retryAfter.toFixed(3),
+            'X-RateLimit-Bucket': bucket,
+            'X-RateLimit-Scope': scope,
             ...(scope === 'global' ? { 'X-RateLimit-Global': 'true' } : {}),
           });
           throw new DiscordHttpError(429, 0, 'You are being rate limited.', undefined, { retry_after: retryAfter, global: scope === 'global' });
@@ -166,8 +185,11 @@ export class Rest {
       else payload = out;
       if (this.opts.rateLimitHeaders && m.route.auth) {
         Object.assign(headers, {
-          'X-RateLimit-Limit': '50', 'X-RateLimit-Remaining': '49', 'X-RateLimit-Reset': ((Date.now() + 1000) / 1000).toFixed(3),
-          'X-RateLimit-Reset-After': '1.000', 'X-RateLimit-Bucket': this.bucket(m.route.template),
+          'X-RateLimit-Limit': '50',
+          'X-RateLimit-Remaining': '49',
+          'X-RateLimit-Reset': ((Date.now() + 1000) / 1000).toFixed(3),
+          'X-RateLimit-Reset-After': '1.000',
+          'X-RateLimit-Bucket': this.bucket(m.route.template),
         });
       }
     } catch (err) {
@@ -227,25 +249,47 @@ export class Rest {
       const raw = q.get('limit');
       if (raw === null) return def;
       const n = Number(raw);
-      if (!Number.isInteger(n) || n < 1 || n > max) throw Errors.invalidFormBody({ limit: { _errors: [{ code: 'NUMBER_TYPE_MAX', message: `Must be between 1 and ${max}.` }] } });
+      if (!Number.isInteger(n) || n < 1 || n > max)
+        throw Errors.invalidFormBody({ limit: { _errors: [{ code: 'NUMBER_TYPE_MAX', message: `Must be between 1 and ${max}.` }] } });
       return n;
     };
     const me = (): APIUser => s.botUser();
 
     this.add('GET /gateway', () => ({ url: this.opts.gatewayUrl() }), false);
     this.add('GET /gateway/bot', () => ({
-      url: this.opts.gatewayUrl(), shards: this.opts.shards(),
+      url: this.opts.gatewayUrl(),
+      shards: this.opts.shards(),
       session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 },
     }));
     this.add('GET /users/@me', () => me());
-    this.add('GET /users/{user_id}', ({ params }) => s.user(params.user_id!)?.user ?? (() => { throw Errors.unknownUser(); })());
+    this.add(
+      'GET /users/{user_id}',
+      ({ params }) =>
+        s.user(params.user_id!)?.user ??
+        (() => {
+          throw Errors.unknownUser();
+        })(),
+    );
     this.add('GET /applications/@me', () => ({
-      id: s.applicationId, name: me().username, icon: null, description: '', bot_public: true, bot_require_code_grant: false,
-      verify_key: '0'.repeat(64), flags: 1 << 19 | 1 << 23, bot: me(), team: null, owner: { ...me() }, summary: '', approximate_guild_count: s.guilds.size,
+      id: s.applicationId,
+      name: me().username,
+      icon: null,
+      description: '',
+      bot_public: true,
+      bot_require_code_grant: false,
+      verify_key: '0'.repeat(64),
+      flags: (1 << 19) | (1 << 23),
+      bot: me(),
+      team: null,
+      owner: { ...me() },
+      summary: '',
+      approximate_guild_count: s.guilds.size,
     }));
 
     // ------------------------------------------------------------ commands
-    const appCheck = (params: Record<string, string>) => { if (params.application_id !== s.applicationId) throw Errors.missingAccess(); };
+    const appCheck = (params: Record<string, string>) => {
+      if (params.application_id !== s.applicationId) throw Errors.missingAccess();
+    };
     const commandMap = (guildId?: string) => {
       if (!guildId) return s.globalCommands;
       if (!s.guilds.has(guildId)) throw Errors.unknownGuild();
@@ -253,31 +297,43 @@ export class Rest {
       if (!m) s.guildCommands.set(guildId, (m = new Map()));
       return m;
     };
-    const toCommand = (body: any, guildId: string | undefined, existing?: APIApplicationCommand): APIApplicationCommand => ({
-      id: existing?.id ?? s.ids.next(),
-      application_id: s.applicationId,
-      version: s.ids.next(),
-      type: body.type ?? ApplicationCommandType.ChatInput,
-      name: body.name,
-      name_localizations: body.name_localizations ?? null,
-      description: body.description ?? '',
-      description_localizations: body.description_localizations ?? null,
-      options: body.options ?? [],
-      default_member_permissions: body.default_member_permissions === undefined || body.default_member_permissions === null ? null : String(body.default_member_permissions),
-      dm_permission: body.dm_permission ?? true,
-      nsfw: body.nsfw ?? false,
-      contexts: body.contexts ?? null,
-      integration_types: body.integration_types ?? [0],
-      ...(guildId ? { guild_id: guildId } : {}),
-    }) as APIApplicationCommand;
+    const toCommand = (body: any, guildId: string | undefined, existing?: APIApplicationCommand): APIApplicationCommand =>
+      ({
+        id: existing?.id ?? s.ids.next(),
+        application_id: s.applicationId,
+        version: s.ids.next(),
+        type: body.type ?? ApplicationCommandType.ChatInput,
+        name: body.name,
+        name_localizations: body.name_localizations ?? null,
+        description: body.description ?? '',
+        description_localizations: body.description_localizations ?? null,
+        options: body.options ?? [],
+        default_member_permissions:
+          body.default_member_permissions === undefined || body.default_member_permissions === null ? null : String(body.default_member_permissions),
+        dm_permission: body.dm_permission ?? true,
+        nsfw: body.nsfw ?? false,
+        contexts: body.contexts ?? null,
+        integration_types: body.integration_types ?? [0],
+        ...(guildId ? { guild_id: guildId } : {}),
+      }) as APIApplicationCommand;
     for (const scope of ['', '/guilds/{guild_id}']) {
       const base = `/applications/{application_id}${scope}/commands`;
-      this.add(`GET ${base}`, ({ params }) => { appCheck(params); return [...commandMap(params.guild_id).values()]; });
+      this.add(`GET ${base}`, ({ params }) => {
+        appCheck(params);
+        return [...commandMap(params.guild_id).values()];
+      });
       this.add(`PUT ${base}`, ({ params, body }) => {
         appCheck(params);
         if (!Array.isArray(body)) throw Errors.invalidFormBody({ _errors: [{ code: 'BASE_TYPE_ARRAY', message: 'Must be an array.' }] });
         const errors: Record<string, any> = {};
-        body.forEach((c: unknown, i: number) => { try { v.check('commandUpdate', c); } catch (e) { if (e instanceof DiscordHttpError) errors[i] = e.errors; else throw e; } });
+        body.forEach((c: unknown, i: number) => {
+          try {
+            v.check('commandUpdate', c);
+          } catch (e) {
+            if (e instanceof DiscordHttpError) errors[i] = e.errors;
+            else throw e;
+          }
+        });
         if (Object.keys(errors).length) throw Errors.invalidFormBody(errors);
         const m = commandMap(params.guild_id);
         const byName = new Map([...m.values()].map((c) => [`${c.type}:${c.name}`, c]));
@@ -299,7 +355,12 @@ export class Rest {
       });
       this.add(`GET ${base}/{command_id}`, ({ params }) => {
         appCheck(params);
-        return commandMap(params.guild_id).get(params.command_id!) ?? (() => { throw Errors.unknownCommand(); })();
+        return (
+          commandMap(params.guild_id).get(params.command_id!) ??
+          (() => {
+            throw Errors.unknownCommand();
+          })()
+        );
       });
       this.add(`PATCH ${base}/{command_id}`, ({ params, body }) => {
         appCheck(params);
@@ -328,8 +389,12 @@ export class Rest {
       const g = guild(params.guild_id!);
       return { ...baseGuild(s, g.id), approximate_member_count: g.members.size };
     });
-    this.add('GET /guilds/{guild_id}/channels', ({ params }) => guild(params.guild_id!).channelIds
-      .map((id) => s.channels.get(id)!).filter((c) => !isThreadType(c.type)).map((c) => s.channelApi(c)));
+    this.add('GET /guilds/{guild_id}/channels', ({ params }) =>
+      guild(params.guild_id!)
+        .channelIds.map((id) => s.channels.get(id)!)
+        .filter((c) => !isThreadType(c.type))
+        .map((c) => s.channelApi(c)),
+    );
     this.add('GET /guilds/{guild_id}/roles', ({ params }) => [...guild(params.guild_id!).roles.values()]);
     this.add('GET /guilds/{guild_id}/members/{user_id}', ({ params }) => {
       const g = guild(params.guild_id!);
@@ -340,14 +405,23 @@ export class Rest {
     this.add('GET /guilds/{guild_id}/members', ({ params, query }) => {
       const g = guild(params.guild_id!);
       const after = query.get('after') ?? '0';
-      return [...g.members.keys()].filter((id) => compareIds(id, after) > 0).sort(compareIds).slice(0, limit(query, 1, 1000)).map((id) => s.memberApi(g.id, id, true));
+      return [...g.members.keys()]
+        .filter((id) => compareIds(id, after) > 0)
+        .sort(compareIds)
+        .slice(0, limit(query, 1, 1000))
+        .map((id) => s.memberApi(g.id, id, true));
     });
     this.add('GET /guilds/{guild_id}/threads/active', ({ params }) => {
       const g = guild(params.guild_id!);
       const threads = s.activeThreads(g.id);
-      return { threads: threads.map((t) => s.threadApi(t)), members: threads.filter((t) => t.threadMembers?.has(s.botUserId)).map((t) => threadMember(t.id, s.botUserId)) };
+      return {
+        threads: threads.map((t) => s.threadApi(t)),
+        members: threads.filter((t) => t.threadMembers?.has(s.botUserId)).map((t) => threadMember(t.id, s.botUserId)),
+      };
     });
-    this.add('GET /guilds/{guild_id}/emojis', ({ params }) => [...guild(params.guild_id!).emojis.values()].map((e) => ({ ...e, roles: [], require_colons: true, managed: false, available: true })));
+    this.add('GET /guilds/{guild_id}/emojis', ({ params }) =>
+      [...guild(params.guild_id!).emojis.values()].map((e) => ({ ...e, roles: [], require_colons: true, managed: false, available: true })),
+    );
 
     // ------------------------------------------------------------ channels
     this.add('GET /channels/{channel_id}', ({ params, actor }) => {
@@ -361,7 +435,10 @@ export class Rest {
       return s.channelApi(await a.updateChannel(actor, c.id, body ?? {}));
     });
     this.add('DELETE /channels/{channel_id}', async ({ params, actor }) => s.channelApi(await a.deleteChannel(actor, params.channel_id!)));
-    this.add('POST /channels/{channel_id}/typing', async ({ params, actor }) => { await a.typing(actor, params.channel_id!); return NO_CONTENT; });
+    this.add('POST /channels/{channel_id}/typing', async ({ params, actor }) => {
+      await a.typing(actor, params.channel_id!);
+      return NO_CONTENT;
+    });
 
     // ------------------------------------------------------------ messages
     this.add('GET /channels/{channel_id}/messages', ({ params, query, actor }) => {
@@ -397,17 +474,37 @@ export class Rest {
 
     // ------------------------------------------------------------ reactions
     const R = '/channels/{channel_id}/messages/{message_id}/reactions';
-    this.add(`PUT ${R}/{emoji}/@me`, async ({ params, actor }) => { await a.addReaction(actor, params.channel_id!, params.message_id!, params.emoji!); return NO_CONTENT; });
-    this.add(`DELETE ${R}/{emoji}/@me`, async ({ params, actor }) => { await a.removeReaction(actor, params.channel_id!, params.message_id!, params.emoji!, actor); return NO_CONTENT; });
-    this.add(`DELETE ${R}/{emoji}/{user_id}`, async ({ params, actor }) => { await a.removeReaction(actor, params.channel_id!, params.message_id!, params.emoji!, params.user_id!); return NO_CONTENT; });
-    this.add(`DELETE ${R}/{emoji}`, async ({ params, actor }) => { await a.removeEmojiReactions(actor, params.channel_id!, params.message_id!, params.emoji!); return NO_CONTENT; });
-    this.add(`DELETE ${R}`, async ({ params, actor }) => { await a.removeAllReactions(actor, params.channel_id!, params.message_id!); return NO_CONTENT; });
+    this.add(`PUT ${R}/{emoji}/@me`, async ({ params, actor }) => {
+      await a.addReaction(actor, params.channel_id!, params.message_id!, params.emoji!);
+      return NO_CONTENT;
+    });
+    this.add(`DELETE ${R}/{emoji}/@me`, async ({ params, actor }) => {
+      await a.removeReaction(actor, params.channel_id!, params.message_id!, params.emoji!, actor);
+      return NO_CONTENT;
+    });
+    this.add(`DELETE ${R}/{emoji}/{user_id}`, async ({ params, actor }) => {
+      await a.removeReaction(actor, params.channel_id!, params.message_id!, params.emoji!, params.user_id!);
+      return NO_CONTENT;
+    });
+    this.add(`DELETE ${R}/{emoji}`, async ({ params, actor }) => {
+      await a.removeEmojiReactions(actor, params.channel_id!, params.message_id!, params.emoji!);
+      return NO_CONTENT;
+    });
+    this.add(`DELETE ${R}`, async ({ params, actor }) => {
+      await a.removeAllReactions(actor, params.channel_id!, params.message_id!);
+      return NO_CONTENT;
+    });
     this.add(`GET ${R}/{emoji}`, ({ params, query, actor }) => {
       const c = a.channel(params.channel_id!);
       a.require(c, actor, 1n << 16n);
       const type = query.get('type');
-      if (type !== null && type !== '0' && type !== '1') throw Errors.invalidFormBody(errorAt(['type'], 'ENUM_TYPE_COERCE', `Value "${type}" is not a valid enum value.`));
-      return a.reactors(c.id, params.message_id!, params.emoji!, { after: query.get('after') ?? undefined, limit: limit(query, 25), type: type === '1' ? 1 : 0 });
+      if (type !== null && type !== '0' && type !== '1')
+        throw Errors.invalidFormBody(errorAt(['type'], 'ENUM_TYPE_COERCE', `Value "${type}" is not a valid enum value.`));
+      return a.reactors(c.id, params.message_id!, params.emoji!, {
+        after: query.get('after') ?? undefined,
+        limit: limit(query, 25),
+        type: type === '1' ? 1 : 0,
+      });
     });
 
     // ------------------------------------------------------------ threads
@@ -419,7 +516,10 @@ export class Rest {
     this.add('POST /channels/{channel_id}/threads', async ({ params, body, files, actor }) => {
       const c = a.channel(params.channel_id!);
       const forum = c.type === ChannelType.GuildForum || c.type === ChannelType.GuildMedia;
-      v.check(forum ? 'forumThread' : 'threadWithoutMessage', body, { threadName: body?.name, ...(forum && body?.message ? { message: body.message, messagePrefix: ['message'] } : {}) });
+      v.check(forum ? 'forumThread' : 'threadWithoutMessage', body, {
+        threadName: body?.name,
+        ...(forum && body?.message ? { message: body.message, messagePrefix: ['message'] } : {}),
+      });
       const { thread, message } = await a.createThread(actor, c.id, body, files);
       return { ...s.threadApi(thread), ...(message ? { message } : {}), member: threadMember(thread.id, actor) };
     });
@@ -430,12 +530,25 @@ export class Rest {
       const beforeMs = before ? Date.parse(before) : Infinity;
       const lim = limit(query, 50);
       const all = [...s.channels.values()]
-        .filter((t) => t.parent_id === c.id && t.type === ChannelType.PublicThread && t.thread_metadata?.archived && Date.parse(t.thread_metadata.archive_timestamp) < beforeMs)
+        .filter(
+          (t) =>
+            t.parent_id === c.id &&
+            t.type === ChannelType.PublicThread &&
+            t.thread_metadata?.archived &&
+            Date.parse(t.thread_metadata.archive_timestamp) < beforeMs,
+        )
         .sort((x, y) => Date.parse(y.thread_metadata!.archive_timestamp) - Date.parse(x.thread_metadata!.archive_timestamp) || compareIds(y.id, x.id));
       const page = all.slice(0, lim);
-      return { threads: page.map((t) => s.threadApi(t)), members: page.filter((t) => t.threadMembers?.has(actor)).map((t) => threadMember(t.id, actor)), has_more: all.length > lim };
+      return {
+        threads: page.map((t) => s.threadApi(t)),
+        members: page.filter((t) => t.threadMembers?.has(actor)).map((t) => threadMember(t.id, actor)),
+        has_more: all.length > lim,
+      };
     });
-    this.add('PUT /channels/{channel_id}/thread-members/@me', async ({ params, actor }) => { await a.joinThread(actor, params.channel_id!); return NO_CONTENT; });
+    this.add('PUT /channels/{channel_id}/thread-members/@me', async ({ params, actor }) => {
+      await a.joinThread(actor, params.channel_id!);
+      return NO_CONTENT;
+    });
     this.add('DELETE /channels/{channel_id}/thread-members/@me', ({ params, actor }) => {
       const t = a.channel(params.channel_id!);
       t.threadMembers?.delete(actor);
@@ -450,30 +563,59 @@ export class Rest {
     });
 
     // ------------------------------------------------------------ interactions (token auth)
-    this.add('POST /interactions/{interaction_id}/{interaction_token}/callback', async ({ params, query, body, files }) => {
-      const rec = ix.byId(params.interaction_id!, params.interaction_token!);
-      const type = Number(body?.type);
-      const schema = type === 4 || type === 5 ? 'callbackMessage' : type === 6 || type === 7 ? 'callbackUpdate' : type === 8 ? 'callbackAutocomplete' : type === 9 ? 'callbackModal' : null;
-      v.check(schema, body, body?.data && (type === 4 || type === 7) ? { message: body.data, messagePrefix: ['data'] } : {});
-      const out = await ix.callback(rec, body, files, query.get('with_response') === 'true');
-      return out ?? NO_CONTENT;
-    }, false);
+    this.add(
+      'POST /interactions/{interaction_id}/{interaction_token}/callback',
+      async ({ params, query, body, files }) => {
+        const rec = ix.byId(params.interaction_id!, params.interaction_token!);
+        const type = Number(body?.type);
+        const schema =
+          type === 4 || type === 5
+            ? 'callbackMessage'
+            : type === 6 || type === 7
+              ? 'callbackUpdate'
+              : type === 8
+                ? 'callbackAutocomplete'
+                : type === 9
+                  ? 'callbackModal'
+                  : null;
+        v.check(schema, body, body?.data && (type === 4 || type === 7) ? { message: body.data, messagePrefix: ['data'] } : {});
+        const out = await ix.callback(rec, body, files, query.get('with_response') === 'true');
+        return out ?? NO_CONTENT;
+      },
+      false,
+    );
     const W = '/webhooks/{application_id}/{interaction_token}';
-    this.add(`POST ${W}`, async ({ params, body, files }) => {
-      const rec = ix.byToken(params.application_id!, params.interaction_token!);
-      v.check('webhookExecute', body, { message: body ?? {} });
-      return ix.followUp(rec, body ?? {}, files);
-    }, false);
-    this.add(`GET ${W}/messages/{message_id}`, ({ params }) => ix.webhookMessage(ix.byToken(params.application_id!, params.interaction_token!), params.message_id!), false);
-    this.add(`PATCH ${W}/messages/{message_id}`, async ({ params, body, files }) => {
-      const rec = ix.byToken(params.application_id!, params.interaction_token!);
-      v.check('webhookEdit', body, { message: body ?? {} });
-      return ix.editWebhookMessage(rec, params.message_id!, body ?? {}, files);
-    }, false);
-    this.add(`DELETE ${W}/messages/{message_id}`, async ({ params }) => {
-      await ix.deleteWebhookMessage(ix.byToken(params.application_id!, params.interaction_token!), params.message_id!);
-      return NO_CONTENT;
-    }, false);
+    this.add(
+      `POST ${W}`,
+      async ({ params, body, files }) => {
+        const rec = ix.byToken(params.application_id!, params.interaction_token!);
+        v.check('webhookExecute', body, { message: body ?? {} });
+        return ix.followUp(rec, body ?? {}, files);
+      },
+      false,
+    );
+    this.add(
+      `GET ${W}/messages/{message_id}`,
+      ({ params }) => ix.webhookMessage(ix.byToken(params.application_id!, params.interaction_token!), params.message_id!),
+      false,
+    );
+    this.add(
+      `PATCH ${W}/messages/{message_id}`,
+      async ({ params, body, files }) => {
+        const rec = ix.byToken(params.application_id!, params.interaction_token!);
+        v.check('webhookEdit', body, { message: body ?? {} });
+        return ix.editWebhookMessage(rec, params.message_id!, body ?? {}, files);
+      },
+      false,
+    );
+    this.add(
+      `DELETE ${W}/messages/{message_id}`,
+      async ({ params }) => {
+        await ix.deleteWebhookMessage(ix.byToken(params.application_id!, params.interaction_token!), params.message_id!);
+        return NO_CONTENT;
+      },
+      false,
+    );
   }
 }
 
@@ -484,13 +626,39 @@ export function threadMember(threadId: string, userId: string) {
 export function baseGuild(s: DiscordState, guildId: string) {
   const g = s.guilds.get(guildId)!;
   return {
-    id: g.id, name: g.name, icon: null, splash: null, discovery_splash: null, owner_id: g.ownerId, afk_channel_id: null, afk_timeout: 300,
-    verification_level: 0, default_message_notifications: 1, explicit_content_filter: 0, roles: [...g.roles.values()],
+    id: g.id,
+    name: g.name,
+    icon: null,
+    splash: null,
+    discovery_splash: null,
+    owner_id: g.ownerId,
+    afk_channel_id: null,
+    afk_timeout: 300,
+    verification_level: 0,
+    default_message_notifications: 1,
+    explicit_content_filter: 0,
+    roles: [...g.roles.values()],
     emojis: [...g.emojis.values()].map((e) => ({ ...e, roles: [], require_colons: true, managed: false, available: true })),
-    features: [], mfa_level: 0, application_id: null, system_channel_id: null, system_channel_flags: 0, rules_channel_id: null,
-    vanity_url_code: null, description: null, banner: null, premium_tier: 0, premium_subscription_count: 0, preferred_locale: 'en-US',
-    public_updates_channel_id: null, nsfw_level: 0, stickers: [], premium_progress_bar_enabled: false, safety_alerts_channel_id: null,
-    max_members: 500000, max_video_channel_users: 25, incidents_data: null,
+    features: [],
+    mfa_level: 0,
+    application_id: null,
+    system_channel_id: null,
+    system_channel_flags: 0,
+    rules_channel_id: null,
+    vanity_url_code: null,
+    description: null,
+    banner: null,
+    premium_tier: 0,
+    premium_subscription_count: 0,
+    preferred_locale: 'en-US',
+    public_updates_channel_id: null,
+    nsfw_level: 0,
+    stickers: [],
+    premium_progress_bar_enabled: false,
+    safety_alerts_channel_id: null,
+    max_members: 500000,
+    max_video_channel_users: 25,
+    incidents_data: null,
   };
 }
 
@@ -506,11 +674,20 @@ async function parseBody(raw: Buffer, contentType: string): Promise<{ body: unkn
     const form = await new Response(new Uint8Array(raw), { headers: { 'content-type': contentType } }).formData();
     let body: unknown = {};
     const files: UploadedFile[] = [];
-    for (const [field, value] of (form as unknown as Iterable<[string, string | File]>)) {
+    for (const [field, value] of form as unknown as Iterable<[string, string | File]>) {
       if (field === 'payload_json' && typeof value === 'string') {
-        try { body = JSON.parse(value); } catch { throw Errors.invalidJson(); }
+        try {
+          body = JSON.parse(value);
+        } catch {
+          throw Errors.invalidJson();
+        }
       } else if (typeof value !== 'string') {
-        files.push({ field, filename: (value as File).name, contentType: value.type || 'application/octet-stream', data: Buffer.from(await value.arrayBuffer()) });
+        files.push({
+          field,
+          filename: (value as File).name,
+          contentType: value.type || 'application/octet-stream',
+          data: Buffer.from(await value.arrayBuffer()),
+        });
       }
     }
     return { body, files };

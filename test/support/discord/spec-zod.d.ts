@@ -1,7 +1,14 @@
 // discord-api-spec ships its zod-mini schemas as plain JS (its "types" entry points at the .js file),
 // so TypeScript sees `any`. This declares the few schemas the emulator uses with a minimal shape.
 declare module 'discord-api-spec/zod' {
-  interface SpecIssue { path: PropertyKey[]; message: string; code: string; maximum?: unknown; minimum?: unknown; origin?: string }
+  interface SpecIssue {
+    path: PropertyKey[];
+    message: string;
+    code: string;
+    maximum?: unknown;
+    minimum?: unknown;
+    origin?: string;
+  }
   interface SpecSchema {
     safeParse(data: unknown): { success: true; data: unknown } | { success: false; error: { issues: SpecIssue[] } };
   }

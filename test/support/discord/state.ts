@@ -26,13 +26,33 @@ export const ALL_PERMISSIONS = Object.values(PermissionFlagsBits).reduce((a, b) 
 
 /** What @everyone may do by default (a normal community server). */
 export const DEFAULT_EVERYONE_PERMISSIONS =
-  P.ViewChannel | P.SendMessages | P.SendMessagesInThreads | P.CreatePublicThreads | P.EmbedLinks | P.AttachFiles |
-  P.ReadMessageHistory | P.AddReactions | P.UseApplicationCommands | P.UseExternalEmojis | P.CreateInstantInvite | P.ChangeNickname;
+  P.ViewChannel |
+  P.SendMessages |
+  P.SendMessagesInThreads |
+  P.CreatePublicThreads |
+  P.EmbedLinks |
+  P.AttachFiles |
+  P.ReadMessageHistory |
+  P.AddReactions |
+  P.UseApplicationCommands |
+  P.UseExternalEmojis |
+  P.CreateInstantInvite |
+  P.ChangeNickname;
 
 /** What the bot's own role grants by default (what blogcord's invite asks for). */
 export const DEFAULT_BOT_PERMISSIONS =
-  P.ViewChannel | P.SendMessages | P.SendMessagesInThreads | P.CreatePublicThreads | P.ManageThreads | P.EmbedLinks |
-  P.AttachFiles | P.ReadMessageHistory | P.AddReactions | P.ManageMessages | P.UseExternalEmojis | P.UseApplicationCommands;
+  P.ViewChannel |
+  P.SendMessages |
+  P.SendMessagesInThreads |
+  P.CreatePublicThreads |
+  P.ManageThreads |
+  P.EmbedLinks |
+  P.AttachFiles |
+  P.ReadMessageHistory |
+  P.AddReactions |
+  P.ManageMessages |
+  P.UseExternalEmojis |
+  P.UseApplicationCommands;
 
 export interface UserRecord {
   user: APIUser;

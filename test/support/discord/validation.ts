@@ -33,7 +33,8 @@ function normalise(value: unknown): unknown {
   if (!value || typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if (k === 'default_member_permissions' && typeof v === 'string') out[k] = Number(v); // API accepts strings
+    if (k === 'default_member_permissions' && typeof v === 'string')
+      out[k] = Number(v); // API accepts strings
     else if (k === 'timestamp' && typeof v === 'string' && !Number.isNaN(Date.parse(v))) out[k] = new Date(v).toISOString();
     else out[k] = normalise(v);
   }
@@ -42,11 +43,16 @@ function normalise(value: unknown): unknown {
 
 function issueCode(code: string): string {
   switch (code) {
-    case 'too_big': return 'BASE_TYPE_MAX_LENGTH';
-    case 'too_small': return 'BASE_TYPE_MIN_LENGTH';
-    case 'invalid_type': return 'BASE_TYPE_BAD_TYPE';
-    case 'invalid_union': return 'UNION_TYPE_CHOICES';
-    default: return 'BASE_TYPE_INVALID';
+    case 'too_big':
+      return 'BASE_TYPE_MAX_LENGTH';
+    case 'too_small':
+      return 'BASE_TYPE_MIN_LENGTH';
+    case 'invalid_type':
+      return 'BASE_TYPE_BAD_TYPE';
+    case 'invalid_union':
+      return 'UNION_TYPE_CHOICES';
+    default:
+      return 'BASE_TYPE_INVALID';
   }
 }
 
@@ -55,11 +61,12 @@ export function specErrors(schema: SpecSchema, body: unknown, into: DiscordError
   if (r.success) return Object.keys(into).length ? into : undefined;
   for (const issue of r.error.issues) {
     const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p.description) : p));
-    const msg = issue.code === 'too_big' && issue.maximum !== undefined
-      ? `Must be ${String(issue.maximum)} or fewer in length.`
-      : issue.code === 'too_small' && issue.minimum !== undefined
-        ? `Must be ${String(issue.minimum)} or more in length.`
-        : issue.message;
+    const msg =
+      issue.code === 'too_big' && issue.maximum !== undefined
+        ? `Must be ${String(issue.maximum)} or fewer in length.`
+        : issue.code === 'too_small' && issue.minimum !== undefined
+          ? `Must be ${String(issue.minimum)} or more in length.`
+          : issue.message;
     errorAt(path, issueCode(issue.code), msg, into);
   }
   return into;
@@ -108,13 +115,15 @@ export function messageLimitErrors(body: MessageLike, prefix: ReadonlyArray<stri
 }
 
 export function isEmptyMessage(body: MessageLike, fileCount = 0): boolean {
-  return !(body.content && body.content.length > 0)
-    && !(body.embeds && body.embeds.length > 0)
-    && !(body.attachments && body.attachments.length > 0)
-    && !(body.sticker_ids && body.sticker_ids.length > 0)
-    && !(body.components && body.components.length > 0)
-    && !body.poll
-    && fileCount === 0;
+  return (
+    !(body.content && body.content.length > 0) &&
+    !(body.embeds && body.embeds.length > 0) &&
+    !(body.attachments && body.attachments.length > 0) &&
+    !(body.sticker_ids && body.sticker_ids.length > 0) &&
+    !(body.components && body.components.length > 0) &&
+    !body.poll &&
+    fileCount === 0
+  );
 }
 
 export interface Validator {
