@@ -29,13 +29,11 @@ export async function syncAll(ctx: Pick<AppContext, 'db' | 'queues' | 'config' |
   const threads = await listThreadsToSync(ctx.db, ctx.config.syncWindowDays);
   for (let i = 0; i < threads.length; i += 500) {
     await ctx.queues.sync.addBulk(
-      threads
-        .slice(i, i + 500)
-        .map((t) => ({
-          name: 'sync-thread',
-          data: { threadId: t.threadId } satisfies SyncThreadJobData,
-          opts: { ...THREAD_JOB, jobId: jobId('sync', t.threadId) },
-        })),
+      threads.slice(i, i + 500).map((t) => ({
+        name: 'sync-thread',
+        data: { threadId: t.threadId } satisfies SyncThreadJobData,
+        opts: { ...THREAD_JOB, jobId: jobId('sync', t.threadId) },
+      })),
     );
   }
   ctx.log.debug({ threads: threads.length }, 'catch-up of the post threads requested');
