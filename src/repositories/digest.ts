@@ -406,32 +406,21 @@ async function unannouncedPostsWithActivity(db: Db, guildId: string): Promise<st
  */
 export async function countParticipants(db: Db, w: DigestWindow): Promise<number> {
   const excluded = await unannouncedPostsWithActivity(db, w.guildId);
-  const notExcluded = (col: string) => (excluded.length ? sql` and ${sql.ref(col)} not in (${sql.join(excluded)})` : sql``);
   const { rows } = await withoutJit(db, (tx) =>
     sql<{ n: number }>`
-    with recursive ca(person) as (
-      select (select min(author_id) from comments where guild_id = ${w.guildId} and deleted_at is null)
-      union all
-      select (select min(c.author_id) from comments c where c.guild_id = ${w.guildId} and c.deleted_at is null and c.author_id > ca.person)
-      from ca where ca.person is not null
-    ), ra(person) as (
-      select (select min(user_id) from ratings where guild_id = ${w.guildId})
-      union all
-      select (select min(r.user_id) from ratings r where r.guild_id = ${w.guildId} and r.user_id > ra.person)
-      from ra where ra.person is not null
-    )
+    with recursive ${peopleOf(w.guildId)}
     select count(*) as n from (
       select ca.person from ca
       where ca.person is not null and exists (
         select 1 from comments c
         where c.guild_id = ${w.guildId} and c.deleted_at is null and c.author_id = ca.person
-          and c.created_at >= ${w.start} and c.created_at < ${w.end}${notExcluded('c.post_id')})
+          and c.created_at >= ${w.start} and c.created_at < ${w.end}${notIn('c.post_id', excluded)})
       union
       select ra.person from ra
       where ra.person is not null and exists (
         select 1 from ratings r
         where r.guild_id = ${w.guildId} and r.user_id = ra.person
-          and r.updated_at >= ${w.start} and r.updated_at < ${w.end}${notExcluded('r.post_id')})
+          and r.updated_at >= ${w.start} and r.updated_at < ${w.end}${notIn('r.post_id', excluded)})
     ) u`.execute(tx.kysely),
   );
   return Number(rows[0]?.n ?? 0);
@@ -499,6 +488,25 @@ export async function postStats(db: Db, ids: readonly string[]): Promise<Map<str
 // ------------------------------------------------------------------ the chart, waiting posts, new voices, trend
 
 /** " and <col> not in (…)" for the server's unannounced posts that hold activity (usually none), else nothing. */
+/**
+ * Two recursive CTEs, `ca(person)` and `ra(person)`: the server's distinct comment authors and raters, found by
+ * skipping from one person to the next through the (guild, author) and (guild, user) indexes (a loose index scan;
+ * the last row of each is null). Used after `with recursive`.
+ */
+function peopleOf(guildId: string) {
+  return sql`ca(person) as (
+      select (select min(author_id) from comments where guild_id = ${guildId} and deleted_at is null)
+      union all
+      select (select min(c.author_id) from comments c where c.guild_id = ${guildId} and c.deleted_at is null and c.author_id > ca.person)
+      from ca where ca.person is not null
+    ), ra(person) as (
+      select (select min(user_id) from ratings where guild_id = ${guildId})
+      union all
+      select (select min(r.user_id) from ratings r where r.guild_id = ${guildId} and r.user_id > ra.person)
+      from ra where ra.person is not null
+    )`;
+}
+
 function notIn(col: string, excluded: readonly string[]) {
   return excluded.length ? sql` and ${sql.ref(col)} not in (${sql.join(excluded)})` : sql``;
 }
@@ -625,17 +633,7 @@ export async function newVoices(db: Db, w: DigestWindow): Promise<NewVoice[]> {
   const excluded = await unannouncedPostsWithActivity(db, w.guildId);
   const { rows } = await withoutJit(db, (tx) =>
     sql<{ person: string; show: string }>`
-    with recursive ca(person) as (
-      select (select min(author_id) from comments where guild_id = ${w.guildId} and deleted_at is null)
-      union all
-      select (select min(c.author_id) from comments c where c.guild_id = ${w.guildId} and c.deleted_at is null and c.author_id > ca.person)
-      from ca where ca.person is not null
-    ), ra(person) as (
-      select (select min(user_id) from ratings where guild_id = ${w.guildId})
-      union all
-      select (select min(r.user_id) from ratings r where r.guild_id = ${w.guildId} and r.user_id > ra.person)
-      from ra where ra.person is not null
-    ), people(person) as (
+    with recursive ${peopleOf(w.guildId)}, people(person) as (
       select person from ca where person is not null
       union
       select person from ra where person is not null
