@@ -15,7 +15,7 @@ import { getCursor } from '../src/repositories/cursors.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { catchUpThread } from '../src/services/catch-up.ts';
-import { startDiscordEmulator } from '../test/support/discord/index.ts';
+import { startDiscordEmulator } from '../emulator/index.ts';
 import { report } from './figures.ts';
 
 export async function benchCatchUp(dialect: 'sqlite' | 'postgres', messages = 100_000): Promise<void> {

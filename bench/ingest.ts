@@ -15,7 +15,7 @@ import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.t
 import { startBot } from '../test/support/bot.ts';
 import { createPgSchema } from '../test/support/db.ts';
 import type { APIUser } from 'discord-api-types/v10';
-import { startDiscordEmulator, type StormEvent } from '../test/support/discord/index.ts';
+import { startDiscordEmulator, type StormEvent } from '../emulator/index.ts';
 import { percentile, report } from './figures.ts';
 
 const KEYCAPS = ['1️⃣', '2️⃣', '3️⃣', '4️⃣', '5️⃣'];

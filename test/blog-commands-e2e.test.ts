@@ -22,7 +22,7 @@ import type { PostSummaryView, PostView } from '../src/services/blog.ts';
 import { startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { seedDiscussion, SEED_URL } from './support/fixtures.ts';
-import { startDiscordEmulator, type DiscordEmulator } from './support/discord/index.ts';
+import { startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
 import { snowflake } from './support/snowflake.ts';
 
 const SEED_TITLE = 'What do WeChat and Lord of the Rings have in common?';

@@ -11,7 +11,7 @@ import { catchUpThread } from '../src/services/catch-up.ts';
 import { fromApiMessage, type PostThread } from '../src/services/mirror.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { discordMessage, publishedPost } from './support/fixtures.ts';
-import { startDiscordEmulator } from './support/discord/index.ts';
+import { startDiscordEmulator } from '../emulator/index.ts';
 import { snowflake } from './support/snowflake.ts';
 
 let clock = Date.now() - 3_600_000;

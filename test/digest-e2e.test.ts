@@ -23,7 +23,7 @@ import { currentPeriodSoFar, periodJustEnded, type DigestSchedule } from '../src
 import { eventually } from './support/assert.ts';
 import { logLines, newQueuePrefix, REDIS_URL, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
-import { startDiscordEmulator, type DiscordEmulator } from './support/discord/index.ts';
+import { startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
 
 const test = suite('weekly digest end to end');
 const SCHEDULE: DigestSchedule = { day: 1, hour: 9, timezone: 'Europe/Amsterdam' };

@@ -30,7 +30,7 @@ import { createLogger } from '../src/logger.ts';
 import { DiscordRequestError, type DiscordPort, type MessageFile } from '../src/services/discord-port.ts';
 import { FakeDiscord } from './support/fakes.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
-import { DiscordEmulator } from './support/discord/index.ts';
+import { DiscordEmulator } from '../emulator/index.ts';
 import { snowflake } from './support/snowflake.ts';
 
 const H = 3_600_000;

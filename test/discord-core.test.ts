@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { commands } from '../commands/index.ts';
 import { runBlogcord, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
-import { startDiscordEmulator } from './support/discord/index.ts';
+import { startDiscordEmulator } from '../emulator/index.ts';
 
 type Emulator = Awaited<ReturnType<typeof startDiscordEmulator>>;
 interface Ctx {

@@ -24,7 +24,7 @@ import {
   type TextChannel,
   type ThreadChannel,
 } from 'discord.js';
-import { startDiscordEmulator, DEFAULT_BOT_PERMISSIONS, shardOf, type DiscordEmulator } from './support/discord/index.ts';
+import { startDiscordEmulator, DEFAULT_BOT_PERMISSIONS, shardOf, type DiscordEmulator } from '../emulator/index.ts';
 
 const ALL_INTENTS = [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.GuildMessageReactions, GatewayIntentBits.MessageContent];
 const PARTIALS = [Partials.Message, Partials.Channel, Partials.Reaction, Partials.User];

@@ -13,7 +13,7 @@ import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.t
 import { eventually } from './support/assert.ts';
 import { exportJson, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
-import { startDiscordEmulator, type DiscordEmulator } from './support/discord/index.ts';
+import { startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
 import { loadSeed, type SeedComment } from './support/fixtures.ts';
 
 /** A 1×1 PNG: the emulator, like Discord, refuses an image/png upload that is not one. */

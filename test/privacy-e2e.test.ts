@@ -20,7 +20,7 @@ import type { CommentNode, PostView } from '../src/services/blog.ts';
 import { eventually, rejects } from './support/assert.ts';
 import { exportJson, logLines, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
-import { DEFAULT_BOT_PERMISSIONS, startDiscordEmulator, type CommandResult, type DiscordEmulator } from './support/discord/index.ts';
+import { DEFAULT_BOT_PERMISSIONS, startDiscordEmulator, type CommandResult, type DiscordEmulator } from '../emulator/index.ts';
 import { freePort } from './support/services.ts';
 
 const MANAGE_MESSAGES = 1n << 13n;

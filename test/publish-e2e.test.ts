@@ -12,7 +12,7 @@ import { RATING_EMOJIS } from '../src/render/post.ts';
 import { eventually } from './support/assert.ts';
 import { startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
-import { DEFAULT_BOT_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS, startDiscordEmulator } from './support/discord/index.ts';
+import { DEFAULT_BOT_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS, startDiscordEmulator } from '../emulator/index.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
 
 type Emulator = Awaited<ReturnType<typeof startDiscordEmulator>>;

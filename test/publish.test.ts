@@ -13,7 +13,7 @@ import { createProducerRedis, createRedis } from '../src/redis.ts';
 import { Worker } from 'bullmq';
 import { createDiscordClient } from '../src/discord/client.ts';
 import { RestDiscordPort } from '../src/discord/rest-port.ts';
-import { startDiscordEmulator } from './support/discord/index.ts';
+import { startDiscordEmulator } from '../emulator/index.ts';
 import { UserError } from '../src/errors.ts';
 import { createLogger } from '../src/logger.ts';
 import { getFeed, listFeeds, type Feed } from '../src/repositories/feeds.ts';

@@ -13,7 +13,7 @@ import { getRatingSummary, listRatings } from '../src/repositories/ratings.ts';
 import { eventually } from './support/assert.ts';
 import { exportJson, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
-import { DEFAULT_BOT_PERMISSIONS, startDiscordEmulator, type DiscordEmulator } from './support/discord/index.ts';
+import { DEFAULT_BOT_PERMISSIONS, startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
 
 const KEYCAPS = ['1️⃣', '2️⃣', '3️⃣', '4️⃣', '5️⃣'] as const;
 const REFRESH_MS = 1000;

@@ -20,7 +20,7 @@ import { periodJustEnded } from '../src/services/digest-period.ts';
 import { eventually } from './support/assert.ts';
 import { exportJson, logLines, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
-import { startDiscordEmulator, type DiscordEmulator } from './support/discord/index.ts';
+import { startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
 import { startPrivateRedis, type PrivateRedis } from './support/services.ts';
 

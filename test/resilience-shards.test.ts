@@ -13,7 +13,7 @@ import { exportData } from '../src/services/export.ts';
 import { eventually } from './support/assert.ts';
 import { exportJson, logLines, newQueuePrefix, REDIS_URL, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
-import { shardOf, startDiscordEmulator, type DiscordEmulator, type StormEvent } from './support/discord/index.ts';
+import { shardOf, startDiscordEmulator, type DiscordEmulator, type StormEvent } from '../emulator/index.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
 import { KEYCAPS, mirrorDifferences, type WatchedPost } from './support/services.ts';
 

@@ -23,7 +23,7 @@ import type { PostView } from '../src/services/blog.ts';
 import { eventually } from './support/assert.ts';
 import { exportJson, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { DIALECTS, createTestDb, type TestDb } from './support/db.ts';
-import { startDiscordEmulator, type DiscordEmulator } from './support/discord/index.ts';
+import { startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
 
 async function freePort(): Promise<number> {

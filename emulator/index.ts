@@ -2,7 +2,7 @@
  * Local Discord emulator (REST + gateway) for end-to-end tests with the real, unmodified discord.js.
  *
  * ```ts
- * import { startDiscordEmulator } from './support/discord/index.ts';
+ * import { startDiscordEmulator } from '../emulator/index.ts';
  * const discord = await startDiscordEmulator({
  *   guilds: [{ name: 'blog', channels: [{ name: 'posts', type: 'text' }, { name: 'forum', type: 'forum' }], botPermissions?: bigint }],
  *   users: [{ username: 'alice', manageGuild?: true }, { username: 'bob', bot?: true }],
