@@ -8,7 +8,8 @@ import { feedsWorker } from '../src/jobs/feeds.ts';
 import { createLogger } from '../src/logger.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import type { DiscordPort } from '../src/services/discord-port.ts';
-import { pollFeed, type FeedJobs } from '../src/services/feeds.ts';
+import { pollFeed } from '../src/services/feed-poll.ts';
+import { type FeedJobs } from '../src/services/feed-source.ts';
 import { report } from './figures.ts';
 
 function rss(n: number): string {
@@ -63,7 +64,7 @@ export async function benchFeeds(count = 1000): Promise<void> {
       ids.push((await upsertFeed(db, { guildId: '900000000000000001', url: `http://127.0.0.1:${port}/feed/${n}`, channelId: '900000000000000002' })).feed.id);
     const concurrency = Number(process.env.BENCH_FEED_CONCURRENCY ?? feedsWorker.concurrency * 4);
     let s = performance.now();
-    await pool(ids, concurrency, (id) => pollFeed(ctx, jobs, id, { force: true }));
+    await pool(ids, concurrency, (id) => pollFeed({ ...ctx, jobs: jobs }, id, { force: true }));
     const first = (performance.now() - s) / 1000;
     report({
       name: 'feeds.first_poll',
@@ -72,7 +73,7 @@ export async function benchFeeds(count = 1000): Promise<void> {
       note: `${count} feeds × 10 items downloaded, parsed and stored in ${first.toFixed(2)} s, concurrency ${concurrency}`,
     });
     s = performance.now();
-    await pool(ids, concurrency, (id) => pollFeed(ctx, jobs, id, { force: true }));
+    await pool(ids, concurrency, (id) => pollFeed({ ...ctx, jobs: jobs }, id, { force: true }));
     const second = (performance.now() - s) / 1000;
     report({ name: 'feeds.conditional_poll', value: count / second, unit: 'feeds/s', note: `${notModified} answered 304` });
     report({ name: 'feeds.conditional_poll_1000_seconds', value: second * (1000 / count), unit: 's', target: { op: '<=', value: 60 } });

@@ -92,7 +92,7 @@ export default {
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
     if (sub === 'add') {
       const channel = interaction.options.getChannel('channel', true);
-      const r = await addFeed(ctx, ctx.jobs, {
+      const r = await addFeed(ctx, {
         guildId,
         url: interaction.options.getString('url', true),
         channelId: channel.id,
@@ -103,7 +103,7 @@ export default {
       return;
     }
     if (sub === 'remove') {
-      const feed = await removeFeed(ctx, ctx.jobs, guildId, interaction.options.getString('url', true));
+      const feed = await removeFeed(ctx, guildId, interaction.options.getString('url', true));
       await interaction.editReply({
         content: removeFeedReply(feed.url),
         allowedMentions: { parse: [] },

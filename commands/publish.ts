@@ -1,7 +1,7 @@
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/command.ts';
-import { currentPost, publishNow } from '../src/services/feeds.ts';
-import { announcementLink } from '../src/services/publish.ts';
+import { currentPost } from '../src/services/feeds.ts';
+import { announcementLink, publishNow } from '../src/services/publish.ts';
 
 /** How long /publish waits for the worker before answering "queued". */
 const WAIT_MS = 12_000;
@@ -17,7 +17,7 @@ export default {
   async execute(interaction, ctx) {
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
     const guildId = interaction.guildId!;
-    const r = await publishNow(ctx, ctx.jobs, guildId, interaction.options.getString('url', true));
+    const r = await publishNow(ctx, guildId, interaction.options.getString('url', true));
     if (r.status === 'already-published') {
       await interaction.editReply({ content: `That post is already published: ${r.link ?? `<#${r.post.channelId}>`}`, allowedMentions: { parse: [] } });
       return;

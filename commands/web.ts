@@ -93,7 +93,7 @@ export default {
       await interaction.editReply({ content: webStatusReply(await webStatus(ctx, guildId), guildId), allowedMentions: { parse: [] } });
       return;
     }
-    const change = await setWeb(ctx, ctx.jobs, guildId, interaction.options.getString('feed', true), sub === 'enable');
+    const change = await setWeb(ctx, guildId, interaction.options.getString('feed', true), sub === 'enable');
     await interaction.editReply({ content: webChangeReply(change), allowedMentions: { parse: [] } });
   },
 

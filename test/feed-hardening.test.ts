@@ -10,7 +10,8 @@ import { UserError } from '../src/errors.ts';
 import { createLogger } from '../src/logger.ts';
 import { findFeedByUrl, getFeed } from '../src/repositories/feeds.ts';
 import { listPosts } from '../src/repositories/posts.ts';
-import { addFeed, listFeedSummaries, pollFeed } from '../src/services/feeds.ts';
+import { addFeed, listFeedSummaries } from '../src/services/feeds.ts';
+import { pollFeed } from '../src/services/feed-poll.ts';
 import { feedCheckReport } from '../src/services/feed-check.ts';
 import { publishPost } from '../src/services/publish.ts';
 import { buildCommentTree, suggestPosts, summarizePosts } from '../src/services/blog.ts';
@@ -68,8 +69,8 @@ for (const dialect of DIALECTS) {
 
   test('an unexpected error in a poll is a counted failure with its reason, shown in /feed list', async (c) => {
     const ctx = { db: c.t.db, discord: c.discord, log, config };
-    const added = await addFeed(ctx, c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId });
-    const r = await pollFeed({ ...ctx, config: brokenConfig() }, c.jobs, added.feed.id, { force: true });
+    const added = await addFeed({ ...ctx, jobs: c.jobs }, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId });
+    const r = await pollFeed({ ...ctx, config: brokenConfig(), jobs: c.jobs }, added.feed.id, { force: true });
     assert.is(r.status, 'failed');
     const feed = (await getFeed(c.t.db, added.feed.id))!;
     assert.is(feed.consecutiveFailures, 1);
@@ -80,9 +81,9 @@ for (const dialect of DIALECTS) {
 
   test('an item nested 6,000 levels deep: the poll stores it, publishing announces it (no retries)', async (c) => {
     const ctx = { db: c.t.db, discord: c.discord, log, config };
-    const added = await addFeed(ctx, c.jobs, { guildId: c.guildId, url: c.feeds.url('/atom'), channelId: c.textId });
+    const added = await addFeed({ ...ctx, jobs: c.jobs }, { guildId: c.guildId, url: c.feeds.url('/atom'), channelId: c.textId });
     c.feeds.items.unshift(feedItem(4, { description: deepHtml }));
-    const r = await pollFeed(ctx, c.jobs, added.feed.id, { force: true });
+    const r = await pollFeed({ ...ctx, jobs: c.jobs }, added.feed.id, { force: true });
     assert.is(r.status, 'ok');
     assert.is((r as { new: number }).new, 1);
     const [fresh] = await listPosts(c.t.db, { guildId: c.guildId, states: ['pending'] });
@@ -98,7 +99,7 @@ for (const dialect of DIALECTS) {
     const ctx = { db: c.t.db, discord: c.discord, log, config: brokenConfig() };
     const url = c.feeds.url('/rss');
     try {
-      await addFeed(ctx, c.jobs, { guildId: c.guildId, url, channelId: c.textId });
+      await addFeed({ ...ctx, jobs: c.jobs }, { guildId: c.guildId, url, channelId: c.textId });
       assert.unreachable('addFeed should refuse');
     } catch (error) {
       assert.instance(error, UserError);
@@ -123,7 +124,7 @@ for (const dialect of DIALECTS) {
     }
     const url = c.feeds.url('/rss');
     try {
-      await addFeed(ctx, c.jobs, { guildId: c.guildId, url, channelId: c.textId, backfill: 3 });
+      await addFeed({ ...ctx, jobs: c.jobs }, { guildId: c.guildId, url, channelId: c.textId, backfill: 3 });
       assert.unreachable('addFeed should refuse');
     } catch (error) {
       assert.instance(error, UserError);
@@ -136,7 +137,7 @@ for (const dialect of DIALECTS) {
     assert.equal(c.jobs.published, []);
     assert.equal(c.jobs.scheduled, []);
     // And once the database takes it, the same add works.
-    const ok = await addFeed(ctx, c.jobs, { guildId: c.guildId, url, channelId: c.textId, backfill: 3 });
+    const ok = await addFeed({ ...ctx, jobs: c.jobs }, { guildId: c.guildId, url, channelId: c.textId, backfill: 3 });
     assert.is(ok.queued.length, 3);
   });
 
@@ -144,7 +145,7 @@ for (const dialect of DIALECTS) {
     const ctx = { db: c.t.db, discord: c.discord, log, config };
     const bidi = '\u202e\u2066';
     c.feeds.items = [feedItem(1, { title: `Report${bidi}gpj.exe`, author: `Mal${bidi}lory` })];
-    await addFeed(ctx, c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 1 });
+    await addFeed({ ...ctx, jobs: c.jobs }, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 1 });
     const posts = await listPosts(c.t.db, { guildId: c.guildId });
     const [view] = await summarizePosts(c.t.db, posts);
     assert.is(view!.title, 'Reportgpj.exe');

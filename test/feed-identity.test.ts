@@ -13,17 +13,9 @@ import { upsertFeed } from '../src/repositories/feeds.ts';
 import { getFeedPostByKey, getPost, listPosts, rekeyPost, setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { getRatingSummary, listRatings, setRating } from '../src/repositories/ratings.ts';
 import { addFeedReply, removeFeedReply } from '../commands/feed.ts';
-import {
-  addFeed,
-  FLOOD_LIMIT,
-  floodNotice,
-  isFlood,
-  PAUSE_AFTER_FAILURES,
-  pollFeed,
-  removeFeed,
-  type AddFeedResult,
-  type PollResult,
-} from '../src/services/feeds.ts';
+import { addFeed, removeFeed, type AddFeedResult } from '../src/services/feeds.ts';
+import { FLOOD_LIMIT, isFlood, PAUSE_AFTER_FAILURES, pollFeed, type PollResult } from '../src/services/feed-poll.ts';
+import { floodNotice } from '../src/render/feed-notices.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { FakeDiscord, FakeJobs } from './support/fakes.ts';
 import { feedItem, startFeedServer, type FeedServer, type TestFeedItem } from './support/feed-server.ts';
@@ -146,7 +138,7 @@ const config = loadConfig({ FEED_ALLOW_PRIVATE_NETWORK: 'true', FEED_TIMEOUT_SEC
 
 function ctxOf(c: Ctx) {
   const log = pino({ level: 'info' }, { write: (line: string) => void c.logs.push(JSON.parse(line)) });
-  return { db: c.t.db, discord: c.discord, log, config };
+  return { db: c.t.db, discord: c.discord, log, config, jobs: c.jobs };
 }
 
 /** The same posts under another platform's guids (and, unless told otherwise, the same links). */
@@ -191,7 +183,7 @@ for (const dialect of DIALECTS) {
 
   /** Follows the test feed (nothing published), then announces post 4 with two ratings and a reply, as Discord would. */
   async function followWithDiscussion(c: Ctx, channelId = c.textId) {
-    const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId, backfill: 0 });
+    const { feed } = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId, backfill: 0 });
     const [p4] = (await listPosts(c.t.db, { guildId: c.guildId })).filter((p) => p.title === 'Post number 4');
     const messageId = snowflake();
     await setPublishState(c.t.db, p4!.id, { state: 'published', channelId, messageId, threadId: messageId });
@@ -219,7 +211,7 @@ for (const dialect of DIALECTS) {
     const { feed, post, commentId } = await followWithDiscussion(c);
     const before = await listPosts(c.t.db, { guildId: c.guildId });
     c.feeds.items = migrated(c.feeds.items);
-    const r = ok(await pollFeed(ctxOf(c), c.jobs, feed.id));
+    const r = ok(await pollFeed(ctxOf(c), feed.id));
     assert.equal(r, { status: 'ok', items: 4, new: 0, changed: 0, relinked: 4, held: 0 });
     assert.equal(c.jobs.published, [], 'nothing published');
     assert.equal(c.jobs.refreshed, [], 'nothing edited: the text is the same');
@@ -242,18 +234,18 @@ for (const dialect of DIALECTS) {
     assert.ok(c.logs.some((l) => l.msg.includes('recognised by their link') && l.relinked === 4));
     // The next poll finds the posts by their new guids directly.
     c.feeds.title = 'Renamed blog';
-    assert.equal(ok(await pollFeed(ctxOf(c), c.jobs, feed.id)), { status: 'ok', items: 4, new: 0, changed: 0, relinked: 0, held: 0 });
+    assert.equal(ok(await pollFeed(ctxOf(c), feed.id)), { status: 'ok', items: 4, new: 0, changed: 0, relinked: 0, held: 0 });
     assert.is((await getFeedPostByKey(c.t.db, feed.id, 'https://newplatform.example/?p=4'))?.id, post.id);
     // And a real new post under the new scheme is published as usual.
     c.feeds.items.unshift({ ...feedItem(5), id: 'https://newplatform.example/?p=5' });
-    assert.equal(ok(await pollFeed(ctxOf(c), c.jobs, feed.id)), { status: 'ok', items: 5, new: 1, changed: 0, relinked: 0, held: 0 });
+    assert.equal(ok(await pollFeed(ctxOf(c), feed.id)), { status: 'ok', items: 5, new: 1, changed: 0, relinked: 0, held: 0 });
     assert.is((await getPost(c.t.db, c.jobs.published[0]!))!.title, 'Post number 5');
   });
 
   test('a changed title under the new guid is an edit of the announced post, never a new post', async (c) => {
     const { feed, post } = await followWithDiscussion(c);
     c.feeds.items = migrated(c.feeds.items, (i) => (i.id.endsWith('-4') ? { title: 'Post number 4, revised' } : {}));
-    const r = ok(await pollFeed(ctxOf(c), c.jobs, feed.id));
+    const r = ok(await pollFeed(ctxOf(c), feed.id));
     assert.equal([r.new, r.changed, r.relinked, r.held], [0, 1, 4, 0]);
     assert.equal(c.jobs.published, []);
     assert.equal(c.jobs.refreshed, [post.id], 'the announcement and thread name are brought up to date');
@@ -268,7 +260,7 @@ for (const dialect of DIALECTS) {
     c.feeds.items = migrated(c.feeds.items, (i) => ({
       link: `${i.link.replace('https://blog.example', 'http://BLOG.example')}/?utm_source=rss&utm_medium=feed#comments`,
     }));
-    const r = ok(await pollFeed(ctxOf(c), c.jobs, feed.id));
+    const r = ok(await pollFeed(ctxOf(c), feed.id));
     assert.equal([r.new, r.relinked, r.held], [0, 4, 0]);
     assert.equal(c.jobs.published, []);
     // The link itself changed, so announced posts are refreshed (an edit), never reposted.
@@ -279,17 +271,17 @@ for (const dialect of DIALECTS) {
   test('a feed that keys by link moving to guids is recognised too; adding the feed again stores nothing twice', async (c) => {
     c.feeds.items = c.feeds.items.map((i) => ({ ...i, id: '' }));
     // Without a guid the item's key is its link.
-    const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/atom'), channelId: c.textId, backfill: 1 });
+    const { feed } = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/atom'), channelId: c.textId, backfill: 1 });
     const [p4] = c.jobs.published;
     assert.ok(p4);
     c.feeds.items = [1, 2, 3, 4].map((n) => feedItem(n, { id: `tag:blog.example,2026:${n}` })).reverse();
     // /feed add again (to resume or move the feed) recognises the posts as well.
-    const again = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/atom'), channelId: c.textId, backfill: 0 });
+    const again = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/atom'), channelId: c.textId, backfill: 0 });
     assert.is(again.queued.length, 0);
     assert.is((await listPosts(c.t.db, { guildId: c.guildId })).length, 4, 'no post stored twice');
     assert.is((await getPost(c.t.db, p4))!.guid, 'tag:blog.example,2026:4');
     c.feeds.title = 'Renamed';
-    assert.equal(ok(await pollFeed(ctxOf(c), c.jobs, feed.id)).relinked, 0);
+    assert.equal(ok(await pollFeed(ctxOf(c), feed.id)).relinked, 0);
     assert.equal(c.jobs.published, [p4]);
   });
 
@@ -306,7 +298,7 @@ for (const dialect of DIALECTS) {
       feedItem(50, { link: '', title: 'No link at all' }),
       feedItem(4),
     ];
-    const r = ok(await pollFeed(ctxOf(c), c.jobs, feed.id));
+    const r = ok(await pollFeed(ctxOf(c), feed.id));
     assert.equal([r.new, r.changed, r.relinked, r.held], [4, 0, 0, 0]);
     const titles = await Promise.all(c.jobs.published.map(async (id) => (await getPost(c.t.db, id))!.title));
     assert.equal(titles.sort(), ['A follow-up with the same link', 'Linked again', 'No link at all', 'Page two']);
@@ -345,7 +337,7 @@ for (const dialect of DIALECTS) {
     const { feed } = await followWithDiscussion(c);
     // A move to another domain: new guids and new links, the whole archive of 15 posts at once.
     c.feeds.items = Array.from({ length: 15 }, (_, i) => feedItem(i + 1, { id: `new-${i + 1}`, link: `https://blog.new.example/${i + 1}` })).reverse();
-    const r = ok(await pollFeed(ctxOf(c), c.jobs, feed.id));
+    const r = ok(await pollFeed(ctxOf(c), feed.id));
     assert.equal(r, { status: 'ok', items: 15, new: 0, changed: 0, relinked: 0, held: 15 });
     assert.equal(c.jobs.published, [], 'none announced');
     const stored = (await listPosts(c.t.db, { guildId: c.guildId })).filter((p) => p.url?.startsWith('https://blog.new.example/'));
@@ -370,16 +362,16 @@ for (const dialect of DIALECTS) {
     assert.ok(String(body.nonce).length <= 25);
     // The next polls announce nothing and say nothing more; a real new post afterwards goes out as usual.
     c.feeds.title = 'Renamed';
-    assert.equal(ok(await pollFeed(ctxOf(c), c.jobs, feed.id)), { status: 'ok', items: 15, new: 0, changed: 0, relinked: 0, held: 0 });
+    assert.equal(ok(await pollFeed(ctxOf(c), feed.id)), { status: 'ok', items: 15, new: 0, changed: 0, relinked: 0, held: 0 });
     c.feeds.items.unshift(feedItem(16, { id: 'new-16', link: 'https://blog.new.example/16' }));
-    assert.equal(ok(await pollFeed(ctxOf(c), c.jobs, feed.id)), { status: 'ok', items: 16, new: 1, changed: 0, relinked: 0, held: 0 });
+    assert.equal(ok(await pollFeed(ctxOf(c), feed.id)), { status: 'ok', items: 16, new: 1, changed: 0, relinked: 0, held: 0 });
     assert.is(c.discord.calls.filter((x) => x.method === 'createMessage').length, 1);
   });
 
   test('a flood in a forum feed is noticed with a forum post; a notice Discord refuses is logged, the poll still succeeds', async (c) => {
     const { feed } = await followWithDiscussion(c, c.forumId);
     c.feeds.items = Array.from({ length: 12 }, (_, i) => feedItem(i + 100)).reverse();
-    ok(await pollFeed(ctxOf(c), c.jobs, feed.id));
+    ok(await pollFeed(ctxOf(c), feed.id));
     const posts = c.discord.calls.filter((x) => x.method === 'createForumPost');
     assert.is(posts.length, 1);
     assert.is(posts[0]!.args[0], c.forumId);
@@ -388,16 +380,16 @@ for (const dialect of DIALECTS) {
     // Discord refusing the notice does not fail the poll (the posts are stored either way).
     c.feeds.items = Array.from({ length: 12 }, (_, i) => feedItem(i + 200)).reverse();
     c.discord.failNext('createForumPost', new Error('Missing Access'));
-    const r = ok(await pollFeed(ctxOf(c), c.jobs, feed.id));
+    const r = ok(await pollFeed(ctxOf(c), feed.id));
     assert.is(r.held, 12);
     assert.ok(c.logs.some((l) => l.msg.includes('could not post a notice')));
     assert.equal(c.jobs.published, []);
   });
 
   test('a normal poll with 2 new items is unaffected; a feed never polled publishes its first poll (backfill governs /feed add)', async (c) => {
-    const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
+    const { feed } = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
     c.feeds.items.unshift(feedItem(5), feedItem(6));
-    assert.equal(ok(await pollFeed(ctxOf(c), c.jobs, feed.id)), { status: 'ok', items: 6, new: 2, changed: 0, relinked: 0, held: 0 });
+    assert.equal(ok(await pollFeed(ctxOf(c), feed.id)), { status: 'ok', items: 6, new: 2, changed: 0, relinked: 0, held: 0 });
     assert.is(c.jobs.published.length, 2);
     assert.equal(sent(c), [], 'no notice');
     assert.not.ok(
@@ -407,11 +399,11 @@ for (const dialect of DIALECTS) {
     // A feed row that was never polled (not added by /feed add) is not guarded: its first poll is what it is.
     c.feeds.items = Array.from({ length: 12 }, (_, i) => feedItem(i + 300)).reverse();
     const { feed: fresh } = await upsertFeed(c.t.db, { guildId: c.guildId, url: c.feeds.url('/atom'), channelId: c.textId });
-    const first = ok(await pollFeed(ctxOf(c), c.jobs, fresh.id));
+    const first = ok(await pollFeed(ctxOf(c), fresh.id));
     assert.equal([first.new, first.held], [12, 0]);
     // /feed add itself: backfill decides, whatever the size of the feed.
     c.feeds.items = Array.from({ length: 30 }, (_, i) => feedItem(i + 400)).reverse();
-    const added = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: `${c.feeds.url('/rss')}?again`, channelId: c.textId, backfill: 3 });
+    const added = await addFeed(ctxOf(c), { guildId: c.guildId, url: `${c.feeds.url('/rss')}?again`, channelId: c.textId, backfill: 3 });
     assert.is(added.queued.length, 3);
     assert.not.ok(
       c.logs.some((l) => l.level >= 40),
@@ -422,7 +414,7 @@ for (const dialect of DIALECTS) {
   /** Fails the feed until it is paused (one pause notice), then lets it answer again. */
   async function pause(c: Ctx, feedId: string) {
     c.feeds.failWith = 500;
-    for (let i = 0; i < PAUSE_AFTER_FAILURES; i++) await pollFeed(ctxOf(c), c.jobs, feedId, { force: true });
+    for (let i = 0; i < PAUSE_AFTER_FAILURES; i++) await pollFeed(ctxOf(c), feedId, { force: true });
     c.feeds.failWith = null;
     assert.is(c.discord.count('createMessage'), 1, 'the pause notice');
   }
@@ -435,10 +427,10 @@ for (const dialect of DIALECTS) {
       .map((x) => [x.args[0] as string, (x.args[1] as RESTPostAPIChannelMessageJSONBody).content ?? ''] as const);
 
   test('/feed add resuming a paused feed publishes what appeared meanwhile, as a poll would (an old date too), oldest first', async (c) => {
-    const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
+    const { feed } = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
     await pause(c, feed.id);
     c.feeds.items.unshift(feedItem(6), feedItem(5), feedItem(-5, { title: 'Drafted long ago, published while paused' }));
-    const r = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId });
+    const r = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId });
     assert.ok(r.resumed);
     assert.is(r.feed.state, 'active');
     assert.equal(
@@ -456,9 +448,9 @@ for (const dialect of DIALECTS) {
     assert.is(notices(c).length, 1, 'no notice but the pause');
     assert.not.ok(c.logs.some((l) => l.msg.includes('flood guard')));
     // Resumed for good: the next poll is an ordinary conditional GET; a changed feed publishes nothing again.
-    assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'not-modified' });
+    assert.equal(await pollFeed(ctxOf(c), feed.id), { status: 'not-modified' });
     c.feeds.title = 'Renamed';
-    assert.equal(ok(await pollFeed(ctxOf(c), c.jobs, feed.id)), { status: 'ok', items: 7, new: 0, changed: 0, relinked: 0, held: 0 });
+    assert.equal(ok(await pollFeed(ctxOf(c), feed.id)), { status: 'ok', items: 7, new: 0, changed: 0, relinked: 0, held: 0 });
   });
 
   test('/feed add resuming a paused feed that comes back with a flood holds it back like a poll: nothing announced, a warning, one notice where the feed now goes', async (c) => {
@@ -467,7 +459,7 @@ for (const dialect of DIALECTS) {
     // While paused the blog moved to a new domain (new guids, new links): its whole archive of 15 posts looks new.
     c.feeds.items = Array.from({ length: 15 }, (_, i) => feedItem(i + 1, { id: `moved-${i + 1}`, link: `https://blog.moved.example/${i + 1}` })).reverse();
     const otherId = c.discord.addChannel(c.guildId, ChannelType.GuildText);
-    const r = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: otherId });
+    const r = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: otherId });
     assert.ok(r.resumed);
     assert.equal(r.queued, []);
     assert.equal(c.jobs.published, [], 'none announced');
@@ -488,31 +480,31 @@ for (const dialect of DIALECTS) {
     assert.is((await getPost(c.t.db, post.id))!.messageId, post.messageId, 'the announced post is untouched');
     // The next polls are quiet; a real new post afterwards is announced as usual.
     c.feeds.title = 'Renamed';
-    assert.equal(ok(await pollFeed(ctxOf(c), c.jobs, feed.id)), { status: 'ok', items: 15, new: 0, changed: 0, relinked: 0, held: 0 });
+    assert.equal(ok(await pollFeed(ctxOf(c), feed.id)), { status: 'ok', items: 15, new: 0, changed: 0, relinked: 0, held: 0 });
     c.feeds.items.unshift(feedItem(16, { id: 'moved-16', link: 'https://blog.moved.example/16' }));
-    assert.equal(ok(await pollFeed(ctxOf(c), c.jobs, feed.id)), { status: 'ok', items: 16, new: 1, changed: 0, relinked: 0, held: 0 });
+    assert.equal(ok(await pollFeed(ctxOf(c), feed.id)), { status: 'ok', items: 16, new: 1, changed: 0, relinked: 0, held: 0 });
     assert.is(notices(c).length, 2, 'one flood notice, once');
   });
 
   test('/feed add resuming a paused feed with backfill: the newest of a flood are published, the rest held, and the notice says so', async (c) => {
-    const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
+    const { feed } = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
     await pause(c, feed.id);
     c.feeds.items = [...Array.from({ length: 12 }, (_, i) => feedItem(i + 100)).reverse(), ...c.feeds.items];
-    const r = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 2 });
+    const r = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 2 });
     assert.equal(await titles(c, c.jobs.published), ['Post number 110', 'Post number 111']);
     assert.is(r.held.length, 10);
     assert.match(notices(c)[1]![1], /found 12 new posts at once in <[^>]+> and announced only the newest 2,[\s\S]*The other 10 are saved/);
   });
 
   test('/feed add resuming a flood while Discord refuses the notice and the queue is down: the feed resumes, the posts are held, the backfill waits', async (c) => {
-    const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
+    const { feed } = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
     await pause(c, feed.id);
     c.feeds.items = Array.from({ length: 11 }, (_, i) => feedItem(i + 200)).reverse();
     c.discord.failNext('createMessage', new Error('Missing Access'));
     c.jobs.enqueuePublish = async () => {
       throw new Error('Connection is closed.');
     };
-    const r = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 1 });
+    const r = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 1 });
     assert.is(r.feed.state, 'active');
     assert.is(r.queueError, 'Connection is closed.');
     assert.equal(
@@ -530,10 +522,10 @@ for (const dialect of DIALECTS) {
   });
 
   test('a removed feed added again starts afresh: what appeared while it was not followed is recorded, not announced; backfill decides; no flood notice', async (c) => {
-    const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
-    await removeFeed(ctxOf(c), c.jobs, c.guildId, c.feeds.url('/rss'));
+    const { feed } = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
+    await removeFeed(ctxOf(c), c.guildId, c.feeds.url('/rss'));
     c.feeds.items = [...Array.from({ length: 15 }, (_, i) => feedItem(i + 300)).reverse(), ...c.feeds.items];
-    const r = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 1 });
+    const r = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 1 });
     assert.ok(r.resumed);
     assert.is(r.feed.id, feed.id);
     assert.equal(await titles(c, c.jobs.published), ['Post number 314']);
@@ -548,15 +540,15 @@ for (const dialect of DIALECTS) {
   });
 
   test('an active feed added again (moved to another channel) publishes what appeared since its last poll instead of swallowing it', async (c) => {
-    const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
+    const { feed } = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
     c.feeds.items.unshift(feedItem(6), feedItem(5));
     const otherId = c.discord.addChannel(c.guildId, ChannelType.GuildText);
-    const r = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: otherId });
+    const r = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: otherId });
     assert.not.ok(r.resumed);
     assert.is(r.feed.channelId, otherId);
     assert.equal(await titles(c, c.jobs.published), ['Post number 5', 'Post number 6']);
     c.feeds.title = 'Renamed';
-    assert.equal(ok(await pollFeed(ctxOf(c), c.jobs, feed.id)), { status: 'ok', items: 6, new: 0, changed: 0, relinked: 0, held: 0 });
+    assert.equal(ok(await pollFeed(ctxOf(c), feed.id)), { status: 'ok', items: 6, new: 0, changed: 0, relinked: 0, held: 0 });
     assert.is(c.jobs.published.length, 2, 'published once');
   });
 

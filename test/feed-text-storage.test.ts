@@ -8,7 +8,7 @@ import { upsertFeed, type Feed } from '../src/repositories/feeds.ts';
 import { getPost, setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { findPostsByTitle } from '../src/repositories/search.ts';
 import { resolvePost, suggestPosts } from '../src/services/blog.ts';
-import { postContent } from '../src/services/feeds.ts';
+import { postContent } from '../src/services/feed-source.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { snowflake } from './support/snowflake.ts';
 

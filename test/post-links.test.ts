@@ -15,7 +15,8 @@ import { createLogger } from '../src/logger.ts';
 import { upsertFeed, type Feed } from '../src/repositories/feeds.ts';
 import { findGuildPostsByUrl, getPost, setPublishState, upsertPostFromFeed, type PostContent } from '../src/repositories/posts.ts';
 import { findServedPostByUrl } from '../src/repositories/search.ts';
-import { addFeed, publishNow } from '../src/services/feeds.ts';
+import { addFeed } from '../src/services/feeds.ts';
+import { publishNow } from '../src/services/publish.ts';
 import { rejects } from './support/assert.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { FakeDiscord, FakeJobs } from './support/fakes.ts';
@@ -177,22 +178,28 @@ for (const dialect of DIALECTS) {
     const textId = discord.addChannel(c.guildId, ChannelType.GuildText);
     const ctx = { db: c.t.db, discord, log, config };
     c.feeds.items = [1, 2, 3, 4].map((n) => feedItem(n, { link: `https://blog.example/${c.guildId}/posts/${n}` })).reverse();
-    await addFeed(ctx, jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: textId, backfill: 0 });
-    const queued = await publishNow(ctx, jobs, c.guildId, `http://BLOG.example/${c.guildId}/posts/2/?utm_source=newsletter#comments`);
+    await addFeed({ ...ctx, jobs: jobs }, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: textId, backfill: 0 });
+    const queued = await publishNow({ ...ctx, jobs: jobs }, c.guildId, `http://BLOG.example/${c.guildId}/posts/2/?utm_source=newsletter#comments`);
     assert.is(queued.status, 'queued');
     assert.is(queued.post.title, 'Post number 2');
     assert.equal(jobs.published, [queued.post.id]);
     await setPublishState(c.t.db, queued.post.id, { state: 'published', channelId: textId, messageId: snowflake() });
-    const again = await publishNow(ctx, jobs, c.guildId, `https://blog.example/${c.guildId}/posts/2?fbclid=abc`);
+    const again = await publishNow({ ...ctx, jobs: jobs }, c.guildId, `https://blog.example/${c.guildId}/posts/2?fbclid=abc`);
     assert.is(again.status, 'already-published');
     assert.is(again.post.id, queued.post.id);
     // An item that appeared after the last poll is found in the feed itself, by the same comparison.
     c.feeds.items.unshift(feedItem(5, { link: `https://blog.example/${c.guildId}/posts/5/` }));
-    const fetched = await publishNow(ctx, jobs, c.guildId, `http://blog.example/${c.guildId}/posts/5#top`);
+    const fetched = await publishNow({ ...ctx, jobs: jobs }, c.guildId, `http://blog.example/${c.guildId}/posts/5#top`);
     assert.is(fetched.status, 'queued');
     assert.is((await getPost(c.t.db, fetched.post.id))!.title, 'Post number 5');
-    await rejects(() => publishNow(ctx, jobs, c.guildId, `https://blog.example/${c.guildId}/posts/2?page=2`), /not a post of any feed this server follows/);
-    await rejects(() => publishNow(ctx, jobs, c.guildId, `https://blog.example/${c.guildId}/Posts/2`), /not a post of any feed this server follows/);
+    await rejects(
+      () => publishNow({ ...ctx, jobs: jobs }, c.guildId, `https://blog.example/${c.guildId}/posts/2?page=2`),
+      /not a post of any feed this server follows/,
+    );
+    await rejects(
+      () => publishNow({ ...ctx, jobs: jobs }, c.guildId, `https://blog.example/${c.guildId}/Posts/2`),
+      /not a post of any feed this server follows/,
+    );
   });
 
   test('migration 006 fills canonical_link for existing posts, page by page; down brings the url index back and keeps every row', async () => {

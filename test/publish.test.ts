@@ -19,7 +19,9 @@ import { createLogger } from '../src/logger.ts';
 import { getFeed, listFeeds, type Feed } from '../src/repositories/feeds.ts';
 import { getPost, listPosts, setPublishState, upsertPostFromFeed, type PublishState } from '../src/repositories/posts.ts';
 import { DiscordRequestError } from '../src/services/discord-port.ts';
-import { addFeed, backoffMs, listFeedSummaries, PAUSE_AFTER_FAILURES, pollFeed, publishNow, removeFeed } from '../src/services/feeds.ts';
+import { addFeed, listFeedSummaries, removeFeed } from '../src/services/feeds.ts';
+import { backoffMs, PAUSE_AFTER_FAILURES, pollFeed } from '../src/services/feed-poll.ts';
+import { publishNow } from '../src/services/publish.ts';
 import { announcementNonce, classifyPublishError, publishPost } from '../src/services/publish.ts';
 import { eventually, rejects } from './support/assert.ts';
 import { REDIS_URL, runBlogcord } from './support/bot.ts';
@@ -45,7 +47,7 @@ interface Ctx {
   forumId: string;
 }
 
-const ctxOf = (c: Ctx) => ({ db: c.t.db, discord: c.discord, log, config });
+const ctxOf = (c: Ctx) => ({ db: c.t.db, discord: c.discord, log, config, jobs: c.jobs });
 
 /** A feed row with one pending post, without fetching (for the state machine tests). */
 async function seedPost(c: Ctx, channelId: string, over: { title?: string; state?: PublishState } = {}) {
@@ -196,7 +198,7 @@ for (const dialect of DIALECTS) {
   });
 
   test('/feed add: fetch + parse first, backfill the newest N oldest first, the rest known; schedules polls', async (c) => {
-    const r = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 2 });
+    const r = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 2 });
     assert.ok(r.created);
     assert.is(r.items, 4);
     assert.is(r.parsed.title, 'The Test Blog');
@@ -222,14 +224,14 @@ for (const dialect of DIALECTS) {
     const feed = (await getFeed(c.t.db, r.feed.id))!;
     assert.ok(feed.etag && feed.lastSuccessAt, 'validators stored for conditional GETs');
     // Adding it again changes nothing and republishes nothing.
-    const again = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
+    const again = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
     assert.not.ok(again.created);
     assert.is(again.queued.length, 0);
   });
 
   test('/feed add refuses bad input clearly and saves nothing', async (c) => {
     const add = (url: string, extra: { backfill?: number; channelId?: string } = {}) =>
-      addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url, channelId: extra.channelId ?? c.textId, backfill: extra.backfill });
+      addFeed(ctxOf(c), { guildId: c.guildId, url, channelId: extra.channelId ?? c.textId, backfill: extra.backfill });
     const cases: Array<[() => Promise<unknown>, RegExp]> = [
       [() => add(c.feeds.url('/rss'), { backfill: 11 }), /backfill .* 0 to 10/],
       [() => add(c.feeds.url('/rss'), { backfill: -1 }), /backfill/],
@@ -254,49 +256,49 @@ for (const dialect of DIALECTS) {
   });
 
   test('polling: a new item is queued once, re-polls (304 or 200) queue nothing, edits refresh, old items stay known', async (c) => {
-    const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
+    const { feed } = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId, backfill: 0 });
     assert.equal(c.jobs.published, []);
-    assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'not-modified' });
+    assert.equal(await pollFeed(ctxOf(c), feed.id), { status: 'not-modified' });
     c.feeds.items.unshift(feedItem(5));
-    const r = await pollFeed(ctxOf(c), c.jobs, feed.id);
+    const r = await pollFeed(ctxOf(c), feed.id);
     assert.equal(r, { status: 'ok', items: 5, new: 1, changed: 0, relinked: 0, held: 0 });
     assert.is(c.jobs.published.length, 1);
     assert.is((await getPost(c.t.db, c.jobs.published[0]!))!.title, 'Post number 5');
-    assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'not-modified' });
+    assert.equal(await pollFeed(ctxOf(c), feed.id), { status: 'not-modified' });
     // Without the ETag match (another title invalidates it) nothing is queued either.
     c.feeds.title = 'Renamed blog';
-    assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'ok', items: 5, new: 0, changed: 0, relinked: 0, held: 0 });
+    assert.equal(await pollFeed(ctxOf(c), feed.id), { status: 'ok', items: 5, new: 0, changed: 0, relinked: 0, held: 0 });
     assert.is(c.jobs.published.length, 1, 'a poll never republishes');
     // Edit post 5 (announced) and post 1 (known, never announced): only the announced one is refreshed.
     const p5 = c.jobs.published[0]!;
     await setPublishState(c.t.db, p5, { state: 'published', channelId: c.textId, messageId: snowflake() });
     c.feeds.items = c.feeds.items.map((i) => (i.id.endsWith('-5') || i.id.endsWith('-1') ? { ...i, title: `${i.title} (edited)` } : i));
-    assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'ok', items: 5, new: 0, changed: 2, relinked: 0, held: 0 });
+    assert.equal(await pollFeed(ctxOf(c), feed.id), { status: 'ok', items: 5, new: 0, changed: 2, relinked: 0, held: 0 });
     assert.equal(c.jobs.refreshed, [p5]);
     assert.is((await getPost(c.t.db, p5))!.title, 'Post number 5 (edited)');
     // A new item with an old date (drafted long ago, published now) is still a new post.
     c.feeds.items.push(feedItem(-9000));
-    assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'ok', items: 6, new: 1, changed: 0, relinked: 0, held: 0 });
+    assert.equal(await pollFeed(ctxOf(c), feed.id), { status: 'ok', items: 6, new: 1, changed: 0, relinked: 0, held: 0 });
     assert.is((await getPost(c.t.db, c.jobs.published[1]!))!.title, 'Post number -9000');
   });
 
   test('a failing feed backs off, then pauses with exactly one notice; /feed add resumes it', async (c) => {
-    const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId });
-    const forumFeed = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/atom'), channelId: c.forumId });
+    const { feed } = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId });
+    const forumFeed = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/atom'), channelId: c.forumId });
     c.feeds.failWith = 500;
-    const first = await pollFeed(ctxOf(c), c.jobs, feed.id);
+    const first = await pollFeed(ctxOf(c), feed.id);
     assert.equal(first, { status: 'failed', error: (first as { error: string }).error, paused: false });
     assert.match((first as { error: string }).error, /500/);
-    assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'skipped', reason: 'backing-off' });
+    assert.equal(await pollFeed(ctxOf(c), feed.id), { status: 'skipped', reason: 'backing-off' });
     assert.is(backoffMs(60, 1), 60_000);
     assert.is(backoffMs(60, 3), 240_000);
     assert.is(backoffMs(1, 40), 6 * 3600 * 1000);
     for (let i = 2; i <= PAUSE_AFTER_FAILURES; i++) {
-      const r = await pollFeed(ctxOf(c), c.jobs, feed.id, { force: true });
+      const r = await pollFeed(ctxOf(c), feed.id, { force: true });
       assert.is((r as { paused: boolean }).paused, i === PAUSE_AFTER_FAILURES);
     }
     assert.is((await getFeed(c.t.db, feed.id))!.state, 'paused');
-    assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id, { force: true }), { status: 'skipped', reason: 'not-active' });
+    assert.equal(await pollFeed(ctxOf(c), feed.id, { force: true }), { status: 'skipped', reason: 'not-active' });
     const notices = c.discord.calls.filter((x) => x.method === 'createMessage');
     assert.is(notices.length, 1, 'one notice');
     const notice = notices[0]!.args[1] as RESTPostAPIChannelMessageJSONBody;
@@ -308,7 +310,7 @@ for (const dialect of DIALECTS) {
     assert.equal(c.jobs.unscheduled, [feed.id]);
     const [summary] = await listFeedSummaries({ db: c.t.db }, c.guildId);
     // A forum feed's notice is a forum post (a forum takes no plain messages).
-    for (let i = 1; i <= PAUSE_AFTER_FAILURES; i++) await pollFeed(ctxOf(c), c.jobs, forumFeed.feed.id, { force: true });
+    for (let i = 1; i <= PAUSE_AFTER_FAILURES; i++) await pollFeed(ctxOf(c), forumFeed.feed.id, { force: true });
     const forumNotice = c.discord.calls.filter((x) => x.method === 'createForumPost');
     assert.is(forumNotice.length, 1);
     assert.is(forumNotice[0]!.args[0], c.forumId);
@@ -320,7 +322,7 @@ for (const dialect of DIALECTS) {
     // Resume: posts that appeared while it was paused are published, nothing old is.
     c.feeds.failWith = null;
     c.feeds.items.unshift(feedItem(10, { date: new Date(Date.now() + 60_000).toISOString() }));
-    const resumed = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId });
+    const resumed = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId });
     assert.ok(resumed.resumed);
     assert.is(resumed.feed.state, 'active');
     assert.is(resumed.feed.consecutiveFailures, 0);
@@ -331,48 +333,48 @@ for (const dialect of DIALECTS) {
   });
 
   test('/feed remove keeps the posts and stops the polls; pending posts of a removed feed are not announced', async (c) => {
-    const { feed } = await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/atom'), channelId: c.textId, backfill: 1 });
+    const { feed } = await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/atom'), channelId: c.textId, backfill: 1 });
     const pending = c.jobs.published[0]!;
-    await rejects(() => removeFeed(ctxOf(c), c.jobs, c.guildId, 'https://nothing.example/feed'), /does not follow/);
-    const removed = await removeFeed(ctxOf(c), c.jobs, c.guildId, c.feeds.url('/atom'));
+    await rejects(() => removeFeed(ctxOf(c), c.guildId, 'https://nothing.example/feed'), /does not follow/);
+    const removed = await removeFeed(ctxOf(c), c.guildId, c.feeds.url('/atom'));
     assert.is(removed.state, 'removed');
     assert.equal(c.jobs.unscheduled, [feed.id]);
     assert.is((await listFeeds(c.t.db, c.guildId)).length, 0);
     assert.is((await listPosts(c.t.db, { guildId: c.guildId })).length, 4, 'posts are kept');
     assert.is((await publishPost(ctxOf(c), pending)).state, 'skipped');
     assert.is((await getPost(c.t.db, pending))!.publishState, 'known');
-    await rejects(() => publishNow(ctxOf(c), c.jobs, c.guildId, 'https://blog.example/posts/4'), /no longer follows/);
+    await rejects(() => publishNow(ctxOf(c), c.guildId, 'https://blog.example/posts/4'), /no longer follows/);
     assert.is(c.discord.count('createMessage'), 0);
-    assert.equal(await pollFeed(ctxOf(c), c.jobs, feed.id), { status: 'skipped', reason: 'not-active' });
-    await rejects(() => removeFeed(ctxOf(c), c.jobs, c.guildId, c.feeds.url('/atom')), /does not follow/);
+    assert.equal(await pollFeed(ctxOf(c), feed.id), { status: 'skipped', reason: 'not-active' });
+    await rejects(() => removeFeed(ctxOf(c), c.guildId, c.feeds.url('/atom')), /does not follow/);
   });
 
   test('/publish: a known post is published on demand, a published one answers with its link, a failed one retries', async (c) => {
-    await addFeed(ctxOf(c), c.jobs, { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId });
+    await addFeed(ctxOf(c), { guildId: c.guildId, url: c.feeds.url('/rss'), channelId: c.textId });
     const url = 'https://blog.example/posts/2';
-    const r = await publishNow(ctxOf(c), c.jobs, c.guildId, url);
+    const r = await publishNow(ctxOf(c), c.guildId, url);
     assert.is(r.status, 'queued');
     assert.is(r.post.publishState, 'pending');
     assert.equal(c.jobs.published, [r.post.id]);
     assert.is((await publishPost(ctxOf(c), r.post.id)).state, 'published');
-    const again = await publishNow(ctxOf(c), c.jobs, c.guildId, `${url}/`);
+    const again = await publishNow(ctxOf(c), c.guildId, `${url}/`);
     assert.is(again.status, 'already-published');
     const post = (await getPost(c.t.db, r.post.id))!;
     assert.is((again as { link: string }).link, `https://discord.com/channels/${c.guildId}/${c.textId}/${post.messageId}`);
     // A failed post starts over (its message is gone) with its attempts reset.
     await setPublishState(c.t.db, post.id, { state: 'failed', failureReason: 'x', messageId: snowflake() });
-    const retried = await publishNow(ctxOf(c), c.jobs, c.guildId, url);
+    const retried = await publishNow(ctxOf(c), c.guildId, url);
     assert.is(retried.status, 'queued');
     assert.is(retried.post.publishState, 'pending');
     assert.is(retried.post.messageId, null);
     assert.is(retried.post.publishAttempts, 0);
     // An item the poller has not stored yet is found in the feed.
     c.feeds.items.unshift(feedItem(7));
-    const fresh = await publishNow(ctxOf(c), c.jobs, c.guildId, 'https://blog.example/posts/7');
+    const fresh = await publishNow(ctxOf(c), c.guildId, 'https://blog.example/posts/7');
     assert.is(fresh.status, 'queued');
     assert.is(fresh.post.title, 'Post number 7');
-    await rejects(() => publishNow(ctxOf(c), c.jobs, c.guildId, 'https://elsewhere.example/x'), /not a post of any feed this server follows/);
-    await rejects(() => publishNow(ctxOf(c), c.jobs, c.guildId, 'hello'), /not a post URL/);
+    await rejects(() => publishNow(ctxOf(c), c.guildId, 'https://elsewhere.example/x'), /not a post of any feed this server follows/);
+    await rejects(() => publishNow(ctxOf(c), c.guildId, 'hello'), /not a post URL/);
     // Counts for /feed list.
     const [summary] = await listFeedSummaries({ db: c.t.db }, c.guildId);
     assert.equal(summary!.counts, { known: 3, pending: 2 });

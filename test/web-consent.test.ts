@@ -281,7 +281,7 @@ for (const dialect of DIALECTS) {
       const channelId = discord.addChannel(guildId, ChannelType.GuildText);
       const ctx = { db: t.db, discord, log, config: loadConfig({ FEED_ALLOW_PRIVATE_NETWORK: 'true', FEED_TIMEOUT_SECONDS: '2' }, { dotenv: false }) };
       const url = feeds.url('/rss');
-      const added = await addFeed(ctx, jobs, { guildId, url, channelId, backfill: 1 });
+      const added = await addFeed({ ...ctx, jobs: jobs }, { guildId, url, channelId, backfill: 1 });
       assert.is(added.feed.webEnabled, false, 'without web: off the web');
       const postId = jobs.published[0]!;
       await setPublishState(t.db, postId, { state: 'published', channelId, messageId: snowflake(), threadId: snowflake() });
@@ -289,7 +289,7 @@ for (const dialect of DIALECTS) {
         JSON.stringify(await announcementPayload(t.db, (await getPost(t.db, postId))!)).includes('Replies in this thread appear on blog.example');
       assert.not.ok(await line());
 
-      const again = await addFeed(ctx, jobs, { guildId, url, channelId, web: true });
+      const again = await addFeed({ ...ctx, jobs: jobs }, { guildId, url, channelId, web: true });
       assert.is(again.feed.webEnabled, true);
       assert.equal(jobs.refreshed, [postId], '/feed add web:True refreshes the announcements');
       assert.ok(await line(), 'the announcement now says where the replies appear');
@@ -299,18 +299,18 @@ for (const dialect of DIALECTS) {
           () => null,
           (e: unknown) => e,
         );
-      const unknownFeed = await refused(setWeb(ctx, jobs, guildId, 'https://nowhere.example/feed', false));
+      const unknownFeed = await refused(setWeb({ ...ctx, jobs: jobs }, guildId, 'https://nowhere.example/feed', false));
       assert.ok(unknownFeed instanceof UserError && /does not follow https:\/\/nowhere\.example\/feed/.test(unknownFeed.message), String(unknownFeed));
-      assert.ok((await refused(setWeb(ctx, jobs, snowflake(), url, false))) instanceof UserError, 'another server cannot change it');
+      assert.ok((await refused(setWeb({ ...ctx, jobs: jobs }, snowflake(), url, false))) instanceof UserError, 'another server cannot change it');
       assert.is((await getFeed(t.db, added.feed.id))!.webEnabled, true, 'refused: nothing changed');
 
-      const off = await setWeb(ctx, jobs, guildId, url, false);
+      const off = await setWeb({ ...ctx, jobs: jobs }, guildId, url, false);
       assert.equal([off.changed, off.refreshed, off.feed.webEnabled], [true, 1, false]);
       assert.not.ok(await line());
-      assert.equal((await setWeb(ctx, jobs, guildId, added.feed.id, false)).changed, false, 'by id (autocomplete) and idempotent');
+      assert.equal((await setWeb({ ...ctx, jobs: jobs }, guildId, added.feed.id, false)).changed, false, 'by id (autocomplete) and idempotent');
 
       const down = { refreshAnnouncement: async () => Promise.reject(new Error('Redis is away')) };
-      const on = await setWeb(ctx, down, guildId, url, true);
+      const on = await setWeb({ ...ctx, jobs: down }, guildId, url, true);
       assert.equal([on.changed, on.queueError], [true, 'Redis is away'], 'the setting is saved even when the queue is away');
       assert.ok((await getFeed(t.db, added.feed.id))!.webEnabled);
     } finally {

@@ -2,7 +2,8 @@ import type { Job } from 'bullmq';
 import type { AppContext } from '../context.ts';
 import { listFeeds, type Feed } from '../repositories/feeds.ts';
 import { stableId } from '../repositories/ids.ts';
-import { pollFeed, type FeedJobs } from '../services/feeds.ts';
+import { pollFeed } from '../services/feed-poll.ts';
+import type { FeedJobs } from '../services/feed-source.ts';
 import { enqueuePublish } from './publish.ts';
 import { jobId, type Queues } from './queues.ts';
 import { scheduleAnnouncementRefresh } from './refresh.ts';
@@ -53,8 +54,7 @@ export const feedsWorker: WorkerDefinition = {
   queue: 'feeds',
   concurrency: 4,
   processor: (ctx: AppContext) => {
-    const jobs = feedJobs(ctx);
-    return async (job: Job) => pollFeed(ctx, jobs, (job.data as PollJobData).feedId);
+    return async (job: Job) => pollFeed(ctx, (job.data as PollJobData).feedId);
   },
 };
 

@@ -8,10 +8,24 @@
 // invalid form body) or the last attempt failing → 'failed' with a readable reason; never dropped.
 import { ChannelType, type APIChannel } from 'discord-api-types/v10';
 import type { AppContext } from '../context.ts';
+import { UserError } from '../errors.ts';
+import { canonicalLink } from '../feeds/canonical-link.ts';
+import { FeedError } from '../feeds/errors.ts';
+import type { ParsedFeed } from '../feeds/types.ts';
 import { threadName, RATING_EMOJIS } from '../render/post.ts';
-import { getFeed } from '../repositories/feeds.ts';
+import { getFeed, listFeeds } from '../repositories/feeds.ts';
 import { stableId } from '../repositories/ids.ts';
-import { countPublishAttempt, getPost, setPublishState, type Post, type PublishState } from '../repositories/posts.ts';
+import {
+  countPublishAttempt,
+  findGuildPostsByUrl,
+  getPost,
+  resetPublishing,
+  setPublishState,
+  upsertPostFromFeed,
+  type Post,
+  type PublishState,
+} from '../repositories/posts.ts';
+import { fetchAndParse, postContent, type FeedContext } from './feed-source.ts';
 import { announcementPayload } from './announcement.ts';
 import { DiscordRequestError } from './discord-port.ts';
 
@@ -168,4 +182,69 @@ export function announcementLink(guildId: string, post: Pick<Post, 'channelId' |
   return post.messageId && post.messageId !== post.channelId
     ? `https://discord.com/channels/${guildId}/${post.channelId}/${post.messageId}`
     : `https://discord.com/channels/${guildId}/${post.channelId}`;
+}
+
+export type PublishNowResult = { status: 'already-published'; post: Post; link: string | null } | { status: 'queued'; post: Post };
+
+/**
+ * /publish URL: publishes one item of a followed feed now, even one that was only `known` (or failed). The URL
+ * may name the post any way its canonical link allows (`canonicalLink`: with tracking parameters, a #fragment,
+ * http for https …). An item not stored yet is looked up in the server's feeds (fetched now).
+ */
+export async function publishNow(ctx: FeedContext, guildId: string, rawUrl: string): Promise<PublishNowResult> {
+  const url = rawUrl.trim();
+  if (!/^https?:\/\//i.test(url)) throw new UserError(`"${rawUrl}" is not a post URL (it should start with https://).`, 'bad-url');
+  // The same post may be in several feeds of the server (RSS and Atom of one blog): a published copy wins, then one of a followed feed.
+  const candidates = await findGuildPostsByUrl(ctx.db, guildId, url);
+  const followed = new Set((await listFeeds(ctx.db, guildId)).map((f) => f.id));
+  let post: Post | null = candidates.find((p) => p.publishState === 'published') ?? candidates.find((p) => followed.has(p.feedId)) ?? candidates[0] ?? null;
+  if (!post) post = await findInFeeds(ctx, guildId, url);
+  if (!post) {
+    throw new UserError(
+      `${url} is not a post of any feed this server follows. /publish takes the link of a post as it appears in the feed; /feed add follows a new feed.`,
+      'unknown-post',
+    );
+  }
+  if (post.publishState === 'published') return { status: 'already-published', post, link: announcementLink(guildId, post) };
+  const feed = await getFeed(ctx.db, post.feedId);
+  if (!feed || feed.state === 'removed') {
+    throw new UserError(
+      `That post belongs to ${feed?.url ?? 'a feed'} which this server no longer follows. Follow it again with /feed add (backfill 0 posts nothing old), then /publish the post.`,
+      'feed-removed',
+    );
+  }
+  if (post.publishState === 'known' || post.publishState === 'failed') {
+    // Continue from what exists in Discord: a failed post keeps a message it made unless that is gone.
+    let from: 'pending' | 'announced' | 'threaded' = 'pending';
+    let clear = true;
+    if (post.messageId && post.channelId && (await ctx.discord.getMessage(post.channelId, post.messageId).catch(() => null))) {
+      from = post.threadId ? 'threaded' : 'announced';
+      clear = false;
+    }
+    await resetPublishing(ctx.db, post.id, from, { clearDiscord: clear });
+  }
+  await ctx.jobs.enqueuePublish(post.id);
+  return { status: 'queued', post: (await getPost(ctx.db, post.id))! };
+}
+
+async function findInFeeds(ctx: FeedContext, guildId: string, url: string): Promise<Post | null> {
+  const link = canonicalLink(url);
+  const same = (a: string | null) => link !== null && canonicalLink(a) === link;
+  const errors: string[] = [];
+  for (const feed of await listFeeds(ctx.db, guildId)) {
+    let parsed: ParsedFeed;
+    try {
+      const r = await fetchAndParse(ctx, feed.url);
+      if (r.status !== 'ok') continue;
+      parsed = r.feed;
+    } catch (error) {
+      if (!(error instanceof FeedError)) throw error;
+      errors.push(`${feed.url}: ${error.message}`);
+      continue;
+    }
+    const draft = parsed.items.find((d) => same(d.url) || d.key === url);
+    if (draft) return (await upsertPostFromFeed(ctx.db, feed, postContent(draft), 'known')).post;
+  }
+  if (errors.length) ctx.log.info({ guildId, errors }, '/publish could not read some feeds');
+  return null;
 }

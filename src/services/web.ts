@@ -6,9 +6,10 @@ import type { AppContext } from '../context.ts';
 import { UserError } from '../errors.ts';
 import { setFeedWeb, listFeeds, type Feed } from '../repositories/feeds.ts';
 import { listAnnouncedPostIdsOfFeed } from '../repositories/posts.ts';
-import { findGuildFeed, guildFeeds, type FeedJobs } from './feeds.ts';
+import { findGuildFeed, guildFeeds } from './feeds.ts';
+import type { FeedJobs } from './feed-source.ts';
 
-export type WebContext = Pick<AppContext, 'db' | 'log'>;
+export type WebContext = Pick<AppContext, 'db' | 'log'> & { jobs: Pick<FeedJobs, 'refreshAnnouncement'> };
 
 export interface WebChange {
   feed: Feed;
@@ -21,14 +22,10 @@ export interface WebChange {
 }
 
 /** Asks for the refresh of every announcement of a feed; returns how many, or the queue's error. */
-export async function refreshFeedAnnouncements(
-  ctx: WebContext,
-  jobs: Pick<FeedJobs, 'refreshAnnouncement'>,
-  feedId: string,
-): Promise<{ refreshed: number; queueError?: string }> {
+export async function refreshFeedAnnouncements(ctx: WebContext, feedId: string): Promise<{ refreshed: number; queueError?: string }> {
   const ids = await listAnnouncedPostIdsOfFeed(ctx.db, feedId);
   try {
-    for (const id of ids) await jobs.refreshAnnouncement(id);
+    for (const id of ids) await ctx.jobs.refreshAnnouncement(id);
     return { refreshed: ids.length };
   } catch (error) {
     ctx.log.warn({ err: error, feedId }, 'web setting saved, but the announcement refreshes could not be queued');
@@ -37,7 +34,7 @@ export async function refreshFeedAnnouncements(
 }
 
 /** Puts a followed feed of the server on the web or takes it off. A feed the server does not follow is a UserError (nothing changes). */
-export async function setWeb(ctx: WebContext, jobs: Pick<FeedJobs, 'refreshAnnouncement'>, guildId: string, ref: string, enabled: boolean): Promise<WebChange> {
+export async function setWeb(ctx: WebContext, guildId: string, ref: string, enabled: boolean): Promise<WebChange> {
   const found = await findGuildFeed(ctx, guildId, ref);
   if (!found || found.state === 'removed')
     throw new UserError(`This server does not follow ${ref.trim() || 'that feed'}. \`/feed list\` shows the feeds it follows.`, 'unknown-feed');
@@ -45,7 +42,7 @@ export async function setWeb(ctx: WebContext, jobs: Pick<FeedJobs, 'refreshAnnou
   const feed = { ...found, webEnabled: enabled };
   if (!changed) return { feed, changed, refreshed: 0 };
   ctx.log.info({ feedId: feed.id, guildId, web: enabled }, enabled ? 'feed put on the web' : 'feed taken off the web');
-  return { feed, changed, ...(await refreshFeedAnnouncements(ctx, jobs, feed.id)) };
+  return { feed, changed, ...(await refreshFeedAnnouncements(ctx, feed.id)) };
 }
 
 export interface WebStatus {

@@ -2,7 +2,7 @@
 // call (with channels of chosen types and failures injected per method) and FeedJobs that record what was queued.
 import { ChannelType, type APIChannel, type APIMessage, type RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 import type { DiscordPort, MessageFile } from '../../src/services/discord-port.ts';
-import type { FeedJobs } from '../../src/services/feeds.ts';
+import type { FeedJobs } from '../../src/services/feed-source.ts';
 import { snowflake } from './snowflake.ts';
 
 export interface Call {
