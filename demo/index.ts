@@ -78,10 +78,15 @@ export async function runDemo(config: Config, log: Logger, opts: DemoOptions = {
   const done = new Promise<void>((r) => (stopped = r));
   const queuePrefix = `demo${randomBytes(4).toString('hex')}`;
 
+  // What is being started right now (the emulator, Redis): a stop waits for it, then stops it with the rest.
+  let starting: Promise<unknown> | null = null;
+  const start = <T>(op: Promise<T>): Promise<T> => ((starting = op), op);
+
   const shutdown = async (why: string) => {
     if (stopping) return;
     stopping = true;
     say(`\nStopping the demo (${why})…`);
+    await starting?.catch(() => {});
     if (bot && bot.exitCode === null && bot.signalCode === null) {
       bot.kill('SIGTERM');
       const timer = setTimeout(() => bot?.kill('SIGKILL'), 10_000);
@@ -145,14 +150,14 @@ export async function runDemo(config: Config, log: Logger, opts: DemoOptions = {
     step(`the demo page is up`);
 
     // The local Discord with the seed's people, Redis and the bot, at the same time.
-    discord = await startDiscordEmulator({ guilds: [{ name: 'Digital Strategy', channels: [{ name: CHANNEL, type: 'text' }] }], users });
+    discord = await start(startDiscordEmulator({ guilds: [{ name: 'Digital Strategy', channels: [{ name: CHANNEL, type: 'text' }] }], users }));
     discord.registerCommands(commandDefinitions(commands), { guild: 'Digital Strategy' });
     if (stopping) return await done;
     if (process.env.REDIS_URL) {
       if (!(await pingRedis(config.redisUrl))) throw new Error(`REDIS_URL does not answer; unset it to let the demo start its own redis-server`);
       redis = { url: config.redisUrl, stop: async () => {} };
     } else {
-      redis = await ensureRedis(config, log, dir, { private: true });
+      redis = await start(ensureRedis(config, log, dir, { private: true }));
     }
     if (stopping) return await done;
     step(`the local Discord and Redis are up (data in ${dir})`);
