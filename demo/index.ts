@@ -17,7 +17,7 @@ import { createRedis, ensureRedis, pingRedis, type RedisHandle } from '../src/re
 import { blogPage, demoPage } from './page.ts';
 import { loadSeed, packageRoot, POST_PATH, seedFeed } from './seed.ts';
 import { CHANNEL, playStory, seedUsers } from './story.ts';
-import { discordView, type DemoState } from './view.ts';
+import { discordView, resolveEmbeds, resolveMentions, type DemoState } from './view.ts';
 
 export interface DemoOptions {
   /** Keep the database (and a private Redis's data) in this folder instead of a temporary one. */
@@ -211,7 +211,11 @@ export async function runDemo(config: Config, log: Logger, opts: DemoOptions = {
     await playStory(
       discord,
       { feedUrl: `${blog}/feed/`, comments, userOf, replayMs: opts.replayMs ?? 20_000 },
-      { step, command: (c) => state.commands.push(c), stopped: () => stopping },
+      {
+        step,
+        command: (c) => state.commands.push({ ...c, content: resolveMentions(discord!, c.content), embeds: resolveEmbeds(discord!, c.embeds) }),
+        stopped: () => stopping,
+      },
     );
     if (!stopping) {
       state.finished = true;

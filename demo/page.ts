@@ -118,6 +118,7 @@ export function demoPage(postPath: string): string {
     t = t.replace(/\\[([^\\]]+)\\]\\((https?:[^)\\s]+)\\)/g, function (_, a, u) { return '<a href="' + u + '" target="_blank" rel="noopener">' + a + '</a>'; });
     t = t.replace(/&lt;(https?:[^\\s]+?)&gt;/g, '<a href="$1" target="_blank" rel="noopener">$1</a>');
     t = t.replace(/\\*\\*([^*]+)\\*\\*/g, '<b>$1</b>').replace(/(^|[^*])\\*([^*\\n]+)\\*/g, '$1<i>$2</i>').replace(/\`([^\`]+)\`/g, '<code>$1</code>');
+    t = t.replace(/\\\\([^\\w\\s])/g, '$1');
     t = t.replace(/^-# (.*)$/gm, '<span style="font-size:12px;color:#949ba4">$1</span>').replace(/^&gt; ?(.*)$/gm, '<span style="border-left:3px solid #4e5058;padding-left:.5rem">$1</span>');
     return t;
   }

@@ -66,14 +66,14 @@ export async function playStory(
   opts: { feedUrl: string; comments: readonly SeedComment[]; userOf: Map<string, string>; replayMs: number },
   hooks: StoryHooks,
 ): Promise<void> {
-  const run = async (user: string, name: string, inv: NonNullable<Parameters<DiscordEmulator['runCommand']>[3]>): Promise<CommandResult> => {
+  const run = async (user: string, name: string, inv: NonNullable<Parameters<DiscordEmulator['runCommand']>[3]>, shownAs?: string): Promise<CommandResult> => {
     const res = await discord.runCommand(user, CHANNEL, name, { timeout: 30_000, ...inv });
     const shownOptions = Object.entries(inv.options ?? {})
       .map(([k, v]) => `${k}:${String(v)}`)
       .join(' ');
     hooks.command({
       user,
-      command: `/${name}${inv.subcommand ? ` ${inv.subcommand}` : ''}${shownOptions ? ` ${shownOptions}` : ''}`,
+      command: shownAs ?? `/${name}${inv.subcommand ? ` ${inv.subcommand}` : ''}${shownOptions ? ` ${shownOptions}` : ''}`,
       content: res.content,
       embeds: res.embeds,
       ephemeral: res.ephemeral,
@@ -128,6 +128,6 @@ export async function playStory(
   const choices = await discord.autocomplete(ADMIN, CHANNEL, 'blog', { subcommand: 'show', focused: 'post', value: 'wechat' });
   const post = choices[0];
   if (!post) throw new Error('/blog show found no post for "wechat"');
-  await run(ADMIN, 'blog', { subcommand: 'show', options: { post: String(post.value) } });
+  await run(ADMIN, 'blog', { subcommand: 'show', options: { post: String(post.value) } }, `/blog show post:${post.name}`);
   await run(ADMIN, 'feed', { subcommand: FEED_OVERVIEW_SUBCOMMAND });
 }

@@ -49,6 +49,19 @@ export function resolveMentions(discord: DiscordEmulator, text: string): string 
     });
 }
 
+/** Every string of an embed with its mentions resolved. */
+export function resolveEmbeds(discord: DiscordEmulator, embeds: readonly APIEmbed[]): APIEmbed[] {
+  const walk = (v: unknown): unknown =>
+    typeof v === 'string'
+      ? resolveMentions(discord, v)
+      : Array.isArray(v)
+        ? v.map(walk)
+        : v && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]))
+          : v;
+  return embeds.map((e) => walk(e) as APIEmbed);
+}
+
 function shown(discord: DiscordEmulator, m: APIMessage): ShownMessage {
   const reactions = [...discord.reactions(m.id).entries()].filter(([, users]) => users.length > 0).map(([emoji, users]) => ({ emoji, count: users.length }));
   const parentId = m.message_reference?.message_id;
@@ -58,7 +71,7 @@ function shown(discord: DiscordEmulator, m: APIMessage): ShownMessage {
     author: m.author.global_name ?? m.author.username,
     bot: m.author.bot === true,
     content: resolveMentions(discord, m.content),
-    embeds: m.embeds ?? [],
+    embeds: resolveEmbeds(discord, m.embeds ?? []),
     attachments: (m.attachments ?? []).map((a) => ({ url: a.url, filename: a.filename, image: (a.content_type ?? '').startsWith('image/') })),
     reactions,
     edited: m.edited_timestamp != null,

@@ -103,11 +103,11 @@ async function interrupt(demo: Demo, dir: string, ports: number[]): Promise<void
   clearTimeout(timer);
   assert.is(code, 0, `the demo exits with 0 after Ctrl-C:\n${demo.output().slice(-2000)}`);
   assert.match(demo.output(), 'Stopped; the temporary data is removed.');
-  assert.equal(
-    below.filter((p) => alive(p)),
-    [],
-    'no process the demo started is left',
-  );
+  // A process may take a moment to go after its parent (tsx's esbuild service ends when its pipe closes).
+  const until = Date.now() + 5000;
+  while (below.some(alive) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  const left = below.filter(alive).map((p) => spawnSync('ps', ['-o', 'pid=,args=', '-p', String(p)], { encoding: 'utf8' }).stdout.trim());
+  assert.equal(left, [], 'no process the demo started is left');
   assert.not.ok(existsSync(dir), `the temporary folder ${dir} is removed`);
   for (const port of ports) assert.not.ok(await answers(port), `nothing listens on ${port} any more`);
 }
@@ -210,8 +210,17 @@ test('the story on both panes: 22 replies, "5/5 (2 ratings)", the digest, /blog 
   assert.equal(problems, []);
 
   mkdirSync(`${ROOT}test-output`, { recursive: true });
-  await page.evaluate(() => document.querySelector('#feed')!.scrollTo(0, 0));
+  // The screenshot: the announcement's rating and reactions beside the widget's summary and first replies.
+  await page.evaluate(() => {
+    const announcement = Array.from(document.querySelectorAll('#feed .msg')).find((m) => m.querySelector('.embed .fields'))!;
+    announcement.querySelector('.fields')!.scrollIntoView({ block: 'start' });
+    document.querySelector('#feed')!.scrollBy(0, -60);
+  });
+  await page.frame({ url: /what-do-wechat/ })!.evaluate(() => document.querySelector('#discussion')!.scrollIntoView({ block: 'start' }));
   await page.screenshot({ path: `${ROOT}test-output/demo.png` });
+  // And the thread with the digest and the command answers above it, for a person to look at.
+  await page.evaluate(() => document.querySelector('#thread')!.scrollIntoView({ block: 'end' }));
+  await page.screenshot({ path: `${ROOT}test-output/demo-thread.png` });
   if (process.env.UPDATE_SCREENSHOTS === '1') copyFileSync(`${ROOT}test-output/demo.png`, `${ROOT}docs/demo.png`);
   await page.close();
   console.log(
