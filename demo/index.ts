@@ -8,12 +8,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { commands } from '../commands/index.ts';
-import { startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
+import type { DiscordEmulator } from '../emulator/index.ts';
 import type { Config } from '../src/config.ts';
-import { commandDefinitions } from '../src/discord/definitions.ts';
 import type { Logger } from '../src/logger.ts';
-import { createRedis, ensureRedis, pingRedis, type RedisHandle } from '../src/redis.ts';
+import type { RedisHandle } from '../src/redis.ts';
 import { blogPage, demoPage } from './page.ts';
 import { loadSeed, packageRoot, POST_PATH, seedFeed } from './seed.ts';
 import { CHANNEL, playStory, seedUsers } from './story.ts';
@@ -76,6 +74,7 @@ export async function runDemo(config: Config, log: Logger, opts: DemoOptions = {
   let stopping = false;
   let stopped!: () => void;
   const done = new Promise<void>((r) => (stopped = r));
+  let redisModule: Pick<typeof import('../src/redis.ts'), 'createRedis'> | null = null;
   const queuePrefix = `demo${randomBytes(4).toString('hex')}`;
 
   // What is being started right now (the emulator, Redis): a stop waits for it, then stops it with the rest.
@@ -98,9 +97,9 @@ export async function runDemo(config: Config, log: Logger, opts: DemoOptions = {
       web.closeAllConnections();
       await new Promise<void>((r) => web!.close(() => r()));
     }
-    if (redis && process.env.REDIS_URL) {
+    if (redis && redisModule && process.env.REDIS_URL) {
       // A shared Redis keeps nothing of the demo: its queues have their own prefix.
-      const conn = createRedis(redis.url, { maxRetriesPerRequest: 1 });
+      const conn = redisModule.createRedis(redis.url, { maxRetriesPerRequest: 1 });
       try {
         let cursor = '0';
         do {
@@ -149,7 +148,13 @@ export async function runDemo(config: Config, log: Logger, opts: DemoOptions = {
     say(`  (the local Discord, the blog at ${blog}${POST_PATH} and the bot start on 127.0.0.1 only; Ctrl-C stops everything)`);
     step(`the demo page is up`);
 
-    // The local Discord with the seed's people, Redis and the bot, at the same time.
+    // The heavy modules (the emulator with Discord's schemas, the commands, ioredis) load after the URL is printed.
+    const [{ startDiscordEmulator }, { commands }, { commandDefinitions }, { createRedis, ensureRedis, pingRedis }] = await start(
+      Promise.all([import('../emulator/index.ts'), import('../commands/index.ts'), import('../src/discord/definitions.ts'), import('../src/redis.ts')]),
+    );
+    redisModule = { createRedis };
+    if (stopping) return await done;
+    // The local Discord with the seed's people, then Redis and the bot.
     discord = await start(startDiscordEmulator({ guilds: [{ name: 'Digital Strategy', channels: [{ name: CHANNEL, type: 'text' }] }], users }));
     discord.registerCommands(commandDefinitions(commands), { guild: 'Digital Strategy' });
     if (stopping) return await done;

@@ -97,6 +97,8 @@ export function demoPage(postPath: string): string {
   .command-line { grid-column: 2; color: #b5bac1; font-size: 13px; margin-bottom: 2px; }
   .command-line .cmd { color: #00a8fc; }
   a { color: #00a8fc; }
+  pre { background: #1e1f22; border: 1px solid #1e1f22; border-radius: 4px; padding: .4rem .5rem; margin: .25rem 0; font-size: 12px; line-height: 1.35; white-space: pre; overflow-x: auto; }
+  .ts { background: rgba(78,80,88,.48); border-radius: 3px; padding: 0 .15rem; }
   code { background: #1e1f22; padding: 0 .2rem; border-radius: 3px; font-size: 13px; }
   .empty { color: #949ba4; padding: 1rem; }
 </style></head>
@@ -114,7 +116,16 @@ export function demoPage(postPath: string): string {
   function esc(s) { return String(s == null ? '' : s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;'); }
   // Discord's markdown, the part the bot writes: **bold**, *italic*, [text](url), <url>, \`code\`, > quotes.
   function md(s) {
+    // Code blocks first: nothing inside them is formatted.
+    return String(s == null ? '' : s).split(/\`\`\`(?:[a-z]*\\n)?/).map(function (p, i) { return i % 2 ? '<pre>' + esc(p.replace(/\\n$/, '')) + '</pre>' : inline(p); }).join('');
+  }
+  function ago(sec) {
+    var d = Math.round(Date.now() / 1000 - sec);
+    return d < 45 ? 'just now' : d < 3600 ? Math.round(d / 60) + ' minutes ago' : new Date(sec * 1000).toLocaleString('en-GB');
+  }
+  function inline(s) {
     var t = esc(s);
+    t = t.replace(/&lt;t:(\\d+)(?::([a-zA-Z]))?&gt;/g, function (_, n, style) { return '<span class="ts">' + (style === 'R' ? ago(Number(n)) : new Date(Number(n) * 1000).toLocaleString('en-GB')) + '</span>'; });
     t = t.replace(/\\[([^\\]]+)\\]\\((https?:[^)\\s]+)\\)/g, function (_, a, u) { return '<a href="' + u + '" target="_blank" rel="noopener">' + a + '</a>'; });
     t = t.replace(/&lt;(https?:[^\\s]+?)&gt;/g, '<a href="$1" target="_blank" rel="noopener">$1</a>');
     t = t.replace(/\\*\\*([^*]+)\\*\\*/g, '<b>$1</b>').replace(/(^|[^*])\\*([^*\\n]+)\\*/g, '$1<i>$2</i>').replace(/\`([^\`]+)\`/g, '<code>$1</code>');
