@@ -218,8 +218,8 @@ test('the story on both panes: 22 replies, "5/5 (2 ratings)", the digest, /blog 
   });
   await page.frame({ url: /what-do-wechat/ })!.evaluate(() => document.querySelector('#discussion')!.scrollIntoView({ block: 'start' }));
   await page.screenshot({ path: `${ROOT}test-output/demo.png` });
-  // And the thread with the digest and the command answers above it, for a person to look at.
-  await page.evaluate(() => document.querySelector('#thread')!.scrollIntoView({ block: 'end' }));
+  // And the thread's first replies (test-output/demo-thread.png), for a person to look at.
+  await page.evaluate(() => document.querySelector('#thread')!.scrollIntoView({ block: 'start' }));
   await page.screenshot({ path: `${ROOT}test-output/demo-thread.png` });
   if (process.env.UPDATE_SCREENSHOTS === '1') copyFileSync(`${ROOT}test-output/demo.png`, `${ROOT}docs/demo.png`);
   await page.close();
