@@ -27,7 +27,7 @@ const stamp = at('dist/.built');
 const built =
   process.env.BLOGCORD_FROM_SOURCE !== '1' &&
   existsSync(stamp) &&
-  statSync(stamp).mtimeMs > Math.max(...['src', 'commands', 'migrations'].map((d) => newest(at(d))));
+  statSync(stamp).mtimeMs > Math.max(...['src', 'commands', 'migrations', 'demo', 'emulator'].map((d) => newest(at(d))));
 process.env.BLOGCORD_RUNS = built ? 'build' : 'sources';
 if (built) {
   const { cli } = await import('../dist/src/main.js');

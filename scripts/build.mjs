@@ -1,4 +1,4 @@
-// `npm run build`: compiles src/, commands/ and migrations/ to dist/ with tsc (relative `.ts` imports become
+// `npm run build`: compiles src/, commands/, migrations/ (and demo/ with the emulator/ it runs) to dist/ with tsc (relative `.ts` imports become
 // `.js`), copies the widget, and stamps the build. bin/blogcord.js runs dist/ while it is newer than every
 // source file, and the TypeScript sources through tsx otherwise, so a stale build is never run.
 import { spawnSync } from 'node:child_process';

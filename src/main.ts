@@ -1,5 +1,5 @@
 // The `blogcord` CLI: start | bot | worker | migrate [up|down|status] | deploy-commands [--guild ID] | export [--guild ID] | feed check URL
-// | privacy forget --guild ID --user ID | digest render --guild ID [--week W] --out FILE
+// | privacy forget --guild ID --user ID | digest render --guild ID [--week W] --out FILE | demo [--data DIR] [--port N]
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config.ts';
 import { VERSION } from './context.ts';
@@ -23,6 +23,9 @@ const USAGE = `Usage: blogcord <command>
                               /privacy forget does (for a member who can no longer run it)
   digest render --guild ID [--week 2026-W48] --out FILE.png
                               write the chart of a server's digest week (default: the week that ended last) without Discord
+  demo [--data DIR] [--port N]
+                              the whole story without Discord, on 127.0.0.1: a local Discord, a blog, the bot and
+                              members replaying a discussion, shown live at the URL it prints (Ctrl-C stops it all)
   version                     print the version, and whether the build (dist/) or the sources run
 `;
 
@@ -67,7 +70,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { guild: { type: 'string' }, user: { type: 'string' }, week: { type: 'string' }, out: { type: 'string' } },
+    options: {
+      guild: { type: 'string' },
+      user: { type: 'string' },
+      week: { type: 'string' },
+      out: { type: 'string' },
+      data: { type: 'string' },
+      port: { type: 'string' },
+    },
     allowPositionals: true,
     strict: true,
   });
@@ -153,6 +163,16 @@ export async function main(argv: string[]): Promise<number> {
       const { deployCommands } = await import('./discord/deploy.ts');
       await deployCommands(config, log, { guildId: values.guild });
       return 0;
+    }
+    case 'demo': {
+      const port = values.port === undefined ? undefined : Number(values.port);
+      if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535))
+        throw new UsageError(`--port takes a port number (0–65535), not "${values.port}"`);
+      if (values.data === '') throw new UsageError('--data takes a folder');
+      const { runDemo } = await import('../demo/index.ts');
+      await runDemo(config, log, { ...(values.data !== undefined ? { dataDir: values.data } : {}), ...(port !== undefined ? { port } : {}) });
+      // The bot, the local Discord and Redis are stopped; a library's timer must not keep the process alive.
+      process.exit(0);
     }
     case 'start':
     case 'bot':

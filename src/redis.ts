@@ -54,9 +54,11 @@ export interface RedisHandle {
 /**
  * Finds Redis: REDIS_URL (or the default) if it answers; otherwise, when REDIS_URL is unset and a
  * `redis-server` binary is installed, a private one with its data under `data/redis` (the embedded default).
+ * With `private` (and REDIS_URL unset) that private one is started whatever answers at the default.
  */
-export async function ensureRedis(config: Config, log: Logger, dataDir = 'data'): Promise<RedisHandle> {
-  if (await pingRedis(config.redisUrl)) return { url: config.redisUrl, stop: async () => {} };
+export async function ensureRedis(config: Config, log: Logger, dataDir = 'data', opts: { private?: boolean } = {}): Promise<RedisHandle> {
+  // `private`: a private redis-server even when the default answers (the demo keeps its queues to itself).
+  if (!opts.private && (await pingRedis(config.redisUrl))) return { url: config.redisUrl, stop: async () => {} };
   const hint =
     'Install Redis (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) and start it, or set REDIS_URL to a running Redis (redis://host:6379).';
   if (!config.redisUrlIsDefault) throw new RedisUnavailableError(`REDIS_URL=${redactUrl(config.redisUrl)} does not answer. ${hint}`);
@@ -74,7 +76,10 @@ export async function ensureRedis(config: Config, log: Logger, dataDir = 'data')
   const url = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 50; i++) {
     if (await pingRedis(url, 500)) {
-      log.info({ url, dir }, 'started a private redis-server (REDIS_URL is unset and nothing answered at the default)');
+      log.info(
+        { url, dir },
+        opts.private ? 'started a private redis-server' : 'started a private redis-server (REDIS_URL is unset and nothing answered at the default)',
+      );
       return {
         url,
         stop: () =>

@@ -18,5 +18,6 @@ export function missingTokenMessage(applicationId: string | null): string {
     `     ${inviteUrl(applicationId ?? '<APPLICATION_ID>')}`,
     '  4. Register the slash commands once:  npx blogcord deploy-commands',
     'Then run  npm start  again.',
+    'No Discord yet? Try  npx blogcord demo  to see blogcord work without Discord.',
   ].join('\n');
 }

@@ -13,7 +13,7 @@ let dir = '';
 
 test.before(() => {
   dir = mkdtempSync(join(tmpdir(), 'blogcord-build-'));
-  for (const p of ['bin', 'scripts', 'src', 'commands', 'migrations', 'package.json', 'tsconfig.json', 'tsconfig.build.json'])
+  for (const p of ['bin', 'scripts', 'src', 'commands', 'migrations', 'demo', 'emulator', 'package.json', 'tsconfig.json', 'tsconfig.build.json'])
     cpSync(join(ROOT, p), join(dir, p), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
 });

@@ -136,6 +136,8 @@ cli('start without DISCORD_TOKEN prints how to create the bot and exits 1', asyn
   assert.match(r.stderr, /DISCORD_TOKEN is not set/);
   assert.match(r.stderr, /Message Content Intent/);
   assert.match(r.stderr, /Create Public Threads/);
+  // Its last line points a newcomer to the demo.
+  assert.is(r.stderr.trimEnd().split('\n').at(-1), 'No Discord yet? Try  npx blogcord demo  to see blogcord work without Discord.');
 });
 
 cli('a bad DATABASE_URL is named', async ({ dir }) => {
