@@ -13,7 +13,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Db } from '../src/db/index.ts';
 import { markCommentsDeleted, upsertComments } from '../src/repositories/comments.ts';
-import { commentsOutsideWindow, digestTotals, listActivePosts, windowComments, windowRatings, type ActivePost } from '../src/repositories/digest.ts';
+import { commentsOutsideWindow, digestTotals, listActivePosts, windowComments, windowRatings, type ActivePost } from '../src/repositories/digest-window.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed, type PublishState } from '../src/repositories/posts.ts';
 import { guildMeanRating, setRating, type Stars } from '../src/repositories/ratings.ts';

@@ -24,8 +24,8 @@ import {
   windowCounts,
   windowRatings,
   type DigestWindow,
-} from '../repositories/digest.ts';
-import { claimDigest, getDigest, updateDigest, type Digest } from '../repositories/digests.ts';
+} from '../repositories/digest-window.ts';
+import { claimDigest, getDigest, updateDigest, type Digest } from '../repositories/digest-runs.ts';
 import { listFeeds } from '../repositories/feeds.ts';
 import { getGuildSettings, upsertGuildSettings, type GuildSettings } from '../repositories/guilds.ts';
 import { now, stableId } from '../repositories/ids.ts';
