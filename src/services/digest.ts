@@ -12,17 +12,16 @@ import type { Db } from '../db/index.ts';
 import type { DigestChart } from '../render/digest-chart.ts';
 import { DIGEST_FOOTER_PREFIX, isEmptyDigest, periodKeyFromFooter, renderDigestMessage, type DigestView } from '../render/digest.ts';
 import {
-  commentsOutsideWindow,
   countParticipants,
   getDigestPosts,
   listNewPosts,
   mostDiscussed,
   newVoices,
   waitingForAnswer,
+  postTotals,
   windowActivity,
-  windowComments,
   windowCounts,
-  windowRatings,
+  windowPosts,
   type DigestWindow,
 } from '../repositories/digest-window.ts';
 import { claimDigest, getDigest, updateDigest, type Digest } from '../repositories/digest-runs.ts';
@@ -147,16 +146,15 @@ export async function topRated(
   });
   const last = best[best.length - 1]!;
   const contenders = rated.filter((c, i) => scores[i]! > last.score || (scores[i] === last.score && c.ratingCount >= last.count));
-  const outside = await commentsOutsideWindow(
+  const totals = await postTotals(
     db,
-    w,
     contenders.map((c) => c.id),
   );
   const withReplies = contenders.map((c) => ({
     id: c.id,
     ratingSum: c.ratingSum,
     ratingCount: c.ratingCount,
-    replies: (windowCommentCounts.get(c.id) ?? 0) + (outside.get(c.id) ?? 0),
+    replies: totals.get(c.id)?.replies ?? 0,
   }));
   return rankTopRated(withReplies, priorMean, PRIOR_WEIGHT)
     .slice(0, limit)
@@ -179,9 +177,8 @@ export async function collectDigest(
   const since = new Date(endMs - PRIOR_DAYS * 24 * 3600 * 1000).toISOString();
   const days = periodDays(period);
   const prev = { guildId, ...previousPeriod(period) };
-  const [ratings, comments, news, participants, activity, waiting, voices, prevCounts, prevParticipants] = await Promise.all([
-    windowRatings(db, w, since),
-    windowComments(db, w),
+  const [{ ratings, comments }, news, participants, activity, waiting, voices, prevCounts, prevParticipants] = await Promise.all([
+    windowPosts(db, w, since),
     listNewPosts(db, w, NEW_POSTS_MAX),
     countParticipants(db, w),
     windowActivity(
