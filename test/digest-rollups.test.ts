@@ -16,6 +16,7 @@ import { upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { eraseMember } from '../src/repositories/privacy.ts';
 import { getRating, removeRatingIfUnchanged, removeRatings, setRating, setRatingIfUnchanged, writeRatings, type Stars } from '../src/repositories/ratings.ts';
+import { main } from '../src/main.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { snowflake } from './support/snowflake.ts';
 
@@ -243,3 +244,41 @@ for (const dialect of DIALECTS) {
 
   test.run();
 }
+
+const cli = suite<{ t: TestDb }>('blogcord digest rebuild-rollups');
+cli.before(async (ctx) => {
+  ctx.t = await createTestDb('postgres');
+});
+cli.after(async ({ t }) => {
+  await t.close();
+});
+
+cli('reports how many rollup rows differed from the recount and rebuilds them; a bad server id is a usage error', async ({ t }) => {
+  const w = await makeWorld(t);
+  await setRating(t.db, w.posts[0]!.id, w.users[0]!, 5, '2026-03-29T08:00:00.000Z');
+  await sql`update digest_buckets set ratings = 7`.execute(t.db.kysely);
+  const saved = { ...process.env };
+  Object.assign(process.env, { DATABASE_URL: t.url, LOG_LEVEL: 'silent' });
+  const write = process.stdout.write.bind(process.stdout);
+  let printed = '';
+  process.stdout.write = ((s: string) => ((printed += s), true)) as typeof process.stdout.write;
+  try {
+    assert.is(await main(['digest', 'rebuild-rollups']), 0);
+    assert.match(printed, '1 rollup row(s) differed from the recount; rebuilt: 1 quarter-hour buckets, 1 post-days, 1 people');
+    assert.equal(await checkDigestRollups(t.db), []);
+    assert.is(await main(['digest', 'rebuild-rollups', '--guild', w.guilds[0]!]), 0);
+    assert.match(printed, 'the rollups matched the recount');
+    let error: unknown;
+    try {
+      await main(['digest', 'rebuild-rollups', '--guild', 'abc']);
+    } catch (e) {
+      error = e;
+    }
+    assert.is((error as Error | undefined)?.name, 'UsageError');
+  } finally {
+    process.stdout.write = write;
+    process.env = saved;
+  }
+});
+
+cli.run();

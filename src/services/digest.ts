@@ -24,6 +24,7 @@ import {
   windowPosts,
   type DigestWindow,
 } from '../repositories/digest-window.ts';
+import { checkDigestRollups, rebuildDigestRollups } from '../repositories/digest-rollups.ts';
 import { claimDigest, getDigest, updateDigest, type Digest } from '../repositories/digest-runs.ts';
 import { listFeeds } from '../repositories/feeds.ts';
 import { getGuildSettings, upsertGuildSettings, type GuildSettings } from '../repositories/guilds.ts';
@@ -233,6 +234,16 @@ export async function collectDigest(
     newVoices: { count: voices.length, named: voices.filter((v) => v.show === 'named').map((v) => v.userId) },
     previous: { newComments: prevCounts.comments, newRatings: prevCounts.ratings, participants: prevParticipants },
   };
+}
+
+/**
+ * Checks the digest's rollups (one server's, or all) against a recount from the rows and rebuilds them from it:
+ * `blogcord digest rebuild-rollups`. Returns how many rollup rows differed and how many there are now.
+ */
+export async function repairDigestRollups(db: Db, guildId?: string): Promise<{ drift: number; rows: { buckets: number; days: number; people: number } }> {
+  const opts = guildId === undefined ? {} : { guildId };
+  const drift = await checkDigestRollups(db, opts);
+  return { drift: drift.length, rows: await rebuildDigestRollups(db, opts) };
 }
 
 function outcome(status: DigestStatus, guildId: string, d: Pick<Digest, 'periodKey' | 'channelId' | 'messageId' | 'postedAt'>): DigestOutcome {
