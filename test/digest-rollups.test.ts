@@ -12,6 +12,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { markCommentsDeleted, markThreadCommentsDeleted, storeCatchUpPage, upsertComments, type CommentInput } from '../src/repositories/comments.ts';
 import { checkDigestRollups, rebuildDigestRollups } from '../src/repositories/digest-rollups.ts';
+import { newVoices, windowActivity, windowComments, windowCounts, windowRatings } from '../src/repositories/digest-window.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { eraseMember } from '../src/repositories/privacy.ts';
@@ -197,6 +198,100 @@ for (const dialect of DIALECTS) {
         assert.equal(await checkDigestRollups(t.db), []);
       }),
       { numRuns: dialect === 'sqlite' ? 60 : 30 },
+    );
+  });
+
+  test('the digest reads from the rollups equal a count of the rows for any window (off the quarter hours, days of +05:45 and +13:00 zones, unannounced posts)', async ({
+    t,
+  }) => {
+    const span = 3 * 24 * 60; // minutes of the data
+    const instant = fc.integer({ min: -60, max: span + 60 }).chain((m) => fc.integer({ min: 0, max: 59_999 }).map((ms) => BASE + m * 60_000 + ms));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(op, { minLength: 1, maxLength: 20 }),
+        instant,
+        fc.integer({ min: 1, max: span }),
+        fc.constantFrom(0, 345, 780, -570, 30),
+        async (ops, a, minutes, offset) => {
+          await sql`delete from comments`.execute(t.db.kysely);
+          await sql`delete from ratings`.execute(t.db.kysely);
+          const w = await makeWorld(t);
+          for (const [n, o] of ops.entries()) await apply(t, w, o, n);
+          const start = new Date(a).toISOString();
+          const end = new Date(a + minutes * 60_000).toISOString();
+          // Bucket starts at the local midnights of a zone `offset` minutes east of UTC.
+          const starts = [start];
+          const dayMs = 24 * 3600_000;
+          for (let d = Math.floor((a + offset * 60_000) / dayMs) + 1; ; d++) {
+            const at = new Date(d * dayMs - offset * 60_000).toISOString();
+            if (at >= end) break;
+            starts.push(at);
+          }
+          const comments = (
+            await sql<{ post_id: string; guild_id: string; author_id: string; created_at: string; deleted_at: string | null }>`select * from comments`.execute(
+              t.db.kysely,
+            )
+          ).rows;
+          const ratings = (
+            await sql<{ post_id: string; guild_id: string; user_id: string; stars: number; updated_at: string }>`select * from ratings`.execute(t.db.kysely)
+          ).rows;
+          const announced = new Set(w.posts.filter((_, i) => i !== 3).map((p) => p.id));
+          for (const guildId of w.guilds) {
+            const win = { guildId, start, end };
+            const live = comments.filter((c) => c.guild_id === guildId && c.deleted_at === null);
+            const mine = ratings.filter((r) => r.guild_id === guildId);
+            const within = (t: string, from: string, to: string) => t >= from && t < to;
+            const ranges = starts.map((from, i) => ({ from, to: starts[i + 1] ?? end }));
+            const act = await windowActivity(t.db, win, starts);
+            assert.equal(
+              act.replies,
+              ranges.map((r) => live.filter((c) => announced.has(c.post_id) && within(c.created_at, r.from, r.to)).length),
+            );
+            assert.equal(
+              act.ratings,
+              ranges.map((r) => mine.filter((x) => announced.has(x.post_id) && within(x.updated_at, r.from, r.to)).length),
+            );
+            const inWin = mine.filter((x) => announced.has(x.post_id) && within(x.updated_at, start, end));
+            assert.equal(
+              act.stars,
+              [1, 2, 3, 4, 5].map((k) => inWin.filter((x) => x.stars === k).length),
+            );
+            assert.equal(await windowCounts(t.db, win), { comments: act.replies.reduce((x, y) => x + y, 0), ratings: inWin.length });
+            const perPost = new Map<string, number>();
+            for (const c of live) if (announced.has(c.post_id) && within(c.created_at, start, end)) perPost.set(c.post_id, (perPost.get(c.post_id) ?? 0) + 1);
+            assert.equal(new Map([...(await windowComments(t.db, win))].sort()), new Map([...perPost].sort()));
+            const rated = await windowRatings(t.db, win, start);
+            const wantRated = new Map(
+              [...new Set(inWin.map((x) => x.post_id))].sort().map((id) => {
+                const all = mine.filter((x) => x.post_id === id);
+                return [
+                  id,
+                  { newRatings: inWin.filter((x) => x.post_id === id).length, ratingCount: all.length, ratingSum: all.reduce((n, x) => n + x.stars, 0) },
+                ];
+              }),
+            );
+            assert.equal(new Map([...rated.posts].sort()), wantRated);
+            const since = mine.filter((x) => x.updated_at >= start);
+            assert.equal(rated.prior, { count: since.length, sum: since.reduce((n, x) => n + x.stars, 0) });
+            // New voices: first live comment or rating in the server inside the window, with activity there on an announced post.
+            const first = new Map<string, string>();
+            for (const [person, at] of [...live.map((c) => [c.author_id, c.created_at] as const), ...mine.map((x) => [x.user_id, x.updated_at] as const)])
+              if (!first.has(person) || at < first.get(person)!) first.set(person, at);
+            const activeHere = new Set([
+              ...live.filter((c) => announced.has(c.post_id) && within(c.created_at, start, end)).map((c) => c.author_id),
+              ...inWin.map((x) => x.user_id),
+            ]);
+            assert.equal(
+              (await newVoices(t.db, win)).map((v) => v.userId),
+              [...first]
+                .filter(([person, at]) => within(at, start, end) && activeHere.has(person))
+                .map(([person]) => person)
+                .sort(),
+            );
+          }
+        },
+      ),
+      { numRuns: dialect === 'sqlite' ? 40 : 20 },
     );
   });
 
