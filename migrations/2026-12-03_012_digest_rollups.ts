@@ -187,22 +187,28 @@ function pgTriggers(): string[] {
 export async function up(db: Kysely<any>): Promise<void> {
   const sqlite = isSqlite(db);
   const collate = sqlite ? '' : ' collate "C"';
+  // The rollups are read by their keys: SQLite keeps their rows in the key's b-tree (WITHOUT ROWID), and PostgreSQL's
+  // key of a post's days carries the figures, so a post's range is read from the index alone.
+  const clustered = sqlite ? ' without rowid' : '';
+  const pgInclude = sqlite ? '' : ' include (replies, ratings, star_sum)';
   await sql
     .raw(
       `create table digest_buckets (guild_id text not null, bucket text${collate} not null, replies integer not null, ratings integer not null,
-         s1 integer not null, s2 integer not null, s3 integer not null, s4 integer not null, s5 integer not null, primary key (guild_id, bucket))`,
+         s1 integer not null, s2 integer not null, s3 integer not null, s4 integer not null, s5 integer not null, primary key (guild_id, bucket))${clustered}`,
     )
     .execute(db);
   await sql
     .raw(
       `create table digest_post_days (post_id text not null, day text${collate} not null, guild_id text not null, replies integer not null,
-         ratings integer not null, star_sum integer not null, primary key (post_id, day))`,
+         ratings integer not null, star_sum integer not null, primary key (post_id, day)${pgInclude})${clustered}`,
     )
     .execute(db);
   // A server's days with the posts active on them and their figures: the window's per-post figures, from the index alone.
   await sql.raw(`create index digest_post_days_guild_idx on digest_post_days (guild_id, day, post_id, replies, ratings, star_sum)`).execute(db);
   await sql
-    .raw(`create table digest_first_activity (guild_id text not null, user_id text not null, first_at text${collate}, primary key (guild_id, user_id))`)
+    .raw(
+      `create table digest_first_activity (guild_id text not null, user_id text not null, first_at text${collate}, primary key (guild_id, user_id))${clustered}`,
+    )
     .execute(db);
   await sql.raw(`create index digest_first_activity_time_idx on digest_first_activity (guild_id, first_at, user_id)`).execute(db);
   for (const s of rebuildStatements()) await sql.raw(s).execute(db);

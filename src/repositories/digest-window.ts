@@ -312,15 +312,25 @@ async function windowPostFigures(db: Db, w: DigestWindow): Promise<Map<string, {
 export async function postTotals(db: Db, ids: readonly string[]): Promise<Map<string, { replies: number; ratingCount: number; ratingSum: number }>> {
   const out = new Map(ids.map((id) => [id, { replies: 0, ratingCount: 0, ratingSum: 0 }]));
   if (ids.length === 0) return out;
-  // One range of (post_id, day) per post.
-  const ids$ = db.dialect === 'postgres' ? sql`unnest(${ids}::text[]) as j(id)` : sql`(select value as id from json_each(${JSON.stringify(ids)})) j`;
-  const { rows } = await withoutJit(db, (tx) =>
-    sql<{ id: string; c: number; r: number; s: number }>`
-    select j.id, (select sum(d.replies) from digest_post_days d where d.post_id = j.id) as c,
-           (select sum(d.ratings) from digest_post_days d where d.post_id = j.id) as r,
-           (select sum(d.star_sum) from digest_post_days d where d.post_id = j.id) as s
-    from ${ids$}`.execute(tx.kysely),
-  );
+  // One range of (post_id, day) per post (PostgreSQL: a lateral read; SQLite: the three sums packed in one value).
+  if (db.dialect === 'postgres') {
+    const { rows } = await withoutJit(db, (tx) =>
+      sql<{ id: string; c: number; r: number; s: number }>`
+      select j.id, t.c, t.r, t.s from unnest(${ids}::text[]) as j(id)
+      cross join lateral (select sum(d.replies) as c, sum(d.ratings) as r, sum(d.star_sum) as s from digest_post_days d where d.post_id = j.id) t`.execute(
+        tx.kysely,
+      ),
+    );
+    for (const r of rows) out.set(r.id, { replies: num(r.c), ratingCount: num(r.r), ratingSum: num(r.s) });
+    return out;
+  }
+  const { rows: packed } = await sql<{ id: string; packed: string | null }>`
+    select j.value as id, (select sum(d.replies) || ':' || sum(d.ratings) || ':' || sum(d.star_sum) from digest_post_days d where d.post_id = j.value) as packed
+    from json_each(${JSON.stringify(ids)}) j`.execute(db.kysely);
+  const rows = packed.map((r) => {
+    const [c, rr, st] = (r.packed ?? '0:0:0').split(':');
+    return { id: r.id, c: num(c), r: num(rr), s: num(st) };
+  });
   for (const r of rows) out.set(r.id, { replies: num(r.c), ratingCount: num(r.r), ratingSum: num(r.s) });
   return out;
 }
