@@ -343,19 +343,26 @@ export async function postTotals(db: Db, ids: readonly string[]): Promise<Map<st
 export async function windowRatings(db: Db, w: DigestWindow, since?: string): Promise<WindowRatings> {
   return withTransaction(db, async (tx) => {
     const figures = await windowPostFigures(tx, w);
-    return ratingsOf(tx, w, figures, since);
+    return (await ratingsOf(tx, w, figures, since)).ratings;
   });
 }
 
-async function ratingsOf(db: Db, w: DigestWindow, figures: ReadonlyMap<string, { ratings: number }>, since?: string): Promise<WindowRatings> {
+async function ratingsOf(
+  db: Db,
+  w: DigestWindow,
+  figures: ReadonlyMap<string, { ratings: number }>,
+  since?: string,
+): Promise<{ ratings: WindowRatings; replies: Map<string, number> }> {
   const rated = [...figures].filter(([, f]) => f.ratings > 0).map(([id]) => id);
   const [totals, prior] = await Promise.all([postTotals(db, rated), since === undefined ? Promise.resolve(null) : priorSince(db, w.guildId, since)]);
   const posts: WindowRatings['posts'] = new Map();
+  const replies = new Map<string, number>();
   for (const id of rated) {
     const t = totals.get(id)!;
     posts.set(id, { newRatings: figures.get(id)!.ratings, ratingCount: t.ratingCount, ratingSum: t.ratingSum });
+    replies.set(id, t.replies);
   }
-  return { posts, prior };
+  return { ratings: { posts, prior }, replies };
 }
 
 /** The server's ratings (posts in any state) given or changed since `since`: its quarter-hour buckets. */
@@ -377,14 +384,20 @@ export async function windowComments(db: Db, w: DigestWindow): Promise<Map<strin
 }
 
 /**
- * The window's per-post figures read once: its comments per post (most discussed) and its ratings per post with
- * their all-time totals and the prior (top rated).
+ * The window's per-post figures read once: its comments per post (most discussed), its ratings per post with
+ * their all-time totals and the prior (top rated), and the all-time live replies of the rated posts (top rated's
+ * last tie-breaker).
  */
-export async function windowPosts(db: Db, w: DigestWindow, since?: string): Promise<{ comments: Map<string, number>; ratings: WindowRatings }> {
+export async function windowPosts(
+  db: Db,
+  w: DigestWindow,
+  since?: string,
+): Promise<{ comments: Map<string, number>; ratings: WindowRatings; replies: Map<string, number> }> {
   return withTransaction(db, async (tx) => {
     const figures = await windowPostFigures(tx, w);
     const comments = new Map([...figures].filter(([, f]) => f.comments > 0).map(([id, f]) => [id, f.comments]));
-    return { comments, ratings: await ratingsOf(tx, w, figures, since) };
+    const { ratings, replies } = await ratingsOf(tx, w, figures, since);
+    return { comments, ratings, replies };
   });
 }
 

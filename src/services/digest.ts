@@ -130,6 +130,8 @@ export async function topRated(
   windowCommentCounts: ReadonlyMap<string, number>,
   priorMean: number,
   limit = TOP_COUNT,
+  /** All-time live replies of (some of) the candidates, when the caller has them (windowPosts); the rest are read. */
+  allReplies?: ReadonlyMap<string, number>,
 ): Promise<string[]> {
   const rated = candidates.filter((c) => c.ratingCount > 0);
   if (rated.length === 0 || limit <= 0) return [];
@@ -149,13 +151,13 @@ export async function topRated(
   const contenders = rated.filter((c, i) => scores[i]! > last.score || (scores[i] === last.score && c.ratingCount >= last.count));
   const totals = await postTotals(
     db,
-    contenders.map((c) => c.id),
+    contenders.filter((c) => !allReplies?.has(c.id)).map((c) => c.id),
   );
   const withReplies = contenders.map((c) => ({
     id: c.id,
     ratingSum: c.ratingSum,
     ratingCount: c.ratingCount,
-    replies: totals.get(c.id)?.replies ?? 0,
+    replies: allReplies?.get(c.id) ?? totals.get(c.id)?.replies ?? 0,
   }));
   return rankTopRated(withReplies, priorMean, PRIOR_WEIGHT)
     .slice(0, limit)
@@ -178,7 +180,7 @@ export async function collectDigest(
   const since = new Date(endMs - PRIOR_DAYS * 24 * 3600 * 1000).toISOString();
   const days = periodDays(period);
   const prev = { guildId, ...previousPeriod(period) };
-  const [{ ratings, comments }, news, participants, activity, waiting, voices, prevCounts, prevParticipants] = await Promise.all([
+  const [{ ratings, comments, replies }, news, participants, activity, waiting, voices, prevCounts, prevParticipants] = await Promise.all([
     windowPosts(db, w, since),
     listNewPosts(db, w, NEW_POSTS_MAX),
     countParticipants(db, w),
@@ -209,7 +211,7 @@ export async function collectDigest(
     [...comments].map(([id, newComments]) => ({ id, newComments })),
     TOP_COUNT,
   );
-  const ranked = await topRated(db, w, candidates, comments, prior, TOP_COUNT);
+  const ranked = await topRated(db, w, candidates, comments, prior, TOP_COUNT, replies);
   const details = await getDigestPosts(db, [...new Set([...ranked, ...discussed.map((d) => d.id), ...waiting.posts.map((p) => p.id)])]);
   let newComments = 0;
   for (const n of comments.values()) newComments += n;
