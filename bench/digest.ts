@@ -1,4 +1,5 @@
 // Digest: time to build one digest on a busy week, on both databases, with the plans of its queries.
+import { loadavg } from 'node:os';
 import { sql } from 'kysely';
 import { createDb } from '../src/db/index.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
@@ -57,6 +58,12 @@ export async function benchDigest(dialect: 'sqlite' | 'postgres', sizes = { post
       target: { op: '<=', value: 300 },
       note: 'queries and chart (the medians added)',
     });
+    const total = median(times) + median(charts);
+    console.log(
+      `  digest on ${dialect}: queries ${median(times).toFixed(0)} ms + chart ${median(charts).toFixed(0)} ms = ${total.toFixed(0)} ms, target ≤ 300 ms ${total <= 300 ? '✓' : '✗'} (load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')})`,
+    );
     if (process.env.BENCH_PLANS !== '0') {
       // Only the queries (transactions and SET LOCAL jit = off around the PostgreSQL ones have no plan), each with
       // its time in the first timed run (several run at once, so the times overlap). EXPLAIN runs outside the

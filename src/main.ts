@@ -1,5 +1,6 @@
 // The `blogcord` CLI: start | bot | worker | migrate [up|down|status] | deploy-commands [--guild ID] | export [--guild ID] | feed check URL
-// | privacy forget --guild ID --user ID | digest render --guild ID [--week W] --out FILE | demo [--data DIR] [--port N]
+// | privacy forget --guild ID --user ID | digest render --guild ID [--week W] --out FILE | digest rebuild-rollups [--guild ID]
+// | demo [--data DIR] [--port N]
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config.ts';
 import { VERSION } from './context.ts';
@@ -26,6 +27,8 @@ const USAGE = `Usage: blogcord <command>
   demo [--data DIR] [--port N]
                               the whole story without Discord, on 127.0.0.1: a local Discord, a blog, the bot and
                               members replaying a discussion, shown live at the URL it prints (Ctrl-C stops it all)
+  digest rebuild-rollups [--guild ID]
+                              check the digest's rollups against a recount from the replies and ratings, and rebuild them
   version                     print the version, and whether the build (dist/) or the sources run
 `;
 
@@ -114,8 +117,21 @@ export async function main(argv: string[]): Promise<number> {
       return report.ok ? 0 : 1;
     }
     case 'digest': {
+      if (positionals[0] === 'rebuild-rollups' && positionals.length === 1) {
+        if (values.guild !== undefined && !/^\d{17,20}$/.test(values.guild))
+          throw new UsageError(`--guild takes a server id (17–20 digits), not "${values.guild}"`);
+        const { repairDigestRollups } = await import('./services/digest.ts');
+        const { drift, rows } = await withDb(config, async (db) => {
+          await migrateToLatest(db);
+          return repairDigestRollups(db, values.guild);
+        });
+        process.stdout.write(
+          `${drift === 0 ? 'the rollups matched the recount' : `${drift} rollup row(s) differed from the recount`}; rebuilt: ${rows.buckets} quarter-hour buckets, ${rows.days} post-days, ${rows.people} people\n`,
+        );
+        return 0;
+      }
       if (positionals[0] !== 'render' || !values.guild || !values.out)
-        throw new UsageError('usage: blogcord digest render --guild ID [--week 2026-W48] --out FILE.png');
+        throw new UsageError('usage: blogcord digest render --guild ID [--week 2026-W48] --out FILE.png | blogcord digest rebuild-rollups [--guild ID]');
       if (!/^\d{17,20}$/.test(values.guild)) throw new UsageError(`--guild takes a server id (17–20 digits), not "${values.guild}"`);
       if (values.week !== undefined && !/^\d{4}-W\d{2}$/.test(values.week))
         throw new UsageError(`--week takes an ISO week like 2026-W48, not "${values.week}"`);

@@ -13,7 +13,7 @@ import { createRedis } from '../src/redis.ts';
 import { PNG } from 'pngjs';
 import { periodKeyFromFooter } from '../src/render/digest.ts';
 import { countReplies } from '../src/repositories/comments.ts';
-import { listDigests } from '../src/repositories/digests.ts';
+import { listDigests } from '../src/repositories/digest-runs.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { getGuildSettings } from '../src/repositories/guilds.ts';
 import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';

@@ -527,8 +527,17 @@ for (const dialect of DIALECTS) {
     await setAppearance(t.db, snowflake(), named!, 'hidden', '2026-11-01T00:00:00.000Z'); // another server's choice does not apply here
     for (const [i, u] of [named, chose, anon, hidden].entries()) await comment(t.db, post, u!, `2026-11-24T1${i}:00:00.000Z`);
     await rate(t.db, post, hiddenRater!, 5, '2026-11-24T15:00:00.000Z');
+    // The week before: a hidden member and an anonymous one took part (the trend's active members).
+    await comment(t.db, post, hidden!, '2026-11-17T10:00:00.000Z');
+    const anonBefore = '910000000000000006';
+    await setAppearance(t.db, guildId, anonBefore, 'anonymous', '2026-11-01T00:00:00.000Z');
+    await rate(t.db, post, anonBefore, 3, '2026-11-18T10:00:00.000Z');
     const v = await collectDigest(t.db, guildId, p, p.key);
     assert.equal(v.newVoices, { count: 3, named: [named!, chose!] });
+    // People taking part, this week and the week before: hidden members are not counted, anonymous ones are.
+    assert.is(v.totals.participants, 3);
+    assert.is(v.previous.participants, 1);
+    assert.is(v.totals.newComments, 4); // what they wrote still counts as replies, without them
     const text = renderDigest(v).embeds![0]!.fields!.find((f) => f.name === '👋 New voices')!.value;
     assert.is(text, `3 people replied or rated for the first time: <@${named}>, <@${chose}> and 1 other. Welcome!`);
     assert.not.match(JSON.stringify(renderDigest(v)), hidden!);

@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Db } from '../src/db/index.ts';
 import { upsertComments, type CommentInput } from '../src/repositories/comments.ts';
-import { countParticipants } from '../src/repositories/digest.ts';
+import { countParticipants } from '../src/repositories/digest-window.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { guildMeanRating, setRating, setRatingIfUnchanged } from '../src/repositories/ratings.ts';

@@ -13,7 +13,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Db } from '../src/db/index.ts';
 import { markCommentsDeleted, upsertComments } from '../src/repositories/comments.ts';
-import { commentsOutsideWindow, digestTotals, listActivePosts, windowComments, windowRatings, type ActivePost } from '../src/repositories/digest.ts';
+import { commentsOutsideWindow, digestTotals, listActivePosts, windowComments, windowRatings, type ActivePost } from '../src/repositories/digest-window.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed, type PublishState } from '../src/repositories/posts.ts';
 import { guildMeanRating, setRating, type Stars } from '../src/repositories/ratings.ts';
@@ -312,17 +312,17 @@ for (const dialect of DIALECTS) {
         [['2026-11-29_005_bytewise_times', 'Success']],
       );
       assert.equal(await collations(), dialect === 'postgres' ? ['C', 'C'] : null);
-      // The same rows, and the digest reads them the same way.
+      // The same rows.
       assert.equal(await k.selectFrom('comments').select(['id', 'created_at']).orderBy('id').execute(), before.comments);
-      const want = expected(model, g);
-      assert.equal(await listActivePosts(t2.db, { guildId: g, start: START, end: END }), want.active);
       // A comparison with a column of the default collation still works (the column's collation wins).
       await sql`select count(*) from comments c join posts p on p.id = c.post_id where c.created_at >= p.discovered_at`.execute(k);
       const down = await migrator.migrateTo('2026-11-29_004_guild_on_comments_ratings');
       assert.not.ok(down.error);
       assert.equal(await collations(), dialect === 'postgres' ? ['default', 'default'] : null);
       assert.equal(await k.selectFrom('ratings').selectAll().orderBy('post_id').orderBy('user_id').execute(), before.ratings, 'down keeps the rows');
+      // Back at today's schema (migration 012 backfills its rollups from the rows), the digest reads them the same way.
       assert.not.ok((await migrator.migrateToLatest()).error);
+      assert.equal(await listActivePosts(t2.db, { guildId: g, start: START, end: END }), expected(model, g).active);
     } finally {
       await t2.close();
     }

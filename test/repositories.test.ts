@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { withTransaction } from '../src/db/index.ts';
 import { countReplies, listComments, markCommentsDeleted, markThreadCommentsDeleted, upsertComments, type CommentInput } from '../src/repositories/comments.ts';
 import { advanceCursor, getCursor } from '../src/repositories/cursors.ts';
-import { claimDigest, getDigest, listDigests, updateDigest } from '../src/repositories/digests.ts';
+import { claimDigest, getDigest, listDigests, updateDigest } from '../src/repositories/digest-runs.ts';
 import { countFeeds, listDueFeeds, listFeeds, recordFeedFailure, recordFeedSuccess, removeFeed, upsertFeed } from '../src/repositories/feeds.ts';
 import { getGuildSettings, listKnownGuildIds, upsertGuildSettings } from '../src/repositories/guilds.ts';
 import { compareSnowflakes } from '../src/repositories/ids.ts';

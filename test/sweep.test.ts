@@ -15,7 +15,7 @@ import { closeQueues, createQueues, type Queues } from '../src/jobs/queues.ts';
 import { digestRepairJobId, sweepScheduler, sweepStrandedWork, sweepWorker, watchSchedulers } from '../src/jobs/sweep.ts';
 import { registerSchedulers, startWorkers } from '../src/jobs/worker.ts';
 import { createLogger } from '../src/logger.ts';
-import { claimDigest, getDigest } from '../src/repositories/digests.ts';
+import { claimDigest, getDigest } from '../src/repositories/digest-runs.ts';
 import { upsertFeed, type Feed } from '../src/repositories/feeds.ts';
 import { getPost, setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { setRating } from '../src/repositories/ratings.ts';

@@ -149,6 +149,38 @@ export interface PrivacySecretsTable {
   created_at: string;
 }
 
+/** A server's live comments and ratings (by stars) in one quarter hour of UTC (migration 012, kept by triggers). */
+export interface DigestBucketsTable {
+  guild_id: string;
+  /** 'YYYY-MM-DDTHH:MM', minutes 00/15/30/45 (UTC). */
+  bucket: string;
+  replies: number;
+  ratings: number;
+  s1: number;
+  s2: number;
+  s3: number;
+  s4: number;
+  s5: number;
+}
+
+/** A post's live comments, ratings and their stars' sum on one UTC day (migration 012, kept by triggers). */
+export interface DigestPostDaysTable {
+  post_id: string;
+  /** 'YYYY-MM-DD' (UTC). */
+  day: string;
+  guild_id: string;
+  replies: number;
+  ratings: number;
+  star_sum: number;
+}
+
+/** When a person first commented (live) or rated in a server (migration 012, kept by triggers). */
+export interface DigestFirstActivityTable {
+  guild_id: string;
+  user_id: string;
+  first_at: string | null;
+}
+
 export interface Database {
   guild_settings: GuildSettingsTable;
   feeds: FeedsTable;
@@ -160,6 +192,9 @@ export interface Database {
   member_privacy: MemberPrivacyTable;
   forgotten_members: ForgottenMembersTable;
   privacy_secrets: PrivacySecretsTable;
+  digest_buckets: DigestBucketsTable;
+  digest_post_days: DigestPostDaysTable;
+  digest_first_activity: DigestFirstActivityTable;
 }
 
 export type GuildSettingsRow = Selectable<GuildSettingsTable>;

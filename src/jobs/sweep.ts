@@ -5,7 +5,7 @@
 // states only, never message text).
 import type { AppContext } from '../context.ts';
 import { listPostsChangedBetween } from '../repositories/activity.ts';
-import { listDigests } from '../repositories/digests.ts';
+import { listDigests } from '../repositories/digest-runs.ts';
 import { listUnfinishedPosts } from '../repositories/posts.ts';
 import { enqueuePublish, publishJobId } from './publish.ts';
 import { jobId } from './queues.ts';

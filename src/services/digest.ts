@@ -12,20 +12,20 @@ import type { Db } from '../db/index.ts';
 import type { DigestChart } from '../render/digest-chart.ts';
 import { DIGEST_FOOTER_PREFIX, isEmptyDigest, periodKeyFromFooter, renderDigestMessage, type DigestView } from '../render/digest.ts';
 import {
-  commentsOutsideWindow,
   countParticipants,
   getDigestPosts,
   listNewPosts,
   mostDiscussed,
   newVoices,
   waitingForAnswer,
+  postTotals,
   windowActivity,
-  windowComments,
   windowCounts,
-  windowRatings,
+  windowPosts,
   type DigestWindow,
-} from '../repositories/digest.ts';
-import { claimDigest, getDigest, updateDigest, type Digest } from '../repositories/digests.ts';
+} from '../repositories/digest-window.ts';
+import { checkDigestRollups, rebuildDigestRollups } from '../repositories/digest-rollups.ts';
+import { claimDigest, getDigest, updateDigest, type Digest } from '../repositories/digest-runs.ts';
 import { listFeeds } from '../repositories/feeds.ts';
 import { getGuildSettings, upsertGuildSettings, type GuildSettings } from '../repositories/guilds.ts';
 import { now, stableId } from '../repositories/ids.ts';
@@ -130,6 +130,8 @@ export async function topRated(
   windowCommentCounts: ReadonlyMap<string, number>,
   priorMean: number,
   limit = TOP_COUNT,
+  /** All-time live replies of (some of) the candidates, when the caller has them (windowPosts); the rest are read. */
+  allReplies?: ReadonlyMap<string, number>,
 ): Promise<string[]> {
   const rated = candidates.filter((c) => c.ratingCount > 0);
   if (rated.length === 0 || limit <= 0) return [];
@@ -147,16 +149,15 @@ export async function topRated(
   });
   const last = best[best.length - 1]!;
   const contenders = rated.filter((c, i) => scores[i]! > last.score || (scores[i] === last.score && c.ratingCount >= last.count));
-  const outside = await commentsOutsideWindow(
+  const totals = await postTotals(
     db,
-    w,
-    contenders.map((c) => c.id),
+    contenders.filter((c) => !allReplies?.has(c.id)).map((c) => c.id),
   );
   const withReplies = contenders.map((c) => ({
     id: c.id,
     ratingSum: c.ratingSum,
     ratingCount: c.ratingCount,
-    replies: (windowCommentCounts.get(c.id) ?? 0) + (outside.get(c.id) ?? 0),
+    replies: allReplies?.get(c.id) ?? totals.get(c.id)?.replies ?? 0,
   }));
   return rankTopRated(withReplies, priorMean, PRIOR_WEIGHT)
     .slice(0, limit)
@@ -179,9 +180,8 @@ export async function collectDigest(
   const since = new Date(endMs - PRIOR_DAYS * 24 * 3600 * 1000).toISOString();
   const days = periodDays(period);
   const prev = { guildId, ...previousPeriod(period) };
-  const [ratings, comments, news, participants, activity, waiting, voices, prevCounts, prevParticipants] = await Promise.all([
-    windowRatings(db, w, since),
-    windowComments(db, w),
+  const [{ ratings, comments, replies }, news, participants, activity, waiting, voices, prevCounts, prevParticipants] = await Promise.all([
+    windowPosts(db, w, since),
     listNewPosts(db, w, NEW_POSTS_MAX),
     countParticipants(db, w),
     windowActivity(
@@ -211,7 +211,7 @@ export async function collectDigest(
     [...comments].map(([id, newComments]) => ({ id, newComments })),
     TOP_COUNT,
   );
-  const ranked = await topRated(db, w, candidates, comments, prior, TOP_COUNT);
+  const ranked = await topRated(db, w, candidates, comments, prior, TOP_COUNT, replies);
   const details = await getDigestPosts(db, [...new Set([...ranked, ...discussed.map((d) => d.id), ...waiting.posts.map((p) => p.id)])]);
   let newComments = 0;
   for (const n of comments.values()) newComments += n;
@@ -236,6 +236,16 @@ export async function collectDigest(
     newVoices: { count: voices.length, named: voices.filter((v) => v.show === 'named').map((v) => v.userId) },
     previous: { newComments: prevCounts.comments, newRatings: prevCounts.ratings, participants: prevParticipants },
   };
+}
+
+/**
+ * Checks the digest's rollups (one server's, or all) against a recount from the rows and rebuilds them from it:
+ * `blogcord digest rebuild-rollups`. Returns how many rollup rows differed and how many there are now.
+ */
+export async function repairDigestRollups(db: Db, guildId?: string): Promise<{ drift: number; rows: { buckets: number; days: number; people: number } }> {
+  const opts = guildId === undefined ? {} : { guildId };
+  const drift = await checkDigestRollups(db, opts);
+  return { drift: drift.length, rows: await rebuildDigestRollups(db, opts) };
 }
 
 function outcome(status: DigestStatus, guildId: string, d: Pick<Digest, 'periodKey' | 'channelId' | 'messageId' | 'postedAt'>): DigestOutcome {

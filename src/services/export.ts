@@ -1,6 +1,6 @@
 import type { Db } from '../db/index.ts';
 import { listComments } from '../repositories/comments.ts';
-import { listDigests } from '../repositories/digests.ts';
+import { listDigests } from '../repositories/digest-runs.ts';
 import { listFeedsWithRemoved } from '../repositories/feeds.ts';
 import { listPosts } from '../repositories/posts.ts';
 import { getRatingSummaries, listRatings, type RatingSummary } from '../repositories/ratings.ts';

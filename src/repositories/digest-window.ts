@@ -139,183 +139,280 @@ export interface WindowRatings {
 
 const num = (v: unknown): number => Number(v ?? 0);
 
-/** "count:sum" (SQLite packs two aggregates of one correlated subquery into one value) → numbers. */
-function unpack(packed: string | null | undefined): { n: number; s: number } {
-  const [n, s] = String(packed ?? '0:0').split(':');
-  return { n: num(n), s: num(s) };
+// ------------------------------------------------------------------ rollup reads (migration 012)
+//
+// A window [start, end) is read from the rollups where it covers whole units of them (quarter hours of
+// digest_buckets, UTC days of digest_post_days) and from the rows themselves in what is left at its two ends (a
+// window that starts or ends off those units: "the week so far", a server's Monday 09:00 in a zone that is not UTC
+// for the per-post figures). Comments and ratings of the server's unannounced posts (usually none) are taken out by
+// reading their rows. Everything is exact; see docs/digest.md.
+
+/** 'YYYY-MM-DDTHH:MM' of the quarter hour an ISO time falls in, and of the first quarter hour at or after it. */
+export function quarterOf(iso: string): string {
+  const m = Number(iso.slice(14, 16));
+  return `${iso.slice(0, 14)}${String(m - (m % 15)).padStart(2, '0')}`;
+}
+const QUARTER_MS = 15 * 60_000;
+const floorQuarterIso = (iso: string): string => new Date(Math.floor(Date.parse(iso) / QUARTER_MS) * QUARTER_MS).toISOString();
+const ceilQuarterIso = (iso: string): string => new Date(Math.ceil(Date.parse(iso) / QUARTER_MS) * QUARTER_MS).toISOString();
+const DAY_MS = 24 * 3600_000;
+const floorDayIso = (iso: string): string => new Date(Math.floor(Date.parse(iso) / DAY_MS) * DAY_MS).toISOString();
+const ceilDayIso = (iso: string): string => new Date(Math.ceil(Date.parse(iso) / DAY_MS) * DAY_MS).toISOString();
+
+/**
+ * Splits [from, to) into its whole units (`whole`: [a, b) on unit bounds, or null) and the rest at its ends
+ * (`edges`: at most two ranges, read from the rows).
+ */
+function split(from: string, to: string, floor: (iso: string) => string, ceil: (iso: string) => string) {
+  const a = ceil(from);
+  const b = floor(to);
+  if (a >= b) return { whole: null, edges: from < to ? [{ from, to }] : [] };
+  const edges = [];
+  if (from < a) edges.push({ from, to: a });
+  if (b < to) edges.push({ from: b, to });
+  return { whole: { from: a, to: b }, edges };
+}
+
+interface Figures {
+  replies: number;
+  ratings: number;
+  stars: [number, number, number, number, number];
+}
+const zero = (): Figures => ({ replies: 0, ratings: 0, stars: [0, 0, 0, 0, 0] });
+
+/**
+ * The server's live comments, ratings and ratings by stars in each of these ranges (sorted, not overlapping),
+ * announced posts only: quarter-hour buckets for the whole quarter hours, the rows for the rest.
+ */
+async function rangeFigures(db: Db, guildId: string, ranges: ReadonlyArray<{ from: string; to: string }>): Promise<Figures[]> {
+  const out = ranges.map(zero);
+  if (ranges.length === 0) return out;
+  const excluded = await unannouncedPostsWithActivity(db, guildId);
+  const parts = ranges.map((r) => split(r.from, r.to, floorQuarterIso, ceilQuarterIso));
+  const wholes = parts.flatMap((p, i) => (p.whole ? [{ i, from: quarterOf(p.whole.from), to: quarterOf(p.whole.to) }] : []));
+  const raw = parts.flatMap((p, i) => p.edges.map((e) => ({ i, ...e })));
+  const starSums = [1, 2, 3, 4, 5].map((k) => sql`coalesce(sum(case when stars = ${sql.lit(k)} then 1 else 0 end), 0) as ${sql.ref(`s${k}`)}`);
+  type RawRow = { i: number; c: number; r: number; s1: number; s2: number; s3: number; s4: number; s5: number };
+  const rawQuery = (items: ReadonlyArray<{ i: number; from: string; to: string }>, only: readonly string[] | null, sign: number) =>
+    items.length === 0
+      ? Promise.resolve([])
+      : sql<RawRow>`${sql.join(
+          items.map(
+            (e) => sql`select ${sql.lit(e.i)} as i,
+              (select count(*) from comments where guild_id = ${guildId} and deleted_at is null and created_at >= ${e.from} and created_at < ${e.to}${
+                only ? sql` and post_id in (${sql.join(only)})` : notIn('post_id', excluded)
+              }) as c, x.* from (select count(*) as r, ${sql.join(starSums)} from ratings
+              where guild_id = ${guildId} and updated_at >= ${e.from} and updated_at < ${e.to}${
+                only ? sql` and post_id in (${sql.join(only)})` : notIn('post_id', excluded)
+              }) x`,
+          ),
+          sql` union all `,
+        )}`
+          .execute(db.kysely)
+          .then((res) => res.rows.map((row) => ({ row, sign })));
+  const add = (i: number, sign: number, c: number, r: number, s: number[]) => {
+    const f = out[i]!;
+    f.replies += sign * c;
+    f.ratings += sign * r;
+    f.stars = f.stars.map((v, k) => v + sign * s[k]!) as Figures['stars'];
+  };
+  const [buckets, edgeRows, excludedRows] = await withoutJit(db, (tx) =>
+    Promise.all([
+      wholes.length === 0
+        ? Promise.resolve([])
+        : sql<{ bucket: string; replies: number; ratings: number; s1: number; s2: number; s3: number; s4: number; s5: number }>`
+          select bucket, replies, ratings, s1, s2, s3, s4, s5 from digest_buckets
+          where guild_id = ${guildId} and bucket >= ${wholes[0]!.from} and bucket < ${wholes[wholes.length - 1]!.to}
+            and (replies <> 0 or ratings <> 0) order by bucket`
+            .execute(tx.kysely)
+            .then((r) => r.rows),
+      rawQuery(raw, null, 1),
+      // The unannounced posts' share of the whole quarter hours (their edges were left out above).
+      excluded.length
+        ? rawQuery(
+            wholes.map((w) => ({ i: w.i, from: `${w.from}:00.000Z`, to: `${w.to}:00.000Z` })),
+            excluded,
+            -1,
+          )
+        : Promise.resolve([]),
+    ]),
+  );
+  let at = 0;
+  for (const b of buckets) {
+    while (at < wholes.length && b.bucket >= wholes[at]!.to) at++;
+    const w = wholes[at];
+    if (!w || b.bucket < w.from) continue;
+    add(w.i, 1, num(b.replies), num(b.ratings), [num(b.s1), num(b.s2), num(b.s3), num(b.s4), num(b.s5)]);
+  }
+  for (const { row, sign } of [...edgeRows, ...excludedRows]) add(num(row.i), sign, num(row.c), num(row.r), [row.s1, row.s2, row.s3, row.s4, row.s5].map(num));
+  return out;
+}
+
+/**
+ * The window's figures per announced post of the server (posts with a live comment or a rating in it): whole UTC
+ * days from digest_post_days, the rest at the window's ends from the rows.
+ */
+async function windowPostFigures(db: Db, w: DigestWindow): Promise<Map<string, { comments: number; ratings: number; stars: number }>> {
+  const { whole, edges } = split(w.start, w.end, floorDayIso, ceilDayIso);
+  const out = new Map<string, { comments: number; ratings: number; stars: number }>();
+  const merge = (id: string, c: number, r: number, s: number) => {
+    const f = out.get(id) ?? { comments: 0, ratings: 0, stars: 0 };
+    f.comments += c;
+    f.ratings += r;
+    f.stars += s;
+    out.set(id, f);
+  };
+  const announced = sql`p.guild_id = ${w.guildId} and p.publish_state in (${sql.join(ANNOUNCED)})`;
+  // The whole days: one range of (post_id, day) per announced post of the server (a week is ~8 rows a post), summed
+  // where it is read; no grouping of the server's rows (a sort of ~70,000 rows in a busy week).
+  const wholeDays = async (tx: Db): Promise<Array<{ id: string; c: number; r: number; s: number }>> => {
+    if (!whole) return [];
+    const from = whole.from.slice(0, 10);
+    const to = whole.to.slice(0, 10);
+    if (db.dialect === 'postgres') {
+      const { rows } = await sql<{ posts: Array<[string, number, number, number]> | null }>`
+        select json_agg(json_build_array(p.id, t.c, t.r, t.s)) as posts from posts p
+        cross join lateral (select coalesce(sum(d.replies), 0) as c, coalesce(sum(d.ratings), 0) as r, coalesce(sum(d.star_sum), 0) as s
+                            from digest_post_days d where d.post_id = p.id and d.day >= ${from} and d.day < ${to}) t
+        where ${announced} and (t.c <> 0 or t.r <> 0)`.execute(tx.kysely);
+      return (rows[0]?.posts ?? []).map(([id, c, r, s]) => ({ id, c, r, s }));
+    }
+    // MATERIALIZED: the packed sums ("replies:ratings:stars") are computed once per post, then filtered.
+    const { rows } = await sql<{ id: string; packed: string }>`
+      with x as materialized (
+        select p.id, (select coalesce(sum(d.replies), 0) || ':' || coalesce(sum(d.ratings), 0) || ':' || coalesce(sum(d.star_sum), 0)
+                      from digest_post_days d where d.post_id = p.id and d.day >= ${from} and d.day < ${to}) as packed
+        from posts p where ${announced}
+      )
+      select id, packed from x where packed <> '0:0:0'`.execute(tx.kysely);
+    return rows.map((r) => {
+      const [c, rr, st] = r.packed.split(':').map(Number);
+      return { id: r.id, c: c!, r: rr!, s: st! };
+    });
+  };
+  const [days, ...rest] = await withoutJit(db, (tx) =>
+    Promise.all([
+      wholeDays(tx).then((rows) => ({ rows })),
+      ...edges.map((e) =>
+        sql<{ id: string; c: number; r: number; s: number }>`
+          select x.post_id as id, sum(x.c) as c, sum(x.r) as r, sum(x.s) as s from (
+            select post_id, 1 as c, 0 as r, 0 as s from comments
+            where guild_id = ${w.guildId} and deleted_at is null and created_at >= ${e.from} and created_at < ${e.to}
+            union all
+            select post_id, 0, 1, stars from ratings where guild_id = ${w.guildId} and updated_at >= ${e.from} and updated_at < ${e.to}
+          ) x join posts p on p.id = x.post_id where ${announced} group by x.post_id`.execute(tx.kysely),
+      ),
+    ]),
+  );
+  for (const res of [days, ...rest]) for (const r of res.rows) merge(r.id, num(r.c), num(r.r), num(r.s));
+  return out;
+}
+
+/** Live comments, ratings and their stars' sum of all time, per post (from digest_post_days). */
+export async function postTotals(db: Db, ids: readonly string[]): Promise<Map<string, { replies: number; ratingCount: number; ratingSum: number }>> {
+  const out = new Map(ids.map((id) => [id, { replies: 0, ratingCount: 0, ratingSum: 0 }]));
+  if (ids.length === 0) return out;
+  // One range of (post_id, day) per post (PostgreSQL: a lateral read; SQLite: the three sums packed in one value).
+  if (db.dialect === 'postgres') {
+    const { rows } = await withoutJit(db, (tx) =>
+      sql<{ id: string; c: number; r: number; s: number }>`
+      select j.id, t.c, t.r, t.s from unnest(${ids}::text[]) as j(id)
+      cross join lateral (select sum(d.replies) as c, sum(d.ratings) as r, sum(d.star_sum) as s from digest_post_days d where d.post_id = j.id) t`.execute(
+        tx.kysely,
+      ),
+    );
+    for (const r of rows) out.set(r.id, { replies: num(r.c), ratingCount: num(r.r), ratingSum: num(r.s) });
+    return out;
+  }
+  const { rows: packed } = await sql<{ id: string; packed: string | null }>`
+    select j.value as id, (select sum(d.replies) || ':' || sum(d.ratings) || ':' || sum(d.star_sum) from digest_post_days d where d.post_id = j.value) as packed
+    from json_each(${JSON.stringify(ids)}) j`.execute(db.kysely);
+  const rows = packed.map((r) => {
+    const [c, rr, st] = (r.packed ?? '0:0:0').split(':');
+    return { id: r.id, c: num(c), r: num(rr), s: num(st) };
+  });
+  for (const r of rows) out.set(r.id, { replies: num(r.c), ratingCount: num(r.r), ratingSum: num(r.s) });
+  return out;
 }
 
 /**
  * Ratings given (or changed) in the window, per announced post of the server, with the sum and count of all of each
  * such post's ratings, and optionally the server's rating total since `since` (the prior of "top rated").
- *
- * One read of the window, not two: each rating of the window is visited once (one range of each of the server's
- * posts in (post_id, updated_at)), and the all-time figures are that window count plus what lies outside it: the
- * post's ratings before the window (one seek per rated post) and the server's ratings after it (a range that is
- * empty when the digest runs as its period ends). The prior's total is likewise the window's (all the server's
- * posts) plus [since, start) and [end, ∞). Everything is read in one statement (PostgreSQL) or one transaction
- * (SQLite), so a rating that moves in time while it runs (re-rated) is counted once. The ranges by server rely on
- * ratings.guild_id being its post's server (migration 004: every write path sets it).
+ * From the rollups (see above), in one transaction so a rating that moves while it runs is counted once.
  */
 export async function windowRatings(db: Db, w: DigestWindow, since?: string): Promise<WindowRatings> {
-  if (db.dialect === 'postgres') return windowRatingsPg(db, w, since);
   return withTransaction(db, async (tx) => {
-    const k = tx.kysely;
-    // Every post of the server (any state: the prior counts them all) with its window's "count:sum"; the ones
-    // announced and rated also get their ratings before the window. MATERIALIZED: the window subquery runs once per post.
-    const { rows } = await sql<{ id: string; announced: number; packed: string; before: string | null }>`
-      with x as materialized (
-        select p.id, p.publish_state in (${sql.join(ANNOUNCED)}) as announced,
-               (select count(*) || ':' || coalesce(sum(r.stars), 0) from ratings r
-                where r.post_id = p.id and r.updated_at >= ${w.start} and r.updated_at < ${w.end}) as packed
-        from posts p where p.guild_id = ${w.guildId}
-      )
-      select x.id, x.announced, x.packed,
-             case when x.announced then (select count(*) || ':' || coalesce(sum(r.stars), 0) from ratings r
-                                         where r.post_id = x.id and r.updated_at < ${w.start}) end as before
-      from x where x.packed <> '0:0'`.execute(k);
-    const after = await sql<{ post_id: string; n: number; s: number }>`
-      select post_id, count(*) as n, coalesce(sum(stars), 0) as s from ratings
-      where guild_id = ${w.guildId} and updated_at >= ${w.end} group by post_id`.execute(k);
-    const afterByPost = new Map(after.rows.map((r) => [r.post_id, { n: num(r.n), s: num(r.s) }]));
-    const posts: WindowRatings['posts'] = new Map();
-    const inWindow = { n: 0, s: 0 };
-    for (const r of rows) {
-      const win = unpack(r.packed);
-      inWindow.n += win.n;
-      inWindow.s += win.s;
-      if (!r.announced) continue;
-      const before = unpack(r.before);
-      const later = afterByPost.get(r.id) ?? { n: 0, s: 0 };
-      posts.set(r.id, { newRatings: win.n, ratingCount: win.n + before.n + later.n, ratingSum: win.s + before.s + later.s });
-    }
-    let prior: WindowRatings['prior'] = null;
-    if (since !== undefined) {
-      if (since <= w.start) {
-        const { rows: o } = await sql<{ n: number; s: number }>`
-          select count(*) as n, coalesce(sum(stars), 0) as s from ratings
-          where guild_id = ${w.guildId} and updated_at >= ${since} and updated_at < ${w.start}`.execute(k);
-        let laterN = 0;
-        let laterS = 0;
-        for (const a of afterByPost.values()) {
-          laterN += a.n;
-          laterS += a.s;
-        }
-        prior = { count: num(o[0]?.n) + inWindow.n + laterN, sum: num(o[0]?.s) + inWindow.s + laterS };
-      } else {
-        prior = await priorSince(tx, w.guildId, since);
-      }
-    }
-    return { posts, prior };
+    const figures = await windowPostFigures(tx, w);
+    return (await ratingsOf(tx, w, figures, since)).ratings;
   });
 }
 
-/** The server's ratings since `since`, read directly (a window that starts before `since`). */
-async function priorSince(db: Db, guildId: string, since: string): Promise<{ sum: number; count: number }> {
-  const { rows } = await sql<{ n: number; s: number }>`
-    select count(*) as n, coalesce(sum(stars), 0) as s from ratings where guild_id = ${guildId} and updated_at >= ${since}`.execute(db.kysely);
-  return { count: num(rows[0]?.n), sum: num(rows[0]?.s) };
-}
-
-async function windowRatingsPg(db: Db, w: DigestWindow, since?: string): Promise<WindowRatings> {
-  // x: every post of the server (any state: the prior counts them all) with its window's count and sum, each read
-  // by one range of (post_id, updated_at). The rated announced ones then get their ratings before the window (one
-  // seek each) and after it (a: the server's ratings after the window). One row back, the posts as JSON: ten
-  // thousand rows cost the client more to take apart than the server to count.
-  const prior =
-    since === undefined
-      ? sql`null::bigint as prior_n, null::bigint as prior_s`
-      : since <= w.start
-        ? sql`(select coalesce(sum(n), 0) from x) + (select coalesce(sum(n), 0) from a) + o.n as prior_n,
-              (select coalesce(sum(s), 0) from x) + (select coalesce(sum(s), 0) from a) + coalesce(o.s, 0) as prior_s
-              from (select count(*) as n, sum(stars) as s from ratings
-                    where guild_id = ${w.guildId} and updated_at >= ${since} and updated_at < ${w.start}) o`
-        : sql`o.n as prior_n, coalesce(o.s, 0) as prior_s
-              from (select count(*) as n, sum(stars) as s from ratings where guild_id = ${w.guildId} and updated_at >= ${since}) o`;
-  const { rows } = await withoutJit(db, (tx) =>
-    sql<{ posts: Array<[string, number, number, number]> | null; prior_n: number | null; prior_s: number | null }>`
-    with x as materialized (
-      select p.id, p.publish_state in (${sql.join(ANNOUNCED)}) as announced, t.n, t.s
-      from posts p
-      cross join lateral (select count(*) as n, sum(r.stars) as s from ratings r
-                          where r.post_id = p.id and r.updated_at >= ${w.start} and r.updated_at < ${w.end}) t
-      where p.guild_id = ${w.guildId}
-    ), a as (
-      select post_id, count(*) as n, sum(stars) as s from ratings
-      where guild_id = ${w.guildId} and updated_at >= ${w.end}
-      group by post_id
-    ), act as (
-      select x.id, x.n, x.n + b.n + coalesce(a.n, 0) as total_n, x.s + coalesce(b.s, 0) + coalesce(a.s, 0) as total_s
-      from x
-      cross join lateral (select count(*) as n, sum(r.stars) as s from ratings r where r.post_id = x.id and r.updated_at < ${w.start}) b
-      left join a on a.post_id = x.id
-      where x.announced and x.n > 0
-    )
-    select (select json_agg(json_build_array(id, n, total_n, total_s)) from act) as posts, ${prior}`.execute(tx.kysely),
-  );
-  const row = rows[0];
+async function ratingsOf(
+  db: Db,
+  w: DigestWindow,
+  figures: ReadonlyMap<string, { ratings: number }>,
+  since?: string,
+): Promise<{ ratings: WindowRatings; replies: Map<string, number> }> {
+  const rated = [...figures].filter(([, f]) => f.ratings > 0).map(([id]) => id);
+  const [totals, prior] = await Promise.all([postTotals(db, rated), since === undefined ? Promise.resolve(null) : priorSince(db, w.guildId, since)]);
   const posts: WindowRatings['posts'] = new Map();
-  for (const [id, n, count, sum] of row?.posts ?? []) posts.set(id, { newRatings: num(n), ratingCount: num(count), ratingSum: num(sum) });
-  return { posts, prior: since === undefined ? null : { count: num(row?.prior_n), sum: num(row?.prior_s) } };
-}
-
-/**
- * Live comments written in the window, per announced post of the server (posts without any are left out). Each
- * comment of the window is visited once, by one range of each post's (post_id, created_at) index of live comments.
- */
-export async function windowComments(db: Db, w: DigestWindow): Promise<Map<string, number>> {
-  if (db.dialect === 'postgres') {
-    const { rows } = await withoutJit(db, (tx) =>
-      sql<{ counts: Record<string, number> | null }>`
-      select json_object_agg(p.id, t.n) as counts
-      from posts p
-      cross join lateral (select count(*) as n from comments c
-                          where c.post_id = p.id and c.deleted_at is null and c.created_at >= ${w.start} and c.created_at < ${w.end}) t
-      where p.guild_id = ${w.guildId} and p.publish_state in (${sql.join(ANNOUNCED)}) and t.n > 0`.execute(tx.kysely),
-    );
-    return new Map(Object.entries(rows[0]?.counts ?? {}).map(([id, n]) => [id, num(n)]));
+  const replies = new Map<string, number>();
+  for (const id of rated) {
+    const t = totals.get(id)!;
+    posts.set(id, { newRatings: figures.get(id)!.ratings, ratingCount: t.ratingCount, ratingSum: t.ratingSum });
+    replies.set(id, t.replies);
   }
-  const { rows } = await sql<{ id: string; n: number }>`
-    with x as materialized (
-      select p.id, (select count(*) from comments c
-                    where c.post_id = p.id and c.deleted_at is null and c.created_at >= ${w.start} and c.created_at < ${w.end}) as n
-      from posts p where p.guild_id = ${w.guildId} and p.publish_state in (${sql.join(ANNOUNCED)})
-    )
-    select id, n from x where n > 0`.execute(db.kysely);
-  return new Map(rows.map((r) => [r.id, num(r.n)]));
+  return { ratings: { posts, prior }, replies };
+}
+
+/** The server's ratings (posts in any state) given or changed since `since`: its quarter-hour buckets. */
+async function priorSince(db: Db, guildId: string, since: string): Promise<{ sum: number; count: number }> {
+  const from = ceilQuarterIso(since);
+  const [b, edge] = await Promise.all([
+    sql<{ n: number; s: number }>`select coalesce(sum(ratings), 0) as n, coalesce(sum(s1 + 2 * s2 + 3 * s3 + 4 * s4 + 5 * s5), 0) as s
+      from digest_buckets where guild_id = ${guildId} and bucket >= ${quarterOf(from)}`.execute(db.kysely),
+    sql<{ n: number; s: number }>`select count(*) as n, coalesce(sum(stars), 0) as s from ratings
+      where guild_id = ${guildId} and updated_at >= ${since} and updated_at < ${from}`.execute(db.kysely),
+  ]);
+  return { count: num(b.rows[0]?.n) + num(edge.rows[0]?.n), sum: num(b.rows[0]?.s) + num(edge.rows[0]?.s) };
+}
+
+/** Live comments written in the window, per announced post of the server (posts without any are left out). */
+export async function windowComments(db: Db, w: DigestWindow): Promise<Map<string, number>> {
+  const figures = await windowPostFigures(db, w);
+  return new Map([...figures].filter(([, f]) => f.comments > 0).map(([id, f]) => [id, f.comments]));
 }
 
 /**
- * Live comments of these posts (of the window's server) written outside the window: before it (one seek per post
- * into (post_id, created_at)) and after it (the server's range after the window, usually empty; comments.guild_id
- * is its post's server). A post's replies of all time are its window count (windowComments) plus this. Comments
- * never move in time (created_at is fixed), so the two reads need not share a snapshot: none is counted twice.
+ * The window's per-post figures read once: its comments per post (most discussed), its ratings per post with
+ * their all-time totals and the prior (top rated), and the all-time live replies of the rated posts (top rated's
+ * last tie-breaker).
+ */
+export async function windowPosts(
+  db: Db,
+  w: DigestWindow,
+  since?: string,
+): Promise<{ comments: Map<string, number>; ratings: WindowRatings; replies: Map<string, number> }> {
+  return withTransaction(db, async (tx) => {
+    const figures = await windowPostFigures(tx, w);
+    const comments = new Map([...figures].filter(([, f]) => f.comments > 0).map(([id, f]) => [id, f.comments]));
+    const { ratings, replies } = await ratingsOf(tx, w, figures, since);
+    return { comments, ratings, replies };
+  });
+}
+
+/**
+ * Live comments of these posts (of the window's server) written outside the window: all of their live comments
+ * (digest_post_days) less the window's.
  */
 export async function commentsOutsideWindow(db: Db, w: DigestWindow, ids: readonly string[]): Promise<Map<string, number>> {
   const out = new Map(ids.map((id) => [id, 0]));
   if (ids.length === 0) return out;
-  const after = sql`(select post_id, count(*) as n from comments
-                     where guild_id = ${w.guildId} and deleted_at is null and created_at >= ${w.end} group by post_id) a`;
-  if (db.dialect === 'postgres') {
-    const { rows } = await withoutJit(db, (tx) =>
-      sql<{ counts: Record<string, number> | null }>`
-      select json_object_agg(u.id, b.n + coalesce(a.n, 0)) as counts
-      from unnest(${[...ids]}::text[]) as u(id)
-      cross join lateral (select count(*) as n from comments c
-                          where c.post_id = u.id and c.deleted_at is null and c.created_at < ${w.start}) b
-      left join ${after} on a.post_id = u.id`.execute(tx.kysely),
-    );
-    for (const [id, n] of Object.entries(rows[0]?.counts ?? {})) out.set(id, num(n));
+  return withTransaction(db, async (tx) => {
+    const [totals, figures] = await Promise.all([postTotals(tx, ids), windowPostFigures(tx, w)]);
+    for (const id of ids) out.set(id, totals.get(id)!.replies - (figures.get(id)?.comments ?? 0));
     return out;
-  }
-  const { rows } = await sql<{ id: string; n: number }>`
-    select j.value as id,
-           (select count(*) from comments c where c.post_id = j.value and c.deleted_at is null and c.created_at < ${w.start})
-           + coalesce(a.n, 0) as n
-    from json_each(${JSON.stringify(ids)}) j
-    left join ${after} on a.post_id = j.value`.execute(db.kysely);
-  for (const r of rows) out.set(r.id, num(r.n));
-  return out;
+  });
 }
 
 /** Sum and count of all the ratings of these posts (any number of posts). */
@@ -396,7 +493,8 @@ async function unannouncedPostsWithActivity(db: Db, guildId: string): Promise<st
 }
 
 /**
- * Distinct people who commented (live comments) or rated in the window, on the server's announced posts.
+ * Distinct people who commented (live comments) or rated in the window, on the server's announced posts, less the
+ * members who chose `hidden` (they are neither shown nor counted; `anonymous` ones are counted).
  *
  * Reading the window (a million comments and ratings in a busy week) and de-duplicating it costs seconds;
  * instead it skips through the server's people in the (guild_id, author_id, created_at) and (guild_id,
@@ -421,7 +519,8 @@ export async function countParticipants(db: Db, w: DigestWindow): Promise<number
         select 1 from ratings r
         where r.guild_id = ${w.guildId} and r.user_id = ra.person
           and r.updated_at >= ${w.start} and r.updated_at < ${w.end}${notIn('r.post_id', excluded)})
-    ) u`.execute(tx.kysely),
+    ) u
+    where not exists (select 1 from member_privacy mp where mp.guild_id = ${w.guildId} and mp.user_id = u.person and mp.show = 'hidden')`.execute(tx.kysely),
   );
   return Number(rows[0]?.n ?? 0);
 }
@@ -522,57 +621,25 @@ export interface WindowActivity {
 
 /**
  * The window's replies and ratings per bucket (`starts`: the sorted bucket starts, the first = w.start; the last
- * bucket ends at w.end) and its ratings by stars: one range of the server's (guild_id, time) index per bucket.
+ * bucket ends at w.end) and its ratings by stars: sums of the server's quarter-hour rollups (a day of any time
+ * zone is whole quarter hours of UTC), the rows only for what is left at the window's ends.
  */
 export async function windowActivity(db: Db, w: DigestWindow, starts: readonly string[]): Promise<WindowActivity> {
   if (starts.length === 0 || starts[0] !== w.start) throw new RangeError('the buckets must start at the window start');
-  const excluded = await unannouncedPostsWithActivity(db, w.guildId);
-  const out: WindowActivity = { replies: starts.map(() => 0), ratings: starts.map(() => 0), stars: [0, 0, 0, 0, 0] };
-  // One aggregate per bucket over its own index range (UNION ALL): each range is counted as it streams, with no
-  // grouping (a CASE per row and a GROUP BY over a million rows cost several times more).
-  const ranges = starts.map((from, i) => ({ from, to: starts[i + 1] ?? w.end }));
-  const [comments, ratings] = await withoutJit(db, (tx) =>
-    Promise.all([
-      sql<{ b: number; n: number }>`${sql.join(
-        ranges.map(
-          (r, i) => sql`select ${sql.lit(i)} as b, count(*) as n from comments
-            where guild_id = ${w.guildId} and deleted_at is null and created_at >= ${r.from} and created_at < ${r.to}${notIn('post_id', excluded)}`,
-        ),
-        sql` union all `,
-      )}`.execute(tx.kysely),
-      sql<{ b: number; n: number; s1: number; s2: number; s3: number; s4: number; s5: number }>`${sql.join(
-        ranges.map(
-          (r, i) => sql`select ${sql.lit(i)} as b, count(*) as n, ${sql.join(
-            [1, 2, 3, 4, 5].map((k) => sql`coalesce(sum(case when stars = ${sql.lit(k)} then 1 else 0 end), 0) as ${sql.ref(`s${k}`)}`),
-          )} from ratings
-            where guild_id = ${w.guildId} and updated_at >= ${r.from} and updated_at < ${r.to}${notIn('post_id', excluded)}`,
-        ),
-        sql` union all `,
-      )}`.execute(tx.kysely),
-    ]),
+  const figures = await rangeFigures(
+    db,
+    w.guildId,
+    starts.map((from, i) => ({ from, to: starts[i + 1] ?? w.end })),
   );
-  for (const r of comments.rows) out.replies[num(r.b)] = num(r.n);
-  for (const r of ratings.rows) {
-    out.ratings[num(r.b)] = num(r.n);
-    out.stars = [0, 1, 2, 3, 4].map((k) => out.stars[k]! + num(r[`s${k + 1}` as 's1'])) as WindowActivity['stars'];
-  }
-  return out;
+  const stars: WindowActivity['stars'] = [0, 0, 0, 0, 0];
+  for (const f of figures) for (let k = 0; k < 5; k++) stars[k] = stars[k]! + f.stars[k]!;
+  return { replies: figures.map((f) => f.replies), ratings: figures.map((f) => f.ratings), stars };
 }
 
 /** Live comments and ratings of the window (announced posts): the figures of the trend's previous week. */
 export async function windowCounts(db: Db, w: DigestWindow): Promise<{ comments: number; ratings: number }> {
-  const excluded = await unannouncedPostsWithActivity(db, w.guildId);
-  const [c, r] = await withoutJit(db, (tx) =>
-    Promise.all([
-      sql<{ n: number }>`select count(*) as n from comments
-        where guild_id = ${w.guildId} and deleted_at is null and created_at >= ${w.start} and created_at < ${w.end}${notIn('post_id', excluded)}`.execute(
-        tx.kysely,
-      ),
-      sql<{ n: number }>`select count(*) as n from ratings
-        where guild_id = ${w.guildId} and updated_at >= ${w.start} and updated_at < ${w.end}${notIn('post_id', excluded)}`.execute(tx.kysely),
-    ]),
-  );
-  return { comments: num(c.rows[0]?.n), ratings: num(r.rows[0]?.n) };
+  const [f] = await rangeFigures(db, w.guildId, [{ from: w.start, to: w.end }]);
+  return { comments: f!.replies, ratings: f!.ratings };
 }
 
 export interface WaitingPost {
@@ -624,30 +691,27 @@ export interface NewVoice {
 
 /**
  * People whose first live comment or rating on the server falls in the window ("new voices"), by id, with their
- * privacy choice; members who chose `hidden` are left out altogether (not even counted). Found like
- * countParticipants: skipping from person to person through the server's author and rater indexes, then one seek
- * each for activity in the window and one before it. (A rating changed later keeps only its newest time, so a
- * person whose only earlier activity is a rating they changed this week counts as new.)
+ * privacy choice; members who chose `hidden` are left out altogether (not even counted). A range of
+ * digest_first_activity (the time of each person's first live comment or rating in the server, kept by triggers);
+ * when the server has unannounced posts with activity, each must also have written or rated in the window on an
+ * announced post. (A rating changed later keeps only its newest time, so a person whose only earlier activity is a
+ * rating they changed this week counts as new.)
  */
 export async function newVoices(db: Db, w: DigestWindow): Promise<NewVoice[]> {
   const excluded = await unannouncedPostsWithActivity(db, w.guildId);
+  const onAnnounced = excluded.length
+    ? sql`and (exists (select 1 from comments c where c.guild_id = ${w.guildId} and c.deleted_at is null and c.author_id = f.user_id
+                     and c.created_at >= ${w.start} and c.created_at < ${w.end}${notIn('c.post_id', excluded)})
+        or exists (select 1 from ratings r where r.guild_id = ${w.guildId} and r.user_id = f.user_id
+                     and r.updated_at >= ${w.start} and r.updated_at < ${w.end}${notIn('r.post_id', excluded)}))`
+    : sql``;
   const { rows } = await withoutJit(db, (tx) =>
     sql<{ person: string; show: string }>`
-    with recursive ${peopleOf(w.guildId)}, people(person) as (
-      select person from ca where person is not null
-      union
-      select person from ra where person is not null
-    )
-    select p.person, coalesce(mp.show, 'named') as show from people p
-    left join member_privacy mp on mp.guild_id = ${w.guildId} and mp.user_id = p.person
-    where coalesce(mp.show, 'named') <> 'hidden'
-      and (exists (select 1 from comments c where c.guild_id = ${w.guildId} and c.deleted_at is null and c.author_id = p.person
-                     and c.created_at >= ${w.start} and c.created_at < ${w.end}${notIn('c.post_id', excluded)})
-        or exists (select 1 from ratings r where r.guild_id = ${w.guildId} and r.user_id = p.person
-                     and r.updated_at >= ${w.start} and r.updated_at < ${w.end}${notIn('r.post_id', excluded)}))
-      and not exists (select 1 from comments c where c.guild_id = ${w.guildId} and c.deleted_at is null and c.author_id = p.person and c.created_at < ${w.start})
-      and not exists (select 1 from ratings r where r.guild_id = ${w.guildId} and r.user_id = p.person and r.updated_at < ${w.start})
-    order by p.person`.execute(tx.kysely),
+    select f.user_id as person, coalesce(mp.show, 'named') as show from digest_first_activity f
+    left join member_privacy mp on mp.guild_id = f.guild_id and mp.user_id = f.user_id
+    where f.guild_id = ${w.guildId} and f.first_at >= ${w.start} and f.first_at < ${w.end}
+      and coalesce(mp.show, 'named') <> 'hidden' ${onAnnounced}
+    order by f.user_id`.execute(tx.kysely),
   );
   return rows.map((r) => ({ userId: r.person, show: r.show === 'anonymous' ? 'anonymous' : 'named' }));
 }
