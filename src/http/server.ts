@@ -25,7 +25,7 @@ import { registerMediaRoutes, type MediaContext } from './media.ts';
 export type HttpContext = Pick<AppContext, 'config' | 'log' | 'db' | 'redisHealth' | 'version'> & MediaContext;
 
 export interface HttpServerOptions {
-  /** Requests per client (IP address) and window; default 120 a minute. */
+  /** Requests per client (IP address) and window; default HTTP_RATE_LIMIT (120) a minute. */
   rateLimit?: { max: number; timeWindowMs: number };
   /** Time allowed for each health check (database, Redis); default 3000 ms. */
   healthTimeoutMs?: number;
@@ -131,7 +131,7 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
   const origins = corsOrigins(ctx.config.httpCorsOrigins);
   const app = createFastify(ctx, opts);
   installErrorHandling(app, log);
-  await registerPlugins(app, origins, opts);
+  await registerPlugins(app, origins, ctx.config.httpRateLimit, opts);
   registerHealth(app, ctx, log, opts);
   registerWidget(app);
   registerPostRoutes(app, ctx);
@@ -230,13 +230,15 @@ function installErrorHandling(app: FastifyInstance, log: HttpContext['log']): vo
 }
 
 /** CORS for the blog origins (HTTP_CORS_ORIGINS) and the per-client rate limit. */
-async function registerPlugins(app: FastifyInstance, origins: string[] | '*', opts: HttpServerOptions): Promise<void> {
+async function registerPlugins(app: FastifyInstance, origins: string[] | '*', httpRateLimit: number, opts: HttpServerOptions): Promise<void> {
   if (origins === '*' || origins.length > 0) {
     await app.register(cors, { origin: origins, methods: ['GET', 'HEAD'], maxAge: 600, strictPreflight: false });
   }
+  // HTTP_RATE_LIMIT=0: no per-client limit (a CDN or the reverse proxy limits instead); the options win (tests).
+  if (!opts.rateLimit && httpRateLimit === 0) return;
   await app.register(rateLimit, {
     global: true,
-    max: opts.rateLimit?.max ?? 120,
+    max: opts.rateLimit?.max ?? httpRateLimit,
     timeWindow: opts.rateLimit?.timeWindowMs ?? 60_000,
     errorResponseBuilder: (_request, context) => new HttpError(429, 'rate_limited', `Too many requests; try again in ${context.after}.`),
   });
