@@ -117,7 +117,7 @@ function mediaService(db: RootDb, log: Logger, redis: Redis, config: Config, dis
 
 /** The blog-facing HTTP API (HTTP_PORT; 0 disables it in `start`, an ephemeral port in `web`): closed before the workers and the database. */
 async function startHttp(ctx: HttpContext, closers: Closers, port?: number): Promise<void> {
-  const http = await startHttpServer(ctx, port === undefined ? {} : { port });
+  const http = await startHttpServer(ctx, { answerCacheMs: ctx.config.httpAnswerCacheMs, ...(port === undefined ? {} : { port }) });
   closers.push(['http api', () => http.close()]);
 }
 

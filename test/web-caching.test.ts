@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../src/config.ts';
 import { VERSION } from '../src/context.ts';
-import { cacheControl, etagMatches, strongEtag } from '../src/http/caching.ts';
+import { AnswerCache, cacheControl, etagMatches, strongEtag } from '../src/http/caching.ts';
 import { createHttpServer } from '../src/http/server.ts';
 import { createLogger } from '../src/logger.ts';
 import { listComments, markCommentsDeleted, upsertComments } from '../src/repositories/comments.ts';
@@ -35,6 +35,42 @@ unit('strong ETags from the bytes; If-None-Match compares weakly (W/ ignored), l
   assert.not.ok(etagMatches(undefined, e));
   assert.is(cacheControl(60, 300), 'public, max-age=60, stale-while-revalidate=300');
   assert.is(cacheControl(-5, 1.7), 'public, max-age=0, stale-while-revalidate=1');
+});
+unit('AnswerCache: one build per key and period (concurrent misses share it), rebuilt after ttl, errors never stored, 0 = off', async () => {
+  let clock = 0;
+  let builds = 0;
+  const cache = new AnswerCache(1000, 2, () => clock);
+  const build = async () => {
+    builds++;
+    await new Promise((r) => setTimeout(r, 5));
+    return `{"n":${builds}}`;
+  };
+  const burst = await Promise.all(Array.from({ length: 5 }, () => cache.get('/a', build)));
+  assert.is(builds, 1, 'one build for a burst');
+  assert.is(new Set(burst.map((a) => a.etag)).size, 1);
+  assert.is(burst[0]!.etag, strongEtag(burst[0]!.body));
+  clock = 999;
+  assert.is((await cache.get('/a', build)).body, '{"n":1}', 'reused within the period');
+  clock = 1000;
+  assert.is((await cache.get('/a', build)).body, '{"n":2}', 'rebuilt after it');
+  let fails = 0;
+  const failing = async (): Promise<string> => {
+    fails++;
+    throw new Error('not found');
+  };
+  await cache.get('/missing', failing).catch(() => {});
+  await cache.get('/missing', failing).catch(() => {});
+  assert.is(fails, 2, 'an error is not stored');
+  await cache.get('/b', build);
+  await cache.get('/c', build);
+  const before = builds;
+  await cache.get('/a', build);
+  assert.is(builds, before + 1, 'the oldest entry went over the cap of 2');
+  const off = new AnswerCache(0);
+  let n = 0;
+  await off.get('/x', async () => String(++n));
+  await off.get('/x', async () => String(++n));
+  assert.is(n, 2, 'ttl 0 builds every time');
 });
 unit.run();
 

@@ -57,3 +57,54 @@ export function sendCacheable(request: FastifyRequest, reply: FastifyReply, answ
   if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send();
   return reply.type(answer.contentType ?? 'application/json; charset=utf-8').send(answer.body);
 }
+
+/** A serialized answer with its strong ETag (hashed once). */
+export interface CachedAnswer {
+  body: string;
+  etag: string;
+}
+
+/**
+ * A tiny in-process cache of serialized answers, for a short time (`ttlMs`, e.g. one second): under load a route
+ * builds each answer at most once per key and period (concurrent misses share one build), and every other request
+ * is the stored bytes and ETag. An answer is at most `ttlMs` older than the database, on top of the `max-age` a
+ * client or CDN already allows. Errors (a 404) are never stored. `ttlMs` 0 = off (every request builds).
+ */
+export class AnswerCache {
+  readonly #entries = new Map<string, { at: number; answer: CachedAnswer }>();
+  readonly #building = new Map<string, Promise<CachedAnswer>>();
+
+  constructor(
+    readonly ttlMs: number,
+    readonly maxEntries = 1000,
+    readonly now: () => number = Date.now,
+  ) {}
+
+  async get(key: string, build: () => Promise<string>): Promise<CachedAnswer> {
+    const make = async (): Promise<CachedAnswer> => {
+      const body = await build();
+      return { body, etag: strongEtag(body) };
+    };
+    if (this.ttlMs <= 0) return make();
+    const hit = this.#entries.get(key);
+    if (hit && this.now() - hit.at < this.ttlMs) return hit.answer;
+    let pending = this.#building.get(key);
+    if (!pending) {
+      const started = this.now();
+      pending = make()
+        .then((answer) => {
+          this.#entries.delete(key);
+          this.#entries.set(key, { at: started, answer });
+          // The oldest insertions go first once over the cap (a Map iterates in insertion order).
+          for (const k of this.#entries.keys()) {
+            if (this.#entries.size <= this.maxEntries) break;
+            this.#entries.delete(k);
+          }
+          return answer;
+        })
+        .finally(() => this.#building.delete(key));
+      this.#building.set(key, pending);
+    }
+    return pending;
+  }
+}

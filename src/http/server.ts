@@ -17,7 +17,7 @@ import { ConfigError } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { pingDb } from '../db/index.ts';
 import { getWebPostView, getWebPostViewByUrl, pageWebPosts } from '../services/blog.ts';
-import { API_CACHE, SCRIPT_CACHE, sendCacheable } from './caching.ts';
+import { AnswerCache, API_CACHE, SCRIPT_CACHE, sendCacheable } from './caching.ts';
 import { errorBody, HttpError } from './errors.ts';
 import { registerMediaRoutes, type MediaContext } from './media.ts';
 
@@ -39,6 +39,11 @@ export interface HttpServerOptions {
   keepAliveTimeoutMs?: number;
   /** Open connections at most; a connection over the cap is closed at once. Default 1000. */
   maxConnections?: number;
+  /**
+   * How long (ms) a built JSON answer is reused for the same request URL (src/http/caching.ts AnswerCache); default 0
+   * (every request reads the database). The processes use HTTP_ANSWER_CACHE_MS (default 1000).
+   */
+  answerCacheMs?: number;
 }
 
 /** The longest request target (path and query) the API reads; a longer one is a 414. */
@@ -134,7 +139,7 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
   await registerPlugins(app, origins, ctx.config.httpRateLimit, opts);
   registerHealth(app, ctx, log, opts);
   registerWidget(app);
-  registerPostRoutes(app, ctx);
+  registerPostRoutes(app, ctx, new AnswerCache(opts.answerCacheMs ?? 0));
   registerMediaRoutes(app, ctx);
   return app;
 }
@@ -287,7 +292,7 @@ function registerWidget(app: FastifyInstance): void {
 }
 
 /** GET /api/posts?url=, /api/posts?guild= and /api/posts/:id. */
-function registerPostRoutes(app: FastifyInstance, ctx: HttpContext): void {
+function registerPostRoutes(app: FastifyInstance, ctx: HttpContext, answers: AnswerCache): void {
   app.get<{ Querystring: { url?: string; guild?: string; limit: number; offset: number } }>(
     '/api/posts',
     {
@@ -306,15 +311,21 @@ function registerPostRoutes(app: FastifyInstance, ctx: HttpContext): void {
     async (request, reply) => {
       const { url, guild, limit, offset } = request.query;
       if (url !== undefined) {
-        const view = await getWebPostViewByUrl(ctx.db, httpUrlOrThrow(url), { guildId: guild });
-        if (!view) throw new HttpError(404, 'post_not_found', 'No post with this URL is discussed here (yet).');
-        return sendCacheable(request, reply, { body: json(view), ...API_CACHE });
+        const postUrl = httpUrlOrThrow(url);
+        const answer = await answers.get(request.url, async () => {
+          const view = await getWebPostViewByUrl(ctx.db, postUrl, { guildId: guild });
+          if (!view) throw new HttpError(404, 'post_not_found', 'No post with this URL is discussed here (yet).');
+          return json(view);
+        });
+        return sendCacheable(request, reply, { ...answer, ...API_CACHE });
       }
       // Listing every server's posts at once would show who uses blogcord: a list is of one server.
       if (guild === undefined) throw new HttpError(400, 'bad_request', 'guild is required to list posts (or ask for one post with url)');
-      const page = await pageWebPosts(ctx.db, { guildId: guild, limit, offset });
-      const body = { posts: page.posts, page: { limit, offset, next: page.hasMore ? offset + limit : null } };
-      return sendCacheable(request, reply, { body: json(body), ...API_CACHE });
+      const answer = await answers.get(request.url, async () => {
+        const page = await pageWebPosts(ctx.db, { guildId: guild, limit, offset });
+        return json({ posts: page.posts, page: { limit, offset, next: page.hasMore ? offset + limit : null } });
+      });
+      return sendCacheable(request, reply, { ...answer, ...API_CACHE });
     },
   );
 
@@ -327,9 +338,12 @@ function registerPostRoutes(app: FastifyInstance, ctx: HttpContext): void {
       },
     },
     async (request, reply) => {
-      const view = await getWebPostView(ctx.db, request.params.id, { guildId: request.query.guild });
-      if (!view) throw new HttpError(404, 'post_not_found', 'No post with this id is served here.');
-      return sendCacheable(request, reply, { body: json(view), ...API_CACHE });
+      const answer = await answers.get(request.url, async () => {
+        const view = await getWebPostView(ctx.db, request.params.id, { guildId: request.query.guild });
+        if (!view) throw new HttpError(404, 'post_not_found', 'No post with this id is served here.');
+        return json(view);
+      });
+      return sendCacheable(request, reply, { ...answer, ...API_CACHE });
     },
   );
 }
