@@ -18,7 +18,7 @@ import { createLogger } from '../src/logger.ts';
 import { markCommentsDeleted, upsertComments } from '../src/repositories/comments.ts';
 import { setFeedWeb } from '../src/repositories/feeds.ts';
 import { chooseAppearance } from '../src/services/privacy.ts';
-import { createMediaService, redisMediaCache, urlExpiry, REFRESH_MARGIN_MS } from '../src/services/media.ts';
+import { createMediaService, MediaUnavailableError, redisMediaCache, urlExpiry, REFRESH_MARGIN_MS } from '../src/services/media.ts';
 import { DIALECTS, createTestDb, type TestDb } from './support/db.ts';
 import { REDIS_URL } from './support/bot.ts';
 import { seedDiscussion } from './support/fixtures.ts';
@@ -232,6 +232,22 @@ for (const dialect of DIALECTS) {
     const ok = await app.inject({ method: 'GET', url: `/media/${ids.withFiles}/0` });
     assert.is(ok.statusCode, 302, 'nothing lost: the next request renews it');
     assert.is((await fetch(String(ok.headers.location))).status, 200);
+  });
+
+  test('a process without DISCORD_TOKEN: an expired link is a 503 naming why; a valid one still redirects', async ({ t, d, ids, redis }) => {
+    const media = createMediaService({
+      db: t.db,
+      log,
+      discord: null,
+      cache: redisMediaCache(redis, `tmedia${randomBytes(4).toString('hex')}`),
+      now: () => d.now(),
+    });
+    const error = await media.resolve(ids.withFiles, 0).catch((e: unknown) => e);
+    assert.instance(error, MediaUnavailableError);
+    assert.is((error as MediaUnavailableError).status, 503);
+    assert.match((error as Error).message, /cannot ask Discord/);
+    const early = createMediaService({ db: t.db, log, discord: null, cache: redisMediaCache(redis, 'unused'), now: () => 0 });
+    assert.ok((await early.resolve(ids.withFiles, 0))?.url.includes('?ex='), 'before its expiry the stored link needs no Discord');
   });
 
   test('404 for what the web may not show: deleted, hidden author, bad index, unknown id, a feed off the web', async ({ app, t, ids, seed }) => {
