@@ -1,12 +1,16 @@
-// `npm run bench [ingest|digest|catchup|feeds|render|web ...]`: prints one line per figure and writes them as JSON.
+// `npm run bench [ingest|digest|catchup|feeds|render|footprint|web ...]`: prints one line per figure and writes them as JSON.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { figures } from './figures.ts';
 
-const wanted = new Set(process.argv.slice(2).length ? process.argv.slice(2) : ['ingest', 'digest', 'catchup', 'feeds', 'render', 'web']);
+const wanted = new Set(process.argv.slice(2).length ? process.argv.slice(2) : ['ingest', 'digest', 'catchup', 'feeds', 'render', 'footprint', 'web']);
 const dialects = (process.env.BENCH_DIALECTS ?? 'sqlite,postgres').split(',') as Array<'sqlite' | 'postgres'>;
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-console.log(`blogcord benchmarks on ${machine}`);
+console.log(
+  `blogcord benchmarks on ${machine}; load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
 
 if (wanted.has('ingest')) {
   const { benchIngest } = await import('./ingest.ts');
@@ -31,6 +35,10 @@ if (wanted.has('web')) {
 if (wanted.has('render')) {
   const { benchRender } = await import('./render.ts');
   benchRender();
+}
+if (wanted.has('footprint')) {
+  const { benchFootprint } = await import('./footprint.ts');
+  await benchFootprint(dialects);
 }
 
 mkdirSync('bench/results', { recursive: true });
