@@ -1,9 +1,9 @@
-// `npm run bench [ingest|digest|catchup|feeds|render|footprint ...]`: prints one line per figure and writes them as JSON.
+// `npm run bench [ingest|digest|catchup|feeds|render|footprint|web ...]`: prints one line per figure and writes them as JSON.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { figures } from './figures.ts';
 
-const wanted = new Set(process.argv.slice(2).length ? process.argv.slice(2) : ['ingest', 'digest', 'catchup', 'feeds', 'render', 'footprint']);
+const wanted = new Set(process.argv.slice(2).length ? process.argv.slice(2) : ['ingest', 'digest', 'catchup', 'feeds', 'render', 'footprint', 'web']);
 const dialects = (process.env.BENCH_DIALECTS ?? 'sqlite,postgres').split(',') as Array<'sqlite' | 'postgres'>;
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 console.log(
@@ -27,6 +27,10 @@ if (wanted.has('catchup')) {
 if (wanted.has('feeds')) {
   const { benchFeeds } = await import('./feeds.ts');
   await benchFeeds(Number(process.env.BENCH_FEEDS ?? 1000));
+}
+if (wanted.has('web')) {
+  const { benchWeb } = await import('./web.ts');
+  for (const d of dialects) await benchWeb(d);
 }
 if (wanted.has('render')) {
   const { benchRender } = await import('./render.ts');

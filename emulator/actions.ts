@@ -270,7 +270,8 @@ export class Actions {
       if (!f) continue;
       const id = this.state.ids.next();
       const filename = a.filename ?? f.filename;
-      const url = `${this.baseUrl()}/attachments/${channelId}/${id}/${encodeURIComponent(filename)}`;
+      // Signed as Discord signs them: valid for a day (the emulator's signer), then refreshed through POST /attachments/refresh-urls.
+      const url = this.state.signer.sign(`${this.baseUrl()}/attachments/${channelId}/${id}/${encodeURIComponent(filename)}`);
       this.state.attachments.set(`${channelId}/${id}/${filename}`, { body: f.data, contentType: f.contentType });
       const size = f.contentType === 'image/png' ? pngSize(f.data) : null;
       out.push({

@@ -30,6 +30,9 @@
  *   discord.requests (RecordedRequest[]) ; discord.clearRequests() ; discord.routes()
  *   discord.messages(channel) oldest first ; discord.message(id) ; discord.reactions(message, { burst? }) → Map<emoji, userIds[]>
  *   discord.failNext(route, { status: 429 | 500 | 502 | 503, retryAfter?, times?, scope?, when? })
+ *   attachment URLs are signed like Discord's (?ex=&is=&hm=, valid 24 h); the CDN (baseUrl/attachments/...) answers an expired or
+ *   badly signed one 404 "This content is no longer available."; POST /attachments/refresh-urls gives fresh ones.
+ *   discord.now() ; discord.advanceClock(ms) ; discord.setAttachmentUrlTtl(seconds)   (the emulator's clock for URL expiry)
  *   await discord.dropGateway({ code = 4000, shard?, invalidate? }) ; await discord.waitForResume({ timeout })
  *   await discord.offline(async () => { ... })                 changes with the gateway muted (nothing dispatched, nothing buffered)
  *   await discord.setBotPermissions(guild, bits) ; await discord.setManageGuild(user, on, guild?)
@@ -68,8 +71,10 @@ import {
   type ChannelRecord,
   type GuildRecord,
   type InteractionRecord,
+  attachmentKey,
 } from './state.ts';
 import { createValidator } from './validation.ts';
+import { NO_LONGER_AVAILABLE } from './cdn.ts';
 
 export { DiscordHttpError, SnowflakeGenerator, shardOf, DEFAULT_BOT_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS };
 export type { RecordedRequest, FailureSpec, CommandInvocation };
@@ -283,6 +288,7 @@ export class DiscordEmulator {
       rateLimitHeaders: opts.rateLimitHeaders ?? true,
       recordRequests: opts.recordRequests ?? true,
       gatewayUrl: () => this.gatewayUrl,
+      baseUrl: () => this.baseUrl,
       shards: () => opts.shards ?? 1,
       log: this.log,
       onRequest: () => this.changed.fire(),
@@ -297,10 +303,11 @@ export class DiscordEmulator {
         return;
       }
       if (url.pathname.startsWith('/attachments/')) {
-        const key = url.pathname.slice('/attachments/'.length).split('/').map(decodeURIComponent).join('/');
-        const a = s.attachments.get(key);
-        if (a) res.writeHead(200, { 'Content-Type': a.contentType, 'Content-Length': String(a.body.length) }).end(a.body);
-        else res.writeHead(404).end();
+        // The CDN: an unknown, expired or badly signed attachment URL is Discord's plain-text 404.
+        const a = s.attachments.get(attachmentKey(url.pathname));
+        if (a && s.signer.check(url.pathname, url.searchParams) === 'ok')
+          res.writeHead(200, { 'Content-Type': a.contentType, 'Content-Length': String(a.body.length) }).end(a.body);
+        else res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(NO_LONGER_AVAILABLE);
         return;
       }
       res.writeHead(404, { 'Content-Type': 'application/json' }).end(JSON.stringify({ message: '404: Not Found', code: 0 }));
@@ -886,6 +893,24 @@ export class DiscordEmulator {
   // ---------------------------------------------------------------- failures & gateway control
 
   /** Fails the next matching request(s). `route` is a template as in the request log ('*' = any). */
+  /** The emulator's clock (ms): Date.now() plus every advanceClock so far. Signed attachment URLs expire by it. */
+  now(): number {
+    return this.state.signer.now();
+  }
+
+  /** Moves the emulator's clock forward (attachment URLs issued before may expire); returns the new time. */
+  advanceClock(ms: number): number {
+    if (!(ms >= 0)) throw new RangeError('advanceClock takes a non-negative number of milliseconds');
+    this.state.signer.offsetMs += ms;
+    return this.now();
+  }
+
+  /** How long attachment URLs signed from now on are valid (Discord: 86,400 s). */
+  setAttachmentUrlTtl(seconds: number): void {
+    if (!(seconds > 0)) throw new RangeError('setAttachmentUrlTtl takes a positive number of seconds');
+    this.state.signer.ttlSeconds = seconds;
+  }
+
   failNext(route: string, spec: FailureSpec): void {
     if (route !== '*' && !this.rest.listRoutes().includes(route))
       throw new Error(`discord emulator: unknown route ${route}; known: ${this.rest.listRoutes().join(', ')}`);

@@ -8,7 +8,7 @@ import { ApplicationCommandType, ChannelType, type APIApplicationCommand, type A
 import type { Actions, MessageBody, UploadedFile } from './actions.ts';
 import { DiscordHttpError, Errors, errorAt } from './errors.ts';
 import type { Interactions } from './interactions.ts';
-import { isThreadType, type DiscordState } from './state.ts';
+import { attachmentKey, isThreadType, type DiscordState } from './state.ts';
 import type { Validator } from './validation.ts';
 import { compareIds } from './snowflake.ts';
 
@@ -68,6 +68,8 @@ export interface RestOptions {
   rateLimitHeaders: boolean;
   recordRequests: boolean;
   gatewayUrl: () => string;
+  /** where the CDN (attachment URLs) is served */
+  baseUrl: () => string;
   shards: () => number;
   log: (line: string) => void;
   onRequest: (r: RecordedRequest) => void;
@@ -262,6 +264,25 @@ export class Rest {
       session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 },
     }));
     this.add('GET /users/@me', () => me());
+    // Fresh signed URLs for attachment URLs (expired or not): at most 50 a request; a URL that is not one of the
+    // CDN's attachments is left out of the answer, as Discord does.
+    this.add('POST /attachments/refresh-urls', ({ body }) => {
+      const urls = (body as { attachment_urls?: unknown } | null)?.attachment_urls;
+      if (!Array.isArray(urls) || urls.length === 0)
+        throw Errors.invalidFormBody({ attachment_urls: { _errors: [{ code: 'BASE_TYPE_REQUIRED', message: 'This field is required' }] } });
+      if (urls.length > 50)
+        throw Errors.invalidFormBody({ attachment_urls: { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 50 or fewer in length.' }] } });
+      const refreshed_urls: Array<{ original: string; refreshed: string }> = [];
+      urls.forEach((original: unknown, i) => {
+        if (typeof original !== 'string')
+          throw Errors.invalidFormBody({
+            attachment_urls: { [i]: { _errors: [{ code: 'STRING_TYPE_CONVERT', message: 'Could not interpret value as string.' }] } },
+          });
+        const refreshed = s.signer.refresh(original, this.opts.baseUrl(), (path) => s.attachments.has(attachmentKey(path)));
+        if (refreshed) refreshed_urls.push({ original, refreshed });
+      });
+      return { refreshed_urls };
+    });
     this.add(
       'GET /users/{user_id}',
       ({ params }) =>

@@ -3,6 +3,7 @@
  * application commands, interactions. Pure data + serializers to `discord-api-types/v10` shapes.
  * Mutations with side effects (dispatches, permission checks) live in actions.ts.
  */
+import { AttachmentSigner } from './cdn.ts';
 import {
   ChannelType,
   MessageType,
@@ -177,6 +178,8 @@ export class DiscordState {
   /** `${authorId}\u0000${nonce}` → { messageId, at } */
   readonly nonces = new Map<string, { messageId: string; at: number }>();
   readonly attachments = new Map<string, StoredAttachment>();
+  /** Signs the attachment URLs handed out (ex/is/hm) and checks them at the CDN; has the emulator's clock. */
+  readonly signer = new AttachmentSigner();
   botUserId = '';
   applicationId = '';
   /** the app has the privileged Message Content intent enabled in the developer portal */
@@ -382,3 +385,8 @@ export function isThreadType(type: number): boolean {
 }
 
 export { MessageType };
+
+/** The stored attachment's key (`channel/id/filename`) of a CDN path `/attachments/channel/id/filename`. */
+export function attachmentKey(pathname: string): string {
+  return pathname.slice('/attachments/'.length).split('/').map(decodeURIComponent).join('/');
+}

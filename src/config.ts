@@ -30,6 +30,10 @@ export interface Config {
    * (`loopback`, `linklocal`, `uniquelocal`).
    */
   readonly httpTrustProxy: boolean | readonly string[];
+  /** Requests a minute each client (IP address) may make to the HTTP API (HTTP_RATE_LIMIT; 0 = no limit, e.g. behind a CDN that limits). */
+  readonly httpRateLimit: number;
+  /** How long (ms) the HTTP API reuses a built JSON answer for the same URL (HTTP_ANSWER_CACHE_MS; 0 = never). */
+  readonly httpAnswerCacheMs: number;
   readonly syncWindowDays: number;
   /** How often every active post thread is caught up with Discord (SYNC_INTERVAL_SECONDS). */
   readonly syncIntervalSeconds: number;
@@ -126,6 +130,8 @@ const schema = z.object({
   HTTP_PORT: int(0, 65535, 'a port number 0–65535 (0 disables the HTTP API)').default(8787),
   HTTP_CORS_ORIGINS: z.string().default(''),
   HTTP_TRUST_PROXY: trustProxy.default(false),
+  HTTP_RATE_LIMIT: int(0, 1_000_000, 'requests a minute per client, 0 = no limit').default(120),
+  HTTP_ANSWER_CACHE_MS: int(0, 60_000, 'milliseconds 0–60000').default(1000),
   ANNOUNCEMENT_REFRESH_MS: int(0, 3_600_000, 'milliseconds between 0 and 3600000').default(5000),
   SYNC_WINDOW_DAYS: int(1, 3650, 'a whole number of days ≥ 1').default(30),
   SYNC_INTERVAL_SECONDS: int(1, 7 * 24 * 3600, 'a whole number of seconds ≥ 1').default(300),
@@ -178,6 +184,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { dotenv = env 
     httpPort: e.HTTP_PORT,
     httpCorsOrigins: Object.freeze(e.HTTP_CORS_ORIGINS.split(/[\s,]+/).filter(Boolean)),
     httpTrustProxy: typeof e.HTTP_TRUST_PROXY === 'boolean' ? e.HTTP_TRUST_PROXY : Object.freeze(e.HTTP_TRUST_PROXY),
+    httpRateLimit: e.HTTP_RATE_LIMIT,
+    httpAnswerCacheMs: e.HTTP_ANSWER_CACHE_MS,
     syncWindowDays: e.SYNC_WINDOW_DAYS,
     syncIntervalSeconds: e.SYNC_INTERVAL_SECONDS,
     recountIntervalSeconds: e.RECOUNT_INTERVAL_SECONDS,

@@ -1,4 +1,4 @@
-// The `blogcord` CLI: start | bot | worker | migrate [up|down|status] | deploy-commands [--guild ID] | export [--guild ID] | feed check URL
+// The `blogcord` CLI: start | bot | worker | web | migrate [up|down|status] | deploy-commands [--guild ID] | export [--guild ID] | feed check URL
 // | privacy forget --guild ID --user ID | digest render --guild ID [--week W] --out FILE | digest rebuild-rollups [--guild ID]
 // | demo [--data DIR] [--port N]
 import { parseArgs } from 'node:util';
@@ -15,6 +15,8 @@ const USAGE = `Usage: blogcord <command>
   start                       the bot, the workers and the HTTP API in one process (migrations first)
   bot                         only the Discord gateway bot (add SHARD_IDS/SHARD_COUNT to run a shard)
   worker                      only the background workers (publishing, catch-up, digests)
+  web                         only the HTTP API (no gateway connection, no workers; stateless: run several
+                              behind a reverse proxy on PostgreSQL). HTTP_PORT=0 here means an ephemeral port
   migrate [up|down|status]    apply, undo the last, or list the database migrations (default: up)
   deploy-commands [--guild ID]  register the slash commands (globally, or in one server for development)
   export [--guild ID]         print every post with its rating, ratings and comments, and the digests, as JSON
@@ -192,7 +194,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'start':
     case 'bot':
-    case 'worker': {
+    case 'worker':
+    case 'web': {
       const { runProcess } = await import('./app.ts');
       await runProcess(command, config, log);
       log.info({ role: command }, 'stopped');

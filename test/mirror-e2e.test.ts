@@ -230,7 +230,7 @@ test('edit, delete, bulk delete, attachments; bots, webhooks-less system message
     m.get(first.id)!.attachments.map((a) => [a.name, a.contentType]),
     [['chart.png', 'image/png']],
   );
-  assert.match(m.get(first.id)!.attachments[0]!.url, /chart\.png$/);
+  assert.match(m.get(first.id)!.attachments[0]!.url, /\/chart\.png\?ex=[0-9a-f]+&is=[0-9a-f]+&hm=[0-9a-f]{64}&$/, 'stored as Discord signed it');
   assert.equal(
     [m.get(reply.id)!.content, m.get(reply.id)!.authorName, m.get(reply.id)!.authorId],
     ['', '', ''],

@@ -7,7 +7,14 @@ import {
   type RESTPostAPIChannelMessageJSONBody,
   type RESTPatchAPIChannelMessageJSONBody,
 } from 'discord-api-types/v10';
-import { DiscordRequestError, type DiscordPort, type MessageFile, type ReactionKind } from '../services/discord-port.ts';
+import {
+  DiscordRequestError,
+  type AttachmentUrlPort,
+  type DiscordPort,
+  type MessageFile,
+  type ReactionKind,
+  type RefreshedUrl,
+} from '../services/discord-port.ts';
 
 /**
  * A REST client on the `DISCORD_API_URL` seam. Every REST client of the bot is made here or is the gateway client's own.
@@ -40,7 +47,7 @@ function wrap(error: unknown): never {
   throw error;
 }
 
-export class RestDiscordPort implements DiscordPort {
+export class RestDiscordPort implements DiscordPort, AttachmentUrlPort {
   #botId: Promise<string> | null = null;
   constructor(readonly rest: REST) {}
 
@@ -130,5 +137,10 @@ export class RestDiscordPort implements DiscordPort {
     // Without it Discord lists normal reactions only: super reactors are asked for with type=1.
     if (query.type !== undefined) q.set('type', String(query.type));
     return this.#call('get', Routes.channelMessageReaction(channelId, messageId, encodeURIComponent(emoji)), { query: q });
+  }
+
+  async refreshAttachmentUrls(urls: readonly string[]): Promise<RefreshedUrl[]> {
+    const out = await this.#call<{ refreshed_urls?: RefreshedUrl[] }>('post', '/attachments/refresh-urls', { body: { attachment_urls: [...urls] } });
+    return (out.refreshed_urls ?? []).filter((r) => typeof r?.original === 'string' && typeof r?.refreshed === 'string');
   }
 }

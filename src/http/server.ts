@@ -7,23 +7,25 @@
 // Only posts of feeds the server put on the web (`/web enable`); any other post answers 404 like an unknown one.
 //   GET /widget.js                               the embeddable widget (src/http/widget/widget.js)
 //   GET /healthz                                 database and Redis → 200 or 503, ok/not ok per component only
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { ConfigError } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { pingDb } from '../db/index.ts';
 import { getWebPostView, getWebPostViewByUrl, pageWebPosts } from '../services/blog.ts';
+import { AnswerCache, API_CACHE, SCRIPT_CACHE, sendCacheable } from './caching.ts';
+import { errorBody, HttpError } from './errors.ts';
+import { registerMediaRoutes, type MediaContext } from './media.ts';
 
 /** What the HTTP API needs of the process (no Discord, no queues). */
-export type HttpContext = Pick<AppContext, 'config' | 'log' | 'db' | 'redisHealth' | 'version'>;
+export type HttpContext = Pick<AppContext, 'config' | 'log' | 'db' | 'redisHealth' | 'version'> & MediaContext;
 
 export interface HttpServerOptions {
-  /** Requests per client (IP address) and window; default 120 a minute. */
+  /** Requests per client (IP address) and window; default HTTP_RATE_LIMIT (120) a minute. */
   rateLimit?: { max: number; timeWindowMs: number };
   /** Time allowed for each health check (database, Redis); default 3000 ms. */
   healthTimeoutMs?: number;
@@ -37,6 +39,11 @@ export interface HttpServerOptions {
   keepAliveTimeoutMs?: number;
   /** Open connections at most; a connection over the cap is closed at once. Default 1000. */
   maxConnections?: number;
+  /**
+   * How long (ms) a built JSON answer is reused for the same request URL (src/http/caching.ts AnswerCache); default 0
+   * (every request reads the database). The processes use HTTP_ANSWER_CACHE_MS (default 1000).
+   */
+  answerCacheMs?: number;
 }
 
 /** The longest request target (path and query) the API reads; a longer one is a 414. */
@@ -55,19 +62,7 @@ export interface RunningHttpServer {
   close(): Promise<void>;
 }
 
-export const API_CACHE_CONTROL = 'public, max-age=60';
-export const WIDGET_CACHE_CONTROL = 'public, max-age=3600';
 const WIDGET_FILE = new URL('./widget/widget.js', import.meta.url);
-
-class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** Blog origins from HTTP_CORS_ORIGINS, normalised to scheme://host[:port]; "*" allows every origin. */
 export function corsOrigins(configured: readonly string[]): string[] | '*' {
@@ -82,28 +77,6 @@ export function corsOrigins(configured: readonly string[]): string[] | '*' {
     if (!/^https?:$/.test(url.protocol)) throw new ConfigError(`Invalid configuration:\n  HTTP_CORS_ORIGINS: expected http(s) origins, got "${o}"`);
     return url.origin;
   });
-}
-
-/** A weak validator from the bytes of the answer: the same data gives the same ETag in every process. */
-export function weakEtag(body: string | Buffer): string {
-  return `W/"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
-}
-
-function matchesEtag(header: string | undefined, etag: string): boolean {
-  if (!header) return false;
-  const bare = etag.replace(/^W\//, '');
-  return header.split(',').some((tag) => {
-    const t = tag.trim();
-    return t === '*' || t.replace(/^W\//, '') === bare;
-  });
-}
-
-/** Sends a cacheable answer: ETag + Cache-Control, and 304 without a body when the client has it. */
-function sendCached(request: FastifyRequest, reply: FastifyReply, body: string, contentType: string, cacheControl: string): FastifyReply {
-  const etag = weakEtag(body);
-  reply.header('etag', etag).header('cache-control', cacheControl).header('vary', 'Origin');
-  if (matchesEtag(request.headers['if-none-match'], etag)) return reply.code(304).send();
-  return reply.type(contentType).send(body);
 }
 
 const json = (value: unknown): string => JSON.stringify(value);
@@ -133,9 +106,6 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
 
 const GUILD = { type: 'string', pattern: '^[0-9]{17,20}$' } as const;
 
-/** The one error body of the API. */
-const errorBody = (code: string, message: string): string => JSON.stringify({ error: { code, message } });
-
 /**
  * Errors Node's HTTP parser reports before Fastify sees a request (headers too large, a request that is not
  * HTTP, a client too slow to send its headers): answered in the API's error shape on the raw socket, then closed.
@@ -160,18 +130,28 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   socket.destroy();
 }
 
-/** Builds the fastify app (not listening): tests use `app.inject`. */
+/** Builds the fastify app (not listening): tests use `app.inject`. Each step below is one concern of the API. */
 export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions = {}): Promise<FastifyInstance> {
   const log = ctx.log.child({ component: 'http' });
   const origins = corsOrigins(ctx.config.httpCorsOrigins);
-  const widget = readFileSync(WIDGET_FILE, 'utf8');
-  const healthTimeout = opts.healthTimeoutMs ?? 3000;
+  const app = createFastify(ctx, opts);
+  installErrorHandling(app, log);
+  await registerPlugins(app, origins, ctx.config.httpRateLimit, opts);
+  registerHealth(app, ctx, log, opts);
+  registerWidget(app);
+  registerPostRoutes(app, ctx, new AnswerCache(opts.answerCacheMs ?? 0));
+  registerMediaRoutes(app, ctx);
+  return app;
+}
+
+/** The fastify instance on Node's own HTTP server: its timers, connection cap and client-error answers. */
+function createFastify(ctx: HttpContext, opts: HttpServerOptions): FastifyInstance {
   const trusted = ctx.config.httpTrustProxy;
   const headersTimeout = opts.headersTimeoutMs ?? 5000;
   const requestTimeout = Math.max(opts.requestTimeoutMs ?? 10_000, headersTimeout);
   const keepAliveTimeout = opts.keepAliveTimeoutMs ?? 5000;
   const maxConnections = opts.maxConnections ?? 1000;
-  const app = Fastify({
+  return Fastify({
     logger: false,
     bodyLimit: 16 * 1024,
     routerOptions: { maxParamLength: 200 },
@@ -207,7 +187,10 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
         .send(errorBody(code, message));
     },
   });
+}
 
+/** The URL length cap, nosniff on every answer, and every error (and unknown route) in the API's one shape, never cached. */
+function installErrorHandling(app: FastifyInstance, log: HttpContext['log']): void {
   app.addHook('onRequest', async (request) => {
     if (request.url.length > MAX_URL_LENGTH) throw new HttpError(414, 'uri_too_long', `The request URL is too long (at most ${MAX_URL_LENGTH} characters).`);
   });
@@ -249,20 +232,29 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
       .header('cache-control', 'no-store')
       .send({ error: { code: 'not_found', message: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 100)}` } }),
   );
+}
 
+/** CORS for the blog origins (HTTP_CORS_ORIGINS) and the per-client rate limit. */
+async function registerPlugins(app: FastifyInstance, origins: string[] | '*', httpRateLimit: number, opts: HttpServerOptions): Promise<void> {
   if (origins === '*' || origins.length > 0) {
     await app.register(cors, { origin: origins, methods: ['GET', 'HEAD'], maxAge: 600, strictPreflight: false });
   }
-
+  // HTTP_RATE_LIMIT=0: no per-client limit (a CDN or the reverse proxy limits instead); the options win (tests).
+  if (!opts.rateLimit && httpRateLimit === 0) return;
   await app.register(rateLimit, {
     global: true,
-    max: opts.rateLimit?.max ?? 120,
+    max: opts.rateLimit?.max ?? httpRateLimit,
     timeWindow: opts.rateLimit?.timeWindowMs ?? 60_000,
     errorResponseBuilder: (_request, context) => new HttpError(429, 'rate_limited', `Too many requests; try again in ${context.after}.`),
   });
+}
 
-  // The public answer says only which component is ok; what failed, and why, goes to the log. Concurrent
-  // checks share one round of pings, and each client has its own small budget of checks.
+/**
+ * GET /healthz. The public answer says only which component is ok; what failed, and why, goes to the log. Concurrent
+ * checks share one round of pings, and each client has its own small budget of checks.
+ */
+function registerHealth(app: FastifyInstance, ctx: HttpContext, log: HttpContext['log'], opts: HttpServerOptions): void {
+  const healthTimeout = opts.healthTimeoutMs ?? 3000;
   type Check = { ok: true } | { ok: false; error: string };
   let running: Promise<{ database: Check; redis: Check }> | null = null;
   const runChecks = async () => {
@@ -288,12 +280,19 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
       .header('cache-control', 'no-store')
       .send({ status: ok ? 'ok' : 'unavailable', database: { ok: database.ok }, redis: { ok: redis.ok } });
   });
+}
 
+/** GET /widget.js: the embeddable script, read once. */
+function registerWidget(app: FastifyInstance): void {
+  const widget = readFileSync(WIDGET_FILE, 'utf8');
   app.get('/widget.js', (request, reply) => {
     reply.header('cross-origin-resource-policy', 'cross-origin');
-    return sendCached(request, reply, widget, 'text/javascript; charset=utf-8', WIDGET_CACHE_CONTROL);
+    return sendCacheable(request, reply, { body: widget, contentType: 'text/javascript; charset=utf-8', ...SCRIPT_CACHE });
   });
+}
 
+/** GET /api/posts?url=, /api/posts?guild= and /api/posts/:id. */
+function registerPostRoutes(app: FastifyInstance, ctx: HttpContext, answers: AnswerCache): void {
   app.get<{ Querystring: { url?: string; guild?: string; limit: number; offset: number } }>(
     '/api/posts',
     {
@@ -312,15 +311,21 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
     async (request, reply) => {
       const { url, guild, limit, offset } = request.query;
       if (url !== undefined) {
-        const view = await getWebPostViewByUrl(ctx.db, httpUrlOrThrow(url), { guildId: guild });
-        if (!view) throw new HttpError(404, 'post_not_found', 'No post with this URL is discussed here (yet).');
-        return sendCached(request, reply, json(view), 'application/json; charset=utf-8', API_CACHE_CONTROL);
+        const postUrl = httpUrlOrThrow(url);
+        const answer = await answers.get(request.url, async () => {
+          const view = await getWebPostViewByUrl(ctx.db, postUrl, { guildId: guild });
+          if (!view) throw new HttpError(404, 'post_not_found', 'No post with this URL is discussed here (yet).');
+          return json(view);
+        });
+        return sendCacheable(request, reply, { ...answer, ...API_CACHE });
       }
       // Listing every server's posts at once would show who uses blogcord: a list is of one server.
       if (guild === undefined) throw new HttpError(400, 'bad_request', 'guild is required to list posts (or ask for one post with url)');
-      const page = await pageWebPosts(ctx.db, { guildId: guild, limit, offset });
-      const body = { posts: page.posts, page: { limit, offset, next: page.hasMore ? offset + limit : null } };
-      return sendCached(request, reply, json(body), 'application/json; charset=utf-8', API_CACHE_CONTROL);
+      const answer = await answers.get(request.url, async () => {
+        const page = await pageWebPosts(ctx.db, { guildId: guild, limit, offset });
+        return json({ posts: page.posts, page: { limit, offset, next: page.hasMore ? offset + limit : null } });
+      });
+      return sendCacheable(request, reply, { ...answer, ...API_CACHE });
     },
   );
 
@@ -333,13 +338,14 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
       },
     },
     async (request, reply) => {
-      const view = await getWebPostView(ctx.db, request.params.id, { guildId: request.query.guild });
-      if (!view) throw new HttpError(404, 'post_not_found', 'No post with this id is served here.');
-      return sendCached(request, reply, json(view), 'application/json; charset=utf-8', API_CACHE_CONTROL);
+      const answer = await answers.get(request.url, async () => {
+        const view = await getWebPostView(ctx.db, request.params.id, { guildId: request.query.guild });
+        if (!view) throw new HttpError(404, 'post_not_found', 'No post with this id is served here.');
+        return json(view);
+      });
+      return sendCacheable(request, reply, { ...answer, ...API_CACHE });
     },
   );
-
-  return app;
 }
 
 /** Builds and starts the API; logs `http api listening` with the bound port. */

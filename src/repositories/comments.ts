@@ -164,6 +164,12 @@ export async function markThreadCommentsDeleted(db: Db, threadId: string, at: st
   return Number(res.numUpdatedRows);
 }
 
+/** One comment by its Discord message id (tombstones too), or null. */
+export async function getComment(db: Db, id: string): Promise<Comment | null> {
+  const row = await db.kysely.selectFrom('comments').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? toComment(row) : null;
+}
+
 /** A post's comments, oldest first, tombstones included. */
 export async function listComments(db: Db, postId: string): Promise<Comment[]> {
   const rows = await db.kysely.selectFrom('comments').selectAll().where('post_id', '=', postId).orderBy('created_at').orderBy('id').execute();

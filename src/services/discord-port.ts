@@ -50,3 +50,18 @@ export interface DiscordPort {
    */
   listReactors(channelId: string, messageId: string, emoji: string, query: { after?: string; limit?: number; type?: ReactionKind }): Promise<APIUser[]>;
 }
+
+/** A fresh signed URL for a stored attachment URL (Discord's `POST /attachments/refresh-urls`). */
+export interface RefreshedUrl {
+  original: string;
+  refreshed: string;
+}
+
+/**
+ * Discord's attachment URLs are signed and expire (`ex`, a day after `is`): this asks for fresh ones. REST only
+ * (the bot token), so a process without a gateway connection (`blogcord web`) can do it.
+ */
+export interface AttachmentUrlPort {
+  /** At most 50 URLs a call; a URL Discord does not know is left out of the answer. */
+  refreshAttachmentUrls(urls: readonly string[]): Promise<RefreshedUrl[]>;
+}

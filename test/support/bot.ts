@@ -24,7 +24,7 @@ export interface BotProcess {
 export interface StartBotOptions {
   discord: { restUrl: string; token: string };
   databaseUrl: string;
-  role?: 'start' | 'bot' | 'worker';
+  role?: 'start' | 'bot' | 'worker' | 'web';
   env?: Record<string, string>;
   /** Share a queue prefix between processes of one test (workers and bots). */
   queuePrefix?: string;
