@@ -17,7 +17,9 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { ConfigError } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { pingDb } from '../db/index.ts';
-import { getWebPostView, getWebPostViewByUrl, pageWebPosts } from '../services/blog.ts';
+import { pageWebPosts } from '../services/blog.ts';
+import { getWebDiscussion } from '../services/discussion.ts';
+import { apiBaseOf, pageRequest, registerDiscussionRoutes } from './discussion-routes.ts';
 
 /** What the HTTP API needs of the process (no Discord, no queues). */
 export type HttpContext = Pick<AppContext, 'config' | 'log' | 'db' | 'redisHealth' | 'version'>;
@@ -312,7 +314,12 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
     async (request, reply) => {
       const { url, guild, limit, offset } = request.query;
       if (url !== undefined) {
-        const view = await getWebPostViewByUrl(ctx.db, httpUrlOrThrow(url), { guildId: guild });
+        const view = await getWebDiscussion(
+          ctx.db,
+          { url: httpUrlOrThrow(url), guildId: guild },
+          pageRequest({ order: (request.query as { order?: string }).order }),
+          apiBaseOf(request),
+        );
         if (!view) throw new HttpError(404, 'post_not_found', 'No post with this URL is discussed here (yet).');
         return sendCached(request, reply, json(view), 'application/json; charset=utf-8', API_CACHE_CONTROL);
       }
@@ -333,12 +340,18 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
       },
     },
     async (request, reply) => {
-      const view = await getWebPostView(ctx.db, request.params.id, { guildId: request.query.guild });
+      const view = await getWebDiscussion(
+        ctx.db,
+        { id: request.params.id, guildId: request.query.guild },
+        pageRequest(request.query as { order?: string }),
+        apiBaseOf(request),
+      );
       if (!view) throw new HttpError(404, 'post_not_found', 'No post with this id is served here.');
       return sendCached(request, reply, json(view), 'application/json; charset=utf-8', API_CACHE_CONTROL);
     },
   );
 
+  registerDiscussionRoutes(app, { db: ctx.db });
   return app;
 }
 

@@ -8,6 +8,7 @@ import { getFeed } from '../repositories/feeds.ts';
 import { getPost, listPosts, type Post } from '../repositories/posts.ts';
 import { getRatingSummaries, guildMeanRating, type RatingSummary } from '../repositories/ratings.ts';
 import { findPostsByTitle, findServedPostByUrl, searchPosts, SERVED_STATES, searchTokens } from '../repositories/search.ts';
+import { renderDiscordMarkdown } from '../render/discord-markdown.ts';
 import { plainText } from '../render/markdown.ts';
 import { stripBidi } from '../render/post.ts';
 import { formatRating } from '../render/rating.ts';
@@ -42,7 +43,10 @@ export interface PostSummaryView {
 }
 
 export interface AttachmentView {
+  /** Where the file is: the stored Discord URL inside blogcord; on the web, `${apiBase}/media/${commentId}/${index}`. */
   url: string;
+  /** Its position in the message's attachments (0-based): the media route's index. */
+  index: number;
   name: string;
   contentType: string | null;
 }
@@ -60,7 +64,12 @@ export type CommentNode =
       anonymous?: true;
       pseudonym?: string;
       author: string;
+      /** The text with Discord's id-carrying markup made readable (mentions as @name, …), markdown left as typed. */
       content: string;
+      /** The text rendered as safe HTML (src/render/discord-markdown.ts): what the web shows. */
+      html: string;
+      /** The author's Discord avatar, or null (not known, or anonymous): the web then shows a neutral placeholder. */
+      avatarUrl: string | null;
       createdAt: string;
       editedAt: string | null;
       attachments: AttachmentView[];
@@ -161,11 +170,14 @@ export function buildCommentTree(comments: readonly WebComment[]): CommentNode[]
               ...(c.appearance === 'anonymous' ? { anonymous: true as const, pseudonym: c.pseudonym ?? '' } : {}),
               author: stripBidi(c.authorName),
               content: readableDiscordText(c.content, namesById),
+              html: renderDiscordMarkdown(c.content, { users: namesById }),
+              avatarUrl: null,
               createdAt: c.createdAt,
               editedAt: c.editedAt,
               attachments: c.attachments
-                .filter((a) => typeof a?.url === 'string' && httpOnly(a.url))
-                .map((a) => ({ url: a.url, name: String(a.name ?? 'attachment'), contentType: a.contentType ?? null })),
+                .map((a, index) => ({ a, index }))
+                .filter(({ a }) => typeof a?.url === 'string' && httpOnly(a.url))
+                .map(({ a, index }) => ({ url: a.url, index, name: String(a.name ?? 'attachment'), contentType: a.contentType ?? null })),
               replies: [],
             },
     );
