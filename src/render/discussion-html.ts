@@ -120,7 +120,7 @@ function avatarHtml(c: Extract<FragmentComment, { deleted: false }>): string {
   if (c.avatarUrl && !c.anonymous)
     return `<img class="blogcord-avatar" src="${escapeHtml(c.avatarUrl)}" alt="" width="32" height="32" loading="lazy" decoding="async">`;
   // A neutral placeholder: the first letter of the shown name (anonymous members: none at all).
-  const letter = c.anonymous ? '' : (Array.from(c.author.trim())[0] ?? '').toUpperCase();
+  const letter = c.anonymous ? '' : (/[\p{L}\p{N}]/u.exec(c.author)?.[0] ?? '').toUpperCase();
   return `<span class="blogcord-avatar blogcord-avatar--none" aria-hidden="true">${escapeHtml(letter)}</span>`;
 }
 
