@@ -89,12 +89,14 @@ function sendCached(request: FastifyRequest, reply: FastifyReply, body: string, 
   return reply.type(type).send(body);
 }
 
-function notFound(reply: FastifyReply): FastifyReply {
+/** The JSON API's own 404 (the same code and message as GET /api/posts), whatever the route. */
+function notFound(reply: FastifyReply, ref: PostRef): FastifyReply {
+  const message = 'url' in ref ? 'No post with this URL is discussed here (yet).' : 'No post with this id is served here.';
   return reply
     .code(404)
     .header('cache-control', 'no-store')
     .type('application/json; charset=utf-8')
-    .send(JSON.stringify({ error: { code: 'post_not_found', message: 'No post with this URL or id is discussed here (yet).' } }));
+    .send(JSON.stringify({ error: { code: 'post_not_found', message } }));
 }
 
 async function discussion(db: Db, ref: PostRef, req: PageRequest, apiBase: string) {
@@ -144,7 +146,7 @@ export function registerDiscussionRoutes(app: FastifyInstance, deps: DiscussionR
     { schema: { params: { type: 'object', properties: { id: ID }, required: ['id'] }, querystring: { type: 'object', properties: PAGE_QUERY } } },
     async (request, reply) => {
       const view = await discussion(db, { id: request.params.id, guildId: request.query.guild }, pageRequest(request.query), apiBaseOf(request));
-      if (!view) return notFound(reply);
+      if (!view) return notFound(reply, { id: request.params.id });
       const body = { id: view.id, comments: view.comments, page: view.page, topLevel: view.topLevel, replies: view.replies };
       return sendCached(request, reply, JSON.stringify(body), 'application/json; charset=utf-8');
     },
@@ -154,7 +156,7 @@ export function registerDiscussionRoutes(app: FastifyInstance, deps: DiscussionR
     const q = request.query;
     const apiBase = apiBaseOf(request);
     const view = await discussion(db, ref, pageRequest(q), apiBase);
-    if (!view) return notFound(reply);
+    if (!view) return notFound(reply, ref);
     const { lang, strings: t } = pickLang(strings, q.lang);
     const html = discussionFragment(view, {
       strings: t,
@@ -186,7 +188,7 @@ export function registerDiscussionRoutes(app: FastifyInstance, deps: DiscussionR
     async (request, reply) => {
       const apiBase = apiBaseOf(request);
       const view = await discussion(db, { id: request.params.id, guildId: request.query.guild }, pageRequest(request.query), apiBase);
-      if (!view) return notFound(reply);
+      if (!view) return notFound(reply, { id: request.params.id });
       const { lang, strings: t } = pickLang(strings, request.query.lang);
       const html =
         `<ol class="blogcord-list blogcord-page" lang="${lang}">${commentsHtml(view.comments, t)}</ol>` + moreHtml(view, { apiBase, strings: t, lang });

@@ -92,9 +92,9 @@ function timeHtml(iso: string, cls: string): string {
   return `<time class="${cls}" datetime="${escapeHtml(iso)}" title="${e}">${e}</time>`;
 }
 
-/** "★★★★★" for the rounded average, the rest as "☆" (aria-hidden: the numbers say it in words). */
+/** Filled stars for the average (a star counts from .75 of it: 4.5 shows four, not five), the rest "☆"; aria-hidden, the numbers say it. */
 function stars(average: number): string {
-  const full = Math.max(0, Math.min(5, Math.round(average)));
+  const full = Math.max(0, Math.min(5, Math.floor(average + 0.25)));
   return '★'.repeat(full) + '☆'.repeat(5 - full);
 }
 
