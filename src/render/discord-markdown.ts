@@ -120,6 +120,8 @@ function textOf(node: Node | Node[] | string | undefined): string {
   return typeof node.content === 'string' ? node.content : textOf(node.content as Node[] | undefined);
 }
 
+const BLOCKS = new Set(['codeBlock', 'blockQuote', 'list', 'heading', 'subtext']);
+
 interface RenderState {
   names: MentionNames;
   /** Inside a link: URLs in its text stay text (no link in a link). */
@@ -131,7 +133,12 @@ function render(nodes: Node[] | Node | string | undefined, st: RenderState, dept
   if (typeof nodes === 'string') return escapeHtml(nodes);
   if (!Array.isArray(nodes)) return renderNode(nodes, st, depth);
   let out = '';
-  for (const n of nodes) out += renderNode(n, st, depth);
+  let prev: string | undefined;
+  for (const n of nodes) {
+    // A block (code, quote, list, heading) ends its line itself: the line break after it would be a blank line.
+    if (!((n.type === 'br' || n.type === 'newline') && prev !== undefined && BLOCKS.has(prev))) out += renderNode(n, st, depth);
+    prev = n.type;
+  }
   return out;
 }
 
@@ -167,7 +174,7 @@ function renderNode(node: Node, st: RenderState, depth: number): string {
     case 'heading':
       return `<p class="blogcord-md-h${Math.min(3, Math.max(1, Number(node.level) || 1))}">${inner()}</p>`;
     case 'subtext':
-      return `<small>${inner()}</small><br>`;
+      return `<small>${inner()}</small><br>`; // <small> is inline: it brings its line break
     case 'list': {
       const tag = node.ordered ? 'ol' : 'ul';
       const start = node.ordered && Number.isSafeInteger(node.start) && node.start !== 1 ? ` start="${Number(node.start)}"` : '';
