@@ -699,7 +699,10 @@ web('GET /widget.js: small plain JavaScript, cacheable, loadable cross-origin', 
     assert.ok(res.rawPayload.length < 10 * 1024, `widget.js is ${res.rawPayload.length} bytes`);
     assert.is(res.headers['cross-origin-resource-policy'], 'cross-origin');
     assert.match(String(res.headers['cache-control']), /public/);
-    assert.not.match(res.body, /innerHTML/, 'text goes in with textContent');
+    // The widget inserts only the API's own fragment (rendered and allow-list sanitized on the server); it never
+    // builds HTML from data itself: its texts go in with textContent.
+    assert.equal(res.body.match(/\.(innerHTML|outerHTML)\s*=\s*[^;]+;/g), ['.innerHTML = html;', '.innerHTML = html;'], 'only the fetched fragment');
+    assert.not.match(res.body, /insertAdjacentHTML|document\.write/);
     const cached = await a.inject({ method: 'GET', url: '/widget.js', headers: { 'if-none-match': String(res.headers.etag) } });
     assert.is(cached.statusCode, 304);
   } finally {

@@ -41,7 +41,6 @@ export type FragmentComment =
       author: string;
       content: string;
       html: string;
-      avatarUrl: string | null;
       createdAt: string;
       editedAt: string | null;
       attachments: ReadonlyArray<{ url: string; name: string; contentType: string | null }>;
@@ -116,10 +115,11 @@ function actionsHtml(post: FragmentPost, t: Strings): string {
   return links.length ? `<p class="blogcord-actions">${links.join(' ')}</p>` : '';
 }
 
+/**
+ * The avatar: a neutral placeholder with the first letter of the shown name (anonymous members: none at all).
+ * Discord's CDN avatar URLs carry the user's id, which the web never shows (docs/privacy.md), so none is linked.
+ */
 function avatarHtml(c: Extract<FragmentComment, { deleted: false }>): string {
-  if (c.avatarUrl && !c.anonymous)
-    return `<img class="blogcord-avatar" src="${escapeHtml(c.avatarUrl)}" alt="" width="32" height="32" loading="lazy" decoding="async">`;
-  // A neutral placeholder: the first letter of the shown name (anonymous members: none at all).
   const letter = c.anonymous ? '' : (/[\p{L}\p{N}]/u.exec(c.author)?.[0] ?? '').toUpperCase();
   return `<span class="blogcord-avatar blogcord-avatar--none" aria-hidden="true">${escapeHtml(letter)}</span>`;
 }

@@ -68,8 +68,6 @@ export type CommentNode =
       content: string;
       /** The text rendered as safe HTML (src/render/discord-markdown.ts): what the web shows. */
       html: string;
-      /** The author's Discord avatar, or null (not known, or anonymous): the web then shows a neutral placeholder. */
-      avatarUrl: string | null;
       createdAt: string;
       editedAt: string | null;
       attachments: AttachmentView[];
@@ -171,7 +169,6 @@ export function buildCommentTree(comments: readonly WebComment[]): CommentNode[]
               author: stripBidi(c.authorName),
               content: readableDiscordText(c.content, namesById),
               html: renderDiscordMarkdown(c.content, { users: namesById }),
-              avatarUrl: null,
               createdAt: c.createdAt,
               editedAt: c.editedAt,
               attachments: c.attachments
