@@ -148,6 +148,21 @@ export function readableDiscordText(content: string, namesById: ReadonlyMap<stri
 const httpOnly = (url: string): boolean => /^https?:\/\//i.test(url);
 
 /**
+ * Adds `html`, rendered when first read (JSON.stringify, a spread) and then kept: a page of a big thread renders
+ * only the replies on it, not the thousands the tree holds.
+ */
+function withLazyHtml<T extends object>(node: T, content: string, names: ReadonlyMap<string, string>): T & { html: string } {
+  let html: string | undefined;
+  return Object.defineProperty(node, 'html', {
+    enumerable: true,
+    configurable: true,
+    get: () => (html ??= renderDiscordMarkdown(content, { users: names })),
+  }) as T & {
+    html: string;
+  };
+}
+
+/**
  * The reply tree, oldest first at every level. A reply whose parent is not in the mirror (a reply to the
  * announcement, or to a message before the mirror started) is top-level; so is anything caught in a cycle.
  */
@@ -162,21 +177,24 @@ export function buildCommentTree(comments: readonly WebComment[]): CommentNode[]
         ? { id: c.id, deleted: true, createdAt: c.createdAt, replies: [] }
         : c.appearance === 'hidden'
           ? { id: c.id, deleted: true, hidden: true, createdAt: c.createdAt, replies: [] }
-          : {
-              id: c.id,
-              deleted: false,
-              ...(c.appearance === 'anonymous' ? { anonymous: true as const, pseudonym: c.pseudonym ?? '' } : {}),
-              author: stripBidi(c.authorName),
-              content: readableDiscordText(c.content, namesById),
-              html: renderDiscordMarkdown(c.content, { users: namesById }),
-              createdAt: c.createdAt,
-              editedAt: c.editedAt,
-              attachments: c.attachments
-                .map((a, index) => ({ a, index }))
-                .filter(({ a }) => typeof a?.url === 'string' && httpOnly(a.url))
-                .map(({ a, index }) => ({ url: a.url, index, name: String(a.name ?? 'attachment'), contentType: a.contentType ?? null })),
-              replies: [],
-            },
+          : withLazyHtml(
+              {
+                id: c.id,
+                deleted: false,
+                ...(c.appearance === 'anonymous' ? { anonymous: true as const, pseudonym: c.pseudonym ?? '' } : {}),
+                author: stripBidi(c.authorName),
+                content: readableDiscordText(c.content, namesById),
+                createdAt: c.createdAt,
+                editedAt: c.editedAt,
+                attachments: c.attachments
+                  .map((a, index) => ({ a, index }))
+                  .filter(({ a }) => typeof a?.url === 'string' && httpOnly(a.url))
+                  .map(({ a, index }) => ({ url: a.url, index, name: String(a.name ?? 'attachment'), contentType: a.contentType ?? null })),
+                replies: [],
+              },
+              c.content,
+              namesById,
+            ),
     );
   }
   const sorted = [...comments].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.length - b.id.length || a.id.localeCompare(b.id));
