@@ -276,8 +276,10 @@ for (const dialect of DIALECTS) {
     assert.is(tomb.replies.length, 1);
     const reply = tomb.replies[0]!;
     assert.ok(!reply.deleted && reply.author === 'Bob');
+    // The web never gets the stored (expiring) Discord URL: the API's media route, by position in the message.
     if (!reply.deleted)
-      assert.equal(reply.attachments, [{ url: 'https://cdn.discordapp.com/attachments/1/2/chart.png', name: 'chart.png', contentType: 'image/png' }]);
+      assert.equal(reply.attachments, [{ url: `http://localhost:80/media/${reply.id}/0`, index: 0, name: 'chart.png', contentType: 'image/png' }]);
+    assert.not.ok(JSON.stringify(view).includes('cdn.discordapp.com/attachments'));
     assert.equal(view.rating.distribution, { '1': 0, '2': 0, '3': 0, '4': 1, '5': 0 });
     assert.is(view.rating.label, '★ 4/5 (1 rating)');
   });
@@ -697,7 +699,10 @@ web('GET /widget.js: small plain JavaScript, cacheable, loadable cross-origin', 
     assert.ok(res.rawPayload.length < 10 * 1024, `widget.js is ${res.rawPayload.length} bytes`);
     assert.is(res.headers['cross-origin-resource-policy'], 'cross-origin');
     assert.match(String(res.headers['cache-control']), /public/);
-    assert.not.match(res.body, /innerHTML/, 'text goes in with textContent');
+    // The widget inserts only the API's own fragment (rendered and allow-list sanitized on the server); it never
+    // builds HTML from data itself: its texts go in with textContent.
+    assert.equal(res.body.match(/\.(innerHTML|outerHTML)\s*=\s*[^;]+;/g), ['.innerHTML = html;', '.innerHTML = html;'], 'only the fetched fragment');
+    assert.not.match(res.body, /insertAdjacentHTML|document\.write/);
     const cached = await a.inject({ method: 'GET', url: '/widget.js', headers: { 'if-none-match': String(res.headers.etag) } });
     assert.is(cached.statusCode, 304);
   } finally {

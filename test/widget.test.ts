@@ -38,7 +38,9 @@ interface Ctx {
   blogOrigin: string;
   browser: Browser;
   threadUrl: string;
+  messageUrl: string;
   hostileThreadUrl: string;
+  hostileMessageUrl: string;
 }
 
 const test = suite<Ctx>('blog widget in headless Chromium');
@@ -67,6 +69,7 @@ test.before(async (ctx) => {
   ctx.t = await createTestDb('sqlite');
   const { post, guildId } = await seedDiscussion(ctx.t.db);
   ctx.threadUrl = `https://discord.com/channels/${guildId}/${post.threadId}`;
+  ctx.messageUrl = `https://discord.com/channels/${guildId}/${post.channelId}/${post.messageId}`;
   // A second post whose reply tries to inject markup.
   const { feed } = await upsertFeed(ctx.t.db, { guildId, url: 'https://blog.example/feed', channelId: snowflake() });
   const hostile = (
@@ -90,6 +93,7 @@ test.before(async (ctx) => {
   const threadId = snowflake();
   await setPublishState(ctx.t.db, hostile.id, { state: 'published', channelId: feed.channelId, messageId: threadId, threadId });
   ctx.hostileThreadUrl = `https://discord.com/channels/${guildId}/${threadId}`;
+  ctx.hostileMessageUrl = `https://discord.com/channels/${guildId}/${feed.channelId}/${threadId}`;
   // The server put both feeds on the web (/web enable): the widget serves only public feeds.
   for (const id of [post.feedId, feed.id]) await setFeedWeb(ctx.t.db, id, true);
   await upsertComments(ctx.t.db, [
@@ -230,7 +234,8 @@ test('the seed post: "★ 5/5 (2 ratings) · 22 replies", the reply tree, dates,
         return d;
       };
       const all = Array.from(root.querySelectorAll('li.blogcord-reply'));
-      const join = root.querySelector<HTMLAnchorElement>('.blogcord-join a')!;
+      const join = root.querySelector<HTMLAnchorElement>('a.blogcord-join')!;
+      const rate = root.querySelector<HTMLAnchorElement>('a.blogcord-rate')!;
       return {
         stats: root.querySelector('.blogcord-stats')!.textContent,
         heading: heading ? `${heading.tagName}:${heading.textContent}` : null,
@@ -240,11 +245,13 @@ test('the seed post: "★ 5/5 (2 ratings) · 22 replies", the reply tree, dates,
         lists: root.querySelectorAll('ol.blogcord-list').length,
         times: Array.from(root.querySelectorAll('time[datetime]')).map((t) => t.getAttribute('datetime')),
         authors: all.map((li) => li.querySelector(':scope > article .blogcord-author')?.textContent),
-        texts: all.map((li) => li.querySelector(':scope > article .blogcord-text')?.textContent),
+        texts: all.map((li) => li.querySelector<HTMLElement>(':scope > article .blogcord-text')?.innerText),
         join: { text: join.textContent, href: join.href, color: getComputedStyle(join).color },
+        rate: { text: rate.textContent, href: rate.href },
+        avatars: root.querySelectorAll('.blogcord-avatar').length,
       };
     });
-    assert.is(seed.stats, '★ 5/5 (2 ratings) · 22 replies');
+    assert.is(seed.stats, '★★★★★ 5/5 · 2 ratings · 22 replies');
     assert.is(seed.heading, 'H2:Discussion on Discord');
     assert.is(seed.total, 22);
     assert.is(seed.topLevel, 11);
@@ -262,11 +269,15 @@ test('the seed post: "★ 5/5 (2 ratings) · 22 replies", the reply tree, dates,
       seed.authors,
       comments.map((c) => c.author),
     );
+    // The text as rendered (markdown → HTML, line breaks as <br>): the same words, whitespace and the asterisks Discord reads as emphasis aside.
+    const words = (t: string | undefined) => (t ?? '').replace(/\*/g, '').replace(/\s+/g, ' ').trim();
     assert.equal(
-      seed.texts,
-      comments.map((c) => c.text),
+      seed.texts.map(words),
+      comments.map((c) => words(c.text)),
     );
     assert.equal(seed.join, { text: 'Join the discussion on Discord', href: ctx.threadUrl, color: 'rgb(176, 48, 96)' }, 'the blog overrides --blogcord-accent');
+    assert.equal(seed.rate, { text: 'Rate this post', href: ctx.messageUrl });
+    assert.is(seed.avatars, 22, 'every reply has an avatar (a neutral placeholder without a stored one)');
 
     const hostile = await browserPage.evaluate(() => {
       const root = document.querySelector('#hostile')!;
@@ -274,17 +285,23 @@ test('the seed post: "★ 5/5 (2 ratings) · 22 replies", the reply tree, dates,
         heading: root.querySelector('h3')?.textContent,
         author: root.querySelector('.blogcord-author')!.textContent,
         text: root.querySelector('.blogcord-text')!.textContent,
-        injected: root.querySelectorAll('img, script, b').length,
+        bold: root.querySelector('.blogcord-text strong')?.textContent,
+        injected: root.querySelectorAll('img, script:not([type="application/ld+json"]), b').length,
         links: Array.from(root.querySelectorAll('a')).map((a) => a.getAttribute('href')),
         xss: (window as unknown as { __xss?: number }).__xss ?? null,
       };
     });
     assert.is(hostile.heading, 'Comments');
     assert.is(hostile.author, '<b onmouseover=alert(1)>Mallory</b>');
-    assert.is(hostile.text, HOSTILE);
+    assert.is(hostile.text, HOSTILE.replace('**bold**', 'bold').replace(/__/g, ''), 'markup is text; markdown is rendered (__…__ is underline)');
+    assert.is(hostile.bold, 'bold');
     assert.is(hostile.injected, 0);
     assert.is(hostile.xss, null);
-    assert.equal(hostile.links, ['https://example.org/page', ctx.hostileThreadUrl], 'the link in the text is clickable; the javascript: attachment is dropped');
+    assert.equal(
+      hostile.links,
+      ['https://example.org/page', ctx.hostileThreadUrl, ctx.hostileMessageUrl],
+      'the link in the text is clickable; the javascript: attachment is dropped',
+    );
 
     const missing = await browserPage.locator('#missing').innerText();
     assert.match(missing, /No discussion on Discord yet\./);

@@ -16,8 +16,10 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { ConfigError } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { pingDb } from '../db/index.ts';
-import { getWebPostView, getWebPostViewByUrl, pageWebPosts } from '../services/blog.ts';
+import { pageWebPosts } from '../services/blog.ts';
+import { getWebDiscussion } from '../services/discussion.ts';
 import { AnswerCache, API_CACHE, SCRIPT_CACHE, sendCacheable } from './caching.ts';
+import { apiBaseOf, pageRequest, registerDiscussionRoutes } from './discussion-routes.ts';
 import { errorBody, HttpError } from './errors.ts';
 import { registerMediaRoutes, type MediaContext } from './media.ts';
 
@@ -141,6 +143,7 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
   registerWidget(app);
   registerPostRoutes(app, ctx, new AnswerCache(opts.answerCacheMs ?? 0));
   registerMediaRoutes(app, ctx);
+  registerDiscussionRoutes(app, { db: ctx.db });
   return app;
 }
 
@@ -312,8 +315,9 @@ function registerPostRoutes(app: FastifyInstance, ctx: HttpContext, answers: Ans
       const { url, guild, limit, offset } = request.query;
       if (url !== undefined) {
         const postUrl = httpUrlOrThrow(url);
+        const order = (request.query as { order?: string }).order;
         const answer = await answers.get(request.url, async () => {
-          const view = await getWebPostViewByUrl(ctx.db, postUrl, { guildId: guild });
+          const view = await getWebDiscussion(ctx.db, { url: postUrl, guildId: guild }, pageRequest({ order }), apiBaseOf(request));
           if (!view) throw new HttpError(404, 'post_not_found', 'No post with this URL is discussed here (yet).');
           return json(view);
         });
@@ -339,7 +343,12 @@ function registerPostRoutes(app: FastifyInstance, ctx: HttpContext, answers: Ans
     },
     async (request, reply) => {
       const answer = await answers.get(request.url, async () => {
-        const view = await getWebPostView(ctx.db, request.params.id, { guildId: request.query.guild });
+        const view = await getWebDiscussion(
+          ctx.db,
+          { id: request.params.id, guildId: request.query.guild },
+          pageRequest(request.query as { order?: string }),
+          apiBaseOf(request),
+        );
         if (!view) throw new HttpError(404, 'post_not_found', 'No post with this id is served here.');
         return json(view);
       });

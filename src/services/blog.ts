@@ -8,6 +8,7 @@ import { getFeed } from '../repositories/feeds.ts';
 import { getPost, listPosts, type Post } from '../repositories/posts.ts';
 import { getRatingSummaries, guildMeanRating, type RatingSummary } from '../repositories/ratings.ts';
 import { findPostsByTitle, findServedPostByUrl, searchPosts, SERVED_STATES, searchTokens } from '../repositories/search.ts';
+import { renderDiscordMarkdown } from '../render/discord-markdown.ts';
 import { plainText } from '../render/markdown.ts';
 import { stripBidi } from '../render/post.ts';
 import { formatRating } from '../render/rating.ts';
@@ -42,7 +43,10 @@ export interface PostSummaryView {
 }
 
 export interface AttachmentView {
+  /** Where the file is: the stored Discord URL inside blogcord; on the web, `${apiBase}/media/${commentId}/${index}`. */
   url: string;
+  /** Its position in the message's attachments (0-based): the media route's index. */
+  index: number;
   name: string;
   contentType: string | null;
 }
@@ -60,7 +64,10 @@ export type CommentNode =
       anonymous?: true;
       pseudonym?: string;
       author: string;
+      /** The text with Discord's id-carrying markup made readable (mentions as @name, …), markdown left as typed. */
       content: string;
+      /** The text rendered as safe HTML (src/render/discord-markdown.ts): what the web shows. */
+      html: string;
       createdAt: string;
       editedAt: string | null;
       attachments: AttachmentView[];
@@ -141,6 +148,21 @@ export function readableDiscordText(content: string, namesById: ReadonlyMap<stri
 const httpOnly = (url: string): boolean => /^https?:\/\//i.test(url);
 
 /**
+ * Adds `html`, rendered when first read (JSON.stringify, a spread) and then kept: a page of a big thread renders
+ * only the replies on it, not the thousands the tree holds.
+ */
+function withLazyHtml<T extends object>(node: T, content: string, names: ReadonlyMap<string, string>): T & { html: string } {
+  let html: string | undefined;
+  return Object.defineProperty(node, 'html', {
+    enumerable: true,
+    configurable: true,
+    get: () => (html ??= renderDiscordMarkdown(content, { users: names })),
+  }) as T & {
+    html: string;
+  };
+}
+
+/**
  * The reply tree, oldest first at every level. A reply whose parent is not in the mirror (a reply to the
  * announcement, or to a message before the mirror started) is top-level; so is anything caught in a cycle.
  */
@@ -155,19 +177,24 @@ export function buildCommentTree(comments: readonly WebComment[]): CommentNode[]
         ? { id: c.id, deleted: true, createdAt: c.createdAt, replies: [] }
         : c.appearance === 'hidden'
           ? { id: c.id, deleted: true, hidden: true, createdAt: c.createdAt, replies: [] }
-          : {
-              id: c.id,
-              deleted: false,
-              ...(c.appearance === 'anonymous' ? { anonymous: true as const, pseudonym: c.pseudonym ?? '' } : {}),
-              author: stripBidi(c.authorName),
-              content: readableDiscordText(c.content, namesById),
-              createdAt: c.createdAt,
-              editedAt: c.editedAt,
-              attachments: c.attachments
-                .filter((a) => typeof a?.url === 'string' && httpOnly(a.url))
-                .map((a) => ({ url: a.url, name: String(a.name ?? 'attachment'), contentType: a.contentType ?? null })),
-              replies: [],
-            },
+          : withLazyHtml(
+              {
+                id: c.id,
+                deleted: false,
+                ...(c.appearance === 'anonymous' ? { anonymous: true as const, pseudonym: c.pseudonym ?? '' } : {}),
+                author: stripBidi(c.authorName),
+                content: readableDiscordText(c.content, namesById),
+                createdAt: c.createdAt,
+                editedAt: c.editedAt,
+                attachments: c.attachments
+                  .map((a, index) => ({ a, index }))
+                  .filter(({ a }) => typeof a?.url === 'string' && httpOnly(a.url))
+                  .map(({ a, index }) => ({ url: a.url, index, name: String(a.name ?? 'attachment'), contentType: a.contentType ?? null })),
+                replies: [],
+              },
+              c.content,
+              namesById,
+            ),
     );
   }
   const sorted = [...comments].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.length - b.id.length || a.id.localeCompare(b.id));

@@ -1,192 +1,19 @@
 /*! blogcord widget: a post's rating and its Discord discussion. No dependencies.
  * <div data-blogcord data-url="https://blog.example/post" data-api="https://bot.example:8787"></div>
  * <script src="https://bot.example:8787/widget.js" async></script>
- * Optional: data-guild, data-heading, data-heading-level (2-6), data-style="none" (no built-in CSS).
- * Built-in rules are wrapped in :where() (zero specificity): override --blogcord-* or .blogcord-* freely. */
+ * Options: data-guild, data-theme="auto|light|dark", data-order="oldest|newest", lang (or data-lang; default the
+ * page's), data-heading, data-heading-level (2-6), data-style="none" (no built-in CSS), data-rating="1" (JSON-LD
+ * aggregateRating). The markup is the server's fragment (GET /embed/posts), the same that readers without
+ * JavaScript and search engines get; this script inserts it (or keeps one included at build time) and enhances
+ * it: relative times, spoilers that reveal on click or keyboard, "Show more" without leaving the page. */
 (function () {
   'use strict';
   var script = document.currentScript;
   var scriptOrigin = '';
   try { if (script && script.src) scriptOrigin = new URL(script.src, location.href).origin; } catch (e) { /* keep '' */ }
 
-  var CSS =
-    ':where(.blogcord){--blogcord-accent:#5865f2;--blogcord-text:inherit;--blogcord-muted:#6b7280;--blogcord-line:#d9dce1;' +
-    '--blogcord-star:#e8a317;--blogcord-indent:1.1rem;--blogcord-gap:.9rem;--blogcord-font:inherit;' +
-    'color:var(--blogcord-text);font-family:var(--blogcord-font);line-height:1.5;margin:2rem 0}' +
-    ':where(.blogcord-heading){font-size:1.25em;margin:0 0 .25rem}' +
-    ':where(.blogcord-stats){margin:0 0 var(--blogcord-gap);color:var(--blogcord-muted)}' +
-    ':where(.blogcord-star){color:var(--blogcord-star)}' +
-    ':where(.blogcord-list){list-style:none;margin:0;padding:0}' +
-    ':where(.blogcord-replies){margin:var(--blogcord-gap) 0 0 var(--blogcord-indent);padding-left:var(--blogcord-indent);border-left:2px solid var(--blogcord-line)}' +
-    ':where(.blogcord-reply){margin:0 0 var(--blogcord-gap)}' +
-    ':where(.blogcord-meta){margin:0;font-size:.9em}' +
-    ':where(.blogcord-author){font-weight:600}' +
-    ':where(.blogcord-date,.blogcord-edited){color:var(--blogcord-muted)}' +
-    ':where(.blogcord-text){margin:.2rem 0 0;white-space:pre-wrap;overflow-wrap:anywhere}' +
-    ':where(.blogcord-deleted){margin:0;font-style:italic;color:var(--blogcord-muted)}' +
-    ':where(.blogcord-files){margin:.25rem 0 0;padding-left:1.2rem;font-size:.9em}' +
-    ':where(.blogcord-join){margin:var(--blogcord-gap) 0 0}' +
-    ':where(.blogcord-join a){color:var(--blogcord-accent);font-weight:600}' +
-    ':where(.blogcord-note){color:var(--blogcord-muted)}';
-
-  function injectStyle() {
-    if (document.getElementById('blogcord-style')) return;
-    var style = document.createElement('style');
-    style.id = 'blogcord-style';
-    style.textContent = CSS;
-    var head = document.head || document.documentElement;
-    head.insertBefore(style, head.firstChild); // first, so the blog's own CSS comes later and wins
-  }
-
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text != null) node.textContent = text;
-    return node;
-  }
-
-  function plural(n, one, many) { return n + ' ' + (n === 1 ? one : many); }
-
-  function safeHref(url) {
-    try { var u = new URL(url); return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : null; } catch (e) { return null; }
-  }
-
-  var lang = document.documentElement.lang || undefined;
-  function formatDate(iso) {
-    var d = new Date(iso);
-    if (isNaN(d.getTime())) return iso;
-    try { return new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short' }).format(d); } catch (e) { return d.toLocaleString(); }
-  }
-
-  // Text with its http(s) links made clickable; every piece goes in as a text node.
-  function appendText(parent, text) {
-    var parts = String(text).split(/(https?:\/\/[^\s<>"']+)/g);
-    for (var i = 0; i < parts.length; i++) {
-      var part = parts[i];
-      if (!part) continue;
-      if (i % 2 === 1) {
-        var trail = (part.match(/[.,;:!?)\]]+$/) || [''])[0];
-        var link = part.slice(0, part.length - trail.length);
-        var href = safeHref(link);
-        if (href) {
-          var a = el('a', 'blogcord-textlink', link);
-          a.href = href;
-          a.rel = 'nofollow ugc noopener noreferrer';
-          parent.appendChild(a);
-          if (trail) parent.appendChild(document.createTextNode(trail));
-          continue;
-        }
-      }
-      parent.appendChild(document.createTextNode(part));
-    }
-  }
-
-  function renderReplies(list, nodes, depth) {
-    for (var i = 0; i < nodes.length; i++) {
-      var c = nodes[i];
-      var li = el('li', 'blogcord-reply' + (c.deleted ? ' blogcord-reply--deleted' : ''));
-      li.setAttribute('data-depth', String(depth));
-      var label;
-      if (c.deleted) {
-        li.appendChild(el('p', 'blogcord-deleted', c.hidden ? 'Hidden reply' : 'This reply was deleted.'));
-        label = 'Replies to a deleted reply';
-      } else {
-        var article = el('article', 'blogcord-comment');
-        var meta = el('p', 'blogcord-meta');
-        meta.appendChild(el('span', 'blogcord-author', c.author));
-        meta.appendChild(document.createTextNode(' · '));
-        var time = el('time', 'blogcord-date', formatDate(c.createdAt));
-        time.setAttribute('datetime', c.createdAt);
-        meta.appendChild(time);
-        if (c.editedAt) meta.appendChild(el('span', 'blogcord-edited', ' (edited)'));
-        article.appendChild(meta);
-        if (c.content) {
-          var p = el('p', 'blogcord-text');
-          appendText(p, c.content);
-          article.appendChild(p);
-        }
-        var files = (c.attachments || []).filter(function (f) { return safeHref(f.url); });
-        if (files.length) {
-          var ul = el('ul', 'blogcord-files');
-          ul.setAttribute('aria-label', 'Attachments');
-          files.forEach(function (f) {
-            var a = el('a', null, f.name || 'attachment');
-            a.href = safeHref(f.url);
-            a.rel = 'nofollow ugc noopener noreferrer';
-            var item = el('li');
-            item.appendChild(a);
-            ul.appendChild(item);
-          });
-          article.appendChild(ul);
-        }
-        li.appendChild(article);
-        label = 'Replies to ' + c.author;
-      }
-      if (c.replies && c.replies.length) {
-        var sub = el('ol', 'blogcord-list blogcord-replies');
-        sub.setAttribute('aria-label', label);
-        renderReplies(sub, c.replies, depth + 1);
-        li.appendChild(sub);
-      }
-      list.appendChild(li);
-    }
-  }
-
-  function shell(root) {
-    var level = Math.min(6, Math.max(2, parseInt(root.getAttribute('data-heading-level'), 10) || 2));
-    var id = 'blogcord-' + Math.random().toString(36).slice(2, 9);
-    var section = el('section', 'blogcord');
-    section.setAttribute('aria-labelledby', id);
-    var h = el('h' + level, 'blogcord-heading', root.getAttribute('data-heading') || 'Discussion on Discord');
-    h.id = id;
-    section.appendChild(h);
-    return section;
-  }
-
-  function joinLink(section, url, text) {
-    var href = url && safeHref(url);
-    if (!href) return;
-    var p = el('p', 'blogcord-join');
-    var a = el('a', null, text);
-    a.href = href;
-    a.rel = 'noopener';
-    p.appendChild(a);
-    section.appendChild(p);
-  }
-
-  function render(root, post) {
-    var section = shell(root);
-    var stats = el('p', 'blogcord-stats');
-    var rating = post.rating || { count: 0 };
-    var label = rating.label || 'Be the first to rate';
-    var ratingEl = el('span', 'blogcord-rating');
-    if (label.charAt(0) === '\u2605') { // the star in its own span, so it can have its colour
-      ratingEl.appendChild(el('span', 'blogcord-star', '\u2605'));
-      label = label.slice(1);
-    }
-    ratingEl.appendChild(document.createTextNode(label));
-    stats.appendChild(ratingEl);
-    stats.appendChild(document.createTextNode(' · '));
-    stats.appendChild(el('span', 'blogcord-count', plural(post.replies || 0, 'reply', 'replies')));
-    section.appendChild(stats);
-    if (post.discussion === 'closed') { // its thread or announcement was deleted in Discord
-      section.appendChild(el('p', 'blogcord-note', 'Discussion closed.'));
-    } else if (post.comments && post.comments.length) {
-      var list = el('ol', 'blogcord-list blogcord-thread');
-      list.setAttribute('aria-label', 'Replies from Discord');
-      renderReplies(list, post.comments, 0);
-      section.appendChild(list);
-    } else {
-      section.appendChild(el('p', 'blogcord-note', 'No replies yet.'));
-    }
-    joinLink(section, post.discord && post.discord.threadUrl, 'Join the discussion on Discord');
-    root.replaceChildren(section);
-  }
-
-  function note(root, text) {
-    var section = shell(root);
-    section.appendChild(el('p', 'blogcord-note', text));
-    root.replaceChildren(section);
+  function langOf(root) {
+    return root.getAttribute('lang') || root.getAttribute('data-lang') || document.documentElement.lang || 'en';
   }
 
   function pageUrl(root) {
@@ -197,28 +24,128 @@
     return location.origin + location.pathname;
   }
 
+  var UNITS = [['year', 31536e6], ['month', 2592e6], ['week', 6048e5], ['day', 864e5], ['hour', 36e5], ['minute', 6e4]];
+  function relative(lang, date) {
+    var diff = date.getTime() - Date.now();
+    try {
+      var rtf = new Intl.RelativeTimeFormat(lang, { numeric: 'auto' });
+      for (var i = 0; i < UNITS.length; i++) {
+        if (Math.abs(diff) >= UNITS[i][1]) return rtf.format(Math.round(diff / UNITS[i][1]), UNITS[i][0]);
+      }
+      return rtf.format(0, 'minute');
+    } catch (e) { return null; }
+  }
+
+  // Dates in the reader's language and time zone: relative in the meta line, exact on hover (title).
+  function localTimes(root, lang) {
+    var times = root.querySelectorAll('time[datetime]');
+    for (var i = 0; i < times.length; i++) {
+      var t = times[i];
+      var d = new Date(t.getAttribute('datetime'));
+      if (isNaN(d.getTime()) || t.getAttribute('data-local')) continue;
+      t.setAttribute('data-local', '1');
+      var exact;
+      try { exact = new Intl.DateTimeFormat(lang, { dateStyle: 'long', timeStyle: 'short' }).format(d); } catch (e) { exact = d.toLocaleString(); }
+      t.title = exact;
+      var style = t.getAttribute('data-style');
+      var rel = t.classList.contains('blogcord-date') || style === 'R' ? relative(lang, d) : null;
+      if (rel) t.textContent = rel;
+      else if (style === 'd' || style === 'D') t.textContent = new Intl.DateTimeFormat(lang, { dateStyle: style === 'd' ? 'short' : 'long' }).format(d);
+      else if (style) t.textContent = exact;
+    }
+  }
+
+  function reveal(spoiler) {
+    if (spoiler.classList.contains('blogcord-spoiler--shown')) return false;
+    spoiler.classList.add('blogcord-spoiler--shown');
+    return true;
+  }
+
+  function showMore(root, link) {
+    if (link.getAttribute('aria-busy')) return;
+    link.setAttribute('aria-busy', 'true');
+    fetch(link.href, { credentials: 'omit' })
+      .then(function (res) { if (!res.ok) throw new Error('HTTP ' + res.status); return res.text(); })
+      .then(function (html) {
+        var tpl = document.createElement('template');
+        tpl.innerHTML = html;
+        var list = root.querySelector('.blogcord-thread');
+        var page = tpl.content.querySelector('.blogcord-page');
+        var first = page && page.firstElementChild;
+        while (page && page.firstElementChild) list.appendChild(page.firstElementChild);
+        var wrap = link.closest('.blogcord-more-wrap');
+        var next = tpl.content.querySelector('.blogcord-more-wrap');
+        if (next) wrap.replaceWith(next); else wrap.remove();
+        localTimes(root, langOf(root));
+        if (first) { first.setAttribute('tabindex', '-1'); first.focus({ preventScroll: true }); }
+      })
+      .catch(function () { link.removeAttribute('aria-busy'); });
+  }
+
+  function enhance(root) {
+    var heading = root.getAttribute('data-heading');
+    var h = root.querySelector('.blogcord-heading');
+    if (heading && h) h.textContent = heading;
+    localTimes(root, langOf(root));
+    if (root.getAttribute('data-blogcord-enhanced')) return;
+    root.setAttribute('data-blogcord-enhanced', '1');
+    root.addEventListener('click', function (e) {
+      var target = e.target instanceof Element ? e.target : null;
+      var spoiler = target && target.closest('.blogcord-spoiler');
+      if (spoiler && reveal(spoiler)) { e.preventDefault(); return; }
+      var more = target && target.closest('a.blogcord-more');
+      if (more) { e.preventDefault(); showMore(root, more); }
+    });
+    root.addEventListener('keydown', function (e) {
+      var target = e.target instanceof Element ? e.target : null;
+      if (!target) return;
+      if ((e.key === 'Enter' || e.key === ' ') && target.matches('.blogcord-spoiler')) { e.preventDefault(); reveal(target); }
+      if (e.key === ' ' && target.matches('a.blogcord-more')) { e.preventDefault(); showMore(root, target); }
+    });
+  }
+
+  function note(root, lang, key, fallback) {
+    var api = apiOf(root);
+    var show = function (text) {
+      var p = document.createElement('p');
+      p.className = 'blogcord-note';
+      p.textContent = text;
+      root.replaceChildren(p);
+    };
+    show(fallback);
+    fetch(api + '/widget/i18n/' + encodeURIComponent(lang.split('-')[0].toLowerCase()) + '.json', { credentials: 'omit' })
+      .then(function (res) { return res.ok ? res.json() : null; })
+      .then(function (body) { if (body && body.strings[key]) show(body.strings[key]); })
+      .catch(function () { /* keep the English note */ });
+  }
+
+  function apiOf(root) { return (root.getAttribute('data-api') || scriptOrigin).replace(/\/+$/, ''); }
+
   function load(root) {
     if (root.getAttribute('data-blogcord-state')) return;
     root.setAttribute('data-blogcord-state', 'loading');
     root.setAttribute('aria-busy', 'true');
-    var api = (root.getAttribute('data-api') || scriptOrigin).replace(/\/+$/, '');
-    var query = '?url=' + encodeURIComponent(pageUrl(root));
-    var guild = root.getAttribute('data-guild');
-    if (guild) query += '&guild=' + encodeURIComponent(guild);
+    var lang = langOf(root);
+    var q = '?url=' + encodeURIComponent(pageUrl(root)) + '&lang=' + encodeURIComponent(lang);
+    var opts = { guild: 'data-guild', theme: 'data-theme', order: 'data-order', level: 'data-heading-level', style: 'data-style', rating: 'data-rating' };
+    for (var k in opts) { var v = root.getAttribute(opts[k]); if (v) q += '&' + k + '=' + encodeURIComponent(v); }
     var done = function (state) { root.setAttribute('data-blogcord-state', state); root.removeAttribute('aria-busy'); };
-    fetch(api + '/api/posts' + query, { credentials: 'omit', headers: { Accept: 'application/json' } })
+    var included = root.querySelector('.blogcord'); // a fragment included when the blog was built
+    fetch(apiOf(root) + '/embed/posts' + q, { credentials: 'omit', headers: { Accept: 'text/html' } })
       .then(function (res) {
-        if (res.status === 404) { note(root, 'No discussion on Discord yet.'); done('empty'); return; }
+        if (res.status === 404) { note(root, lang, 'notFound', 'No discussion on Discord yet.'); done('empty'); return; }
         if (!res.ok) throw new Error('HTTP ' + res.status);
-        return res.json().then(function (post) { render(root, post); done('ready'); });
+        return res.text().then(function (html) { root.innerHTML = html; enhance(root); done('ready'); });
       })
-      .catch(function () { note(root, 'The discussion could not be loaded right now.'); done('error'); });
+      .catch(function () {
+        if (included) { enhance(root); done('ready'); return; }
+        note(root, lang, 'error', 'The discussion could not be loaded right now.');
+        done('error');
+      });
   }
 
   function init() {
     var roots = document.querySelectorAll('[data-blogcord]');
-    if (!roots.length) return;
-    if (!document.querySelector('[data-blogcord][data-style="none"]')) injectStyle();
     for (var i = 0; i < roots.length; i++) load(roots[i]);
   }
 

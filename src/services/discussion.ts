@@ -1,0 +1,134 @@
+// The discussion as the web serves it (issue 17): pages of top-level replies with their replies (big threads),
+// attachments pointing at the API's media route (never at the stored Discord URL, which expires), and the counts
+// a blog's post list shows. Built on blog.ts's web views, so only public feeds are served and privacy choices hold.
+import type { Db } from '../db/index.ts';
+import { findServedPostByUrl } from '../repositories/search.ts';
+import { getWebPostView, getWebPostViewByUrl, summarizePosts, type CommentNode, type PostView } from './blog.ts';
+
+export type DiscussionOrder = 'oldest' | 'newest';
+export const PAGE_DEFAULT = 50;
+export const PAGE_MAX = 100;
+export const COUNTS_MAX = 50;
+
+export interface PageRequest {
+  order: DiscussionOrder;
+  limit: number;
+  /** The opaque cursor of a previous page's `next`, or undefined for the first page. */
+  cursor?: string;
+}
+
+export interface CommentsPage {
+  comments: CommentNode[];
+  page: { order: DiscussionOrder; limit: number; next: string | null };
+  /** Top-level replies (tombstones included) in the whole thread. */
+  topLevel: number;
+}
+
+/** A post as the web serves it: the first page of its discussion, not the whole tree. */
+export type WebDiscussion = Omit<PostView, 'comments'> & CommentsPage;
+
+/** A cursor that is not one of ours (or not for this order): a 400, not a silent first page. */
+export class BadCursorError extends Error {}
+
+interface CursorData {
+  o: 'o' | 'n';
+  c: string;
+  i: string;
+}
+
+const encodeCursor = (order: DiscussionOrder, node: CommentNode): string =>
+  Buffer.from(JSON.stringify({ o: order === 'oldest' ? 'o' : 'n', c: node.createdAt, i: node.id } satisfies CursorData)).toString('base64url');
+
+function decodeCursor(cursor: string, order: DiscussionOrder): CursorData {
+  let data: unknown;
+  try {
+    data = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw new BadCursorError('cursor is not valid: use the page.next of a previous answer');
+  }
+  const d = data as Partial<CursorData> | null;
+  if (!d || typeof d.c !== 'string' || typeof d.i !== 'string' || (d.o !== 'o' && d.o !== 'n'))
+    throw new BadCursorError('cursor is not valid: use the page.next of a previous answer');
+  if ((d.o === 'o') !== (order === 'oldest')) throw new BadCursorError(`this cursor belongs to order=${d.o === 'o' ? 'oldest' : 'newest'}`);
+  return d as CursorData;
+}
+
+/** Snowflakes compare by length, then text: the tie-break of replies posted in the same millisecond. */
+const compareIds = (a: string, b: string): number => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+const compareNodes = (a: { createdAt: string; id: string }, b: { createdAt: string; id: string }): number =>
+  a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : compareIds(a.id, b.id);
+
+/**
+ * One page of a reply tree's top-level replies (each with all its replies), in `order`, after `cursor`. Pure: the
+ * cursor names the last top-level reply shown (its time and id), so a reply added or deleted meanwhile moves nothing.
+ */
+export function pageComments(roots: readonly CommentNode[], req: PageRequest): CommentsPage {
+  const sorted = [...roots].sort(compareNodes);
+  if (req.order === 'newest') sorted.reverse();
+  let start = 0;
+  if (req.cursor) {
+    const after = decodeCursor(req.cursor, req.order);
+    const dir = req.order === 'oldest' ? 1 : -1;
+    start = sorted.findIndex((n) => dir * compareNodes(n, { createdAt: after.c, id: after.i }) > 0);
+    if (start < 0) start = sorted.length;
+  }
+  const comments = sorted.slice(start, start + req.limit);
+  const more = start + req.limit < sorted.length;
+  return {
+    comments,
+    page: { order: req.order, limit: req.limit, next: more && comments.length ? encodeCursor(req.order, comments.at(-1)!) : null },
+    topLevel: sorted.length,
+  };
+}
+
+/** Attachments on the web point at the API's media route; the stored (expiring) Discord URL never leaves. */
+export function withMediaUrls(nodes: readonly CommentNode[], apiBase: string): CommentNode[] {
+  return nodes.map((n) =>
+    n.deleted
+      ? { ...n, replies: withMediaUrls(n.replies, apiBase) }
+      : {
+          ...n,
+          attachments: n.attachments.map((a) => ({ ...a, url: `${apiBase}/media/${encodeURIComponent(n.id)}/${a.index}` })),
+          replies: withMediaUrls(n.replies, apiBase),
+        },
+  );
+}
+
+export type PostRef = { id: string; guildId?: string } | { url: string; guildId?: string };
+
+async function webView(db: Db, ref: PostRef): Promise<PostView | null> {
+  return 'id' in ref ? getWebPostView(db, ref.id, { guildId: ref.guildId }) : getWebPostViewByUrl(db, ref.url, { guildId: ref.guildId });
+}
+
+/** A public post with one page of its discussion (the first unless `req.cursor`), or null (unknown or not public). */
+export async function getWebDiscussion(db: Db, ref: PostRef, req: PageRequest, apiBase: string): Promise<WebDiscussion | null> {
+  const view = await webView(db, ref);
+  if (!view) return null;
+  const { comments, ...post } = view;
+  const page = pageComments(comments, req);
+  return { ...post, ...page, comments: withMediaUrls(page.comments, apiBase) };
+}
+
+export interface PostCount {
+  id: string;
+  replies: number;
+  rating: { average: number; count: number };
+}
+
+/** Reply and rating counts of public posts by blog URL (each URL as asked → its counts, or null). */
+export async function countsByUrl(db: Db, urls: readonly string[], opts: { guildId?: string } = {}): Promise<Map<string, PostCount | null>> {
+  const unique = [...new Set(urls)];
+  const found = await Promise.all(unique.map((url) => findServedPostByUrl(db, url, { guildId: opts.guildId, webOnly: true })));
+  const posts = found.filter((p) => p !== null);
+  const summaries = new Map((await summarizePosts(db, posts)).map((s) => [s.id, s]));
+  const out = new Map<string, PostCount | null>();
+  unique.forEach((url, i) => {
+    const post = found[i];
+    const s = post ? summaries.get(post.id) : undefined;
+    out.set(
+      url,
+      post && s ? { id: post.id, replies: post.discussionClosedAt ? 0 : s.replies, rating: { average: s.rating.average, count: s.rating.count } } : null,
+    );
+  });
+  return out;
+}
