@@ -89,7 +89,7 @@ export interface PublishResult {
   reason?: string;
 }
 
-const FINISHED = new Set<PublishState>(['known', 'published', 'failed']);
+const FINISHED = new Set<PublishState>(['known', 'skipped', 'published', 'failed']);
 
 /**
  * Runs the post's remaining publishing steps. Resolves with the state it reached; a step that fails
@@ -213,7 +213,7 @@ export async function publishNow(ctx: FeedContext, guildId: string, rawUrl: stri
       'feed-removed',
     );
   }
-  if (post.publishState === 'known' || post.publishState === 'failed') {
+  if (post.publishState === 'known' || post.publishState === 'skipped' || post.publishState === 'failed') {
     // Continue from what exists in Discord: a failed post keeps a message it made unless that is gone.
     let from: 'pending' | 'announced' | 'threaded' = 'pending';
     let clear = true;
