@@ -28,5 +28,6 @@ export async function up(db: Kysely<any>): Promise<void> {
 export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('posts').dropColumn('skip_reason').execute();
   await db.schema.alterTable('posts').dropColumn('categories').execute();
-  for (const column of ['forum_tags', 'exclude_filter', 'include_filter', 'template', 'ping_role_id']) await db.schema.alterTable('feeds').dropColumn(column).execute();
+  for (const column of ['forum_tags', 'exclude_filter', 'include_filter', 'template', 'ping_role_id'])
+    await db.schema.alterTable('feeds').dropColumn(column).execute();
 }

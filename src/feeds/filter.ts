@@ -30,7 +30,12 @@ export interface FilterItem {
 
 /** Lower case, compatibility-normalised words (letters and digits of any script). */
 export function words(text: string): string[] {
-  return text.normalize('NFKC').toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+  return (
+    text
+      .normalize('NFKC')
+      .toLowerCase()
+      .match(/[\p{L}\p{N}]+/gu) ?? []
+  );
 }
 
 /** Parses a filter's text into terms; throws FilterError with what is wrong. Empty text: no terms. */

@@ -544,7 +544,20 @@ function toDraft(raw: RawItem): PostDraft {
   }
   const contentHash = sha256([title, url ?? '', summaryText, bodyText === summaryText ? '' : bodyText].join('\n'));
   const author = raw.author ? capText(titleText(raw.author), FIELD_CAPS.author) || null : null;
-  return { key, keySource, url, title, author, publishedAt, updatedAt, summaryHtml, contentHtml, imageUrl, contentHash, categories: itemCategories(raw.categories) };
+  return {
+    key,
+    keySource,
+    url,
+    title,
+    author,
+    publishedAt,
+    updatedAt,
+    summaryHtml,
+    contentHtml,
+    imageUrl,
+    contentHash,
+    categories: itemCategories(raw.categories),
+  };
 }
 
 /** At most this many categories of an item are kept, each at most CATEGORY_MAX characters. */

@@ -42,7 +42,9 @@ export function parseTemplate(template: string): Array<{ text: string } | { plac
   for (const m of template.matchAll(PLACEHOLDER)) {
     const name = m[1]!.trim().toLowerCase();
     if (!(PLACEHOLDERS as readonly string[]).includes(name)) {
-      throw new TemplateError(`Unknown placeholder \`{${cutText(m[1]!, 40).replaceAll('`', '')}}\`: a template knows ${PLACEHOLDERS.map((p) => `{${p}}`).join(' ')}.`);
+      throw new TemplateError(
+        `Unknown placeholder \`{${cutText(m[1]!, 40).replaceAll('`', '')}}\`: a template knows ${PLACEHOLDERS.map((p) => `{${p}}`).join(' ')}.`,
+      );
     }
     if (m.index > last) parts.push({ text: template.slice(last, m.index) });
     parts.push({ placeholder: name as Placeholder });

@@ -397,11 +397,38 @@ export async function resetPublishing(db: Db, id: string, state: 'pending' | 'an
     .set({
       publish_state: state,
       failure_reason: null,
-      skip_reason: null,
       publish_attempts: 0,
       updated_at: now(),
       ...(clearDiscord ? { channel_id: null, message_id: null, thread_id: null } : {}),
     })
     .where('id', '=', id)
     .execute();
+}
+
+/** A feed's posts, newest first (by publication date, then discovery). */
+export async function listFeedPosts(db: Db, feedId: string, limit: number): Promise<Post[]> {
+  const rows = await db.kysely
+    .selectFrom('posts')
+    .selectAll()
+    .where('feed_id', '=', feedId)
+    .orderBy((eb) => eb.fn.coalesce('published_at', 'discovered_at'), 'desc')
+    .orderBy('discovered_at', 'desc')
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+  return rows.map(toPost);
+}
+
+/**
+ * Puts a post that is not published nor on its way (known, skipped, or failed before it made a message) in line
+ * for publishing, in one conditional update: true for the one caller that moved it, false for any other.
+ */
+export async function claimForPublishing(db: Db, id: string): Promise<boolean> {
+  const res = await db.kysely
+    .updateTable('posts')
+    .set({ publish_state: 'pending', failure_reason: null, publish_attempts: 0, updated_at: now() })
+    .where('id', '=', id)
+    .where((eb) => eb.or([eb('publish_state', 'in', ['known', 'skipped']), eb.and([eb('publish_state', '=', 'failed'), eb('message_id', 'is', null)])]))
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
 }

@@ -64,7 +64,10 @@ export function announcementLine(post: Pick<Post, 'title' | 'url' | 'author' | '
 }
 
 /** What a new announcement may ping: the feed's role when its mention is in the content; nothing else, ever. */
-export function pingMentions(feed: Pick<Feed, 'options'> | null, payload: RESTPostAPIChannelMessageJSONBody): NonNullable<RESTPostAPIChannelMessageJSONBody['allowed_mentions']> {
+export function pingMentions(
+  feed: Pick<Feed, 'options'> | null,
+  payload: RESTPostAPIChannelMessageJSONBody,
+): NonNullable<RESTPostAPIChannelMessageJSONBody['allowed_mentions']> {
   const role = feed?.options.pingRoleId;
   return role && payload.content?.includes(`<@&${role}>`) ? { parse: [], roles: [role] } : { parse: [] };
 }

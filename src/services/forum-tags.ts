@@ -9,12 +9,7 @@ export const MAX_APPLIED_TAGS = 5;
 
 /** A tag or category name compared: accents removed, case folded, whitespace collapsed. */
 export function tagKey(name: string): string {
-  return name
-    .normalize('NFKD')
-    .replace(/\p{M}/gu, '')
-    .toLowerCase()
-    .replace(/\s+/g, ' ')
-    .trim();
+  return name.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().replace(/\s+/g, ' ').trim();
 }
 
 interface ForumTag {
@@ -26,7 +21,7 @@ const tagsOf = (channel: APIChannel | null): ForumTag[] =>
   channel && 'available_tags' in channel && Array.isArray(channel.available_tags) ? channel.available_tags.map((t) => ({ id: t.id, name: t.name })) : [];
 
 /** Whether a forum requires a tag on every post (REQUIRE_TAG). */
-export const requiresTag = (channel: APIChannel | null): boolean => Boolean(channel && ((channel.flags ?? 0) & ChannelFlags.RequireTag));
+export const requiresTag = (channel: APIChannel | null): boolean => Boolean(channel && (channel.flags ?? 0) & ChannelFlags.RequireTag);
 
 /** The forum's tags named like the post's categories, in the post's category order, at most 5 (names, for previews too). */
 export function matchForumTags(channel: APIChannel | null, categories: readonly string[]): ForumTag[] {
@@ -44,7 +39,11 @@ export function matchForumTags(channel: APIChannel | null, categories: readonly 
  * The tags a post of the feed gets in this forum: none unless the feed has tags on. `refusal`: why the post cannot
  * go out (the forum requires a tag and none of its categories names one), as the post's failure reason.
  */
-export function forumTagsFor(channel: APIChannel | null, feed: Pick<Feed, 'options'> | null, post: Pick<Post, 'categories'>): { ids: string[]; refusal: string | null } {
+export function forumTagsFor(
+  channel: APIChannel | null,
+  feed: Pick<Feed, 'options'> | null,
+  post: Pick<Post, 'categories'>,
+): { ids: string[]; refusal: string | null } {
   if (!feed?.options.forumTags) return { ids: [], refusal: null };
   const tags = matchForumTags(channel, post.categories);
   if (tags.length === 0 && requiresTag(channel)) {

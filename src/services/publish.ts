@@ -49,7 +49,8 @@ const PERMANENT_CODES: Record<number, string> = {
     'blogcord lacks a permission in the channel (Missing Permissions): it needs Send Messages, Embed Links, Create Public Threads (Create Posts in a forum), Send Messages in Threads and Add Reactions',
   50035: 'Discord refused the announcement as invalid (Invalid Form Body)',
   50008: 'the channel does not accept messages (Cannot send messages in a non-text channel)',
-  40067: 'the forum requires a tag on every post: turn on `tags` for the feed (`/feed edit tags:True`) and give the forum tags named like the blog’s categories, or remove the requirement',
+  40067:
+    'the forum requires a tag on every post: turn on `tags` for the feed (`/feed edit tags:True`) and give the forum tags named like the blog’s categories, or remove the requirement',
 };
 
 /** Whether a failed step can heal by retrying, and what to tell an admin. */
