@@ -56,7 +56,8 @@ export function announcementLine(post: Pick<Post, 'title' | 'url' | 'author' | '
   try {
     line = renderTemplate(feed.options.template, item, feed.options.pingRoleId);
   } catch {
-    line = null;
+    // A stored template that no longer parses (it was checked when set): the default line, the ping alone.
+    line = renderTemplate(null, item, feed.options.pingRoleId);
   }
   // A line beyond Discord's 2,000 characters falls back to the default line: the ping alone, or none.
   if (line !== null && !fitsContent(line)) line = renderTemplate(null, item, feed.options.pingRoleId);
