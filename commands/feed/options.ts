@@ -10,19 +10,16 @@ export function addOptionOptions(s: SlashCommandSubcommandBuilder, { edit = fals
     .addStringOption((o) =>
       o
         .setName('template')
-        .setDescription('The line above each announcement: {title} {url} {author} {summary} {categories} {feed} {date} {ping}; none = remove')
+        .setDescription('Line above each announcement: {title} {url} {author} {summary} {categories} {feed} {date} {ping}')
         .setMaxLength(1000),
     )
     .addStringOption((o) =>
-      o
-        .setName('include')
-        .setDescription('Only announce posts matching one of: category:news, title:release, author:ann, word; none = remove')
-        .setMaxLength(1000),
+      o.setName('include').setDescription('Only announce posts matching one of: category:news, title:release, author:ann, word (none: off)').setMaxLength(1000),
     )
     .addStringOption((o) =>
       o
         .setName('exclude')
-        .setDescription('Never announce posts matching one of: category:news, title:release, author:ann, word; none = remove')
+        .setDescription('Never announce posts matching one of: category:news, title:release, author:ann, word (none: off)')
         .setMaxLength(1000),
     )
     .addBooleanOption((o) => o.setName('tags').setDescription('In a forum: give each post the forum tags named like its categories'));
