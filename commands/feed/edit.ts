@@ -2,8 +2,7 @@
 import type { ChatInputCommandInteraction } from 'discord.js';
 import type { AppContext } from '../../src/context.ts';
 import { cutText, shownUrl } from '../../src/render/post.ts';
-import { editFeed, type EditFeedResult } from '../../src/services/feed-options.ts';
-import type { FeedOptions } from '../../src/repositories/feeds.ts';
+import { editFeed, type EditFeedResult, type FeedOptions } from '../../src/services/feed-options.ts';
 import { readOptionOptions } from './options.ts';
 
 const code = (text: string) => `\`${cutText(text, 300).replaceAll('`', 'ˋ')}\``;

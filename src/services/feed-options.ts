@@ -15,6 +15,7 @@ import type { FeedContext } from './feed-source.ts';
 import { checkFeedChannel, checkFeedOptions, type FeedOptionsInput } from './feed-option-checks.ts';
 
 export type { FeedOptionsInput, PingRole } from './feed-option-checks.ts';
+export type { FeedOptions } from '../repositories/feeds.ts';
 
 export interface EditFeedResult {
   before: Feed;

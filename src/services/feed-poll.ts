@@ -32,7 +32,8 @@ export type PollResult =
    * new: new posts queued for publishing; changed: edits; relinked: stored posts recognised by their link under a
    * new key (nothing published); held: new items stored as known by the flood guard (nothing published).
    */
-  | { status: 'ok'; items: number; new: number; changed: number; relinked: number; held: number; filtered: number }
+  /** filtered: new items the feed's filters kept out (stored as skipped), present when there were any. */
+  | { status: 'ok'; items: number; new: number; changed: number; relinked: number; held: number; filtered?: number }
   | { status: 'failed'; error: string; paused: boolean };
 
 /** How long a feed with `failures` consecutive failures waits before the next poll. */
@@ -176,7 +177,7 @@ async function storePoll(ctx: FeedContext, feed: Feed, result: FetchedFeed, log:
     changed: stored.changed.length,
     relinked: match.relinked.length,
     held: held.length,
-    filtered: stored.filtered.length,
+    ...(stored.filtered.length ? { filtered: stored.filtered.length } : {}),
   };
 }
 
