@@ -34,12 +34,14 @@ export function addFeedReply(r: AddFeedResult): string {
       ? 'The feed has no posts yet. New posts are announced as they appear.'
       : `The feed has ${r.items} ${r.items === 1 ? 'post' : 'posts'}; ${r.queued.length ? `${r.queued.length} ${r.queued.length === 1 ? 'is' : 'are'} being published now` : 'none is published now'}. New posts are announced as they appear.`,
   ];
-  if (r.filtered.length) {
+  const filtered = r.filtered?.length ?? 0;
+  if (filtered) {
     lines.push(
-      `🔎 ${r.filtered.length} ${r.filtered.length === 1 ? 'post was' : 'posts were'} skipped by the feed's filters (recorded with the rule; \`/publish url:\` publishes one).`,
+      `🔎 ${filtered} ${filtered === 1 ? 'post was' : 'posts were'} skipped by the feed's filters (recorded with the rule; \`/publish url:\` publishes one).`,
     );
   }
-  const options = describeOptions(r.feed.options);
+  // A feed with options set says so (an AddFeedResult made without them, as in older callers, has none).
+  const options = r.feed.options ? describeOptions(r.feed.options) : [];
   if (options.length) lines.push(options.join(' · '));
   if (r.held.length) {
     lines.push(

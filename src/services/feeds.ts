@@ -36,8 +36,8 @@ export interface AddFeedResult {
   queued: Post[];
   /** New posts of a feed already followed that the flood guard stored without announcing them (as a poll would). */
   held: Post[];
-  /** New posts (the backfill, or posts since the last poll) that the feed's filters kept out: stored as skipped. */
-  filtered: Post[];
+  /** New posts (the backfill, or posts since the last poll) that the feed's filters kept out, stored as skipped; absent when none. */
+  filtered?: Post[];
   /** Set when the queue could not be reached: the posts are saved and go out when the worker starts. */
   queueError?: string;
 }
@@ -150,7 +150,7 @@ export async function addFeed(
     items: parsed.items.length,
     queued,
     held,
-    filtered,
+    ...(filtered.length ? { filtered } : {}),
     ...(queueError ? { queueError } : {}),
   };
 }
