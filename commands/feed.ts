@@ -3,6 +3,9 @@ import type { Command } from '../src/discord/command.ts';
 import { validateMessagePayload } from '../src/render/limits.ts';
 import { cutText, shownUrl } from '../src/render/post.ts';
 import { addFeed, guildFeeds, listFeedSummaries, MAX_BACKFILL, removeFeed, type AddFeedResult, type FeedSummary } from '../src/services/feeds.ts';
+import { describeOptions, runEdit } from './feed/edit.ts';
+import { addOptionOptions, readOptionOptions } from './feed/options.ts';
+import { pressPreviewButton, previewItemChoices, runPreview } from './feed/preview.ts';
 
 const when = (iso: string | null) => (iso ? `<t:${Math.floor(Date.parse(iso) / 1000)}:R>` : 'never');
 
@@ -14,7 +17,8 @@ export function describeFeed({ feed, counts, failed }: FeedSummary): string {
     `**${cutText(feed.title ?? feed.url, 120).replace(/[*_~`|]/g, '\\$&')}**`,
     shownUrl(feed.url),
     `Channel <#${feed.channelId}> · ${state} · last poll ${when(feed.lastPolledAt)}`,
-    `Posts published: ${counts.published ?? 0} · failed: ${counts.failed ?? 0}${waiting ? ` · in progress: ${waiting}` : ''}`,
+    `Posts published: ${counts.published ?? 0} · failed: ${counts.failed ?? 0}${counts.skipped ? ` · skipped by filter: ${counts.skipped}` : ''}${waiting ? ` · in progress: ${waiting}` : ''}`,
+    ...describeOptions(feed.options),
   ];
   if (feed.lastError) lines.push(`Last error: ${cutText(feed.lastError, 300)}`);
   for (const post of failed) lines.push(`❌ ${cutText(post.title, 80)}: ${cutText(post.failureReason ?? 'unknown reason', 200)}`);
@@ -30,6 +34,15 @@ export function addFeedReply(r: AddFeedResult): string {
       ? 'The feed has no posts yet. New posts are announced as they appear.'
       : `The feed has ${r.items} ${r.items === 1 ? 'post' : 'posts'}; ${r.queued.length ? `${r.queued.length} ${r.queued.length === 1 ? 'is' : 'are'} being published now` : 'none is published now'}. New posts are announced as they appear.`,
   ];
+  const filtered = r.filtered?.length ?? 0;
+  if (filtered) {
+    lines.push(
+      `🔎 ${filtered} ${filtered === 1 ? 'post was' : 'posts were'} skipped by the feed's filters (recorded with the rule; \`/publish url:\` publishes one).`,
+    );
+  }
+  // A feed with options set says so (an AddFeedResult made without them, as in older callers, has none).
+  const options = r.feed.options ? describeOptions(r.feed.options) : [];
+  if (options.length) lines.push(options.join(' · '));
   if (r.held.length) {
     lines.push(
       `⚠️ ${r.held.length} new posts appeared at once, too many to announce: they are saved and will not be announced (a notice in <#${r.feed.channelId}> lists the newest). \`/publish url:\` announces one.`,
@@ -56,33 +69,57 @@ export default {
     .setDescription('Follow blog feeds in this server')
     .addSubcommand((s) => s.setName('list').setDescription('The feeds this server follows, with their state and post counts'))
     .addSubcommand((s) =>
-      s
-        .setName('add')
-        .setDescription('Follow a feed: announce every new post in a channel, with a thread and rating reactions')
-        .addStringOption((o) => o.setName('url').setDescription('The feed URL (RSS, Atom or JSON Feed)').setRequired(true).setMaxLength(2000))
-        .addChannelOption((o) =>
-          o
-            .setName('channel')
-            .setDescription('Where posts are announced (a text channel or a forum)')
-            .setRequired(true)
-            .addChannelTypes(ChannelType.GuildText, ChannelType.GuildForum),
-        )
-        .addIntegerOption((o) =>
-          o
-            .setName('backfill')
-            .setDescription(`How many of the newest existing posts to publish now (default 0, at most ${MAX_BACKFILL})`)
-            .setMinValue(0)
-            .setMaxValue(MAX_BACKFILL),
-        )
-        .addBooleanOption((o) =>
-          o.setName('web').setDescription('Also serve its ratings and replies on the blog’s widget (default: no; /web enable does it later)'),
-        ),
+      addOptionOptions(
+        s
+          .setName('add')
+          .setDescription('Follow a feed: announce every new post in a channel, with a thread and rating reactions')
+          .addStringOption((o) => o.setName('url').setDescription('The feed URL (RSS, Atom or JSON Feed)').setRequired(true).setMaxLength(2000))
+          .addChannelOption((o) =>
+            o
+              .setName('channel')
+              .setDescription('Where posts are announced (a text channel or a forum)')
+              .setRequired(true)
+              .addChannelTypes(ChannelType.GuildText, ChannelType.GuildForum),
+          )
+          .addIntegerOption((o) =>
+            o
+              .setName('backfill')
+              .setDescription(`How many of the newest existing posts to publish now (default 0, at most ${MAX_BACKFILL})`)
+              .setMinValue(0)
+              .setMaxValue(MAX_BACKFILL),
+          )
+          .addBooleanOption((o) =>
+            o.setName('web').setDescription('Also serve its ratings and replies on the blog’s widget (default: no; /web enable does it later)'),
+          ),
+      ),
     )
     .addSubcommand((s) =>
       s
         .setName('remove')
         .setDescription('Stop following a feed (its posts, threads and ratings stay)')
         .addStringOption((o) => o.setName('url').setDescription('The feed to stop following').setRequired(true).setAutocomplete(true)),
+    )
+    .addSubcommand((s) =>
+      addOptionOptions(
+        s
+          .setName('edit')
+          .setDescription('Change a followed feed in place: channel, ping, template, filters, forum tags (nothing is reposted)')
+          .addStringOption((o) => o.setName('feed').setDescription('The feed to change').setRequired(true).setAutocomplete(true))
+          .addChannelOption((o) =>
+            o
+              .setName('channel')
+              .setDescription('Announce its next posts here instead (a text channel or a forum)')
+              .addChannelTypes(ChannelType.GuildText, ChannelType.GuildForum),
+          ),
+        { edit: true },
+      ),
+    )
+    .addSubcommand((s) =>
+      s
+        .setName('preview')
+        .setDescription('See a post of a feed exactly as it would be announced, then post it or not')
+        .addStringOption((o) => o.setName('feed').setDescription('The feed').setRequired(true).setAutocomplete(true))
+        .addStringOption((o) => o.setName('item').setDescription('Which post (default: the newest)').setAutocomplete(true)),
     )
     .toJSON(),
 
@@ -98,10 +135,13 @@ export default {
         channelId: channel.id,
         backfill: interaction.options.getInteger('backfill') ?? 0,
         web: interaction.options.getBoolean('web') ?? undefined,
+        options: readOptionOptions(interaction),
       });
       await interaction.editReply({ content: addFeedReply(r), allowedMentions: { parse: [] } });
       return;
     }
+    if (sub === 'edit') return runEdit(interaction, ctx);
+    if (sub === 'preview') return runPreview(interaction, ctx);
     if (sub === 'remove') {
       const feed = await removeFeed(ctx, guildId, interaction.options.getString('url', true));
       await interaction.editReply({
@@ -133,6 +173,10 @@ export default {
   },
 
   async autocomplete(interaction, ctx) {
+    if (interaction.options.getFocused(true).name === 'item') {
+      await interaction.respond(await previewItemChoices(interaction, ctx));
+      return;
+    }
     const typed = interaction.options.getFocused().toLowerCase();
     const feeds = await guildFeeds(ctx, interaction.guildId!);
     const choices = feeds
@@ -141,4 +185,6 @@ export default {
       .map((f) => ({ name: cutText(`${f.title ? `${f.title} — ` : ''}${f.url}`, 100), value: f.url.length <= 100 ? f.url : f.id }));
     await interaction.respond(choices);
   },
+
+  button: pressPreviewButton,
 } satisfies Command;

@@ -3,6 +3,7 @@
  * through the driver: permission checks, state change, gateway dispatch (awaited before returning).
  */
 import {
+  ChannelFlags,
   ChannelType,
   GatewayDispatchEvents as E,
   GatewayIntentBits as I,
@@ -169,6 +170,7 @@ export class Actions {
     const now = new Date().toISOString();
     const content = body.content ?? '';
     const mentions = this.resolveMentions(content, body.allowed_mentions ?? null, referenced, c);
+    const pinged = this.resolvePings(content, body.allowed_mentions ?? null, c, authorId);
     const attachments = this.buildAttachments(channelId, body.attachments ?? null, files);
     const message: APIMessage = {
       id,
@@ -178,9 +180,9 @@ export class Actions {
       timestamp: now,
       edited_timestamp: null,
       tts: Boolean(body.tts),
-      mention_everyone: false,
+      mention_everyone: pinged.everyone,
       mentions,
-      mention_roles: [],
+      mention_roles: pinged.roles,
       attachments,
       embeds: (body.embeds ?? []).map(normaliseEmbed).map((e) => resolveAttachmentImage(e, attachments)),
       pinned: false,
@@ -232,6 +234,40 @@ export class Actions {
       blankContent(event),
     );
     return nonce !== null ? { ...message, nonce: nonce as string } : { ...message };
+  }
+
+  /**
+   * Discord's role and @everyone/@here mentions: a role mention `<@&id>` pings the role when allowed_mentions lets
+   * roles through (no allowed_mentions, `parse` with 'roles', or the id in `roles`) and the role is mentionable or
+   * the author has Mention Everyone in the channel; @everyone/@here ping when 'everyone' is parsed and the author has
+   * Mention Everyone. `parse: ['roles']` together with `roles` is an invalid body (as Discord answers).
+   */
+  private resolvePings(content: string, allowed: MessageBody['allowed_mentions'], c: ChannelRecord, authorId: string): { roles: string[]; everyone: boolean } {
+    if (allowed?.parse?.includes('roles') && allowed.roles?.length) {
+      throw Errors.invalidFormBody(
+        errorAt(['allowed_mentions'], 'MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE', 'parse:["roles"] and roles: [ids] are mutually exclusive.'),
+      );
+    }
+    if (allowed?.parse?.includes('users') && allowed.users?.length) {
+      throw Errors.invalidFormBody(
+        errorAt(['allowed_mentions'], 'MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE', 'parse:["users"] and users: [ids] are mutually exclusive.'),
+      );
+    }
+    const g = this.state.guilds.get(c.guild_id);
+    const mentionEveryone = (this.perms(c, authorId) & P.MentionEveryone) !== 0n;
+    const parseRoles = !allowed || (allowed.parse?.includes('roles') ?? false);
+    const explicit = new Set(allowed?.roles ?? []);
+    const roles: string[] = [];
+    for (const m of content.matchAll(/<@&(\d{17,20})>/g)) {
+      const id = m[1]!;
+      const role = g?.roles.get(id);
+      if (!role || roles.includes(id) || id === c.guild_id) continue;
+      if (!parseRoles && !explicit.has(id)) continue;
+      if (role.mentionable || mentionEveryone) roles.push(id);
+    }
+    const parseEveryone = !allowed || (allowed.parse?.includes('everyone') ?? false);
+    const everyone = parseEveryone && mentionEveryone && /@(everyone|here)/.test(content);
+    return { roles, everyone };
   }
 
   private resolveMentions(content: string, allowed: MessageBody['allowed_mentions'], referenced: MessageRecord | undefined, c: ChannelRecord): APIUser[] {
@@ -321,7 +357,12 @@ export class Actions {
       ];
     }
     next.embeds = next.embeds.map((e) => resolveAttachmentImage(e, next.attachments));
-    if (body.content !== undefined) next.mentions = this.resolveMentions(next.content, body.allowed_mentions ?? null, undefined, c);
+    if (body.content !== undefined) {
+      next.mentions = this.resolveMentions(next.content, body.allowed_mentions ?? null, undefined, c);
+      const pinged = this.resolvePings(next.content, body.allowed_mentions ?? null, c, m.author.id);
+      next.mention_roles = pinged.roles;
+      next.mention_everyone = pinged.everyone;
+    }
     if (isEmptyMessage({ ...next, sticker_ids: next.sticker_items?.map((s) => s.id) ?? null }) && !(next.flags! & MessageFlags.Loading))
       throw Errors.emptyMessage();
     next.edited_timestamp = new Date().toISOString();
@@ -583,6 +624,23 @@ export class Actions {
     return t;
   }
 
+  /**
+   * A forum post's tags: at most 5, each one of the forum's available tags (a moderated tag needs Manage Threads);
+   * a forum with the REQUIRE_TAG flag refuses a new post without one (40067, as Discord).
+   */
+  private checkAppliedTags(forum: ChannelRecord, tags: readonly string[], actorId: string, creating: boolean): void {
+    if (tags.length > 5) throw Errors.invalidFormBody(errorAt(['applied_tags'], 'BASE_TYPE_MAX_LENGTH', 'Must be 5 or fewer in length.'));
+    const available = (forum.available_tags ?? []) as Array<{ id: string; moderated?: boolean }>;
+    for (const [i, id] of tags.entries()) {
+      const tag = available.find((t) => t.id === id);
+      if (!tag) throw Errors.invalidFormBody(errorAt(['applied_tags', String(i)], 'TAG_INVALID', 'Unknown tag.'));
+      if (tag.moderated && (this.perms(forum, actorId) & P.ManageThreads) === 0n) throw Errors.missingPermissions();
+    }
+    if (creating && ((forum.flags ?? 0) & ChannelFlags.RequireTag) !== 0 && tags.length === 0) {
+      throw new DiscordHttpError(400, 40067, 'A tag is required to create a forum post in this channel');
+    }
+  }
+
   /** POST /channels/{c}/threads: a forum post (with `message`) or a thread without a message. */
   async createThread(
     actorId: string,
@@ -595,6 +653,7 @@ export class Actions {
       this.require(c, actorId, P.SendMessages);
       if (!body.message) throw Errors.invalidFormBody(errorAt(['message'], 'BASE_TYPE_REQUIRED', 'This field is required'));
       if (isEmptyMessage(body.message, files.length)) throw Errors.emptyMessage();
+      this.checkAppliedTags(c, body.applied_tags ?? [], actorId, true);
       const id = this.state.ids.next();
       const t = this.newThread(c, id, actorId, body.name, ChannelType.PublicThread, body.auto_archive_duration, body.applied_tags);
       await this.emitThreadCreate(t);
@@ -648,7 +707,11 @@ export class Actions {
       const md = c.thread_metadata!;
       if (md.archived && body.archived !== false && (body.name !== undefined || body.applied_tags !== undefined)) throw Errors.threadArchived();
       if (body.name !== undefined && body.name !== null) c.name = body.name;
-      if (body.applied_tags) c.applied_tags = body.applied_tags;
+      if (body.applied_tags) {
+        const parent = c.parent_id ? this.state.channels.get(c.parent_id) : undefined;
+        if (parent) this.checkAppliedTags(parent, body.applied_tags, actorId, false);
+        c.applied_tags = body.applied_tags;
+      }
       if (body.auto_archive_duration) md.auto_archive_duration = body.auto_archive_duration as 60;
       if (body.locked !== undefined && body.locked !== null) md.locked = body.locked;
       if (body.archived !== undefined && body.archived !== null && body.archived !== md.archived) {

@@ -36,6 +36,9 @@
  *   await discord.dropGateway({ code = 4000, shard?, invalidate? }) ; await discord.waitForResume({ timeout })
  *   await discord.offline(async () => { ... })                 changes with the gateway muted (nothing dispatched, nothing buffered)
  *   await discord.setBotPermissions(guild, bits) ; await discord.setManageGuild(user, on, guild?)
+ *   discord.role(guild, name) → APIRole   (guild option roles: [{ name, mentionable?, permissions? }])
+ *   forum channels: { type: 'forum', tags?: ['News', …], requireTag? } → available_tags, REQUIRE_TAG; a post without a tag there fails 40067
+ *   a message's mention_roles / mention_everyone follow Discord's rules (allowed_mentions, mentionable roles, Mention Everyone)
  *   await discord.storm(events) ; await discord.broadcastRaw(t, d, { guildId? })
  *   discord.sessions() ; discord.interaction(id) ; await discord.stop()   (idempotent)
  */
@@ -43,6 +46,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import {
+  ChannelFlags,
   ChannelType,
   GatewayDispatchEvents as E,
   GatewayIntentBits,
@@ -86,6 +90,10 @@ export interface EmulatorChannelOptions {
   type?: 'text' | 'forum';
   id?: string;
   topic?: string;
+  /** a forum's available tags, by name (ids are generated; `discord.channel(name).available_tags` has them) */
+  tags?: Array<string | { name: string; moderated?: boolean }>;
+  /** a forum with the REQUIRE_TAG flag: every new post needs a tag */
+  requireTag?: boolean;
 }
 
 export interface EmulatorGuildOptions {
@@ -98,6 +106,8 @@ export interface EmulatorGuildOptions {
   everyonePermissions?: bigint;
   /** custom emoji names available in this guild */
   emojis?: string[];
+  /** extra roles (after the built-in ones); `mentionable` default false, as Discord's default */
+  roles?: Array<{ name: string; mentionable?: boolean; permissions?: bigint }>;
 }
 
 export interface EmulatorUserOptions {
@@ -374,6 +384,10 @@ export class DiscordEmulator {
     };
     g.roles.set(id, role(id, '@everyone', go.everyonePermissions ?? DEFAULT_EVERYONE_PERMISSIONS, 0));
     g.roles.set(managerRoleId, role(managerRoleId, 'Managers', P.ManageGuild, 1));
+    for (const [i, r] of (go.roles ?? []).entries()) {
+      const rid = s.ids.next();
+      g.roles.set(rid, role(rid, r.name, r.permissions ?? 0n, 3 + i, { mentionable: r.mentionable ?? false }));
+    }
     g.roles.set(
       botRoleId,
       role(botRoleId, this.botUser.username, go.botPermissions ?? DEFAULT_BOT_PERMISSIONS, 2, { managed: true, tags: { bot_id: this.botUser.id } }),
@@ -406,7 +420,18 @@ export class DiscordEmulator {
         rate_limit_per_user: 0,
         flags: 0,
         permission_overwrites: [],
-        ...(forum ? { available_tags: [], default_reaction_emoji: null, default_sort_order: null, default_forum_layout: 0 } : {}),
+        ...(forum
+          ? {
+              available_tags: (co.tags ?? []).map((t) => {
+                const tag = typeof t === 'string' ? { name: t } : t;
+                return { id: s.ids.next(), name: tag.name, moderated: tag.moderated ?? false, emoji_id: null, emoji_name: null };
+              }),
+              default_reaction_emoji: null,
+              default_sort_order: null,
+              default_forum_layout: 0,
+              flags: co.requireTag ? ChannelFlags.RequireTag : 0,
+            }
+          : {}),
       };
       s.channels.set(cid, c);
       g.channelIds.push(cid);
@@ -742,6 +767,14 @@ export class DiscordEmulator {
   }
 
   // ---------------------------------------------------------------- permissions
+
+  /** A role of a guild by name (or id). */
+  role(guild: string, name: string): APIRole {
+    const g = this.state.guilds.get(this.guild(guild).id)!;
+    const role = g.roles.get(name) ?? [...g.roles.values()].find((r) => r.name === name);
+    if (!role) throw new Error(`discord emulator: guild ${g.name} has no role ${name}`);
+    return { ...role };
+  }
 
   async setBotPermissions(guild: string, permissions: bigint): Promise<void> {
     const g = this.guild(guild);

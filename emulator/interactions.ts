@@ -200,7 +200,12 @@ export class Interactions {
   }
 
   private buildOptions(cmd: APIApplicationCommand, inv: CommandInvocation, autocomplete: boolean, guildId: string) {
-    const resolved: { channels?: Record<string, unknown>; users?: Record<string, unknown>; members?: Record<string, unknown> } = {};
+    const resolved: {
+      channels?: Record<string, unknown>;
+      users?: Record<string, unknown>;
+      members?: Record<string, unknown>;
+      roles?: Record<string, unknown>;
+    } = {};
     let defs: readonly APIApplicationCommandOption[] = cmd.options ?? [];
     const wrap: Array<{ name: string; type: number }> = [];
     if (inv.group) {
@@ -254,6 +259,15 @@ export class Interactions {
             ...(ch.parent_id ? { parent_id: ch.parent_id } : {}),
             ...(ch.thread_metadata ? { thread_metadata: ch.thread_metadata } : {}),
           };
+          break;
+        }
+        case O.Role: {
+          const ref = typeof v === 'object' ? v.id : String(v);
+          const g = this.state.guilds.get(guildId)!;
+          const role = g.roles.get(ref) ?? [...g.roles.values()].find((r) => r.name === ref);
+          if (!role) throw new Error(`emulator: unknown role ${ref} for option ${name}`);
+          value = role.id;
+          (resolved.roles ??= {})[role.id] = { ...role };
           break;
         }
         case O.User:

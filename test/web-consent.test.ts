@@ -25,7 +25,7 @@ import { applyOps, CommentWriter } from '../src/services/comment-writer.ts';
 import { DiscordRequestError } from '../src/services/discord-port.ts';
 import { Mirror, PostThreadCache } from '../src/services/mirror.ts';
 import { listComments, markCommentsDeleted, upsertComments, type CommentInput } from '../src/repositories/comments.ts';
-import { getFeed, removeFeed, setFeedWeb, upsertFeed } from '../src/repositories/feeds.ts';
+import { DEFAULT_FEED_OPTIONS, getFeed, removeFeed, setFeedWeb, upsertFeed } from '../src/repositories/feeds.ts';
 import { closeDiscussions, getPost, setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { setRating } from '../src/repositories/ratings.ts';
 import { exportData } from '../src/services/export.ts';
@@ -145,6 +145,7 @@ render('the /web answers fit a Discord message however many feeds a server follo
     lastPolledAt: null,
     lastSuccessAt: null,
     webEnabled: on,
+    options: DEFAULT_FEED_OPTIONS,
     createdAt: '',
   });
   const feeds = Array.from({ length: 60 }, (_, i) => feed(i, i % 2 === 0));

@@ -34,6 +34,15 @@ export interface FeedsTable {
   last_success_at: string | null;
   /** 1 when the server put this feed's discussion and ratings on the web (`/web enable`; migration 007), else 0. */
   web_enabled: Generated<number>;
+  /** Migration 009: the role pinged by new announcements (null: none). */
+  ping_role_id: string | null;
+  /** Migration 009: the announcement's content line with {placeholders} (null: the default, no content line). */
+  template: string | null;
+  /** Migration 009: comma-separated filter terms (null: none). */
+  include_filter: string | null;
+  exclude_filter: string | null;
+  /** Migration 009: 1 when a forum post gets the forum tags matching its categories. */
+  forum_tags: Generated<number>;
   created_at: string;
   updated_at: string;
 }
@@ -63,8 +72,15 @@ export interface PostsTable {
   channel_id: string | null;
   message_id: string | null;
   thread_id: string | null;
-  /** 'known' (seen, never to be published) | 'pending' | 'announced' | 'threaded' | 'published' | 'failed' */
+  /**
+   * 'known' (seen, never to be published) | 'skipped' (new, but a filter of the feed kept it out: skip_reason) |
+   * 'pending' | 'announced' | 'threaded' | 'published' | 'failed'
+   */
   publish_state: string;
+  /** Migration 009: why a 'skipped' post was not published, e.g. 'exclude: title:release'. */
+  skip_reason: Generated<string | null>;
+  /** Migration 009: the item's categories, a JSON array of strings. */
+  categories: Generated<string>;
   failure_reason: string | null;
   publish_attempts: number;
   /** When the announcement or thread was deleted in Discord (migration 007): the web shows "discussion closed". */

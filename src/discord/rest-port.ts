@@ -112,9 +112,14 @@ export class RestDiscordPort implements DiscordPort, AttachmentUrlPort {
     }
   }
 
-  async createForumPost(channelId: string, name: string, message: RESTPostAPIChannelMessageJSONBody): Promise<{ threadId: string; messageId: string }> {
+  async createForumPost(
+    channelId: string,
+    name: string,
+    message: RESTPostAPIChannelMessageJSONBody,
+    opts: { appliedTags?: readonly string[] } = {},
+  ): Promise<{ threadId: string; messageId: string }> {
     const thread = await this.#call<APIChannel & { message?: APIMessage }>('post', Routes.threads(channelId), {
-      body: { name, message, auto_archive_duration: 10080 },
+      body: { name, message, auto_archive_duration: 10080, ...(opts.appliedTags?.length ? { applied_tags: opts.appliedTags } : {}) },
     });
     return { threadId: thread.id, messageId: thread.message?.id ?? thread.id };
   }

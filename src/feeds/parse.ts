@@ -81,6 +81,8 @@ interface RawItem {
   base: string | null; // base for links of this item
   summaryBase: string | null; // base for URLs inside the summary
   contentBase: string | null; // base for URLs inside the content
+  /** Category names as the feed gives them (RSS category, Atom category label/term, JSON Feed tags, dc:subject). */
+  categories: unknown[];
 }
 
 /** What the parser reads from an item's raw XML because feedsmith leaves it out (one per item, in feed order). */
@@ -231,6 +233,7 @@ function rssItem(item: Obj, feed: Obj, feedBase: string | null, extras: RawExtra
     base,
     summaryBase: base,
     contentBase: base,
+    categories: [...arr(item.categories).map((c) => obj(c)?.name ?? c), ...arr(at(item, 'dc', 'subjects')), at(item, 'dc', 'subject')],
   };
 }
 
@@ -283,6 +286,7 @@ function atomItem(entry: Obj, feed: Obj, feedBase: string | null, extras: RawExt
     base: entryBase,
     summaryBase,
     contentBase,
+    categories: arr(entry.categories).map((c) => obj(c)?.label ?? obj(c)?.term ?? c),
   };
 }
 
@@ -321,6 +325,7 @@ function rdfItem(item: Obj, feed: Obj, base: string | null): RawItem {
     base,
     summaryBase: base,
     contentBase: base,
+    categories: [...arr(at(item, 'dc', 'subjects')), at(item, 'dc', 'subject')],
   };
 }
 
@@ -341,6 +346,7 @@ function jsonItem(item: Obj, feed: Obj, base: string | null): RawItem {
     base,
     summaryBase: base,
     contentBase: base,
+    categories: arr(item.tags),
   };
 }
 
@@ -538,7 +544,38 @@ function toDraft(raw: RawItem): PostDraft {
   }
   const contentHash = sha256([title, url ?? '', summaryText, bodyText === summaryText ? '' : bodyText].join('\n'));
   const author = raw.author ? capText(titleText(raw.author), FIELD_CAPS.author) || null : null;
-  return { key, keySource, url, title, author, publishedAt, updatedAt, summaryHtml, contentHtml, imageUrl, contentHash };
+  return {
+    key,
+    keySource,
+    url,
+    title,
+    author,
+    publishedAt,
+    updatedAt,
+    summaryHtml,
+    contentHtml,
+    imageUrl,
+    contentHash,
+    categories: itemCategories(raw.categories),
+  };
+}
+
+/** At most this many categories of an item are kept, each at most CATEGORY_MAX characters. */
+export const MAX_CATEGORIES = 50;
+const CATEGORY_MAX = 100;
+
+/** An item's category names: plain text, trimmed, without duplicates (case-insensitive), in feed order. */
+function itemCategories(raw: unknown[]): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const value of raw) {
+    const name = capText(titleText(str(value)), CATEGORY_MAX);
+    if (!name || seen.has(name.toLowerCase())) continue;
+    seen.add(name.toLowerCase());
+    out.push(name);
+    if (out.length >= MAX_CATEGORIES) break;
+  }
+  return out;
 }
 
 const feedTitleOf = (value: string | undefined): string | null => capText(titleText(value), FIELD_CAPS.feedTitle) || null;

@@ -19,6 +19,8 @@ export interface PostDraft {
   imageUrl: string | null;
   /** sha256 of the normalised title + url + summary/content text: detects edits. */
   contentHash: string;
+  /** The item's categories (tags) as plain text, duplicates removed, in feed order; [] when it has none. */
+  categories: string[];
 }
 
 export interface ParsedFeed {

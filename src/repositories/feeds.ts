@@ -18,8 +18,25 @@ export interface Feed {
   lastSuccessAt: string | null;
   /** The server put this feed's discussion and ratings on the web (`/web enable`). */
   webEnabled: boolean;
+  /** The operator's options (`/feed add`, `/feed edit`; src/services/feed-options.ts). */
+  options: FeedOptions;
   createdAt: string;
 }
+
+/** How a feed's posts are announced: null/false = today's behaviour. */
+export interface FeedOptions {
+  /** The role mentioned (pinged) in each new announcement. */
+  pingRoleId: string | null;
+  /** The announcement's content line with {placeholders}. */
+  template: string | null;
+  /** Comma-separated filter terms. */
+  include: string | null;
+  exclude: string | null;
+  /** In a forum, the post's categories become the forum's matching tags. */
+  forumTags: boolean;
+}
+
+export const DEFAULT_FEED_OPTIONS: FeedOptions = { pingRoleId: null, template: null, include: null, exclude: null, forumTags: false };
 
 function toFeed(r: FeedRow): Feed {
   return {
@@ -36,6 +53,13 @@ function toFeed(r: FeedRow): Feed {
     lastPolledAt: r.last_polled_at,
     lastSuccessAt: r.last_success_at,
     webEnabled: r.web_enabled === 1,
+    options: {
+      pingRoleId: r.ping_role_id ?? null,
+      template: r.template ?? null,
+      include: r.include_filter ?? null,
+      exclude: r.exclude_filter ?? null,
+      forumTags: r.forum_tags === 1,
+    },
     createdAt: r.created_at,
   };
 }
@@ -199,4 +223,22 @@ export async function listWebFeeds(db: Db, guildId: string): Promise<Feed[]> {
     .orderBy('id')
     .execute();
   return rows.map(toFeed);
+}
+
+/** Changes a feed's options and/or channel in place: only the fields given change. Returns the feed as it is now. */
+export async function updateFeedOptions(db: Db, id: string, patch: Partial<FeedOptions> & { channelId?: string }): Promise<Feed | null> {
+  await db.kysely
+    .updateTable('feeds')
+    .set({
+      updated_at: now(),
+      ...(patch.channelId !== undefined ? { channel_id: patch.channelId } : {}),
+      ...(patch.pingRoleId !== undefined ? { ping_role_id: patch.pingRoleId } : {}),
+      ...(patch.template !== undefined ? { template: patch.template } : {}),
+      ...(patch.include !== undefined ? { include_filter: patch.include } : {}),
+      ...(patch.exclude !== undefined ? { exclude_filter: patch.exclude } : {}),
+      ...(patch.forumTags !== undefined ? { forum_tags: patch.forumTags ? 1 : 0 } : {}),
+    })
+    .where('id', '=', id)
+    .execute();
+  return getFeed(db, id);
 }

@@ -4,7 +4,8 @@ import { canonicalLink } from '../feeds/canonical-link.ts';
 import { now, stableId } from './ids.ts';
 import { textList } from './relation.ts';
 
-export type PublishState = 'known' | 'pending' | 'announced' | 'threaded' | 'published' | 'failed';
+/** 'skipped': new in the feed but kept out by one of its filters (`skipReason`); like 'known', only /publish publishes it. */
+export type PublishState = 'known' | 'skipped' | 'pending' | 'announced' | 'threaded' | 'published' | 'failed';
 
 export interface Post {
   id: string;
@@ -23,6 +24,10 @@ export interface Post {
   threadId: string | null;
   publishState: PublishState;
   failureReason: string | null;
+  /** Why a 'skipped' post was not published: the filter rule (`exclude: title:release`). */
+  skipReason: string | null;
+  /** The item's categories as the feed gives them. */
+  categories: string[];
   publishAttempts: number;
   /** When its announcement or thread was deleted in Discord: the discussion is closed (not served on the web). */
   discussionClosedAt: string | null;
@@ -41,6 +46,17 @@ export interface PostContent {
   searchText: string;
   imageUrl: string | null;
   contentHash: string;
+  /** The item's categories (absent: none). */
+  categories?: readonly string[];
+}
+
+function parseCategories(json: string | null | undefined): string[] {
+  try {
+    const v: unknown = JSON.parse(json ?? '[]');
+    return Array.isArray(v) ? v.filter((c): c is string => typeof c === 'string') : [];
+  } catch {
+    return [];
+  }
 }
 
 export function toPost(r: PostRow): Post {
@@ -61,6 +77,8 @@ export function toPost(r: PostRow): Post {
     threadId: r.thread_id,
     publishState: r.publish_state as PublishState,
     failureReason: r.failure_reason,
+    skipReason: r.skip_reason ?? null,
+    categories: parseCategories(r.categories),
     publishAttempts: r.publish_attempts,
     discussionClosedAt: r.discussion_closed_at ?? null,
     discoveredAt: r.discovered_at,
@@ -79,14 +97,15 @@ const SUMMARY_CAP = 20_000;
 
 /**
  * Records a feed item, found by (feed, key). New items get `initialState` ('pending' to publish, 'known' to never
- * publish); a known item whose content hash changed is updated in place and reported as 'changed' (an edit, never
+ * publish, 'skipped' with `skipReason` when a filter kept it out); a known item whose content hash changed is updated in place and reported as 'changed' (an edit, never
  * a repost).
  */
 export async function upsertPostFromFeed(
   db: Db,
   feed: { id: string; guildId: string },
   item: PostContent,
-  initialState: 'pending' | 'known',
+  initialState: 'pending' | 'known' | 'skipped',
+  skipReason: string | null = null,
 ): Promise<{ post: Post; status: 'new' | 'changed' | 'unchanged' }> {
   const at = now();
   const content = {
@@ -99,6 +118,7 @@ export async function upsertPostFromFeed(
     search_text: item.searchText.slice(0, SUMMARY_CAP),
     image_url: item.imageUrl,
     content_hash: item.contentHash,
+    categories: JSON.stringify(item.categories ?? []),
   };
   for (let attempt = 0; attempt < 5; attempt++) {
     // The usual id is taken when a post that moved to another key once had this one (the blog went back to an
@@ -113,6 +133,7 @@ export async function upsertPostFromFeed(
         guid: item.key,
         ...content,
         publish_state: initialState,
+        skip_reason: initialState === 'skipped' ? (skipReason ?? 'filter').slice(0, 500) : null,
         publish_attempts: 0,
         discovered_at: at,
         updated_at: at,
@@ -328,7 +349,7 @@ export async function countPosts(db: Db, guildId: string): Promise<number> {
     .selectFrom('posts')
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('guild_id', '=', guildId)
-    .where('publish_state', '!=', 'known')
+    .where('publish_state', 'not in', ['known', 'skipped'])
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
@@ -382,4 +403,32 @@ export async function resetPublishing(db: Db, id: string, state: 'pending' | 'an
     })
     .where('id', '=', id)
     .execute();
+}
+
+/** A feed's posts, newest first (by publication date, then discovery). */
+export async function listFeedPosts(db: Db, feedId: string, limit: number): Promise<Post[]> {
+  const rows = await db.kysely
+    .selectFrom('posts')
+    .selectAll()
+    .where('feed_id', '=', feedId)
+    .orderBy((eb) => eb.fn.coalesce('published_at', 'discovered_at'), 'desc')
+    .orderBy('discovered_at', 'desc')
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+  return rows.map(toPost);
+}
+
+/**
+ * Puts a post that is not published nor on its way (known, skipped, or failed before it made a message) in line
+ * for publishing, in one conditional update: true for the one caller that moved it, false for any other.
+ */
+export async function claimForPublishing(db: Db, id: string): Promise<boolean> {
+  const res = await db.kysely
+    .updateTable('posts')
+    .set({ publish_state: 'pending', failure_reason: null, publish_attempts: 0, updated_at: now() })
+    .where('id', '=', id)
+    .where((eb) => eb.or([eb('publish_state', 'in', ['known', 'skipped']), eb.and([eb('publish_state', '=', 'failed'), eb('message_id', 'is', null)])]))
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
 }

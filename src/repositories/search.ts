@@ -15,7 +15,7 @@ import { canonicalLink } from '../feeds/canonical-link.ts';
 import { stripControls } from '../feeds/clean.ts';
 import { toPost, type Post, type PublishState } from './posts.ts';
 
-/** Every state but 'known': the posts blogcord serves back. */
+/** Every state but 'known' and 'skipped' (never meant to be published): the posts blogcord serves back. */
 export const SERVED_STATES: readonly PublishState[] = ['pending', 'announced', 'threaded', 'published', 'failed'];
 
 const MAX_TOKENS = 12;
@@ -57,7 +57,7 @@ export async function searchPosts(db: Db, guildId: string, query: string, opts: 
     const result = await sql<Row>`
       select posts.*, -bm25(posts_fts, 0.0, 10.0, 1.0) as rank
       from posts_fts join posts on posts.id = posts_fts.post_id
-      where posts_fts match ${match} and posts.guild_id = ${guildId} and posts.publish_state <> 'known'
+      where posts_fts match ${match} and posts.guild_id = ${guildId} and posts.publish_state not in ('known', 'skipped')
       order by rank desc, coalesce(posts.published_at, posts.discovered_at) desc, posts.id
       limit ${limit} offset ${offset}`.execute(db.kysely);
     rows = result.rows;
@@ -67,7 +67,7 @@ export async function searchPosts(db: Db, guildId: string, query: string, opts: 
     const result = await sql<Row>`
       select posts.*, ts_rank(${PG_SEARCH_VECTOR}, q) as rank
       from posts, to_tsquery('simple', ${tsquery}) as q
-      where ${PG_SEARCH_VECTOR} @@ q and posts.guild_id = ${guildId} and posts.publish_state <> 'known'
+      where ${PG_SEARCH_VECTOR} @@ q and posts.guild_id = ${guildId} and posts.publish_state not in ('known', 'skipped')
       order by rank desc, coalesce(posts.published_at, posts.discovered_at) desc, posts.id
       limit ${limit} offset ${offset}`.execute(db.kysely);
     rows = result.rows;
@@ -87,7 +87,7 @@ function likeLiteral(text: string): string {
  */
 export async function findPostsByTitle(db: Db, guildId: string, typed: string, limit = 25): Promise<Post[]> {
   const text = stripControls(typed).trim().toLowerCase().slice(0, 100);
-  let q = db.kysely.selectFrom('posts').selectAll().where('guild_id', '=', guildId).where('publish_state', '<>', 'known');
+  let q = db.kysely.selectFrom('posts').selectAll().where('guild_id', '=', guildId).where('publish_state', 'not in', ['known', 'skipped']);
   if (text) {
     const lowerTitle = sql<string>`lower(title)`;
     q = q
@@ -111,7 +111,7 @@ export async function findPostsByTitle(db: Db, guildId: string, typed: string, l
 export async function findServedPostByUrl(db: Db, url: string, opts: { guildId?: string; webOnly?: boolean } = {}): Promise<Post | null> {
   const link = canonicalLink(url);
   if (!link) return null;
-  let q = db.kysely.selectFrom('posts').selectAll().where('canonical_link', '=', link).where('publish_state', '<>', 'known');
+  let q = db.kysely.selectFrom('posts').selectAll().where('canonical_link', '=', link).where('publish_state', 'not in', ['known', 'skipped']);
   if (opts.guildId) q = q.where('guild_id', '=', opts.guildId);
   if (opts.webOnly) q = q.where('feed_id', 'in', (eb) => eb.selectFrom('feeds').select('feeds.id').where('feeds.web_enabled', '=', 1));
   const row = await q

@@ -1,9 +1,10 @@
 import type { RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 import type { AppContext } from '../context.ts';
 import type { Db } from '../db/index.ts';
-import { renderPostMessage, threadName, webHost } from '../render/post.ts';
+import { renderPostMessage, threadName, webHost, type PostStats } from '../render/post.ts';
+import { fitsContent, renderTemplate } from '../render/template.ts';
 import { countReplies } from '../repositories/comments.ts';
-import { getFeed } from '../repositories/feeds.ts';
+import { getFeed, type Feed } from '../repositories/feeds.ts';
 import { closeDiscussions, getPost, type Post } from '../repositories/posts.ts';
 import { getRatingSummary } from '../repositories/ratings.ts';
 import { DiscordRequestError } from './discord-port.ts';
@@ -14,8 +15,17 @@ import { DiscordRequestError } from './discord-port.ts';
  */
 export async function announcementPayload(db: Db, post: Post): Promise<RESTPostAPIChannelMessageJSONBody> {
   const [rating, replies, feed] = await Promise.all([getRatingSummary(db, post.id), countReplies(db, [post.id]), getFeed(db, post.feedId)]);
+  return composeAnnouncement(post, feed, { rating, replies: replies.get(post.id) ?? 0 });
+}
+
+/**
+ * The announcement of a post of a feed: the embed (or the minimal fallback), and above it the content line of the
+ * feed's template with its ping role. `allowed_mentions` pings nothing; `pingMentions` is what the first post of the
+ * announcement may ping (only the feed's role, and only when the content mentions it); edits never ping again.
+ */
+export function composeAnnouncement(post: Post, feed: Feed | null, stats: PostStats): RESTPostAPIChannelMessageJSONBody {
   const host = feed?.webEnabled ? webHost(post.url, feed.url) : null;
-  return renderPostMessage(
+  const payload = renderPostMessage(
     {
       title: post.title,
       url: post.url,
@@ -26,9 +36,41 @@ export async function announcementPayload(db: Db, post: Post): Promise<RESTPostA
       imageUrl: post.imageUrl,
       feedTitle: feed?.title ?? null,
     },
-    { rating, replies: replies.get(post.id) ?? 0 },
+    stats,
     host ? { host } : null,
   );
+  const line = feed ? announcementLine(post, feed) : null;
+  if (!line) return payload;
+  const rest = payload.content ?? '';
+  if (!rest) return { ...payload, content: line, allowed_mentions: { parse: [] } };
+  // The fallback (title and link) already fills the content: the line gives way to the ping alone, then to nothing.
+  const ping = feed ? renderTemplate(null, { ...post, feedTitle: null }, feed.options.pingRoleId) : null;
+  const content = [line, ping].map((l) => (l ? `${l}\n${rest}` : rest)).find((c) => fitsContent(c)) ?? rest;
+  return { ...payload, content, allowed_mentions: { parse: [] } };
+}
+
+/** The feed's content line for a post (template and ping), or null; a line that would not fit falls back to the ping alone. */
+export function announcementLine(post: Pick<Post, 'title' | 'url' | 'author' | 'summaryHtml' | 'categories' | 'publishedAt'>, feed: Feed): string | null {
+  const item = { ...post, feedTitle: feed.title };
+  let line: string | null;
+  try {
+    line = renderTemplate(feed.options.template, item, feed.options.pingRoleId);
+  } catch {
+    // A stored template that no longer parses (it was checked when set): the default line, the ping alone.
+    line = renderTemplate(null, item, feed.options.pingRoleId);
+  }
+  // A line beyond Discord's 2,000 characters falls back to the default line: the ping alone, or none.
+  if (line !== null && !fitsContent(line)) line = renderTemplate(null, item, feed.options.pingRoleId);
+  return line;
+}
+
+/** What a new announcement may ping: the feed's role when its mention is in the content; nothing else, ever. */
+export function pingMentions(
+  feed: Pick<Feed, 'options'> | null,
+  payload: RESTPostAPIChannelMessageJSONBody,
+): NonNullable<RESTPostAPIChannelMessageJSONBody['allowed_mentions']> {
+  const role = feed?.options.pingRoleId;
+  return role && payload.content?.includes(`<@&${role}>`) ? { parse: [], roles: [role] } : { parse: [] };
 }
 
 export type RefreshResult = 'edited' | 'not-announced' | 'gone';

@@ -101,7 +101,7 @@ export function discordLinks(post: Pick<Post, 'guildId' | 'channelId' | 'message
   };
 }
 
-const isServed = (post: Post | null): post is Post => post !== null && post.publishState !== 'known';
+const isServed = (post: Post | null): post is Post => post !== null && post.publishState !== 'known' && post.publishState !== 'skipped';
 
 function ratingView(summary: RatingSummary): RatingView {
   return { ...summary, distribution: { ...summary.distribution }, label: formatRating(summary) };

@@ -40,7 +40,12 @@ export interface DiscordPort {
   /** A thread on a message; the thread's id is the message's id. Resolves with that id also when it already exists (160004). */
   startThread(channelId: string, messageId: string, name: string): Promise<string>;
   /** A forum post: thread id = starter message id. */
-  createForumPost(channelId: string, name: string, message: RESTPostAPIChannelMessageJSONBody): Promise<{ threadId: string; messageId: string }>;
+  createForumPost(
+    channelId: string,
+    name: string,
+    message: RESTPostAPIChannelMessageJSONBody,
+    opts?: { appliedTags?: readonly string[] },
+  ): Promise<{ threadId: string; messageId: string }>;
   editThread(threadId: string, patch: { name?: string; archived?: boolean }): Promise<void>;
   addReaction(channelId: string, messageId: string, emoji: string): Promise<void>;
   removeUserReaction(channelId: string, messageId: string, emoji: string, userId: string): Promise<void>;

@@ -39,7 +39,7 @@ export interface ExportData {
 
 export async function exportData(db: Db, opts: { guildId?: string } = {}): Promise<ExportData> {
   const feeds = new Map((await listFeedsWithRemoved(db, opts.guildId)).map((f) => [f.id, f]));
-  // Items seen but never meant to be published ('known': old items when a feed was added) are not posts of the server.
+  // Items seen but never meant to be published ('known': old items when a feed was added; 'skipped' by a filter) are not posts of the server.
   const posts = (
     await listPosts(db, { guildId: opts.guildId, states: ['pending', 'announced', 'threaded', 'published', 'failed'], limit: Number.MAX_SAFE_INTEGER })
   ).reverse();

@@ -5,6 +5,7 @@ import { canonicalLink } from '../feeds/canonical-link.ts';
 import { FeedError } from '../feeds/errors.ts';
 import type { PostDraft } from '../feeds/types.ts';
 import type { Db } from '../db/index.ts';
+import { applyFilters, type FilterVerdict } from '../feeds/filter.ts';
 import { floodNotice, pauseNotice } from '../render/feed-notices.ts';
 import { threadName } from '../render/post.ts';
 import { getFeed, recordFeedFailure, recordFeedSuccess, type Feed } from '../repositories/feeds.ts';
@@ -31,7 +32,8 @@ export type PollResult =
    * new: new posts queued for publishing; changed: edits; relinked: stored posts recognised by their link under a
    * new key (nothing published); held: new items stored as known by the flood guard (nothing published).
    */
-  | { status: 'ok'; items: number; new: number; changed: number; relinked: number; held: number }
+  /** filtered: new items the feed's filters kept out (stored as skipped), present when there were any. */
+  | { status: 'ok'; items: number; new: number; changed: number; relinked: number; held: number; filtered?: number }
   | { status: 'failed'; error: string; paused: boolean };
 
 /** How long a feed with `failures` consecutive failures waits before the next poll. */
@@ -175,6 +177,7 @@ async function storePoll(ctx: FeedContext, feed: Feed, result: FetchedFeed, log:
     changed: stored.changed.length,
     relinked: match.relinked.length,
     held: held.length,
+    ...(stored.filtered.length ? { filtered: stored.filtered.length } : {}),
   };
 }
 
@@ -187,6 +190,17 @@ export interface StoredItems {
   skipped: Post[];
   /** Stored posts whose text changed in the feed (edits). */
   changed: Post[];
+  /** New posts the feed's filters kept out: stored as skipped with the rule. */
+  filtered: Post[];
+}
+
+/** Whether a new item passes the feed's filters (a filter that no longer parses lets everything through, and says so). */
+function filterVerdict(feed: Feed, draft: PostDraft): FilterVerdict {
+  try {
+    return applyFilters(feed.options, draft);
+  } catch {
+    return { pass: true };
+  }
 }
 
 /**
@@ -194,11 +208,17 @@ export interface StoredItems {
  * item becomes a pending post when `publish` says so, else a known one; a stored item whose text changed is an edit.
  */
 export async function storeItems(ctx: { db: Db }, feed: Feed, ordered: readonly PostDraft[], publish: (draft: PostDraft) => boolean): Promise<StoredItems> {
-  const out: StoredItems = { queued: [], skipped: [], changed: [] };
+  const out: StoredItems = { queued: [], skipped: [], changed: [], filtered: [] };
   for (const draft of [...ordered].reverse()) {
-    const pending = publish(draft);
-    const { post, status } = await upsertPostFromFeed(ctx.db, feed, postContent(draft), pending ? 'pending' : 'known');
-    if (status === 'new') (pending ? out.queued : out.skipped).push(post);
+    let state: 'pending' | 'known' | 'skipped' = publish(draft) ? 'pending' : 'known';
+    let rule: string | null = null;
+    if (state === 'pending') {
+      // A new post the feed's filters keep out is stored as skipped with the rule (`/publish url` still publishes it).
+      const verdict = filterVerdict(feed, draft);
+      if (!verdict.pass) [state, rule] = ['skipped', verdict.rule];
+    }
+    const { post, status } = await upsertPostFromFeed(ctx.db, feed, postContent(draft), state, rule);
+    if (status === 'new') (state === 'pending' ? out.queued : state === 'skipped' ? out.filtered : out.skipped).push(post);
     else if (status === 'changed') out.changed.push(post);
   }
   return out;

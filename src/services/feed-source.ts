@@ -70,6 +70,7 @@ export function postContent(draft: PostDraft): PostContent {
     searchText: `${draft.title}\n${plainText(html)}`,
     imageUrl: draft.imageUrl,
     contentHash: draft.contentHash,
+    categories: draft.categories,
   };
 }
 

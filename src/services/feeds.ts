@@ -1,12 +1,21 @@
 // Following feeds: add (fetch + parse before saving), remove, list. Polling is src/services/feed-poll.ts,
 // publishing one item on demand `publishNow` in src/services/publish.ts.
-import { ChannelType } from 'discord-api-types/v10';
 import { FeedError } from '../feeds/errors.ts';
 import type { ParsedFeed } from '../feeds/types.ts';
 import { withTransaction } from '../db/index.ts';
 import { UserError } from '../errors.ts';
 import { cutText, shownUrl } from '../render/post.ts';
-import { findFeedByUrl, getFeed, listFeeds, recordFeedSuccess, removeFeed as removeFeedRow, upsertFeed, type Feed } from '../repositories/feeds.ts';
+import {
+  findFeedByUrl,
+  getFeed,
+  listFeeds,
+  recordFeedSuccess,
+  removeFeed as removeFeedRow,
+  updateFeedOptions,
+  upsertFeed,
+  type Feed,
+} from '../repositories/feeds.ts';
+import { checkFeedChannel, checkFeedOptions, type FeedOptionsInput } from './feed-option-checks.ts';
 import { countPostStatesByFeed, getPost, listAnnouncedPostIdsOfFeed, listPosts, type Post, type PublishState } from '../repositories/posts.ts';
 import { countKeys, holdBackFlood, isFlood, matchItems, storeItems, type StoredItems } from './feed-poll.ts';
 import { fetchAndParse, feedUserError, newestFirst, normaliseUrl, unexpectedReason, type FeedContext } from './feed-source.ts';
@@ -27,6 +36,8 @@ export interface AddFeedResult {
   queued: Post[];
   /** New posts of a feed already followed that the flood guard stored without announcing them (as a poll would). */
   held: Post[];
+  /** New posts (the backfill, or posts since the last poll) that the feed's filters kept out, stored as skipped; absent when none. */
+  filtered?: Post[];
   /** Set when the queue could not be reached: the posts are saved and go out when the worker starts. */
   queueError?: string;
 }
@@ -43,20 +54,16 @@ export interface AddFeedResult {
 export async function addFeed(
   ctx: FeedContext,
   /** `web`: put the feed on the web (true), take it off (false), or leave it as it is (absent; a new feed starts off). */
-  input: { guildId: string; url: string; channelId: string; backfill?: number; web?: boolean },
+  input: { guildId: string; url: string; channelId: string; backfill?: number; web?: boolean; options?: FeedOptionsInput },
 ): Promise<AddFeedResult> {
   const backfill = input.backfill ?? 0;
   if (!Number.isInteger(backfill) || backfill < 0 || backfill > MAX_BACKFILL) {
     throw new UserError(`backfill is how many of the newest posts to publish now: a whole number from 0 to ${MAX_BACKFILL}, not ${backfill}.`, 'bad-backfill');
   }
   const url = normaliseUrl(ctx, input.url);
-  const channel = await ctx.discord.getChannel(input.channelId);
-  if (!channel || !('guild_id' in channel) || channel.guild_id !== input.guildId) {
-    throw new UserError(`blogcord cannot find the channel <#${input.channelId}> in this server (or cannot see it).`, 'bad-channel');
-  }
-  if (![ChannelType.GuildText, ChannelType.GuildAnnouncement, ChannelType.GuildForum].includes(channel.type)) {
-    throw new UserError(`<#${channel.id}> is neither a text channel nor a forum: choose one of those for the announcements.`, 'bad-channel');
-  }
+  const channel = checkFeedChannel(await ctx.discord.getChannel(input.channelId), input.guildId, input.channelId);
+  // Options that cannot be right (a role blogcord may not ping, an unknown placeholder) refuse before the fetch.
+  checkFeedOptions(input.guildId, input.options ?? {}, null, null);
 
   let parsed: ParsedFeed;
   let validators: { etag: string | null; lastModified: string | null };
@@ -70,6 +77,9 @@ export async function addFeed(
     ctx.log.warn({ err: error, url }, '/feed add: the feed could not be processed');
     throw new UserError(`${unexpectedReason(error)}: ${shownUrl(url)}. Nothing was saved.`, 'feed-unprocessable', { url });
   }
+  const newest = newestFirst(parsed.items)[0];
+  // The template is checked again with the feed's newest post (its length as rendered).
+  const options = checkFeedOptions(input.guildId, input.options ?? {}, newest ?? null, parsed.title);
 
   // All or nothing: the feed, its items and its state are written in one transaction; a failure half-way
   // leaves nothing behind (no feed, no pending post), and the answer says so.
@@ -78,7 +88,10 @@ export async function addFeed(
     saved = await withTransaction(ctx.db, async (db) => {
       const tx = { ...ctx, db };
       const before = await findFeedByUrl(db, input.guildId, url);
-      const { feed, created } = await upsertFeed(db, { guildId: input.guildId, url, channelId: channel.id, title: parsed.title, web: input.web });
+      const upserted = await upsertFeed(db, { guildId: input.guildId, url, channelId: channel.id, title: parsed.title, web: input.web });
+      const { created } = upserted;
+      // The options apply from the first item stored: the backfill and new posts are filtered like a poll's.
+      const feed = Object.keys(options).length ? (await updateFeedOptions(db, upserted.feed.id, options))! : upserted.feed;
       // A feed the server follows and has polled (also a paused one: the pause was the bot's doing, not the server's)
       // continues where its last poll stopped; a removed one was let go on purpose and starts afresh like a new one.
       const followed = before !== null && before.state !== 'removed' && before.lastSuccessAt !== null;
@@ -101,6 +114,7 @@ export async function addFeed(
     );
   }
   const { before, feed, created, stored, flood } = saved;
+  const { filtered } = stored;
   // The web setting of a feed already announcing changed: its announcements say so, or stop saying it.
   if (before && input.web !== undefined && before.webEnabled !== input.web) {
     for (const id of await listAnnouncedPostIdsOfFeed(ctx.db, feed.id))
@@ -136,6 +150,7 @@ export async function addFeed(
     items: parsed.items.length,
     queued,
     held,
+    ...(filtered.length ? { filtered } : {}),
     ...(queueError ? { queueError } : {}),
   };
 }

@@ -26,7 +26,8 @@ import {
   type PublishState,
 } from '../repositories/posts.ts';
 import { fetchAndParse, postContent, type FeedContext } from './feed-source.ts';
-import { announcementPayload } from './announcement.ts';
+import { announcementPayload, pingMentions } from './announcement.ts';
+import { forumTagsFor } from './forum-tags.ts';
 import { DiscordRequestError } from './discord-port.ts';
 
 export type PublishContext = Pick<AppContext, 'db' | 'discord' | 'log'>;
@@ -48,6 +49,8 @@ const PERMANENT_CODES: Record<number, string> = {
     'blogcord lacks a permission in the channel (Missing Permissions): it needs Send Messages, Embed Links, Create Public Threads (Create Posts in a forum), Send Messages in Threads and Add Reactions',
   50035: 'Discord refused the announcement as invalid (Invalid Form Body)',
   50008: 'the channel does not accept messages (Cannot send messages in a non-text channel)',
+  40067:
+    'the forum requires a tag on every post: turn on `tags` for the feed (`/feed edit tags:True`) and give the forum tags named like the blog’s categories, or remove the requirement',
 };
 
 /** Whether a failed step can heal by retrying, and what to tell an admin. */
@@ -89,7 +92,7 @@ export interface PublishResult {
   reason?: string;
 }
 
-const FINISHED = new Set<PublishState>(['known', 'published', 'failed']);
+const FINISHED = new Set<PublishState>(['known', 'skipped', 'published', 'failed']);
 
 /**
  * Runs the post's remaining publishing steps. Resolves with the state it reached; a step that fails
@@ -122,7 +125,7 @@ export async function publishPost(ctx: PublishContext, postId: string, { lastAtt
           if (target.kind === 'text') {
             const message = await ctx.discord.createMessage(target.channelId, {
               ...payload,
-              allowed_mentions: { parse: [] },
+              allowed_mentions: pingMentions(feed, payload),
               nonce: announcementNonce(post.id),
               enforce_nonce: true,
             });
@@ -131,7 +134,14 @@ export async function publishPost(ctx: PublishContext, postId: string, { lastAtt
           } else {
             // A forum post: the thread and its starter message (the announcement) come into being together.
             // The message lives in the thread, so the post's channel is the thread.
-            const created = await ctx.discord.createForumPost(target.channelId, threadName(post.title), { ...payload, allowed_mentions: { parse: [] } });
+            const tags = forumTagsFor(await ctx.discord.getChannel(target.channelId), feed, post);
+            if (tags.refusal) throw new PublishRefusal(tags.refusal);
+            const created = await ctx.discord.createForumPost(
+              target.channelId,
+              threadName(post.title),
+              { ...payload, allowed_mentions: pingMentions(feed, payload) },
+              tags.ids.length ? { appliedTags: tags.ids } : {},
+            );
             await setPublishState(ctx.db, post.id, {
               state: 'threaded',
               channelId: created.threadId,
@@ -213,7 +223,7 @@ export async function publishNow(ctx: FeedContext, guildId: string, rawUrl: stri
       'feed-removed',
     );
   }
-  if (post.publishState === 'known' || post.publishState === 'failed') {
+  if (post.publishState === 'known' || post.publishState === 'skipped' || post.publishState === 'failed') {
     // Continue from what exists in Discord: a failed post keeps a message it made unless that is gone.
     let from: 'pending' | 'announced' | 'threaded' = 'pending';
     let clear = true;

@@ -19,6 +19,8 @@ export interface TestFeedItem {
   description: string;
   date: string;
   author?: string;
+  /** RSS <category> elements. */
+  categories?: string[];
 }
 
 export interface FeedServer {
@@ -54,7 +56,7 @@ export function rss(title: string, items: readonly TestFeedItem[]): string {
       (i) =>
         `<item><title>${esc(i.title)}</title><link>${esc(i.link)}</link><guid isPermaLink="false">${esc(i.id)}</guid>` +
         `<pubDate>${new Date(i.date).toUTCString()}</pubDate>${i.author ? `<dc:creator>${esc(i.author)}</dc:creator>` : ''}` +
-        `<description>${esc(i.description)}</description></item>`,
+        `${(i.categories ?? []).map((c) => `<category>${esc(c)}</category>`).join('')}<description>${esc(i.description)}</description></item>`,
     )
     .join('\n');
   return `<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>${esc(title)}</title><link>https://blog.example/</link><description>A test blog</description>\n${body}\n</channel></rss>\n`;

@@ -1,0 +1,46 @@
+// The options `/feed add` and `/feed edit` share (issue 18), and reading them from an interaction.
+import { PermissionFlagsBits, type ChatInputCommandInteraction, type SlashCommandSubcommandBuilder } from 'discord.js';
+import type { FeedOptionsInput } from '../../src/services/feed-options.ts';
+
+/** Adds ping, template, include, exclude and tags (and on edit, clear-ping) to a subcommand. */
+export function addOptionOptions(s: SlashCommandSubcommandBuilder, { edit = false } = {}): SlashCommandSubcommandBuilder {
+  s.addRoleOption((o) => o.setName('ping').setDescription('A role to mention (ping) in each new announcement of this feed'));
+  if (edit) s.addBooleanOption((o) => o.setName('clear-ping').setDescription('Stop pinging a role for this feed'));
+  return s
+    .addStringOption((o) =>
+      o
+        .setName('template')
+        .setDescription('Line above each announcement: {title} {url} {author} {summary} {categories} {feed} {date} {ping}')
+        .setMaxLength(1000),
+    )
+    .addStringOption((o) =>
+      o.setName('include').setDescription('Only announce posts matching one of: category:news, title:release, author:ann, word (none: off)').setMaxLength(1000),
+    )
+    .addStringOption((o) =>
+      o
+        .setName('exclude')
+        .setDescription('Never announce posts matching one of: category:news, title:release, author:ann, word (none: off)')
+        .setMaxLength(1000),
+    )
+    .addBooleanOption((o) => o.setName('tags').setDescription('In a forum: give each post the forum tags named like its categories'));
+}
+
+/** The options given (absent ones stay as they are); `none` removes a template or filter. */
+export function readOptionOptions(interaction: ChatInputCommandInteraction): FeedOptionsInput {
+  const o = interaction.options;
+  const role = o.getRole('ping');
+  const input: FeedOptionsInput = {
+    canMentionEveryone: interaction.appPermissions.has(PermissionFlagsBits.MentionEveryone),
+  };
+  if (role) input.ping = { id: role.id, name: role.name, mentionable: Boolean(role.mentionable) };
+  const clear = o.get('clear-ping')?.value;
+  if (clear === true) input.clearPing = true;
+  for (const name of ['template', 'include', 'exclude'] as const) {
+    const v = o.getString(name);
+    // Discord sends no empty strings: `none` removes the setting.
+    if (v !== null) input[name] = /^\s*none\s*$/i.test(v) ? '' : v;
+  }
+  const tags = o.getBoolean('tags');
+  if (tags !== null) input.tags = tags;
+  return input;
+}
