@@ -87,7 +87,8 @@ export async function addFeed(
       // Adding a followed feed again after its blog changed its guids: its posts are recognised, not stored twice.
       const match = await matchItems(tx, feed, ordered);
       const flood = followed && isFlood(match.fresh.size, countKeys(ordered));
-      const stored = await storeItems(tx, feed, ordered, (draft) => backfillKeys.has(draft.key) || (followed && !flood));
+      // Not published: held by the flood guard (a followed feed), or already in the feed when it was added.
+      const stored = await storeItems(tx, feed, ordered, (draft) => backfillKeys.has(draft.key) || (followed && !flood), flood ? 'flood' : 'added');
       await recordFeedSuccess(db, feed.id, { ...validators, title: parsed.title });
       return { before, feed, created, stored, flood };
     });

@@ -103,7 +103,7 @@ export async function publishPost(ctx: PublishContext, postId: string, { lastAtt
   const feed = await getFeed(ctx.db, post.feedId);
   if (post.publishState === 'pending' && feed?.state === 'removed') {
     // The server stopped following the feed before this post went out: nothing is posted (/publish still can).
-    await setPublishState(ctx.db, post.id, { state: 'known' });
+    await setPublishState(ctx.db, post.id, { state: 'known', knownReason: 'removed' });
     ctx.log.info({ postId }, 'feed removed before the post was announced; not publishing it');
     return { state: 'skipped', post: await getPost(ctx.db, postId) };
   }
@@ -126,7 +126,13 @@ export async function publishPost(ctx: PublishContext, postId: string, { lastAtt
               nonce: announcementNonce(post.id),
               enforce_nonce: true,
             });
-            await setPublishState(ctx.db, post.id, { state: 'announced', channelId: target.channelId, messageId: message.id, failureReason: null });
+            await setPublishState(ctx.db, post.id, {
+              state: 'announced',
+              channelId: target.channelId,
+              messageId: message.id,
+              failureReason: null,
+              announcedAt: new Date().toISOString(),
+            });
             log.info({ channelId: target.channelId, messageId: message.id }, 'announced');
           } else {
             // A forum post: the thread and its starter message (the announcement) come into being together.
@@ -138,6 +144,7 @@ export async function publishPost(ctx: PublishContext, postId: string, { lastAtt
               messageId: created.messageId,
               threadId: created.threadId,
               failureReason: null,
+              announcedAt: new Date().toISOString(),
             });
             log.info({ forumId: target.channelId, threadId: created.threadId }, 'forum post created');
           }
