@@ -1,7 +1,10 @@
 import { ChannelType, EmbedBuilder, MessageFlags, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/command.ts';
+import { feedStatusCommand } from './feed/status.ts';
+import { feedWhyAutocomplete, feedWhyCommand } from './feed/why.ts';
 import { validateMessagePayload } from '../src/render/limits.ts';
 import { cutText, shownUrl } from '../src/render/post.ts';
+import { setFeedIdentity } from '../src/services/feed-identity.ts';
 import { addFeed, guildFeeds, listFeedSummaries, MAX_BACKFILL, removeFeed, type AddFeedResult, type FeedSummary } from '../src/services/feeds.ts';
 
 const when = (iso: string | null) => (iso ? `<t:${Math.floor(Date.parse(iso) / 1000)}:R>` : 'never');
@@ -76,6 +79,23 @@ export default {
         )
         .addBooleanOption((o) =>
           o.setName('web').setDescription('Also serve its ratings and replies on the blog’s widget (default: no; /web enable does it later)'),
+        )
+        .addBooleanOption((o) =>
+          o.setName('identity').setDescription('Post as the blog (its name and icon, through a channel webhook) instead of as blogcord'),
+        ),
+    )
+    .addSubcommand((s) =>
+      s
+        .setName('status')
+        .setDescription('One feed in detail: last and next poll, failures, its posts by state, its options')
+        .addStringOption((o) => o.setName('feed').setDescription('The feed').setRequired(true).setAutocomplete(true)),
+    )
+    .addSubcommand((s) =>
+      s
+        .setName('why')
+        .setDescription('Why a post was (or was not) announced, and what to do')
+        .addStringOption((o) =>
+          o.setName('post').setDescription('The post’s link, or pick one by title').setRequired(true).setAutocomplete(true).setMaxLength(2000),
         ),
     )
     .addSubcommand((s) =>
@@ -99,9 +119,13 @@ export default {
         backfill: interaction.options.getInteger('backfill') ?? 0,
         web: interaction.options.getBoolean('web') ?? undefined,
       });
-      await interaction.editReply({ content: addFeedReply(r), allowedMentions: { parse: [] } });
+      const identity = interaction.options.getBoolean('identity');
+      const note = identity === null ? null : await setFeedIdentity(ctx, r.feed.id, identity);
+      await interaction.editReply({ content: addFeedReply(r) + (note ? `\n${note}` : ''), allowedMentions: { parse: [] } });
       return;
     }
+    if (sub === 'status') return feedStatusCommand(interaction, ctx);
+    if (sub === 'why') return feedWhyCommand(interaction, ctx);
     if (sub === 'remove') {
       const feed = await removeFeed(ctx, guildId, interaction.options.getString('url', true));
       await interaction.editReply({
@@ -133,7 +157,9 @@ export default {
   },
 
   async autocomplete(interaction, ctx) {
-    const typed = interaction.options.getFocused().toLowerCase();
+    const focused = interaction.options.getFocused(true);
+    if (focused.name === 'post') return feedWhyAutocomplete(interaction, ctx, focused.value);
+    const typed = focused.value.toLowerCase();
     const feeds = await guildFeeds(ctx, interaction.guildId!);
     const choices = feeds
       .filter((f) => f.url.toLowerCase().includes(typed) || (f.title ?? '').toLowerCase().includes(typed))

@@ -162,6 +162,21 @@ export interface StoredAttachment {
   contentType: string;
 }
 
+/** A channel's incoming webhook (type 1). `token` is what executing it takes instead of a bot token. */
+export interface WebhookRecord {
+  id: string;
+  token: string;
+  guildId: string;
+  channelId: string;
+  name: string;
+  /** an avatar hash, or null */
+  avatar: string | null;
+  /** the user who created it */
+  creatorId: string;
+  /** set when a bot made it: the webhook is then application-owned and its messages carry the application id */
+  applicationId: string | null;
+}
+
 export class DiscordState {
   readonly ids = new SnowflakeGenerator();
   readonly users = new Map<string, UserRecord>();
@@ -177,6 +192,8 @@ export class DiscordState {
   /** `${authorId}\u0000${nonce}` → { messageId, at } */
   readonly nonces = new Map<string, { messageId: string; at: number }>();
   readonly attachments = new Map<string, StoredAttachment>();
+  /** channel webhooks (incoming webhooks made with POST /channels/{id}/webhooks) */
+  readonly webhooks = new Map<string, WebhookRecord>();
   botUserId = '';
   applicationId = '';
   /** the app has the privileged Message Content intent enabled in the developer portal */

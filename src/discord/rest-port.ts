@@ -7,7 +7,14 @@ import {
   type RESTPostAPIChannelMessageJSONBody,
   type RESTPatchAPIChannelMessageJSONBody,
 } from 'discord-api-types/v10';
-import { DiscordRequestError, type DiscordPort, type MessageFile, type ReactionKind } from '../services/discord-port.ts';
+import {
+  DiscordRequestError,
+  type DiscordPort,
+  type MessageFile,
+  type ReactionKind,
+  type WebhookCredentials,
+  type WebhookMessageBody,
+} from '../services/discord-port.ts';
 
 /**
  * A REST client on the `DISCORD_API_URL` seam. Every REST client of the bot is made here or is the gateway client's own.
@@ -130,5 +137,20 @@ export class RestDiscordPort implements DiscordPort {
     // Without it Discord lists normal reactions only: super reactors are asked for with type=1.
     if (query.type !== undefined) q.set('type', String(query.type));
     return this.#call('get', Routes.channelMessageReaction(channelId, messageId, encodeURIComponent(emoji)), { query: q });
+  }
+
+  async createWebhook(channelId: string, name: string): Promise<WebhookCredentials> {
+    const hook = await this.#call<{ id: string; token?: string }>('post', Routes.channelWebhooks(channelId), { body: { name } });
+    if (!hook.token) throw new DiscordRequestError('Discord answered a webhook without its token', 0, 200);
+    return { id: hook.id, token: hook.token };
+  }
+
+  executeWebhook(hook: WebhookCredentials, body: WebhookMessageBody): Promise<APIMessage> {
+    // The token is in the path: no bot authorization is sent (and none is needed).
+    return this.#call('post', Routes.webhook(hook.id, hook.token), { body, query: new URLSearchParams({ wait: 'true' }), auth: false });
+  }
+
+  editWebhookMessage(hook: WebhookCredentials, messageId: string, body: RESTPatchAPIChannelMessageJSONBody): Promise<APIMessage> {
+    return this.#call('patch', Routes.webhookMessage(hook.id, hook.token, messageId), { body, auth: false });
   }
 }

@@ -13,7 +13,7 @@ import { canonicalLink } from '../feeds/canonical-link.ts';
 import { FeedError } from '../feeds/errors.ts';
 import type { ParsedFeed } from '../feeds/types.ts';
 import { threadName, RATING_EMOJIS } from '../render/post.ts';
-import { getFeed, listFeeds } from '../repositories/feeds.ts';
+import { deleteWebhook, getFeed, listFeeds } from '../repositories/feeds.ts';
 import { stableId } from '../repositories/ids.ts';
 import {
   countPublishAttempt,
@@ -27,6 +27,7 @@ import {
 } from '../repositories/posts.ts';
 import { fetchAndParse, postContent, type FeedContext } from './feed-source.ts';
 import { announcementPayload } from './announcement.ts';
+import { announceThroughWebhook, feedWebhook } from './feed-identity.ts';
 import { DiscordRequestError } from './discord-port.ts';
 
 export type PublishContext = Pick<AppContext, 'db' | 'discord' | 'log'>;
@@ -120,20 +121,32 @@ export async function publishPost(ctx: PublishContext, postId: string, { lastAtt
           if (!target) throw new DiscordRequestError('Unknown Channel', 10003, 404);
           const payload = await announcementPayload(ctx.db, post);
           if (target.kind === 'text') {
-            const message = await ctx.discord.createMessage(target.channelId, {
-              ...payload,
-              allowed_mentions: { parse: [] },
-              nonce: announcementNonce(post.id),
-              enforce_nonce: true,
-            });
+            // Per-feed identity: through the feed's webhook (as the blog) when there is one, else as blogcord.
+            const hook = feed?.identity ? await feedWebhook(ctx, feed) : null;
+            const message = hook
+              ? await announceThroughWebhook(ctx, post, feed!, hook, target.channelId, payload).catch(async (error: unknown) => {
+                  // The webhook was deleted in Discord: forget it; the retry makes a new one (or posts as blogcord).
+                  if (error instanceof DiscordRequestError && error.code === 10015) {
+                    await deleteWebhook(ctx.db, hook.id);
+                    throw new Error('the feed’s webhook was deleted in Discord; a new one is made on the next attempt');
+                  }
+                  throw error;
+                })
+              : await ctx.discord.createMessage(target.channelId, {
+                  ...payload,
+                  allowed_mentions: { parse: [] },
+                  nonce: announcementNonce(post.id),
+                  enforce_nonce: true,
+                });
             await setPublishState(ctx.db, post.id, {
               state: 'announced',
               channelId: target.channelId,
               messageId: message.id,
               failureReason: null,
               announcedAt: new Date().toISOString(),
+              webhookId: hook ? hook.id : null,
             });
-            log.info({ channelId: target.channelId, messageId: message.id }, 'announced');
+            log.info({ channelId: target.channelId, messageId: message.id, webhook: Boolean(hook) }, 'announced');
           } else {
             // A forum post: the thread and its starter message (the announcement) come into being together.
             // The message lives in the thread, so the post's channel is the thread.
