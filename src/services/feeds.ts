@@ -6,7 +6,16 @@ import type { ParsedFeed } from '../feeds/types.ts';
 import { withTransaction } from '../db/index.ts';
 import { UserError } from '../errors.ts';
 import { cutText, shownUrl } from '../render/post.ts';
-import { findFeedByUrl, getFeed, listFeeds, recordFeedSuccess, removeFeed as removeFeedRow, upsertFeed, type Feed } from '../repositories/feeds.ts';
+import {
+  findFeedByUrl,
+  getFeed,
+  listFeeds,
+  recordFeedSuccess,
+  removeFeed as removeFeedRow,
+  upsertFeed,
+  type Feed,
+  type PollStats,
+} from '../repositories/feeds.ts';
 import { countPostStatesByFeed, getPost, listAnnouncedPostIdsOfFeed, listPosts, type Post, type PublishState } from '../repositories/posts.ts';
 import { countKeys, holdBackFlood, isFlood, matchItems, storeItems, type StoredItems } from './feed-poll.ts';
 import { fetchAndParse, feedUserError, newestFirst, normaliseUrl, unexpectedReason, type FeedContext } from './feed-source.ts';
@@ -60,11 +69,15 @@ export async function addFeed(
 
   let parsed: ParsedFeed;
   let validators: { etag: string | null; lastModified: string | null };
+  let poll: PollStats;
+  const started = performance.now();
   try {
     const result = await fetchAndParse(ctx, url);
     if (result.status !== 'ok') throw new FeedError('http-status', `${url} answered 304 Not Modified to an unconditional request`, { url, status: 304 });
     parsed = result.feed;
     validators = { etag: result.etag, lastModified: result.lastModified };
+    // Adding a feed reads it as a poll would: /feed status shows that read until the first poll.
+    poll = { outcome: 'ok', httpStatus: result.httpStatus, durationMs: performance.now() - started, items: parsed.items.length };
   } catch (error) {
     if (error instanceof FeedError) throw feedUserError(error);
     ctx.log.warn({ err: error, url }, '/feed add: the feed could not be processed');
@@ -89,7 +102,7 @@ export async function addFeed(
       const flood = followed && isFlood(match.fresh.size, countKeys(ordered));
       // Not published: held by the flood guard (a followed feed), or already in the feed when it was added.
       const stored = await storeItems(tx, feed, ordered, (draft) => backfillKeys.has(draft.key) || (followed && !flood), flood ? 'flood' : 'added');
-      await recordFeedSuccess(db, feed.id, { ...validators, title: parsed.title });
+      await recordFeedSuccess(db, feed.id, { ...validators, title: parsed.title, poll });
       return { before, feed, created, stored, flood };
     });
   } catch (error) {
