@@ -4,7 +4,6 @@ import { feedStatusCommand } from './feed/status.ts';
 import { feedWhyAutocomplete, feedWhyCommand } from './feed/why.ts';
 import { validateMessagePayload } from '../src/render/limits.ts';
 import { cutText, shownUrl } from '../src/render/post.ts';
-import { setFeedIdentity } from '../src/services/feed-identity.ts';
 import { addFeed, guildFeeds, listFeedSummaries, MAX_BACKFILL, removeFeed, type AddFeedResult, type FeedSummary } from '../src/services/feeds.ts';
 
 const when = (iso: string | null) => (iso ? `<t:${Math.floor(Date.parse(iso) / 1000)}:R>` : 'never');
@@ -43,6 +42,7 @@ export function addFeedReply(r: AddFeedResult): string {
       ? '🌐 On the web: its ratings and replies are served to the blog (the widget); announcements say so, and members choose how they appear with `/privacy`.'
       : '🔒 Only in Discord: nothing of its discussion is served on the web until `/web enable` (or `/feed add … web:True`).',
   );
+  if (r.identity) lines.push(r.identity);
   if (r.queueError) lines.push(`⚠️ The job queue is unreachable right now (${r.queueError}); the feed is saved and publishing starts when it is back.`);
   return lines.join('\n');
 }
@@ -118,10 +118,9 @@ export default {
         channelId: channel.id,
         backfill: interaction.options.getInteger('backfill') ?? 0,
         web: interaction.options.getBoolean('web') ?? undefined,
+        identity: interaction.options.getBoolean('identity') ?? undefined,
       });
-      const identity = interaction.options.getBoolean('identity');
-      const note = identity === null ? null : await setFeedIdentity(ctx, r.feed.id, identity);
-      await interaction.editReply({ content: addFeedReply(r) + (note ? `\n${note}` : ''), allowedMentions: { parse: [] } });
+      await interaction.editReply({ content: addFeedReply(r), allowedMentions: { parse: [] } });
       return;
     }
     if (sub === 'status') return feedStatusCommand(interaction, ctx);

@@ -67,7 +67,7 @@ for (const dialect of DIALECTS) {
     rmSync(ctx.dir, { recursive: true, force: true });
   });
 
-  const run = (ctx: Ctx, sub: string, options: Record<string, unknown>) =>
+  const run = (ctx: Ctx, sub: string, options: Record<string, string | number | boolean>) =>
     ctx.discord.runCommand('alice', 'general', 'feed', { subcommand: sub, options, timeout: 15_000 });
   const status = async (ctx: Ctx, url = ctx.feeds.url('/rss')) => {
     const res = await run(ctx, 'status', { feed: url });
@@ -148,7 +148,10 @@ for (const dialect of DIALECTS) {
     // A post that fails for good: the bot may not send messages in the channel.
     await ctx.discord.setBotPermissions('blog', PERMS & ~P.SendMessages);
     ctx.feeds.items.unshift(feedItem(17));
-    await eventually(async () => /failed: 1/.test(await status(ctx)), { timeout: 20_000, message: 'the failed post in status' });
+    let last = '';
+    await eventually(async () => /failed: 1/.test((last = await status(ctx))), { timeout: 20_000, message: 'the failed post in status' }).catch((e: Error) => {
+      throw new Error(`${e.message}\n${last}`);
+    });
     await ctx.discord.setBotPermissions('blog', PERMS);
     const failed = await why(ctx, 'https://blog.example/posts/17');
     assert.match(failed, /Failed: announcing: blogcord lacks a permission .*\(1 attempt\)/);
@@ -159,7 +162,7 @@ for (const dialect of DIALECTS) {
   e2e('why: a link never seen gets the closest posts by link and title; the autocomplete finds posts by title', async (ctx) => {
     const unknown = await why(ctx, 'https://blog.example/posts/number-4-draft');
     assert.match(unknown, /is not a post of any feed this server follows/);
-    assert.match(unknown, /The closest posts blogcord knows:\n• \*\*Post number 4\*\*/);
+    assert.match(unknown, /The closest posts blogcord knows:\n• \*\*Post number 4\*\*/, unknown);
     assert.match(unknown, /`\/publish url:`/);
     const nothing = await why(ctx, 'https://elsewhere.example/zzz');
     assert.match(nothing, /No post blogcord knows comes close to it/);

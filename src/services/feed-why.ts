@@ -27,7 +27,8 @@ function jaccard<T>(a: Set<T>, b: Set<T>): number {
   return both / (a.size + b.size - both);
 }
 
-const words = (text: string): Set<string> => new Set(text.toLowerCase().match(/[\p{L}\p{N}]{2,}/gu) ?? []);
+/** Words of two letters or more, and numbers of any length (a post's number tells posts apart). */
+const words = (text: string): Set<string> => new Set((text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter((w) => w.length > 1 || /\p{N}/u.test(w)));
 
 /** The words a link's path says (its slug: `/2026/12/my-first-post.html` → my, first, post, html, 2026, 12). */
 function slugWords(url: string): Set<string> {
@@ -49,9 +50,10 @@ export function similarity(input: string, post: Pick<Post, 'url' | 'title'>): { 
   const asked = link ? slugWords(input) : words(input);
   const title = words(post.title);
   const byTitle = asked.size && title.size ? [...asked].filter((w) => title.has(w)).length / Math.max(title.size, 1) : 0;
-  return byLink >= byTitle
-    ? { score: byLink, why: `link ${Math.round(byLink * 100)}% alike` }
-    : { score: byTitle, why: `title ${Math.round(byTitle * 100)}% alike` };
+  // Both count: many posts of one blog share most of a link, and many share words of a title.
+  const score = link && theirs ? (byLink + byTitle) / 2 : byTitle;
+  const why = [link && theirs ? `link ${Math.round(byLink * 100)}% alike` : null, `title ${Math.round(byTitle * 100)}% alike`].filter(Boolean).join(', ');
+  return { score, why };
 }
 
 export function closestPosts(input: string, candidates: readonly Post[], n = CLOSEST): Array<{ post: Post; why: string }> {

@@ -17,6 +17,7 @@ import {
   type PollStats,
 } from '../repositories/feeds.ts';
 import { countPostStatesByFeed, getPost, listAnnouncedPostIdsOfFeed, listPosts, type Post, type PublishState } from '../repositories/posts.ts';
+import { setFeedIdentity } from './feed-identity.ts';
 import { countKeys, holdBackFlood, isFlood, matchItems, storeItems, type StoredItems } from './feed-poll.ts';
 import { fetchAndParse, feedUserError, newestFirst, normaliseUrl, unexpectedReason, type FeedContext } from './feed-source.ts';
 
@@ -38,6 +39,8 @@ export interface AddFeedResult {
   held: Post[];
   /** Set when the queue could not be reached: the posts are saved and go out when the worker starts. */
   queueError?: string;
+  /** When `identity` was given: what it means now (the blog's name through a webhook, or why not). */
+  identity?: string;
 }
 
 /**
@@ -52,7 +55,7 @@ export interface AddFeedResult {
 export async function addFeed(
   ctx: FeedContext,
   /** `web`: put the feed on the web (true), take it off (false), or leave it as it is (absent; a new feed starts off). */
-  input: { guildId: string; url: string; channelId: string; backfill?: number; web?: boolean },
+  input: { guildId: string; url: string; channelId: string; backfill?: number; web?: boolean; identity?: boolean },
 ): Promise<AddFeedResult> {
   const backfill = input.backfill ?? 0;
   if (!Number.isInteger(backfill) || backfill < 0 || backfill > MAX_BACKFILL) {
@@ -125,6 +128,8 @@ export async function addFeed(
     if (post.messageId)
       await ctx.jobs.refreshAnnouncement(post.id).catch((err) => ctx.log.warn({ err, postId: post.id }, 'could not queue an announcement refresh'));
   }
+  // Identity is settled before anything is queued, so the first announcements already go out as the blog.
+  const identity = input.identity === undefined ? undefined : await setFeedIdentity(ctx, feed.id, input.identity);
   const held = flood ? stored.skipped : [];
   const { queued } = stored;
   if (held.length) await holdBackFlood(ctx, feed, parsed.title, held, parsed.items.length, queued.length);
@@ -150,6 +155,7 @@ export async function addFeed(
     items: parsed.items.length,
     queued,
     held,
+    ...(identity ? { identity } : {}),
     ...(queueError ? { queueError } : {}),
   };
 }
