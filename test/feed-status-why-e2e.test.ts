@@ -20,7 +20,7 @@ import { RATING_EMOJIS } from '../src/render/post.ts';
 import { eventually } from './support/assert.ts';
 import { startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { DIALECTS, createTestDb, type TestDb } from './support/db.ts';
-import { DEFAULT_BOT_PERMISSIONS, startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
+import { DEFAULT_BOT_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS, startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
 
 interface Ctx {
@@ -145,14 +145,22 @@ for (const dialect of DIALECTS) {
     const held = await why(ctx, 'https://blog.example/posts/10');
     assert.match(held, /Held by the flood guard on <t:\d+:f>/);
 
-    // A post that fails for good: the bot may not send messages in the channel.
+    // A post that fails for good: neither the bot's role nor @everyone may send messages in the channel.
+    const guild = ctx.discord.guild('blog');
     await ctx.discord.setBotPermissions('blog', PERMS & ~P.SendMessages);
-    ctx.feeds.items.unshift(feedItem(17));
+    await ctx.discord.actions.setRolePermissions(guild.id, guild.everyoneRoleId, DEFAULT_EVERYONE_PERMISSIONS & ~P.SendMessages);
     let last = '';
-    await eventually(async () => /failed: 1/.test((last = await status(ctx))), { timeout: 20_000, message: 'the failed post in status' }).catch((e: Error) => {
-      throw new Error(`${e.message}\n${last}`);
-    });
-    await ctx.discord.setBotPermissions('blog', PERMS);
+    try {
+      ctx.feeds.items.unshift(feedItem(17));
+      await eventually(async () => /failed: 1/.test((last = await status(ctx))), { timeout: 20_000, message: 'the failed post in status' }).catch(
+        (e: Error) => {
+          throw new Error(`${e.message}\n${last}`);
+        },
+      );
+    } finally {
+      await ctx.discord.setBotPermissions('blog', PERMS);
+      await ctx.discord.actions.setRolePermissions(guild.id, guild.everyoneRoleId, DEFAULT_EVERYONE_PERMISSIONS);
+    }
     const failed = await why(ctx, 'https://blog.example/posts/17');
     assert.match(failed, /Failed: announcing: blogcord lacks a permission .*\(1 attempt\)/);
     assert.match(failed, /What to do: fix the cause, then `\/publish url:https:\/\/blog\.example\/posts\/17` tries again/);
