@@ -1,5 +1,7 @@
 import { ChannelType, EmbedBuilder, MessageFlags, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/command.ts';
+import { feedStatusCommand } from './feed/status.ts';
+import { feedWhyAutocomplete, feedWhyCommand } from './feed/why.ts';
 import { validateMessagePayload } from '../src/render/limits.ts';
 import { cutText, shownUrl } from '../src/render/post.ts';
 import { addFeed, guildFeeds, listFeedSummaries, MAX_BACKFILL, removeFeed, type AddFeedResult, type FeedSummary } from '../src/services/feeds.ts';
@@ -53,6 +55,7 @@ export function addFeedReply(r: AddFeedResult): string {
       ? '🌐 On the web: its ratings and replies are served to the blog (the widget); announcements say so, and members choose how they appear with `/privacy`.'
       : '🔒 Only in Discord: nothing of its discussion is served on the web until `/web enable` (or `/feed add … web:True`).',
   );
+  if (r.identity) lines.push(r.identity);
   if (r.queueError) lines.push(`⚠️ The job queue is unreachable right now (${r.queueError}); the feed is saved and publishing starts when it is back.`);
   return lines.join('\n');
 }
@@ -92,6 +95,20 @@ export default {
             o.setName('web').setDescription('Also serve its ratings and replies on the blog’s widget (default: no; /web enable does it later)'),
           ),
       ),
+    )
+    .addSubcommand((s) =>
+      s
+        .setName('status')
+        .setDescription('One feed in detail: last and next poll, failures, its posts by state, its options')
+        .addStringOption((o) => o.setName('feed').setDescription('The feed').setRequired(true).setAutocomplete(true)),
+    )
+    .addSubcommand((s) =>
+      s
+        .setName('why')
+        .setDescription('Why a post was (or was not) announced, and what to do')
+        .addStringOption((o) =>
+          o.setName('post').setDescription('The post’s link, or pick one by title').setRequired(true).setAutocomplete(true).setMaxLength(2000),
+        ),
     )
     .addSubcommand((s) =>
       s
@@ -136,12 +153,15 @@ export default {
         backfill: interaction.options.getInteger('backfill') ?? 0,
         web: interaction.options.getBoolean('web') ?? undefined,
         options: readOptionOptions(interaction),
+        identity: interaction.options.getBoolean('identity') ?? undefined,
       });
       await interaction.editReply({ content: addFeedReply(r), allowedMentions: { parse: [] } });
       return;
     }
     if (sub === 'edit') return runEdit(interaction, ctx);
     if (sub === 'preview') return runPreview(interaction, ctx);
+    if (sub === 'status') return feedStatusCommand(interaction, ctx);
+    if (sub === 'why') return feedWhyCommand(interaction, ctx);
     if (sub === 'remove') {
       const feed = await removeFeed(ctx, guildId, interaction.options.getString('url', true));
       await interaction.editReply({
@@ -173,11 +193,13 @@ export default {
   },
 
   async autocomplete(interaction, ctx) {
-    if (interaction.options.getFocused(true).name === 'item') {
+    const focused = interaction.options.getFocused(true);
+    if (focused.name === 'item') {
       await interaction.respond(await previewItemChoices(interaction, ctx));
       return;
     }
-    const typed = interaction.options.getFocused().toLowerCase();
+    if (focused.name === 'post') return feedWhyAutocomplete(interaction, ctx, focused.value);
+    const typed = focused.value.toLowerCase();
     const feeds = await guildFeeds(ctx, interaction.guildId!);
     const choices = feeds
       .filter((f) => f.url.toLowerCase().includes(typed) || (f.title ?? '').toLowerCase().includes(typed))

@@ -45,6 +45,10 @@ export interface UploadedFile {
 export interface CreateMessageExtra {
   type?: MessageType;
   webhookId?: string;
+  /** the message's author as shown (a channel webhook's pseudo-user); the author id is then not a member */
+  author?: APIUser;
+  /** the application id a webhook message carries (application-owned webhooks, interactions); default the app's */
+  applicationId?: string | null;
   interaction?: { id: string; type: number; userId: string; name?: string };
   /** skip the permission check (system messages, interaction responses) */
   system?: boolean;
@@ -165,7 +169,7 @@ export class Actions {
       }
     }
 
-    const author = this.author(authorId);
+    const author = extra.author ?? this.author(authorId);
     const id = extra.id ?? this.state.ids.next();
     const now = new Date().toISOString();
     const content = body.content ?? '';
@@ -192,7 +196,8 @@ export class Actions {
     };
     if (extra.webhookId) {
       message.webhook_id = extra.webhookId;
-      message.application_id = this.state.applicationId;
+      const app = extra.applicationId === undefined ? this.state.applicationId : extra.applicationId;
+      if (app) message.application_id = app;
     }
     if (extra.interaction) {
       const u = this.author(extra.interaction.userId);
@@ -228,7 +233,9 @@ export class Actions {
       }
     }
 
-    const event = { ...message, guild_id: c.guild_id, member: this.state.memberApi(c.guild_id, authorId, false), ...(nonce !== null ? { nonce } : {}) };
+    // A channel webhook's message has no member (its author is not one).
+    const member = extra.author ? {} : { member: this.state.memberApi(c.guild_id, authorId, false) };
+    const event = { ...message, guild_id: c.guild_id, ...member, ...(nonce !== null ? { nonce } : {}) };
     this.notify('create', message);
     await this.emit(E.MessageCreate, event, { guildId: c.guild_id, intent: I.GuildMessages, blankable: this.state.shouldBlank(message) }, () =>
       blankContent(event),
@@ -369,7 +376,8 @@ export class Actions {
     if (next.flags) next.flags &= ~MessageFlags.Loading;
     rec.message = next;
     this.notify('update', next);
-    const event = { ...this.state.messageApi(rec), guild_id: c.guild_id, member: this.state.memberApi(c.guild_id, m.author.id, false) };
+    const member = this.state.user(m.author.id) ? { member: this.state.memberApi(c.guild_id, m.author.id, false) } : {};
+    const event = { ...this.state.messageApi(rec), guild_id: c.guild_id, ...member };
     await this.emit(E.MessageUpdate, event, { guildId: c.guild_id, intent: I.GuildMessages, blankable: this.state.shouldBlank(next) }, () =>
       blankContent(event),
     );

@@ -28,6 +28,7 @@
  *   const pressed = await discord.pressButton(user, res | message, 'custom_id', { timeout?, settleMs? })   (a button of the bot's message, ephemeral ones too)
  *   await discord.waitForMessage(pred, { timeout, includeExisting = true }) ; await discord.waitForRequest(pred | 'POST /channels/{channel_id}/messages', { timeout, includePast = true })
  *   discord.requests (RecordedRequest[]) ; discord.clearRequests() ; discord.routes()
+ *   discord.webhooks(channel?) → channel webhooks (POST /channels/{id}/webhooks; executed at /webhooks/{id}/{token}) ; discord.webhookToken(id)
  *   discord.messages(channel) oldest first ; discord.message(id) ; discord.reactions(message, { burst? }) → Map<emoji, userIds[]>
  *   discord.failNext(route, { status: 429 | 500 | 502 | 503, retryAfter?, times?, scope?, when? })
  *   attachment URLs are signed like Discord's (?ex=&is=&hm=, valid 24 h); the CDN (baseUrl/attachments/...) answers an expired or
@@ -566,6 +567,19 @@ export class DiscordEmulator {
   message(id: string): APIMessage | undefined {
     const rec = this.state.messages.get(id);
     return rec ? this.state.messageApi(rec) : undefined;
+  }
+
+  /** the channel webhooks of a channel (or of every channel), as GET /channels/{id}/webhooks answers them */
+  webhooks(channel?: ChannelRef) {
+    const id = channel === undefined ? null : this.channelRecord(channel).id;
+    return [...this.state.webhooks.values()].filter((w) => id === null || w.channelId === id).map((w) => this.rest.webhooks.api(w));
+  }
+
+  /** a channel webhook's token (to check it never leaks) */
+  webhookToken(webhookId: string): string {
+    const w = this.state.webhooks.get(webhookId);
+    if (!w) throw new Error(`discord emulator: no webhook ${webhookId}`);
+    return w.token;
   }
 
   /** emoji (unicode, or the custom emoji's id) → user ids in reaction order */

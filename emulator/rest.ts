@@ -10,6 +10,7 @@ import { DiscordHttpError, Errors, errorAt } from './errors.ts';
 import type { Interactions } from './interactions.ts';
 import { attachmentKey, isThreadType, type DiscordState } from './state.ts';
 import type { Validator } from './validation.ts';
+import { Webhooks } from './webhooks.ts';
 import { compareIds } from './snowflake.ts';
 
 export interface RecordedRequest {
@@ -82,6 +83,7 @@ export class Rest {
   readonly requests: RecordedRequest[] = [];
   readonly failures: Array<FailureSpec & { route: string; left: number }> = [];
   private buckets = new Map<string, string>();
+  readonly webhooks: Webhooks;
 
   constructor(
     private readonly state: DiscordState,
@@ -90,6 +92,7 @@ export class Rest {
     private readonly validator: Validator,
     private readonly opts: RestOptions,
   ) {
+    this.webhooks = new Webhooks(state, actions);
     this.register();
     // literal segments win over params
     this.routes.sort((a, b) => b.literals - a.literals);
@@ -605,26 +608,44 @@ export class Rest {
       },
       false,
     );
+    // ------------------------------------------------------------ channel webhooks
+    const wh = this.webhooks;
+    this.add('POST /channels/{channel_id}/webhooks', ({ params, body, actor }) => wh.create(actor, params.channel_id!, body));
+    this.add('GET /channels/{channel_id}/webhooks', ({ params, actor }) => wh.listChannel(actor, params.channel_id!));
+    this.add('DELETE /webhooks/{webhook_id}', ({ params, actor }) => {
+      wh.delete(actor, params.webhook_id!);
+      return NO_CONTENT;
+    });
+
+    // Interaction follow-ups and channel webhooks share /webhooks/{id}/{token}: the application's id names the first.
+    // The template keeps the interaction names ({application_id} = the webhook id, {interaction_token} = its token),
+    // which the request log and failNext already use.
     const W = '/webhooks/{application_id}/{interaction_token}';
+    const isInteraction = (params: Record<string, string>) => params.application_id === s.applicationId;
     this.add(
       `POST ${W}`,
-      async ({ params, body, files }) => {
-        const rec = ix.byToken(params.application_id!, params.interaction_token!);
+      async ({ params, body, files, query }) => {
         v.check('webhookExecute', body, { message: body ?? {} });
+        if (!isInteraction(params)) return (await wh.execute(wh.byToken(params.application_id!, params.interaction_token!), body, query, files)) ?? NO_CONTENT;
+        const rec = ix.byToken(params.application_id!, params.interaction_token!);
         return ix.followUp(rec, body ?? {}, files);
       },
       false,
     );
     this.add(
       `GET ${W}/messages/{message_id}`,
-      ({ params }) => ix.webhookMessage(ix.byToken(params.application_id!, params.interaction_token!), params.message_id!),
+      ({ params }) =>
+        isInteraction(params)
+          ? ix.webhookMessage(ix.byToken(params.application_id!, params.interaction_token!), params.message_id!)
+          : wh.getMessage(wh.byToken(params.application_id!, params.interaction_token!), params.message_id!),
       false,
     );
     this.add(
       `PATCH ${W}/messages/{message_id}`,
       async ({ params, body, files }) => {
-        const rec = ix.byToken(params.application_id!, params.interaction_token!);
         v.check('webhookEdit', body, { message: body ?? {} });
+        if (!isInteraction(params)) return wh.editMessage(wh.byToken(params.application_id!, params.interaction_token!), params.message_id!, body ?? {}, files);
+        const rec = ix.byToken(params.application_id!, params.interaction_token!);
         return ix.editWebhookMessage(rec, params.message_id!, body ?? {}, files);
       },
       false,
@@ -632,7 +653,8 @@ export class Rest {
     this.add(
       `DELETE ${W}/messages/{message_id}`,
       async ({ params }) => {
-        await ix.deleteWebhookMessage(ix.byToken(params.application_id!, params.interaction_token!), params.message_id!);
+        if (isInteraction(params)) await ix.deleteWebhookMessage(ix.byToken(params.application_id!, params.interaction_token!), params.message_id!);
+        else await wh.deleteMessage(wh.byToken(params.application_id!, params.interaction_token!), params.message_id!);
         return NO_CONTENT;
       },
       false,

@@ -163,6 +163,21 @@ export interface StoredAttachment {
   contentType: string;
 }
 
+/** A channel's incoming webhook (type 1). `token` is what executing it takes instead of a bot token. */
+export interface WebhookRecord {
+  id: string;
+  token: string;
+  guildId: string;
+  channelId: string;
+  name: string;
+  /** an avatar hash, or null */
+  avatar: string | null;
+  /** the user who created it */
+  creatorId: string;
+  /** set when a bot made it: the webhook is then application-owned and its messages carry the application id */
+  applicationId: string | null;
+}
+
 export class DiscordState {
   readonly ids = new SnowflakeGenerator();
   readonly users = new Map<string, UserRecord>();
@@ -180,6 +195,8 @@ export class DiscordState {
   readonly attachments = new Map<string, StoredAttachment>();
   /** Signs the attachment URLs handed out (ex/is/hm) and checks them at the CDN; has the emulator's clock. */
   readonly signer = new AttachmentSigner();
+  /** channel webhooks (incoming webhooks made with POST /channels/{id}/webhooks) */
+  readonly webhooks = new Map<string, WebhookRecord>();
   botUserId = '';
   applicationId = '';
   /** the app has the privileged Message Content intent enabled in the developer portal */

@@ -10,9 +10,12 @@ function hideUserinfo(userinfo: string): string {
   return `${userinfo.slice(0, colon)}:***`;
 }
 
-/** Every `scheme://userinfo@` in a text (an error message, a log field) with its password hidden. */
+/** A webhook's token in its URL (`/webhooks/{id}/{token}`): a secret like a password (per-feed identity). */
+const WEBHOOK_TOKEN = /(\/webhooks\/\d+\/)[A-Za-z0-9_.-]+/g;
+
+/** Every `scheme://userinfo@` in a text (an error message, a log field) with its password hidden, and webhook tokens. */
 export function redactCredentials(text: string): string {
-  return text.replace(USERINFO, (_match, scheme: string, userinfo: string) => `${scheme}${hideUserinfo(userinfo)}@`);
+  return text.replace(USERINFO, (_match, scheme: string, userinfo: string) => `${scheme}${hideUserinfo(userinfo)}@`).replace(WEBHOOK_TOKEN, '$1***');
 }
 
 /** One URL (REDIS_URL, DATABASE_URL, a feed URL) safe to print. Not-a-URL text is redacted the same way. */

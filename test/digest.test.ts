@@ -296,6 +296,16 @@ class FakeDiscord implements DiscordPort {
   listReactors(): never {
     throw new Error('not used');
   }
+  // Webhooks (per-feed identity) are not part of these tests: any use is a test bug, said loudly.
+  async createWebhook(): Promise<never> {
+    throw new Error('FakeDiscord: webhooks are not part of this test');
+  }
+  async executeWebhook(): Promise<never> {
+    throw new Error('FakeDiscord: webhooks are not part of this test');
+  }
+  async editWebhookMessage(): Promise<never> {
+    throw new Error('FakeDiscord: webhooks are not part of this test');
+  }
 }
 
 function makeCtx(db: Db, discord: DiscordPort, env: Record<string, string> = {}): AppContext {

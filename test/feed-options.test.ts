@@ -34,6 +34,11 @@ const post = (over: Partial<Post> = {}): Post => ({
   publishState: 'pending',
   failureReason: null,
   skipReason: null,
+  knownReason: null,
+  knownAt: null,
+  announcedAt: null,
+  webhookId: null,
+  webhookIntentAt: null,
   categories: ['News', 'Café'],
   publishAttempts: 0,
   discussionClosedAt: null,
@@ -57,6 +62,10 @@ const feed = (options: Partial<Feed['options']> = {}): Feed => ({
   lastSuccessAt: null,
   webEnabled: false,
   options: { ...DEFAULT_FEED_OPTIONS, ...options },
+  lastPoll: null,
+  identity: false,
+  webhookId: null,
+  identityNote: null,
   createdAt: '',
 });
 const stats = { rating: { count: 0, average: null, distribution: { 1: 0, 2: 0, 3: 0, 4: 0, 5: 0 } }, replies: 0 } as never;

@@ -84,6 +84,16 @@ class FakeDiscord implements DiscordPort {
   createForumPost = unused;
   editThread = unused;
   addReaction = unused;
+  // Webhooks (per-feed identity) are not part of these tests: any use is a test bug, said loudly.
+  async createWebhook(): Promise<never> {
+    throw new Error('FakeDiscord: webhooks are not part of this test');
+  }
+  async executeWebhook(): Promise<never> {
+    throw new Error('FakeDiscord: webhooks are not part of this test');
+  }
+  async editWebhookMessage(): Promise<never> {
+    throw new Error('FakeDiscord: webhooks are not part of this test');
+  }
 }
 async function unused(): Promise<never> {
   throw new Error('not used by ratings');

@@ -24,6 +24,17 @@ test('a URL keeps its scheme, user, host, port and path; its password becomes **
   );
 });
 
+test('a webhook URL keeps its id; its token (a secret) becomes ***, in an error message too', () => {
+  const token = 'aB3_x-Yz.9' + 'q'.repeat(60);
+  assert.is(
+    redactCredentials(`https://discord.com/api/v10/webhooks/123456789012345678/${token}?wait=true`),
+    'https://discord.com/api/v10/webhooks/123456789012345678/***?wait=true',
+  );
+  const text = redactCredentials(`POST /webhooks/1/${token}/messages/2 failed`);
+  assert.not.ok(text.includes(token));
+  assert.is(text, 'POST /webhooks/1/***/messages/2 failed');
+});
+
 test('property: for any user, password, host and surrounding text, the password never survives', () => {
   const part = (chars: string) => fc.string({ unit: fc.constantFrom(...chars.split('')), minLength: 1, maxLength: 20 });
   const safe = "abcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=";

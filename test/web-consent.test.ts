@@ -146,6 +146,10 @@ render('the /web answers fit a Discord message however many feeds a server follo
     lastSuccessAt: null,
     webEnabled: on,
     options: DEFAULT_FEED_OPTIONS,
+    lastPoll: null,
+    identity: false,
+    webhookId: null,
+    identityNote: null,
     createdAt: '',
   });
   const feeds = Array.from({ length: 60 }, (_, i) => feed(i, i % 2 === 0));

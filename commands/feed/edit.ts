@@ -2,6 +2,7 @@
 import type { ChatInputCommandInteraction } from 'discord.js';
 import type { AppContext } from '../../src/context.ts';
 import { cutText, shownUrl } from '../../src/render/post.ts';
+import { setFeedIdentity } from '../../src/services/feed-identity.ts';
 import { editFeed, type EditFeedResult, type FeedOptions } from '../../src/services/feed-options.ts';
 import { readOptionOptions } from './options.ts';
 
@@ -40,5 +41,9 @@ export async function runEdit(interaction: ChatInputCommandInteraction, ctx: App
     ...readOptionOptions(interaction),
     ...(channel ? { channelId: channel.id } : {}),
   });
-  await interaction.editReply({ content: editFeedReply(r), allowedMentions: { parse: [] } });
+  // Identity after the channel: the webhook belongs to the channel the next posts go to.
+  const identity = interaction.options.getBoolean('identity');
+  const identityLine = identity === null ? null : await setFeedIdentity(ctx, r.feed.id, identity);
+  const content = identityLine ? `${editFeedReply(r)}\n${identityLine}` : editFeedReply(r);
+  await interaction.editReply({ content: content.length > 2000 ? `${content.slice(0, 1999)}…` : content, allowedMentions: { parse: [] } });
 }

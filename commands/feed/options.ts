@@ -2,7 +2,7 @@
 import { PermissionFlagsBits, type ChatInputCommandInteraction, type SlashCommandSubcommandBuilder } from 'discord.js';
 import type { FeedOptionsInput } from '../../src/services/feed-options.ts';
 
-/** Adds ping, template, include, exclude and tags (and on edit, clear-ping) to a subcommand. */
+/** Adds ping, template, include, exclude, tags and identity (and on edit, clear-ping) to a subcommand. */
 export function addOptionOptions(s: SlashCommandSubcommandBuilder, { edit = false } = {}): SlashCommandSubcommandBuilder {
   s.addRoleOption((o) => o.setName('ping').setDescription('A role to mention (ping) in each new announcement of this feed'));
   if (edit) s.addBooleanOption((o) => o.setName('clear-ping').setDescription('Stop pinging a role for this feed'));
@@ -22,7 +22,8 @@ export function addOptionOptions(s: SlashCommandSubcommandBuilder, { edit = fals
         .setDescription('Never announce posts matching one of: category:news, title:release, author:ann, word (none: off)')
         .setMaxLength(1000),
     )
-    .addBooleanOption((o) => o.setName('tags').setDescription('In a forum: give each post the forum tags named like its categories'));
+    .addBooleanOption((o) => o.setName('tags').setDescription('In a forum: give each post the forum tags named like its categories'))
+    .addBooleanOption((o) => o.setName('identity').setDescription('Post as the blog (its name and icon, through a channel webhook) instead of as blogcord'));
 }
 
 /** The options given (absent ones stay as they are); `none` removes a template or filter. */

@@ -43,6 +43,17 @@ export interface FeedsTable {
   exclude_filter: string | null;
   /** Migration 009: 1 when a forum post gets the forum tags matching its categories. */
   forum_tags: Generated<number>;
+  /** The last poll (migration 010): 'ok' | 'not-modified' | 'failed', its HTTP status, duration and items seen. */
+  last_poll_outcome: string | null;
+  last_poll_status: number | null;
+  last_poll_ms: number | null;
+  last_poll_items: number | null;
+  /** 1: post through a channel webhook named after the blog (migration 010). */
+  identity: Generated<number>;
+  /** The webhook in use for the feed's identity (its token is in `webhooks`). */
+  webhook_id: string | null;
+  /** Why the feed posts with the bot's identity although `identity` is on (Manage Webhooks missing…). */
+  identity_note: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -85,6 +96,15 @@ export interface PostsTable {
   publish_attempts: number;
   /** When the announcement or thread was deleted in Discord (migration 007): the web shows "discussion closed". */
   discussion_closed_at: string | null;
+  /** Why a post is known without being announced (migration 010): 'flood' | 'added' | 'removed'; and since when. */
+  known_reason: string | null;
+  known_at: string | null;
+  /** When its announcement was created (migration 010). */
+  announced_at: string | null;
+  /** The webhook that posted its announcement (per-feed identity): edits go through it. */
+  webhook_id: string | null;
+  /** Set just before the webhook is executed: a retry looks for that message before creating one. */
+  webhook_intent_at: string | null;
   discovered_at: string;
   updated_at: string;
 }
@@ -197,6 +217,15 @@ export interface DigestFirstActivityTable {
   first_at: string | null;
 }
 
+/** Channel webhooks blogcord created for per-feed identity (migration 010). The token is a secret. */
+export interface WebhooksTable {
+  id: string;
+  guild_id: string;
+  channel_id: string;
+  token: string;
+  created_at: string;
+}
+
 export interface Database {
   guild_settings: GuildSettingsTable;
   feeds: FeedsTable;
@@ -211,6 +240,7 @@ export interface Database {
   digest_buckets: DigestBucketsTable;
   digest_post_days: DigestPostDaysTable;
   digest_first_activity: DigestFirstActivityTable;
+  webhooks: WebhooksTable;
 }
 
 export type GuildSettingsRow = Selectable<GuildSettingsTable>;

@@ -14,6 +14,8 @@ import {
   type MessageFile,
   type ReactionKind,
   type RefreshedUrl,
+  type WebhookCredentials,
+  type WebhookMessageBody,
 } from '../services/discord-port.ts';
 
 /**
@@ -147,5 +149,20 @@ export class RestDiscordPort implements DiscordPort, AttachmentUrlPort {
   async refreshAttachmentUrls(urls: readonly string[]): Promise<RefreshedUrl[]> {
     const out = await this.#call<{ refreshed_urls?: RefreshedUrl[] }>('post', '/attachments/refresh-urls', { body: { attachment_urls: [...urls] } });
     return (out.refreshed_urls ?? []).filter((r) => typeof r?.original === 'string' && typeof r?.refreshed === 'string');
+  }
+
+  async createWebhook(channelId: string, name: string): Promise<WebhookCredentials> {
+    const hook = await this.#call<{ id: string; token?: string }>('post', Routes.channelWebhooks(channelId), { body: { name } });
+    if (!hook.token) throw new DiscordRequestError('Discord answered a webhook without its token', 0, 200);
+    return { id: hook.id, token: hook.token };
+  }
+
+  executeWebhook(hook: WebhookCredentials, body: WebhookMessageBody): Promise<APIMessage> {
+    // The token is in the path: no bot authorization is sent (and none is needed).
+    return this.#call('post', Routes.webhook(hook.id, hook.token), { body, query: new URLSearchParams({ wait: 'true' }), auth: false });
+  }
+
+  editWebhookMessage(hook: WebhookCredentials, messageId: string, body: RESTPatchAPIChannelMessageJSONBody): Promise<APIMessage> {
+    return this.#call('patch', Routes.webhookMessage(hook.id, hook.token, messageId), { body, auth: false });
   }
 }

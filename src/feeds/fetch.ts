@@ -239,6 +239,7 @@ export async function fetchFeed(url: string, validators: FetchFeedValidators, op
       const contentType = header(response.headers, 'content-type');
       return {
         status: 'ok',
+        httpStatus: statusCode,
         body: decodeFeedBytes(bytes, contentType),
         contentType,
         etag: header(response.headers, 'etag'),

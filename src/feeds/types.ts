@@ -54,6 +54,8 @@ export type FetchFeedResult =
   | { status: 'not-modified' }
   | {
       status: 'ok';
+      /** The final response's HTTP status (a 2xx). */
+      httpStatus: number;
       /** Decoded text. */
       body: string;
       contentType: string | null;

@@ -80,7 +80,13 @@ function httpUrl(raw: string): string {
 }
 
 /** Every answer through the API's one caching helper (strong ETag, Cache-Control with stale-while-revalidate, 304). */
-function sendCached(request: FastifyRequest, reply: FastifyReply, body: string, type: string, cache: { maxAge: number; swr: number } = API_CACHE): FastifyReply {
+function sendCached(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  body: string,
+  type: string,
+  cache: { maxAge: number; swr: number } = API_CACHE,
+): FastifyReply {
   return sendCacheable(request, reply, { body, contentType: type, ...cache });
 }
 

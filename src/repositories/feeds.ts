@@ -20,6 +20,14 @@ export interface Feed {
   webEnabled: boolean;
   /** The operator's options (`/feed add`, `/feed edit`; src/services/feed-options.ts). */
   options: FeedOptions;
+  /** The last poll as it went (null before the first recorded one). */
+  lastPoll: LastPoll | null;
+  /** Post through a channel webhook named after the blog (per-feed identity). */
+  identity: boolean;
+  /** The webhook in use for that identity (its token is never part of a Feed). */
+  webhookId: string | null;
+  /** Why the feed posts with the bot's own identity although `identity` is on. */
+  identityNote: string | null;
   createdAt: string;
 }
 
@@ -37,6 +45,28 @@ export interface FeedOptions {
 }
 
 export const DEFAULT_FEED_OPTIONS: FeedOptions = { pingRoleId: null, template: null, include: null, exclude: null, forumTags: false };
+
+export interface LastPoll {
+  outcome: 'ok' | 'not-modified' | 'failed';
+  /** The HTTP status, null when none came (a timeout, a refused connection). */
+  httpStatus: number | null;
+  durationMs: number | null;
+  /** Items the feed held, null when it was not read (304, failure). */
+  items: number | null;
+}
+
+/** What a poll records about itself, in the same UPDATE as its success or failure. */
+export type PollStats = LastPoll;
+
+const pollColumns = (stats: PollStats | undefined) =>
+  stats
+    ? {
+        last_poll_outcome: stats.outcome,
+        last_poll_status: stats.httpStatus,
+        last_poll_ms: stats.durationMs === null ? null : Math.round(stats.durationMs),
+        last_poll_items: stats.items,
+      }
+    : {};
 
 function toFeed(r: FeedRow): Feed {
   return {
@@ -60,6 +90,13 @@ function toFeed(r: FeedRow): Feed {
       exclude: r.exclude_filter ?? null,
       forumTags: r.forum_tags === 1,
     },
+    lastPoll:
+      r.last_poll_outcome === 'ok' || r.last_poll_outcome === 'not-modified' || r.last_poll_outcome === 'failed'
+        ? { outcome: r.last_poll_outcome, httpStatus: r.last_poll_status ?? null, durationMs: r.last_poll_ms ?? null, items: r.last_poll_items ?? null }
+        : null,
+    identity: r.identity === 1,
+    webhookId: r.webhook_id ?? null,
+    identityNote: r.identity_note ?? null,
     createdAt: r.created_at,
   };
 }
@@ -138,7 +175,7 @@ export async function listDueFeeds(db: Db, intervalSeconds: number, at = new Dat
 export async function recordFeedSuccess(
   db: Db,
   id: string,
-  info: { etag?: string | null; lastModified?: string | null; title?: string | null },
+  info: { etag?: string | null; lastModified?: string | null; title?: string | null; poll?: PollStats },
 ): Promise<void> {
   const at = now();
   await db.kysely
@@ -152,17 +189,24 @@ export async function recordFeedSuccess(
       ...(info.etag !== undefined ? { etag: info.etag } : {}),
       ...(info.lastModified !== undefined ? { last_modified: info.lastModified } : {}),
       ...(info.title ? { title: info.title } : {}),
+      ...pollColumns(info.poll),
     })
     .where('id', '=', id)
     .execute();
 }
 
 /** Counts a failure; after `pauseAfter` in a row the feed is paused. Returns the feed as it is now. */
-export async function recordFeedFailure(db: Db, id: string, error: string, pauseAfter: number): Promise<Feed | null> {
+export async function recordFeedFailure(db: Db, id: string, error: string, pauseAfter: number, poll?: PollStats): Promise<Feed | null> {
   const at = now();
   await db.kysely
     .updateTable('feeds')
-    .set((eb) => ({ consecutive_failures: eb('consecutive_failures', '+', 1), last_error: error.slice(0, 1000), last_polled_at: at, updated_at: at }))
+    .set((eb) => ({
+      consecutive_failures: eb('consecutive_failures', '+', 1),
+      last_error: error.slice(0, 1000),
+      last_polled_at: at,
+      updated_at: at,
+      ...pollColumns(poll),
+    }))
     .where('id', '=', id)
     .execute();
   await db.kysely.updateTable('feeds').set({ state: 'paused', updated_at: at }).where('id', '=', id).where('consecutive_failures', '>=', pauseAfter).execute();
@@ -241,4 +285,54 @@ export async function updateFeedOptions(db: Db, id: string, patch: Partial<FeedO
     .where('id', '=', id)
     .execute();
   return getFeed(db, id);
+}
+
+/** Turns a feed's per-feed identity on or off; off forgets the webhook in use (the webhook itself stays in Discord). */
+export async function setFeedIdentity(db: Db, id: string, on: boolean): Promise<void> {
+  await db.kysely
+    .updateTable('feeds')
+    .set({ identity: on ? 1 : 0, updated_at: now(), ...(on ? {} : { webhook_id: null, identity_note: null }) })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** Records the webhook a feed posts through (and clears the note), or why it posts with the bot's identity. */
+export async function setFeedWebhook(db: Db, id: string, value: { webhookId: string } | { note: string }): Promise<void> {
+  await db.kysely
+    .updateTable('feeds')
+    .set('webhookId' in value ? { webhook_id: value.webhookId, identity_note: null } : { webhook_id: null, identity_note: value.note.slice(0, 500) })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** A channel webhook blogcord created. `token` is a secret: never log it, never show it. */
+export interface StoredWebhook {
+  id: string;
+  guildId: string;
+  channelId: string;
+  token: string;
+}
+
+export async function saveWebhook(db: Db, hook: StoredWebhook): Promise<void> {
+  await db.kysely
+    .insertInto('webhooks')
+    .values({ id: hook.id, guild_id: hook.guildId, channel_id: hook.channelId, token: hook.token, created_at: now() })
+    .onConflict((oc) => oc.column('id').doUpdateSet({ token: hook.token, channel_id: hook.channelId }))
+    .execute();
+}
+
+export async function getWebhook(db: Db, id: string): Promise<StoredWebhook | null> {
+  const r = await db.kysely.selectFrom('webhooks').selectAll().where('id', '=', id).executeTakeFirst();
+  return r ? { id: r.id, guildId: r.guild_id, channelId: r.channel_id, token: r.token } : null;
+}
+
+/** A webhook blogcord already made in this channel (any feed's), to share rather than make one per feed. */
+export async function findChannelWebhook(db: Db, channelId: string): Promise<StoredWebhook | null> {
+  const r = await db.kysely.selectFrom('webhooks').selectAll().where('channel_id', '=', channelId).orderBy('created_at').orderBy('id').executeTakeFirst();
+  return r ? { id: r.id, guildId: r.guild_id, channelId: r.channel_id, token: r.token } : null;
+}
+
+export async function deleteWebhook(db: Db, id: string): Promise<void> {
+  await db.kysely.deleteFrom('webhooks').where('id', '=', id).execute();
+  await db.kysely.updateTable('feeds').set({ webhook_id: null }).where('webhook_id', '=', id).execute();
 }

@@ -1,6 +1,8 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 import type { PostRow } from '../db/schema.ts';
 import { canonicalLink } from '../feeds/canonical-link.ts';
+import { stripControls } from '../feeds/clean.ts';
 import { now, stableId } from './ids.ts';
 import { textList } from './relation.ts';
 
@@ -31,9 +33,23 @@ export interface Post {
   publishAttempts: number;
   /** When its announcement or thread was deleted in Discord: the discussion is closed (not served on the web). */
   discussionClosedAt: string | null;
+  /** Why it is known without being announced: held by the flood guard, already in the feed when it was added… */
+  knownReason: KnownReason | null;
+  knownAt: string | null;
+  announcedAt: string | null;
+  /** The webhook that posted its announcement (per-feed identity). */
+  webhookId: string | null;
+  webhookIntentAt: string | null;
   discoveredAt: string;
   updatedAt: string;
 }
+
+/**
+ * Why a post is known without being announced: 'flood' held by the flood guard, 'added' already in the feed when the
+ * server added it (and not backfilled), 'removed' the feed was removed before it went out.
+ */
+export type KnownReason = 'flood' | 'added' | 'removed';
+const KNOWN_REASONS = new Set<string>(['flood', 'added', 'removed']);
 
 /** What a feed says about a post (a subset of the parser's PostDraft). */
 export interface PostContent {
@@ -81,6 +97,11 @@ export function toPost(r: PostRow): Post {
     categories: parseCategories(r.categories),
     publishAttempts: r.publish_attempts,
     discussionClosedAt: r.discussion_closed_at ?? null,
+    knownReason: r.known_reason && KNOWN_REASONS.has(r.known_reason) ? (r.known_reason as KnownReason) : null,
+    knownAt: r.known_at ?? null,
+    announcedAt: r.announced_at ?? null,
+    webhookId: r.webhook_id ?? null,
+    webhookIntentAt: r.webhook_intent_at ?? null,
     discoveredAt: r.discovered_at,
     updatedAt: r.updated_at,
   };
@@ -105,7 +126,11 @@ export async function upsertPostFromFeed(
   feed: { id: string; guildId: string },
   item: PostContent,
   initialState: 'pending' | 'known' | 'skipped',
-  skipReason: string | null = null,
+  /**
+   * Why a new post is not announced: for `skipped` the filter rule that skipped it (`exclude: title:draft`), for
+   * `known` a KnownReason (shown by /feed status and /feed why).
+   */
+  reason: string | null = null,
 ): Promise<{ post: Post; status: 'new' | 'changed' | 'unchanged' }> {
   const at = now();
   const content = {
@@ -133,7 +158,9 @@ export async function upsertPostFromFeed(
         guid: item.key,
         ...content,
         publish_state: initialState,
-        skip_reason: initialState === 'skipped' ? (skipReason ?? 'filter').slice(0, 500) : null,
+        skip_reason: initialState === 'skipped' ? (reason ?? 'filter').slice(0, 500) : null,
+        known_reason: initialState === 'known' ? (reason as KnownReason | null) : null,
+        known_at: initialState === 'known' && reason ? at : null,
         publish_attempts: 0,
         discovered_at: at,
         updated_at: at,
@@ -269,6 +296,9 @@ export interface PublishPatch {
   messageId?: string | null;
   threadId?: string | null;
   failureReason?: string | null;
+  knownReason?: KnownReason | null;
+  announcedAt?: string | null;
+  webhookId?: string | null;
 }
 
 export async function setPublishState(db: Db, id: string, patch: PublishPatch): Promise<void> {
@@ -281,6 +311,9 @@ export async function setPublishState(db: Db, id: string, patch: PublishPatch): 
       ...(patch.messageId !== undefined ? { message_id: patch.messageId } : {}),
       ...(patch.threadId !== undefined ? { thread_id: patch.threadId } : {}),
       ...(patch.failureReason !== undefined ? { failure_reason: patch.failureReason?.slice(0, 1000) ?? null } : {}),
+      ...(patch.knownReason !== undefined ? { known_reason: patch.knownReason, known_at: patch.knownReason ? now() : null } : {}),
+      ...(patch.announcedAt !== undefined ? { announced_at: patch.announcedAt } : {}),
+      ...(patch.webhookId !== undefined ? { webhook_id: patch.webhookId } : {}),
     })
     .where('id', '=', id)
     .execute();
@@ -431,4 +464,46 @@ export async function claimForPublishing(db: Db, id: string): Promise<boolean> {
     .where((eb) => eb.or([eb('publish_state', 'in', ['known', 'skipped']), eb.and([eb('publish_state', '=', 'failed'), eb('message_id', 'is', null)])]))
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
+}
+
+/** Records that the post's webhook is about to be executed (the first time only): a retry then looks for that message. */
+export async function markWebhookIntent(db: Db, id: string): Promise<string> {
+  await db.kysely.updateTable('posts').set({ webhook_intent_at: now() }).where('id', '=', id).where('webhook_intent_at', 'is', null).execute();
+  const row = await db.kysely.selectFrom('posts').select('webhook_intent_at').where('id', '=', id).executeTakeFirstOrThrow();
+  return row.webhook_intent_at!;
+}
+
+/**
+ * How many of a feed's posts are in each state, read generically (a state added later is counted too), with the
+ * known ones split by why they are known: `known:flood`, `known:added`, `known:removed`, plain `known` for none.
+ */
+export async function countFeedPostsByState(db: Db, feedId: string): Promise<Record<string, number>> {
+  const rows = await db.kysely
+    .selectFrom('posts')
+    .select(['publish_state', 'known_reason', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('feed_id', '=', feedId)
+    .groupBy(['publish_state', 'known_reason'])
+    .execute();
+  const out: Record<string, number> = {};
+  for (const r of rows) {
+    const key = r.publish_state === 'known' && r.known_reason ? `known:${r.known_reason}` : r.publish_state;
+    out[key] = (out[key] ?? 0) + Number(r.n);
+  }
+  return out;
+}
+
+/** A server's posts (every state) whose title contains `typed` (case-insensitive), newest first: the autocomplete of /feed why. */
+export async function searchGuildPostsByTitle(db: Db, guildId: string, typed: string, limit = 25): Promise<Post[]> {
+  // Control characters dropped: PostgreSQL refuses NUL in text; `%`, `_` and `\` are taken literally.
+  const text = stripControls(typed).trim().toLowerCase().slice(0, 100);
+  let q = db.kysely.selectFrom('posts').selectAll().where('guild_id', '=', guildId);
+  if (text) q = q.where(sql<boolean>`lower(title) like ${`%${text.replace(/[\\%_]/g, '\\$&')}%`} escape '\\'`);
+  const rows = await q.orderBy('discovered_at', 'desc').orderBy('id').limit(limit).execute();
+  return rows.map(toPost);
+}
+
+/** A server's most recent posts with the fields similarity needs (for "not in any followed feed: closest matches"). */
+export async function listGuildPostCandidates(db: Db, guildId: string, limit = 2000): Promise<Post[]> {
+  const rows = await db.kysely.selectFrom('posts').selectAll().where('guild_id', '=', guildId).orderBy('discovered_at', 'desc').limit(limit).execute();
+  return rows.map(toPost);
 }

@@ -4,7 +4,7 @@ import type { Db } from '../db/index.ts';
 import { renderPostMessage, threadName, webHost, type PostStats } from '../render/post.ts';
 import { fitsContent, renderTemplate } from '../render/template.ts';
 import { countReplies } from '../repositories/comments.ts';
-import { getFeed, type Feed } from '../repositories/feeds.ts';
+import { getFeed, getWebhook, type Feed } from '../repositories/feeds.ts';
 import { closeDiscussions, getPost, type Post } from '../repositories/posts.ts';
 import { getRatingSummary } from '../repositories/ratings.ts';
 import { DiscordRequestError } from './discord-port.ts';
@@ -73,7 +73,8 @@ export function pingMentions(
   return role && payload.content?.includes(`<@&${role}>`) ? { parse: [], roles: [role] } : { parse: [] };
 }
 
-export type RefreshResult = 'edited' | 'not-announced' | 'gone';
+/** `uneditable`: posted through a webhook that was deleted since (the message stays as it is). */
+export type RefreshResult = 'edited' | 'not-announced' | 'gone' | 'uneditable';
 
 /**
  * Edits a post's announcement to match the database (rating, replies, an edited title or summary) and
@@ -83,13 +84,24 @@ export async function refreshAnnouncement(ctx: Pick<AppContext, 'db' | 'discord'
   const post = await getPost(ctx.db, postId);
   if (!post?.messageId || !post.channelId) return 'not-announced';
   const payload = await announcementPayload(ctx.db, post);
+  const body = { content: payload.content ?? null, embeds: payload.embeds ?? [], allowed_mentions: { parse: [] } };
   try {
-    await ctx.discord.editMessage(post.channelId, post.messageId, {
-      content: payload.content ?? null,
-      embeds: payload.embeds ?? [],
-      allowed_mentions: { parse: [] },
-    });
+    if (post.webhookId) {
+      // Posted as the blog: only its webhook may edit it.
+      const hook = await getWebhook(ctx.db, post.webhookId);
+      if (!hook) {
+        ctx.log.warn({ postId, webhookId: post.webhookId }, 'the webhook that posted this announcement is no longer known; it cannot be edited');
+        return 'uneditable';
+      }
+      await ctx.discord.editWebhookMessage({ id: hook.id, token: hook.token }, post.messageId, body);
+    } else {
+      await ctx.discord.editMessage(post.channelId, post.messageId, body);
+    }
   } catch (error) {
+    if (error instanceof DiscordRequestError && error.code === 10015) {
+      ctx.log.warn({ postId, webhookId: post.webhookId }, 'the webhook that posted this announcement was deleted in Discord; it cannot be edited');
+      return 'uneditable';
+    }
     if (error instanceof DiscordRequestError && (error.code === 10008 || error.code === 10003)) {
       ctx.log.warn({ postId, messageId: post.messageId }, 'the announcement was deleted in Discord; not refreshing it, its discussion is closed on the web');
       await closeDiscussions(ctx.db, { messageIds: [post.messageId] }, new Date().toISOString());

@@ -27,6 +27,18 @@ export interface MessageFile {
   contentType: string;
 }
 
+/** A channel webhook blogcord made: `token` is a secret (never logged, never shown). */
+export interface WebhookCredentials {
+  id: string;
+  token: string;
+}
+
+/** A webhook message's body: a message's, plus the name and avatar it shows (per message). Webhooks take no nonce. */
+export type WebhookMessageBody = Omit<RESTPostAPIChannelMessageJSONBody, 'nonce' | 'enforce_nonce' | 'message_reference' | 'sticker_ids'> & {
+  username?: string;
+  avatar_url?: string;
+};
+
 export interface DiscordPort {
   /** The bot's own user id (its reactions never count as ratings). */
   botUserId(): Promise<string>;
@@ -54,6 +66,12 @@ export interface DiscordPort {
    * lists normal reactions only, 1 super (burst) reactions only.
    */
   listReactors(channelId: string, messageId: string, emoji: string, query: { after?: string; limit?: number; type?: ReactionKind }): Promise<APIUser[]>;
+  /** A channel webhook (needs Manage Webhooks: 50013 without it). */
+  createWebhook(channelId: string, name: string): Promise<WebhookCredentials>;
+  /** Executes a webhook and waits for its message (`?wait=true`). */
+  executeWebhook(hook: WebhookCredentials, body: WebhookMessageBody): Promise<APIMessage>;
+  /** Edits a message the webhook made (the only way to edit it: it is not the bot's). */
+  editWebhookMessage(hook: WebhookCredentials, messageId: string, body: RESTPatchAPIChannelMessageJSONBody): Promise<APIMessage>;
 }
 
 /** A fresh signed URL for a stored attachment URL (Discord's `POST /attachments/refresh-urls`). */

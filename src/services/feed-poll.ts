@@ -8,9 +8,9 @@ import type { Db } from '../db/index.ts';
 import { applyFilters, type FilterVerdict } from '../feeds/filter.ts';
 import { floodNotice, pauseNotice } from '../render/feed-notices.ts';
 import { threadName } from '../render/post.ts';
-import { getFeed, recordFeedFailure, recordFeedSuccess, type Feed } from '../repositories/feeds.ts';
+import { getFeed, recordFeedFailure, recordFeedSuccess, type Feed, type PollStats } from '../repositories/feeds.ts';
 import { stableId } from '../repositories/ids.ts';
-import { findFeedPostsByLinks, findStoredKeys, rekeyPost, upsertPostFromFeed, type Post, type PostLink } from '../repositories/posts.ts';
+import { findFeedPostsByLinks, findStoredKeys, rekeyPost, upsertPostFromFeed, type KnownReason, type Post, type PostLink } from '../repositories/posts.ts';
 import { fetchAndParse, newestFirst, postContent, unexpectedReason, type FeedContext, type FetchedFeed } from './feed-source.ts';
 
 /** Consecutive failed polls after which a feed is paused (with one notice in its channel). */
@@ -127,30 +127,38 @@ export async function pollFeed(ctx: FeedContext, feedId: string, { force = false
     if (elapsed < backoffMs(ctx.config.feedPollIntervalSeconds, feed.consecutiveFailures) * 0.9) return { status: 'skipped', reason: 'backing-off' };
   }
   const log = ctx.log.child({ feedId, url: feed.url });
+  const started = performance.now();
+  const failed = (httpStatus: number | null, items: number | null = null): PollStats => ({
+    outcome: 'failed',
+    httpStatus,
+    durationMs: performance.now() - started,
+    items,
+  });
   let result: FetchedFeed;
   try {
     result = await fetchAndParse(ctx, feed.url, { etag: feed.etag, lastModified: feed.lastModified });
   } catch (error) {
-    if (error instanceof FeedError) return recordFailure(ctx, feed, error.message);
+    if (error instanceof FeedError) return recordFailure(ctx, feed, error.message, failed(error.status ?? null));
     // Not a feed problem blogcord knows (a bug, a library throwing on a hostile item): still a failed poll,
     // counted with its reason (backoff and pause apply), never an endless silent retry.
     log.error({ err: error }, 'feed poll failed unexpectedly');
-    return recordFailure(ctx, feed, unexpectedReason(error));
+    return recordFailure(ctx, feed, unexpectedReason(error), failed(null));
   }
   try {
-    return await storePoll(ctx, feed, result, log);
+    return await storePoll(ctx, feed, result, log, started);
   } catch (error) {
     log.error({ err: error }, 'feed poll failed while storing its items');
     // The database itself may be away: then recording the failure fails too, and the original error goes up.
-    const recorded = await recordFailure(ctx, feed, unexpectedReason(error)).catch(() => null);
+    const stats = failed(result.status === 'ok' ? result.httpStatus : 304, result.status === 'ok' ? result.feed.items.length : null);
+    const recorded = await recordFailure(ctx, feed, unexpectedReason(error), stats).catch(() => null);
     if (!recorded) throw error;
     return recorded;
   }
 }
 
-async function storePoll(ctx: FeedContext, feed: Feed, result: FetchedFeed, log: FeedContext['log']): Promise<PollResult> {
+async function storePoll(ctx: FeedContext, feed: Feed, result: FetchedFeed, log: FeedContext['log'], started: number): Promise<PollResult> {
   if (result.status === 'not-modified') {
-    await recordFeedSuccess(ctx.db, feed.id, {});
+    await recordFeedSuccess(ctx.db, feed.id, { poll: { outcome: 'not-modified', httpStatus: 304, durationMs: performance.now() - started, items: null } });
     return { status: 'not-modified' };
   }
   const ordered = newestFirst(result.feed.items);
@@ -158,7 +166,7 @@ async function storePoll(ctx: FeedContext, feed: Feed, result: FetchedFeed, log:
   // The first poll of a feed never polled (a feed added by /feed add has been) publishes what it finds.
   const flood = feed.lastSuccessAt !== null && isFlood(match.fresh.size, countKeys(ordered));
   // Every item not seen before is a new post, whatever its date (a post drafted long ago may be published today).
-  const stored = await storeItems(ctx, feed, ordered, () => !flood);
+  const stored = await storeItems(ctx, feed, ordered, () => !flood, 'flood');
   for (const post of stored.queued) {
     await ctx.jobs.enqueuePublish(post.id);
     log.info({ postId: post.id, title: post.title }, 'new post');
@@ -167,7 +175,12 @@ async function storePoll(ctx: FeedContext, feed: Feed, result: FetchedFeed, log:
     if (post.messageId) await ctx.jobs.refreshAnnouncement(post.id);
     log.info({ postId: post.id, title: post.title }, 'post edited in the feed');
   }
-  await recordFeedSuccess(ctx.db, feed.id, { etag: result.etag, lastModified: result.lastModified, title: result.feed.title });
+  await recordFeedSuccess(ctx.db, feed.id, {
+    etag: result.etag,
+    lastModified: result.lastModified,
+    title: result.feed.title,
+    poll: { outcome: 'ok', httpStatus: result.httpStatus, durationMs: performance.now() - started, items: result.feed.items.length },
+  });
   const held = flood ? stored.skipped : [];
   if (held.length) await holdBackFlood(ctx, feed, result.feed.title, held, result.feed.items.length);
   return {
@@ -205,19 +218,26 @@ function filterVerdict(feed: Feed, draft: PostDraft): FilterVerdict {
 
 /**
  * Records a fetched feed's items oldest first (so what is published goes out in the order it was written): a new
- * item becomes a pending post when `publish` says so, else a known one; a stored item whose text changed is an edit.
+ * item becomes a pending post when `publish` says so, else a known one (recorded with `knownReason`: why it is not
+ * announced); a stored item whose text changed is an edit.
  */
-export async function storeItems(ctx: { db: Db }, feed: Feed, ordered: readonly PostDraft[], publish: (draft: PostDraft) => boolean): Promise<StoredItems> {
+export async function storeItems(
+  ctx: { db: Db },
+  feed: Feed,
+  ordered: readonly PostDraft[],
+  publish: (draft: PostDraft) => boolean,
+  knownReason: KnownReason,
+): Promise<StoredItems> {
   const out: StoredItems = { queued: [], skipped: [], changed: [], filtered: [] };
   for (const draft of [...ordered].reverse()) {
     let state: 'pending' | 'known' | 'skipped' = publish(draft) ? 'pending' : 'known';
-    let rule: string | null = null;
+    let reason: string | null = state === 'known' ? knownReason : null;
     if (state === 'pending') {
       // A new post the feed's filters keep out is stored as skipped with the rule (`/publish url` still publishes it).
       const verdict = filterVerdict(feed, draft);
-      if (!verdict.pass) [state, rule] = ['skipped', verdict.rule];
+      if (!verdict.pass) [state, reason] = ['skipped', verdict.rule];
     }
-    const { post, status } = await upsertPostFromFeed(ctx.db, feed, postContent(draft), state, rule);
+    const { post, status } = await upsertPostFromFeed(ctx.db, feed, postContent(draft), state, reason);
     if (status === 'new') (state === 'pending' ? out.queued : state === 'skipped' ? out.filtered : out.skipped).push(post);
     else if (status === 'changed') out.changed.push(post);
   }
@@ -249,8 +269,8 @@ export async function holdBackFlood(
   );
 }
 
-async function recordFailure(ctx: FeedContext, feed: Feed, message: string): Promise<PollResult> {
-  const now = await recordFeedFailure(ctx.db, feed.id, message, PAUSE_AFTER_FAILURES);
+async function recordFailure(ctx: FeedContext, feed: Feed, message: string, poll: PollStats): Promise<PollResult> {
+  const now = await recordFeedFailure(ctx.db, feed.id, message, PAUSE_AFTER_FAILURES, poll);
   const paused = now?.state === 'paused';
   ctx.log.warn({ feedId: feed.id, url: feed.url, failures: now?.consecutiveFailures, paused, error: message }, 'feed poll failed');
   // Exactly the failure that paused it posts the notice (a later one, e.g. of an overlapping poll, does not).

@@ -78,7 +78,7 @@ export async function fetchAndParse(ctx: Pick<FeedContext, 'config'>, url: strin
   const fetched = await fetchFeed(url, validators, fetchOptions(ctx.config));
   if (fetched.status === 'not-modified') return { status: 'not-modified' as const };
   const feed = parseFeed(fetched.body, fetched.finalUrl);
-  return { status: 'ok' as const, feed, etag: fetched.etag, lastModified: fetched.lastModified };
+  return { status: 'ok' as const, httpStatus: fetched.httpStatus, feed, etag: fetched.etag, lastModified: fetched.lastModified };
 }
 
 export function normaliseUrl(ctx: Pick<FeedContext, 'config'>, input: string): string {

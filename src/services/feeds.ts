@@ -14,9 +14,11 @@ import {
   updateFeedOptions,
   upsertFeed,
   type Feed,
+  type PollStats,
 } from '../repositories/feeds.ts';
 import { checkFeedChannel, checkFeedOptions, type FeedOptionsInput } from './feed-option-checks.ts';
 import { countPostStatesByFeed, getPost, listAnnouncedPostIdsOfFeed, listPosts, type Post, type PublishState } from '../repositories/posts.ts';
+import { setFeedIdentity } from './feed-identity.ts';
 import { countKeys, holdBackFlood, isFlood, matchItems, storeItems, type StoredItems } from './feed-poll.ts';
 import { fetchAndParse, feedUserError, newestFirst, normaliseUrl, unexpectedReason, type FeedContext } from './feed-source.ts';
 
@@ -40,6 +42,8 @@ export interface AddFeedResult {
   filtered?: Post[];
   /** Set when the queue could not be reached: the posts are saved and go out when the worker starts. */
   queueError?: string;
+  /** When `identity` was given: what it means now (the blog's name through a webhook, or why not). */
+  identity?: string;
 }
 
 /**
@@ -54,7 +58,7 @@ export interface AddFeedResult {
 export async function addFeed(
   ctx: FeedContext,
   /** `web`: put the feed on the web (true), take it off (false), or leave it as it is (absent; a new feed starts off). */
-  input: { guildId: string; url: string; channelId: string; backfill?: number; web?: boolean; options?: FeedOptionsInput },
+  input: { guildId: string; url: string; channelId: string; backfill?: number; web?: boolean; options?: FeedOptionsInput; identity?: boolean },
 ): Promise<AddFeedResult> {
   const backfill = input.backfill ?? 0;
   if (!Number.isInteger(backfill) || backfill < 0 || backfill > MAX_BACKFILL) {
@@ -67,11 +71,15 @@ export async function addFeed(
 
   let parsed: ParsedFeed;
   let validators: { etag: string | null; lastModified: string | null };
+  let poll: PollStats;
+  const started = performance.now();
   try {
     const result = await fetchAndParse(ctx, url);
     if (result.status !== 'ok') throw new FeedError('http-status', `${url} answered 304 Not Modified to an unconditional request`, { url, status: 304 });
     parsed = result.feed;
     validators = { etag: result.etag, lastModified: result.lastModified };
+    // Adding a feed reads it as a poll would: /feed status shows that read until the first poll.
+    poll = { outcome: 'ok', httpStatus: result.httpStatus, durationMs: performance.now() - started, items: parsed.items.length };
   } catch (error) {
     if (error instanceof FeedError) throw feedUserError(error);
     ctx.log.warn({ err: error, url }, '/feed add: the feed could not be processed');
@@ -100,8 +108,9 @@ export async function addFeed(
       // Adding a followed feed again after its blog changed its guids: its posts are recognised, not stored twice.
       const match = await matchItems(tx, feed, ordered);
       const flood = followed && isFlood(match.fresh.size, countKeys(ordered));
-      const stored = await storeItems(tx, feed, ordered, (draft) => backfillKeys.has(draft.key) || (followed && !flood));
-      await recordFeedSuccess(db, feed.id, { ...validators, title: parsed.title });
+      // Not published: held by the flood guard (a followed feed), or already in the feed when it was added.
+      const stored = await storeItems(tx, feed, ordered, (draft) => backfillKeys.has(draft.key) || (followed && !flood), flood ? 'flood' : 'added');
+      await recordFeedSuccess(db, feed.id, { ...validators, title: parsed.title, poll });
       return { before, feed, created, stored, flood };
     });
   } catch (error) {
@@ -125,6 +134,8 @@ export async function addFeed(
     if (post.messageId)
       await ctx.jobs.refreshAnnouncement(post.id).catch((err) => ctx.log.warn({ err, postId: post.id }, 'could not queue an announcement refresh'));
   }
+  // Identity is settled before anything is queued, so the first announcements already go out as the blog.
+  const identity = input.identity === undefined ? undefined : await setFeedIdentity(ctx, feed.id, input.identity);
   const held = flood ? stored.skipped : [];
   const { queued } = stored;
   if (held.length) await holdBackFlood(ctx, feed, parsed.title, held, parsed.items.length, queued.length);
@@ -151,6 +162,7 @@ export async function addFeed(
     queued,
     held,
     ...(filtered.length ? { filtered } : {}),
+    ...(identity ? { identity } : {}),
     ...(queueError ? { queueError } : {}),
   };
 }

@@ -13,7 +13,7 @@ import { canonicalLink } from '../feeds/canonical-link.ts';
 import { FeedError } from '../feeds/errors.ts';
 import type { ParsedFeed } from '../feeds/types.ts';
 import { threadName, RATING_EMOJIS } from '../render/post.ts';
-import { getFeed, listFeeds } from '../repositories/feeds.ts';
+import { deleteWebhook, getFeed, listFeeds } from '../repositories/feeds.ts';
 import { stableId } from '../repositories/ids.ts';
 import {
   countPublishAttempt,
@@ -27,6 +27,7 @@ import {
 } from '../repositories/posts.ts';
 import { fetchAndParse, postContent, type FeedContext } from './feed-source.ts';
 import { announcementPayload, pingMentions } from './announcement.ts';
+import { announceThroughWebhook, feedWebhook } from './feed-identity.ts';
 import { forumTagsFor } from './forum-tags.ts';
 import { DiscordRequestError } from './discord-port.ts';
 
@@ -106,7 +107,7 @@ export async function publishPost(ctx: PublishContext, postId: string, { lastAtt
   const feed = await getFeed(ctx.db, post.feedId);
   if (post.publishState === 'pending' && feed?.state === 'removed') {
     // The server stopped following the feed before this post went out: nothing is posted (/publish still can).
-    await setPublishState(ctx.db, post.id, { state: 'known' });
+    await setPublishState(ctx.db, post.id, { state: 'known', knownReason: 'removed' });
     ctx.log.info({ postId }, 'feed removed before the post was announced; not publishing it');
     return { state: 'skipped', post: await getPost(ctx.db, postId) };
   }
@@ -123,14 +124,34 @@ export async function publishPost(ctx: PublishContext, postId: string, { lastAtt
           if (!target) throw new DiscordRequestError('Unknown Channel', 10003, 404);
           const payload = await announcementPayload(ctx.db, post);
           if (target.kind === 'text') {
-            const message = await ctx.discord.createMessage(target.channelId, {
-              ...payload,
-              allowed_mentions: pingMentions(feed, payload),
-              nonce: announcementNonce(post.id),
-              enforce_nonce: true,
+            // Per-feed identity: through the feed's webhook (as the blog) when there is one, else as blogcord.
+            const hook = feed?.identity ? await feedWebhook(ctx, feed) : null;
+            const message = hook
+              ? await announceThroughWebhook(ctx, post, feed!, hook, target.channelId, { ...payload, allowed_mentions: pingMentions(feed, payload) }).catch(
+                  async (error: unknown) => {
+                    // The webhook was deleted in Discord: forget it; the retry makes a new one (or posts as blogcord).
+                    if (error instanceof DiscordRequestError && error.code === 10015) {
+                      await deleteWebhook(ctx.db, hook.id);
+                      throw new Error('the feed’s webhook was deleted in Discord; a new one is made on the next attempt');
+                    }
+                    throw error;
+                  },
+                )
+              : await ctx.discord.createMessage(target.channelId, {
+                  ...payload,
+                  allowed_mentions: pingMentions(feed, payload),
+                  nonce: announcementNonce(post.id),
+                  enforce_nonce: true,
+                });
+            await setPublishState(ctx.db, post.id, {
+              state: 'announced',
+              channelId: target.channelId,
+              messageId: message.id,
+              failureReason: null,
+              announcedAt: new Date().toISOString(),
+              webhookId: hook ? hook.id : null,
             });
-            await setPublishState(ctx.db, post.id, { state: 'announced', channelId: target.channelId, messageId: message.id, failureReason: null });
-            log.info({ channelId: target.channelId, messageId: message.id }, 'announced');
+            log.info({ channelId: target.channelId, messageId: message.id, webhook: Boolean(hook) }, 'announced');
           } else {
             // A forum post: the thread and its starter message (the announcement) come into being together.
             // The message lives in the thread, so the post's channel is the thread.
@@ -148,6 +169,7 @@ export async function publishPost(ctx: PublishContext, postId: string, { lastAtt
               messageId: created.messageId,
               threadId: created.threadId,
               failureReason: null,
+              announcedAt: new Date().toISOString(),
             });
             log.info({ forumId: target.channelId, threadId: created.threadId }, 'forum post created');
           }

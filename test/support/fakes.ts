@@ -77,6 +77,16 @@ export class FakeDiscord implements DiscordPort {
   async listReactors() {
     return [];
   }
+  // Webhooks (per-feed identity) are not part of these tests: any use is a test bug, said loudly.
+  async createWebhook(): Promise<never> {
+    throw new Error('FakeDiscord: webhooks are not part of this test');
+  }
+  async executeWebhook(): Promise<never> {
+    throw new Error('FakeDiscord: webhooks are not part of this test');
+  }
+  async editWebhookMessage(): Promise<never> {
+    throw new Error('FakeDiscord: webhooks are not part of this test');
+  }
 }
 
 export class FakeJobs implements FeedJobs {

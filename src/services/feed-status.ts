@@ -1,0 +1,57 @@
+// /feed status: one feed's health as structured sections (the last poll, the next one, push, failures, its posts by
+// state, identity and options), rendered by src/render/feed-status.ts. Other parts add their own section here
+// (push state arrives with WebSub) without touching the rendering.
+export type { FeedStatus };
+import { UserError } from '../errors.ts';
+import type { FeedStatus } from '../render/feed-status.ts';
+import { getFeed, type Feed } from '../repositories/feeds.ts';
+import { countFeedPostsByState, listPosts } from '../repositories/posts.ts';
+import { backoffMs } from './feed-poll.ts';
+import { findGuildFeed } from './feeds.ts';
+import type { FeedContext } from './feed-source.ts';
+
+/** A server's feed by URL or id for the commands naming one; an unknown one is a clear error. */
+export async function requireGuildFeed(ctx: Pick<FeedContext, 'db'>, guildId: string, ref: string): Promise<Feed> {
+  const feed = await findGuildFeed(ctx, guildId, ref);
+  if (!feed || feed.state === 'removed') throw new UserError(`This server does not follow ${ref}. /feed list shows the feeds it follows.`, 'unknown-feed');
+  return feed;
+}
+
+/** When the feed's next poll is due: the scheduler ticks every interval, and a failing feed skips ticks until its backoff passed. */
+export function nextPoll(
+  feed: Pick<Feed, 'state' | 'lastPolledAt' | 'consecutiveFailures'>,
+  intervalSeconds: number,
+  at = new Date(),
+): { at: string | null; note: string | null } {
+  if (feed.state === 'paused') return { at: null, note: 'paused after failed polls: `/feed add` with the same URL resumes it' };
+  if (feed.state === 'removed') return { at: null, note: 'not followed' };
+  if (!feed.lastPolledAt) return { at: at.toISOString(), note: 'not polled yet' };
+  const wait = Math.max(intervalSeconds * 1000, backoffMs(intervalSeconds, feed.consecutiveFailures));
+  const due = Math.max(Date.parse(feed.lastPolledAt) + wait, at.getTime());
+  const note =
+    feed.consecutiveFailures > 0 ? `backing off after ${feed.consecutiveFailures} failed ${feed.consecutiveFailures === 1 ? 'poll' : 'polls'}` : null;
+  return { at: new Date(due).toISOString(), note };
+}
+
+export async function feedStatus(ctx: Pick<FeedContext, 'db' | 'config'>, guildId: string, ref: string, at = new Date()): Promise<FeedStatus> {
+  const found = await requireGuildFeed(ctx, guildId, ref);
+  const feed = (await getFeed(ctx.db, found.id))!;
+  const [counts, failed] = await Promise.all([
+    countFeedPostsByState(ctx.db, feed.id),
+    listPosts(ctx.db, { guildId, states: ['failed'], limit: 200 }).then((posts) => posts.filter((p) => p.feedId === feed.id).slice(0, 3)),
+  ]);
+  const interval = ctx.config.feedPollIntervalSeconds;
+  const next = nextPoll(feed, interval, at);
+  return {
+    feed,
+    lastPoll: feed.lastPoll && feed.lastPolledAt ? { ...feed.lastPoll, at: feed.lastPolledAt } : null,
+    nextPollAt: next.at,
+    nextPollNote: next.note,
+    push: { on: false, detail: 'PUBLIC_URL is not set' },
+    failures: { consecutive: feed.consecutiveFailures, lastError: feed.lastError },
+    counts,
+    failed,
+    identity: { on: feed.identity, webhook: feed.webhookId !== null, note: feed.identityNote },
+    options: { channelId: feed.channelId, web: feed.webEnabled, intervalSeconds: interval },
+  };
+}
