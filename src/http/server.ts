@@ -17,10 +17,11 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { ConfigError } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { pingDb } from '../db/index.ts';
+import { registerPushRoutes } from './push-routes.ts';
 import { getWebPostView, getWebPostViewByUrl, pageWebPosts } from '../services/blog.ts';
 
 /** What the HTTP API needs of the process (no Discord, no queues). */
-export type HttpContext = Pick<AppContext, 'config' | 'log' | 'db' | 'redisHealth' | 'version'>;
+export type HttpContext = Pick<AppContext, 'config' | 'log' | 'db' | 'redisHealth' | 'version'> & Partial<Pick<AppContext, 'jobs' | 'discord'>>;
 
 export interface HttpServerOptions {
   /** Requests per client (IP address) and window; default 120 a minute. */
@@ -338,6 +339,9 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
       return sendCached(request, reply, json(view), 'application/json; charset=utf-8', API_CACHE_CONTROL);
     },
   );
+
+  // Push (WebSub callbacks, publish hooks): only a process with queues can take them (src/http/push-routes.ts).
+  if (ctx.jobs && ctx.discord) await registerPushRoutes(app, { ...ctx, jobs: ctx.jobs, discord: ctx.discord });
 
   return app;
 }

@@ -3,7 +3,9 @@
 import { ChannelType } from 'discord-api-types/v10';
 import { canonicalLink } from '../feeds/canonical-link.ts';
 import { FeedError } from '../feeds/errors.ts';
+import { parseFeed } from '../feeds/parse.ts';
 import type { PostDraft } from '../feeds/types.ts';
+import type { PushLinks } from '../feeds/websub-discovery.ts';
 import type { Db } from '../db/index.ts';
 import { floodNotice, pauseNotice } from '../render/feed-notices.ts';
 import { threadName } from '../render/post.ts';
@@ -25,13 +27,15 @@ export const RELINK_MAX_DATE_DRIFT_MS = 48 * 3600 * 1000;
 const MAX_BACKOFF_MS = 6 * 3600 * 1000;
 
 export type PollResult =
-  | { status: 'skipped'; reason: 'not-found' | 'not-active' | 'backing-off' }
+  /** bad-delivery: a pushed body (WebSub) that is not a readable feed; logged, not counted as a failure of the feed. */
+  | { status: 'skipped'; reason: 'not-found' | 'not-active' | 'backing-off' | 'bad-delivery' }
   | { status: 'not-modified' }
   /**
    * new: new posts queued for publishing; changed: edits; relinked: stored posts recognised by their link under a
-   * new key (nothing published); held: new items stored as known by the flood guard (nothing published).
+   * new key (nothing published); held: new items stored as known by the flood guard (nothing published);
+   * push: the WebSub hub and self links the feed advertises (headers and document).
    */
-  | { status: 'ok'; items: number; new: number; changed: number; relinked: number; held: number }
+  | { status: 'ok'; items: number; new: number; changed: number; relinked: number; held: number; push: PushLinks }
   | { status: 'failed'; error: string; paused: boolean };
 
 /** How long a feed with `failures` consecutive failures waits before the next poll. */
@@ -115,10 +119,24 @@ export async function matchItems(ctx: { db: Db; log: FeedContext['log'] }, feed:
  * A failure is counted (and backs off); the PAUSE_AFTER_FAILURES-th in a row pauses the feed and posts
  * one notice in its channel.
  */
-export async function pollFeed(ctx: FeedContext, feedId: string, { force = false, at = new Date() } = {}): Promise<PollResult> {
+export async function pollFeed(
+  ctx: FeedContext,
+  feedId: string,
+  {
+    force = false,
+    at = new Date(),
+    delivered,
+  }: {
+    force?: boolean;
+    at?: Date;
+    /** A body a WebSub hub delivered for this feed: stored exactly like a fetched one, no download. */
+    delivered?: { body: string };
+  } = {},
+): Promise<PollResult> {
   const feed = await getFeed(ctx.db, feedId);
   if (!feed) return { status: 'skipped', reason: 'not-found' };
   if (feed.state !== 'active') return { status: 'skipped', reason: 'not-active' };
+  if (delivered) return storeDelivery(ctx, feed, delivered.body);
   if (!force && feed.consecutiveFailures > 0 && feed.lastPolledAt) {
     // Scheduler ticks come every interval; skip ticks until the backoff has passed (10% slack for jitter).
     const elapsed = at.getTime() - Date.parse(feed.lastPolledAt);
@@ -144,6 +162,22 @@ export async function pollFeed(ctx: FeedContext, feedId: string, { force = false
     if (!recorded) throw error;
     return recorded;
   }
+}
+
+/**
+ * A content distribution of the feed's hub, treated as a poll result (identity, edits, flood guard, exactly-once):
+ * the feed's validators stay (the next poll is still conditional). A body that is not a feed is logged and dropped.
+ */
+async function storeDelivery(ctx: FeedContext, feed: Feed, body: string): Promise<PollResult> {
+  const log = ctx.log.child({ feedId: feed.id, url: feed.url, push: true });
+  let parsed: ReturnType<typeof parseFeed>;
+  try {
+    parsed = parseFeed(body, feed.url);
+  } catch (error) {
+    log.warn({ error: error instanceof Error ? error.message : String(error) }, 'a pushed delivery is not a readable feed; dropped');
+    return { status: 'skipped', reason: 'bad-delivery' };
+  }
+  return storePoll(ctx, feed, { status: 'ok', feed: parsed, etag: feed.etag, lastModified: feed.lastModified }, log);
 }
 
 async function storePoll(ctx: FeedContext, feed: Feed, result: FetchedFeed, log: FeedContext['log']): Promise<PollResult> {
@@ -175,6 +209,7 @@ async function storePoll(ctx: FeedContext, feed: Feed, result: FetchedFeed, log:
     changed: stored.changed.length,
     relinked: match.relinked.length,
     held: held.length,
+    push: result.feed.push,
   };
 }
 

@@ -14,7 +14,17 @@ import { cutText } from '../render/post.ts';
 import type { PostContent } from '../repositories/posts.ts';
 
 /** What the feed services need from the job queues. */
-export type FeedJobs = Pick<Jobs, 'enqueuePublish' | 'schedulePolls' | 'unschedulePolls' | 'refreshAnnouncement'>;
+export type FeedJobs = Pick<
+  Jobs,
+  | 'enqueuePublish'
+  | 'schedulePolls'
+  | 'unschedulePolls'
+  | 'refreshAnnouncement'
+  | 'requestPoll'
+  | 'enqueuePushDelivery'
+  | 'schedulePushMaintenance'
+  | 'unschedulePushMaintenance'
+>;
 
 /** The feed services' part of the AppContext; queue work goes through `jobs` (src/services/jobs.ts). */
 export type FeedContext = Pick<AppContext, 'db' | 'discord' | 'log' | 'config'> & { jobs: FeedJobs };
