@@ -18,10 +18,11 @@ import { ConfigError } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { pingDb } from '../db/index.ts';
 import { registerPushRoutes } from './push-routes.ts';
+import type { FeedJobs } from '../services/feed-source.ts';
 import { getWebPostView, getWebPostViewByUrl, pageWebPosts } from '../services/blog.ts';
 
 /** What the HTTP API needs of the process (no Discord, no queues). */
-export type HttpContext = Pick<AppContext, 'config' | 'log' | 'db' | 'redisHealth' | 'version'> & Partial<Pick<AppContext, 'jobs' | 'discord'>>;
+export type HttpContext = Pick<AppContext, 'config' | 'log' | 'db' | 'redisHealth' | 'version'> & Partial<Pick<AppContext, 'discord'>> & { jobs?: FeedJobs };
 
 export interface HttpServerOptions {
   /** Requests per client (IP address) and window; default 120 a minute. */

@@ -41,6 +41,8 @@ export interface WebSubHub {
     body: string,
     opts?: { contentType?: string; signWith?: 'sha1' | 'sha256' | 'sha384' | 'sha512' | 'wrong' | 'none' },
   ): Promise<number[]>;
+  /** Drops every subscription (as if the hub lost them). */
+  forget(): void;
   /** Resolves once `predicate` holds for the log (polling every 20 ms, at most `timeoutMs`). */
   waitFor(predicate: (log: HubEvent[]) => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -84,7 +86,6 @@ export async function startWebSubHub(opts: { maxLeaseSeconds?: number; defaultLe
       log.push({ kind: 'refused', mode, topic, callback, status });
     }
   }
-
 
   const server: Server = createServer((req, res) => {
     if (req.method !== 'POST') return void res.writeHead(405).end();
@@ -145,6 +146,9 @@ export async function startWebSubHub(opts: { maxLeaseSeconds?: number; defaultLe
         log.push({ kind: 'delivered', topic, callback: sub.callback, status: res.status });
       }
       return statuses;
+    },
+    forget() {
+      subs.clear();
     },
     async waitFor(predicate, timeoutMs = 5000) {
       const until = Date.now() + timeoutMs;
