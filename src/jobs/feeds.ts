@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import type { PushLinks } from '../feeds/websub-discovery.ts';
 import type { AppContext } from '../context.ts';
 import { listFeeds, type Feed } from '../repositories/feeds.ts';
 import { stableId } from '../repositories/ids.ts';
@@ -106,9 +107,10 @@ export const feedsWorker: WorkerDefinition = {
       }
       if (job.name === 'push-maintain') return maintainPush(ctx, (job.data as PushMaintenanceJobData).feedId);
       const data = job.data as PollJobData;
-      const result = await pollFeed(ctx, data.feedId, { force: data.force === true });
+      let links: PushLinks | null = null;
+      const result = await pollFeed(ctx, data.feedId, { force: data.force === true, onLinks: (l) => (links = l) });
       // Every poll looks for the feed's hub again (it may have gained, lost or changed one).
-      if (result.status === 'ok') await syncPush(ctx, data.feedId, result.push);
+      if (links) await syncPush(ctx, data.feedId, links);
       return result;
     };
   },

@@ -32,10 +32,9 @@ export type PollResult =
   | { status: 'not-modified' }
   /**
    * new: new posts queued for publishing; changed: edits; relinked: stored posts recognised by their link under a
-   * new key (nothing published); held: new items stored as known by the flood guard (nothing published);
-   * push: the WebSub hub and self links the feed advertises (headers and document).
+   * new key (nothing published); held: new items stored as known by the flood guard (nothing published).
    */
-  | { status: 'ok'; items: number; new: number; changed: number; relinked: number; held: number; push: PushLinks }
+  | { status: 'ok'; items: number; new: number; changed: number; relinked: number; held: number }
   | { status: 'failed'; error: string; paused: boolean };
 
 /** How long a feed with `failures` consecutive failures waits before the next poll. */
@@ -126,11 +125,14 @@ export async function pollFeed(
     force = false,
     at = new Date(),
     delivered,
+    onLinks,
   }: {
     force?: boolean;
     at?: Date;
     /** A body a WebSub hub delivered for this feed: stored exactly like a fetched one, no download. */
     delivered?: { body: string };
+    /** Told the WebSub hub and self links of a fetched feed (headers and document), after its items are stored. */
+    onLinks?: (links: PushLinks) => void;
   } = {},
 ): Promise<PollResult> {
   const feed = await getFeed(ctx.db, feedId);
@@ -154,7 +156,9 @@ export async function pollFeed(
     return recordFailure(ctx, feed, unexpectedReason(error));
   }
   try {
-    return await storePoll(ctx, feed, result, log);
+    const stored = await storePoll(ctx, feed, result, log);
+    if (result.status === 'ok' && stored.status === 'ok') onLinks?.(result.feed.push);
+    return stored;
   } catch (error) {
     log.error({ err: error }, 'feed poll failed while storing its items');
     // The database itself may be away: then recording the failure fails too, and the original error goes up.
@@ -209,7 +213,6 @@ async function storePoll(ctx: FeedContext, feed: Feed, result: FetchedFeed, log:
     changed: stored.changed.length,
     relinked: match.relinked.length,
     held: held.length,
-    push: result.feed.push,
   };
 }
 
