@@ -65,23 +65,48 @@ const decodeAttr = (value: string): string =>
     .replace(/&#(\d+);/g, (_, d: string) => String.fromCodePoint(Math.min(Number(d), 0x10ffff)))
     .replace(/&amp;/g, '&');
 
-/** The part of an XML feed before its first item or entry (where the feed-level links are), comments removed. */
-function feedHead(xml: string): string {
-  const withoutComments = xml.replace(/<!--[\s\S]*?-->/g, '').replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, '');
-  const first = /<(?:[\w.-]+:)?(?:item|entry)[\s>/]/i.exec(withoutComments);
-  return first ? withoutComments.slice(0, first.index) : withoutComments;
+/** Longest tag read for its attributes; longer ones are skipped (bounds the work on hostile documents). */
+const MAX_TAG = 4096;
+
+/**
+ * The feed-level `<link …>` tags of an XML feed: those before its first item or entry, outside comments and CDATA.
+ * One forward scan with indexOf (linear in the document, also for unclosed comments, CDATA or tags).
+ */
+function feedLevelLinkTags(xml: string): string[] {
+  const tags: string[] = [];
+  for (let i = xml.indexOf('<'); i !== -1 && i < xml.length; i = xml.indexOf('<', i + 1)) {
+    if (xml.startsWith('<!--', i)) {
+      const end = xml.indexOf('-->', i + 4);
+      if (end === -1) break;
+      i = end + 2;
+      continue;
+    }
+    if (xml.startsWith('<![CDATA[', i)) {
+      const end = xml.indexOf(']]>', i + 9);
+      if (end === -1) break;
+      i = end + 2;
+      continue;
+    }
+    const name = /^<([\w.-]+:)?([\w.-]+)/.exec(xml.slice(i, i + 64));
+    if (!name) continue;
+    const local = name[2]!.toLowerCase();
+    if (local === 'item' || local === 'entry') break;
+    if (local !== 'link') continue;
+    const close = xml.indexOf('>', i);
+    if (close === -1) break;
+    if (close - i <= MAX_TAG) tags.push(xml.slice(i + name[0].length, close));
+    i = close;
+  }
+  return tags;
 }
 
 /** Hub and self URLs of an XML feed: its feed-level `<link rel="hub|self" href="…">` (atom: or other prefix, or none). */
 export function linksFromXml(xml: string, base: string | null): PushLinks {
   const hubs: Array<string | null> = [];
   let self: string | null = null;
-  const tag = /<(?:[\w.-]+:)?link\b([^>]*)\/?>/gi;
-  const head = feedHead(xml);
-  for (let m = tag.exec(head); m; m = tag.exec(head)) {
-    const attrs = m[1] ?? '';
+  for (const attrs of feedLevelLinkTags(xml)) {
     const attr = (name: string) => {
-      const a = new RegExp(`\\b${name}\\s*=\\s*(?:"([^"]*)"|'([^']*)')`, 'i').exec(attrs);
+      const a = new RegExp(`(?:^|\\s)${name}\\s*=\\s*(?:"([^"]*)"|'([^']*)')`, 'i').exec(attrs);
       return a ? decodeAttr(a[1] ?? a[2] ?? '') : undefined;
     };
     const rels = (attr('rel') ?? '').toLowerCase().split(/\s+/);
