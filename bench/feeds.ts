@@ -55,6 +55,10 @@ export async function benchFeeds(count = 1000): Promise<void> {
     schedulePolls: async () => {},
     unschedulePolls: async () => {},
     refreshAnnouncement: async () => {},
+    requestPoll: async () => {},
+    enqueuePushDelivery: async () => {},
+    schedulePushMaintenance: async () => {},
+    unschedulePushMaintenance: async () => {},
   };
   const ctx = { db, discord, log: createLogger('silent'), config };
   try {

@@ -19,6 +19,13 @@ export interface Config {
   readonly feedPollIntervalSeconds: number;
   readonly feedTimeoutSeconds: number;
   readonly feedMaxBytes: number;
+  /**
+   * The public base URL of the HTTP API (PUBLIC_URL), without a trailing slash: WebSub callbacks and publish hooks
+   * live under it. Null: push is off and every feed is polled.
+   */
+  readonly publicUrl: string | null;
+  /** The safety-net poll interval of a feed whose WebSub subscription is verified and active. */
+  readonly feedPushPollIntervalSeconds: number;
   readonly digestChannelId: string | null;
   /** Tests: a cron pattern (5 or 6 fields, seconds first) that replaces every server's digest schedule. */
   readonly digestCronOverride: string | null;
@@ -120,6 +127,12 @@ const schema = z.object({
   FEED_ALLOW_PRIVATE_NETWORK: bool.default(false),
   FEED_POLL_INTERVAL_SECONDS: int(1, 7 * 24 * 3600, 'a whole number of seconds ≥ 1').default(600),
   FEED_TIMEOUT_SECONDS: int(1, 600, 'a whole number of seconds between 1 and 600').default(20),
+  PUBLIC_URL: z
+    .url({ message: 'the public http(s) base URL of the HTTP API, like https://blogcord.example.com' })
+    .regex(/^https?:\/\/[^/?#]+(\/[^?#]*)?$/, 'an http(s) URL without a query or fragment, like https://blogcord.example.com')
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
+  FEED_PUSH_POLL_INTERVAL_SECONDS: int(1, 7 * 24 * 3600, 'a whole number of seconds ≥ 1').default(3600),
   FEED_MAX_BYTES: int(1024, 100 * 1024 * 1024, 'a byte count between 1024 and 104857600').default(5 * 1024 * 1024),
   DIGEST_CHANNEL_ID: snowflake.optional(),
   DIGEST_CRON_OVERRIDE: z
@@ -179,6 +192,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { dotenv = env 
     feedPollIntervalSeconds: e.FEED_POLL_INTERVAL_SECONDS,
     feedTimeoutSeconds: e.FEED_TIMEOUT_SECONDS,
     feedMaxBytes: e.FEED_MAX_BYTES,
+    publicUrl: e.PUBLIC_URL ?? null,
+    feedPushPollIntervalSeconds: e.FEED_PUSH_POLL_INTERVAL_SECONDS,
     digestChannelId: e.DIGEST_CHANNEL_ID ?? null,
     digestCronOverride: e.DIGEST_CRON_OVERRIDE ?? null,
     httpPort: e.HTTP_PORT,

@@ -226,7 +226,41 @@ export interface WebhooksTable {
   created_at: string;
 }
 
+/** A feed's WebSub subscription (migration 011). */
+export interface PushSubscriptionsTable {
+  feed_id: string;
+  hub_url: string;
+  topic_url: string;
+  callback_id: string;
+  secret: string;
+  /** 'pending' | 'active' | 'denied' | 'unsubscribed' */
+  state: string;
+  /** The request the hub has yet to verify: 'subscribe' | 'unsubscribe' | null. */
+  pending_mode: string | null;
+  lease_seconds: number | null;
+  lease_expires_at: string | null;
+  verified_at: string | null;
+  last_error: string | null;
+  attempts: Generated<number>;
+  next_attempt_at: string | null;
+  last_delivery_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A feed's publish hook (migration 011). */
+export interface FeedHooksTable {
+  feed_id: string;
+  token: string;
+  /** sha256(token), hex: what a hook call is looked up by. */
+  token_hash: string;
+  last_called_at: string | null;
+  created_at: string;
+}
+
 export interface Database {
+  push_subscriptions: PushSubscriptionsTable;
+  feed_hooks: FeedHooksTable;
   guild_settings: GuildSettingsTable;
   feeds: FeedsTable;
   posts: PostsTable;

@@ -6,6 +6,7 @@ import { decodeFeedBytes } from './charset.ts';
 import { FeedError } from './errors.ts';
 import { guardedLookup, isPublicAddress, privateAddressError } from './guard.ts';
 import type { FetchFeedOptions, FetchFeedResult, FetchFeedValidators } from './types.ts';
+import { linksFromHeaders } from './websub-discovery.ts';
 
 export const DEFAULT_FEED_TIMEOUT_MS = 20_000;
 export const DEFAULT_FEED_MAX_BYTES = 5 * 1024 * 1024;
@@ -127,27 +128,29 @@ function classifyError(err: unknown, url: string, totalTimedOut: boolean, timeou
   return new FeedError('network', `Could not download ${url}: ${reason}`, { url, cause: err });
 }
 
-/**
- * Download a feed safely: http(s) only, redirects followed by hand (at most 5) with the private-address guard on
- * every connection, connect and total timeouts, a streaming size cap, conditional GET, gzip/deflate/br, and charset
- * decoding. Throws FeedError.
- *
- * The total timeout is the one limit on waiting for headers and body. undici's own headers and body timeouts are
- * off: they run on its coarse timer (ticks of ~0.5 s, a timer counted from the tick before it was set), so at the
- * same length they fired before the total one now and then, and the same slow feed was reported as "stopped
- * answering" instead of "took longer than N s". The connect timeout (undici's coarse timer too) is at most half
- * of the total, so a host that does not answer is always told apart from a slow download.
- */
-export async function fetchFeed(url: string, validators: FetchFeedValidators, opts: FetchFeedOptions): Promise<FetchFeedResult> {
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_FEED_TIMEOUT_MS;
-  const maxBytes = opts.maxBytes ?? DEFAULT_FEED_MAX_BYTES;
-  const connectTimeoutMs = opts.connectTimeoutMs ?? Math.min(10_000, Math.ceil(timeoutMs / 2));
-  const isAllowed = opts.addressPolicy ?? isPublicAddress;
-  let current = checkFeedUrl(url, opts.allowPrivateNetwork, isAllowed);
+/** What fetchFeed's steps share for one download. */
+interface Download {
+  readonly url: string;
+  readonly opts: FetchFeedOptions;
+  readonly timeoutMs: number;
+  readonly maxBytes: number;
+  readonly isAllowed: (address: string) => boolean;
+  /** The URL of the current hop (redirects move it). */
+  current: URL;
+}
 
-  const lookup = guardedLookup(() => current.href, isAllowed);
-  const connector = buildConnector({ timeout: connectTimeoutMs, ...(opts.allowPrivateNetwork ? {} : { lookup }) });
-  const agent = new Agent({
+/**
+ * An undici agent whose every connection goes through the private-address guard (resolved addresses, and the
+ * address the socket actually connected to), unless `allowPrivateNetwork`. Also used for WebSub hub requests.
+ */
+export function guardedAgent(
+  opts: Pick<FetchFeedOptions, 'allowPrivateNetwork' | 'addressPolicy'> & { connectTimeoutMs: number },
+  currentUrl: () => string,
+): Agent {
+  const isAllowed = opts.addressPolicy ?? isPublicAddress;
+  const lookup = guardedLookup(currentUrl, isAllowed);
+  const connector = buildConnector({ timeout: opts.connectTimeoutMs, ...(opts.allowPrivateNetwork ? {} : { lookup }) });
+  return new Agent({
     headersTimeout: 0,
     bodyTimeout: 0,
     connect(options, callback) {
@@ -157,20 +160,15 @@ export async function fetchFeed(url: string, validators: FetchFeedValidators, op
         const remote = socket.remoteAddress;
         if (!opts.allowPrivateNetwork && (!remote || !isAllowed(remote))) {
           socket.destroy();
-          return callback(privateAddressError(current.href, remote ?? 'an unknown address'), null);
+          return callback(privateAddressError(currentUrl(), remote ?? 'an unknown address'), null);
         }
         callback(null, socket);
       });
     },
   });
+}
 
-  const controller = new AbortController();
-  let totalTimedOut = false;
-  const timer = setTimeout(() => {
-    totalTimedOut = true;
-    controller.abort(new FeedError('timeout', `The feed took longer than ${timeoutMs / 1000} s to download (${url})`, { url }));
-  }, timeoutMs);
-
+function requestHeaders(opts: FetchFeedOptions, validators: FetchFeedValidators): Record<string, string> {
   const headers: Record<string, string> = {
     'user-agent': opts.userAgent || DEFAULT_USER_AGENT,
     accept: ACCEPT,
@@ -178,36 +176,107 @@ export async function fetchFeed(url: string, validators: FetchFeedValidators, op
   };
   if (validators.etag) headers['if-none-match'] = validators.etag;
   if (validators.lastModified) headers['if-modified-since'] = validators.lastModified;
+  return headers;
+}
+
+type Response = Awaited<ReturnType<typeof request>>;
+
+/** A redirect's next URL (checked like the first one), or a FeedError. */
+function followRedirect(d: Download, response: Response, hop: number): URL {
+  const location = header(response.headers, 'location');
+  discard(response.body);
+  if (!location) {
+    throw new FeedError('http-status', `${d.current.href} answered ${response.statusCode} (a redirect) without saying where to`, {
+      url: d.current.href,
+      status: response.statusCode,
+    });
+  }
+  if (hop >= MAX_REDIRECTS) throw new FeedError('too-many-redirects', `${d.url} redirects more than ${MAX_REDIRECTS} times`, { url: d.url });
+  let next: URL;
+  try {
+    next = new URL(location, d.current);
+  } catch {
+    throw new FeedError('invalid-url', `${d.current.href} redirects to an invalid URL: ${location}`, { url: d.current.href });
+  }
+  return checkFeedUrl(next.href, d.opts.allowPrivateNetwork, d.isAllowed);
+}
+
+/** A status that is neither a success, a redirect nor 304 as a FeedError with a hint for the person who asked. */
+function statusError(url: string, statusCode: number): FeedError {
+  const hint =
+    statusCode === 404 || statusCode === 410
+      ? ' (the feed is not there; check the URL)'
+      : statusCode === 401 || statusCode === 403
+        ? ' (the server refuses to give the feed to the bot)'
+        : statusCode === 429
+          ? ' (the server asks the bot to slow down)'
+          : statusCode >= 500
+            ? ' (the blog’s server has a problem; it may work later)'
+            : '';
+  return new FeedError('http-status', `${url} answered HTTP ${statusCode}${hint}`, { url, status: statusCode });
+}
+
+/** A 2xx answer read (size-capped, decompressed, decoded) into the result, with its validators and Link headers. */
+async function readFeedResponse(d: Download, response: Response): Promise<FetchFeedResult> {
+  const contentLength = Number(header(response.headers, 'content-length') ?? NaN);
+  const contentEncoding = header(response.headers, 'content-encoding');
+  if (Number.isFinite(contentLength) && contentLength > d.maxBytes) {
+    discard(response.body);
+    throw new FeedError('too-large', `The feed is larger than ${formatBytes(d.maxBytes)} (${d.current.href})`, { url: d.current.href });
+  }
+  const bytes = await readCapped(response.body, contentEncoding, d.maxBytes, d.current.href);
+  const contentType = header(response.headers, 'content-type');
+  return {
+    status: 'ok',
+    httpStatus: response.statusCode,
+    body: decodeFeedBytes(bytes, contentType),
+    contentType,
+    etag: header(response.headers, 'etag'),
+    lastModified: header(response.headers, 'last-modified'),
+    finalUrl: d.current.href,
+    links: linksFromHeaders(response.headers.link, d.current.href),
+  };
+}
+
+/**
+ * Download a feed safely: http(s) only, redirects followed by hand (at most 5) with the private-address guard on
+ * every connection, connect and total timeouts, a streaming size cap, conditional GET, gzip/deflate/br, and charset
+ * decoding. Throws FeedError. The WebSub links of the final answer's Link headers come with the body.
+ *
+ * The total timeout is the one limit on waiting for headers and body. undici's own headers and body timeouts are
+ * off: they run on its coarse timer (ticks of ~0.5 s, a timer counted from the tick before it was set), so at the
+ * same length they fired before the total one now and then, and the same slow feed was reported as "stopped
+ * answering" instead of "took longer than N s". The connect timeout (undici's coarse timer too) is at most half
+ * of the total, so a host that does not answer is always told apart from a slow download.
+ */
+export async function fetchFeed(url: string, validators: FetchFeedValidators, opts: FetchFeedOptions): Promise<FetchFeedResult> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_FEED_TIMEOUT_MS;
+  const isAllowed = opts.addressPolicy ?? isPublicAddress;
+  const d: Download = {
+    url,
+    opts,
+    timeoutMs,
+    maxBytes: opts.maxBytes ?? DEFAULT_FEED_MAX_BYTES,
+    isAllowed,
+    current: checkFeedUrl(url, opts.allowPrivateNetwork, isAllowed),
+  };
+  const connectTimeoutMs = opts.connectTimeoutMs ?? Math.min(10_000, Math.ceil(timeoutMs / 2));
+  const agent = guardedAgent({ ...opts, connectTimeoutMs }, () => d.current.href);
+
+  const controller = new AbortController();
+  let totalTimedOut = false;
+  const timer = setTimeout(() => {
+    totalTimedOut = true;
+    controller.abort(new FeedError('timeout', `The feed took longer than ${timeoutMs / 1000} s to download (${url})`, { url }));
+  }, timeoutMs);
+  const headers = requestHeaders(opts, validators);
 
   try {
     for (let hop = 0; ; hop++) {
-      const response = await request(current, {
-        method: 'GET',
-        headers,
-        dispatcher: agent,
-        signal: controller.signal,
-      });
+      const response = await request(d.current, { method: 'GET', headers, dispatcher: agent, signal: controller.signal });
       const { statusCode } = response;
-
       if (statusCode >= 300 && statusCode < 400 && statusCode !== 304) {
-        const location = header(response.headers, 'location');
-        discard(response.body);
-        if (!location) {
-          throw new FeedError('http-status', `${current.href} answered ${statusCode} (a redirect) without saying where to`, {
-            url: current.href,
-            status: statusCode,
-          });
-        }
-        if (hop >= MAX_REDIRECTS) {
-          throw new FeedError('too-many-redirects', `${url} redirects more than ${MAX_REDIRECTS} times`, { url });
-        }
-        let next: URL;
-        try {
-          next = new URL(location, current);
-        } catch {
-          throw new FeedError('invalid-url', `${current.href} redirects to an invalid URL: ${location}`, { url: current.href });
-        }
-        current = checkFeedUrl(next.href, opts.allowPrivateNetwork, isAllowed);
+        d.current = followRedirect(d, response, hop);
         continue;
       }
       if (statusCode === 304) {
@@ -216,39 +285,12 @@ export async function fetchFeed(url: string, validators: FetchFeedValidators, op
       }
       if (statusCode < 200 || statusCode >= 300) {
         discard(response.body);
-        const hint =
-          statusCode === 404 || statusCode === 410
-            ? ' (the feed is not there; check the URL)'
-            : statusCode === 401 || statusCode === 403
-              ? ' (the server refuses to give the feed to the bot)'
-              : statusCode === 429
-                ? ' (the server asks the bot to slow down)'
-                : statusCode >= 500
-                  ? ' (the blog’s server has a problem; it may work later)'
-                  : '';
-        throw new FeedError('http-status', `${current.href} answered HTTP ${statusCode}${hint}`, { url: current.href, status: statusCode });
+        throw statusError(d.current.href, statusCode);
       }
-
-      const contentLength = Number(header(response.headers, 'content-length') ?? NaN);
-      const contentEncoding = header(response.headers, 'content-encoding');
-      if (Number.isFinite(contentLength) && contentLength > maxBytes) {
-        discard(response.body);
-        throw new FeedError('too-large', `The feed is larger than ${formatBytes(maxBytes)} (${current.href})`, { url: current.href });
-      }
-      const bytes = await readCapped(response.body, contentEncoding, maxBytes, current.href);
-      const contentType = header(response.headers, 'content-type');
-      return {
-        status: 'ok',
-        httpStatus: statusCode,
-        body: decodeFeedBytes(bytes, contentType),
-        contentType,
-        etag: header(response.headers, 'etag'),
-        lastModified: header(response.headers, 'last-modified'),
-        finalUrl: current.href,
-      };
+      return await readFeedResponse(d, response);
     }
   } catch (err) {
-    throw classifyError(err, current.href, totalTimedOut, timeoutMs);
+    throw classifyError(err, d.current.href, totalTimedOut, timeoutMs);
   } finally {
     clearTimeout(timer);
     agent.destroy().catch(() => {});

@@ -5,6 +5,9 @@ import { stripControls, stripHtmlControls } from './clean.ts';
 import { FeedError } from './errors.ts';
 import { absolutizeHtml, cleanTitle, collapseWhitespace, discoverFeedLinks, firstImage, htmlToText, httpUrl, isTrackingImage, resolveUrl } from './html.ts';
 import type { ParsedFeed, PostDraft } from './types.ts';
+import { linksFromDocument } from './websub-discovery.ts';
+
+type ParsedDocument = Omit<ParsedFeed, 'push'>;
 
 // feedsmith's output is walked loosely: real feeds put anything anywhere.
 type Obj = Record<string, unknown>;
@@ -616,7 +619,7 @@ function withoutRootPrefix(xml: string): string {
  * A document feedsmith recognised but read nothing from: a feed with no items yet (valid: following it works),
  * else a refusal naming what is missing.
  */
-function emptyOrRefused(value: string, feedUrl: string, cause: unknown): ParsedFeed {
+function emptyOrRefused(value: string, feedUrl: string, cause: unknown): ParsedDocument {
   if (value.startsWith('{')) {
     const json = JSON.parse(value) as Obj;
     if (Array.isArray(json.items) && json.items.length === 0) return { format: 'json', title: null, link: null, items: [] };
@@ -654,7 +657,9 @@ function emptyOrRefused(value: string, feedUrl: string, cause: unknown): ParsedF
  */
 export function parseFeed(input: string, feedUrl: string): ParsedFeed {
   try {
-    return parseFeedText(input, feedUrl);
+    const parsed = parseFeedText(input, feedUrl);
+    // WebSub discovery (hub and self links) from the document; fetch adds the Link headers' (src/feeds/websub-discovery.ts).
+    return { ...parsed, push: linksFromDocument(input, httpUrl(feedUrl) ?? null) };
   } catch (err) {
     if (err instanceof FeedError) throw err;
     // A parser bug on a strange document is still this feed's problem, reported as such, never a crash of the poll.
@@ -662,7 +667,7 @@ export function parseFeed(input: string, feedUrl: string): ParsedFeed {
   }
 }
 
-function parseFeedText(input: string, feedUrl: string): ParsedFeed {
+function parseFeedText(input: string, feedUrl: string): ParsedDocument {
   let value = input.replace(/^\uFEFF/, '').replace(/^\s+/, '');
   const trimmedJson = value.startsWith('{');
   if (trimmedJson) {

@@ -1,3 +1,5 @@
+import type { PushLinks } from './websub-discovery.ts';
+
 export interface PostDraft {
   /** Identity within the feed: the guid/id if present, else the link, else 'hash:' + sha256(title + date). */
   key: string;
@@ -29,6 +31,8 @@ export interface ParsedFeed {
   link: string | null;
   /** Items in feed order. */
   items: PostDraft[];
+  /** WebSub hub and self URLs the document advertises (with the Link headers' merged in by `fetchAndParse`). */
+  push: PushLinks;
 }
 
 export interface FetchFeedValidators {
@@ -63,4 +67,6 @@ export type FetchFeedResult =
       lastModified: string | null;
       /** URL after redirects. */
       finalUrl: string;
+      /** WebSub hub and self URLs of the final response's Link headers. */
+      links: PushLinks;
     };

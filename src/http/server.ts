@@ -23,8 +23,13 @@ import { apiBaseOf, pageRequest, registerDiscussionRoutes } from './discussion-r
 import { errorBody, HttpError } from './errors.ts';
 import { registerMediaRoutes, type MediaContext } from './media.ts';
 
-/** What the HTTP API needs of the process (no Discord, no queues). */
-export type HttpContext = Pick<AppContext, 'config' | 'log' | 'db' | 'redisHealth' | 'version'> & MediaContext;
+import { registerPushRoutes } from './push-routes.ts';
+import type { FeedJobs } from '../services/feed-source.ts';
+
+/** What the HTTP API needs of the process (no gateway; the queues only where push is taken). */
+export type HttpContext = Pick<AppContext, 'config' | 'log' | 'db' | 'redisHealth' | 'version'> &
+  MediaContext &
+  Partial<Pick<AppContext, 'discord'>> & { jobs?: FeedJobs };
 
 export interface HttpServerOptions {
   /** Requests per client (IP address) and window; default HTTP_RATE_LIMIT (120) a minute. */
@@ -144,6 +149,8 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
   registerPostRoutes(app, ctx, new AnswerCache(opts.answerCacheMs ?? 0));
   registerMediaRoutes(app, ctx);
   registerDiscussionRoutes(app, { db: ctx.db });
+  // Push (WebSub callbacks, publish hooks): only a process with queues can take them (src/http/push-routes.ts).
+  if (ctx.jobs && ctx.discord) await registerPushRoutes(app, { ...ctx, jobs: ctx.jobs, discord: ctx.discord });
   return app;
 }
 

@@ -1,8 +1,10 @@
 import type { Job } from 'bullmq';
+import type { PushLinks } from '../feeds/websub-discovery.ts';
 import type { AppContext } from '../context.ts';
 import { listFeeds, type Feed } from '../repositories/feeds.ts';
 import { stableId } from '../repositories/ids.ts';
 import { pollFeed } from '../services/feed-poll.ts';
+import { maintainPush, pollIntervalOf, processPushDelivery, subscriptionsToMaintain, syncPush } from '../services/push.ts';
 import type { FeedJobs } from '../services/feed-source.ts';
 import { enqueuePublish } from './publish.ts';
 import { jobId, type Queues } from './queues.ts';
@@ -11,7 +13,20 @@ import type { SchedulerSetup, WorkerDefinition } from './worker.ts';
 
 export interface PollJobData {
   feedId: string;
+  /** A publish hook's poll: now, whatever the backoff. */
+  force?: boolean;
 }
+
+export interface PushDeliveryJobData {
+  feedId: string;
+  body: string;
+}
+
+export interface PushMaintenanceJobData {
+  feedId: string;
+}
+
+export const pushSchedulerId = (feedId: string): string => jobId('push', feedId);
 
 export const pollSchedulerId = (feedId: string): string => jobId('poll', feedId);
 
@@ -42,7 +57,38 @@ export async function schedulePolls(queues: Queues, feed: Pick<Feed, 'id'>, inte
 export function feedJobs(ctx: Pick<AppContext, 'queues' | 'config'>): FeedJobs {
   return {
     enqueuePublish: (postId) => enqueuePublish(ctx.queues, postId),
-    schedulePolls: (feed) => schedulePolls(ctx.queues, feed, ctx.config.feedPollIntervalSeconds),
+    schedulePolls: (feed, intervalSeconds) => schedulePolls(ctx.queues, feed, intervalSeconds ?? ctx.config.feedPollIntervalSeconds),
+    requestPoll: async (feedId) => {
+      // One waiting hook poll per feed: calls while it waits join it; once it ran, the next call queues another.
+      await ctx.queues.feeds.add('poll', { feedId, force: true } satisfies PollJobData, {
+        jobId: jobId('hook', feedId),
+        attempts: 1,
+        removeOnComplete: true,
+        removeOnFail: true,
+      });
+    },
+    enqueuePushDelivery: async (feedId, body) => {
+      // The id is the delivery's bytes: a hub replaying one delivery (or two web processes taking it) queues it once.
+      await ctx.queues.feeds.add('push-delivery', { feedId, body } satisfies PushDeliveryJobData, {
+        jobId: jobId('delivery', stableId('delivery', feedId, body)),
+        attempts: 5,
+        removeOnComplete: { count: 1000, age: 24 * 3600 },
+      });
+    },
+    schedulePushMaintenance: async (feedId, everySeconds) => {
+      await ctx.queues.feeds.upsertJobScheduler(
+        pushSchedulerId(feedId),
+        { every: everySeconds * 1000 },
+        {
+          name: 'push-maintain',
+          data: { feedId } satisfies PushMaintenanceJobData,
+          opts: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+        },
+      );
+    },
+    unschedulePushMaintenance: async (feedId) => {
+      await ctx.queues.feeds.removeJobScheduler(pushSchedulerId(feedId));
+    },
     unschedulePolls: async (feedId) => {
       await ctx.queues.feeds.removeJobScheduler(pollSchedulerId(feedId));
     },
@@ -54,7 +100,19 @@ export const feedsWorker: WorkerDefinition = {
   queue: 'feeds',
   concurrency: 4,
   processor: (ctx: AppContext) => {
-    return async (job: Job) => pollFeed(ctx, (job.data as PollJobData).feedId);
+    return async (job: Job) => {
+      if (job.name === 'push-delivery') {
+        const data = job.data as PushDeliveryJobData;
+        return processPushDelivery(ctx, data.feedId, data.body);
+      }
+      if (job.name === 'push-maintain') return maintainPush(ctx, (job.data as PushMaintenanceJobData).feedId);
+      const data = job.data as PollJobData;
+      let links: PushLinks | null = null;
+      const result = await pollFeed(ctx, data.feedId, { force: data.force === true, onLinks: (l) => (links = l) });
+      // Every poll looks for the feed's hub again (it may have gained, lost or changed one).
+      if (links) await syncPush(ctx, data.feedId, links);
+      return result;
+    };
   },
 };
 
@@ -62,10 +120,18 @@ export const feedsWorker: WorkerDefinition = {
 export const registerFeedPolls: SchedulerSetup = async (ctx) => {
   const feeds = await listFeeds(ctx.db);
   const active = new Set(feeds.filter((f) => f.state === 'active').map((f) => pollSchedulerId(f.id)));
-  for (const feed of feeds) if (feed.state === 'active') await schedulePolls(ctx.queues, feed, ctx.config.feedPollIntervalSeconds);
+  // A feed whose push subscription is active keeps its safety-net interval across restarts.
+  for (const feed of feeds) if (feed.state === 'active') await schedulePolls(ctx.queues, feed, await pollIntervalOf(ctx, feed.id));
   for (const s of await ctx.queues.feeds.getJobSchedulers(0, -1)) {
     const id = s.id ?? s.key;
     if (id && id.startsWith('poll-') && !active.has(id)) await ctx.queues.feeds.removeJobScheduler(id);
   }
   ctx.log.info({ feeds: active.size }, 'feed polls scheduled');
+};
+
+/** At every worker start: one WebSub maintenance scheduler per subscription not ended (renewal, lapse, retries). */
+export const registerPushMaintenance: SchedulerSetup = async (ctx) => {
+  const subs = await subscriptionsToMaintain(ctx);
+  for (const s of subs) await ctx.jobs.schedulePushMaintenance(s.feedId, s.everySeconds);
+  if (subs.length) ctx.log.info({ subscriptions: subs.length }, 'websub maintenance scheduled');
 };

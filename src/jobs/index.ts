@@ -1,6 +1,6 @@
 // Every worker and job scheduler of blogcord; `worker` and `start` processes run them all.
 import { digestSchedulers, digestWorker } from './digest.ts';
-import { feedsWorker, registerFeedPolls } from './feeds.ts';
+import { feedsWorker, registerFeedPolls, registerPushMaintenance } from './feeds.ts';
 import { publishWorker, requeueUnfinishedPosts } from './publish.ts';
 import { recountWorker, registerRecount } from './recount.ts';
 import { refreshWorker } from './refresh.ts';
@@ -12,6 +12,7 @@ export const workers: readonly WorkerDefinition[] = [refreshWorker, feedsWorker,
 
 export const schedulers: readonly SchedulerSetup[] = [
   registerFeedPolls,
+  registerPushMaintenance,
   requeueUnfinishedPosts,
   digestSchedulers,
   syncScheduler,

@@ -3,7 +3,9 @@
 import { ChannelType } from 'discord-api-types/v10';
 import { canonicalLink } from '../feeds/canonical-link.ts';
 import { FeedError } from '../feeds/errors.ts';
+import { parseFeed } from '../feeds/parse.ts';
 import type { PostDraft } from '../feeds/types.ts';
+import type { PushLinks } from '../feeds/websub-discovery.ts';
 import type { Db } from '../db/index.ts';
 import { applyFilters, type FilterVerdict } from '../feeds/filter.ts';
 import { floodNotice, pauseNotice } from '../render/feed-notices.ts';
@@ -26,7 +28,8 @@ export const RELINK_MAX_DATE_DRIFT_MS = 48 * 3600 * 1000;
 const MAX_BACKOFF_MS = 6 * 3600 * 1000;
 
 export type PollResult =
-  | { status: 'skipped'; reason: 'not-found' | 'not-active' | 'backing-off' }
+  /** bad-delivery: a pushed body (WebSub) that is not a readable feed; logged, not counted as a failure of the feed. */
+  | { status: 'skipped'; reason: 'not-found' | 'not-active' | 'backing-off' | 'bad-delivery' }
   | { status: 'not-modified' }
   /**
    * new: new posts queued for publishing; changed: edits; relinked: stored posts recognised by their link under a
@@ -117,10 +120,27 @@ export async function matchItems(ctx: { db: Db; log: FeedContext['log'] }, feed:
  * A failure is counted (and backs off); the PAUSE_AFTER_FAILURES-th in a row pauses the feed and posts
  * one notice in its channel.
  */
-export async function pollFeed(ctx: FeedContext, feedId: string, { force = false, at = new Date() } = {}): Promise<PollResult> {
+export async function pollFeed(
+  ctx: FeedContext,
+  feedId: string,
+  {
+    force = false,
+    at = new Date(),
+    delivered,
+    onLinks,
+  }: {
+    force?: boolean;
+    at?: Date;
+    /** A body a WebSub hub delivered for this feed: stored exactly like a fetched one, no download. */
+    delivered?: { body: string };
+    /** Told the WebSub hub and self links of a fetched feed (headers and document), after its items are stored. */
+    onLinks?: (links: PushLinks) => void;
+  } = {},
+): Promise<PollResult> {
   const feed = await getFeed(ctx.db, feedId);
   if (!feed) return { status: 'skipped', reason: 'not-found' };
   if (feed.state !== 'active') return { status: 'skipped', reason: 'not-active' };
+  if (delivered) return storeDelivery(ctx, feed, delivered.body);
   if (!force && feed.consecutiveFailures > 0 && feed.lastPolledAt) {
     // Scheduler ticks come every interval; skip ticks until the backoff has passed (10% slack for jitter).
     const elapsed = at.getTime() - Date.parse(feed.lastPolledAt);
@@ -145,7 +165,9 @@ export async function pollFeed(ctx: FeedContext, feedId: string, { force = false
     return recordFailure(ctx, feed, unexpectedReason(error), failed(null));
   }
   try {
-    return await storePoll(ctx, feed, result, log, started);
+    const stored = await storePoll(ctx, feed, result, log, started);
+    if (result.status === 'ok' && stored.status === 'ok') onLinks?.(result.feed.push);
+    return stored;
   } catch (error) {
     log.error({ err: error }, 'feed poll failed while storing its items');
     // The database itself may be away: then recording the failure fails too, and the original error goes up.
@@ -156,9 +178,31 @@ export async function pollFeed(ctx: FeedContext, feedId: string, { force = false
   }
 }
 
-async function storePoll(ctx: FeedContext, feed: Feed, result: FetchedFeed, log: FeedContext['log'], started: number): Promise<PollResult> {
+/**
+ * A content distribution of the feed's hub, treated as a poll result (identity, edits, flood guard, exactly-once):
+ * the feed's validators stay (the next poll is still conditional). A body that is not a feed is logged and dropped.
+ */
+async function storeDelivery(ctx: FeedContext, feed: Feed, body: string): Promise<PollResult> {
+  const log = ctx.log.child({ feedId: feed.id, url: feed.url, push: true });
+  let parsed: ReturnType<typeof parseFeed>;
+  try {
+    parsed = parseFeed(body, feed.url);
+  } catch (error) {
+    log.warn({ error: error instanceof Error ? error.message : String(error) }, 'a pushed delivery is not a readable feed; dropped');
+    return { status: 'skipped', reason: 'bad-delivery' };
+  }
+  // Not a poll: the last poll's statistics stay as they are (started = null).
+  return storePoll(ctx, feed, { status: 'ok', httpStatus: 200, feed: parsed, etag: feed.etag, lastModified: feed.lastModified }, log, null);
+}
+
+/** `started`: when the poll began (performance.now()), for its statistics; null for a pushed delivery (no poll). */
+async function storePoll(ctx: FeedContext, feed: Feed, result: FetchedFeed, log: FeedContext['log'], started: number | null): Promise<PollResult> {
   if (result.status === 'not-modified') {
-    await recordFeedSuccess(ctx.db, feed.id, { poll: { outcome: 'not-modified', httpStatus: 304, durationMs: performance.now() - started, items: null } });
+    await recordFeedSuccess(
+      ctx.db,
+      feed.id,
+      started === null ? {} : { poll: { outcome: 'not-modified', httpStatus: 304, durationMs: performance.now() - started, items: null } },
+    );
     return { status: 'not-modified' };
   }
   const ordered = newestFirst(result.feed.items);
@@ -179,7 +223,9 @@ async function storePoll(ctx: FeedContext, feed: Feed, result: FetchedFeed, log:
     etag: result.etag,
     lastModified: result.lastModified,
     title: result.feed.title,
-    poll: { outcome: 'ok', httpStatus: result.httpStatus, durationMs: performance.now() - started, items: result.feed.items.length },
+    ...(started === null
+      ? {}
+      : { poll: { outcome: 'ok' as const, httpStatus: result.httpStatus, durationMs: performance.now() - started, items: result.feed.items.length } }),
   });
   const held = flood ? stored.skipped : [];
   if (held.length) await holdBackFlood(ctx, feed, result.feed.title, held, result.feed.items.length);

@@ -5,6 +5,7 @@ import type { Jobs } from './jobs.ts';
 import { FeedError } from '../feeds/errors.ts';
 import { checkFeedUrl, fetchFeed } from '../feeds/fetch.ts';
 import { parseFeed } from '../feeds/parse.ts';
+import { mergeLinks } from '../feeds/websub-discovery.ts';
 import type { FetchFeedOptions, PostDraft } from '../feeds/types.ts';
 import { USER_AGENT } from '../feeds/user-agent.ts';
 import { UserError } from '../errors.ts';
@@ -13,7 +14,17 @@ import { cutText } from '../render/post.ts';
 import type { PostContent } from '../repositories/posts.ts';
 
 /** What the feed services need from the job queues. */
-export type FeedJobs = Pick<Jobs, 'enqueuePublish' | 'schedulePolls' | 'unschedulePolls' | 'refreshAnnouncement'>;
+export type FeedJobs = Pick<
+  Jobs,
+  | 'enqueuePublish'
+  | 'schedulePolls'
+  | 'unschedulePolls'
+  | 'refreshAnnouncement'
+  | 'requestPoll'
+  | 'enqueuePushDelivery'
+  | 'schedulePushMaintenance'
+  | 'unschedulePushMaintenance'
+>;
 
 /** The feed services' part of the AppContext; queue work goes through `jobs` (src/services/jobs.ts). */
 export type FeedContext = Pick<AppContext, 'db' | 'discord' | 'log' | 'config'> & { jobs: FeedJobs };
@@ -77,7 +88,8 @@ export function postContent(draft: PostDraft): PostContent {
 export async function fetchAndParse(ctx: Pick<FeedContext, 'config'>, url: string, validators: { etag?: string | null; lastModified?: string | null } = {}) {
   const fetched = await fetchFeed(url, validators, fetchOptions(ctx.config));
   if (fetched.status === 'not-modified') return { status: 'not-modified' as const };
-  const feed = parseFeed(fetched.body, fetched.finalUrl);
+  const parsed = parseFeed(fetched.body, fetched.finalUrl);
+  const feed = { ...parsed, push: mergeLinks(fetched.links, parsed.push) };
   return { status: 'ok' as const, httpStatus: fetched.httpStatus, feed, etag: fetched.etag, lastModified: fetched.lastModified };
 }
 

@@ -20,6 +20,7 @@ import { checkFeedChannel, checkFeedOptions, type FeedOptionsInput } from './fee
 import { countPostStatesByFeed, getPost, listAnnouncedPostIdsOfFeed, listPosts, type Post, type PublishState } from '../repositories/posts.ts';
 import { setFeedIdentity } from './feed-identity.ts';
 import { countKeys, holdBackFlood, isFlood, matchItems, storeItems, type StoredItems } from './feed-poll.ts';
+import { ensureHookToken, pollIntervalOf, syncPush, unsubscribeFeed } from './push.ts';
 import { fetchAndParse, feedUserError, newestFirst, normaliseUrl, unexpectedReason, type FeedContext } from './feed-source.ts';
 
 export const MAX_BACKFILL = 10;
@@ -143,12 +144,15 @@ export async function addFeed(
   let queueError: string | undefined;
   try {
     for (const post of queued) await ctx.jobs.enqueuePublish(post.id);
-    await ctx.jobs.schedulePolls((await getFeed(ctx.db, feed.id))!);
+    await ctx.jobs.schedulePolls((await getFeed(ctx.db, feed.id))!, await pollIntervalOf(ctx, feed.id));
   } catch (error) {
     // The feed and its pending posts are saved; every worker start queues unfinished posts and polls again.
     queueError = error instanceof Error ? error.message : String(error);
     ctx.log.warn({ err: error, feedId: feed.id }, 'feed saved, but the job queue could not be reached');
   }
+  // Push: the feed's publish hook, and a WebSub subscription when it names a hub (failures are recorded, never thrown).
+  await ensureHookToken(ctx, feed.id);
+  await syncPush(ctx, feed.id, parsed.push).catch((err) => ctx.log.warn({ err, feedId: feed.id }, 'could not set up the websub subscription'));
   ctx.log.info(
     { feedId: feed.id, url, channelId: channel.id, items: parsed.items.length, queued: queued.length, held: held.length, created, resumed },
     'feed added',
@@ -189,6 +193,7 @@ export async function removeFeed(ctx: FeedContext, guildId: string, ref: string)
   await ctx.jobs
     .unschedulePolls(feed.id)
     .catch((err) => ctx.log.warn({ err, feedId: feed.id }, 'could not remove the poll scheduler (the poll skips removed feeds)'));
+  await unsubscribeFeed(ctx, feed.id).catch((err) => ctx.log.warn({ err, feedId: feed.id }, 'could not end the websub subscription'));
   ctx.log.info({ feedId: feed.id, url: feed.url }, 'feed removed');
   return (await getFeed(ctx.db, feed.id))!;
 }

@@ -5,8 +5,15 @@ import type { Feed } from '../repositories/feeds.ts';
 export interface Jobs {
   /** One publish job per post (deterministic id); a finished job with the same id is replaced. */
   enqueuePublish(postId: string): Promise<void>;
-  /** The feed's poll scheduler (created or updated). */
-  schedulePolls(feed: Feed): Promise<void>;
+  /** The feed's poll scheduler (created or updated), every `intervalSeconds` (default FEED_POLL_INTERVAL_SECONDS). */
+  schedulePolls(feed: Feed, intervalSeconds?: number): Promise<void>;
+  /** Poll one feed now (a publish hook call): one waiting job per feed at most, further requests join it. */
+  requestPoll(feedId: string): Promise<void>;
+  /** Process a WebSub content distribution of a feed (deduplicated by its bytes: a replay joins the first). */
+  enqueuePushDelivery(feedId: string, body: string): Promise<void>;
+  /** The feed's WebSub maintenance scheduler (renewal, lapse, retries), every `everySeconds`. */
+  schedulePushMaintenance(feedId: string, everySeconds: number): Promise<void>;
+  unschedulePushMaintenance(feedId: string): Promise<void>;
   unschedulePolls(feedId: string): Promise<void>;
   /** A post changed (an edit, its rating, its web setting): bring its announcement and thread name up to date (debounced). */
   refreshAnnouncement(postId: string): Promise<void>;

@@ -26,6 +26,8 @@ export interface StartBotOptions {
   databaseUrl: string;
   role?: 'start' | 'bot' | 'worker' | 'web';
   env?: Record<string, string>;
+  /** How long the bot may take to say it is running (default 30 s). */
+  readyTimeoutMs?: number;
   /** Share a queue prefix between processes of one test (workers and bots). */
   queuePrefix?: string;
   /** Wait for this output before resolving (default: 'blogcord is running'). */
@@ -125,7 +127,7 @@ export async function startBot(opts: StartBotOptions): Promise<BotProcess> {
     },
   };
   running.add(bot);
-  if (opts.readyPattern !== null) await bot.waitForOutput(opts.readyPattern ?? /blogcord is running/, 30_000);
+  if (opts.readyPattern !== null) await bot.waitForOutput(opts.readyPattern ?? /blogcord is running/, opts.readyTimeoutMs ?? 30_000);
   return bot;
 }
 

@@ -97,13 +97,31 @@ export class FakeJobs implements FeedJobs {
   async enqueuePublish(postId: string) {
     this.published.push(postId);
   }
-  async schedulePolls(feed: { id: string }) {
+  async schedulePolls(feed: { id: string }, intervalSeconds?: number) {
     this.scheduled.push(feed.id);
+    this.intervals.set(feed.id, intervalSeconds);
   }
   async unschedulePolls(feedId: string) {
     this.unscheduled.push(feedId);
   }
   async refreshAnnouncement(postId: string) {
     this.refreshed.push(postId);
+  }
+  /** Poll intervals asked for, per feed (the last one wins; undefined = the normal interval). */
+  intervals = new Map<string, number | undefined>();
+  polls: string[] = [];
+  deliveries: Array<{ feedId: string; body: string }> = [];
+  maintenance = new Map<string, number>();
+  async requestPoll(feedId: string) {
+    this.polls.push(feedId);
+  }
+  async enqueuePushDelivery(feedId: string, body: string) {
+    this.deliveries.push({ feedId, body });
+  }
+  async schedulePushMaintenance(feedId: string, everySeconds: number) {
+    this.maintenance.set(feedId, everySeconds);
+  }
+  async unschedulePushMaintenance(feedId: string) {
+    this.maintenance.delete(feedId);
   }
 }

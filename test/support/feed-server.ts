@@ -31,6 +31,8 @@ export interface FeedServer {
   title: string;
   /** When set, /rss and /atom answer this HTTP status instead of the feed. */
   failWith: number | null;
+  /** When set, /rss and /atom name this WebSub hub (and themselves as rel="self") in a Link header. */
+  hub: string | null;
   readonly requests: Array<{ path: string; ifNoneMatch: string | null; userAgent: string | null; status: number }>;
   close(): Promise<void>;
 }
@@ -100,6 +102,7 @@ export async function startFeedServer(opts: { items?: TestFeedItem[]; title?: st
     items: opts.items ?? [],
     title: opts.title ?? 'The Test Blog',
     failWith: null as number | null,
+    hub: null as string | null,
   };
   const requests: FeedServer['requests'] = [];
 
@@ -111,7 +114,10 @@ export async function startFeedServer(opts: { items?: TestFeedItem[]; title?: st
       .digest('hex')
       .slice(0, 16)}"`;
     if (req.headers['if-none-match'] === etag) return void res.writeHead(304, { etag }).end();
-    res.writeHead(200, { 'content-type': kind === 'rss' ? 'application/rss+xml; charset=utf-8' : 'application/atom+xml; charset=utf-8', etag }).end(body);
+    const link = state.hub ? { link: `<${state.hub}>; rel="hub", <${baseUrl}/${kind}>; rel="self"` } : {};
+    res
+      .writeHead(200, { 'content-type': kind === 'rss' ? 'application/rss+xml; charset=utf-8' : 'application/atom+xml; charset=utf-8', etag, ...link })
+      .end(body);
   };
 
   const server: Server = createServer((req, res) => {
@@ -178,6 +184,12 @@ export async function startFeedServer(opts: { items?: TestFeedItem[]; title?: st
     },
     set title(v) {
       state.title = v;
+    },
+    get hub() {
+      return state.hub;
+    },
+    set hub(v) {
+      state.hub = v;
     },
     get failWith() {
       return state.failWith;
