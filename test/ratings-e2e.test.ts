@@ -1,5 +1,6 @@
 // Issue 6 end to end: keycap reactions in the local Discord emulator → ratings stored by the real bot process
 // (`blogcord start`), the announcement edited (debounced), the recount after downtime, a reaction storm.
+import { KEYCAPS } from '../src/domain/rating.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,6 @@ import { exportJson, startBot, stopAllBots, type BotProcess } from './support/bo
 import { createTestDb, type TestDb } from './support/db.ts';
 import { DEFAULT_BOT_PERMISSIONS, startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
 
-const KEYCAPS = ['1️⃣', '2️⃣', '3️⃣', '4️⃣', '5️⃣'] as const;
 const REFRESH_MS = 1000;
 const STORM_PEOPLE = Array.from({ length: 20 }, (_, i) => `storm${i}`);
 

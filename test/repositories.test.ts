@@ -19,16 +19,8 @@ import {
   upsertPostFromFeed,
   type PostContent,
 } from '../src/repositories/posts.ts';
-import {
-  getRating,
-  getRatingSummaries,
-  getRatingSummary,
-  getRatingsOf,
-  listRatings,
-  removeRatings,
-  setRating,
-  writeRatings,
-} from '../src/repositories/ratings.ts';
+import { getRatingSummaries, getRatingSummary, getRatingsOf, listRatings, removeRatings, writeRatings } from '../src/repositories/ratings.ts';
+import { getRating, setRating } from './support/ratings.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { rejects } from './support/assert.ts';
 import { snowflake } from './support/snowflake.ts';

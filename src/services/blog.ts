@@ -1,12 +1,13 @@
 // Serving posts back: the one place that assembles a post with its rating, reply count, Discord links and
 // comment tree. `/blog` (commands/blog.ts) and the HTTP API (src/http/) both read posts through here, so
 // the server and the blog always show the same numbers.
+import type { RatingSummary } from '../domain/rating.ts';
 import type { Db } from '../db/index.ts';
 import { stripControls } from '../feeds/clean.ts';
 import { countReplies, listComments } from '../repositories/comments.ts';
 import { getFeed } from '../repositories/feeds.ts';
 import { getPost, listPosts, type Post } from '../repositories/posts.ts';
-import { getRatingSummaries, guildMeanRating, type RatingSummary } from '../repositories/ratings.ts';
+import { getRatingSummaries, guildMeanRating } from '../repositories/ratings.ts';
 import { findPostsByTitle, findServedPostByUrl, searchPosts, SERVED_STATES, searchTokens } from '../repositories/search.ts';
 import { plainText } from '../render/markdown.ts';
 import { stripBidi } from '../render/post.ts';

@@ -2,10 +2,10 @@
 // the erasure of a member ("/privacy forget"). The choice is applied where the web answer is built
 // (`presentForWeb`), so it holds at once for everything stored and for the future; a forgotten member is kept
 // out of ratings by a per-server list of keyed hashes (`forgottenRaters`, `forgottenUsers`).
+import { KEYCAPS } from '../domain/rating.ts';
 import { createHmac } from 'node:crypto';
 import type { Db } from '../db/index.ts';
 import type { Logger } from '../logger.ts';
-import { RATING_EMOJIS } from '../render/post.ts';
 import type { Comment } from '../repositories/comments.ts';
 import {
   eraseMember,
@@ -195,7 +195,7 @@ export async function forgetMember(
   };
   const deniedChannels = new Set<string>();
   for (const r of erased.erasedRatings) {
-    const emoji = RATING_EMOJIS[r.stars - 1];
+    const emoji = KEYCAPS[r.stars - 1];
     if (!r.channelId || !r.messageId || !emoji) continue;
     if (!ctx.discord || deniedChannels.has(r.channelId)) {
       result.reactionsLeft++;

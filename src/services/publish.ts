@@ -6,13 +6,14 @@
 //
 // A Discord error that will not heal by retrying (missing access or permission, unknown channel or message,
 // invalid form body) or the last attempt failing → 'failed' with a readable reason; never dropped.
+import { KEYCAPS } from '../domain/rating.ts';
 import { ChannelType, type APIChannel } from 'discord-api-types/v10';
 import type { AppContext } from '../context.ts';
 import { UserError } from '../errors.ts';
 import { canonicalLink } from '../feeds/canonical-link.ts';
 import { FeedError } from '../feeds/errors.ts';
 import type { ParsedFeed } from '../feeds/types.ts';
-import { threadName, RATING_EMOJIS } from '../render/post.ts';
+import { threadName } from '../render/post.ts';
 import { getFeed, listFeeds } from '../repositories/feeds.ts';
 import { stableId } from '../repositories/ids.ts';
 import {
@@ -153,7 +154,7 @@ export async function publishPost(ctx: PublishContext, postId: string, { lastAtt
         case 'threaded': {
           step = 'adding the rating reactions';
           // Each PUT of the bot's own reaction is idempotent: a retry adds only what is missing.
-          for (const emoji of RATING_EMOJIS) await ctx.discord.addReaction(post.channelId!, post.messageId!, emoji);
+          for (const emoji of KEYCAPS) await ctx.discord.addReaction(post.channelId!, post.messageId!, emoji);
           await setPublishState(ctx.db, post.id, { state: 'published', failureReason: null });
           log.info('published');
           return { state: 'published', post: await getPost(ctx.db, postId) };

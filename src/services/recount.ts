@@ -1,12 +1,12 @@
 // Recount: make the stored ratings of recent announcements match the keycap reactions Discord shows,
 // exactly. It repairs whatever the gateway did not deliver (downtime, a missed event) and settles people
 // who hold several keycaps.
+import { KEYCAP_OF, type Stars } from '../domain/rating.ts';
 import type { AppContext } from '../context.ts';
 import { getPost, listAnnouncedPostsSince, type Post } from '../repositories/posts.ts';
-import { listRatings, removeRatingIfUnchanged, setRatingIfUnchanged, type RatingSnapshot, type Stars } from '../repositories/ratings.ts';
+import { listRatings, removeRatingIfUnchanged, setRatingIfUnchanged, type RatingSnapshot } from '../repositories/ratings.ts';
 import { DiscordRequestError, REACTION_KINDS, type DiscordPort } from './discord-port.ts';
 import { forgottenUsers } from './privacy.ts';
-import { KEYCAP_OF } from './ratings.ts';
 
 export type RecountContext = Pick<AppContext, 'db' | 'discord' | 'log'>;
 
