@@ -6,11 +6,11 @@ import { decodeFeedBytes } from './charset.ts';
 import { FeedError } from './errors.ts';
 import { guardedLookup, isPublicAddress, privateAddressError } from './guard.ts';
 import type { FetchFeedOptions, FetchFeedResult, FetchFeedValidators } from './types.ts';
+import { USER_AGENT } from './user-agent.ts';
 
 export const DEFAULT_FEED_TIMEOUT_MS = 20_000;
 export const DEFAULT_FEED_MAX_BYTES = 5 * 1024 * 1024;
 export const MAX_REDIRECTS = 5;
-export const DEFAULT_USER_AGENT = 'blogcord/0.1 (+https://github.com/blogcord/blogcord)';
 
 const ACCEPT =
   'application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5';
@@ -172,7 +172,7 @@ export async function fetchFeed(url: string, validators: FetchFeedValidators, op
   }, timeoutMs);
 
   const headers: Record<string, string> = {
-    'user-agent': opts.userAgent || DEFAULT_USER_AGENT,
+    'user-agent': opts.userAgent || USER_AGENT,
     accept: ACCEPT,
     'accept-encoding': 'gzip, deflate, br',
   };

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { withTransaction, type Db } from '../db/index.ts';
+import { withoutJit, type Db } from '../db/index.ts';
 import { emptySummary, isStars, type RatingSummary, type Stars } from '../domain/rating.ts';
 import { relation } from './relation.ts';
 
@@ -103,22 +103,15 @@ export async function getRatingSummary(db: Db, postId: string): Promise<RatingSu
 
 /** The mean of a server's ratings updated since `sinceIso` (the digest's prior C), or null when there are none. */
 export async function guildMeanRating(db: Db, guildId: string, sinceIso: string): Promise<number | null> {
-  // One range scan of the covering index ratings(guild_id, updated_at, post_id, stars) (migration 004). On
-  // PostgreSQL with JIT off: compiling this million-row aggregate costs more than running it.
-  const query = (d: Db) =>
+  // One range scan of the covering index ratings(guild_id, updated_at, post_id, stars) (migration 004).
+  const row = await withoutJit(db, (d) =>
     d.kysely
       .selectFrom('ratings')
       .select([(eb) => eb.fn.sum<number>('stars').as('sum'), (eb) => eb.fn.countAll<number>().as('n')])
       .where('guild_id', '=', guildId)
       .where('updated_at', '>=', sinceIso)
-      .executeTakeFirst();
-  const row =
-    db.dialect === 'postgres'
-      ? await withTransaction(db, async (tx) => {
-          await sql`set local jit = off`.execute(tx.kysely);
-          return query(tx);
-        })
-      : await query(db);
+      .executeTakeFirst(),
+  );
   const n = Number(row?.n ?? 0);
   return n > 0 ? Number(row?.sum) / n : null;
 }

@@ -6,7 +6,7 @@ import { countReplies } from '../repositories/comments.ts';
 import { getFeed } from '../repositories/feeds.ts';
 import { closeDiscussions, getPost, type Post } from '../repositories/posts.ts';
 import { getRatingSummary } from '../repositories/ratings.ts';
-import { DiscordRequestError } from './discord-port.ts';
+import { isGone } from './discord-port.ts';
 
 /**
  * The announcement of a stored post as it should look now: its content, rating and reply count, and, while its feed
@@ -48,7 +48,7 @@ export async function refreshAnnouncement(ctx: Pick<AppContext, 'db' | 'discord'
       allowed_mentions: { parse: [] },
     });
   } catch (error) {
-    if (error instanceof DiscordRequestError && (error.code === 10008 || error.code === 10003)) {
+    if (isGone(error)) {
       ctx.log.warn({ postId, messageId: post.messageId }, 'the announcement was deleted in Discord; not refreshing it, its discussion is closed on the web');
       await closeDiscussions(ctx.db, { messageIds: [post.messageId] }, new Date().toISOString());
       return 'gone';

@@ -6,8 +6,9 @@
 //
 // A Discord error that will not heal by retrying (missing access or permission, unknown channel or message,
 // invalid form body) or the last attempt failing → 'failed' with a readable reason; never dropped.
+import { discordLink } from '../render/discord-link.ts';
 import { KEYCAPS } from '../domain/rating.ts';
-import { ChannelType, type APIChannel } from 'discord-api-types/v10';
+import { ChannelType, RESTJSONErrorCodes, type APIChannel } from 'discord-api-types/v10';
 import type { AppContext } from '../context.ts';
 import { UserError } from '../errors.ts';
 import { canonicalLink } from '../feeds/canonical-link.ts';
@@ -42,20 +43,21 @@ export interface PublishFailure {
 }
 
 const PERMANENT_CODES: Record<number, string> = {
-  10003: 'the channel no longer exists (Unknown Channel)',
-  10008: 'the announcement message was deleted in Discord before it was finished (Unknown Message)',
-  50001: 'blogcord cannot see the channel (Missing Access): give it View Channel and Send Messages there',
-  50013:
+  [RESTJSONErrorCodes.UnknownChannel]: 'the channel no longer exists (Unknown Channel)',
+  [RESTJSONErrorCodes.UnknownMessage]: 'the announcement message was deleted in Discord before it was finished (Unknown Message)',
+  [RESTJSONErrorCodes.MissingAccess]: 'blogcord cannot see the channel (Missing Access): give it View Channel and Send Messages there',
+  [RESTJSONErrorCodes.MissingPermissions]:
     'blogcord lacks a permission in the channel (Missing Permissions): it needs Send Messages, Embed Links, Create Public Threads (Create Posts in a forum), Send Messages in Threads and Add Reactions',
-  50035: 'Discord refused the announcement as invalid (Invalid Form Body)',
-  50008: 'the channel does not accept messages (Cannot send messages in a non-text channel)',
+  [RESTJSONErrorCodes.InvalidFormBodyOrContentType]: 'Discord refused the announcement as invalid (Invalid Form Body)',
+  [RESTJSONErrorCodes.CannotSendMessagesInNonTextChannel]: 'the channel does not accept messages (Cannot send messages in a non-text channel)',
 };
 
 /** Whether a failed step can heal by retrying, and what to tell an admin. */
 export function classifyPublishError(error: unknown, step = 'publishing'): PublishFailure {
   if (error instanceof DiscordRequestError) {
     const known = PERMANENT_CODES[error.code];
-    if (known) return { permanent: true, reason: `${step}: ${known}${error.code === 50035 ? `: ${error.message}` : ''}` };
+    if (known)
+      return { permanent: true, reason: `${step}: ${known}${error.code === RESTJSONErrorCodes.InvalidFormBodyOrContentType ? `: ${error.message}` : ''}` };
     // Rate limits and server errors heal; any other 4xx is a request Discord will refuse again.
     if (error.status === 429 || error.status >= 500 || error.status === 0)
       return { permanent: false, reason: `${step}: Discord answered ${error.status || 'nothing'} (${error.message})` };
@@ -118,7 +120,7 @@ export async function publishPost(ctx: PublishContext, postId: string, { lastAtt
           step = 'announcing';
           const channelId = feed?.channelId;
           const target = channelId ? publishTarget(await ctx.discord.getChannel(channelId)) : null;
-          if (!target) throw new DiscordRequestError('Unknown Channel', 10003, 404);
+          if (!target) throw new DiscordRequestError('Unknown Channel', RESTJSONErrorCodes.UnknownChannel, 404);
           const payload = await announcementPayload(ctx.db, post);
           if (target.kind === 'text') {
             const message = await ctx.discord.createMessage(target.channelId, {
@@ -180,9 +182,7 @@ export async function publishPost(ctx: PublishContext, postId: string, { lastAtt
 /** A link to a post's announcement in Discord. */
 export function announcementLink(guildId: string, post: Pick<Post, 'channelId' | 'messageId' | 'threadId'>): string | null {
   if (!post.channelId) return null;
-  return post.messageId && post.messageId !== post.channelId
-    ? `https://discord.com/channels/${guildId}/${post.channelId}/${post.messageId}`
-    : `https://discord.com/channels/${guildId}/${post.channelId}`;
+  return discordLink(guildId, post.channelId, post.messageId);
 }
 
 export type PublishNowResult = { status: 'already-published'; post: Post; link: string | null } | { status: 'queued'; post: Post };

@@ -5,7 +5,7 @@ import { KEYCAPS, KEYCAP_OF, keycapStars, type EmojiLike, type Stars } from '../
 import type { Db, RootDb } from '../db/index.ts';
 import type { Logger } from '../logger.ts';
 import { getRatingsOf, removeRatings, writeRatings, type Rating, type RatingKey } from '../repositories/ratings.ts';
-import { DiscordRequestError, type DiscordPort } from './discord-port.ts';
+import { isDenied, isGone, type DiscordPort } from './discord-port.ts';
 import { forgottenRaters } from './privacy.ts';
 
 // The rules:
@@ -181,7 +181,7 @@ export function followUp(
   if (event.kind === 'remove-emoji') return restoreOwnKeycaps(ctx, event, [KEYCAP_OF[keycapStars(event.emoji)!]]);
   if (event.kind !== 'add' || outcome.result !== 'rated' || !outcome.removedPreviousReaction || outcome.previous === null) return;
   void ctx.discord.removeUserReaction(event.channelId, event.messageId, KEYCAP_OF[outcome.previous], event.userId).catch((err: unknown) => {
-    const known = err instanceof DiscordRequestError && [10008, 10003, 10014, 50001, 50013].includes(err.code);
+    const known = isGone(err) || isDenied(err);
     ctx.log[known ? 'info' : 'warn'](
       { err, postId, messageId: event.messageId, userId: event.userId },
       'could not remove the previous rating reaction (the recount settles it)',
