@@ -1,5 +1,5 @@
 // The layering of docs/architecture.md, checked by `npm run lint` (dependency-cruiser):
-// commands, listeners, jobs and http → services → repositories, render, feeds → db. No cycles.
+// commands, listeners, jobs and http → services → repositories, render, feeds → db; src/domain below them all. No cycles.
 const layer = (path) => ({ path });
 module.exports = {
   forbidden: [
@@ -10,6 +10,13 @@ module.exports = {
       comment: 'db, repositories, render and feeds never reach up into the layers that use them',
       from: layer('^src/(db|repositories|render|feeds)/'),
       to: layer('^(commands/|src/(services|jobs|discord|http)/|src/(app|main|context|setup)\\.ts)'),
+    },
+    {
+      name: 'domain-at-the-bottom',
+      severity: 'error',
+      comment: 'src/domain holds what every layer means by a word (a rating, a keycap): it imports nothing of the project',
+      from: layer('^src/domain/'),
+      to: layer('^(commands/|src/(?!domain/))'),
     },
     {
       name: 'services-below-entry-points',

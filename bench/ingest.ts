@@ -2,6 +2,7 @@
 // bot process; events per second until all are committed, the bot's peak memory. Then a paced stream (a busy
 // server, BENCH_PACED_RATE events/s) gives the event-to-commit latency.
 // Beside it, the ceiling: a bare discord.js client receiving the same stream with no handlers.
+import { KEYCAPS } from '../src/domain/rating.ts';
 import { spawn } from 'node:child_process';
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,6 @@ import type { APIUser } from 'discord-api-types/v10';
 import { startDiscordEmulator, type StormEvent } from '../emulator/index.ts';
 import { percentile, report } from './figures.ts';
 
-const KEYCAPS = ['1️⃣', '2️⃣', '3️⃣', '4️⃣', '5️⃣'];
 const POSTS = 100;
 const BATCH = 2000;
 

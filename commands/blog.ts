@@ -91,7 +91,7 @@ export function latestMessage(posts: PostSummaryView[]): Payload {
   });
 }
 
-const quoted = (query: string) => `“${neutraliseMentions(cutText(query, 100)).replace(/[*_~`|\\]/g, '\\$&')}”`;
+const quoted = (query: string) => `“${escapeMarkdown(cutText(query, 100))}”`;
 
 export function searchMessage(query: string, posts: PostSummaryView[]): Payload {
   if (!hasSearchWords(query)) return text(`There is nothing to search for in ${quoted(query)}: type a word of a title or summary.`);

@@ -1,6 +1,7 @@
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/command.ts';
 import { currentPost } from '../src/services/feeds.ts';
+import { escapeMarkdown } from '../src/render/markdown.ts';
 import { announcementLink, publishNow } from '../src/services/publish.ts';
 
 /** How long /publish waits for the worker before answering "queued". */
@@ -33,8 +34,8 @@ export default {
       post.publishState === 'published'
         ? `Published: ${announcementLink(guildId, post)}`
         : post.publishState === 'failed'
-          ? `Publishing **${post.title.replace(/[*_~`|]/g, '\\$&')}** failed: ${post.failureReason ?? 'unknown reason'}`
-          : `**${post.title.replace(/[*_~`|]/g, '\\$&')}** is queued and will appear shortly.`;
+          ? `Publishing **${escapeMarkdown(post.title)}** failed: ${post.failureReason ?? 'unknown reason'}`
+          : `**${escapeMarkdown(post.title)}** is queued and will appear shortly.`;
     await interaction.editReply({ content: content.slice(0, 2000), allowedMentions: { parse: [] } });
   },
 } satisfies Command;

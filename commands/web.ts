@@ -1,9 +1,10 @@
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import type { Command } from '../src/discord/command.ts';
 import { cutText, shownUrl } from '../src/render/post.ts';
+import { escapeMarkdown } from '../src/render/markdown.ts';
 import { guildFeeds, setWeb, webStatus, widgetSnippet, type Feed, type WebChange, type WebStatus } from '../src/services/web.ts';
 
-const feedName = (feed: Feed): string => `**${cutText(feed.title ?? feed.url, 120).replace(/[*_~`|\\]/g, '\\$&')}** (${shownUrl(feed.url, 200)})`;
+const feedName = (feed: Feed): string => `**${escapeMarkdown(cutText(feed.title ?? feed.url, 120))}** (${shownUrl(feed.url, 200)})`;
 
 /** The answer to /web enable and /web disable. */
 export function webChangeReply(r: WebChange): string {

@@ -5,9 +5,6 @@ import type { APIMessage } from 'discord-api-types/v10';
 import type { CommandResult, DiscordEmulator, EmulatorUserOptions } from '../emulator/index.ts';
 import type { SeedComment } from './seed.ts';
 
-/** The command that shows a server's feeds; `/feed status` replaces `/feed list` in one line once it exists. */
-export const FEED_OVERVIEW_SUBCOMMAND = 'list';
-
 export const ADMIN = 'rink';
 export const CHANNEL = 'posts';
 const RATERS = ['bram', 'yuxin'];
@@ -129,5 +126,5 @@ export async function playStory(
   const post = choices[0];
   if (!post) throw new Error('/blog show found no post for "wechat"');
   await run(ADMIN, 'blog', { subcommand: 'show', options: { post: String(post.value) } }, `/blog show post:${post.name}`);
-  await run(ADMIN, 'feed', { subcommand: FEED_OVERVIEW_SUBCOMMAND });
+  await run(ADMIN, 'feed', { subcommand: 'status', options: { feed: opts.feedUrl } });
 }

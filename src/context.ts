@@ -6,7 +6,7 @@ import type { Logger } from './logger.ts';
 import type { DiscordPort } from './services/discord-port.ts';
 import type { Jobs } from './services/jobs.ts';
 import type { Mirror } from './services/mirror.ts';
-import type { ReactionProcessor } from './services/ratings.ts';
+import type { ReactionProcessor } from './services/reaction-processor.ts';
 
 /** What commands, listeners and job processors are handed: the process's shared handles. */
 export interface AppContext {

@@ -208,8 +208,6 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-export { USER_AGENT } from './feeds/user-agent.ts';
-
 // Errors a person can act on are printed as a message; anything else with its stack.
 const EXPECTED_ERRORS = new Set([
   'ConfigError',

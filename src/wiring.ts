@@ -4,7 +4,7 @@ import type { AppContext } from './context.ts';
 import { closeDiscussions } from './repositories/posts.ts';
 import { CommentWriter, type CommentWriterOptions } from './services/comment-writer.ts';
 import { Mirror, PostThreadCache } from './services/mirror.ts';
-import { ReactionProcessor } from './services/ratings.ts';
+import { ReactionProcessor } from './services/reaction-processor.ts';
 
 /**
  * The mirror: the micro-batching comment writer (an announcement refresh after each flush, a full catch-up of the

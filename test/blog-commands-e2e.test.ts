@@ -17,7 +17,7 @@ import { commandDefinitions } from '../src/discord/definitions.ts';
 import { validateMessagePayload } from '../src/render/limits.ts';
 import { removeFeed, setFeedWeb, upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed, type Post } from '../src/repositories/posts.ts';
-import { setRating } from '../src/repositories/ratings.ts';
+import { setRating } from './support/ratings.ts';
 import type { PostSummaryView, PostView } from '../src/services/blog.ts';
 import { startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { createTestDb, type TestDb } from './support/db.ts';

@@ -147,7 +147,7 @@ test.after(async (ctx) => {
   }
 });
 
-test('the story on both panes: 22 replies, "5/5 (2 ratings)", the digest, /blog show and the feed list; Ctrl-C leaves nothing', async (ctx) => {
+test('the story on both panes: 22 replies, "5/5 (2 ratings)", the digest, /blog show and /feed status; Ctrl-C leaves nothing', async (ctx) => {
   const t0 = performance.now();
   const demo = startDemo();
   ctx.demos.push(demo);
@@ -192,7 +192,8 @@ test('the story on both panes: 22 replies, "5/5 (2 ratings)", the digest, /blog 
   assert.match(discord.text, '/feed add');
   assert.match(discord.text, '/web enable');
   assert.match(discord.text, '/blog show');
-  assert.match(discord.text, '/feed list');
+  assert.match(discord.text, '/feed status');
+  assert.match(discord.text, 'Last poll');
   assert.match(discord.text, '/digest now');
   assert.match(discord.text, 'Only you can see this');
 

@@ -5,6 +5,7 @@
  * and `blogcord digest render`. The image a person looks at is written to test-output/digest.png.
  * Run alone: npx tsx test/digest-look.test.ts
  */
+import { type Stars } from '../src/domain/rating.ts';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -20,7 +21,7 @@ import { upsertFeed } from '../src/repositories/feeds.ts';
 import { upsertGuildSettings } from '../src/repositories/guilds.ts';
 import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { setAppearance } from '../src/repositories/privacy.ts';
-import { setRating, type Stars } from '../src/repositories/ratings.ts';
+import { setRating } from './support/ratings.ts';
 import { collectDigest, postDigest } from '../src/services/digest.ts';
 import { periodDays, periodJustEnded, periodOfWeek, previousPeriod, type DigestPeriod } from '../src/services/digest-period.ts';
 import { loadConfig } from '../src/config.ts';

@@ -16,7 +16,9 @@ import { newVoices, windowActivity, windowComments, windowCounts, windowRatings 
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { eraseMember } from '../src/repositories/privacy.ts';
-import { getRating, removeRatingIfUnchanged, removeRatings, setRating, setRatingIfUnchanged, writeRatings, type Stars } from '../src/repositories/ratings.ts';
+import type { Stars } from '../src/domain/rating.ts';
+import { removeRatingIfUnchanged, removeRatings, setRatingIfUnchanged, writeRatings } from '../src/repositories/ratings.ts';
+import { getRating, setRating } from './support/ratings.ts';
 import { main } from '../src/main.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { snowflake } from './support/snowflake.ts';

@@ -11,7 +11,8 @@ import { upsertComments, type CommentInput } from '../src/repositories/comments.
 import { countParticipants } from '../src/repositories/digest-window.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { upsertPostFromFeed } from '../src/repositories/posts.ts';
-import { guildMeanRating, setRating, setRatingIfUnchanged } from '../src/repositories/ratings.ts';
+import { guildMeanRating, setRatingIfUnchanged } from '../src/repositories/ratings.ts';
+import { setRating } from './support/ratings.ts';
 import { rejects } from './support/assert.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { snowflake } from './support/snowflake.ts';

@@ -5,6 +5,7 @@
  * replies, some of them outside the window). Plus the prior's figures against guildMeanRating, and migration 005.
  * Run alone: npx tsx test/digest-window.test.ts
  */
+import { type Stars } from '../src/domain/rating.ts';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +17,8 @@ import { markCommentsDeleted, upsertComments } from '../src/repositories/comment
 import { commentsOutsideWindow, digestTotals, listActivePosts, windowComments, windowRatings, type ActivePost } from '../src/repositories/digest-window.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed, type PublishState } from '../src/repositories/posts.ts';
-import { guildMeanRating, setRating, type Stars } from '../src/repositories/ratings.ts';
+import { guildMeanRating } from '../src/repositories/ratings.ts';
+import { setRating } from './support/ratings.ts';
 import { collectDigest, PRIOR_DAYS, TOP_COUNT, topRated } from '../src/services/digest.ts';
 import { DEFAULT_PRIOR_MEAN, PRIOR_WEIGHT, rankTopRated } from '../src/services/ranking.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';

@@ -3,6 +3,7 @@
  * Discord's limits, and exactly-once posting with a fake DiscordPort that honours nonces.
  * Run alone: npx tsx test/digest.test.ts
  */
+import { type Stars } from '../src/domain/rating.ts';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UnrecoverableError, type Job } from 'bullmq';
@@ -22,7 +23,7 @@ import { getDigest, listDigests } from '../src/repositories/digest-runs.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { upsertGuildSettings } from '../src/repositories/guilds.ts';
 import { setPublishState, upsertPostFromFeed, type PublishState } from '../src/repositories/posts.ts';
-import { setRating, type Stars } from '../src/repositories/ratings.ts';
+import { setRating } from './support/ratings.ts';
 import { collectDigest, postDigest, previewDigest, DigestPostError } from '../src/services/digest.ts';
 import { digestSchedulerId, syncAllDigestSchedulers, syncDigestScheduler } from '../src/jobs/digest.ts';
 import { cronPattern, currentPeriodSoFar, periodJustEnded, type DigestPeriod, type DigestSchedule } from '../src/services/digest-period.ts';

@@ -9,7 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRest, RestDiscordPort } from '../src/discord/rest-port.ts';
 import { renderFeedStatus } from '../src/render/feed-status.ts';
-import { RATING_EMOJIS } from '../src/render/post.ts';
+import { KEYCAPS } from '../src/domain/rating.ts';
 import { getFeed, upsertFeed, type Feed } from '../src/repositories/feeds.ts';
 import { getPost, upsertPostFromFeed, type Post } from '../src/repositories/posts.ts';
 import { refreshAnnouncement } from '../src/services/announcement.ts';
@@ -115,7 +115,7 @@ for (const dialect of DIALECTS) {
     assert.is((exec[0]!.body as { avatar_url?: string }).avatar_url, 'https://blog1.example/favicon.ico');
     assert.equal((exec[0]!.body as { allowed_mentions?: unknown }).allowed_mentions, { parse: [] });
     assert.is(c.discord.thread(m.id).name, `Post 1 @everyone`);
-    for (const e of RATING_EMOJIS) assert.ok(c.discord.reactions(m.id).get(e)?.includes(botId(c)), e);
+    for (const e of KEYCAPS) assert.ok(c.discord.reactions(m.id).get(e)?.includes(botId(c)), e);
     const stored = (await getPost(c.t.db, post.id))!;
     assert.is(stored.webhookId, feed.webhookId);
     assert.is(stored.messageId, m.id);

@@ -10,7 +10,7 @@ import { commands } from '../commands/index.ts';
 import { commandDefinitions } from '../src/discord/definitions.ts';
 import { feedId, getFeed } from '../src/repositories/feeds.ts';
 import { listFeedPosts, type Post } from '../src/repositories/posts.ts';
-import { RATING_EMOJIS } from '../src/render/post.ts';
+import { KEYCAPS } from '../src/domain/rating.ts';
 import { eventually } from './support/assert.ts';
 import { startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
@@ -110,7 +110,7 @@ for (const dialect of DIALECTS) {
 
   e2e('edits of the announcement keep its content and never ping again', async (ctx) => {
     const m = titled(ctx, 'Post number 3')!;
-    await eventually(() => RATING_EMOJIS.every((e) => ctx.discord.reactions(m.id).get(e)?.includes(bot(ctx))), { timeout: 10_000, message: 'published' });
+    await eventually(() => KEYCAPS.every((e) => ctx.discord.reactions(m.id).get(e)?.includes(bot(ctx))), { timeout: 10_000, message: 'published' });
     await ctx.discord.react('bob', m, '4️⃣');
     const edited = (await eventually(() => (ctx.discord.message(m.id)?.embeds[0]?.fields?.[0]?.value.includes('4') ? ctx.discord.message(m.id) : undefined), {
       timeout: 10_000,

@@ -16,7 +16,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { commands } from '../commands/index.ts';
 import { commandDefinitions } from '../src/discord/definitions.ts';
-import { RATING_EMOJIS } from '../src/render/post.ts';
+import { KEYCAPS } from '../src/domain/rating.ts';
 import { eventually } from './support/assert.ts';
 import { startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { DIALECTS, createTestDb, type TestDb } from './support/db.ts';
@@ -87,7 +87,7 @@ for (const dialect of DIALECTS) {
     } catch {
       return false;
     }
-    return RATING_EMOJIS.every((e) => ctx.discord.reactions(m.id).get(e)?.includes(ctx.discord.botUser.id));
+    return KEYCAPS.every((e) => ctx.discord.reactions(m.id).get(e)?.includes(ctx.discord.botUser.id));
   };
 
   e2e('status after /feed add backfill:1: last poll, next poll, push placeholder, published and known-before-added counts', async (ctx) => {

@@ -119,7 +119,12 @@ test('property: a status always fits one message, for any title, error, counts a
           lastPoll: { outcome: 'failed', httpStatus: 500, durationMs: 12, items: null, at: feed.lastPolledAt! },
           nextPollAt: '2026-12-01T10:01:00.000Z',
           nextPollNote: null,
-          push: { on: false, detail: 'PUBLIC_URL is not set' },
+          push: {
+            on: false,
+            detail: 'PUBLIC_URL is not set',
+            lastDeliveryAt: '2026-12-01T09:00:00.000Z',
+            hook: { url: null, token: 'x'.repeat(32), lastCallAt: null },
+          },
           failures: { consecutive: 2, lastError: error },
           counts,
           failed: failed.map((t) => post({ title: t, failureReason: t, publishState: 'failed' })),

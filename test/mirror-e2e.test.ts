@@ -1,19 +1,15 @@
 // Issue 5 end to end: replies in a post's thread in the local Discord emulator → comments stored by the real
 // bot process (`blogcord start`): the seed discussion's reply tree, edits, deletions, bulk deletes, what is
 // not a comment, catch-up after downtime, a gateway drop, the reply count on the announcement.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { APIMessage } from 'discord-api-types/v10';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { listComments, type Comment } from '../src/repositories/comments.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { eventually } from './support/assert.ts';
-import { exportJson, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
-import { createTestDb, type TestDb } from './support/db.ts';
-import { startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
+import { exportJson, type BotProcess } from './support/bot.ts';
+import { e2eSuite, startE2eBot, type E2eContext } from './support/e2e.ts';
+import type { DiscordEmulator } from '../emulator/index.ts';
 import { loadSeed, type SeedComment } from './support/fixtures.ts';
 
 /** A 1×1 PNG: the emulator, like Discord, refuses an image/png upload that is not one. */
@@ -31,23 +27,15 @@ interface PostThread {
   announcementChannelId: string;
 }
 
-interface Ctx {
-  dir: string;
-  t: TestDb;
-  discord: DiscordEmulator;
+interface Ctx extends E2eContext {
   bot: BotProcess;
-  guildId: string;
   seedPost: PostThread;
   /** fixture id → Discord message id */
   idOf: Map<string, string>;
 }
 
-const test = suite<Ctx>('discussion mirror, end to end', {} as Ctx);
-
-test.before(async (ctx) => {
-  ctx.dir = mkdtempSync(join(tmpdir(), 'blogcord-mirror-'));
-  ctx.t = await createTestDb('sqlite', { file: join(ctx.dir, 'mirror.sqlite') });
-  ctx.discord = await startDiscordEmulator({
+const test = e2eSuite<Ctx>('discussion mirror, end to end', {
+  emulator: {
     guilds: [{ name: 'blog', channels: [{ name: 'posts' }, { name: 'forum', type: 'forum' }, { name: 'chat' }] }],
     users: [
       ...AUTHORS.map((author, i) => ({ username: `author${i}`, globalName: author })),
@@ -55,21 +43,13 @@ test.before(async (ctx) => {
       { username: 'bob' },
       { username: 'otherbot', bot: true },
     ],
-  });
-  ctx.guildId = ctx.discord.guild('blog').id;
-});
-
-test.after(async (ctx) => {
-  await stopAllBots();
-  await ctx.discord?.stop();
-  await ctx.t?.close();
-  if (ctx.dir) rmSync(ctx.dir, { recursive: true, force: true });
+  },
 });
 
 const botEnv = { ANNOUNCEMENT_REFRESH_MS: String(REFRESH_MS), SYNC_INTERVAL_SECONDS: '3600', RECOUNT_INTERVAL_SECONDS: '3600' };
 
 async function start(ctx: Ctx): Promise<BotProcess> {
-  const bot = await startBot({ discord: ctx.discord, databaseUrl: ctx.t.url, env: botEnv });
+  const bot = await startE2eBot(ctx, { env: botEnv });
   await bot.waitForOutput(/connected to Discord/);
   return bot;
 }

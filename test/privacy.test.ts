@@ -1,6 +1,7 @@
 // Member privacy (issue 16), on SQLite and PostgreSQL: how a member appears on the web (named, anonymous,
 // hidden), /privacy status's counts, /privacy forget (erasure, the forgotten list as keyed hashes, reactions),
 // and forgotten members kept out of live rating events and recounts. No Discord, no Redis.
+import { KEYCAP_OF, type Stars } from '../src/domain/rating.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +22,8 @@ import { applyOps } from '../src/services/comment-writer.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { getPost, setPublishState, upsertPostFromFeed, type Post } from '../src/repositories/posts.ts';
 import { getPrivacySecret } from '../src/repositories/privacy.ts';
-import { listRatings, setRating, type Stars } from '../src/repositories/ratings.ts';
+import { listRatings } from '../src/repositories/ratings.ts';
+import { setRating } from './support/ratings.ts';
 import { buildCommentTree, getPostView, type CommentNode } from '../src/services/blog.ts';
 import { DiscordRequestError, type DiscordPort } from '../src/services/discord-port.ts';
 import { exportData } from '../src/services/export.ts';
@@ -36,7 +38,8 @@ import {
   pseudonymOf,
   type Appearance,
 } from '../src/services/privacy.ts';
-import { AnnouncementIndex, KEYCAP_OF, ReactionProcessor, applyReactionEvent } from '../src/services/ratings.ts';
+import { AnnouncementIndex } from '../src/services/announcement-index.ts';
+import { ReactionProcessor } from '../src/services/reaction-processor.ts';
 import { recountPost } from '../src/services/recount.ts';
 import { runBlogcord } from './support/bot.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
@@ -388,10 +391,9 @@ for (const dialect of DIALECTS) {
       isBot: false,
       canManageMessages: true,
     });
-    assert.equal(await applyReactionEvent({ db: t.db, discord, log }, ev(alice, 5), index), { result: 'ignored', reason: 'forgotten' });
     const processor = new ReactionProcessor({ db: t.db, discord, log }, { ratingsChanged: () => {}, recountNeeded: () => {} }, { index });
+    assert.equal(await processor.submit(ev(alice, 5)), { result: 'ignored', reason: 'forgotten' });
     const outcomes = await Promise.all([processor.submit(ev(alice, 4)), processor.submit(ev(bob, 2)), processor.submit(ev(alice, 1))]);
-    await processor.close();
     assert.equal(
       outcomes.map((o) => o.result),
       ['ignored', 'rated', 'ignored'],
@@ -411,11 +413,8 @@ for (const dialect of DIALECTS) {
       ]),
       new Set([`${post.id}:${alice}`]),
     );
-    assert.is(
-      (await applyReactionEvent({ db: t.db, discord, log }, { ...ev(alice, 3), messageId: elsewhere.messageId!, channelId: elsewhere.channelId! }, index))
-        .result,
-      'rated',
-    );
+    assert.is((await processor.submit({ ...ev(alice, 3), messageId: elsewhere.messageId!, channelId: elsewhere.channelId! })).result, 'rated');
+    await processor.close();
   });
 
   test('GIVEN someone else’s forget button THEN it is refused and nothing is erased', async ({ t }) => {

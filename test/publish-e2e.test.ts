@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { commands } from '../commands/index.ts';
 import { commandDefinitions } from '../src/discord/definitions.ts';
-import { RATING_EMOJIS } from '../src/render/post.ts';
+import { KEYCAPS } from '../src/domain/rating.ts';
 import { eventually } from './support/assert.ts';
 import { startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
@@ -64,7 +64,7 @@ function complete(ctx: Ctx, m: APIMessage, threadId = m.id): boolean {
     return false;
   }
   const reactions = ctx.discord.reactions(m.id);
-  return RATING_EMOJIS.every((e) => reactions.get(e)?.includes(botId(ctx)));
+  return KEYCAPS.every((e) => reactions.get(e)?.includes(botId(ctx)));
 }
 
 const run = (ctx: Ctx, user: string, name: string, inv: Parameters<Emulator['runCommand']>[3]) =>

@@ -9,7 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { commands } from '../commands/index.ts';
 import { commandDefinitions } from '../src/discord/definitions.ts';
-import { RATING_EMOJIS } from '../src/render/post.ts';
+import { KEYCAPS } from '../src/domain/rating.ts';
 import { startDiscordEmulator } from '../emulator/index.ts';
 import { eventually } from './support/assert.ts';
 import { startBot, stopAllBots, type BotProcess } from './support/bot.ts';
@@ -77,7 +77,7 @@ for (const dialect of DIALECTS) {
     } catch {
       return false;
     }
-    return RATING_EMOJIS.every((e) => ctx.discord.reactions(m.id).get(e)?.includes(ctx.discord.botUser.id));
+    return KEYCAPS.every((e) => ctx.discord.reactions(m.id).get(e)?.includes(ctx.discord.botUser.id));
   };
   const topic = (ctx: Ctx) => ctx.feeds.url('/rss');
 

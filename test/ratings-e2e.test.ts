@@ -1,61 +1,41 @@
 // Issue 6 end to end: keycap reactions in the local Discord emulator → ratings stored by the real bot process
 // (`blogcord start`), the announcement edited (debounced), the recount after downtime, a reaction storm.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { KEYCAPS } from '../src/domain/rating.ts';
 import { PermissionFlagsBits, type APIMessage } from 'discord-api-types/v10';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { formatRating } from '../src/render/rating.ts';
 import { setPublishState, upsertPostFromFeed, type Post } from '../src/repositories/posts.ts';
 import { getRatingSummary, listRatings } from '../src/repositories/ratings.ts';
 import { eventually } from './support/assert.ts';
-import { exportJson, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
-import { createTestDb, type TestDb } from './support/db.ts';
-import { DEFAULT_BOT_PERMISSIONS, startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
+import { exportJson, type BotProcess } from './support/bot.ts';
+import { e2eSuite, startE2eBot, type E2eContext } from './support/e2e.ts';
+import { DEFAULT_BOT_PERMISSIONS, type DiscordEmulator } from '../emulator/index.ts';
 
-const KEYCAPS = ['1️⃣', '2️⃣', '3️⃣', '4️⃣', '5️⃣'] as const;
 const REFRESH_MS = 1000;
 const STORM_PEOPLE = Array.from({ length: 20 }, (_, i) => `storm${i}`);
 
-interface Ctx {
-  dir: string;
-  t: TestDb;
-  discord: DiscordEmulator;
-  bot: BotProcess;
-  guildId: string;
-  channelId: string;
-}
+type Ctx = E2eContext & { bot: BotProcess; channelId: string };
 
-const test = suite<Ctx>('ratings, end to end', {} as Ctx);
-
-test.before(async (ctx) => {
-  ctx.dir = mkdtempSync(join(tmpdir(), 'blogcord-ratings-'));
-  ctx.t = await createTestDb('sqlite', { file: join(ctx.dir, 'ratings.sqlite') });
-  ctx.discord = await startDiscordEmulator({
+const test = e2eSuite<Ctx>('ratings, end to end', {
+  emulator: {
     guilds: [{ name: 'blog', channels: [{ name: 'posts' }] }],
     users: [
       ...['alice', 'bob', 'carol', 'dave', 'eve', 'frank'].map((username) => ({ username })),
       { username: 'otherbot', bot: true },
       ...STORM_PEOPLE.map((username) => ({ username })),
     ],
-  });
-  ctx.guildId = ctx.discord.guild('blog').id;
-  ctx.channelId = ctx.discord.channel('posts').id;
+  },
 });
 
-test.after(async (ctx) => {
-  await stopAllBots();
-  await ctx.discord?.stop();
-  await ctx.t?.close();
-  if (ctx.dir) rmSync(ctx.dir, { recursive: true, force: true });
+test.before((ctx) => {
+  ctx.channelId = ctx.discord.channel('posts').id;
 });
 
 const botEnv = { ANNOUNCEMENT_REFRESH_MS: String(REFRESH_MS), RECOUNT_INTERVAL_SECONDS: '3600' };
 
 async function start(ctx: Ctx): Promise<BotProcess> {
-  const bot = await startBot({ discord: ctx.discord, databaseUrl: ctx.t.url, env: botEnv });
+  const bot = await startE2eBot(ctx, { env: botEnv });
   await ctx.discord.waitForReady({ timeout: 10_000 });
   await bot.waitForOutput(/connected to Discord/);
   return bot;

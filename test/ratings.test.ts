@@ -1,22 +1,18 @@
 // Ratings from keycap reactions: the service rules and the recount, on SQLite and PostgreSQL, with a fake
 // DiscordPort (no Discord, no Redis).
+import { KEYCAP_OF, keycapStars, type EmojiLike, type Stars } from '../src/domain/rating.ts';
 import { pino } from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { APIUser } from 'discord-api-types/v10';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { getPost, setPublishState, upsertPostFromFeed, type Post } from '../src/repositories/posts.ts';
-import { getRating, getRatingSummary, listRatings, removeRatingIfUnchanged, setRating, setRatingIfUnchanged, type Stars } from '../src/repositories/ratings.ts';
+import { getRatingSummary, listRatings, removeRatingIfUnchanged, setRatingIfUnchanged } from '../src/repositories/ratings.ts';
+import { getRating, setRating } from './support/ratings.ts';
 import { DiscordRequestError, type DiscordPort, type ReactionKind } from '../src/services/discord-port.ts';
-import {
-  AnnouncementIndex,
-  KEYCAP_OF,
-  ReactionProcessor,
-  applyReactionEvent,
-  keycapStars,
-  type EmojiLike,
-  type ReactionEvent,
-} from '../src/services/ratings.ts';
+import { AnnouncementIndex } from '../src/services/announcement-index.ts';
+import type { ReactionEvent } from '../src/services/rating-rules.ts';
+import { ReactionProcessor } from '../src/services/reaction-processor.ts';
 import { readKeycapReactors, recountPost, recountRecent, settledStars } from '../src/services/recount.ts';
 import { eventually, rejects } from './support/assert.ts';
 import { createTestDb, DIALECTS, flakyDb, type TestDb } from './support/db.ts';
@@ -518,12 +514,10 @@ for (const dialect of DIALECTS) {
     assert.is(await index.postIdOf(fresh), post.id, 'after it, the announcement is found');
     for (let i = 0; i < 5; i++) await index.postIdOf(snowflake());
     assert.is(index.size, 3, 'bounded');
-    // A real rule run with a fresh index finds it too.
-    const out = await applyReactionEvent(
-      { db: ctx.t.db, discord: ctx.discord, log },
-      add({ ...post, messageId: fresh }, snowflake(), '2️⃣'),
-      new AnnouncementIndex(ctx.t.db),
-    );
+    // A processor with a fresh index finds it too.
+    const processor = new ReactionProcessor({ db: ctx.t.db, discord: ctx.discord, log }, { ratingsChanged: () => {}, recountNeeded: () => {} });
+    const out = await processor.submit(add({ ...post, messageId: fresh }, snowflake(), '2️⃣'));
+    await processor.close();
     assert.is(out.result, 'rated');
   });
 

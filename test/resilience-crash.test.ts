@@ -15,7 +15,8 @@ import { eventually } from './support/assert.ts';
 import { exportJson, logLines, REDIS_URL, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { startDiscordEmulator, type DiscordEmulator, type StormEvent } from '../emulator/index.ts';
-import { KEYCAPS, mirrorDifferences, type WatchedPost } from './support/services.ts';
+import { KEYCAPS } from '../src/domain/rating.ts';
+import { mirrorDifferences, type WatchedPost } from './support/services.ts';
 
 const PEOPLE = Array.from({ length: 24 }, (_, i) => `person${i}`);
 const BURSTS = 12;

@@ -13,7 +13,7 @@ import { commands } from '../commands/index.ts';
 import { commandDefinitions } from '../src/discord/definitions.ts';
 import { createRedis } from '../src/redis.ts';
 import { periodKeyFromFooter } from '../src/render/digest.ts';
-import { RATING_EMOJIS } from '../src/render/post.ts';
+import { KEYCAPS } from '../src/domain/rating.ts';
 import { upsertGuildSettings } from '../src/repositories/guilds.ts';
 import { periodJustEnded } from '../src/services/digest-period.ts';
 import { exportData } from '../src/services/export.ts';
@@ -22,7 +22,7 @@ import { exportJson, REDIS_URL, startBot, stopAllBots, type BotProcess } from '.
 import { createTestDb, type TestDb } from './support/db.ts';
 import { startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
-import { KEYCAPS, mirrorDifferences, type WatchedPost } from './support/services.ts';
+import { mirrorDifferences, type WatchedPost } from './support/services.ts';
 
 const PEOPLE = Array.from({ length: 8 }, (_, i) => `person${i}`);
 const SCHEDULE = { day: 1, hour: 9, timezone: 'UTC' };
@@ -120,7 +120,7 @@ test('publishing, reactions, refreshes, interaction replies and the digest under
         } catch {
           return false;
         }
-        return RATING_EMOJIS.every((e) => d.reactions(m.id).get(e)?.includes(d.botUser.id));
+        return KEYCAPS.every((e) => d.reactions(m.id).get(e)?.includes(d.botUser.id));
       }),
     { timeout: 40_000, interval: 100, message: `3 complete announcements (have ${announcements(ctx).length})` },
   );

@@ -15,7 +15,8 @@ import { exportData } from '../src/services/export.ts';
 import { eventually } from './support/assert.ts';
 import { exportJson, logLines, REDIS_URL, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { startDiscordEmulator, type DiscordEmulator, type StormEvent } from '../emulator/index.ts';
-import { KEYCAPS, mirrorDifferences, startPrivatePostgres, type PrivatePostgres, type WatchedPost } from './support/services.ts';
+import { KEYCAPS } from '../src/domain/rating.ts';
+import { mirrorDifferences, startPrivatePostgres, type PrivatePostgres, type WatchedPost } from './support/services.ts';
 
 const PEOPLE = Array.from({ length: 20 }, (_, i) => `person${i}`);
 const OUTAGE_MS = 10_000;

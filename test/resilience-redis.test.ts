@@ -14,7 +14,7 @@ import { commands } from '../commands/index.ts';
 import { commandDefinitions } from '../src/discord/definitions.ts';
 import { createRedis } from '../src/redis.ts';
 import { periodKeyFromFooter } from '../src/render/digest.ts';
-import { RATING_EMOJIS } from '../src/render/post.ts';
+import { KEYCAPS } from '../src/domain/rating.ts';
 import { upsertGuildSettings } from '../src/repositories/guilds.ts';
 import { periodJustEnded } from '../src/services/digest-period.ts';
 import { eventually } from './support/assert.ts';
@@ -66,7 +66,7 @@ const complete = (ctx: Ctx, m: APIMessage): boolean => {
     return false;
   }
   const reactions = ctx.discord.reactions(m.id);
-  return RATING_EMOJIS.every((e) => reactions.get(e)?.includes(ctx.discord.botUser.id));
+  return KEYCAPS.every((e) => reactions.get(e)?.includes(ctx.discord.botUser.id));
 };
 const isDigest = (m: APIMessage) => periodKeyFromFooter(m.embeds?.[0]?.footer?.text) !== null;
 /** Every digest message in the server (whatever channel). */
@@ -130,7 +130,7 @@ test('no post lost or doubled across a Redis restart; the digest posts once and 
     assert.is(
       d
         .reactions(m.id)
-        .get(RATING_EMOJIS[0])!
+        .get(KEYCAPS[0])!
         .filter((u) => u === d.botUser.id).length,
       1,
     );

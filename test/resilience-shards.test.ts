@@ -8,14 +8,14 @@ import * as assert from 'uvu/assert';
 import { commands } from '../commands/index.ts';
 import { commandDefinitions } from '../src/discord/definitions.ts';
 import { createRedis } from '../src/redis.ts';
-import { RATING_EMOJIS } from '../src/render/post.ts';
+import { KEYCAPS } from '../src/domain/rating.ts';
 import { exportData } from '../src/services/export.ts';
 import { eventually } from './support/assert.ts';
 import { exportJson, logLines, newQueuePrefix, REDIS_URL, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { shardOf, startDiscordEmulator, type DiscordEmulator, type StormEvent } from '../emulator/index.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
-import { KEYCAPS, mirrorDifferences, type WatchedPost } from './support/services.ts';
+import { mirrorDifferences, type WatchedPost } from './support/services.ts';
 
 const PEOPLE = Array.from({ length: 12 }, (_, i) => `person${i}`);
 const GUILDS = ['north', 'south'] as const;
@@ -61,7 +61,7 @@ const complete = (ctx: Ctx, m: APIMessage) => {
   } catch {
     return false;
   }
-  return RATING_EMOJIS.every((e) => ctx.discord.reactions(m.id).get(e)?.includes(ctx.discord.botUser.id));
+  return KEYCAPS.every((e) => ctx.discord.reactions(m.id).get(e)?.includes(ctx.discord.botUser.id));
 };
 
 test('replies and reactions in servers on both shards, posts published by two workers: each exactly once', async (ctx) => {

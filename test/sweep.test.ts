@@ -18,7 +18,7 @@ import { createLogger } from '../src/logger.ts';
 import { claimDigest, getDigest } from '../src/repositories/digest-runs.ts';
 import { upsertFeed, type Feed } from '../src/repositories/feeds.ts';
 import { getPost, setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
-import { setRating } from '../src/repositories/ratings.ts';
+import { setRating } from './support/ratings.ts';
 import { createProducerRedis, createRedis } from '../src/redis.ts';
 import { eventually } from './support/assert.ts';
 import { REDIS_URL } from './support/bot.ts';

@@ -13,7 +13,7 @@ import { createHttpServer } from '../src/http/server.ts';
 import { createLogger } from '../src/logger.ts';
 import { listComments, markCommentsDeleted, upsertComments } from '../src/repositories/comments.ts';
 import { setFeedWeb } from '../src/repositories/feeds.ts';
-import { setRating } from '../src/repositories/ratings.ts';
+import { setRating } from './support/ratings.ts';
 import { chooseAppearance } from '../src/services/privacy.ts';
 import { DIALECTS, createTestDb, type TestDb } from './support/db.ts';
 import { seedDiscussion, SEED_URL } from './support/fixtures.ts';

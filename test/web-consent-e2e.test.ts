@@ -18,7 +18,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { commands } from '../commands/index.ts';
 import { commandDefinitions } from '../src/discord/definitions.ts';
-import { RATING_EMOJIS } from '../src/render/post.ts';
+import { KEYCAPS } from '../src/domain/rating.ts';
 import type { PostView } from '../src/services/blog.ts';
 import { eventually } from './support/assert.ts';
 import { exportJson, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
@@ -100,7 +100,7 @@ for (const dialect of DIALECTS) {
     ctx.announcement = (await eventually(
       () => {
         const m = ctx.discord.messages('posts').find((x) => x.author.id === bot && x.embeds?.length);
-        return m && RATING_EMOJIS.every((e) => ctx.discord.reactions(m.id).get(e)?.includes(bot)) ? m : undefined;
+        return m && KEYCAPS.every((e) => ctx.discord.reactions(m.id).get(e)?.includes(bot)) ? m : undefined;
       },
       { timeout: 20_000, message: 'the announcement with its thread and reactions' },
     ))!;

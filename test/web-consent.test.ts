@@ -27,7 +27,7 @@ import { Mirror, PostThreadCache } from '../src/services/mirror.ts';
 import { listComments, markCommentsDeleted, upsertComments, type CommentInput } from '../src/repositories/comments.ts';
 import { DEFAULT_FEED_OPTIONS, getFeed, removeFeed, setFeedWeb, upsertFeed } from '../src/repositories/feeds.ts';
 import { closeDiscussions, getPost, setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
-import { setRating } from '../src/repositories/ratings.ts';
+import { setRating } from './support/ratings.ts';
 import { exportData } from '../src/services/export.ts';
 import { ChannelType } from 'discord-api-types/v10';
 import { UserError } from '../src/errors.ts';

@@ -20,7 +20,7 @@ import { createLogger } from '../src/logger.ts';
 import { upsertComments, type CommentInput } from '../src/repositories/comments.ts';
 import { setFeedWeb, upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
-import { setRating } from '../src/repositories/ratings.ts';
+import { setRating } from './support/ratings.ts';
 import { createTestDb, type TestDb } from './support/db.ts';
 import { seedDiscussion } from './support/fixtures.ts';
 import { snowflake } from './support/snowflake.ts';

@@ -3,6 +3,7 @@ import type { ChatInputCommandInteraction } from 'discord.js';
 import type { AppContext } from '../../src/context.ts';
 import { cutText, shownUrl } from '../../src/render/post.ts';
 import { setFeedIdentity } from '../../src/services/feed-identity.ts';
+import { rotateHookToken } from '../../src/services/push.ts';
 import { editFeed, type EditFeedResult, type FeedOptions } from '../../src/services/feed-options.ts';
 import { readOptionOptions } from './options.ts';
 
@@ -44,6 +45,10 @@ export async function runEdit(interaction: ChatInputCommandInteraction, ctx: App
   // Identity after the channel: the webhook belongs to the channel the next posts go to.
   const identity = interaction.options.getBoolean('identity');
   const identityLine = identity === null ? null : await setFeedIdentity(ctx, r.feed.id, identity);
-  const content = identityLine ? `${editFeedReply(r)}\n${identityLine}` : editFeedReply(r);
+  const rotated = interaction.options.getBoolean('rotate-hook') ? await rotateHookToken(ctx, r.feed.id) : null;
+  const hookLine = rotated
+    ? `🔑 New publish hook: ${rotated.url ? `\`POST ${rotated.url}\`` : `token \`${rotated.token}\` (set PUBLIC_URL for its URL)`}; the old one no longer works.`
+    : null;
+  const content = [editFeedReply(r), identityLine, hookLine].filter(Boolean).join('\n');
   await interaction.editReply({ content: content.length > 2000 ? `${content.slice(0, 1999)}…` : content, allowedMentions: { parse: [] } });
 }

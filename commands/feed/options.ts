@@ -2,10 +2,11 @@
 import { PermissionFlagsBits, type ChatInputCommandInteraction, type SlashCommandSubcommandBuilder } from 'discord.js';
 import type { FeedOptionsInput } from '../../src/services/feed-options.ts';
 
-/** Adds ping, template, include, exclude, tags and identity (and on edit, clear-ping) to a subcommand. */
+/** Adds ping, template, include, exclude, tags and identity (and on edit, clear-ping and rotate-hook) to a subcommand. */
 export function addOptionOptions(s: SlashCommandSubcommandBuilder, { edit = false } = {}): SlashCommandSubcommandBuilder {
   s.addRoleOption((o) => o.setName('ping').setDescription('A role to mention (ping) in each new announcement of this feed'));
   if (edit) s.addBooleanOption((o) => o.setName('clear-ping').setDescription('Stop pinging a role for this feed'));
+  if (edit) s.addBooleanOption((o) => o.setName('rotate-hook').setDescription('Give the feed a new publish hook URL (the old one stops working)'));
   return s
     .addStringOption((o) =>
       o

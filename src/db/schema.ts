@@ -1,4 +1,4 @@
-import type { Generated, Insertable, Selectable } from 'kysely';
+import type { Generated, Selectable } from 'kysely';
 
 // Snowflakes are text; timestamps are ISO-8601 text (UTC, `toISOString()`), so they sort and
 // compare the same on SQLite and PostgreSQL; booleans are integers 0/1 for the same reason.
@@ -277,12 +277,9 @@ export interface Database {
   webhooks: WebhooksTable;
 }
 
-export type GuildSettingsRow = Selectable<GuildSettingsTable>;
 export type FeedRow = Selectable<FeedsTable>;
 export type PostRow = Selectable<PostsTable>;
 export type CommentRow = Selectable<CommentsTable>;
-export type RatingRow = Selectable<RatingsTable>;
 export type DigestRow = Selectable<DigestsTable>;
-export type NewPost = Insertable<PostsTable>;
 // Generated<> is not used: every key is chosen by the application (snowflakes, deterministic ids).
 export type { Generated };

@@ -1,7 +1,7 @@
 import type { Client, ClientEvents } from 'discord.js';
 import type { AppContext } from '../context.ts';
 import type { Mirror } from '../services/mirror.ts';
-import type { ReactionProcessor } from '../services/ratings.ts';
+import type { ReactionProcessor } from '../services/reaction-processor.ts';
 
 /** What listeners are handed: a gateway process's context, whose mirror and rating processor always exist. */
 export type ListenerContext = AppContext & { readonly mirror: Mirror; readonly ratings: ReactionProcessor };

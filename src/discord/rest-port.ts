@@ -1,5 +1,6 @@
 import { DiscordAPIError, REST, type RequestData } from '@discordjs/rest';
 import {
+  RESTJSONErrorCodes,
   Routes,
   type APIChannel,
   type APIMessage,
@@ -36,7 +37,7 @@ export function createRest(config: { discordApiUrl: string; discordToken: string
   return rest;
 }
 
-const UNKNOWN = new Set([10003, 10008]);
+const UNKNOWN: ReadonlySet<number> = new Set([RESTJSONErrorCodes.UnknownChannel, RESTJSONErrorCodes.UnknownMessage]);
 
 /** discord.js loads @discordjs/rest as CommonJS and this file imports it as ESM: two DiscordAPIError classes, so match by shape too. */
 function isDiscordApiError(error: unknown): error is DiscordAPIError {
@@ -109,7 +110,7 @@ export class RestDiscordPort implements DiscordPort, AttachmentUrlPort {
       return thread.id;
     } catch (error) {
       // A retried step finds the thread it made before: that is success, not a failure.
-      if (error instanceof DiscordRequestError && error.code === 160004) return messageId;
+      if (error instanceof DiscordRequestError && error.code === RESTJSONErrorCodes.ThreadAlreadyCreatedForMessage) return messageId;
       throw error;
     }
   }

@@ -35,7 +35,3 @@ export class FeedError extends Error {
     this.suggestions = details.suggestions ?? [];
   }
 }
-
-export function isFeedError(error: unknown): error is FeedError {
-  return error instanceof FeedError;
-}

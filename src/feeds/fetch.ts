@@ -6,12 +6,12 @@ import { decodeFeedBytes } from './charset.ts';
 import { FeedError } from './errors.ts';
 import { guardedLookup, isPublicAddress, privateAddressError } from './guard.ts';
 import type { FetchFeedOptions, FetchFeedResult, FetchFeedValidators } from './types.ts';
+import { USER_AGENT } from './user-agent.ts';
 import { linksFromHeaders } from './websub-discovery.ts';
 
 export const DEFAULT_FEED_TIMEOUT_MS = 20_000;
 export const DEFAULT_FEED_MAX_BYTES = 5 * 1024 * 1024;
 export const MAX_REDIRECTS = 5;
-export const DEFAULT_USER_AGENT = 'blogcord/0.1 (+https://github.com/blogcord/blogcord)';
 
 const ACCEPT =
   'application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5';
@@ -170,7 +170,7 @@ export function guardedAgent(
 
 function requestHeaders(opts: FetchFeedOptions, validators: FetchFeedValidators): Record<string, string> {
   const headers: Record<string, string> = {
-    'user-agent': opts.userAgent || DEFAULT_USER_AGENT,
+    'user-agent': opts.userAgent || USER_AGENT,
     accept: ACCEPT,
     'accept-encoding': 'gzip, deflate, br',
   };

@@ -15,9 +15,9 @@ import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { ConfigError } from '../config.ts';
 import type { AppContext } from '../context.ts';
-import { pingDb } from '../db/index.ts';
 import { pageWebPosts } from '../services/blog.ts';
 import { getWebDiscussion } from '../services/discussion.ts';
+import { checkHealth, type Health } from '../services/status.ts';
 import { AnswerCache, API_CACHE, SCRIPT_CACHE, sendCacheable } from './caching.ts';
 import { apiBaseOf, pageRequest, registerDiscussionRoutes } from './discussion-routes.ts';
 import { errorBody, HttpError } from './errors.ts';
@@ -97,18 +97,6 @@ function httpUrlOrThrow(raw: string): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new HttpError(400, 'bad_request', 'url must be an absolute http(s) URL of a blog post');
   return raw;
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms))),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 const GUILD = { type: 'string', pattern: '^[0-9]{17,20}$' } as const;
@@ -265,20 +253,11 @@ async function registerPlugins(app: FastifyInstance, origins: string[] | '*', ht
  */
 function registerHealth(app: FastifyInstance, ctx: HttpContext, log: HttpContext['log'], opts: HttpServerOptions): void {
   const healthTimeout = opts.healthTimeoutMs ?? 3000;
-  type Check = { ok: true } | { ok: false; error: string };
-  let running: Promise<{ database: Check; redis: Check }> | null = null;
+  let running: Promise<Health> | null = null;
   const runChecks = async () => {
-    const check = async (what: string, fn: () => Promise<unknown>): Promise<Check> => {
-      try {
-        await withTimeout(fn(), healthTimeout, what);
-        return { ok: true };
-      } catch (err) {
-        return { ok: false, error: err instanceof Error ? err.message : String(err) };
-      }
-    };
-    const [database, redis] = await Promise.all([check('the database', () => pingDb(ctx.db)), check('Redis', () => ctx.redisHealth())]);
-    if (!database.ok || !redis.ok) log.warn({ database, redis }, 'health check failed');
-    return { database, redis };
+    const health = await checkHealth(ctx, { timeoutMs: healthTimeout });
+    if (!health.database.ok || !health.redis.ok) log.warn(health, 'health check failed');
+    return health;
   };
   const healthLimit = opts.healthRateLimit ?? { max: 30, timeWindowMs: 60_000 };
   app.get('/healthz', { config: { rateLimit: { max: healthLimit.max, timeWindow: healthLimit.timeWindowMs } } }, async (_request, reply) => {

@@ -6,8 +6,6 @@ import { scheduleAnnouncementRefresh } from './refresh.ts';
 import type { SchedulerSetup, WorkerDefinition } from './worker.ts';
 
 /** `recount-all`: every post announced within SYNC_WINDOW_DAYS; `recount-post`: one post, on demand. */
-export type RecountJobData = { postId: string } | Record<string, never>;
-
 export const RECOUNT_SCHEDULER_ID = 'recount-all';
 
 /**

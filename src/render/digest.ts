@@ -1,4 +1,5 @@
 // Pure: a server's week → one Discord message (one embed) within Discord's limits.
+import { discordLink } from './discord-link.ts';
 import type { APIEmbed, APIEmbedField, RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 import { DateTime } from 'luxon';
 import { hasChartData, renderDigestChart, type DigestChart, type DigestDay } from './digest-chart.ts';
@@ -67,8 +68,8 @@ export function periodKeyFromFooter(text: string | null | undefined): string | n
 
 /** A link to the post's discussion: its thread, else its announcement. */
 export function discussionUrl(guildId: string, e: Pick<DigestEntry, 'channelId' | 'messageId' | 'threadId'>): string | null {
-  if (e.threadId) return `https://discord.com/channels/${guildId}/${e.threadId}`;
-  if (e.channelId && e.messageId) return `https://discord.com/channels/${guildId}/${e.channelId}/${e.messageId}`;
+  if (e.threadId) return discordLink(guildId, e.threadId);
+  if (e.channelId && e.messageId) return discordLink(guildId, e.channelId, e.messageId);
   return null;
 }
 

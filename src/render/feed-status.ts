@@ -11,8 +11,11 @@ export interface FeedStatus {
   nextPollAt: string | null;
   /** Why there is no next poll, or why it is later than the interval (backoff). */
   nextPollNote: string | null;
-  /** Push (WebSub) state: `on` with a detail, or `off` with the reason. */
-  push: { on: boolean; detail: string };
+  /**
+   * Push (WebSub): `on` with a detail (the hub, until when), or `off` with the reason; the last delivery; the
+   * feed's publish hook (its URL under PUBLIC_URL, else only its token) and its last accepted call.
+   */
+  push: { on: boolean; detail: string; lastDeliveryAt: string | null; hook: { url: string | null; token: string; lastCallAt: string | null } | null };
   failures: { consecutive: number; lastError: string | null };
   /**
    * The feed's posts by state, read generically: every publish state present is counted (a state added later too);
@@ -62,7 +65,12 @@ export function feedStatusSections(s: FeedStatus): StatusSection[] {
   poll.lines.push(
     s.nextPollAt ? `Next poll: ${when(s.nextPollAt)}${s.nextPollNote ? ` (${s.nextPollNote})` : ''}` : `Next poll: none (${s.nextPollNote ?? 'not polled'})`,
   );
-  poll.lines.push(`Push: ${s.push.on ? 'on' : 'off'} — ${s.push.detail}`);
+  poll.lines.push(`Push: ${s.push.on ? 'on' : 'off'} — ${s.push.detail}${s.push.lastDeliveryAt ? ` · last delivery ${when(s.push.lastDeliveryAt)}` : ''}`);
+  if (s.push.hook)
+    poll.lines.push(
+      `Publish hook: ${s.push.hook.url ? `\`POST ${s.push.hook.url}\`` : `token \`${s.push.hook.token}\` (set PUBLIC_URL for its URL)`}` +
+        (s.push.hook.lastCallAt ? ` · last call ${when(s.push.hook.lastCallAt)}` : ''),
+    );
   const failures: StatusSection = {
     title: 'Failures',
     lines: [

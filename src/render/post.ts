@@ -12,7 +12,8 @@ import {
 import { escapeMarkdown, htmlToDiscordMarkdown, neutraliseMentions, stripBidi } from './markdown.ts';
 
 export { stripBidi } from './markdown.ts';
-import { formatRating, type RatingSummary } from './rating.ts';
+import type { RatingSummary } from '../domain/rating.ts';
+import { formatRating } from './rating.ts';
 
 /** What an announcement needs of a post (a PostDraft or a stored post both fit). */
 export interface AnnouncedPost {
@@ -27,7 +28,7 @@ export interface AnnouncedPost {
 }
 
 export interface PostStats {
-  rating: RatingSummary;
+  rating: Pick<RatingSummary, 'average' | 'count'>;
   replies: number;
 }
 
@@ -54,7 +55,6 @@ export function webHost(...urls: Array<string | null | undefined>): string | nul
 /** Target length of the embed description (Discord allows 4096; ~1500 keeps announcements readable). */
 export const DESCRIPTION_BUDGET = 1500;
 export const RATE_THIS_POST = 'Rate this post: react 1️⃣–5️⃣';
-export const RATING_EMOJIS = ['1️⃣', '2️⃣', '3️⃣', '4️⃣', '5️⃣'] as const;
 const FALLBACK_THREAD_NAME = 'Untitled post';
 /** Embed accent colour (blogcord orange). */
 export const EMBED_COLOR = 0xf28c28;

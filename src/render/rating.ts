@@ -1,9 +1,4 @@
-export interface RatingSummary {
-  average: number;
-  count: number;
-}
-
-export type RatingDistribution = Record<1 | 2 | 3 | 4 | 5, number>;
+import type { RatingSummary } from '../domain/rating.ts';
 
 /** At most one decimal, trailing ".0" removed: 4.5 → "4.5", 5 → "5", 4.25 → "4.3". */
 export function formatAverage(average: number): string {
@@ -12,7 +7,7 @@ export function formatAverage(average: number): string {
 }
 
 /** "★ 4.5/5 (2 ratings)", "★ 5/5 (1 rating)", or "Be the first to rate" when nobody has rated. */
-export function formatRating({ average, count }: RatingSummary): string {
+export function formatRating({ average, count }: Pick<RatingSummary, 'average' | 'count'>): string {
   if (!count || count <= 0) return 'Be the first to rate';
   return `★ ${formatAverage(average)}/5 (${count} ${count === 1 ? 'rating' : 'ratings'})`;
 }

@@ -1,7 +1,7 @@
 // What the weekly digest asks of the database for one server and a window [start, end).
 // Everything is aggregated in SQL (counts and sums per post); the service ranks the rated posts.
 import { sql } from 'kysely';
-import { withTransaction, type Db } from '../db/index.ts';
+import { withoutJit, withTransaction, type Db } from '../db/index.ts';
 
 export interface DigestWindow {
   guildId: string;
@@ -34,19 +34,6 @@ export interface DigestTotals {
   newRatings: number;
   /** Distinct people who commented or rated in the window. */
   participants: number;
-}
-
-/**
- * Runs a digest query on PostgreSQL with JIT compilation off (SET LOCAL, in a transaction): the planner's cost
- * of these million-row aggregates crosses jit_above_cost, and compiling them took longer (~2.7 s measured)
- * than running them. SQLite runs `fn` as is.
- */
-export async function withoutJit<T>(db: Db, fn: (db: Db) => Promise<T>): Promise<T> {
-  if (db.dialect !== 'postgres') return fn(db);
-  return withTransaction(db, async (tx) => {
-    await sql`set local jit = off`.execute(tx.kysely);
-    return fn(tx);
-  });
 }
 
 /** Posts that were announced in the server (the digest links to their announcement or thread). */

@@ -159,19 +159,6 @@ export async function listFeeds(db: Db, guildId?: string): Promise<Feed[]> {
   return (await q.execute()).map(toFeed);
 }
 
-/** Active feeds not polled within `intervalSeconds` (never polled first). */
-export async function listDueFeeds(db: Db, intervalSeconds: number, at = new Date()): Promise<Feed[]> {
-  const cutoff = new Date(at.getTime() - intervalSeconds * 1000).toISOString();
-  const rows = await db.kysely
-    .selectFrom('feeds')
-    .selectAll()
-    .where('state', '=', 'active')
-    .where((eb) => eb.or([eb('last_polled_at', 'is', null), eb('last_polled_at', '<=', cutoff)]))
-    .orderBy('last_polled_at')
-    .execute();
-  return rows.map(toFeed);
-}
-
 export async function recordFeedSuccess(
   db: Db,
   id: string,
@@ -254,21 +241,6 @@ export async function setFeedWeb(db: Db, id: string, enabled: boolean): Promise<
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }
-
-/** The feeds of a server whose discussion is on the web (removed ones left out). */
-export async function listWebFeeds(db: Db, guildId: string): Promise<Feed[]> {
-  const rows = await db.kysely
-    .selectFrom('feeds')
-    .selectAll()
-    .where('guild_id', '=', guildId)
-    .where('web_enabled', '=', 1)
-    .where('state', '!=', 'removed')
-    .orderBy('created_at')
-    .orderBy('id')
-    .execute();
-  return rows.map(toFeed);
-}
-
 /** Changes a feed's options and/or channel in place: only the fields given change. Returns the feed as it is now. */
 export async function updateFeedOptions(db: Db, id: string, patch: Partial<FeedOptions> & { channelId?: string }): Promise<Feed | null> {
   await db.kysely

@@ -1,14 +1,7 @@
 import { sql } from 'kysely';
-import { withTransaction, type Db } from '../db/index.ts';
+import { withoutJit, type Db } from '../db/index.ts';
+import { emptySummary, isStars, type RatingSummary, type Stars } from '../domain/rating.ts';
 import { relation } from './relation.ts';
-
-export type Stars = 1 | 2 | 3 | 4 | 5;
-
-export interface RatingSummary {
-  average: number;
-  count: number;
-  distribution: Record<'1' | '2' | '3' | '4' | '5', number>;
-}
 
 export interface Rating {
   postId: string;
@@ -17,24 +10,8 @@ export interface Rating {
   updatedAt: string;
 }
 
-export const emptySummary = (): RatingSummary => ({ average: 0, count: 0, distribution: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0 } });
-
 /** The server of the post, read in the statement that writes the rating (ratings carry it for the digest). */
 const guildOfPost = (postId: string) => sql<string | null>`(select p.guild_id from posts p where p.id = ${postId})`;
-
-export function isStars(n: number): n is Stars {
-  return Number.isInteger(n) && n >= 1 && n <= 5;
-}
-
-/** One rating per person and post; the latest wins. */
-export async function setRating(db: Db, postId: string, userId: string, stars: Stars, at: string): Promise<void> {
-  if (!isStars(stars)) throw new RangeError(`a rating is 1–5 stars, got ${String(stars)}`);
-  await db.kysely
-    .insertInto('ratings')
-    .values({ post_id: postId, guild_id: guildOfPost(postId), user_id: userId, stars, updated_at: at })
-    .onConflict((oc) => oc.columns(['post_id', 'user_id']).doUpdateSet({ stars, updated_at: at }))
-    .execute();
-}
 
 /** A person's rating of a post, as a key. */
 export interface RatingKey {
@@ -83,11 +60,6 @@ export async function writeRatings(db: Db, set: readonly Rating[], removed: read
   if (removed.length) await sql`delete from ratings where (post_id, user_id) in (select k.post_id, k.user_id from ${pairs(db, removed)})`.execute(db.kysely);
 }
 
-export async function getRating(db: Db, postId: string, userId: string): Promise<Rating | null> {
-  const r = await db.kysely.selectFrom('ratings').selectAll().where('post_id', '=', postId).where('user_id', '=', userId).executeTakeFirst();
-  return r ? { postId: r.post_id, userId: r.user_id, stars: r.stars as Stars, updatedAt: r.updated_at } : null;
-}
-
 /** Remove-all (every reaction cleared) or remove-emoji (one keycap cleared). */
 export async function removeRatings(db: Db, postId: string, stars?: Stars): Promise<number> {
   let q = db.kysely.deleteFrom('ratings').where('post_id', '=', postId);
@@ -131,22 +103,15 @@ export async function getRatingSummary(db: Db, postId: string): Promise<RatingSu
 
 /** The mean of a server's ratings updated since `sinceIso` (the digest's prior C), or null when there are none. */
 export async function guildMeanRating(db: Db, guildId: string, sinceIso: string): Promise<number | null> {
-  // One range scan of the covering index ratings(guild_id, updated_at, post_id, stars) (migration 004). On
-  // PostgreSQL with JIT off: compiling this million-row aggregate costs more than running it.
-  const query = (d: Db) =>
+  // One range scan of the covering index ratings(guild_id, updated_at, post_id, stars) (migration 004).
+  const row = await withoutJit(db, (d) =>
     d.kysely
       .selectFrom('ratings')
       .select([(eb) => eb.fn.sum<number>('stars').as('sum'), (eb) => eb.fn.countAll<number>().as('n')])
       .where('guild_id', '=', guildId)
       .where('updated_at', '>=', sinceIso)
-      .executeTakeFirst();
-  const row =
-    db.dialect === 'postgres'
-      ? await withTransaction(db, async (tx) => {
-          await sql`set local jit = off`.execute(tx.kysely);
-          return query(tx);
-        })
-      : await query(db);
+      .executeTakeFirst(),
+  );
   const n = Number(row?.n ?? 0);
   return n > 0 ? Number(row?.sum) / n : null;
 }

@@ -1,4 +1,4 @@
-import type { RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
+import { RESTJSONErrorCodes, type RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 import type { AppContext } from '../context.ts';
 import type { Db } from '../db/index.ts';
 import { renderPostMessage, threadName, webHost, type PostStats } from '../render/post.ts';
@@ -7,7 +7,7 @@ import { countReplies } from '../repositories/comments.ts';
 import { getFeed, getWebhook, type Feed } from '../repositories/feeds.ts';
 import { closeDiscussions, getPost, type Post } from '../repositories/posts.ts';
 import { getRatingSummary } from '../repositories/ratings.ts';
-import { DiscordRequestError } from './discord-port.ts';
+import { DiscordRequestError, isGone } from './discord-port.ts';
 
 /**
  * The announcement of a stored post as it should look now: its content, rating and reply count, and, while its feed
@@ -98,11 +98,11 @@ export async function refreshAnnouncement(ctx: Pick<AppContext, 'db' | 'discord'
       await ctx.discord.editMessage(post.channelId, post.messageId, body);
     }
   } catch (error) {
-    if (error instanceof DiscordRequestError && error.code === 10015) {
+    if (error instanceof DiscordRequestError && error.code === RESTJSONErrorCodes.UnknownWebhook) {
       ctx.log.warn({ postId, webhookId: post.webhookId }, 'the webhook that posted this announcement was deleted in Discord; it cannot be edited');
       return 'uneditable';
     }
-    if (error instanceof DiscordRequestError && (error.code === 10008 || error.code === 10003)) {
+    if (isGone(error)) {
       ctx.log.warn({ postId, messageId: post.messageId }, 'the announcement was deleted in Discord; not refreshing it, its discussion is closed on the web');
       await closeDiscussions(ctx.db, { messageIds: [post.messageId] }, new Date().toISOString());
       return 'gone';

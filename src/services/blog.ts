@@ -1,12 +1,14 @@
 // Serving posts back: the one place that assembles a post with its rating, reply count, Discord links and
 // comment tree. `/blog` (commands/blog.ts) and the HTTP API (src/http/) both read posts through here, so
 // the server and the blog always show the same numbers.
+import { discordLink } from '../render/discord-link.ts';
+import type { RatingSummary } from '../domain/rating.ts';
 import type { Db } from '../db/index.ts';
 import { stripControls } from '../feeds/clean.ts';
 import { countReplies, listComments } from '../repositories/comments.ts';
 import { getFeed } from '../repositories/feeds.ts';
 import { getPost, listPosts, type Post } from '../repositories/posts.ts';
-import { getRatingSummaries, guildMeanRating, type RatingSummary } from '../repositories/ratings.ts';
+import { getRatingSummaries, guildMeanRating } from '../repositories/ratings.ts';
 import { findPostsByTitle, findServedPostByUrl, searchPosts, SERVED_STATES, searchTokens } from '../repositories/search.ts';
 import { renderDiscordMarkdown } from '../render/discord-markdown.ts';
 import { plainText } from '../render/markdown.ts';
@@ -90,14 +92,12 @@ export interface PostView extends PostSummaryView {
   comments: CommentNode[];
 }
 
-export const DISCORD_WEB = 'https://discord.com';
-
 export function discordLinks(post: Pick<Post, 'guildId' | 'channelId' | 'messageId' | 'threadId'>): DiscordLinks {
   const ok = (id: string | null): id is string => id !== null && /^\d{1,20}$/.test(id);
   const guild = /^\d{1,20}$/.test(post.guildId) ? post.guildId : null;
   return {
-    threadUrl: guild && ok(post.threadId) ? `${DISCORD_WEB}/channels/${guild}/${post.threadId}` : null,
-    messageUrl: guild && ok(post.channelId) && ok(post.messageId) ? `${DISCORD_WEB}/channels/${guild}/${post.channelId}/${post.messageId}` : null,
+    threadUrl: guild && ok(post.threadId) ? discordLink(guild, post.threadId) : null,
+    messageUrl: guild && ok(post.channelId) && ok(post.messageId) ? discordLink(guild, post.channelId, post.messageId) : null,
   };
 }
 

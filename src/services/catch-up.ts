@@ -8,7 +8,7 @@ import { listLiveCommentIds, markCommentsDeleted, markThreadCommentsDeleted, sto
 import { withoutForgottenAuthors } from './privacy.ts';
 import { getCursor } from '../repositories/cursors.ts';
 import { closeDiscussions, listAnnouncedPostsSince } from '../repositories/posts.ts';
-import { DiscordRequestError, type DiscordPort } from './discord-port.ts';
+import { isDenied, isGone, type DiscordPort } from './discord-port.ts';
 import { fromApiMessage, notACommentReason, toCommentInput, type PostThread } from './mirror.ts';
 
 export interface CatchUpDeps {
@@ -149,7 +149,7 @@ export async function catchUpThread(deps: CatchUpDeps, thread: PostThread, opts:
       result.cursor = maxId(result.cursor, newest);
     }
   } catch (error) {
-    if (error instanceof DiscordRequestError && (error.code === 10003 || error.status === 404)) {
+    if (isGone(error)) {
       // The thread was deleted while we were away: Discord is the source of truth (erased, and closed on the web).
       const at = new Date(now()).toISOString();
       result.deleted += await markThreadCommentsDeleted(db, thread.threadId, at);
@@ -157,7 +157,7 @@ export async function catchUpThread(deps: CatchUpDeps, thread: PostThread, opts:
       result.status = 'gone';
       return result;
     }
-    if (error instanceof DiscordRequestError && (error.code === 50001 || error.code === 50013 || error.status === 403)) {
+    if (isDenied(error)) {
       deps.log?.warn({ threadId: thread.threadId, postId: thread.postId, code: error.code }, 'no access to the post thread: its comments are left as they are');
       result.status = 'no-access';
       return result;

@@ -6,6 +6,7 @@
 // duplicated job finds the row: 'posted'/'skipped' → nothing to do; 'claimed'/'failed' without a message
 // id (a crash or a failure between 2 and 3) → the bot's recent messages in the channel are searched for
 // the footer with the period key; found → recorded; not found → posted again with the same nonce.
+import { discordLink } from '../render/discord-link.ts';
 import type { APIMessage, RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 import type { AppContext } from '../context.ts';
 import type { Db } from '../db/index.ts';
@@ -103,10 +104,6 @@ export function recordKey(period: DigestPeriod): string {
 /** The deterministic nonce of a digest row (Discord allows 25 characters). */
 export function digestNonce(guildId: string, periodKey: string): string {
   return stableId('digest', guildId, periodKey);
-}
-
-export function messageUrl(guildId: string, channelId: string | null, messageId: string | null): string | null {
-  return channelId && messageId ? `https://discord.com/channels/${guildId}/${channelId}/${messageId}` : null;
 }
 
 /** The server's digest channel, else DIGEST_CHANNEL_ID, else the channel of its first feed; null when none. */
@@ -254,7 +251,7 @@ function outcome(status: DigestStatus, guildId: string, d: Pick<Digest, 'periodK
     periodKey: d.periodKey,
     channelId: d.channelId,
     messageId: d.messageId,
-    url: messageUrl(guildId, d.channelId, d.messageId),
+    url: d.channelId && d.messageId ? discordLink(guildId, d.channelId, d.messageId) : null,
     postedAt: d.postedAt,
   };
 }

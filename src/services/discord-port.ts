@@ -1,6 +1,13 @@
 // What the services need from Discord, as plain API JSON. `src/discord/rest-port.ts` implements it over REST,
 // so services never import discord.js and the same code runs in `bot` and `worker` processes.
-import type { APIChannel, APIMessage, APIUser, RESTPatchAPIChannelMessageJSONBody, RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
+import {
+  RESTJSONErrorCodes,
+  type APIChannel,
+  type APIMessage,
+  type APIUser,
+  type RESTPatchAPIChannelMessageJSONBody,
+  type RESTPostAPIChannelMessageJSONBody,
+} from 'discord-api-types/v10';
 
 /** A Discord error the services may act on (unknown message, missing access, thread exists…). */
 export class DiscordRequestError extends Error {
@@ -14,6 +21,19 @@ export class DiscordRequestError extends Error {
   ) {
     super(message);
   }
+}
+
+const GONE: ReadonlySet<number> = new Set([RESTJSONErrorCodes.UnknownChannel, RESTJSONErrorCodes.UnknownMessage, RESTJSONErrorCodes.UnknownEmoji]);
+const DENIED: ReadonlySet<number> = new Set([RESTJSONErrorCodes.MissingAccess, RESTJSONErrorCodes.MissingPermissions]);
+
+/** Discord says the channel, message or emoji is not there (Unknown Channel, Unknown Message, Unknown Emoji, any 404). */
+export function isGone(err: unknown): err is DiscordRequestError {
+  return err instanceof DiscordRequestError && (GONE.has(err.code) || err.status === 404);
+}
+
+/** Discord refuses the bot there (Missing Access, Missing Permissions, any 403). */
+export function isDenied(err: unknown): err is DiscordRequestError {
+  return err instanceof DiscordRequestError && (DENIED.has(err.code) || err.status === 403);
 }
 
 /** Discord's reaction types: 0 normal, 1 super (burst). A keycap of either kind is the same rating. */

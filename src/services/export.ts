@@ -1,9 +1,10 @@
 import type { Db } from '../db/index.ts';
+import type { RatingSummary } from '../domain/rating.ts';
 import { listComments } from '../repositories/comments.ts';
 import { listDigests } from '../repositories/digest-runs.ts';
 import { listFeedsWithRemoved } from '../repositories/feeds.ts';
 import { listPosts } from '../repositories/posts.ts';
-import { getRatingSummaries, listRatings, type RatingSummary } from '../repositories/ratings.ts';
+import { getRatingSummaries, listRatings } from '../repositories/ratings.ts';
 
 /** The export JSON (docs/operations.md#export): every published post with its rating, ratings and comments, and the digests. */
 export interface ExportData {

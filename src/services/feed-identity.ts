@@ -2,7 +2,7 @@
 // name and icon on every message, instead of as blogcord. Without Manage Webhooks (or in a forum) blogcord posts as
 // itself and says why in /feed status. Webhooks take no nonce, so exactly-once is kept another way: the intent is
 // recorded before the webhook is executed, and a retry looks for the message it may have made before making one.
-import { ChannelType, type APIMessage, type RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
+import { ChannelType, RESTJSONErrorCodes, type APIMessage, type RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 import type { AppContext } from '../context.ts';
 import { UserError } from '../errors.ts';
 import { cutText } from '../render/post.ts';
@@ -91,9 +91,9 @@ export async function feedWebhook(ctx: IdentityContext, feed: Feed): Promise<Web
   } catch (error) {
     if (!(error instanceof DiscordRequestError) || error.status === 429 || error.status >= 500 || error.status === 0) throw error;
     const note =
-      error.code === 50013 || error.code === 50001
+      error.code === RESTJSONErrorCodes.MissingPermissions || error.code === RESTJSONErrorCodes.MissingAccess
         ? `blogcord lacks Manage Webhooks in <#${feed.channelId}> (give it that permission there, then the next post uses the blog’s identity)`
-        : error.code === 30007
+        : error.code === RESTJSONErrorCodes.MaximumNumberOfWebhooksReached
           ? `<#${feed.channelId}> has the most webhooks Discord allows (15)`
           : `Discord refused the webhook (${cutText(error.message, 200)})`;
     await setFeedWebhook(ctx.db, feed.id, { note });

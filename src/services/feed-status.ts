@@ -1,6 +1,6 @@
 // /feed status: one feed's health as structured sections (the last poll, the next one, push, failures, its posts by
 // state, identity and options), rendered by src/render/feed-status.ts. Other parts add their own section here
-// (push state arrives with WebSub) without touching the rendering.
+// (push: src/services/push.ts) without touching the rendering.
 export type { FeedStatus };
 import { UserError } from '../errors.ts';
 import type { FeedStatus } from '../render/feed-status.ts';
@@ -8,6 +8,7 @@ import { getFeed, type Feed } from '../repositories/feeds.ts';
 import { countFeedPostsByState, listPosts } from '../repositories/posts.ts';
 import { backoffMs } from './feed-poll.ts';
 import { findGuildFeed } from './feeds.ts';
+import { pushStatus, type PushStatus } from './push.ts';
 import type { FeedContext } from './feed-source.ts';
 
 /** A server's feed by URL or id for the commands naming one; an unknown one is a clear error. */
@@ -40,18 +41,40 @@ export async function feedStatus(ctx: Pick<FeedContext, 'db' | 'config'>, guildI
     countFeedPostsByState(ctx.db, feed.id),
     listPosts(ctx.db, { guildId, states: ['failed'], limit: 200 }).then((posts) => posts.filter((p) => p.feedId === feed.id).slice(0, 3)),
   ]);
-  const interval = ctx.config.feedPollIntervalSeconds;
+  const push = await pushStatus(ctx, feed.id, at);
+  // While a push subscription is active, polls come at the slower safety-net interval.
+  const interval = push.pollIntervalSeconds;
   const next = nextPoll(feed, interval, at);
   return {
     feed,
     lastPoll: feed.lastPoll && feed.lastPolledAt ? { ...feed.lastPoll, at: feed.lastPolledAt } : null,
     nextPollAt: next.at,
     nextPollNote: next.note,
-    push: { on: false, detail: 'PUBLIC_URL is not set' },
+    push: {
+      on: push.state === 'active',
+      detail: pushDetail(push),
+      lastDeliveryAt: push.lastDeliveryAt,
+      hook: { url: push.hookUrl, token: push.hookToken, lastCallAt: push.lastHookCallAt },
+    },
     failures: { consecutive: feed.consecutiveFailures, lastError: feed.lastError },
     counts,
     failed,
     identity: { on: feed.identity, webhook: feed.webhookId !== null, note: feed.identityNote },
     options: { channelId: feed.channelId, web: feed.webEnabled, intervalSeconds: interval },
   };
+}
+
+/** One line of the push state: active until when through which hub, pending, denied with the hub's reason, or off and why. */
+function pushDetail(p: PushStatus): string {
+  switch (p.state) {
+    case 'active':
+      return `subscribed at ${p.hubUrl}${p.activeUntil ? ` until <t:${Math.floor(Date.parse(p.activeUntil) / 1000)}:f>` : ''}`;
+    case 'pending':
+      return `waiting for ${p.hubUrl} to verify the subscription${p.reason ? ` (last error: ${p.reason})` : ''}`;
+    case 'denied':
+      return `${p.hubUrl} denied the subscription${p.reason ? `: ${p.reason}` : ''}; polling as usual${p.nextAttemptAt ? `, next try <t:${Math.floor(Date.parse(p.nextAttemptAt) / 1000)}:R>` : ''}`;
+    case 'unsubscribed':
+    case 'off':
+      return p.off ?? 'off';
+  }
 }

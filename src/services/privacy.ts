@@ -2,10 +2,10 @@
 // the erasure of a member ("/privacy forget"). The choice is applied where the web answer is built
 // (`presentForWeb`), so it holds at once for everything stored and for the future; a forgotten member is kept
 // out of ratings by a per-server list of keyed hashes (`forgottenRaters`, `forgottenUsers`).
+import { KEYCAPS } from '../domain/rating.ts';
 import { createHmac } from 'node:crypto';
 import type { Db } from '../db/index.ts';
 import type { Logger } from '../logger.ts';
-import { RATING_EMOJIS } from '../render/post.ts';
 import type { Comment } from '../repositories/comments.ts';
 import {
   eraseMember,
@@ -21,7 +21,7 @@ import {
   type Appearance,
   type MemberFootprint,
 } from '../repositories/privacy.ts';
-import { DiscordRequestError, type DiscordPort } from './discord-port.ts';
+import { isDenied, isGone, type DiscordPort } from './discord-port.ts';
 
 export { APPEARANCES, isAppearance, type Appearance } from '../repositories/privacy.ts';
 
@@ -167,9 +167,6 @@ export interface ForgetResult {
   reactionsLeft: number;
 }
 
-const denied = (err: unknown) => err instanceof DiscordRequestError && (err.code === 50013 || err.code === 50001 || err.status === 403);
-const gone = (err: unknown) => err instanceof DiscordRequestError && (err.code === 10008 || err.code === 10003 || err.code === 10014 || err.status === 404);
-
 /**
  * `/privacy forget`: erases the member's comments, attachments, name and ratings in this server (one
  * transaction, with their hash added to the forgotten list), then removes their keycap reactions from the
@@ -195,7 +192,7 @@ export async function forgetMember(
   };
   const deniedChannels = new Set<string>();
   for (const r of erased.erasedRatings) {
-    const emoji = RATING_EMOJIS[r.stars - 1];
+    const emoji = KEYCAPS[r.stars - 1];
     if (!r.channelId || !r.messageId || !emoji) continue;
     if (!ctx.discord || deniedChannels.has(r.channelId)) {
       result.reactionsLeft++;
@@ -205,9 +202,9 @@ export async function forgetMember(
       await ctx.discord.removeUserReaction(r.channelId, r.messageId, emoji, userId);
       result.reactionsRemoved++;
     } catch (err) {
-      if (gone(err)) continue;
+      if (isGone(err)) continue;
       result.reactionsLeft++;
-      if (denied(err)) deniedChannels.add(r.channelId);
+      if (isDenied(err)) deniedChannels.add(r.channelId);
       else ctx.log.warn({ err, postId: r.postId }, 'privacy forget: could not remove a rating reaction (it no longer counts)');
     }
   }

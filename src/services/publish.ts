@@ -6,13 +6,15 @@
 //
 // A Discord error that will not heal by retrying (missing access or permission, unknown channel or message,
 // invalid form body) or the last attempt failing → 'failed' with a readable reason; never dropped.
-import { ChannelType, type APIChannel } from 'discord-api-types/v10';
+import { discordLink } from '../render/discord-link.ts';
+import { KEYCAPS } from '../domain/rating.ts';
+import { ChannelType, RESTJSONErrorCodes, type APIChannel } from 'discord-api-types/v10';
 import type { AppContext } from '../context.ts';
 import { UserError } from '../errors.ts';
 import { canonicalLink } from '../feeds/canonical-link.ts';
 import { FeedError } from '../feeds/errors.ts';
 import type { ParsedFeed } from '../feeds/types.ts';
-import { threadName, RATING_EMOJIS } from '../render/post.ts';
+import { threadName } from '../render/post.ts';
 import { deleteWebhook, getFeed, listFeeds } from '../repositories/feeds.ts';
 import { stableId } from '../repositories/ids.ts';
 import {
@@ -43,14 +45,14 @@ export interface PublishFailure {
 }
 
 const PERMANENT_CODES: Record<number, string> = {
-  10003: 'the channel no longer exists (Unknown Channel)',
-  10008: 'the announcement message was deleted in Discord before it was finished (Unknown Message)',
-  50001: 'blogcord cannot see the channel (Missing Access): give it View Channel and Send Messages there',
-  50013:
+  [RESTJSONErrorCodes.UnknownChannel]: 'the channel no longer exists (Unknown Channel)',
+  [RESTJSONErrorCodes.UnknownMessage]: 'the announcement message was deleted in Discord before it was finished (Unknown Message)',
+  [RESTJSONErrorCodes.MissingAccess]: 'blogcord cannot see the channel (Missing Access): give it View Channel and Send Messages there',
+  [RESTJSONErrorCodes.MissingPermissions]:
     'blogcord lacks a permission in the channel (Missing Permissions): it needs Send Messages, Embed Links, Create Public Threads (Create Posts in a forum), Send Messages in Threads and Add Reactions',
-  50035: 'Discord refused the announcement as invalid (Invalid Form Body)',
-  50008: 'the channel does not accept messages (Cannot send messages in a non-text channel)',
-  40067:
+  [RESTJSONErrorCodes.InvalidFormBodyOrContentType]: 'Discord refused the announcement as invalid (Invalid Form Body)',
+  [RESTJSONErrorCodes.CannotSendMessagesInNonTextChannel]: 'the channel does not accept messages (Cannot send messages in a non-text channel)',
+  [RESTJSONErrorCodes.TagRequiredToCreateAForumPostInThisChannel]:
     'the forum requires a tag on every post: turn on `tags` for the feed (`/feed edit tags:True`) and give the forum tags named like the blog’s categories, or remove the requirement',
 };
 
@@ -58,7 +60,8 @@ const PERMANENT_CODES: Record<number, string> = {
 export function classifyPublishError(error: unknown, step = 'publishing'): PublishFailure {
   if (error instanceof DiscordRequestError) {
     const known = PERMANENT_CODES[error.code];
-    if (known) return { permanent: true, reason: `${step}: ${known}${error.code === 50035 ? `: ${error.message}` : ''}` };
+    if (known)
+      return { permanent: true, reason: `${step}: ${known}${error.code === RESTJSONErrorCodes.InvalidFormBodyOrContentType ? `: ${error.message}` : ''}` };
     // Rate limits and server errors heal; any other 4xx is a request Discord will refuse again.
     if (error.status === 429 || error.status >= 500 || error.status === 0)
       return { permanent: false, reason: `${step}: Discord answered ${error.status || 'nothing'} (${error.message})` };
@@ -121,7 +124,7 @@ export async function publishPost(ctx: PublishContext, postId: string, { lastAtt
           step = 'announcing';
           const channelId = feed?.channelId;
           const target = channelId ? publishTarget(await ctx.discord.getChannel(channelId)) : null;
-          if (!target) throw new DiscordRequestError('Unknown Channel', 10003, 404);
+          if (!target) throw new DiscordRequestError('Unknown Channel', RESTJSONErrorCodes.UnknownChannel, 404);
           const payload = await announcementPayload(ctx.db, post);
           if (target.kind === 'text') {
             // Per-feed identity: through the feed's webhook (as the blog) when there is one, else as blogcord.
@@ -130,7 +133,7 @@ export async function publishPost(ctx: PublishContext, postId: string, { lastAtt
               ? await announceThroughWebhook(ctx, post, feed!, hook, target.channelId, { ...payload, allowed_mentions: pingMentions(feed, payload) }).catch(
                   async (error: unknown) => {
                     // The webhook was deleted in Discord: forget it; the retry makes a new one (or posts as blogcord).
-                    if (error instanceof DiscordRequestError && error.code === 10015) {
+                    if (error instanceof DiscordRequestError && error.code === RESTJSONErrorCodes.UnknownWebhook) {
                       await deleteWebhook(ctx.db, hook.id);
                       throw new Error('the feed’s webhook was deleted in Discord; a new one is made on the next attempt');
                     }
@@ -185,7 +188,7 @@ export async function publishPost(ctx: PublishContext, postId: string, { lastAtt
         case 'threaded': {
           step = 'adding the rating reactions';
           // Each PUT of the bot's own reaction is idempotent: a retry adds only what is missing.
-          for (const emoji of RATING_EMOJIS) await ctx.discord.addReaction(post.channelId!, post.messageId!, emoji);
+          for (const emoji of KEYCAPS) await ctx.discord.addReaction(post.channelId!, post.messageId!, emoji);
           await setPublishState(ctx.db, post.id, { state: 'published', failureReason: null });
           log.info('published');
           return { state: 'published', post: await getPost(ctx.db, postId) };
@@ -211,9 +214,7 @@ export async function publishPost(ctx: PublishContext, postId: string, { lastAtt
 /** A link to a post's announcement in Discord. */
 export function announcementLink(guildId: string, post: Pick<Post, 'channelId' | 'messageId' | 'threadId'>): string | null {
   if (!post.channelId) return null;
-  return post.messageId && post.messageId !== post.channelId
-    ? `https://discord.com/channels/${guildId}/${post.channelId}/${post.messageId}`
-    : `https://discord.com/channels/${guildId}/${post.channelId}`;
+  return discordLink(guildId, post.channelId, post.messageId);
 }
 
 export type PublishNowResult = { status: 'already-published'; post: Post; link: string | null } | { status: 'queued'; post: Post };

@@ -1,12 +1,12 @@
 // Recount: make the stored ratings of recent announcements match the keycap reactions Discord shows,
 // exactly. It repairs whatever the gateway did not deliver (downtime, a missed event) and settles people
 // who hold several keycaps.
+import { KEYCAP_OF, type Stars } from '../domain/rating.ts';
 import type { AppContext } from '../context.ts';
 import { getPost, listAnnouncedPostsSince, type Post } from '../repositories/posts.ts';
-import { listRatings, removeRatingIfUnchanged, setRatingIfUnchanged, type RatingSnapshot, type Stars } from '../repositories/ratings.ts';
-import { DiscordRequestError, REACTION_KINDS, type DiscordPort } from './discord-port.ts';
+import { listRatings, removeRatingIfUnchanged, setRatingIfUnchanged, type RatingSnapshot } from '../repositories/ratings.ts';
+import { isDenied, isGone, REACTION_KINDS, type DiscordPort } from './discord-port.ts';
 import { forgottenUsers } from './privacy.ts';
-import { KEYCAP_OF } from './ratings.ts';
 
 export type RecountContext = Pick<AppContext, 'db' | 'discord' | 'log'>;
 
@@ -89,10 +89,6 @@ export function settledStars(keycaps: ReadonlySet<Stars>, stored: Stars | null):
   return Math.max(...keycaps) as Stars;
 }
 
-const isDeniedError = (err: unknown) => err instanceof DiscordRequestError && (err.code === 50013 || err.code === 50001 || err.status === 403);
-const isGoneError = (err: unknown) =>
-  err instanceof DiscordRequestError && (err.code === 10008 || err.code === 10003 || err.code === 50001 || err.code === 50013 || err.status === 404);
-
 /**
  * Recounts one announced post. The stored ratings are read before Discord is, and every write is
  * conditional on the rating still being what was read, so a reaction event applied meanwhile is never
@@ -150,7 +146,7 @@ async function recountPostOnce(
   try {
     holders = await readKeycapReactors(ctx.discord, channelId, messageId, { ...(options.pageSize ? { pageSize: options.pageSize } : {}) });
   } catch (err) {
-    if (isGoneError(err)) {
+    if (isGone(err) || isDenied(err)) {
       ctx.log.info(
         { postId: post.id, messageId, err: (err as Error).message },
         'recount: the announcement cannot be read (deleted or no access); its ratings are kept',
@@ -188,7 +184,7 @@ async function recountPostOnce(
           manage.set(channelId, true);
           result.reactionsRemoved++;
         } catch (err) {
-          if (!isDeniedError(err)) throw err;
+          if (!isDenied(err)) throw err;
           manage.set(channelId, false);
           ctx.log.debug({ postId: post.id, channelId }, 'recount: no Manage Messages here; extra keycaps stay');
           break;

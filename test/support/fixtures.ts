@@ -4,7 +4,7 @@ import type { Db } from '../../src/db/index.ts';
 import { upsertComments } from '../../src/repositories/comments.ts';
 import { upsertFeed } from '../../src/repositories/feeds.ts';
 import { getPost, setPublishState, upsertPostFromFeed, type Post } from '../../src/repositories/posts.ts';
-import { setRating } from '../../src/repositories/ratings.ts';
+import { setRating } from './ratings.ts';
 import { MessageType, type APIMessage } from 'discord-api-types/v10';
 import type { PostThread } from '../../src/services/mirror.ts';
 import { snowflake } from './snowflake.ts';

@@ -11,6 +11,7 @@
 //
 // Everything here is asynchronous on purpose: the Discord emulator runs in the test process and must keep
 // answering while a server starts or stops.
+import { KEYCAPS } from '../../src/domain/rating.ts';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
@@ -250,8 +251,6 @@ export interface TruthSource {
   messages(channel: string): Array<{ id: string; type: number; author: { id: string; bot?: boolean }; webhook_id?: string; content: string }>;
   reactions(message: string): Map<string, string[]>;
 }
-
-export const KEYCAPS = ['1️⃣', '2️⃣', '3️⃣', '4️⃣', '5️⃣'] as const;
 
 /** What Discord shows for a post: its comments (every non-bot reply in the thread) and each person's keycaps. */
 export function discordTruth(

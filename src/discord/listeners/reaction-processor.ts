@@ -1,7 +1,7 @@
 // The one ReactionProcessor of a bot process (AppContext.ratings), shared by the four reaction listeners, and
-// the small discord.js helpers they need. The rules live in src/services/ratings.ts.
+// the small discord.js helpers they need. The rules live in src/services/rating-rules.ts.
 import { PermissionFlagsBits, type Message, type PartialMessage, type PartialUser, type User } from 'discord.js';
-import type { ReactionProcessor } from '../../services/ratings.ts';
+import type { ReactionProcessor } from '../../services/reaction-processor.ts';
 import type { ListenerContext } from '../listener.ts';
 
 /** The process's processor (AppContext.ratings), shared by the four reaction listeners. */
