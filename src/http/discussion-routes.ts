@@ -8,7 +8,6 @@
 //   GET /counts.js, GET /widget.css, GET /widget/i18n/:lang.json
 //
 // Only public feeds (`/web enable`): any other post answers 404 post_not_found exactly as the JSON API does.
-import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../db/index.ts';
