@@ -76,7 +76,7 @@ export async function benchWeb(dialect: 'sqlite' | 'postgres'): Promise<void> {
     databaseUrl: t.url,
     role: 'web',
     queuePrefix: newQueuePrefix(),
-    env: { HTTP_PORT: '0', HTTP_RATE_LIMIT: '0', LOG_LEVEL: 'info' },
+    env: { HTTP_PORT: '0', HTTP_RATE_LIMIT: '0', HTTP_ANSWER_CACHE_MS: process.env.BENCH_WEB_ANSWER_CACHE_MS ?? '1000', LOG_LEVEL: 'info' },
     readyPattern: /http api listening/,
   }).catch(async (err) => {
     await t.close();

@@ -144,7 +144,7 @@ const schema = z.object({
   HTTP_CORS_ORIGINS: z.string().default(''),
   HTTP_TRUST_PROXY: trustProxy.default(false),
   HTTP_RATE_LIMIT: int(0, 1_000_000, 'requests a minute per client, 0 = no limit').default(120),
-  HTTP_ANSWER_CACHE_MS: int(0, 60_000, 'milliseconds 0–60000').default(1000),
+  HTTP_ANSWER_CACHE_MS: int(0, 60_000, 'milliseconds 0–60000').default(0),
   ANNOUNCEMENT_REFRESH_MS: int(0, 3_600_000, 'milliseconds between 0 and 3600000').default(5000),
   SYNC_WINDOW_DAYS: int(1, 3650, 'a whole number of days ≥ 1').default(30),
   SYNC_INTERVAL_SECONDS: int(1, 7 * 24 * 3600, 'a whole number of seconds ≥ 1').default(300),

@@ -166,6 +166,8 @@ test('the story on both panes: 22 replies, "5/5 (2 ratings)", the digest, /blog 
   // The Discord side: the thread holds the 22 replies (the 23rd message was deleted), the announcement the rating.
   await page.waitForFunction(() => document.querySelector('#thread')?.textContent?.includes('· 22 replies'), null, { timeout: 20_000 });
   await page.waitForFunction(() => document.querySelector('#feed')?.textContent?.includes('5/5 (2 ratings)'), null, { timeout: 20_000 });
+  // The last answers of the story (/blog show, /feed status) reach the page with its next refresh.
+  await page.waitForFunction(() => document.querySelector('#feed')?.textContent?.includes('/feed status'), null, { timeout: 20_000 });
   const discord = await page.evaluate(() => {
     const feed = document.querySelector('#feed')!;
     const thread = document.querySelector('#thread')!;
@@ -199,7 +201,8 @@ test('the story on both panes: 22 replies, "5/5 (2 ratings)", the digest, /blog 
 
   // The blog side: the real widget, from the bot's HTTP API, in the blog's page.
   const frame = page.frameLocator('#blogframe');
-  await frame.locator('.blogcord-stats', { hasText: '★ 5/5 (2 ratings) · 22 replies' }).waitFor({ timeout: 30_000 });
+  // The widget's header: "★★★★★ 5/5 · 2 ratings · 22 replies".
+  await frame.locator('.blogcord-stats', { hasText: /5\/5 · 2 ratings · 22 replies/ }).waitFor({ timeout: 30_000 });
   const widget = await page.frame({ url: /what-do-wechat/ })!.evaluate(() => ({
     replies: document.querySelectorAll('li.blogcord-reply:not(.blogcord-reply--deleted)').length,
     nested: document.querySelectorAll('.blogcord-replies .blogcord-replies li.blogcord-reply').length,

@@ -21,7 +21,13 @@ import { snowflake } from './support/snowflake.ts';
 const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex');
 
 async function startWeb(d: DiscordEmulator, databaseUrl: string, queuePrefix: string): Promise<{ bot: BotProcess; base: string }> {
-  const bot = await startBot({ discord: d, databaseUrl, role: 'web', queuePrefix, env: { HTTP_PORT: '0', HTTP_CORS_ORIGINS: '*' } });
+  const bot = await startBot({
+    discord: d,
+    databaseUrl,
+    role: 'web',
+    queuePrefix,
+    env: { HTTP_PORT: '0', HTTP_CORS_ORIGINS: '*', PUBLIC_URL: 'https://blogcord.example' },
+  });
   const line = logLines(bot).find((l) => l.msg === 'http api listening');
   assert.ok(line && typeof line.port === 'number', 'the bound port is logged');
   return { bot, base: `http://127.0.0.1:${line!.port as number}` };

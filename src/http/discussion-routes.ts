@@ -28,6 +28,8 @@ import {
 
 export interface DiscussionRouteDeps {
   db: Db;
+  /** PUBLIC_URL: the base of the links in the answers (media, next pages); null: as the request reached the API. */
+  publicUrl?: string | null;
 }
 
 const STATIC_CACHE = SCRIPT_CACHE;
@@ -50,8 +52,11 @@ export function pickLang(strings: ReadonlyMap<string, Strings>, asked: unknown):
   return { lang: 'en', strings: strings.get('en')! };
 }
 
-/** Where this API is reachable, as the request reached it (behind a trusted proxy: as the proxy says). */
-export const apiBaseOf = (request: FastifyRequest): string => `${request.protocol}://${request.host}`;
+/**
+ * Where this API is reachable: PUBLIC_URL when set (the same links from every process behind a proxy), else as the
+ * request reached it (behind a trusted proxy: as the proxy says).
+ */
+export const apiBaseOf = (request: FastifyRequest, publicUrl?: string | null): string => publicUrl ?? `${request.protocol}://${request.host}`;
 
 function badRequest(message: string): Error {
   return Object.assign(new Error(message), { statusCode: 400 });
@@ -145,7 +150,12 @@ export function registerDiscussionRoutes(app: FastifyInstance, deps: DiscussionR
     '/api/posts/:id/comments',
     { schema: { params: { type: 'object', properties: { id: ID }, required: ['id'] }, querystring: { type: 'object', properties: PAGE_QUERY } } },
     async (request, reply) => {
-      const view = await discussion(db, { id: request.params.id, guildId: request.query.guild }, pageRequest(request.query), apiBaseOf(request));
+      const view = await discussion(
+        db,
+        { id: request.params.id, guildId: request.query.guild },
+        pageRequest(request.query),
+        apiBaseOf(request, deps.publicUrl),
+      );
       if (!view) return notFound(reply, { id: request.params.id });
       const body = { id: view.id, comments: view.comments, page: view.page, topLevel: view.topLevel, replies: view.replies };
       return sendCached(request, reply, JSON.stringify(body), 'application/json; charset=utf-8');
@@ -154,7 +164,7 @@ export function registerDiscussionRoutes(app: FastifyInstance, deps: DiscussionR
 
   const embed = async (request: FastifyRequest<{ Querystring: EmbedQuery }>, reply: FastifyReply, ref: PostRef) => {
     const q = request.query;
-    const apiBase = apiBaseOf(request);
+    const apiBase = apiBaseOf(request, deps.publicUrl);
     const view = await discussion(db, ref, pageRequest(q), apiBase);
     if (!view) return notFound(reply, ref);
     const { lang, strings: t } = pickLang(strings, q.lang);
@@ -186,7 +196,7 @@ export function registerDiscussionRoutes(app: FastifyInstance, deps: DiscussionR
     '/embed/posts/:id/comments',
     { schema: { params: { type: 'object', properties: { id: ID }, required: ['id'] }, querystring: { type: 'object', properties: PAGE_QUERY } } },
     async (request, reply) => {
-      const apiBase = apiBaseOf(request);
+      const apiBase = apiBaseOf(request, deps.publicUrl);
       const view = await discussion(db, { id: request.params.id, guildId: request.query.guild }, pageRequest(request.query), apiBase);
       if (!view) return notFound(reply, { id: request.params.id });
       const { lang, strings: t } = pickLang(strings, request.query.lang);

@@ -136,7 +136,7 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
   registerWidget(app);
   registerPostRoutes(app, ctx, new AnswerCache(opts.answerCacheMs ?? 0));
   registerMediaRoutes(app, ctx);
-  registerDiscussionRoutes(app, { db: ctx.db });
+  registerDiscussionRoutes(app, { db: ctx.db, publicUrl: ctx.config.publicUrl });
   // Push (WebSub callbacks, publish hooks): only a process with queues can take them (src/http/push-routes.ts).
   if (ctx.jobs && ctx.discord) await registerPushRoutes(app, { ...ctx, jobs: ctx.jobs, discord: ctx.discord });
   return app;
@@ -302,8 +302,10 @@ function registerPostRoutes(app: FastifyInstance, ctx: HttpContext, answers: Ans
       if (url !== undefined) {
         const postUrl = httpUrlOrThrow(url);
         const order = (request.query as { order?: string }).order;
-        const answer = await answers.get(request.url, async () => {
-          const view = await getWebDiscussion(ctx.db, { url: postUrl, guildId: guild }, pageRequest({ order }), apiBaseOf(request));
+        // The answer's links start with the API's base: it is part of the cache key.
+        const apiBase = apiBaseOf(request, ctx.config.publicUrl);
+        const answer = await answers.get(`${apiBase} ${request.url}`, async () => {
+          const view = await getWebDiscussion(ctx.db, { url: postUrl, guildId: guild }, pageRequest({ order }), apiBase);
           if (!view) throw new HttpError(404, 'post_not_found', 'No post with this URL is discussed here (yet).');
           return json(view);
         });
@@ -328,12 +330,13 @@ function registerPostRoutes(app: FastifyInstance, ctx: HttpContext, answers: Ans
       },
     },
     async (request, reply) => {
-      const answer = await answers.get(request.url, async () => {
+      const apiBase = apiBaseOf(request, ctx.config.publicUrl);
+      const answer = await answers.get(`${apiBase} ${request.url}`, async () => {
         const view = await getWebDiscussion(
           ctx.db,
           { id: request.params.id, guildId: request.query.guild },
           pageRequest(request.query as { order?: string }),
-          apiBaseOf(request),
+          apiBase,
         );
         if (!view) throw new HttpError(404, 'post_not_found', 'No post with this id is served here.');
         return json(view);
