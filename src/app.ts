@@ -1,27 +1,21 @@
+// Each role loads only what it runs (imported when its step starts): `worker` and `web` never load the discord.js
+// client, the commands or the listeners; `bot` never loads the job processors; only `start` and `web` load the
+// HTTP server. A module a role does not import costs it no memory (discord.js alone is ~45 MB of a process).
 import type { Client } from 'discord.js';
 import type { Redis } from 'ioredis';
-import { commands } from '../commands/index.ts';
 import type { Config } from './config.ts';
 import { VERSION, type AppContext } from './context.ts';
 import { openDb, type RootDb } from './db/index.ts';
 import { migrateToLatest } from './db/migrate.ts';
-import { createDiscordClient } from './discord/client.ts';
-import { DiscordSetupError } from './discord/deploy.ts';
-import { createInteractionHandler } from './discord/interactions.ts';
-import { wireListeners } from './discord/listener.ts';
-import { startHttpServer, type HttpContext } from './http/server.ts';
-import { listeners } from './discord/listeners/index.ts';
+import type { HttpContext } from './http/server.ts';
 import { createRest, RestDiscordPort } from './discord/rest-port.ts';
-import { schedulers, workers } from './jobs/index.ts';
 import { closeQueues, createQueues } from './jobs/queues.ts';
 import { createJobs } from './jobs/port.ts';
-import { watchSchedulers } from './jobs/sweep.ts';
-import { registerSchedulers, startWorkers } from './jobs/worker.ts';
 import type { Logger } from './logger.ts';
 import { createProducerRedis, createRedis, ensureRedis, type RedisHandle } from './redis.ts';
 import type { AttachmentUrlPort } from './services/discord-port.ts';
 import { createMediaService, redisMediaCache } from './services/media.ts';
-import { missingTokenMessage } from './setup.ts';
+import { DiscordSetupError, missingTokenMessage } from './setup.ts';
 import { createProcessMirror, createProcessRatings } from './wiring.ts';
 
 export type Role = 'start' | 'bot' | 'worker' | 'web';
@@ -117,6 +111,7 @@ function mediaService(db: RootDb, log: Logger, redis: Redis, config: Config, dis
 
 /** The blog-facing HTTP API (HTTP_PORT; 0 disables it in `start`, an ephemeral port in `web`): closed before the workers and the database. */
 async function startHttp(ctx: HttpContext, closers: Closers, port?: number): Promise<void> {
+  const { startHttpServer } = await import('./http/server.ts');
   const http = await startHttpServer(ctx, { answerCacheMs: ctx.config.httpAnswerCacheMs, ...(port === undefined ? {} : { port }) });
   closers.push(['http api', () => http.close()]);
 }
@@ -148,7 +143,7 @@ async function startDiscordRole(role: Exclude<Role, 'web'>, config: Config, log:
   const queues = createQueues(redis, config.queuePrefix);
   closers.push(['queues', () => closeQueues(queues)]);
 
-  const client = role === 'worker' ? null : createDiscordClient(config);
+  const client = role === 'worker' ? null : (await import('./discord/client.ts')).createDiscordClient(config);
   // The gateway client's REST gets its token only at login; the workers start before that and use it too.
   client?.rest.setToken(config.discordToken!);
   const discord = new RestDiscordPort(client?.rest ?? createRest(config));
@@ -182,6 +177,11 @@ async function startDiscordRole(role: Exclude<Role, 'web'>, config: Config, log:
 /** The workers, their schedulers and the watchdog that registers the schedulers again after Redis lost them. */
 async function startWorkerSide(ctx: AppContext, handle: RedisHandle, redis: Redis, closers: Closers): Promise<void> {
   const { log } = ctx;
+  const [{ schedulers, workers }, { registerSchedulers, startWorkers }, { watchSchedulers }] = await Promise.all([
+    import('./jobs/index.ts'),
+    import('./jobs/worker.ts'),
+    import('./jobs/sweep.ts'),
+  ]);
   const connection = createRedis(handle.url);
   connection.on('error', (err) => log.warn({ err: err.message }, 'redis (workers) connection error'));
   const running = startWorkers(ctx, connection, workers);
@@ -204,6 +204,12 @@ async function startWorkerSide(ctx: AppContext, handle: RedisHandle, redis: Redi
 /** The gateway client: listeners, interactions, its connection's account in the log, then login. */
 async function connectGateway(c: Client, ctx: AppContext & Required<Pick<AppContext, 'mirror' | 'ratings'>>, closers: Closers): Promise<void> {
   const { log, config } = ctx;
+  const [{ wireListeners }, { listeners }, { createInteractionHandler }, { commands }] = await Promise.all([
+    import('./discord/listener.ts'),
+    import('./discord/listeners/index.ts'),
+    import('./discord/interactions.ts'),
+    import('../commands/index.ts'),
+  ]);
   wireListeners(c, ctx, listeners);
   const onInteraction = createInteractionHandler(commands, ctx);
   c.on('interactionCreate', (i) => void onInteraction(i));

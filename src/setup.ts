@@ -21,3 +21,8 @@ export function missingTokenMessage(applicationId: string | null): string {
     'No Discord yet? Try  npx blogcord demo  to see blogcord work without Discord.',
   ].join('\n');
 }
+
+/** A Discord setup problem the operator must fix (no or a refused token, a missing intent): one clear message, exit 1. */
+export class DiscordSetupError extends Error {
+  override name = 'DiscordSetupError';
+}

@@ -2,13 +2,9 @@ import { Routes, type APIApplication } from 'discord-api-types/v10';
 import { commands } from '../../commands/index.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
-import { missingTokenMessage } from '../setup.ts';
+import { DiscordSetupError, missingTokenMessage } from '../setup.ts';
 import { commandDefinitions } from './definitions.ts';
 import { createRest } from './rest-port.ts';
-
-export class DiscordSetupError extends Error {
-  override name = 'DiscordSetupError';
-}
 
 /** Bulk-overwrites the slash commands over REST (no gateway): globally, or in one server for development. */
 export async function deployCommands(config: Config, log: Logger, { guildId }: { guildId?: string } = {}): Promise<number> {

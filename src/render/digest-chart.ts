@@ -3,8 +3,22 @@
 // with alt text that says the same in words. The image is opaque with its own light card, so it reads the same in
 // Discord's light and dark themes. The font is Inter from @fontsource/inter, registered here: no system font is used.
 import { createRequire } from 'node:module';
-import { createCanvas, GlobalFonts, type SKRSContext2D } from '@napi-rs/canvas';
-import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Title, type ChartConfiguration } from 'chart.js';
+import type { SKRSContext2D } from '@napi-rs/canvas';
+import type { ChartConfiguration } from 'chart.js';
+
+type CanvasModule = typeof import('@napi-rs/canvas');
+type ChartModule = typeof import('chart.js');
+const requireHere = createRequire(import.meta.url);
+let libs: { canvas: CanvasModule; chart: ChartModule } | null = null;
+
+/**
+ * Skia and Chart.js, loaded (synchronously, through require) when the first chart is drawn: a process that never
+ * draws one (a worker between digests, `blogcord web`) never holds them (~30 MB).
+ */
+function chartLibs(): { canvas: CanvasModule; chart: ChartModule } {
+  libs ??= { canvas: requireHere('@napi-rs/canvas') as CanvasModule, chart: requireHere('chart.js') as ChartModule };
+  return libs;
+}
 
 export interface DigestDay {
   /** The local calendar date, `2026-11-23`. */
@@ -56,9 +70,12 @@ let fontsReady = false;
 /** Registers Inter (regular and semibold) from the @fontsource/inter package once; throws if it cannot be read. */
 export function ensureChartFonts(): void {
   if (fontsReady) return;
-  const require = createRequire(import.meta.url);
+  const {
+    canvas: { GlobalFonts },
+    chart: { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Title },
+  } = chartLibs();
   for (const weight of ['400', '600']) {
-    const file = require.resolve(`@fontsource/inter/files/inter-latin-${weight}-normal.woff2`);
+    const file = requireHere.resolve(`@fontsource/inter/files/inter-latin-${weight}-normal.woff2`);
     if (!GlobalFonts.registerFromPath(file, FONT)) throw new Error(`could not load the chart font ${file}`);
   }
   Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Title);
@@ -91,6 +108,10 @@ export function chartDescription(d: DigestChartData): string {
 
 /** Draws one chart on its own canvas (Chart.js fills the canvas it is given) and copies it onto `into` at (x, y). */
 function drawChart(into: SKRSContext2D, x: number, y: number, width: number, height: number, config: ChartConfiguration<'bar'>): void {
+  const {
+    canvas: { createCanvas },
+    chart: { Chart },
+  } = chartLibs();
   const canvas = createCanvas(width, height);
   // Chart.js draws synchronously on a 2D context when animation and responsiveness are off (no DOM needed).
   const chart = new Chart(canvas.getContext('2d') as unknown as CanvasRenderingContext2D, config);
@@ -102,7 +123,7 @@ function drawChart(into: SKRSContext2D, x: number, y: number, width: number, hei
 export function renderDigestChart(d: DigestChartData): DigestChart | null {
   if (!hasChartData(d)) return null;
   ensureChartFonts();
-  const canvas = createCanvas(CHART_WIDTH, CHART_HEIGHT);
+  const canvas = chartLibs().canvas.createCanvas(CHART_WIDTH, CHART_HEIGHT);
   const ctx = canvas.getContext('2d');
   ctx.fillStyle = CHART_COLORS.background;
   ctx.fillRect(0, 0, CHART_WIDTH, CHART_HEIGHT);
