@@ -11,7 +11,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../db/index.ts';
-import { API_CACHE, SCRIPT_CACHE, sendCacheable } from './caching.ts';
+import { API_CACHE, AnswerCache, SCRIPT_CACHE, sendCacheable } from './caching.ts';
 import { commentsHtml, discussionFragment, fill, moreHtml, type Strings } from '../render/discussion-html.ts';
 import { formatAverage } from '../render/rating.ts';
 import {
@@ -30,7 +30,12 @@ export interface DiscussionRouteDeps {
   db: Db;
   /** PUBLIC_URL: the base of the links in the answers (media, next pages); null: as the request reached the API. */
   publicUrl?: string | null;
+  /** The process's reuse of built answers (HTTP_ANSWER_CACHE_MS), shared with the post routes; default: none. */
+  answers?: AnswerCache;
 }
+
+/** Thrown inside an answer's build when there is no such public post: answered as the JSON API's 404, never cached. */
+const NOT_FOUND = Symbol('post not found');
 
 const STATIC_CACHE = SCRIPT_CACHE;
 const I18N_DIR = new URL('./widget/i18n/', import.meta.url);
@@ -144,6 +149,7 @@ const WIDGET_CSS = readFileSync(new URL('./widget/widget.css', import.meta.url),
 
 export function registerDiscussionRoutes(app: FastifyInstance, deps: DiscussionRouteDeps): void {
   const { db } = deps;
+  const answers = deps.answers ?? new AnswerCache(0);
   const strings = loadStrings();
 
   app.get<{ Params: { id: string }; Querystring: EmbedQuery }>(
@@ -165,20 +171,30 @@ export function registerDiscussionRoutes(app: FastifyInstance, deps: DiscussionR
   const embed = async (request: FastifyRequest<{ Querystring: EmbedQuery }>, reply: FastifyReply, ref: PostRef) => {
     const q = request.query;
     const apiBase = apiBaseOf(request, deps.publicUrl);
-    const view = await discussion(db, ref, pageRequest(q), apiBase);
-    if (!view) return notFound(reply, ref);
-    const { lang, strings: t } = pickLang(strings, q.lang);
-    const html = discussionFragment(view, {
-      strings: t,
-      lang,
-      apiBase,
-      theme: q.theme ?? 'auto',
-      headingLevel: q.level ?? 2,
-      aggregateRating: q.rating === '1',
-      stylesheet: q.style !== 'none',
-    });
+    const page = pageRequest(q);
+    let answer;
+    try {
+      // The fragment's links start with the API's base: it is part of the key.
+      answer = await answers.get(`${apiBase} ${request.url}`, async () => {
+        const view = await discussion(db, ref, page, apiBase);
+        if (!view) throw NOT_FOUND;
+        const { lang, strings: t } = pickLang(strings, q.lang);
+        return discussionFragment(view, {
+          strings: t,
+          lang,
+          apiBase,
+          theme: q.theme ?? 'auto',
+          headingLevel: q.level ?? 2,
+          aggregateRating: q.rating === '1',
+          stylesheet: q.style !== 'none',
+        });
+      });
+    } catch (error) {
+      if (error === NOT_FOUND) return notFound(reply, ref);
+      throw error;
+    }
     reply.header('cross-origin-resource-policy', 'cross-origin');
-    return sendCached(request, reply, html, 'text/html; charset=utf-8');
+    return sendCacheable(request, reply, { ...answer, contentType: 'text/html; charset=utf-8', ...API_CACHE });
   };
 
   app.get<{ Querystring: EmbedQuery }>('/embed/posts', { schema: { querystring: { type: 'object', properties: EMBED_QUERY } } }, async (request, reply) => {

@@ -134,9 +134,10 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
   await registerPlugins(app, origins, ctx.config.httpRateLimit, opts);
   registerHealth(app, ctx, log, opts);
   registerWidget(app);
-  registerPostRoutes(app, ctx, new AnswerCache(opts.answerCacheMs ?? 0));
+  const answers = new AnswerCache(opts.answerCacheMs ?? 0);
+  registerPostRoutes(app, ctx, answers);
   registerMediaRoutes(app, ctx);
-  registerDiscussionRoutes(app, { db: ctx.db, publicUrl: ctx.config.publicUrl });
+  registerDiscussionRoutes(app, { db: ctx.db, publicUrl: ctx.config.publicUrl, answers });
   // Push (WebSub callbacks, publish hooks): only a process with queues can take them (src/http/push-routes.ts).
   if (ctx.jobs && ctx.discord) await registerPushRoutes(app, { ...ctx, jobs: ctx.jobs, discord: ctx.discord });
   return app;
