@@ -7,10 +7,11 @@
  * with UPDATE_SCREENSHOTS=1 also docs/widget-dark.png.
  * Run alone: npx tsx test/widget-discussion.test.ts
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from './support/browser.ts';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/config.ts';
@@ -25,7 +26,6 @@ import { createTestDb, type TestDb } from './support/db.ts';
 import { seedDiscussion } from './support/fixtures.ts';
 import { snowflake } from './support/snowflake.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const AXE = readFileSync(`${ROOT}node_modules/axe-core/axe.min.js`, 'utf8');
 const MARKDOWN_URL = 'https://blog.example/markdown';
@@ -77,7 +77,6 @@ async function seedPost(db: TestDb['db'], feed: Awaited<ReturnType<typeof upsert
 }
 
 test.before(async (ctx) => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
   ctx.t = await createTestDb('sqlite');
   const { post: seed, guildId } = await seedDiscussion(ctx.t.db);
   ctx.seedId = seed.id;
@@ -163,19 +162,7 @@ test.before(async (ctx) => {
     res.writeHead(html ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
     res.end(html ?? 'not found');
   });
-  ctx.browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  ctx.browser = await launchChromium();
   mkdirSync(`${ROOT}test-output`, { recursive: true });
 });
 

@@ -10,7 +10,8 @@
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
+import { launchChromium } from './support/browser.ts';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/config.ts';
@@ -25,7 +26,6 @@ import { loadSeed, seedDiscussion, SEED_URL } from './support/fixtures.ts';
 import { chooseAppearance } from '../src/services/privacy.ts';
 import { snowflake } from './support/snowflake.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const HOSTILE_URL = 'https://blog.example/hostile';
 const PRIVATE_URL = 'https://blog.example/members-choose';
@@ -65,7 +65,6 @@ function page(apiBase: string): string {
 }
 
 test.before(async (ctx) => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
   ctx.t = await createTestDb('sqlite');
   const { post, guildId } = await seedDiscussion(ctx.t.db);
   ctx.threadUrl = `https://discord.com/channels/${guildId}/${post.threadId}`;
@@ -188,19 +187,7 @@ test.before(async (ctx) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     res.end(html);
   });
-  ctx.browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  ctx.browser = await launchChromium();
 });
 
 test.after(async (ctx) => {
