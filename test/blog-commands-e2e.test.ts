@@ -4,44 +4,26 @@
  * process serves the HTTP API on HTTP_PORT (checked at the end). Plus the message builders at Discord's limits.
  * Run alone: npx tsx test/blog-commands-e2e.test.ts
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import blog, { latestMessage, searchMessage, showMessage, topMessage } from '../commands/blog.ts';
-import { commands } from '../commands/index.ts';
 import type { Command } from '../src/discord/command.ts';
-import { commandDefinitions } from '../src/discord/definitions.ts';
 import { validateMessagePayload } from '../src/render/limits.ts';
 import { removeFeed, setFeedWeb, upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed, type Post } from '../src/repositories/posts.ts';
 import { setRating } from './support/ratings.ts';
 import type { PostSummaryView, PostView } from '../src/services/blog.ts';
-import { startBot, stopAllBots, type BotProcess } from './support/bot.ts';
-import { createTestDb, type TestDb } from './support/db.ts';
+import type { BotProcess } from './support/bot.ts';
+import { e2eSuite, startE2eBot, type E2eContext } from './support/e2e.ts';
 import { seedDiscussion, SEED_URL } from './support/fixtures.ts';
-import { startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
+import { freePort } from './support/services.ts';
 import { snowflake } from './support/snowflake.ts';
 
 const SEED_TITLE = 'What do WeChat and Lord of the Rings have in common?';
 const DAY = 86_400_000;
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
-interface Ctx {
-  dir: string;
-  t: TestDb;
-  discord: DiscordEmulator;
+interface Ctx extends E2eContext {
   bot: BotProcess;
-  guildId: string;
   seed: Post;
   threadId: string;
   recent: Post;
@@ -50,15 +32,12 @@ interface Ctx {
   httpPort: number;
 }
 
-const e2e = suite<Ctx>('/blog through the emulator with the real bot');
+const e2e = e2eSuite<Ctx>('/blog through the emulator with the real bot', {
+  emulator: { guilds: [{ name: 'blog', channels: [{ name: 'posts', type: 'text' }] }], users: [{ username: 'alice' }] },
+  commands: true,
+});
 
 e2e.before(async (ctx) => {
-  ctx.dir = mkdtempSync(join(tmpdir(), 'blogcord-blog-e2e-'));
-  ctx.discord = await startDiscordEmulator({ guilds: [{ name: 'blog', channels: [{ name: 'posts', type: 'text' }] }], users: [{ username: 'alice' }] });
-  ctx.guildId = ctx.discord.guild('blog').id;
-  ctx.discord.registerCommands(commandDefinitions(commands), { guild: 'blog' });
-
-  ctx.t = await createTestDb('sqlite', { file: join(ctx.dir, 'blogcord.sqlite') });
   const db = ctx.t.db;
   const seeded = await seedDiscussion(db, ctx.guildId);
   // The announcement and its thread exist in Discord (the emulator), so the links in the answers are real.
@@ -105,19 +84,8 @@ e2e.before(async (ctx) => {
   await setFeedWeb(db, ctx.seed.feedId, true);
 
   ctx.httpPort = await freePort();
-  ctx.bot = await startBot({
-    discord: ctx.discord,
-    databaseUrl: ctx.t.url,
-    env: { HTTP_PORT: String(ctx.httpPort), HTTP_CORS_ORIGINS: 'https://digitalstrategy.rsm.nl' },
-  });
+  ctx.bot = await startE2eBot(ctx, { env: { HTTP_PORT: String(ctx.httpPort), HTTP_CORS_ORIGINS: 'https://digitalstrategy.rsm.nl' } });
   await ctx.discord.waitForReady({ timeout: 15_000 });
-});
-
-e2e.after(async (ctx) => {
-  await stopAllBots();
-  await ctx.discord?.stop();
-  await ctx.t?.close();
-  if (ctx.dir) rmSync(ctx.dir, { recursive: true, force: true });
 });
 
 const run = (ctx: Ctx, subcommand: string, options: Record<string, string | number> = {}) =>

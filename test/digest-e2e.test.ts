@@ -3,12 +3,9 @@
  * against the local Discord emulator, on PostgreSQL and the real Redis.
  * Run alone: npx tsx test/digest-e2e.test.ts
  */
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Queue } from 'bullmq';
 import type { APIMessage } from 'discord-api-types/v10';
-import { commands } from '../commands/index.ts';
-import { commandDefinitions } from '../src/discord/definitions.ts';
 import { createRedis } from '../src/redis.ts';
 import { PNG } from 'pngjs';
 import { periodKeyFromFooter } from '../src/render/digest.ts';
@@ -21,34 +18,43 @@ import { getRatingSummary } from '../src/repositories/ratings.ts';
 import { exportData } from '../src/services/export.ts';
 import { currentPeriodSoFar, periodJustEnded, type DigestSchedule } from '../src/services/digest-period.ts';
 import { eventually } from './support/assert.ts';
-import { logLines, newQueuePrefix, REDIS_URL, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
-import { createTestDb, type TestDb } from './support/db.ts';
-import { startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
+import { logLines, newQueuePrefix, REDIS_URL, type BotProcess } from './support/bot.ts';
+import { e2eSuite, startE2eBot } from './support/e2e.ts';
+import type { TestDb } from './support/db.ts';
+import type { DiscordEmulator } from '../emulator/index.ts';
 
-const test = suite('weekly digest end to end');
+const test = e2eSuite('weekly digest end to end', {
+  dialect: 'postgres',
+  emulator: {
+    guilds: [
+      {
+        name: 'blog',
+        channels: [
+          { name: 'posts', type: 'text' },
+          { name: 'digest', type: 'text' },
+          { name: 'forum', type: 'forum' },
+        ],
+      },
+    ],
+    users: [{ username: 'admin', manageGuild: true }, { username: 'alice' }, { username: 'bob' }, { username: 'carol' }, { username: 'dave' }],
+  },
+  commands: true,
+});
 const SCHEDULE: DigestSchedule = { day: 1, hour: 9, timezone: 'Europe/Amsterdam' };
 
-let discord: DiscordEmulator;
-let t: TestDb;
 const redis = createRedis(REDIS_URL, { maxRetriesPerRequest: 3 });
-const prefixes: string[] = [];
 
 test.after(async () => {
-  await stopAllBots();
-  await discord?.stop();
-  await t?.close();
-  for (const prefix of prefixes) {
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-  }
   await redis.quit();
 });
 
-const digestMessages = (): APIMessage[] => discord.messages('digest').filter((m) => periodKeyFromFooter(m.embeds[0]?.footer?.text) !== null);
+const digestMessages = (discord: DiscordEmulator): APIMessage[] =>
+  discord.messages('digest').filter((m) => periodKeyFromFooter(m.embeds[0]?.footer?.text) !== null);
 const keyOf = (m: APIMessage) => periodKeyFromFooter(m.embeds[0]?.footer?.text);
 
 /** A post announced by the bot in #posts with a thread, stored as the publish pipeline would have stored it. */
 async function seedPost(
+  { discord, t }: { discord: DiscordEmulator; t: TestDb },
   feed: { id: string; guildId: string },
   title: string,
   publishedAt: Date,
@@ -75,35 +81,19 @@ async function seedPost(
   return { postId: post.id, announcement, threadId: thread.id };
 }
 
-test('/digest schedule, preview, now (once, refused, forced), off; then two workers post each period once, also after Redis is flushed', async () => {
-  discord = await startDiscordEmulator({
-    guilds: [
-      {
-        name: 'blog',
-        channels: [
-          { name: 'posts', type: 'text' },
-          { name: 'digest', type: 'text' },
-          { name: 'forum', type: 'forum' },
-        ],
-      },
-    ],
-    users: [{ username: 'admin', manageGuild: true }, { username: 'alice' }, { username: 'bob' }, { username: 'carol' }, { username: 'dave' }],
-  });
-  discord.registerCommands(commandDefinitions(commands), { guild: 'blog' });
-  t = await createTestDb('postgres');
-  const guildId = discord.guild('blog').id;
+test('/digest schedule, preview, now (once, refused, forced), off; then two workers post each period once, also after Redis is flushed', async (ctx) => {
+  const { discord, t, guildId } = ctx;
   const { feed } = await upsertFeed(t.db, { guildId, url: 'https://blog.example/feed', channelId: discord.channel('posts').id });
 
   const now = new Date();
   const thisWeek = currentPeriodSoFar(SCHEDULE, now);
   const lastWeek = periodJustEnded(SCHEDULE, now);
   const recently = new Date(Math.max(Date.parse(thisWeek.start) + 1000, now.getTime() - 60_000));
-  const fresh = await seedPost(feed, 'Fresh thoughts on feeds', recently);
-  await seedPost(feed, 'Another new post', new Date(recently.getTime() + 1));
-  await seedPost(feed, 'Last week’s post', new Date(Date.parse(lastWeek.start) + 3_600_000));
+  const fresh = await seedPost(ctx, feed, 'Fresh thoughts on feeds', recently);
+  await seedPost(ctx, feed, 'Another new post', new Date(recently.getTime() + 1));
+  await seedPost(ctx, feed, 'Last week’s post', new Date(Date.parse(lastWeek.start) + 3_600_000));
 
-  const bot = await startBot({ discord, databaseUrl: t.url });
-  prefixes.push(bot.queuePrefix);
+  const bot = await startE2eBot(ctx);
   // Discord is the source of truth: the server rates and discusses through Discord, the bot mirrors it.
   await discord.react('alice', fresh.announcement, '5️⃣');
   await discord.react('dave', fresh.announcement, '4️⃣');
@@ -140,12 +130,12 @@ test('/digest schedule, preview, now (once, refused, forced), off; then two work
     assert.is(previewFiles.length, 1);
     assert.is(previewFiles[0]!.filename, 'digest.png');
     assert.is(preview.embeds[0]!.image?.url, previewFiles[0]!.url);
-    assert.is(digestMessages().length, 0);
+    assert.is(digestMessages(discord).length, 0);
 
     // --- /digest now: one digest naming the week's posts with their ratings and reply counts.
     const first = await run('admin', 'now');
     assert.match(first.content, 'Posted the digest of this week so far', first.content);
-    const posted = await eventually(() => (digestMessages().length === 1 ? digestMessages()[0] : null), { message: 'the digest message' });
+    const posted = await eventually(() => (digestMessages(discord).length === 1 ? digestMessages(discord)[0] : null), { message: 'the digest message' });
     const embed = posted!.embeds[0]!;
     assert.is(keyOf(posted!), `${thisWeek.key}-now`);
     assert.is(posted!.author.id, discord.botUser.id);
@@ -176,11 +166,11 @@ test('/digest schedule, preview, now (once, refused, forced), off; then two work
     const second = await run('admin', 'now');
     assert.match(second.content, 'already posted');
     assert.match(second.content, 'force');
-    assert.is(digestMessages().length, 1);
+    assert.is(digestMessages(discord).length, 1);
     const forced = await run('admin', 'now', { force: true });
     assert.match(forced.content, 'Posted the digest');
-    await eventually(() => digestMessages().length === 2, { message: 'the forced digest' });
-    assert.is(keyOf(digestMessages()[1]!), `${thisWeek.key}-now-r2`);
+    await eventually(() => digestMessages(discord).length === 2, { message: 'the forced digest' });
+    assert.is(keyOf(digestMessages(discord)[1]!), `${thisWeek.key}-now-r2`);
 
     // --- /digest off removes the scheduler; schedule turns it on again.
     const off = await run('admin', 'off');
@@ -196,20 +186,19 @@ test('/digest schedule, preview, now (once, refused, forced), off; then two work
 
   // --- two worker processes, one Redis prefix, the scheduler firing every 2 s: one digest for the week that ended.
   const shared = newQueuePrefix();
-  prefixes.push(shared);
   const env = { DIGEST_CRON_OVERRIDE: '*/2 * * * * *' };
-  const startWorkers = () => Promise.all([0, 1].map(() => startBot({ discord, databaseUrl: t.url, role: 'worker', queuePrefix: shared, env })));
+  const startWorkers = () => Promise.all([0, 1].map(() => startE2eBot(ctx, { role: 'worker', queuePrefix: shared, env })));
   const jobsDone = (workers: BotProcess[]) => workers.flatMap((w) => logLines(w).filter((l) => l.msg === 'digest job done'));
   let workers = await startWorkers();
-  await eventually(() => digestMessages().length === 3, { timeout: 15_000, message: 'the scheduled digest' });
-  const weekly = digestMessages()[2]!;
+  await eventually(() => digestMessages(discord).length === 3, { timeout: 15_000, message: 'the scheduled digest' });
+  const weekly = digestMessages(discord)[2]!;
   assert.is(keyOf(weekly), lastWeek.key);
   assert.match(weekly.embeds[0]!.title!, /^Weekly digest · /);
   assert.match(weekly.embeds[0]!.description!, 'Last week’s post');
   assert.match(weekly.embeds[0]!.description!, 'Be the first to rate · 💬 0 replies');
   assert.is(weekly.embeds[0]!.fields!.at(-1)!.value, '1 new post · 0 new comments · 0 ratings · 0 people taking part');
   await eventually(() => jobsDone(workers).length >= 4, { timeout: 15_000, message: 'more scheduler ticks' });
-  assert.is(digestMessages().length, 3, 'later ticks post nothing');
+  assert.is(digestMessages(discord).length, 3, 'later ticks post nothing');
   const statuses = jobsDone(workers).map((l) => l.status);
   assert.is(statuses.filter((s) => s === 'posted').length, 1);
   assert.is(statuses.filter((s) => s === 'already-posted').length, statuses.length - 1, JSON.stringify(statuses));
@@ -227,7 +216,7 @@ test('/digest schedule, preview, now (once, refused, forced), off; then two work
     assert.equal([back.pattern, back.tz], ['*/2 * * * * *', 'Europe/Amsterdam']);
     await eventually(() => jobsDone(workers).length >= 2, { timeout: 15_000, message: 'the schedule firing after the flush' });
     assert.ok(jobsDone(workers).every((l) => l.status === 'already-posted'));
-    assert.is(digestMessages().length, 3, 'still one digest per period');
+    assert.is(digestMessages(discord).length, 3, 'still one digest per period');
   } finally {
     await sharedQueue.close();
   }
@@ -246,7 +235,7 @@ test('/digest schedule, preview, now (once, refused, forced), off; then two work
   const exported = await exportData(t.db, { guildId });
   assert.equal(
     exported.digests.map((d) => d.messageId).sort(),
-    digestMessages()
+    digestMessages(discord)
       .map((m) => m.id)
       .sort(),
   );

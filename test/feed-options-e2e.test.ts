@@ -1,40 +1,26 @@
 // Issue 18, end to end: /feed add and /feed edit options (ping, template, filters, forum tags) and /feed preview with
 // its Post it button, through the real bot (`blogcord start`) and the local Discord emulator, on SQLite and PostgreSQL.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { APIMessage } from 'discord-api-types/v10';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { commands } from '../commands/index.ts';
-import { commandDefinitions } from '../src/discord/definitions.ts';
 import { feedId, getFeed } from '../src/repositories/feeds.ts';
 import { listFeedPosts, type Post } from '../src/repositories/posts.ts';
 import { KEYCAPS } from '../src/domain/rating.ts';
 import { eventually } from './support/assert.ts';
-import { startBot, stopAllBots, type BotProcess } from './support/bot.ts';
-import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
-import { startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
+import type { BotProcess } from './support/bot.ts';
+import { DIALECTS } from './support/db.ts';
+import { botAnnouncements, e2eSuite, startE2eBot, type E2eContext } from './support/e2e.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
 
-interface Ctx {
-  dir: string;
-  t: TestDb;
-  discord: DiscordEmulator;
+interface Ctx extends E2eContext {
   feeds: FeedServer;
   bot: BotProcess;
-  guildId: string;
   readers: string;
 }
 
 for (const dialect of DIALECTS) {
-  const e2e = suite<Ctx>(`feed options through the emulator with the real bot (${dialect})`);
-
-  e2e.before(async (ctx) => {
-    ctx.dir = mkdtempSync(join(tmpdir(), 'blogcord-feed-options-'));
-    ctx.t = await createTestDb(dialect, dialect === 'sqlite' ? { file: join(ctx.dir, 'blogcord.sqlite') } : {});
-    ctx.feeds = await startFeedServer({ items: [1, 2].map((n) => feedItem(n, { categories: ['News'] })).reverse() });
-    ctx.discord = await startDiscordEmulator({
+  const e2e = e2eSuite<Ctx>(`feed options through the emulator with the real bot (${dialect})`, {
+    dialect,
+    emulator: {
       guilds: [
         {
           name: 'blog',
@@ -43,30 +29,25 @@ for (const dialect of DIALECTS) {
         },
       ],
       users: [{ username: 'alice', manageGuild: true }, { username: 'carol', manageGuild: true }, { username: 'bob' }],
-    });
-    ctx.guildId = ctx.discord.guild('blog').id;
+    },
+    commands: true,
+  });
+
+  e2e.before(async (ctx) => {
+    ctx.feeds = await startFeedServer({ items: [1, 2].map((n) => feedItem(n, { categories: ['News'] })).reverse() });
     ctx.readers = ctx.discord.role('blog', 'Readers').id;
-    ctx.discord.registerCommands(commandDefinitions(commands), { guild: 'blog' });
-    ctx.bot = await startBot({
-      discord: ctx.discord,
-      databaseUrl: ctx.t.url,
-      env: { FEED_POLL_INTERVAL_SECONDS: '1', FEED_TIMEOUT_SECONDS: '2', ANNOUNCEMENT_REFRESH_MS: '200' },
-    });
+    ctx.bot = await startE2eBot(ctx, { env: { FEED_POLL_INTERVAL_SECONDS: '1', FEED_TIMEOUT_SECONDS: '2', ANNOUNCEMENT_REFRESH_MS: '200' } });
     await ctx.discord.waitForReady({ timeout: 15_000 });
   });
 
   e2e.after(async (ctx) => {
-    await stopAllBots();
-    await ctx.discord?.stop();
     await ctx.feeds?.close();
-    await ctx.t?.close();
-    if (ctx.dir) rmSync(ctx.dir, { recursive: true, force: true });
   });
 
   const run = (ctx: Ctx, name: string, subcommand: string, options: Record<string, string | number | boolean>, user = 'alice') =>
     ctx.discord.runCommand(user, 'general', name, { subcommand, options, timeout: 20_000 });
   const bot = (ctx: Ctx) => ctx.discord.botUser.id;
-  const announcements = (ctx: Ctx): APIMessage[] => ctx.discord.messages('posts').filter((m) => m.author.id === bot(ctx) && (m.embeds?.length ?? 0) > 0);
+  const announcements = (ctx: Ctx): APIMessage[] => botAnnouncements(ctx.discord, 'posts');
   const titled = (ctx: Ctx, title: string) => announcements(ctx).find((m) => m.embeds[0]?.title === title);
   const posts = async (ctx: Ctx): Promise<Post[]> => listFeedPosts(ctx.t.db, feedId(ctx.guildId, ctx.feeds.url('/rss')), 100);
   const postTitled = async (ctx: Ctx, title: string) => (await posts(ctx)).find((p) => p.title === title);

@@ -8,25 +8,16 @@
  * the blog through a webhook, with thread and reactions.
  * Run alone: npx tsx test/feed-status-why-e2e.test.ts
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PermissionFlagsBits as P, type APIMessage } from 'discord-api-types/v10';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { commands } from '../commands/index.ts';
-import { commandDefinitions } from '../src/discord/definitions.ts';
-import { KEYCAPS } from '../src/domain/rating.ts';
 import { eventually } from './support/assert.ts';
-import { startBot, stopAllBots, type BotProcess } from './support/bot.ts';
-import { DIALECTS, createTestDb, type TestDb } from './support/db.ts';
-import { DEFAULT_BOT_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS, startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
+import type { BotProcess } from './support/bot.ts';
+import { DIALECTS } from './support/db.ts';
+import { e2eSuite, isCompleteAnnouncement, startE2eBot, type E2eContext } from './support/e2e.ts';
+import { DEFAULT_BOT_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS } from '../emulator/index.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
 
-interface Ctx {
-  dir: string;
-  t: TestDb;
-  discord: DiscordEmulator;
+interface Ctx extends E2eContext {
   feeds: FeedServer;
   other: FeedServer;
   bot: BotProcess;
@@ -35,36 +26,28 @@ interface Ctx {
 const PERMS = DEFAULT_BOT_PERMISSIONS | P.ManageWebhooks;
 
 for (const dialect of DIALECTS) {
-  const e2e = suite<Ctx>(`/feed status, /feed why and identity through the emulator with the real bot (${dialect})`, {} as Ctx);
+  const e2e = e2eSuite<Ctx>(`/feed status, /feed why and identity through the emulator with the real bot (${dialect})`, {
+    dialect,
+    emulator: {
+      guilds: [{ name: 'blog', channels: [{ name: 'posts' }, { name: 'other' }, { name: 'general' }], botPermissions: PERMS }],
+      users: [{ username: 'alice', manageGuild: true }],
+    },
+    commands: true,
+  });
 
   e2e.before(async (ctx) => {
-    ctx.dir = mkdtempSync(join(tmpdir(), 'blogcord-status-e2e-'));
-    ctx.t = await createTestDb(dialect, dialect === 'sqlite' ? { file: join(ctx.dir, 'blogcord.sqlite') } : {});
     ctx.feeds = await startFeedServer({ items: [1, 2, 3, 4].map((n) => feedItem(n)).reverse() });
     ctx.other = await startFeedServer({
       title: 'Other Blog',
       items: [1, 2].map((n) => feedItem(n, { id: `urn:other:${n}`, title: `Other post ${n}`, link: `https://other.example/posts/${n}` })).reverse(),
     });
-    ctx.discord = await startDiscordEmulator({
-      guilds: [{ name: 'blog', channels: [{ name: 'posts' }, { name: 'other' }, { name: 'general' }], botPermissions: PERMS }],
-      users: [{ username: 'alice', manageGuild: true }],
-    });
-    ctx.discord.registerCommands(commandDefinitions(commands), { guild: 'blog' });
-    ctx.bot = await startBot({
-      discord: ctx.discord,
-      databaseUrl: ctx.t.url,
-      env: { FEED_POLL_INTERVAL_SECONDS: '1', FEED_TIMEOUT_SECONDS: '2', ANNOUNCEMENT_REFRESH_MS: '200' },
-    });
+    ctx.bot = await startE2eBot(ctx, { env: { FEED_POLL_INTERVAL_SECONDS: '1', FEED_TIMEOUT_SECONDS: '2', ANNOUNCEMENT_REFRESH_MS: '200' } });
     await ctx.discord.waitForReady({ timeout: 15_000 });
   });
 
   e2e.after(async (ctx) => {
-    await stopAllBots();
-    await ctx.discord?.stop();
     await ctx.feeds?.close();
     await ctx.other?.close();
-    await ctx.t?.close();
-    rmSync(ctx.dir, { recursive: true, force: true });
   });
 
   const run = (ctx: Ctx, sub: string, options: Record<string, string | number | boolean>) =>
@@ -81,14 +64,7 @@ for (const dialect of DIALECTS) {
     assert.ok(res.content.length <= 2000);
     return res.content;
   };
-  const complete = (ctx: Ctx, m: APIMessage) => {
-    try {
-      ctx.discord.thread(m.id);
-    } catch {
-      return false;
-    }
-    return KEYCAPS.every((e) => ctx.discord.reactions(m.id).get(e)?.includes(ctx.discord.botUser.id));
-  };
+  const complete = (ctx: Ctx, m: APIMessage) => isCompleteAnnouncement(ctx.discord, m);
 
   e2e('status after /feed add backfill:1: last poll, next poll, push placeholder, published and known-before-added counts', async (ctx) => {
     const add = await run(ctx, 'add', { url: ctx.feeds.url('/rss'), channel: 'posts', backfill: 1 });

@@ -4,11 +4,9 @@
 import type { APIMessage } from 'discord-api-types/v10';
 import * as assert from 'uvu/assert';
 import { listComments, type Comment } from '../src/repositories/comments.ts';
-import { upsertFeed } from '../src/repositories/feeds.ts';
-import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { eventually } from './support/assert.ts';
 import { exportJson, type BotProcess } from './support/bot.ts';
-import { e2eSuite, startE2eBot, type E2eContext } from './support/e2e.ts';
+import { announcedPost, e2eSuite, startE2eBot, type E2eContext } from './support/e2e.ts';
 import type { DiscordEmulator } from '../emulator/index.ts';
 import { loadSeed, type SeedComment } from './support/fixtures.ts';
 
@@ -56,39 +54,8 @@ async function start(ctx: Ctx): Promise<BotProcess> {
 
 /** A published post as the publish pipeline leaves it: the bot's announcement with a thread (or a forum post), and the row. */
 async function publishPost(ctx: Ctx, key: string, where: 'posts' | 'forum'): Promise<PostThread> {
-  const d = ctx.discord;
-  let announcement: APIMessage;
-  let threadId: string;
-  let channelId: string;
-  if (where === 'posts') {
-    announcement = await d.say(d.botUser, 'posts', `**${key}** (announcement)`);
-    threadId = (await d.createThread(d.botUser, 'posts', key, { fromMessage: announcement })).id;
-    channelId = d.channel('posts').id;
-  } else {
-    const thread = await d.createThread(d.botUser, 'forum', key, { message: `**${key}** (forum announcement)` });
-    threadId = thread.id;
-    channelId = thread.id;
-    announcement = d.message(thread.id)!;
-  }
-  const { feed } = await upsertFeed(ctx.t.db, { guildId: ctx.guildId, url: 'https://blog.example/feed.xml', channelId: d.channel(where).id });
-  const { post } = await upsertPostFromFeed(
-    ctx.t.db,
-    feed,
-    {
-      key,
-      url: `https://blog.example/${key}`,
-      title: key,
-      author: 'Rink',
-      publishedAt: new Date().toISOString(),
-      summaryHtml: '<p>Hello</p>',
-      searchText: key,
-      imageUrl: null,
-      contentHash: key,
-    },
-    'pending',
-  );
-  await setPublishState(ctx.t.db, post.id, { state: 'published', channelId, messageId: announcement.id, threadId });
-  return { postId: post.id, threadId, announcement, announcementChannelId: channelId };
+  const p = await announcedPost(ctx, key, { channel: where });
+  return { postId: p.postId, threadId: p.threadId!, announcement: p.announcement, announcementChannelId: p.channelId };
 }
 
 const comments = (ctx: Ctx, postId: string) => listComments(ctx.t.db, postId);

@@ -7,30 +7,21 @@
  * back, while the bot may not remove their keycap. The export holds nothing of theirs.
  * Run alone: npx tsx test/privacy-e2e.test.ts
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { commands } from '../commands/index.ts';
-import { commandDefinitions } from '../src/discord/definitions.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed, type Post } from '../src/repositories/posts.ts';
 import type { CommentNode, PostView } from '../src/services/blog.ts';
 import { eventually, rejects } from './support/assert.ts';
-import { exportJson, logLines, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
-import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
-import { DEFAULT_BOT_PERMISSIONS, startDiscordEmulator, type CommandResult, type DiscordEmulator } from '../emulator/index.ts';
+import { exportJson, logLines, type BotProcess } from './support/bot.ts';
+import { DIALECTS } from './support/db.ts';
+import { e2eSuite, startE2eBot, type E2eContext } from './support/e2e.ts';
+import { DEFAULT_BOT_PERMISSIONS, type CommandResult } from '../emulator/index.ts';
 import { freePort } from './support/services.ts';
 
 const MANAGE_MESSAGES = 1n << 13n;
 
-interface Ctx {
-  dir: string;
-  t: TestDb;
-  discord: DiscordEmulator;
+interface Ctx extends E2eContext {
   bot: BotProcess;
-  guildId: string;
   post: Post;
   announcementId: string;
   threadId: string;
@@ -42,19 +33,17 @@ interface Ctx {
 }
 
 for (const dialect of DIALECTS) {
-  const e2e = suite<Ctx>(`/privacy through the emulator with the real bot (${dialect})`);
-
-  e2e.before(async (ctx) => {
-    ctx.dir = mkdtempSync(join(tmpdir(), 'blogcord-privacy-e2e-'));
-    ctx.discord = await startDiscordEmulator({
+  const e2e = e2eSuite<Ctx>(`/privacy through the emulator with the real bot (${dialect})`, {
+    dialect,
+    emulator: {
       guilds: [{ name: 'blog', channels: [{ name: 'posts', type: 'text' }] }],
       users: [{ username: 'alice' }, { username: 'bob' }, { username: 'carol' }],
-    });
-    ctx.guildId = ctx.discord.guild('blog').id;
-    ctx.ids = { alice: ctx.discord.user('alice').id, bob: ctx.discord.user('bob').id, carol: ctx.discord.user('carol').id };
-    ctx.discord.registerCommands(commandDefinitions(commands), { guild: 'blog' });
+    },
+    commands: true,
+  });
 
-    ctx.t = await createTestDb(dialect, dialect === 'sqlite' ? { file: join(ctx.dir, 'blogcord.sqlite') } : {});
+  e2e.before(async (ctx) => {
+    ctx.ids = { alice: ctx.discord.user('alice').id, bob: ctx.discord.user('bob').id, carol: ctx.discord.user('carol').id };
     const postsChannel = ctx.discord.channel('posts').id;
     // A post whose announcement and thread exist in the emulator, of a feed the server put on the web.
     const { feed } = await upsertFeed(ctx.t.db, { guildId: ctx.guildId, url: 'https://blog.example/feed', channelId: postsChannel, web: true });
@@ -81,19 +70,10 @@ for (const dialect of DIALECTS) {
     ctx.post = post;
 
     ctx.httpPort = await freePort();
-    ctx.bot = await startBot({
-      discord: ctx.discord,
-      databaseUrl: ctx.t.url,
+    ctx.bot = await startE2eBot(ctx, {
       env: { HTTP_PORT: String(ctx.httpPort), RECOUNT_INTERVAL_SECONDS: '2', SYNC_INTERVAL_SECONDS: '2', FEED_POLL_INTERVAL_SECONDS: '3600' },
     });
     await ctx.discord.waitForReady({ timeout: 15_000 });
-  });
-
-  e2e.after(async (ctx) => {
-    await stopAllBots();
-    await ctx.discord?.stop();
-    await ctx.t?.close();
-    if (ctx.dir) rmSync(ctx.dir, { recursive: true, force: true });
   });
 
   async function api(ctx: Ctx): Promise<PostView> {

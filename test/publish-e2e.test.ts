@@ -1,73 +1,43 @@
 // Issue 4 "Done when", end to end: the real bot process (`blogcord start`) against the local Discord emulator,
 // following a feed served from 127.0.0.1 whose items the test changes.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { APIMessage } from 'discord-api-types/v10';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { commands } from '../commands/index.ts';
-import { commandDefinitions } from '../src/discord/definitions.ts';
-import { KEYCAPS } from '../src/domain/rating.ts';
 import { eventually } from './support/assert.ts';
-import { startBot, stopAllBots, type BotProcess } from './support/bot.ts';
-import { createTestDb, type TestDb } from './support/db.ts';
-import { DEFAULT_BOT_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS, startDiscordEmulator } from '../emulator/index.ts';
+import type { BotProcess } from './support/bot.ts';
+import { botAnnouncements, e2eSuite, isCompleteAnnouncement, startE2eBot, type E2eContext } from './support/e2e.ts';
+import { DEFAULT_BOT_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS, type DiscordEmulator } from '../emulator/index.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
 
-type Emulator = Awaited<ReturnType<typeof startDiscordEmulator>>;
-interface Ctx {
-  dir: string;
-  t: TestDb;
-  discord: Emulator;
+interface Ctx extends E2eContext {
   feeds: FeedServer;
   bot: BotProcess;
 }
 
-const test = suite<Ctx>('Publish, end to end', {} as Ctx);
-
-test.before(async (ctx) => {
-  ctx.dir = mkdtempSync(join(tmpdir(), 'blogcord-publish-'));
-  ctx.t = await createTestDb('sqlite', { file: join(ctx.dir, 'publish.sqlite') });
-  ctx.feeds = await startFeedServer({ items: [1, 2, 3, 4].map((n) => feedItem(n)).reverse() });
-  ctx.discord = await startDiscordEmulator({
+const test = e2eSuite<Ctx>('Publish, end to end', {
+  emulator: {
     guilds: [{ name: 'blog', channels: [{ name: 'posts' }, { name: 'forum', type: 'forum' }, { name: 'general' }] }],
     users: [{ username: 'alice', manageGuild: true }, { username: 'bob' }],
-  });
-  ctx.discord.registerCommands(commandDefinitions(commands), { guild: 'blog' });
-  ctx.bot = await startBot({
-    discord: ctx.discord,
-    databaseUrl: ctx.t.url,
-    env: { FEED_POLL_INTERVAL_SECONDS: '1', FEED_TIMEOUT_SECONDS: '2', ANNOUNCEMENT_REFRESH_MS: '200' },
-  });
+  },
+  commands: true,
+});
+
+const botEnv = { FEED_POLL_INTERVAL_SECONDS: '1', FEED_TIMEOUT_SECONDS: '2', ANNOUNCEMENT_REFRESH_MS: '200' };
+
+test.before(async (ctx) => {
+  ctx.feeds = await startFeedServer({ items: [1, 2, 3, 4].map((n) => feedItem(n)).reverse() });
+  ctx.bot = await startE2eBot(ctx, { env: botEnv });
   await ctx.discord.waitForReady();
 });
 
 test.after(async (ctx) => {
-  await stopAllBots();
-  await ctx.discord?.stop();
   await ctx.feeds?.close();
-  await ctx.t?.close();
-  rmSync(ctx.dir, { recursive: true, force: true });
 });
 
-const botId = (ctx: Ctx) => ctx.discord.botUser.id;
 /** The bot's announcements in a text channel, oldest first. */
-const announcements = (ctx: Ctx, channel = 'posts'): APIMessage[] =>
-  ctx.discord.messages(channel).filter((m) => m.author.id === botId(ctx) && (m.embeds?.length ?? 0) > 0);
+const announcements = (ctx: Ctx, channel = 'posts'): APIMessage[] => botAnnouncements(ctx.discord, channel);
+const complete = (ctx: Ctx, m: APIMessage, threadId = m.id): boolean => isCompleteAnnouncement(ctx.discord, m, threadId);
 
-/** An announcement is complete: a thread started from it and the bot's five keycap reactions on it. */
-function complete(ctx: Ctx, m: APIMessage, threadId = m.id): boolean {
-  try {
-    ctx.discord.thread(threadId);
-  } catch {
-    return false;
-  }
-  const reactions = ctx.discord.reactions(m.id);
-  return KEYCAPS.every((e) => reactions.get(e)?.includes(botId(ctx)));
-}
-
-const run = (ctx: Ctx, user: string, name: string, inv: Parameters<Emulator['runCommand']>[3]) =>
+const run = (ctx: Ctx, user: string, name: string, inv: Parameters<DiscordEmulator['runCommand']>[3]) =>
   ctx.discord.runCommand(user, 'general', name, { timeout: 15_000, ...inv });
 
 test('/feed add backfill:3 gives exactly 3 announcements, oldest first, each with its thread and the 5 reactions', async (ctx) => {
@@ -245,11 +215,7 @@ test('a post left half-published when the process dies (and Redis lost its job) 
   await ctx.bot.kill();
   ctx.discord.rest.failures.length = 0;
   // A new queue prefix: the restarted process finds no job in Redis, only the post's state in the database.
-  ctx.bot = await startBot({
-    discord: ctx.discord,
-    databaseUrl: ctx.t.url,
-    env: { FEED_POLL_INTERVAL_SECONDS: '1', FEED_TIMEOUT_SECONDS: '2', ANNOUNCEMENT_REFRESH_MS: '200' },
-  });
+  ctx.bot = await startE2eBot(ctx, { env: botEnv });
   await ctx.bot.waitForOutput(/queued unfinished posts again/);
   const last = () => announcements(ctx)[before]!;
   await eventually(() => complete(ctx, last()), { timeout: 15_000, message: 'the finished post' });

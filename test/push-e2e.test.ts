@@ -1,35 +1,31 @@
 // Issue 19 "Done means", end to end: the real bot process (`blogcord start`, with its HTTP API under PUBLIC_URL)
 // against the Discord emulator and the local WebSub hub, on SQLite and PostgreSQL. Polling is slow (600 s) and the
 // feed server never changes, so whatever is announced came by push.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { APIMessage } from 'discord-api-types/v10';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { commands } from '../commands/index.ts';
-import { commandDefinitions } from '../src/discord/definitions.ts';
-import { KEYCAPS } from '../src/domain/rating.ts';
-import { startDiscordEmulator } from '../emulator/index.ts';
 import { eventually } from './support/assert.ts';
-import { startBot, stopAllBots, type BotProcess } from './support/bot.ts';
-import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
+import type { BotProcess } from './support/bot.ts';
+import { DIALECTS } from './support/db.ts';
+import { botAnnouncements, e2eSuite, isCompleteAnnouncement, startE2eBot, type E2eContext } from './support/e2e.ts';
 import { feedItem, rss, startFeedServer, type FeedServer } from './support/feed-server.ts';
 import { freePort } from './support/services.ts';
 import { startWebSubHub, type WebSubHub } from './support/websub-hub.ts';
 
-type Emulator = Awaited<ReturnType<typeof startDiscordEmulator>>;
-interface Ctx {
-  dir: string;
-  t: TestDb;
-  discord: Emulator;
+interface Ctx extends E2eContext {
   feeds: FeedServer;
   hub: WebSubHub;
   bot: BotProcess;
 }
 
 for (const dialect of DIALECTS) {
-  const test = suite<Ctx>(`Push, end to end, on ${dialect}`, {} as Ctx);
+  const test = e2eSuite<Ctx>(`Push, end to end, on ${dialect}`, {
+    dialect,
+    emulator: {
+      guilds: [{ name: 'blog', channels: [{ name: 'posts' }, { name: 'general' }] }],
+      users: [{ username: 'alice', manageGuild: true }],
+    },
+    commands: true,
+  });
 
   test.before(async (ctx) => {
     try {
@@ -40,20 +36,11 @@ for (const dialect of DIALECTS) {
     }
   });
   async function setUp(ctx: Ctx) {
-    ctx.dir = mkdtempSync(join(tmpdir(), 'blogcord-push-'));
-    ctx.t = await createTestDb(dialect, dialect === 'sqlite' ? { file: join(ctx.dir, 'push.sqlite') } : {});
     ctx.feeds = await startFeedServer({ items: [1, 2].map((n) => feedItem(n)).reverse() });
     ctx.hub = await startWebSubHub({ maxLeaseSeconds: 3600 });
     ctx.feeds.hub = ctx.hub.url;
-    ctx.discord = await startDiscordEmulator({
-      guilds: [{ name: 'blog', channels: [{ name: 'posts' }, { name: 'general' }] }],
-      users: [{ username: 'alice', manageGuild: true }],
-    });
-    ctx.discord.registerCommands(commandDefinitions(commands), { guild: 'blog' });
     const port = await freePort();
-    ctx.bot = await startBot({
-      discord: ctx.discord,
-      databaseUrl: ctx.t.url,
+    ctx.bot = await startE2eBot(ctx, {
       readyTimeoutMs: 180_000,
       env: { FEED_POLL_INTERVAL_SECONDS: '600', FEED_TIMEOUT_SECONDS: '2', HTTP_PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` },
     });
@@ -61,24 +48,12 @@ for (const dialect of DIALECTS) {
   }
 
   test.after(async (ctx) => {
-    await stopAllBots();
-    await ctx.discord?.stop();
     await ctx.hub?.close();
     await ctx.feeds?.close();
-    await ctx.t?.close();
-    rmSync(ctx.dir, { recursive: true, force: true });
   });
 
-  const announcements = (ctx: Ctx): APIMessage[] =>
-    ctx.discord.messages('posts').filter((m) => m.author.id === ctx.discord.botUser.id && (m.embeds?.length ?? 0) > 0);
-  const complete = (ctx: Ctx, m: APIMessage) => {
-    try {
-      ctx.discord.thread(m.id);
-    } catch {
-      return false;
-    }
-    return KEYCAPS.every((e) => ctx.discord.reactions(m.id).get(e)?.includes(ctx.discord.botUser.id));
-  };
+  const announcements = (ctx: Ctx): APIMessage[] => botAnnouncements(ctx.discord, 'posts');
+  const complete = (ctx: Ctx, m: APIMessage) => isCompleteAnnouncement(ctx.discord, m);
   const topic = (ctx: Ctx) => ctx.feeds.url('/rss');
 
   test('/feed add subscribes at the hub; the hub verifies; a published item arrives as one complete announcement', async (ctx) => {

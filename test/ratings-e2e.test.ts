@@ -3,13 +3,12 @@
 import { KEYCAPS } from '../src/domain/rating.ts';
 import { PermissionFlagsBits, type APIMessage } from 'discord-api-types/v10';
 import * as assert from 'uvu/assert';
-import { upsertFeed } from '../src/repositories/feeds.ts';
 import { formatRating } from '../src/render/rating.ts';
-import { setPublishState, upsertPostFromFeed, type Post } from '../src/repositories/posts.ts';
+import type { Post } from '../src/repositories/posts.ts';
 import { getRatingSummary, listRatings } from '../src/repositories/ratings.ts';
 import { eventually } from './support/assert.ts';
 import { exportJson, type BotProcess } from './support/bot.ts';
-import { e2eSuite, startE2eBot, type E2eContext } from './support/e2e.ts';
+import { announcedPost, e2eSuite, startE2eBot, type E2eContext } from './support/e2e.ts';
 import { DEFAULT_BOT_PERMISSIONS, type DiscordEmulator } from '../emulator/index.ts';
 
 const REFRESH_MS = 1000;
@@ -41,30 +40,10 @@ async function start(ctx: Ctx): Promise<BotProcess> {
   return bot;
 }
 
-/** A published post as the publish pipeline leaves it: the bot's announcement with its five keycaps, and the row. */
+/** A published post as the publish pipeline leaves it: the bot's announcement with its five keycaps (no thread), and the row. */
 async function publishedPost(ctx: Ctx, key: string): Promise<{ post: Post; message: APIMessage }> {
-  const d = ctx.discord;
-  const message = await d.say(d.botUser, 'posts', `**${key}** (announcement)`);
-  for (const k of KEYCAPS) await d.react(d.botUser, message, k);
-  const { feed } = await upsertFeed(ctx.t.db, { guildId: ctx.guildId, url: 'https://blog.example/feed.xml', channelId: ctx.channelId });
-  const { post } = await upsertPostFromFeed(
-    ctx.t.db,
-    feed,
-    {
-      key,
-      url: `https://blog.example/${key}`,
-      title: `Post ${key}`,
-      author: 'Rink',
-      publishedAt: new Date().toISOString(),
-      summaryHtml: '<p>Hello</p>',
-      searchText: key,
-      imageUrl: null,
-      contentHash: key,
-    },
-    'pending',
-  );
-  await setPublishState(ctx.t.db, post.id, { state: 'published', channelId: ctx.channelId, messageId: message.id, threadId: null });
-  return { post: { ...post, channelId: ctx.channelId, messageId: message.id }, message };
+  const { post, announcement } = await announcedPost(ctx, key, { title: `Post ${key}`, thread: false, keycaps: true });
+  return { post, message: announcement };
 }
 
 const ratingText = (d: DiscordEmulator, messageId: string) => d.message(messageId)?.embeds?.[0]?.fields?.find((f) => f.name === 'Rating')?.value;

@@ -2,19 +2,12 @@
 // post threads, keycap reactions by many people) and started again. After convergence (catch-up and
 // recount at the start) the export equals what Discord shows: no comment or rating lost, none doubled.
 // Run alone: npx tsx test/resilience-crash.test.ts
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createRedis } from '../src/redis.ts';
-import { upsertFeed } from '../src/repositories/feeds.ts';
-import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { exportData } from '../src/services/export.ts';
 import { eventually } from './support/assert.ts';
-import { exportJson, logLines, REDIS_URL, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
-import { createTestDb, type TestDb } from './support/db.ts';
-import { startDiscordEmulator, type DiscordEmulator, type StormEvent } from '../emulator/index.ts';
+import { exportJson, logLines, type BotProcess } from './support/bot.ts';
+import { announcedPost, e2eSuite, startE2eBot, type E2eContext } from './support/e2e.ts';
+import type { StormEvent } from '../emulator/index.ts';
 import { KEYCAPS } from '../src/domain/rating.ts';
 import { mirrorDifferences, type WatchedPost } from './support/services.ts';
 
@@ -22,69 +15,25 @@ const PEOPLE = Array.from({ length: 24 }, (_, i) => `person${i}`);
 const BURSTS = 12;
 const BURST_SIZE = 50;
 
-interface Ctx {
-  dir: string;
-  t: TestDb;
-  discord: DiscordEmulator;
+interface Ctx extends E2eContext {
   posts: WatchedPost[];
-  prefixes: string[];
 }
 
-const test = suite<Ctx>('resilience: SIGKILL in the middle of an event storm', {} as Ctx);
-
-test.before(async (ctx) => {
-  ctx.dir = mkdtempSync(join(tmpdir(), 'blogcord-crash-'));
-  ctx.prefixes = [];
-  ctx.t = await createTestDb('sqlite', { file: join(ctx.dir, 'crash.sqlite') });
-  ctx.discord = await startDiscordEmulator({
+const test = e2eSuite<Ctx>('resilience: SIGKILL in the middle of an event storm', {
+  emulator: {
     guilds: [{ name: 'blog', channels: [{ name: 'posts' }] }],
     users: [...PEOPLE.map((username) => ({ username })), { username: 'otherbot', bot: true }],
-  });
+  },
+});
+
+test.before(async (ctx) => {
   ctx.posts = [];
-  for (const key of ['alpha', 'beta', 'gamma']) ctx.posts.push(await publishedPost(ctx, key));
-});
-
-test.after(async (ctx) => {
-  await stopAllBots();
-  await ctx.discord?.stop();
-  await ctx.t?.close();
-  if (ctx.prefixes?.length) {
-    const redis = createRedis(REDIS_URL, { maxRetriesPerRequest: 3 });
-    for (const prefix of ctx.prefixes) {
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length) await redis.del(...keys);
-    }
-    await redis.quit();
+  // As the publish pipeline leaves them: each announcement with its thread and the bot's five keycaps, and the row.
+  for (const key of ['alpha', 'beta', 'gamma']) {
+    const { postId, threadId, announcementId } = await announcedPost(ctx, key, { keycaps: true });
+    ctx.posts.push({ postId, threadId: threadId!, announcementId });
   }
-  if (ctx.dir) rmSync(ctx.dir, { recursive: true, force: true });
 });
-
-/** A post as the publish pipeline leaves it: the announcement with its thread and the bot's five keycaps, and the row. */
-async function publishedPost(ctx: Ctx, key: string): Promise<WatchedPost> {
-  const d = ctx.discord;
-  const announcement = await d.say(d.botUser, 'posts', `**${key}** (announcement)`);
-  for (const k of KEYCAPS) await d.react(d.botUser, announcement, k);
-  const thread = await d.createThread(d.botUser, 'posts', key, { fromMessage: announcement });
-  const { feed } = await upsertFeed(ctx.t.db, { guildId: d.guild('blog').id, url: 'https://blog.example/feed.xml', channelId: d.channel('posts').id });
-  const { post } = await upsertPostFromFeed(
-    ctx.t.db,
-    feed,
-    {
-      key,
-      url: `https://blog.example/${key}`,
-      title: key,
-      author: 'Rink',
-      publishedAt: new Date().toISOString(),
-      summaryHtml: '<p>Hello</p>',
-      searchText: key,
-      imageUrl: null,
-      contentHash: key,
-    },
-    'pending',
-  );
-  await setPublishState(ctx.t.db, post.id, { state: 'published', channelId: d.channel('posts').id, messageId: announcement.id, threadId: thread.id });
-  return { postId: post.id, threadId: thread.id, announcementId: announcement.id };
-}
 
 /** A seeded storm: replies in the three threads and keycap toggles on the three announcements, mixed. */
 function stormEvents(posts: readonly WatchedPost[], count: number, seed: number): StormEvent[] {
@@ -104,8 +53,7 @@ const botEnv = { ANNOUNCEMENT_REFRESH_MS: '1000', SYNC_INTERVAL_SECONDS: '3600',
 
 test('killed mid-storm and started again: the export equals the emulator exactly', async (ctx) => {
   const d = ctx.discord;
-  const first = await startBot({ discord: d, databaseUrl: ctx.t.url, env: botEnv });
-  ctx.prefixes.push(first.queuePrefix);
+  const first = await startE2eBot(ctx, { env: botEnv });
   await first.waitForOutput(/connected to Discord/);
 
   const events = stormEvents(ctx.posts, BURSTS * BURST_SIZE, 7);
@@ -122,7 +70,7 @@ test('killed mid-storm and started again: the export equals the emulator exactly
     if (b === 7) {
       // Started again while the storm goes on: events arrive before, during and after it connects.
       startedAt = Date.now() - t0;
-      second = startBot({ discord: d, databaseUrl: ctx.t.url, env: botEnv, queuePrefix: first.queuePrefix });
+      second = startE2eBot(ctx, { env: botEnv, queuePrefix: first.queuePrefix });
     }
     if (b === 10) await (await second!).waitForOutput(/connected to Discord/); // the last bursts reach the new process live
     await d.storm(events.slice(b * BURST_SIZE, (b + 1) * BURST_SIZE));

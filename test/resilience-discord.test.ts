@@ -3,24 +3,16 @@
 // still arrives exactly once: one announcement and one thread per post, one digest, every comment and
 // rating in the export.
 // Run alone: npx tsx test/resilience-discord.test.ts
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { APIMessage } from 'discord-api-types/v10';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { commands } from '../commands/index.ts';
-import { commandDefinitions } from '../src/discord/definitions.ts';
-import { createRedis } from '../src/redis.ts';
 import { periodKeyFromFooter } from '../src/render/digest.ts';
 import { KEYCAPS } from '../src/domain/rating.ts';
 import { upsertGuildSettings } from '../src/repositories/guilds.ts';
 import { periodJustEnded } from '../src/services/digest-period.ts';
 import { exportData } from '../src/services/export.ts';
 import { eventually } from './support/assert.ts';
-import { exportJson, REDIS_URL, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
-import { createTestDb, type TestDb } from './support/db.ts';
-import { startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
+import { exportJson, type BotProcess } from './support/bot.ts';
+import { botAnnouncements, e2eSuite, startE2eBot, type E2eContext } from './support/e2e.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
 import { mirrorDifferences, type WatchedPost } from './support/services.ts';
 
@@ -28,48 +20,32 @@ const PEOPLE = Array.from({ length: 8 }, (_, i) => `person${i}`);
 const SCHEDULE = { day: 1, hour: 9, timezone: 'UTC' };
 const R = '/channels/{channel_id}/messages/{message_id}';
 
-interface Ctx {
-  dir: string;
-  t: TestDb;
-  discord: DiscordEmulator;
+interface Ctx extends E2eContext {
   feeds: FeedServer;
   bot: BotProcess;
 }
 
-const test = suite<Ctx>('resilience: Discord answering 429 and 5xx for a while', {} as Ctx);
+const test = e2eSuite<Ctx>('resilience: Discord answering 429 and 5xx for a while', {
+  emulator: {
+    guilds: [{ name: 'blog', channels: [{ name: 'posts' }, { name: 'digest' }, { name: 'general' }] }],
+    users: [{ username: 'admin', manageGuild: true }, ...PEOPLE.map((username) => ({ username }))],
+  },
+  commands: true,
+});
 
 test.before(async (ctx) => {
-  ctx.dir = mkdtempSync(join(tmpdir(), 'blogcord-discord-faults-'));
-  ctx.t = await createTestDb('sqlite', { file: join(ctx.dir, 'faults.sqlite') });
   const lastWeek = periodJustEnded(SCHEDULE);
   ctx.feeds = await startFeedServer({
     items: [1, 2, 3].map((n) => feedItem(n, { date: new Date(Date.parse(lastWeek.start) + n * 3_600_000).toISOString() })).reverse(),
   });
-  ctx.discord = await startDiscordEmulator({
-    guilds: [{ name: 'blog', channels: [{ name: 'posts' }, { name: 'digest' }, { name: 'general' }] }],
-    users: [{ username: 'admin', manageGuild: true }, ...PEOPLE.map((username) => ({ username }))],
-  });
-  ctx.discord.registerCommands(commandDefinitions(commands), { guild: 'blog' });
 });
 
 test.after(async (ctx) => {
-  const prefix = ctx.bot?.queuePrefix;
-  await stopAllBots();
-  await ctx.discord?.stop();
   await ctx.feeds?.close();
-  await ctx.t?.close();
-  if (prefix) {
-    const redis = createRedis(REDIS_URL, { maxRetriesPerRequest: 3 });
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-  }
-  if (ctx.dir) rmSync(ctx.dir, { recursive: true, force: true });
 });
 
 const isDigest = (m: APIMessage) => periodKeyFromFooter(m.embeds?.[0]?.footer?.text) !== null;
-const announcements = (ctx: Ctx) =>
-  ctx.discord.messages('posts').filter((m) => m.author.id === ctx.discord.botUser.id && (m.embeds?.length ?? 0) > 0 && !isDigest(m));
+const announcements = (ctx: Ctx) => botAnnouncements(ctx.discord, 'posts').filter((m) => !isDigest(m));
 const digests = (ctx: Ctx) => ['posts', 'digest', 'general'].flatMap((c) => ctx.discord.messages(c)).filter(isDigest);
 const ratingText = (ctx: Ctx, id: string) => ctx.discord.message(id)?.embeds?.[0]?.fields?.find((f) => f.name === 'Rating')?.value;
 const failed = (ctx: Ctx, route: string) => ctx.discord.requests.filter((r) => r.route === route && r.status >= 429).length;
@@ -85,9 +61,7 @@ test('publishing, reactions, refreshes, interaction replies and the digest under
     digestEnabled: true,
     digestEmpty: 'post',
   });
-  ctx.bot = await startBot({
-    discord: d,
-    databaseUrl: ctx.t.url,
+  ctx.bot = await startE2eBot(ctx, {
     env: { FEED_POLL_INTERVAL_SECONDS: '1', ANNOUNCEMENT_REFRESH_MS: '300', DIGEST_CRON_OVERRIDE: '*/2 * * * * *' },
   });
   await d.waitForReady();

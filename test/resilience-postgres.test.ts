@@ -2,87 +2,61 @@
 // up (same process, it answers /status afterwards) and then converges to what Discord shows.
 // A private PostgreSQL cluster (test/support/services.ts): the machine's shared one is never stopped.
 // Run alone: npx tsx test/resilience-postgres.test.ts
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { commands } from '../commands/index.ts';
-import { createDb, type RootDb } from '../src/db/index.ts';
+import { createDb } from '../src/db/index.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
-import { commandDefinitions } from '../src/discord/definitions.ts';
-import { createRedis } from '../src/redis.ts';
-import { upsertFeed } from '../src/repositories/feeds.ts';
-import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { exportData } from '../src/services/export.ts';
 import { eventually } from './support/assert.ts';
-import { exportJson, logLines, REDIS_URL, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
-import { startDiscordEmulator, type DiscordEmulator, type StormEvent } from '../emulator/index.ts';
+import { exportJson, logLines, type BotProcess } from './support/bot.ts';
+import { announcedPost, e2eSuite, startE2eBot, type E2eContext } from './support/e2e.ts';
+import type { StormEvent } from '../emulator/index.ts';
 import { KEYCAPS } from '../src/domain/rating.ts';
 import { mirrorDifferences, startPrivatePostgres, type PrivatePostgres, type WatchedPost } from './support/services.ts';
 
 const PEOPLE = Array.from({ length: 20 }, (_, i) => `person${i}`);
 const OUTAGE_MS = 10_000;
 
-interface Ctx {
+interface Ctx extends E2eContext {
   pg: PrivatePostgres;
-  db: RootDb;
-  discord: DiscordEmulator;
   posts: WatchedPost[];
   bot: BotProcess;
 }
 
-const test = suite<Ctx>('resilience: PostgreSQL stopped for 10 s in the middle of a storm', {} as Ctx);
+// The suite's own PostgreSQL cluster, set by the database hook below and handed to the tests.
+let pg: PrivatePostgres | undefined;
 
-test.before(async (ctx) => {
-  ctx.pg = await startPrivatePostgres();
-  ctx.db = createDb({ databaseUrl: ctx.pg.url });
-  await migrateToLatest(ctx.db);
-  ctx.discord = await startDiscordEmulator({
+const test = e2eSuite<Ctx>('resilience: PostgreSQL stopped for 10 s in the middle of a storm', {
+  async database() {
+    pg = await startPrivatePostgres();
+    const db = createDb({ databaseUrl: pg.url });
+    const close = async () => {
+      await db.destroy();
+      await pg?.destroy();
+    };
+    try {
+      await migrateToLatest(db);
+    } catch (err) {
+      await close();
+      throw err;
+    }
+    return { db, url: pg.url, close };
+  },
+  emulator: {
     guilds: [{ name: 'blog', channels: [{ name: 'posts' }] }],
     users: [...PEOPLE.map((username) => ({ username })), { username: 'admin', manageGuild: true }],
-  });
-  ctx.discord.registerCommands(commandDefinitions(commands), { guild: 'blog' });
-  ctx.posts = [];
-  for (const key of ['one', 'two']) ctx.posts.push(await publishedPost(ctx, key));
+  },
+  commands: true,
 });
 
-test.after(async (ctx) => {
-  const prefix = ctx.bot?.queuePrefix;
-  await stopAllBots();
-  await ctx.discord?.stop();
-  await ctx.db?.destroy();
-  await ctx.pg?.destroy();
-  if (prefix) {
-    const redis = createRedis(REDIS_URL, { maxRetriesPerRequest: 3 });
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
+test.before(async (ctx) => {
+  ctx.pg = pg!;
+  ctx.posts = [];
+  // As the publish pipeline leaves them: each announcement with its thread and the bot's five keycaps, and the row.
+  for (const key of ['one', 'two']) {
+    const { postId, threadId, announcementId } = await announcedPost(ctx, key, { keycaps: true });
+    ctx.posts.push({ postId, threadId: threadId!, announcementId });
   }
 });
-
-async function publishedPost(ctx: Ctx, key: string): Promise<WatchedPost> {
-  const d = ctx.discord;
-  const announcement = await d.say(d.botUser, 'posts', `**${key}** (announcement)`);
-  for (const k of KEYCAPS) await d.react(d.botUser, announcement, k);
-  const thread = await d.createThread(d.botUser, 'posts', key, { fromMessage: announcement });
-  const { feed } = await upsertFeed(ctx.db, { guildId: d.guild('blog').id, url: 'https://blog.example/feed.xml', channelId: d.channel('posts').id });
-  const { post } = await upsertPostFromFeed(
-    ctx.db,
-    feed,
-    {
-      key,
-      url: `https://blog.example/${key}`,
-      title: key,
-      author: 'Rink',
-      publishedAt: new Date().toISOString(),
-      summaryHtml: '<p>Hello</p>',
-      searchText: key,
-      imageUrl: null,
-      contentHash: key,
-    },
-    'pending',
-  );
-  await setPublishState(ctx.db, post.id, { state: 'published', channelId: d.channel('posts').id, messageId: announcement.id, threadId: thread.id });
-  return { postId: post.id, threadId: thread.id, announcementId: announcement.id };
-}
 
 function stormEvents(posts: readonly WatchedPost[], count: number, seed: number): StormEvent[] {
   let s = seed;
@@ -98,9 +72,7 @@ function stormEvents(posts: readonly WatchedPost[], count: number, seed: number)
 test('the bot stays up through the outage, answers /status, and converges', async (ctx) => {
   const d = ctx.discord;
   // The periodic catch-up and recount are far away: convergence must not wait for them.
-  ctx.bot = await startBot({
-    discord: d,
-    databaseUrl: ctx.pg.url,
+  ctx.bot = await startE2eBot(ctx, {
     env: { ANNOUNCEMENT_REFRESH_MS: '1000', SYNC_INTERVAL_SECONDS: '3600', RECOUNT_INTERVAL_SECONDS: '3600' },
   });
   await ctx.bot.waitForOutput(/connected to Discord/);
@@ -109,7 +81,7 @@ test('the bot stays up through the outage, answers /status, and converges', asyn
   const events = stormEvents(ctx.posts, 1000, 11);
   // Before: the threads and announcements are known to the process (its caches are warm).
   await d.storm(events.slice(0, 80));
-  await eventually(async () => (await exportData(ctx.db)).posts.every((p) => p.comments.length > 5 && p.ratings.length > 0), {
+  await eventually(async () => (await exportData(ctx.t.db)).posts.every((p) => p.comments.length > 5 && p.ratings.length > 0), {
     timeout: 10_000,
     message: 'the storm reaches the database',
   });
@@ -139,7 +111,7 @@ test('the bot stays up through the outage, answers /status, and converges', asyn
   let last: string[] = [];
   await eventually(
     async () => {
-      last = mirrorDifferences(d, await exportData(ctx.db), ctx.posts);
+      last = mirrorDifferences(d, await exportData(ctx.t.db), ctx.posts);
       return last.length === 0;
     },
     { timeout: 45_000, interval: 300, message: 'convergence' },

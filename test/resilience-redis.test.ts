@@ -3,71 +3,47 @@
 // once for its period, and the schedules are back after the restart.
 // A private redis-server (test/support/services.ts): the machine's shared Redis is never restarted.
 // Run alone: npx tsx test/resilience-redis.test.ts
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import type { APIMessage } from 'discord-api-types/v10';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { commands } from '../commands/index.ts';
-import { commandDefinitions } from '../src/discord/definitions.ts';
 import { createRedis } from '../src/redis.ts';
 import { periodKeyFromFooter } from '../src/render/digest.ts';
 import { KEYCAPS } from '../src/domain/rating.ts';
 import { upsertGuildSettings } from '../src/repositories/guilds.ts';
 import { periodJustEnded } from '../src/services/digest-period.ts';
 import { eventually } from './support/assert.ts';
-import { exportJson, logLines, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
-import { createTestDb, type TestDb } from './support/db.ts';
-import { startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
+import { exportJson, logLines, type BotProcess } from './support/bot.ts';
+import { botAnnouncements, e2eSuite, isCompleteAnnouncement, startE2eBot, type E2eContext } from './support/e2e.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
 import { startPrivateRedis, type PrivateRedis } from './support/services.ts';
 
-interface Ctx {
-  dir: string;
-  t: TestDb;
+interface Ctx extends E2eContext {
   redis: PrivateRedis;
-  discord: DiscordEmulator;
   feeds: FeedServer;
   bot: BotProcess;
 }
 
-const test = suite<Ctx>('resilience: Redis restarted during publishing and digest scheduling', {} as Ctx);
+const test = e2eSuite<Ctx>('resilience: Redis restarted during publishing and digest scheduling', {
+  emulator: {
+    guilds: [{ name: 'blog', channels: [{ name: 'posts' }, { name: 'digest' }, { name: 'general' }] }],
+    users: [{ username: 'admin', manageGuild: true }],
+  },
+  commands: true,
+});
 const SCHEDULE = { day: 1, hour: 9, timezone: 'UTC' };
 
 test.before(async (ctx) => {
-  ctx.dir = mkdtempSync(join(tmpdir(), 'blogcord-redis-'));
-  ctx.t = await createTestDb('sqlite', { file: join(ctx.dir, 'redis.sqlite') });
   ctx.redis = await startPrivateRedis();
   ctx.feeds = await startFeedServer({ items: [feedItem(1)] });
-  ctx.discord = await startDiscordEmulator({
-    guilds: [{ name: 'blog', channels: [{ name: 'posts' }, { name: 'digest' }, { name: 'general' }] }],
-    users: [{ username: 'admin', manageGuild: true }],
-  });
-  ctx.discord.registerCommands(commandDefinitions(commands), { guild: 'blog' });
 });
 
 test.after(async (ctx) => {
-  await stopAllBots();
-  await ctx.discord?.stop();
   await ctx.feeds?.close();
   await ctx.redis?.destroy();
-  await ctx.t?.close();
-  if (ctx.dir) rmSync(ctx.dir, { recursive: true, force: true });
 });
 
-const announcements = (ctx: Ctx): APIMessage[] =>
-  ctx.discord.messages('posts').filter((m) => m.author.id === ctx.discord.botUser.id && (m.embeds?.length ?? 0) > 0 && !isDigest(m));
-const complete = (ctx: Ctx, m: APIMessage): boolean => {
-  try {
-    ctx.discord.thread(m.id);
-  } catch {
-    return false;
-  }
-  const reactions = ctx.discord.reactions(m.id);
-  return KEYCAPS.every((e) => reactions.get(e)?.includes(ctx.discord.botUser.id));
-};
+const announcements = (ctx: Ctx): APIMessage[] => botAnnouncements(ctx.discord, 'posts').filter((m) => !isDigest(m));
+const complete = (ctx: Ctx, m: APIMessage): boolean => isCompleteAnnouncement(ctx.discord, m);
 const isDigest = (m: APIMessage) => periodKeyFromFooter(m.embeds?.[0]?.footer?.text) !== null;
 /** Every digest message in the server (whatever channel). */
 const digests = (ctx: Ctx): APIMessage[] => ['posts', 'digest', 'general'].flatMap((c) => ctx.discord.messages(c)).filter(isDigest);
@@ -86,9 +62,7 @@ test('no post lost or doubled across a Redis restart; the digest posts once and 
     digestEnabled: true,
     digestEmpty: 'post',
   });
-  ctx.bot = await startBot({
-    discord: d,
-    databaseUrl: ctx.t.url,
+  ctx.bot = await startE2eBot(ctx, {
     env: { REDIS_URL: ctx.redis.url, FEED_POLL_INTERVAL_SECONDS: '1', DIGEST_CRON_OVERRIDE: '*/2 * * * * *', ANNOUNCEMENT_REFRESH_MS: '500' },
   });
   const run = (name: string, sub: string, options: Record<string, unknown>) =>

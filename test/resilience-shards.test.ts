@@ -3,66 +3,46 @@
 // in both: nothing lost or doubled across shards; publishing by the two workers gives one announcement per post.
 // Run alone: npx tsx test/resilience-shards.test.ts
 import type { APIMessage } from 'discord-api-types/v10';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { commands } from '../commands/index.ts';
-import { commandDefinitions } from '../src/discord/definitions.ts';
-import { createRedis } from '../src/redis.ts';
 import { KEYCAPS } from '../src/domain/rating.ts';
 import { exportData } from '../src/services/export.ts';
 import { eventually } from './support/assert.ts';
-import { exportJson, logLines, newQueuePrefix, REDIS_URL, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
-import { createTestDb, type TestDb } from './support/db.ts';
-import { shardOf, startDiscordEmulator, type DiscordEmulator, type StormEvent } from '../emulator/index.ts';
+import { exportJson, logLines, newQueuePrefix, type BotProcess } from './support/bot.ts';
+import { botAnnouncements, e2eSuite, isCompleteAnnouncement, startE2eBot, type E2eContext } from './support/e2e.ts';
+import { shardOf, type StormEvent } from '../emulator/index.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
 import { mirrorDifferences, type WatchedPost } from './support/services.ts';
 
 const PEOPLE = Array.from({ length: 12 }, (_, i) => `person${i}`);
 const GUILDS = ['north', 'south'] as const;
 
-interface Ctx {
-  t: TestDb;
-  discord: DiscordEmulator;
+interface Ctx extends E2eContext {
   feeds: FeedServer;
   prefix: string;
   bots: BotProcess[];
   workers: BotProcess[];
 }
 
-const test = suite<Ctx>('resilience: two shards and two workers on PostgreSQL', {} as Ctx);
-
-test.before(async (ctx) => {
-  ctx.t = await createTestDb('postgres');
-  ctx.feeds = await startFeedServer({ items: [1, 2, 3].map((n) => feedItem(n)).reverse() });
-  ctx.discord = await startDiscordEmulator({
+const test = e2eSuite<Ctx>('resilience: two shards and two workers on PostgreSQL', {
+  dialect: 'postgres',
+  emulator: {
     guilds: GUILDS.map((name) => ({ name, channels: [{ name: 'posts' }, { name: 'general' }] })),
     users: [{ username: 'admin', manageGuild: true }, ...PEOPLE.map((username) => ({ username }))],
-  });
-  for (const g of GUILDS) ctx.discord.registerCommands(commandDefinitions(commands), { guild: g });
+  },
+  commands: true,
+});
+
+test.before(async (ctx) => {
+  ctx.feeds = await startFeedServer({ items: [1, 2, 3].map((n) => feedItem(n)).reverse() });
   ctx.prefix = newQueuePrefix();
 });
 
 test.after(async (ctx) => {
-  await stopAllBots();
-  await ctx.discord?.stop();
   await ctx.feeds?.close();
-  await ctx.t?.close();
-  const redis = createRedis(REDIS_URL, { maxRetriesPerRequest: 3 });
-  const keys = await redis.keys(`${ctx.prefix}:*`);
-  if (keys.length) await redis.del(...keys);
-  await redis.quit();
 });
 
-const announcements = (ctx: Ctx, guild: string): APIMessage[] =>
-  ctx.discord.messages(ctx.discord.channel('posts', guild).id).filter((m) => m.author.id === ctx.discord.botUser.id && (m.embeds?.length ?? 0) > 0);
-const complete = (ctx: Ctx, m: APIMessage) => {
-  try {
-    ctx.discord.thread(m.id);
-  } catch {
-    return false;
-  }
-  return KEYCAPS.every((e) => ctx.discord.reactions(m.id).get(e)?.includes(ctx.discord.botUser.id));
-};
+const announcements = (ctx: Ctx, guild: string): APIMessage[] => botAnnouncements(ctx.discord, ctx.discord.channel('posts', guild).id);
+const complete = (ctx: Ctx, m: APIMessage) => isCompleteAnnouncement(ctx.discord, m);
 
 test('replies and reactions in servers on both shards, posts published by two workers: each exactly once', async (ctx) => {
   const d = ctx.discord;
@@ -70,10 +50,12 @@ test('replies and reactions in servers on both shards, posts published by two wo
   assert.equal([...shards].sort(), [0, 1], `one server on each shard (${shards})`);
 
   const env = { FEED_POLL_INTERVAL_SECONDS: '1', ANNOUNCEMENT_REFRESH_MS: '500', SYNC_INTERVAL_SECONDS: '3600', RECOUNT_INTERVAL_SECONDS: '3600' };
-  const common = { discord: d, databaseUrl: ctx.t.url, queuePrefix: ctx.prefix };
+  const common = { queuePrefix: ctx.prefix };
   // Workers first (they apply the migrations and own the queues), then the two gateway shards.
-  ctx.workers = await Promise.all([0, 1].map(() => startBot({ ...common, role: 'worker', env })));
-  ctx.bots = await Promise.all([0, 1].map((shard) => startBot({ ...common, role: 'bot', env: { ...env, SHARD_IDS: String(shard), SHARD_COUNT: '2' } })));
+  ctx.workers = await Promise.all([0, 1].map(() => startE2eBot(ctx, { ...common, role: 'worker', env })));
+  ctx.bots = await Promise.all(
+    [0, 1].map((shard) => startE2eBot(ctx, { ...common, role: 'bot', env: { ...env, SHARD_IDS: String(shard), SHARD_COUNT: '2' } })),
+  );
   await d.waitForReady({ shards: 2, timeout: 15_000 });
   for (const [i, bot] of ctx.bots.entries()) {
     await bot.waitForOutput(/connected to Discord/);

@@ -8,40 +8,23 @@
  * discussion on the web; `/web disable` takes it off; `blogcord export` still holds the post.
  * Run alone: npx tsx test/web-consent-e2e.test.ts
  */
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, existsSync } from 'node:fs';
 import type { APIMessage } from 'discord-api-types/v10';
 import { sql } from 'kysely';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { commands } from '../commands/index.ts';
-import { commandDefinitions } from '../src/discord/definitions.ts';
 import { KEYCAPS } from '../src/domain/rating.ts';
 import type { PostView } from '../src/services/blog.ts';
 import { eventually } from './support/assert.ts';
-import { exportJson, startBot, stopAllBots, type BotProcess } from './support/bot.ts';
-import { DIALECTS, createTestDb, type TestDb } from './support/db.ts';
-import { startDiscordEmulator, type DiscordEmulator } from '../emulator/index.ts';
+import { exportJson, type BotProcess } from './support/bot.ts';
+import { DIALECTS } from './support/db.ts';
+import { e2eSuite, startE2eBot, type E2eContext } from './support/e2e.ts';
+import type { DiscordEmulator } from '../emulator/index.ts';
 import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
+import { freePort } from './support/services.ts';
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
-interface Ctx {
-  dir: string;
-  file: string | null;
-  t: TestDb;
-  discord: DiscordEmulator;
+interface Ctx extends E2eContext {
   feeds: FeedServer;
   bot: BotProcess;
-  guildId: string;
   api: string;
   announcement: APIMessage;
   postId: string;
@@ -50,35 +33,27 @@ interface Ctx {
 const POST_URL = feedItem(1).link;
 
 for (const dialect of DIALECTS) {
-  const e2e = suite<Ctx>(`web consent and deletion through the emulator with the real bot (${dialect})`);
-
-  e2e.before(async (ctx) => {
-    ctx.dir = mkdtempSync(join(tmpdir(), 'blogcord-web-e2e-'));
-    ctx.file = dialect === 'sqlite' ? join(ctx.dir, 'blogcord.sqlite') : null;
-    ctx.t = await createTestDb(dialect, ctx.file ? { file: ctx.file } : {});
-    ctx.feeds = await startFeedServer({ items: [feedItem(1)] });
-    ctx.discord = await startDiscordEmulator({
+  const e2e = e2eSuite<Ctx>(`web consent and deletion through the emulator with the real bot (${dialect})`, {
+    dialect,
+    emulator: {
       guilds: [{ name: 'blog', channels: [{ name: 'posts' }, { name: 'general' }] }],
       users: [{ username: 'alice', manageGuild: true }, { username: 'bob' }],
-    });
-    ctx.guildId = ctx.discord.guild('blog').id;
-    ctx.discord.registerCommands(commandDefinitions(commands), { guild: 'blog' });
+    },
+    commands: true,
+  });
+
+  e2e.before(async (ctx) => {
+    ctx.feeds = await startFeedServer({ items: [feedItem(1)] });
     const port = await freePort();
     ctx.api = `http://127.0.0.1:${port}`;
-    ctx.bot = await startBot({
-      discord: ctx.discord,
-      databaseUrl: ctx.t.url,
+    ctx.bot = await startE2eBot(ctx, {
       env: { HTTP_PORT: String(port), HTTP_CORS_ORIGINS: 'https://blog.example', FEED_POLL_INTERVAL_SECONDS: '3600', ANNOUNCEMENT_REFRESH_MS: '200' },
     });
     await ctx.discord.waitForReady({ timeout: 15_000 });
   });
 
   e2e.after(async (ctx) => {
-    await stopAllBots();
-    await ctx.discord?.stop();
     await ctx.feeds?.close();
-    await ctx.t?.close();
-    if (ctx.dir) rmSync(ctx.dir, { recursive: true, force: true });
   });
 
   const run = (ctx: Ctx, user: string, name: string, inv: Parameters<DiscordEmulator['runCommand']>[3]) =>
@@ -181,12 +156,12 @@ for (const dialect of DIALECTS) {
     assert.is((await row(ctx, second.id))!.reply_to_id, first.id, 'the tree keeps its shape');
     const hits = await sql<{ n: number }>`select count(*) as n from comments where content like ${`%${marker}%`}`.execute(ctx.t.db.kysely);
     assert.is(Number(hits.rows[0]!.n), 0, `no ${dialect} row holds the text`);
-    if (ctx.file) {
+    if (ctx.dbFile) {
       // The SQLite file and its WAL after a checkpoint: not a byte of the deleted messages is left.
       await eventually(
         async () => {
           const { rows } = await sql<{ busy: number }>`pragma wal_checkpoint(TRUNCATE)`.execute(ctx.t.db.kysely);
-          const bytes = Buffer.concat([ctx.file!, `${ctx.file}-wal`].filter(existsSync).map((f) => readFileSync(f)));
+          const bytes = Buffer.concat([ctx.dbFile!, `${ctx.dbFile}-wal`].filter(existsSync).map((f) => readFileSync(f)));
           return Number(rows[0]!.busy) === 0 && !bytes.includes(marker);
         },
         { timeout: 10_000, message: 'the text gone from the SQLite file' },
