@@ -5,32 +5,18 @@ import type { APIMessage } from 'discord-api-types/v10';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRest, RestDiscordPort } from '../src/discord/rest-port.ts';
-import { listComments, markCommentsDeleted, storeCatchUpPage, type CommentInput } from '../src/repositories/comments.ts';
+import { listComments, markCommentsDeleted, storeCatchUpPage } from '../src/repositories/comments.ts';
 import { advanceCursor, getCursor } from '../src/repositories/cursors.ts';
 import { catchUpThread } from '../src/services/catch-up.ts';
 import { fromApiMessage, type PostThread } from '../src/services/mirror.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
-import { discordMessage, publishedPost } from './support/fixtures.ts';
+import { publishedPost } from './support/fixtures.ts';
+import { MessageClock } from './support/messages.ts';
 import { startDiscordEmulator } from '../emulator/index.ts';
 import { snowflake } from './support/snowflake.ts';
 
-let clock = Date.now() - 3_600_000;
-function comment(th: PostThread, over: Partial<CommentInput> = {}): CommentInput {
-  clock += 10;
-  return {
-    id: snowflake(clock),
-    postId: th.postId,
-    threadId: th.threadId,
-    authorId: '100000000000000001',
-    authorName: 'alice',
-    content: `hello ${clock}`,
-    replyToId: null,
-    attachments: [],
-    createdAt: new Date(clock).toISOString(),
-    editedAt: null,
-    ...over,
-  };
-}
+const clock = new MessageClock();
+const comment: MessageClock['comment'] = (th, over) => clock.comment(th, over);
 
 /** Discord's history semantics over a list (ascending): at most `limit`, newest first; `after` = the oldest after the id. */
 function fakePort(all: APIMessage[], onRead?: (n: number) => void) {
@@ -45,10 +31,7 @@ function fakePort(all: APIMessage[], onRead?: (n: number) => void) {
   };
 }
 
-function apiMessage(th: PostThread, i: number): APIMessage {
-  clock += 10;
-  return discordMessage(th.threadId, clock, { content: `message ${i}` });
-}
+const apiMessage = (th: PostThread, i: number): APIMessage => clock.apiMessage(th.threadId, { content: `message ${i}` });
 
 for (const dialect of DIALECTS) {
   let t: TestDb;
@@ -98,20 +81,20 @@ for (const dialect of DIALECTS) {
     const th = await publishedPost(t.db);
     const [a, b, c] = [comment(th), comment(th), comment(th)];
     await storeCatchUpPage(t.db, [a, b, c], null);
-    const edited = { ...a, content: 'edited', editedAt: new Date(clock + 1000).toISOString() };
+    const edited = { ...a, content: 'edited', editedAt: new Date(clock.now + 1000).toISOString() };
     assert.is(await storeCatchUpPage(t.db, [edited, b, c], null), 1, 'only the edit');
     assert.is(await storeCatchUpPage(t.db, [edited], null), 0, 'the same edit again');
     assert.is(await storeCatchUpPage(t.db, [a], null), 0, 'a copy without the edit stamp does not undo the edit');
     assert.is(
-      await storeCatchUpPage(t.db, [{ ...a, content: 'older edit', editedAt: new Date(clock + 500).toISOString() }], null),
+      await storeCatchUpPage(t.db, [{ ...a, content: 'older edit', editedAt: new Date(clock.now + 500).toISOString() }], null),
       0,
       'an older edit does not undo a newer one',
     );
-    const newer = { ...a, content: 'newer edit', editedAt: new Date(clock + 2000).toISOString() };
+    const newer = { ...a, content: 'newer edit', editedAt: new Date(clock.now + 2000).toISOString() };
     assert.is(await storeCatchUpPage(t.db, [newer], null), 1);
     await markCommentsDeleted(t.db, [b.id], new Date().toISOString());
     assert.is(
-      await storeCatchUpPage(t.db, [{ ...b, content: 'changed', editedAt: new Date(clock + 3000).toISOString() }], null),
+      await storeCatchUpPage(t.db, [{ ...b, content: 'changed', editedAt: new Date(clock.now + 3000).toISOString() }], null),
       0,
       'a tombstone is never brought back',
     );

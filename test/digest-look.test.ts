@@ -16,7 +16,7 @@ import { main } from '../src/main.ts';
 import { chartDescription, CHART_COLORS, renderDigestChart, type DigestChartData } from '../src/render/digest-chart.ts';
 import { percentChange, renderDigest, renderDigestMessage, type DigestEntry, type DigestView } from '../src/render/digest.ts';
 import { validateMessagePayload } from '../src/render/limits.ts';
-import { markCommentsDeleted, upsertComments } from '../src/repositories/comments.ts';
+import { markCommentsDeleted } from '../src/repositories/comments.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { upsertGuildSettings } from '../src/repositories/guilds.ts';
 import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
@@ -32,6 +32,7 @@ import { DiscordRequestError, type DiscordPort, type MessageFile } from '../src/
 import { FakeDiscord } from './support/fakes.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { DiscordEmulator } from '../emulator/index.ts';
+import { storeComment as comment } from './support/messages.ts';
 import { snowflake } from './support/snowflake.ts';
 
 const H = 3_600_000;
@@ -360,13 +361,6 @@ async function addPost(db: Db, feed: Feed, key: string, publishedAt: string, opt
     threadId: opts.thread === false ? null : messageId,
   });
   return post.id;
-}
-async function comment(db: Db, postId: string, author: string, createdAt: string, replyToId: string | null = null): Promise<string> {
-  const id = snowflake(new Date(createdAt));
-  await upsertComments(db, [
-    { id, postId, threadId: snowflake(), authorId: author, authorName: `user ${author}`, content: 'hi', replyToId, attachments: [], createdAt, editedAt: null },
-  ]);
-  return id;
 }
 async function rate(db: Db, postId: string, user: string, stars: number, at: string): Promise<void> {
   await setRating(db, postId, user, stars as Stars, at);

@@ -17,7 +17,7 @@ import { createLogger } from '../src/logger.ts';
 import { createRedis } from '../src/redis.ts';
 import { digestFooter, fitLines, periodKeyFromFooter, renderDigest, type DigestEntry, type DigestView } from '../src/render/digest.ts';
 import { validateMessagePayload } from '../src/render/limits.ts';
-import { markCommentsDeleted, upsertComments } from '../src/repositories/comments.ts';
+import { markCommentsDeleted } from '../src/repositories/comments.ts';
 import { digestTotals, listActivePosts, listNewPosts, mostDiscussed, ratedInWindow } from '../src/repositories/digest-window.ts';
 import { getDigest, listDigests } from '../src/repositories/digest-runs.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
@@ -32,6 +32,7 @@ import { exportData } from '../src/services/export.ts';
 import { rejects } from './support/assert.ts';
 import { REDIS_URL } from './support/bot.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
+import { storeComment as comment } from './support/messages.ts';
 import { snowflake } from './support/snowflake.ts';
 
 const hours = (p: { start: string; end: string }) => (Date.parse(p.end) - Date.parse(p.start)) / 3_600_000;
@@ -359,25 +360,6 @@ async function addPost(
   await setPublishState(db, post.id, { state: opts.state ?? 'published', channelId: snowflake(), messageId, threadId: messageId });
   if (opts.discoveredAt) await db.kysely.updateTable('posts').set({ discovered_at: opts.discoveredAt }).where('id', '=', post.id).execute();
   return post.id;
-}
-
-async function comment(db: Db, postId: string, author: string, createdAt: string): Promise<string> {
-  const id = snowflake(new Date(createdAt));
-  await upsertComments(db, [
-    {
-      id,
-      postId,
-      threadId: snowflake(),
-      authorId: author,
-      authorName: `user ${author}`,
-      content: 'hi',
-      replyToId: null,
-      attachments: [],
-      createdAt,
-      editedAt: null,
-    },
-  ]);
-  return id;
 }
 
 async function rate(db: Db, postId: string, stars: number[], at: string, users?: string[]): Promise<void> {

@@ -21,29 +21,12 @@ import {
 } from '../src/services/mirror.ts';
 import { eventually } from './support/assert.ts';
 import { createTestDb, DIALECTS, flakyDb, type TestDb } from './support/db.ts';
-import { discordMessage, publishedPost } from './support/fixtures.ts';
+import { publishedPost } from './support/fixtures.ts';
+import { MessageClock } from './support/messages.ts';
 import { snowflake } from './support/snowflake.ts';
 
-// Message times advance from an hour ago, 10 ms apart (they stay in the past however many a test makes).
-let clock = Date.now() - 3_600_000;
-function msg(thread: PostThread, over: Partial<MessageData> = {}): MessageData {
-  clock += 10;
-  return {
-    id: snowflake(clock),
-    channelId: thread.threadId,
-    type: MessageType.Default,
-    authorId: '100000000000000001',
-    authorBot: false,
-    webhookId: null,
-    authorName: 'alice',
-    content: `hello ${clock}`,
-    reference: null,
-    attachments: [],
-    createdAt: new Date(clock).toISOString(),
-    editedAt: null,
-    ...over,
-  };
-}
+const clock = new MessageClock();
+const msg = (thread: PostThread, over?: Partial<MessageData>): MessageData => clock.message(thread, over);
 
 const silent = null;
 
@@ -124,8 +107,7 @@ class FakeThreads {
   calls = 0;
 
   add(threadId: string, m: Partial<APIMessage> & { bot?: boolean } = {}): APIMessage {
-    clock += 10;
-    const message = discordMessage(threadId, clock, m);
+    const message = clock.apiMessage(threadId, m);
     const list = this.channels.get(threadId) ?? [];
     list.push(message);
     this.channels.set(threadId, list);
@@ -135,8 +117,7 @@ class FakeThreads {
   edit(threadId: string, id: string, content: string): void {
     const list = this.channels.get(threadId)!;
     const i = list.findIndex((m) => m.id === id);
-    clock += 10;
-    list[i] = { ...list[i]!, content, edited_timestamp: new Date(clock).toISOString() };
+    list[i] = { ...list[i]!, content, edited_timestamp: new Date(clock.next()).toISOString() };
   }
 
   remove(threadId: string, id: string): void {
@@ -204,14 +185,14 @@ for (const dialect of DIALECTS) {
     const th = await publishedPost(t.db);
     const w = new CommentWriter(t.db, silent);
     const m = msg(th);
-    const edited = { ...m, content: 'edited', editedAt: new Date(clock + 500).toISOString() };
+    const edited = { ...m, content: 'edited', editedAt: new Date(clock.now + 500).toISOString() };
     w.upsert(toCommentInput(m, th));
     w.upsert(toCommentInput(edited, th));
     w.delete(th.postId, th.threadId, [m.id], '2026-11-29T12:00:00.000Z');
     w.upsert(toCommentInput(edited, th)); // the same edit seen again (catch-up, resume): no resurrection
     const other = msg(th);
     w.upsert(toCommentInput(other, th));
-    w.upsert(toCommentInput({ ...other, content: 'second version', editedAt: new Date(clock + 900).toISOString() }, th));
+    w.upsert(toCommentInput({ ...other, content: 'second version', editedAt: new Date(clock.now + 900).toISOString() }, th));
     await w.flush();
     const rows = await listComments(t.db, th.postId);
     assert.is(rows.length, 2);

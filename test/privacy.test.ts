@@ -44,7 +44,7 @@ import { recountPost } from '../src/services/recount.ts';
 import { runBlogcord } from './support/bot.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
 import { rejects } from './support/assert.ts';
-import { discordMessage } from './support/fixtures.ts';
+import { commentInput, discordMessage } from './support/messages.ts';
 import { snowflake } from './support/snowflake.ts';
 
 const log = pino({ level: 'silent' });
@@ -140,22 +140,9 @@ async function reply(
   attachments: Comment['attachments'] = [],
 ): Promise<string> {
   clock += 60_000;
-  const id = snowflake(clock);
-  await upsertComments(t.db, [
-    {
-      id,
-      postId: post.id,
-      threadId: post.threadId!,
-      authorId,
-      authorName: name,
-      content,
-      replyToId: replyTo,
-      attachments,
-      createdAt: new Date(clock).toISOString(),
-      editedAt: null,
-    },
-  ]);
-  return id;
+  const comment = commentInput({ postId: post.id, threadId: post.threadId! }, clock, { authorId, authorName: name, content, replyToId: replyTo, attachments });
+  await upsertComments(t.db, [comment]);
+  return comment.id;
 }
 
 /** Every node of a tree, depth first. */
@@ -445,7 +432,7 @@ for (const dialect of DIALECTS) {
 
   test('GIVEN a forgotten member THEN the mirror stores none of their messages (live, edits, or read by catch-up after downtime)', async ({ t }) => {
     const guild = snowflake();
-    const alice = '100000000000000001'; // the author of discordMessage()
+    const alice = '100000000000000001'; // the author of discordMessage() (ALICE)
     const bob = snowflake();
     const post = await announcedPost(t, guild);
     await forgetMember({ db: t.db, log }, guild, alice);

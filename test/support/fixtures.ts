@@ -5,7 +5,6 @@ import { upsertComments } from '../../src/repositories/comments.ts';
 import { upsertFeed } from '../../src/repositories/feeds.ts';
 import { getPost, setPublishState, upsertPostFromFeed, type Post } from '../../src/repositories/posts.ts';
 import { setRating } from './ratings.ts';
-import { MessageType, type APIMessage } from 'discord-api-types/v10';
 import type { PostThread } from '../../src/services/mirror.ts';
 import { snowflake } from './snowflake.ts';
 
@@ -109,36 +108,4 @@ export async function publishedPost(db: Db, ids: { guildId?: string; threadId?: 
   );
   await setPublishState(db, post.id, { state: 'published', channelId: feed.channelId, messageId, threadId });
   return { postId: post.id, threadId, messageId };
-}
-
-/**
- * A message as Discord's REST API returns it, written at `at` (ms; its snowflake and timestamp come from it):
- * alice's by default, the bot's with `bot: true`; `over` replaces any field.
- */
-export function discordMessage(channelId: string, at: number, over: Partial<APIMessage> & { bot?: boolean } = {}): APIMessage {
-  const { bot, ...rest } = over;
-  return {
-    id: snowflake(at),
-    channel_id: channelId,
-    type: MessageType.Default,
-    author: {
-      id: bot ? '900000000000000009' : '100000000000000001',
-      username: bot ? 'blogcord' : 'alice',
-      global_name: null,
-      discriminator: '0',
-      avatar: null,
-      ...(bot ? { bot: true } : {}),
-    },
-    content: `message ${at}`,
-    timestamp: new Date(at).toISOString(),
-    edited_timestamp: null,
-    attachments: [],
-    embeds: [],
-    mentions: [],
-    mention_roles: [],
-    pinned: false,
-    mention_everyone: false,
-    tts: false,
-    ...rest,
-  } as APIMessage;
 }
