@@ -1,5 +1,5 @@
 /**
- * The digest's one read of the window (windowRatings, windowComments, commentsOutsideWindow, topRated) against
+ * The digest's one read of the window (windowRatings, windowComments, postTotals, countParticipants, topRated) against
  * a brute-force model computed in JS from every row: random servers with history before and after the window,
  * re-rated posts, deleted comments, unannounced posts, another server, and many ties in "top rated" (decided by
  * replies, some of them outside the window). Plus the prior's figures against guildMeanRating, and migration 005.
@@ -14,7 +14,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Db } from '../src/db/index.ts';
 import { markCommentsDeleted, upsertComments } from '../src/repositories/comments.ts';
-import { commentsOutsideWindow, digestTotals, listActivePosts, windowComments, windowRatings, type ActivePost } from '../src/repositories/digest-window.ts';
+import { windowComments, windowRatings } from '../src/repositories/digest-window.ts';
+import { commentsOutsideWindow, digestTotals, listActivePosts, type ActivePost } from './support/digest-window.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed, type PublishState } from '../src/repositories/posts.ts';
 import { guildMeanRating } from '../src/repositories/ratings.ts';

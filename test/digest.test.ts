@@ -18,7 +18,7 @@ import { createRedis } from '../src/redis.ts';
 import { digestFooter, fitLines, periodKeyFromFooter, renderDigest, type DigestEntry, type DigestView } from '../src/render/digest.ts';
 import { validateMessagePayload } from '../src/render/limits.ts';
 import { markCommentsDeleted } from '../src/repositories/comments.ts';
-import { digestTotals, listActivePosts, listNewPosts, mostDiscussed, ratedInWindow } from '../src/repositories/digest-window.ts';
+import { listNewPosts, mostDiscussed } from '../src/repositories/digest-window.ts';
 import { getDigest, listDigests } from '../src/repositories/digest-runs.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { upsertGuildSettings } from '../src/repositories/guilds.ts';
@@ -32,6 +32,7 @@ import { exportData } from '../src/services/export.ts';
 import { rejects } from './support/assert.ts';
 import { REDIS_URL } from './support/bot.ts';
 import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
+import { digestTotals, listActivePosts, ratedInWindow } from './support/digest-window.ts';
 import { storeComment as comment } from './support/messages.ts';
 import { snowflake } from './support/snowflake.ts';
 

@@ -26,16 +26,6 @@ export interface DigestPost {
   replies: number;
 }
 
-export interface DigestTotals {
-  newPosts: number;
-  /** Comments written in the window and not deleted. */
-  newComments: number;
-  /** Ratings given (or changed) in the window. */
-  newRatings: number;
-  /** Distinct people who commented or rated in the window. */
-  participants: number;
-}
-
 /** Posts that were announced in the server (the digest links to their announcement or thread). */
 const ANNOUNCED = ['announced', 'threaded', 'published'];
 
@@ -100,17 +90,6 @@ export async function listNewPosts(db: Db, w: DigestWindow, limit = 25): Promise
     rows.map((r) => r.id),
   );
   return { posts: rows.map((r) => toDigestPost(r, stats)), total: Number(count.n) };
-}
-
-/** One post of the server with activity in the window: its new comments and ratings, and the sum/count of all its ratings. */
-export interface ActivePost {
-  id: string;
-  newComments: number;
-  newRatings: number;
-  ratingSum: number;
-  ratingCount: number;
-  /** Live comments of all time (the reply count shown, and the last tie-breaker of "top rated"). */
-  replies: number;
 }
 
 /** What the window did to the ratings of a server's announced posts. */
@@ -388,68 +367,6 @@ export async function windowPosts(
   });
 }
 
-/**
- * Live comments of these posts (of the window's server) written outside the window: all of their live comments
- * (digest_post_days) less the window's.
- */
-export async function commentsOutsideWindow(db: Db, w: DigestWindow, ids: readonly string[]): Promise<Map<string, number>> {
-  const out = new Map(ids.map((id) => [id, 0]));
-  if (ids.length === 0) return out;
-  return withTransaction(db, async (tx) => {
-    const [totals, figures] = await Promise.all([postTotals(tx, ids), windowPostFigures(tx, w)]);
-    for (const id of ids) out.set(id, totals.get(id)!.replies - (figures.get(id)?.comments ?? 0));
-    return out;
-  });
-}
-
-/** Sum and count of all the ratings of these posts (any number of posts). */
-async function allRatings(db: Db, ids: readonly string[]): Promise<Map<string, { ratingSum: number; ratingCount: number }>> {
-  const out = new Map(ids.map((id) => [id, { ratingSum: 0, ratingCount: 0 }]));
-  if (ids.length === 0) return out;
-  const { rows } =
-    db.dialect === 'postgres'
-      ? await withoutJit(db, (tx) =>
-          sql<{ id: string; n: number; s: number }>`
-          select u.id, t.n, coalesce(t.s, 0) as s from unnest(${[...ids]}::text[]) as u(id)
-          cross join lateral (select count(*) as n, sum(r.stars) as s from ratings r where r.post_id = u.id) t`.execute(tx.kysely),
-        )
-      : await sql<{ id: string; n: number; s: number }>`
-          select j.value as id, (select count(*) from ratings r where r.post_id = j.value) as n,
-                 (select coalesce(sum(r.stars), 0) from ratings r where r.post_id = j.value) as s
-          from json_each(${JSON.stringify(ids)}) j`.execute(db.kysely);
-  for (const r of rows) out.set(r.id, { ratingSum: num(r.s), ratingCount: num(r.n) });
-  return out;
-}
-
-const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-
-/**
- * Every announced post of the server commented on or rated in the window, with per-post counts and all-time
- * figures, ordered by id. The digest itself reads the same parts (windowRatings, windowComments) and asks for
- * all-time replies only where "top rated" needs them to break a tie; this is the whole picture.
- */
-export async function listActivePosts(db: Db, w: DigestWindow): Promise<ActivePost[]> {
-  const [ratings, comments] = await Promise.all([windowRatings(db, w), windowComments(db, w)]);
-  const ids = [...new Set([...ratings.posts.keys(), ...comments.keys()])].sort(byId);
-  const [outside, unrated] = await Promise.all([
-    commentsOutsideWindow(db, w, ids),
-    allRatings(
-      db,
-      ids.filter((id) => !ratings.posts.has(id)),
-    ),
-  ]);
-  return ids.map((id) => {
-    const r = ratings.posts.get(id) ?? { newRatings: 0, ...unrated.get(id)! };
-    const newComments = comments.get(id) ?? 0;
-    return { id, newComments, newRatings: r.newRatings, ratingSum: r.ratingSum, ratingCount: r.ratingCount, replies: newComments + (outside.get(id) ?? 0) };
-  });
-}
-
-/** The candidates for "top rated": posts rated (or re-rated) in the window, with the sum and count of all their ratings. */
-export function ratedInWindow(active: readonly ActivePost[]): Array<{ id: string; ratingSum: number; ratingCount: number; replies: number }> {
-  return active.filter((a) => a.newRatings > 0).map((a) => ({ id: a.id, ratingSum: a.ratingSum, ratingCount: a.ratingCount, replies: a.replies }));
-}
-
 /** Posts with the most comments written in the window (not deleted), most first, ties by post id. */
 export function mostDiscussed(active: ReadonlyArray<{ id: string; newComments: number }>, limit = 5): Array<{ id: string; newComments: number }> {
   return active
@@ -510,31 +427,6 @@ export async function countParticipants(db: Db, w: DigestWindow): Promise<number
     where not exists (select 1 from member_privacy mp where mp.guild_id = ${w.guildId} and mp.user_id = u.person and mp.show = 'hidden')`.execute(tx.kysely),
   );
   return Number(rows[0]?.n ?? 0);
-}
-
-/**
- * New comments, new ratings and distinct participants (comment authors ∪ raters) of the window. `active` (one row
- * per active post) saves reading the window again; without it only the window's counts are read.
- */
-export async function digestTotals(
-  db: Db,
-  w: DigestWindow,
-  active?: ReadonlyArray<{ newComments: number; newRatings: number }>,
-): Promise<Omit<DigestTotals, 'newPosts'>> {
-  const counts = async (): Promise<ReadonlyArray<{ newComments: number; newRatings: number }>> => {
-    if (active) return active;
-    const [ratings, comments] = await Promise.all([windowRatings(db, w), windowComments(db, w)]);
-    return [
-      ...[...ratings.posts.values()].map((r) => ({ newComments: 0, newRatings: r.newRatings })),
-      ...[...comments.values()].map((n) => ({ newComments: n, newRatings: 0 })),
-    ];
-  };
-  const [rows, participants] = await Promise.all([counts(), countParticipants(db, w)]);
-  return {
-    newComments: rows.reduce((n, a) => n + a.newComments, 0),
-    newRatings: rows.reduce((n, a) => n + a.newRatings, 0),
-    participants,
-  };
 }
 
 /** Title, links, rating sum/count and live reply count of these posts (entries of the digest). */

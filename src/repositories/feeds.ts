@@ -298,12 +298,6 @@ export async function getWebhook(db: Db, id: string): Promise<StoredWebhook | nu
   return r ? { id: r.id, guildId: r.guild_id, channelId: r.channel_id, token: r.token } : null;
 }
 
-/** A webhook blogcord already made in this channel (any feed's), to share rather than make one per feed. */
-export async function findChannelWebhook(db: Db, channelId: string): Promise<StoredWebhook | null> {
-  const r = await db.kysely.selectFrom('webhooks').selectAll().where('channel_id', '=', channelId).orderBy('created_at').orderBy('id').executeTakeFirst();
-  return r ? { id: r.id, guildId: r.guild_id, channelId: r.channel_id, token: r.token } : null;
-}
-
 export async function deleteWebhook(db: Db, id: string): Promise<void> {
   await db.kysely.deleteFrom('webhooks').where('id', '=', id).execute();
   await db.kysely.updateTable('feeds').set({ webhook_id: null }).where('webhook_id', '=', id).execute();

@@ -4,7 +4,7 @@
 import { ChannelType, type APIChannel, type RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 import { UserError } from '../errors.ts';
 import { cutText } from '../render/post.ts';
-import { getFeed, updateFeedOptions, type Feed, type FeedOptions } from '../repositories/feeds.ts';
+import { getFeed, updateFeedOptions, type Feed } from '../repositories/feeds.ts';
 import { claimForPublishing, getPost, listFeedPosts, type Post } from '../repositories/posts.ts';
 import { getRatingSummary } from '../repositories/ratings.ts';
 import { countReplies } from '../repositories/comments.ts';
@@ -48,12 +48,6 @@ export async function editFeed(ctx: FeedContext, guildId: string, ref: string, i
   const target = channel ?? (await ctx.discord.getChannel(feed.channelId).catch(() => null));
   ctx.log.info({ feedId: feed.id, changed }, 'feed edited');
   return { before, feed, changed, forumRequiresTag: o.forumTags && requiresTag(target) };
-}
-
-/** Stores options given to `/feed add` on the feed it saved (checked against its newest post). */
-export async function applyAddOptions(ctx: Pick<FeedContext, 'db'>, feed: Feed, patch: Partial<FeedOptions>): Promise<Feed> {
-  if (Object.keys(patch).length === 0) return feed;
-  return (await updateFeedOptions(ctx.db, feed.id, patch))!;
 }
 
 /** The newest posts of a feed (for the autocomplete of `/feed preview item:`). */
