@@ -31,9 +31,8 @@ export function addOptionOptions(s: SlashCommandSubcommandBuilder, { edit = fals
 export function readOptionOptions(interaction: ChatInputCommandInteraction): FeedOptionsInput {
   const o = interaction.options;
   const role = o.getRole('ping');
-  const input: FeedOptionsInput = {
-    canMentionEveryone: interaction.appPermissions.has(PermissionFlagsBits.MentionEveryone),
-  };
+  // Mention Everyone is looked up in the feed's target channel (the service says which), not in this one.
+  const input: FeedOptionsInput = { mentionEveryoneIn: (channelId) => botHasMentionEveryoneIn(interaction, channelId) };
   if (role) input.ping = { id: role.id, name: role.name, mentionable: Boolean(role.mentionable) };
   const clear = o.get('clear-ping')?.value;
   if (clear === true) input.clearPing = true;
@@ -45,4 +44,12 @@ export function readOptionOptions(interaction: ChatInputCommandInteraction): Fee
   const tags = o.getBoolean('tags');
   if (tags !== null) input.tags = tags;
   return input;
+}
+
+/** Whether blogcord has Mention Everyone in a channel of this server: its roles and that channel's overwrites. */
+async function botHasMentionEveryoneIn(interaction: ChatInputCommandInteraction, channelId: string): Promise<boolean> {
+  const guild = interaction.guild ?? (await interaction.client.guilds.fetch(interaction.guildId!));
+  const me = guild.members.me ?? (await guild.members.fetchMe());
+  const channel = guild.channels.cache.get(channelId) ?? (await guild.channels.fetch(channelId).catch(() => null));
+  return channel ? me.permissionsIn(channel).has(PermissionFlagsBits.MentionEveryone) : false;
 }

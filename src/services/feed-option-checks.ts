@@ -18,8 +18,13 @@ export interface PingRole {
 export interface FeedOptionsInput {
   ping?: PingRole;
   clearPing?: boolean;
-  /** Whether the bot has Mention Everyone (which lets it mention roles that are not mentionable). */
+  /** Whether the bot has Mention Everyone (which lets it mention roles that are not mentionable) where the feed posts. */
   canMentionEveryone?: boolean;
+  /**
+   * How to learn `canMentionEveryone` for a channel: `/feed add` and `/feed edit` ask it for the feed's target channel
+   * (where its posts go and where Discord checks the permission), never the channel the command ran in.
+   */
+  mentionEveryoneIn?: (channelId: string) => Promise<boolean>;
   /** '' (or only spaces) removes the template. */
   template?: string;
   /** '' removes the filter. */
@@ -46,7 +51,7 @@ export function checkFeedOptions(
     }
     if (!role.mentionable && !input.canMentionEveryone) {
       throw new UserError(
-        `blogcord may not mention the role **${name}**: it is not mentionable and blogcord lacks the Mention Everyone permission. Turn on “Allow anyone to @mention this role” in the role's settings, then run the command again.`,
+        `blogcord may not mention the role **${name}**: it is not mentionable and blogcord lacks the Mention Everyone permission in the channel the feed posts to. Turn on “Allow anyone to @mention this role” in the role's settings (or give blogcord Mention Everyone in that channel), then run the command again.`,
         'ping-not-mentionable',
       );
     }
@@ -85,6 +90,16 @@ export function checkFeedOptions(
   }
   if (input.tags !== undefined) patch.forumTags = input.tags;
   return patch;
+}
+
+/**
+ * The options with `canMentionEveryone` settled for `channelId`, the channel the feed's posts go to (asked only for a
+ * ping role that is not mentionable, the one case where it matters).
+ */
+export async function withMentionRightIn(input: FeedOptionsInput, channelId: string): Promise<FeedOptionsInput> {
+  const { mentionEveryoneIn, ...options } = input;
+  if (!mentionEveryoneIn || !options.ping || options.ping.mentionable) return options;
+  return { ...options, canMentionEveryone: await mentionEveryoneIn(channelId) };
 }
 
 /** Whether a channel can carry a feed's announcements (a text channel, an announcement channel or a forum of the server). */
