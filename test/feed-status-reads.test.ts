@@ -66,6 +66,8 @@ async function failedPosts(t: TestDb, feed: Feed, n: number, from: number): Prom
     title: `Failed ${i}`,
     published_at: new Date(from + i * 3600_000).toISOString(),
     content_hash: `h${i}`,
+    search_text: '',
+    publish_attempts: 1,
     publish_state: 'failed',
     failure_reason: `reason ${i}`,
     discovered_at: at,
@@ -257,7 +259,7 @@ for (const dialect of DIALECTS) {
       });
       assert.not.ok((await migrator.migrateTo('2026-12-03_012_digest_rollups')).error);
       const g = snowflake();
-      const feeds = [];
+      const feeds: Feed[] = [];
       for (const n of [1, 2, 3]) feeds.push((await upsertFeed(t2.db, { guildId: g, url: `https://blog.example/${n}/feed`, channelId: snowflake() })).feed);
       await saveFeedHook(t2.db, feeds[0]!.id, 'kept-token', 'kept-hash', false);
       assert.not.ok((await migrator.migrateTo('2026-12-03_014_posts_feed_state_index')).error);
