@@ -213,6 +213,11 @@ for (const dialect of DIALECTS) {
     assert.match(moved, /Changed channel, ping of \*\*The Test Blog\*\*/);
     const row = (await snapshot(ctx)).feed!;
     assert.is(row.channel_id, ctx.discord.channel('announce').id);
+    // Moving it back to #posts keeps its ping, so Secret is checked there: refused; with clear-ping it moves.
+    const moved2 = await snapshot(ctx);
+    assert.match(await run(ctx, 'edit', { feed: rssUrl(ctx), channel: 'posts' }), /may not mention the role \*\*Secret\*\*/);
+    assert.equal(await snapshot(ctx), moved2, 'nothing changed');
+    assert.match(await run(ctx, 'edit', { feed: rssUrl(ctx), channel: 'posts', 'clear-ping': true }), /Changed channel, ping of/);
   });
 
   e2e.run();

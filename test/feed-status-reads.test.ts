@@ -243,6 +243,21 @@ for (const dialect of DIALECTS) {
     const edited = await editFeed(svc(c), c.guildId, added.feed.id, { ping: another, mentionEveryoneIn: allowIn(other) });
     assert.equal(asked.splice(0), [other]);
     assert.equal(edited.changed, ['ping']);
+    // Moving the feed (edit, or add again elsewhere) checks the role it pings in the new channel, as if given again.
+    const roleOf = async (id: string) => (id === another.id ? another : null);
+    for (const move of [
+      () => editFeed(svc(c), c.guildId, added.feed.id, { channelId: c.textId, mentionEveryoneIn: allowIn(other), roleOf }),
+      () => addFeed(svc(c), { guildId: c.guildId, url, channelId: c.textId, options: { mentionEveryoneIn: allowIn(other), roleOf } }),
+    ]) {
+      await rejects(move, /may not mention the role \*\*Another\*\*: .* in the channel the feed posts to/);
+      assert.equal(asked.splice(0), [c.textId]);
+      const row = (await getFeed(c.t.db, added.feed.id))!;
+      assert.equal([row.channelId, row.options.pingRoleId], [other, another.id], 'nothing changed');
+    }
+    const gone = await editFeed(svc(c), c.guildId, added.feed.id, { channelId: c.textId, clearPing: true, mentionEveryoneIn: allowIn(other), roleOf });
+    assert.equal(gone.changed, ['channel', 'ping'], 'clear-ping moves it without a ping');
+    assert.equal(asked.splice(0), []);
+    await editFeed(svc(c), c.guildId, added.feed.id, { channelId: other });
     const readers = { id: snowflake(), name: 'Readers', mentionable: true };
     await editFeed(svc(c), c.guildId, added.feed.id, { channelId: c.textId, ping: readers, mentionEveryoneIn: allowIn(other) });
     assert.equal(asked, [], 'a mentionable role needs no permission: not asked');

@@ -1,6 +1,6 @@
 // The options `/feed add` and `/feed edit` share (issue 18), and reading them from an interaction.
 import { PermissionFlagsBits, type ChatInputCommandInteraction, type SlashCommandSubcommandBuilder } from 'discord.js';
-import type { FeedOptionsInput } from '../../src/services/feed-options.ts';
+import type { FeedOptionsInput, PingRole } from '../../src/services/feed-options.ts';
 
 /** Adds ping, template, include, exclude, tags and identity (and on edit, clear-ping and rotate-hook) to a subcommand. */
 export function addOptionOptions(s: SlashCommandSubcommandBuilder, { edit = false } = {}): SlashCommandSubcommandBuilder {
@@ -32,7 +32,10 @@ export function readOptionOptions(interaction: ChatInputCommandInteraction): Fee
   const o = interaction.options;
   const role = o.getRole('ping');
   // Mention Everyone is looked up in the feed's target channel (the service says which), not in this one.
-  const input: FeedOptionsInput = { mentionEveryoneIn: (channelId) => botHasMentionEveryoneIn(interaction, channelId) };
+  const input: FeedOptionsInput = {
+    mentionEveryoneIn: (channelId) => botHasMentionEveryoneIn(interaction, channelId),
+    roleOf: (roleId) => serverRole(interaction, roleId),
+  };
   if (role) input.ping = { id: role.id, name: role.name, mentionable: Boolean(role.mentionable) };
   const clear = o.get('clear-ping')?.value;
   if (clear === true) input.clearPing = true;
@@ -52,4 +55,11 @@ async function botHasMentionEveryoneIn(interaction: ChatInputCommandInteraction,
   const me = guild.members.me ?? (await guild.members.fetchMe());
   const channel = guild.channels.cache.get(channelId) ?? (await guild.channels.fetch(channelId).catch(() => null));
   return channel ? me.permissionsIn(channel).has(PermissionFlagsBits.MentionEveryone) : false;
+}
+
+/** A role of this server as the ping checks see it, or null when it is gone. */
+async function serverRole(interaction: ChatInputCommandInteraction, roleId: string): Promise<PingRole | null> {
+  const guild = interaction.guild ?? (await interaction.client.guilds.fetch(interaction.guildId!));
+  const role = guild.roles.cache.get(roleId) ?? (await guild.roles.fetch(roleId).catch(() => null));
+  return role ? { id: role.id, name: role.name, mentionable: role.mentionable } : null;
 }

@@ -5,7 +5,7 @@ import { FilterError, normaliseFilter } from '../feeds/filter.ts';
 import { UserError } from '../errors.ts';
 import { cutText } from '../render/post.ts';
 import { fitsContent, renderTemplate, TemplateError, type TemplateItem } from '../render/template.ts';
-import type { FeedOptions } from '../repositories/feeds.ts';
+import type { Feed, FeedOptions } from '../repositories/feeds.ts';
 
 /** A role as the command sees it, for the ping checks. */
 export interface PingRole {
@@ -25,6 +25,8 @@ export interface FeedOptionsInput {
    * (where its posts go and where Discord checks the permission), never the channel the command ran in.
    */
   mentionEveryoneIn?: (channelId: string) => Promise<boolean>;
+  /** The server's role by id (null when gone): `/feed edit channel:` checks the feed's ping role again in the new channel. */
+  roleOf?: (roleId: string) => Promise<PingRole | null>;
   /** '' (or only spaces) removes the template. */
   template?: string;
   /** '' removes the filter. */
@@ -100,6 +102,21 @@ export async function withMentionRightIn(input: FeedOptionsInput, channelId: str
   const { mentionEveryoneIn, ...options } = input;
   if (!mentionEveryoneIn || !options.ping || options.ping.mentionable) return options;
   return { ...options, canMentionEveryone: await mentionEveryoneIn(channelId) };
+}
+
+/**
+ * The options as they apply to a feed that goes to `channelId`: a feed moving there keeps pinging its role (unless a
+ * new one or `clear-ping` is given), so that role is checked there as if it were given again.
+ */
+export async function withKeptPing(
+  input: FeedOptionsInput,
+  feed: Pick<Feed, 'channelId' | 'options' | 'state'> | null,
+  channelId: string,
+): Promise<FeedOptionsInput> {
+  const kept = feed && feed.state !== 'removed' ? feed.options.pingRoleId : null;
+  if (!kept || feed!.channelId === channelId || input.ping || input.clearPing || !input.roleOf) return input;
+  const role = await input.roleOf(kept);
+  return role ? { ...input, ping: role } : input;
 }
 
 /** Whether a channel can carry a feed's announcements (a text channel, an announcement channel or a forum of the server). */

@@ -16,7 +16,7 @@ import {
   type Feed,
   type PollStats,
 } from '../repositories/feeds.ts';
-import { checkFeedChannel, checkFeedOptions, withMentionRightIn, type FeedOptionsInput } from './feed-option-checks.ts';
+import { checkFeedChannel, checkFeedOptions, withKeptPing, withMentionRightIn, type FeedOptionsInput } from './feed-option-checks.ts';
 import { countFeedPostsByState, getPost, listAnnouncedPostIdsOfFeed, listFailedFeedPosts, type Post, type PostStateCounts } from '../repositories/posts.ts';
 import { setFeedIdentity } from './feed-identity.ts';
 import { countKeys, holdBackFlood, isFlood, matchItems, storeItems, type StoredItems } from './feed-poll.ts';
@@ -68,7 +68,9 @@ export async function addFeed(
   const url = normaliseUrl(ctx, input.url);
   const channel = checkFeedChannel(await ctx.discord.getChannel(input.channelId), input.guildId, input.channelId);
   // Options that cannot be right (a role blogcord may not ping in that channel, an unknown placeholder) refuse before the fetch.
-  const optionsInput = await withMentionRightIn(input.options ?? {}, channel.id);
+  // A followed feed added again in another channel keeps its ping role: it is checked there too.
+  const existing = await findFeedByUrl(ctx.db, input.guildId, url);
+  const optionsInput = await withMentionRightIn(await withKeptPing(input.options ?? {}, existing, channel.id), channel.id);
   checkFeedOptions(input.guildId, optionsInput, null, null);
 
   let parsed: ParsedFeed;
