@@ -108,7 +108,7 @@ export class Actions {
   }
 
   perms(c: ChannelRecord, userId: string): bigint {
-    return this.state.memberPermissions(c.guild_id, userId);
+    return this.state.channelPermissions(c.id, userId);
   }
 
   /** 50001 without VIEW_CHANNEL, 50013 without `bit`. */

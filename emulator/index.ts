@@ -5,6 +5,7 @@
  * import { startDiscordEmulator } from '../emulator/index.ts';
  * const discord = await startDiscordEmulator({
  *   guilds: [{ name: 'blog', channels: [{ name: 'posts', type: 'text' }, { name: 'forum', type: 'forum' }], botPermissions?: bigint }],
+ *   //   a channel may carry overwrites: [{ role: 'bot' | '@everyone' | roleName, allow?, deny? } | { user: username, allow?, deny? }]
  *   users: [{ username: 'alice', manageGuild?: true }, { username: 'bob', bot?: true }],
  * });
  * // the bot: DISCORD_API_URL = discord.restUrl, DISCORD_TOKEN = discord.token  (client option rest: { api: discord.restUrl })
@@ -76,6 +77,7 @@ import {
   type ChannelRecord,
   type GuildRecord,
   type InteractionRecord,
+  type PermissionOverwrite,
   attachmentKey,
 } from './state.ts';
 import { createValidator } from './validation.ts';
@@ -95,6 +97,11 @@ export interface EmulatorChannelOptions {
   tags?: Array<string | { name: string; moderated?: boolean }>;
   /** a forum with the REQUIRE_TAG flag: every new post needs a tag */
   requireTag?: boolean;
+  /**
+   * permission overwrites: for a role by name ('@everyone', a role of `roles`, or 'bot' for the bot's own role) or a
+   * member by username; applied as Discord applies them (also to the interactions' app_permissions there)
+   */
+  overwrites?: Array<{ role?: string; user?: string; allow?: bigint; deny?: bigint }>;
 }
 
 export interface EmulatorGuildOptions {
@@ -196,6 +203,19 @@ class Waiters {
   fire(): void {
     for (const fn of [...this.set]) fn();
   }
+}
+
+/** A channel option's overwrite as Discord sends it: a role by name ('bot': the bot's own role) or a member by username. */
+function overwriteOf(s: DiscordState, g: GuildRecord, o: { role?: string; user?: string; allow?: bigint; deny?: bigint }): PermissionOverwrite {
+  const bits = { allow: (o.allow ?? 0n).toString(), deny: (o.deny ?? 0n).toString() };
+  if (o.user !== undefined) {
+    const u = [...s.users.values()].find((x) => x.user.username === o.user);
+    if (!u) throw new Error(`emulator: unknown user ${o.user} in a channel overwrite`);
+    return { id: u.user.id, type: 1, ...bits };
+  }
+  const role = o.role === 'bot' ? g.roles.get(g.botRoleId) : o.role === '@everyone' ? g.roles.get(g.id) : [...g.roles.values()].find((r) => r.name === o.role);
+  if (!role) throw new Error(`emulator: unknown role ${o.role ?? '(none)'} in a channel overwrite`);
+  return { id: role.id, type: 0, ...bits };
 }
 
 function waitUntil<T>(waiters: Waiters, check: () => T | undefined, timeout: number, what: string, pollMs = 0): Promise<T> {
@@ -420,7 +440,7 @@ export class DiscordEmulator {
         last_message_id: null,
         rate_limit_per_user: 0,
         flags: 0,
-        permission_overwrites: [],
+        permission_overwrites: (co.overwrites ?? []).map((o) => overwriteOf(s, g, o)),
         ...(forum
           ? {
               available_tags: (co.tags ?? []).map((t) => {

@@ -76,7 +76,6 @@ export class Interactions {
     if (button.disabled) throw new Error(`emulator: button "${customId}" is disabled`);
     const c = this.actions.channel(message.channel_id);
     const g = this.actions.guildOf(c);
-    const memberPerms = this.state.memberPermissions(g.id, userId);
     const id = this.state.ids.next();
     const token = `itok_${id}_${randomBytes(24).toString('base64url')}`;
     const payload = {
@@ -90,9 +89,13 @@ export class Interactions {
       guild_id: g.id,
       guild: { id: g.id, locale: 'en-US', features: [] },
       channel_id: c.id,
-      channel: { ...this.state.channelApi(c), permissions: memberPerms.toString() },
-      member: { ...this.state.memberApi(g.id, userId, true), user: this.actions.author(userId), permissions: memberPerms.toString() },
-      app_permissions: this.state.memberPermissions(g.id, this.state.botUserId).toString(),
+      channel: { ...this.state.channelApi(c), permissions: this.state.channelPermissions(c.id, userId).toString() },
+      member: {
+        ...this.state.memberApi(g.id, userId, true),
+        user: this.actions.author(userId),
+        permissions: this.state.channelPermissions(c.id, userId).toString(),
+      },
+      app_permissions: this.state.channelPermissions(c.id, this.state.botUserId).toString(),
       locale: 'en-US',
       guild_locale: 'en-US',
       entitlements: [],
@@ -163,9 +166,9 @@ export class Interactions {
       guild_id: g.id,
       guild: { id: g.id, locale: 'en-US', features: [] },
       channel_id: c.id,
-      channel: { ...this.state.channelApi(c), permissions: memberPerms.toString() },
-      member: { ...this.state.memberApi(g.id, userId, true), user, permissions: memberPerms.toString() },
-      app_permissions: this.state.memberPermissions(g.id, this.state.botUserId).toString(),
+      channel: { ...this.state.channelApi(c), permissions: this.state.channelPermissions(c.id, userId).toString() },
+      member: { ...this.state.memberApi(g.id, userId, true), user, permissions: this.state.channelPermissions(c.id, userId).toString() },
+      app_permissions: this.state.channelPermissions(c.id, this.state.botUserId).toString(),
       locale: inv.locale ?? 'en-US',
       guild_locale: 'en-US',
       entitlements: [],
@@ -255,7 +258,7 @@ export class Interactions {
             id: ch.id,
             name: ch.name,
             type: ch.type,
-            permissions: this.state.memberPermissions(guildId, this.state.botUserId).toString(),
+            permissions: this.state.channelPermissions(ch.id, this.state.botUserId).toString(),
             ...(ch.parent_id ? { parent_id: ch.parent_id } : {}),
             ...(ch.thread_metadata ? { thread_metadata: ch.thread_metadata } : {}),
           };

@@ -468,7 +468,7 @@ export class Rest {
     this.add('GET /channels/{channel_id}/messages', ({ params, query, actor }) => {
       const c = a.channel(params.channel_id!);
       a.require(c, actor, 0n);
-      if ((s.memberPermissions(c.guild_id, actor) & (1n << 16n)) === 0n) return [];
+      if ((s.channelPermissions(c.id, actor) & (1n << 16n)) === 0n) return [];
       const before = query.get('before') ?? undefined;
       const after = query.get('after') ?? undefined;
       const around = query.get('around') ?? undefined;

@@ -80,6 +80,14 @@ export interface GuildRecord {
 }
 
 /** A guild channel or thread, stored in (close to) its API shape. */
+/** A channel's permission overwrite as Discord sends it: type 0 a role (the guild id: @everyone), 1 a member. */
+export interface PermissionOverwrite {
+  id: string;
+  type: 0 | 1;
+  allow: string;
+  deny: string;
+}
+
 export interface ChannelRecord {
   id: string;
   type: ChannelType;
@@ -92,7 +100,7 @@ export interface ChannelRecord {
   last_message_id?: string | null;
   rate_limit_per_user?: number;
   flags?: number;
-  permission_overwrites?: unknown[];
+  permission_overwrites?: PermissionOverwrite[];
   // threads
   owner_id?: string;
   thread_metadata?: {
@@ -219,7 +227,39 @@ export class DiscordState {
     return c.type === ChannelType.PublicThread || c.type === ChannelType.PrivateThread || c.type === ChannelType.AnnouncementThread;
   }
 
-  /** Guild-level permissions of a member (no channel overwrites are modelled). */
+  /**
+   * A member's permissions in a channel: the guild-level ones, then the channel's overwrites as Discord applies them
+   * (@everyone's, then the member's roles' together, then the member's own; a thread uses its parent's).
+   */
+  channelPermissions(channelId: string, userId: string): bigint {
+    const c = this.channels.get(channelId);
+    if (!c) return 0n;
+    const base = this.memberPermissions(c.guild_id, userId);
+    if (base === ALL_PERMISSIONS) return base;
+    const source = this.isThread(c) && c.parent_id ? (this.channels.get(c.parent_id) ?? c) : c;
+    const overwrites = (source.permission_overwrites ?? []) as PermissionOverwrite[];
+    if (overwrites.length === 0) return base;
+    const roles = new Set(this.guilds.get(c.guild_id)?.members.get(userId)?.roles ?? []);
+    const apply = (perms: bigint, list: PermissionOverwrite[]) => {
+      const deny = list.reduce((d, o) => d | BigInt(o.deny), 0n);
+      const allow = list.reduce((a, o) => a | BigInt(o.allow), 0n);
+      return (perms & ~deny) | allow;
+    };
+    let perms = apply(
+      base,
+      overwrites.filter((o) => o.type === 0 && o.id === c.guild_id),
+    );
+    perms = apply(
+      perms,
+      overwrites.filter((o) => o.type === 0 && roles.has(o.id)),
+    );
+    return apply(
+      perms,
+      overwrites.filter((o) => o.type === 1 && o.id === userId),
+    );
+  }
+
+  /** Guild-level permissions of a member (channel overwrites: `channelPermissions`). */
   memberPermissions(guildId: string, userId: string): bigint {
     const g = this.guilds.get(guildId);
     if (!g) return 0n;

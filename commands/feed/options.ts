@@ -1,6 +1,6 @@
 // The options `/feed add` and `/feed edit` share (issue 18), and reading them from an interaction.
 import { PermissionFlagsBits, type ChatInputCommandInteraction, type SlashCommandSubcommandBuilder } from 'discord.js';
-import type { FeedOptionsInput } from '../../src/services/feed-options.ts';
+import type { FeedOptionsInput, PingRole } from '../../src/services/feed-options.ts';
 
 /** Adds ping, template, include, exclude, tags and identity (and on edit, clear-ping and rotate-hook) to a subcommand. */
 export function addOptionOptions(s: SlashCommandSubcommandBuilder, { edit = false } = {}): SlashCommandSubcommandBuilder {
@@ -31,8 +31,10 @@ export function addOptionOptions(s: SlashCommandSubcommandBuilder, { edit = fals
 export function readOptionOptions(interaction: ChatInputCommandInteraction): FeedOptionsInput {
   const o = interaction.options;
   const role = o.getRole('ping');
+  // Mention Everyone is looked up in the feed's target channel (the service says which), not in this one.
   const input: FeedOptionsInput = {
-    canMentionEveryone: interaction.appPermissions.has(PermissionFlagsBits.MentionEveryone),
+    mentionEveryoneIn: (channelId) => botHasMentionEveryoneIn(interaction, channelId),
+    roleOf: (roleId) => serverRole(interaction, roleId),
   };
   if (role) input.ping = { id: role.id, name: role.name, mentionable: Boolean(role.mentionable) };
   const clear = o.get('clear-ping')?.value;
@@ -45,4 +47,19 @@ export function readOptionOptions(interaction: ChatInputCommandInteraction): Fee
   const tags = o.getBoolean('tags');
   if (tags !== null) input.tags = tags;
   return input;
+}
+
+/** Whether blogcord has Mention Everyone in a channel of this server: its roles and that channel's overwrites. */
+async function botHasMentionEveryoneIn(interaction: ChatInputCommandInteraction, channelId: string): Promise<boolean> {
+  const guild = interaction.guild ?? (await interaction.client.guilds.fetch(interaction.guildId!));
+  const me = guild.members.me ?? (await guild.members.fetchMe());
+  const channel = guild.channels.cache.get(channelId) ?? (await guild.channels.fetch(channelId).catch(() => null));
+  return channel ? me.permissionsIn(channel).has(PermissionFlagsBits.MentionEveryone) : false;
+}
+
+/** A role of this server as the ping checks see it, or null when it is gone. */
+async function serverRole(interaction: ChatInputCommandInteraction, roleId: string): Promise<PingRole | null> {
+  const guild = interaction.guild ?? (await interaction.client.guilds.fetch(interaction.guildId!));
+  const role = guild.roles.cache.get(roleId) ?? (await guild.roles.fetch(roleId).catch(() => null));
+  return role ? { id: role.id, name: role.name, mentionable: role.mentionable } : null;
 }

@@ -387,20 +387,6 @@ export async function countPosts(db: Db, guildId: string): Promise<number> {
   return Number(row.n);
 }
 
-/** How many posts of each feed are in each publishing state (feeds without posts get an empty record). */
-export async function countPostStatesByFeed(db: Db, feedIds: readonly string[]): Promise<Map<string, Partial<Record<PublishState, number>>>> {
-  const out = new Map<string, Partial<Record<PublishState, number>>>(feedIds.map((id) => [id, {}]));
-  if (feedIds.length === 0) return out;
-  const rows = await db.kysely
-    .selectFrom('posts')
-    .select(['feed_id', 'publish_state', (eb) => eb.fn.countAll<number>().as('n')])
-    .where('feed_id', 'in', feedIds)
-    .groupBy(['feed_id', 'publish_state'])
-    .execute();
-  for (const r of rows) out.get(r.feed_id)![r.publish_state as PublishState] = Number(r.n);
-  return out;
-}
-
 /**
  * A server's posts at this blog URL, announced ones first: any link naming the same article (`canonicalLink`:
  * host case, http/https, #fragment, trailing slash, tracking parameters and parameter order do not matter).
@@ -474,22 +460,42 @@ export async function markWebhookIntent(db: Db, id: string): Promise<string> {
 }
 
 /**
- * How many of a feed's posts are in each state, read generically (a state added later is counted too), with the
- * known ones split by why they are known: `known:flood`, `known:added`, `known:removed`, plain `known` for none.
+ * A feed's posts counted by state, read generically (a state added later is counted too), with the known ones split
+ * by why they are known: `known:flood`, `known:added`, `known:removed`, plain `known` for none.
  */
-export async function countFeedPostsByState(db: Db, feedId: string): Promise<Record<string, number>> {
+export type PostStateCounts = Record<string, number>;
+
+/** How many posts of each feed are in each state (`PostStateCounts`; a feed without posts gets an empty record). */
+export async function countFeedPostsByState(db: Db, feedIds: readonly string[]): Promise<Map<string, PostStateCounts>> {
+  const out = new Map<string, PostStateCounts>(feedIds.map((id) => [id, {}]));
+  if (feedIds.length === 0) return out;
+  // Read from posts_feed_state_idx alone (migration 014).
   const rows = await db.kysely
     .selectFrom('posts')
-    .select(['publish_state', 'known_reason', (eb) => eb.fn.countAll<number>().as('n')])
-    .where('feed_id', '=', feedId)
-    .groupBy(['publish_state', 'known_reason'])
+    .select(['feed_id', 'publish_state', 'known_reason', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('feed_id', 'in', feedIds)
+    .groupBy(['feed_id', 'publish_state', 'known_reason'])
     .execute();
-  const out: Record<string, number> = {};
   for (const r of rows) {
+    const counts = out.get(r.feed_id)!;
     const key = r.publish_state === 'known' && r.known_reason ? `known:${r.known_reason}` : r.publish_state;
-    out[key] = (out[key] ?? 0) + Number(r.n);
+    counts[key] = (counts[key] ?? 0) + Number(r.n);
   }
   return out;
+}
+
+/** A feed's most recent failed posts (by publication date, then discovery), found by the feed (posts_feed_state_idx). */
+export async function listFailedFeedPosts(db: Db, feedId: string, limit: number): Promise<Post[]> {
+  const rows = await db.kysely
+    .selectFrom('posts')
+    .selectAll()
+    .where('feed_id', '=', feedId)
+    .where('publish_state', '=', 'failed')
+    .orderBy((eb) => eb.fn.coalesce('published_at', 'discovered_at'), 'desc')
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+  return rows.map(toPost);
 }
 
 /** A server's posts (every state) whose title contains `typed` (case-insensitive), newest first: the autocomplete of /feed why. */

@@ -5,7 +5,7 @@ import { FilterError, normaliseFilter } from '../feeds/filter.ts';
 import { UserError } from '../errors.ts';
 import { cutText } from '../render/post.ts';
 import { fitsContent, renderTemplate, TemplateError, type TemplateItem } from '../render/template.ts';
-import type { FeedOptions } from '../repositories/feeds.ts';
+import type { Feed, FeedOptions } from '../repositories/feeds.ts';
 
 /** A role as the command sees it, for the ping checks. */
 export interface PingRole {
@@ -18,8 +18,15 @@ export interface PingRole {
 export interface FeedOptionsInput {
   ping?: PingRole;
   clearPing?: boolean;
-  /** Whether the bot has Mention Everyone (which lets it mention roles that are not mentionable). */
+  /** Whether the bot has Mention Everyone (which lets it mention roles that are not mentionable) where the feed posts. */
   canMentionEveryone?: boolean;
+  /**
+   * How to learn `canMentionEveryone` for a channel: `/feed add` and `/feed edit` ask it for the feed's target channel
+   * (where its posts go and where Discord checks the permission), never the channel the command ran in.
+   */
+  mentionEveryoneIn?: (channelId: string) => Promise<boolean>;
+  /** The server's role by id (null when gone): `/feed edit channel:` checks the feed's ping role again in the new channel. */
+  roleOf?: (roleId: string) => Promise<PingRole | null>;
   /** '' (or only spaces) removes the template. */
   template?: string;
   /** '' removes the filter. */
@@ -46,7 +53,7 @@ export function checkFeedOptions(
     }
     if (!role.mentionable && !input.canMentionEveryone) {
       throw new UserError(
-        `blogcord may not mention the role **${name}**: it is not mentionable and blogcord lacks the Mention Everyone permission. Turn on “Allow anyone to @mention this role” in the role's settings, then run the command again.`,
+        `blogcord may not mention the role **${name}**: it is not mentionable and blogcord lacks the Mention Everyone permission in the channel the feed posts to. Turn on “Allow anyone to @mention this role” in the role's settings (or give blogcord Mention Everyone in that channel), then run the command again.`,
         'ping-not-mentionable',
       );
     }
@@ -85,6 +92,31 @@ export function checkFeedOptions(
   }
   if (input.tags !== undefined) patch.forumTags = input.tags;
   return patch;
+}
+
+/**
+ * The options with `canMentionEveryone` settled for `channelId`, the channel the feed's posts go to (asked only for a
+ * ping role that is not mentionable, the one case where it matters).
+ */
+export async function withMentionRightIn(input: FeedOptionsInput, channelId: string): Promise<FeedOptionsInput> {
+  const { mentionEveryoneIn, ...options } = input;
+  if (!mentionEveryoneIn || !options.ping || options.ping.mentionable) return options;
+  return { ...options, canMentionEveryone: await mentionEveryoneIn(channelId) };
+}
+
+/**
+ * The options as they apply to a feed that goes to `channelId`: a feed moving there keeps pinging its role (unless a
+ * new one or `clear-ping` is given), so that role is checked there as if it were given again.
+ */
+export async function withKeptPing(
+  input: FeedOptionsInput,
+  feed: Pick<Feed, 'channelId' | 'options' | 'state'> | null,
+  channelId: string,
+): Promise<FeedOptionsInput> {
+  const kept = feed && feed.state !== 'removed' ? feed.options.pingRoleId : null;
+  if (!kept || feed!.channelId === channelId || input.ping || input.clearPing || !input.roleOf) return input;
+  const role = await input.roleOf(kept);
+  return role ? { ...input, ping: role } : input;
 }
 
 /** Whether a channel can carry a feed's announcements (a text channel, an announcement channel or a forum of the server). */

@@ -12,7 +12,7 @@ import { composeAnnouncement, pingMentions } from './announcement.ts';
 import { findGuildFeed } from './feeds.ts';
 import { forumTagsFor, matchForumTags, requiresTag } from './forum-tags.ts';
 import type { FeedContext } from './feed-source.ts';
-import { checkFeedChannel, checkFeedOptions, type FeedOptionsInput } from './feed-option-checks.ts';
+import { checkFeedChannel, checkFeedOptions, withKeptPing, withMentionRightIn, type FeedOptionsInput } from './feed-option-checks.ts';
 
 export type { FeedOptionsInput, PingRole } from './feed-option-checks.ts';
 export type { FeedOptions } from '../repositories/feeds.ts';
@@ -34,7 +34,10 @@ export async function editFeed(ctx: FeedContext, guildId: string, ref: string, i
   let channel: APIChannel | null = null;
   if (input.channelId !== undefined) channel = checkFeedChannel(await ctx.discord.getChannel(input.channelId), guildId, input.channelId);
   const [newest] = await listFeedPosts(ctx.db, before.id, 1);
-  const patch = checkFeedOptions(guildId, input, newest ?? null, before.title);
+  // A ping is checked against the channel the feed's posts will go to: the new one, or the one it has. Moving a feed
+  // that pings a role checks that role in the new channel, as if it were given again.
+  const goesTo = channel?.id ?? before.channelId;
+  const patch = checkFeedOptions(guildId, await withMentionRightIn(await withKeptPing(input, before, goesTo), goesTo), newest ?? null, before.title);
   const feed = (await updateFeedOptions(ctx.db, before.id, { ...patch, ...(channel ? { channelId: channel.id } : {}) }))!;
   const changed: string[] = [];
   if (feed.channelId !== before.channelId) changed.push('channel');

@@ -5,7 +5,7 @@ export type { FeedStatus };
 import { UserError } from '../errors.ts';
 import type { FeedStatus } from '../render/feed-status.ts';
 import { getFeed, type Feed } from '../repositories/feeds.ts';
-import { countFeedPostsByState, listPosts } from '../repositories/posts.ts';
+import { countFeedPostsByState, listFailedFeedPosts } from '../repositories/posts.ts';
 import { backoffMs } from './feed-poll.ts';
 import { findGuildFeed } from './feeds.ts';
 import { pushStatus, type PushStatus } from './push.ts';
@@ -37,10 +37,7 @@ export function nextPoll(
 export async function feedStatus(ctx: Pick<FeedContext, 'db' | 'config'>, guildId: string, ref: string, at = new Date()): Promise<FeedStatus> {
   const found = await requireGuildFeed(ctx, guildId, ref);
   const feed = (await getFeed(ctx.db, found.id))!;
-  const [counts, failed] = await Promise.all([
-    countFeedPostsByState(ctx.db, feed.id),
-    listPosts(ctx.db, { guildId, states: ['failed'], limit: 200 }).then((posts) => posts.filter((p) => p.feedId === feed.id).slice(0, 3)),
-  ]);
+  const [counts, failed] = await Promise.all([countFeedPostsByState(ctx.db, [feed.id]), listFailedFeedPosts(ctx.db, feed.id, 3)]);
   const push = await pushStatus(ctx, feed.id, at);
   // While a push subscription is active, polls come at the slower safety-net interval.
   const interval = push.pollIntervalSeconds;
@@ -54,10 +51,10 @@ export async function feedStatus(ctx: Pick<FeedContext, 'db' | 'config'>, guildI
       on: push.state === 'active',
       detail: pushDetail(push),
       lastDeliveryAt: push.lastDeliveryAt,
-      hook: { url: push.hookUrl, token: push.hookToken, lastCallAt: push.lastHookCallAt },
+      hook: push.hookToken ? { url: push.hookUrl, token: push.hookToken, lastCallAt: push.lastHookCallAt } : null,
     },
     failures: { consecutive: feed.consecutiveFailures, lastError: feed.lastError },
-    counts,
+    counts: counts.get(feed.id) ?? {},
     failed,
     identity: { on: feed.identity, webhook: feed.webhookId !== null, note: feed.identityNote },
     options: { channelId: feed.channelId, web: feed.webEnabled, intervalSeconds: interval },

@@ -16,8 +16,8 @@ import {
   type Feed,
   type PollStats,
 } from '../repositories/feeds.ts';
-import { checkFeedChannel, checkFeedOptions, type FeedOptionsInput } from './feed-option-checks.ts';
-import { countPostStatesByFeed, getPost, listAnnouncedPostIdsOfFeed, listPosts, type Post, type PublishState } from '../repositories/posts.ts';
+import { checkFeedChannel, checkFeedOptions, withKeptPing, withMentionRightIn, type FeedOptionsInput } from './feed-option-checks.ts';
+import { countFeedPostsByState, getPost, listAnnouncedPostIdsOfFeed, listFailedFeedPosts, type Post, type PostStateCounts } from '../repositories/posts.ts';
 import { setFeedIdentity } from './feed-identity.ts';
 import { countKeys, holdBackFlood, isFlood, matchItems, storeItems, type StoredItems } from './feed-poll.ts';
 import { ensureHookToken, pollIntervalOf, syncPush, unsubscribeFeed } from './push.ts';
@@ -67,8 +67,11 @@ export async function addFeed(
   }
   const url = normaliseUrl(ctx, input.url);
   const channel = checkFeedChannel(await ctx.discord.getChannel(input.channelId), input.guildId, input.channelId);
-  // Options that cannot be right (a role blogcord may not ping, an unknown placeholder) refuse before the fetch.
-  checkFeedOptions(input.guildId, input.options ?? {}, null, null);
+  // Options that cannot be right (a role blogcord may not ping in that channel, an unknown placeholder) refuse before the fetch.
+  // A followed feed added again in another channel keeps its ping role: it is checked there too.
+  const existing = await findFeedByUrl(ctx.db, input.guildId, url);
+  const optionsInput = await withMentionRightIn(await withKeptPing(input.options ?? {}, existing, channel.id), channel.id);
+  checkFeedOptions(input.guildId, optionsInput, null, null);
 
   let parsed: ParsedFeed;
   let validators: { etag: string | null; lastModified: string | null };
@@ -88,7 +91,7 @@ export async function addFeed(
   }
   const newest = newestFirst(parsed.items)[0];
   // The template is checked again with the feed's newest post (its length as rendered).
-  const options = checkFeedOptions(input.guildId, input.options ?? {}, newest ?? null, parsed.title);
+  const options = checkFeedOptions(input.guildId, optionsInput, newest ?? null, parsed.title);
 
   // All or nothing: the feed, its items and its state are written in one transaction; a failure half-way
   // leaves nothing behind (no feed, no pending post), and the answer says so.
@@ -112,6 +115,8 @@ export async function addFeed(
       // Not published: held by the flood guard (a followed feed), or already in the feed when it was added.
       const stored = await storeItems(tx, feed, ordered, (draft) => backfillKeys.has(draft.key) || (followed && !flood), flood ? 'flood' : 'added');
       await recordFeedSuccess(db, feed.id, { ...validators, title: parsed.title, poll });
+      // Its publish hook exists from the start, so /feed status only reads (an existing token is kept).
+      await ensureHookToken(tx, feed.id);
       return { before, feed, created, stored, flood };
     });
   } catch (error) {
@@ -150,8 +155,7 @@ export async function addFeed(
     queueError = error instanceof Error ? error.message : String(error);
     ctx.log.warn({ err: error, feedId: feed.id }, 'feed saved, but the job queue could not be reached');
   }
-  // Push: the feed's publish hook, and a WebSub subscription when it names a hub (failures are recorded, never thrown).
-  await ensureHookToken(ctx, feed.id);
+  // Push: a WebSub subscription when the feed names a hub (failures are recorded, never thrown).
   await syncPush(ctx, feed.id, parsed.push).catch((err) => ctx.log.warn({ err, feedId: feed.id }, 'could not set up the websub subscription'));
   ctx.log.info(
     { feedId: feed.id, url, channelId: channel.id, items: parsed.items.length, queued: queued.length, held: held.length, created, resumed },
@@ -200,7 +204,8 @@ export async function removeFeed(ctx: FeedContext, guildId: string, ref: string)
 
 export interface FeedSummary {
   feed: Feed;
-  counts: Partial<Record<PublishState, number>>;
+  /** Its posts by state (`known` split by reason, as /feed status shows them). */
+  counts: PostStateCounts;
   /** The most recent failed posts with their reasons. */
   failed: Post[];
 }
@@ -218,10 +223,10 @@ export async function currentPost(ctx: Pick<FeedContext, 'db'>, postId: string):
 /** What /feed list shows: every followed feed with its state, last poll and error, and its post counts. */
 export async function listFeedSummaries(ctx: Pick<FeedContext, 'db'>, guildId: string): Promise<FeedSummary[]> {
   const feeds = await listFeeds(ctx.db, guildId);
-  const counts = await countPostStatesByFeed(
+  const counts = await countFeedPostsByState(
     ctx.db,
     feeds.map((f) => f.id),
   );
-  const failed = await listPosts(ctx.db, { guildId, states: ['failed'], limit: 50 });
-  return feeds.map((feed) => ({ feed, counts: counts.get(feed.id) ?? {}, failed: failed.filter((p) => p.feedId === feed.id).slice(0, 3) }));
+  const failed = await Promise.all(feeds.map((f) => listFailedFeedPosts(ctx.db, f.id, 3)));
+  return feeds.map((feed, i) => ({ feed, counts: counts.get(feed.id) ?? {}, failed: failed[i]! }));
 }

@@ -3,6 +3,7 @@
 // safety net: while a subscription is verified and active, polls slow to FEED_PUSH_POLL_INTERVAL_SECONDS.
 // docs/push.md is the operator's side.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Db } from '../db/index.ts';
 import { decodeFeedBytes } from '../feeds/charset.ts';
 import { FeedError } from '../feeds/errors.ts';
 import { requestHub, verifyHubSignature } from '../feeds/websub.ts';
@@ -328,8 +329,11 @@ export async function processPushDelivery(ctx: FeedContext, feedId: string, body
   return result;
 }
 
-/** The feed's publish hook token (created on first use). */
-export async function ensureHookToken(ctx: Pick<FeedContext, 'db'>, feedId: string): Promise<string> {
+/**
+ * Gives the feed its publish hook token unless it has one (`/feed add`, inside the transaction that saves the feed;
+ * feeds saved before that got theirs from migration 013). Returns the token in force.
+ */
+export async function ensureHookToken(ctx: { db: Db }, feedId: string): Promise<string> {
   const t = token(24);
   return (await saveFeedHook(ctx.db, feedId, t, sha256(t), false)).token;
 }
@@ -378,18 +382,19 @@ export interface PushStatus {
   nextAttemptAt: string | null;
   lastDeliveryAt: string | null;
   lastHookCallAt: string | null;
-  /** The publish hook URL (null without PUBLIC_URL; the token is then still shown). */
+  /** The publish hook URL (null without PUBLIC_URL, or without a token; the token is then still shown). */
   hookUrl: string | null;
-  hookToken: string;
+  /** The feed's publish hook token; null for a feed that has none (one saved without `/feed add`). */
+  hookToken: string | null;
   /** The poll interval now, in seconds. */
   pollIntervalSeconds: number;
 }
 
-/** What `/feed status` shows of push for one feed. */
+/** What `/feed status` shows of push for one feed (it only reads). */
 export async function pushStatus(ctx: Pick<FeedContext, 'db' | 'config'>, feedId: string, at = new Date()): Promise<PushStatus> {
   const sub = await getPushSubscription(ctx.db, feedId);
-  const hookToken = await ensureHookToken(ctx, feedId);
   const hook = await getFeedHook(ctx.db, feedId);
+  const hookToken = hook?.token ?? null;
   const offReason = pushOffReason(ctx);
   const active = isPushActive(sub, at);
   const state: PushStatus['state'] = offReason || !sub ? 'off' : active ? 'active' : sub.state === 'active' ? 'pending' : sub.state;
@@ -403,7 +408,7 @@ export async function pushStatus(ctx: Pick<FeedContext, 'db' | 'config'>, feedId
     nextAttemptAt: sub && !active ? sub.nextAttemptAt : null,
     lastDeliveryAt: sub?.lastDeliveryAt ?? null,
     lastHookCallAt: hook?.lastCalledAt ?? null,
-    hookUrl: ctx.config.publicUrl ? hookUrl(ctx.config.publicUrl, hookToken) : null,
+    hookUrl: ctx.config.publicUrl && hookToken ? hookUrl(ctx.config.publicUrl, hookToken) : null,
     hookToken,
     pollIntervalSeconds: await pollIntervalOf(ctx, feedId, at),
   };

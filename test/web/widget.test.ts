@@ -3,7 +3,7 @@
  * page on one origin embeds the snippet served by the HTTP API on another origin (CORS for real), for the
  * seed post, a post with hostile content, and a page that has no discussion.
  * Saves test-output/widget-full.png (the whole widget) and test-output/widget.png (its top); with
- * UPDATE_SCREENSHOTS=1 also a copy of that in docs/widget.png (the README's screenshot), which a plain test run
+ * UPDATE_SCREENSHOTS=1 also a copy of that in docs/widget.png (the screenshot in docs/web.md), which a plain test run
  * leaves alone (rendering differs slightly between machines, and a test must not change tracked files).
  * Run alone: npx tsx test/web/widget.test.ts
  */
@@ -300,7 +300,7 @@ test('the seed post: "★ 5/5 (2 ratings) · 22 replies", the reply tree, dates,
 
     mkdirSync(`${ROOT}test-output`, { recursive: true });
     mkdirSync(`${ROOT}docs`, { recursive: true });
-    // The whole widget (tall: 22 replies), and its top for the README.
+    // The whole widget (tall: 22 replies), and its top for docs/web.md.
     await browserPage.locator('#seed').screenshot({ path: `${ROOT}test-output/widget-full.png` });
     const box = (await browserPage.locator('#seed').boundingBox())!;
     await browserPage.screenshot({
