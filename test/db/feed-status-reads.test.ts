@@ -13,22 +13,22 @@ import { ChannelType } from 'discord-api-types/v10';
 import { FileMigrationProvider, Migrator, sql } from 'kysely';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadConfig } from '../src/config.ts';
-import { createLogger } from '../src/logger.ts';
-import { getFeed, upsertFeed, type Feed } from '../src/repositories/feeds.ts';
-import { countFeedPostsByState, listFailedFeedPosts, setPublishState, upsertPostFromFeed, type PostContent } from '../src/repositories/posts.ts';
-import { getFeedHook, saveFeedHook } from '../src/repositories/push.ts';
-import { feedStatus } from '../src/services/feed-status.ts';
-import { editFeed } from '../src/services/feed-options.ts';
-import { addFeed, listFeedSummaries } from '../src/services/feeds.ts';
-import { pushStatus, rotateHookToken } from '../src/services/push.ts';
-import { rejects } from './support/assert.ts';
-import { createTestDb, DIALECTS, type TestDb } from './support/db.ts';
-import { FakeDiscord, FakeJobs } from './support/fakes.ts';
-import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
-import { snowflake } from './support/snowflake.ts';
+import { loadConfig } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { getFeed, upsertFeed, type Feed } from '../../src/repositories/feeds.ts';
+import { countFeedPostsByState, listFailedFeedPosts, setPublishState, upsertPostFromFeed, type PostContent } from '../../src/repositories/posts.ts';
+import { getFeedHook, saveFeedHook } from '../../src/repositories/push.ts';
+import { feedStatus } from '../../src/services/feed-status.ts';
+import { editFeed } from '../../src/services/feed-options.ts';
+import { addFeed, listFeedSummaries } from '../../src/services/feeds.ts';
+import { pushStatus, rotateHookToken } from '../../src/services/push.ts';
+import { rejects } from '../support/assert.ts';
+import { createTestDb, DIALECTS, type TestDb } from '../support/db.ts';
+import { FakeDiscord, FakeJobs } from '../support/fakes.ts';
+import { feedItem, startFeedServer, type FeedServer } from '../support/feed-server.ts';
+import { snowflake } from '../support/snowflake.ts';
 
-const migrationFolder = fileURLToPath(new URL('../migrations', import.meta.url));
+const migrationFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
 const config = loadConfig({ FEED_ALLOW_PRIVATE_NETWORK: 'true', FEED_TIMEOUT_SECONDS: '5' }, { dotenv: false });
 
 interface Ctx {

@@ -8,14 +8,14 @@
  */
 import { PermissionFlagsBits as P } from 'discord-api-types/v10';
 import * as assert from 'uvu/assert';
-import { DEFAULT_BOT_PERMISSIONS } from '../emulator/index.ts';
-import { feedId } from '../src/repositories/feeds.ts';
-import { eventually } from './support/assert.ts';
-import type { BotProcess } from './support/bot.ts';
-import { DIALECTS } from './support/db.ts';
-import { e2eSuite, startE2eBot, type E2eContext } from './support/e2e.ts';
-import { feedItem, startFeedServer, type FeedServer } from './support/feed-server.ts';
-import { freePort } from './support/services.ts';
+import { DEFAULT_BOT_PERMISSIONS } from '../../emulator/index.ts';
+import { feedId } from '../../src/repositories/feeds.ts';
+import { eventually } from '../support/assert.ts';
+import type { BotProcess } from '../support/bot.ts';
+import { DIALECTS } from '../support/db.ts';
+import { e2eSuite, startE2eBot, type E2eContext } from '../support/e2e.ts';
+import { feedItem, startFeedServer, type FeedServer } from '../support/feed-server.ts';
+import { freePort } from '../support/services.ts';
 
 interface Extra {
   feeds: FeedServer;
