@@ -10,7 +10,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/config.ts';
 import { VERSION } from '../src/context.ts';
-import { AnswerCache, strongEtag } from '../src/http/caching.ts';
+import { AnswerCache, FreshReads, strongEtag } from '../src/http/caching.ts';
 import { createHttpServer } from '../src/http/server.ts';
 import { createLogger } from '../src/logger.ts';
 import { listComments, markCommentsDeleted, upsertComments } from '../src/repositories/comments.ts';
@@ -47,7 +47,7 @@ unit('one build per stamp (concurrent misses share it); a new stamp rebuilds; nu
   assert.is(burst[0]!.etag, strongEtag(burst[0]!.body));
   assert.is((await cache.validated('/a', stamp, build))!.body, '{"build":1}', 'the same stamp: from memory');
   assert.is(builds, 1);
-  assert.is(stampReads, 6, 'every request reads the stamp');
+  assert.is(stampReads, 3, 'the burst shared two reads (the first, and one for those who asked during it), then one more');
   current = 'p:2:0';
   assert.is((await cache.validated('/a', stamp, build))!.body, '{"build":2}', 'a new stamp: built again at once');
   current = null;
@@ -94,6 +94,29 @@ unit('with a ttl (HTTP_ANSWER_CACHE_MS, opt-in) the stamp is read at most once p
   clock = 1000;
   await cache.validated('/a', stamp, async () => 'a');
   assert.is(reads, 2);
+});
+unit('FreshReads: a burst shares reads, and every caller gets a read that started after it asked', async () => {
+  const reads = new FreshReads<number>();
+  let value = 0;
+  let started = 0;
+  const fn = async () => {
+    started++;
+    const seen = value; // what the database holds when the read starts
+    await new Promise((r) => setTimeout(r, 10));
+    return seen;
+  };
+  const first = reads.read('k', fn);
+  value = 1; // a write committed after the first read started…
+  const burst = Array.from({ length: 20 }, () => reads.read('k', fn)); // …and before these asked
+  assert.is(await first, 0);
+  assert.equal([...new Set(await Promise.all(burst))], [1], 'every later caller sees the write');
+  assert.is(started, 2, 'twenty-one callers, two reads');
+  await new Promise((r) => setTimeout(r, 1));
+  assert.is(reads.inFlight, 0, 'nothing left behind');
+  const failing = reads.read('x', async () => Promise.reject(new Error('down')));
+  const after = reads.read('x', async () => 7);
+  await failing.catch(() => {});
+  assert.is(await after, 7, 'a failed read does not fail the ones queued behind it');
 });
 unit.run();
 

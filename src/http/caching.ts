@@ -51,17 +51,59 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
 }
 
 /** Sends a cacheable answer (ETag, Cache-Control, Vary: Origin), or a 304 without a body when the client has it. */
-export function sendCacheable(request: FastifyRequest, reply: FastifyReply, answer: Cacheable): FastifyReply {
+export function sendCacheable(request: FastifyRequest, reply: FastifyReply, answer: Cacheable & { bytes?: Buffer }): FastifyReply {
   const etag = answer.etag ?? strongEtag(answer.body);
   reply.header('etag', etag).header('cache-control', cacheControl(answer.maxAge, answer.swr)).header('vary', 'Origin');
   if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send();
-  return reply.type(answer.contentType ?? 'application/json; charset=utf-8').send(answer.body);
+  return reply.type(answer.contentType ?? 'application/json; charset=utf-8').send(answer.bytes ?? answer.body);
 }
 
-/** A serialized answer with its strong ETag (hashed once). */
+/** A serialized answer with its strong ETag (hashed once), and its bytes when kept (encoded once, sent many times). */
 export interface CachedAnswer {
   body: string;
   etag: string;
+  bytes?: Buffer;
+}
+
+/**
+ * Concurrent reads of one key share a read that STARTED AFTER they arrived: a read in flight serves the requests
+ * that came before it; those arriving meanwhile wait for the next one, which starts when it ends. So under load
+ * a post's version is read about once per round trip, not once per request, and a reader still never gets a value
+ * older than their request (a write that committed before the request is always seen).
+ */
+export class FreshReads<T> {
+  readonly #flights = new Map<string, { current: Promise<T>; next: Promise<T> | null }>();
+
+  read(key: string, fn: () => Promise<T>): Promise<T> {
+    const flight = this.#flights.get(key);
+    if (!flight) return this.#start(key, fn);
+    const settled = flight.current.then(
+      () => {},
+      () => {},
+    );
+    flight.next ??= settled.then(() => this.#start(key, fn));
+    return flight.next;
+  }
+
+  /** Keys with a read in flight (tests). */
+  get inFlight(): number {
+    return this.#flights.size;
+  }
+
+  #start(key: string, fn: () => Promise<T>): Promise<T> {
+    const flight = { current: fn(), next: null as Promise<T> | null };
+    this.#flights.set(key, flight);
+    void flight.current
+      .then(
+        () => {},
+        () => {},
+      )
+      .then(() => {
+        // Nobody queued behind it: gone. Otherwise the queued read has taken its place (or is about to).
+        if (this.#flights.get(key) === flight && flight.next === null) this.#flights.delete(key);
+      });
+    return flight.current;
+  }
 }
 
 /** A validated answer, the stamp of the data it was built from, and when that stamp was last confirmed. */
@@ -91,6 +133,7 @@ export class AnswerCache {
   readonly #versioned = new Map<string, VersionedEntry>();
   #versionedBytes = 0;
   readonly #building = new Map<string, Promise<CachedAnswer>>();
+  readonly #stamps = new FreshReads<string | null>();
 
   constructor(
     readonly ttlMs: number,
@@ -108,11 +151,11 @@ export class AnswerCache {
    * The answer for `key` as of the data's current stamp, or null when `stamp()` says there is none (not found:
    * nothing stored). `build` runs only when the stored answer's stamp differs (or there is none).
    */
-  async validated(key: string, stamp: () => Promise<string | null>, build: () => Promise<string>): Promise<CachedAnswer | null> {
+  async validated(key: string, stamp: () => Promise<string | null>, build: () => Promise<string>, stampKey: string = key): Promise<CachedAnswer | null> {
     const hit = this.#versioned.get(key);
     if (hit && this.ttlMs > 0 && this.now() - hit.checkedAt < this.ttlMs) return hit.answer;
     const checkedAt = this.now();
-    const current = await stamp();
+    const current = await this.#stamps.read(stampKey, stamp);
     if (current === null) {
       if (hit) this.#forget(key, hit);
       return null;
@@ -129,7 +172,7 @@ export class AnswerCache {
     if (!pending) {
       pending = build()
         .then((body) => {
-          const answer = { body, etag: strongEtag(body) };
+          const answer = { body, etag: strongEtag(body), bytes: Buffer.from(body) };
           // Stored under the stamp read BEFORE the build: a change during the build makes the next request rebuild.
           const old = this.#versioned.get(key);
           if (old) this.#forget(key, old);

@@ -24,6 +24,7 @@ import {
   type DiscussionOrder,
   type PageRequest,
   type PostRef,
+  postRefKey,
   webAnswerStamp,
 } from '../services/discussion.ts';
 
@@ -159,7 +160,7 @@ export function registerDiscussionRoutes(app: FastifyInstance, deps: DiscussionR
    */
   const cached = async (key: string, ref: PostRef, build: () => Promise<string>) => {
     try {
-      return await answers.validated(key, () => webAnswerStamp(db, ref), build);
+      return await answers.validated(key, () => webAnswerStamp(db, ref), build, postRefKey(ref));
     } catch (error) {
       if (error === NOT_FOUND) return null;
       throw error;

@@ -16,7 +16,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { ConfigError } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { pageWebPosts } from '../services/blog.ts';
-import { getWebDiscussion, webAnswerStamp } from '../services/discussion.ts';
+import { getWebDiscussion, postRefKey, webAnswerStamp } from '../services/discussion.ts';
 import { checkHealth, type Health } from '../services/status.ts';
 import { AnswerCache, API_CACHE, SCRIPT_CACHE, sendCacheable } from './caching.ts';
 import { apiBaseOf, pageRequest, registerDiscussionRoutes } from './discussion-routes.ts';
@@ -324,6 +324,7 @@ function registerPostRoutes(app: FastifyInstance, ctx: HttpContext, answers: Ans
             if (!view) throw NOT_SERVED;
             return json(view);
           },
+          postRefKey(ref),
         );
         if (!answer) throw new HttpError(404, 'post_not_found', 'No post with this URL is discussed here (yet).');
         return sendCacheable(request, reply, { ...answer, ...API_CACHE });
@@ -358,6 +359,7 @@ function registerPostRoutes(app: FastifyInstance, ctx: HttpContext, answers: Ans
           if (!view) throw NOT_SERVED;
           return json(view);
         },
+        postRefKey(ref),
       );
       if (!answer) throw new HttpError(404, 'post_not_found', 'No post with this id is served here.');
       return sendCacheable(request, reply, { ...answer, ...API_CACHE });

@@ -106,6 +106,9 @@ export async function webAnswerStamp(db: Db, ref: PostRef): Promise<string | nul
   return (await webStamp(db, ref))?.stamp ?? null;
 }
 
+/** One key per post reference (concurrent version reads of the same reference are shared). */
+export const postRefKey = (ref: PostRef): string => ('id' in ref ? `id ${ref.id} ${ref.guildId ?? ''}` : `url ${ref.url} ${ref.guildId ?? ''}`);
+
 async function webView(db: Db, ref: PostRef): Promise<PostView | null> {
   return 'id' in ref ? getWebPostView(db, ref.id, { guildId: ref.guildId }) : getWebPostViewByUrl(db, ref.url, { guildId: ref.guildId });
 }
