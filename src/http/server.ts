@@ -22,6 +22,8 @@ import { AnswerCache, API_CACHE, SCRIPT_CACHE, sendCacheable } from './caching.t
 import { apiBaseOf, pageRequest, registerDiscussionRoutes } from './discussion-routes.ts';
 import { errorBody, HttpError } from './errors.ts';
 import { registerMediaRoutes, type MediaContext } from './media.ts';
+import { registerAvatarRoutes } from './avatars.ts';
+import { createAvatarService } from '../services/avatars.ts';
 
 import { registerPushRoutes } from './push-routes.ts';
 import type { FeedJobs } from '../services/feed-source.ts';
@@ -137,6 +139,7 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
   const answers = new AnswerCache(opts.answerCacheMs ?? 0);
   registerPostRoutes(app, ctx, answers);
   registerMediaRoutes(app, ctx);
+  registerAvatarRoutes(app, createAvatarService({ db: ctx.db, log, cdnUrl: ctx.config.discordCdnUrl }));
   registerDiscussionRoutes(app, { db: ctx.db, publicUrl: ctx.config.publicUrl, answers });
   // Push (WebSub callbacks, publish hooks): only a process with queues can take them (src/http/push-routes.ts).
   if (ctx.jobs && ctx.discord) await registerPushRoutes(app, { ...ctx, jobs: ctx.jobs, discord: ctx.discord });

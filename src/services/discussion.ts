@@ -82,13 +82,17 @@ export function pageComments(roots: readonly CommentNode[], req: PageRequest): C
   };
 }
 
-/** Attachments on the web point at the API's media route; the stored (expiring) Discord URL never leaves. */
+/**
+ * Attachments on the web point at the API's media route (the stored, expiring Discord URL never leaves), avatars at
+ * its avatar route.
+ */
 export function withMediaUrls(nodes: readonly CommentNode[], apiBase: string): CommentNode[] {
   return nodes.map((n) =>
     n.deleted
       ? { ...n, replies: withMediaUrls(n.replies, apiBase) }
       : {
           ...n,
+          ...(n.avatar ? { avatar: `${apiBase}${n.avatar}` } : {}),
           attachments: n.attachments.map((a) => ({ ...a, url: `${apiBase}/media/${encodeURIComponent(n.id)}/${a.index}` })),
           replies: withMediaUrls(n.replies, apiBase),
         },
