@@ -16,7 +16,7 @@ export interface Comment {
   threadId: string;
   authorId: string;
   authorName: string;
-  /** 'g:<hash>' (server avatar) or 'u:<hash>' (user avatar), or null (default or unknown); served via /avatars/:commentId. */
+  /** 'g:<hash>' (server avatar) or 'u:<hash>' (user avatar); absent or null: none (default or unknown). Served via /avatars/:commentId. */
   authorAvatar?: string | null;
   content: string;
   replyToId: string | null;
@@ -45,7 +45,8 @@ export function toComment(r: CommentRow): Comment {
     threadId: r.thread_id,
     authorId: r.author_id,
     authorName: r.author_name,
-    authorAvatar: r.author_avatar ?? null,
+    // Present only when there is one (a comment without an avatar reads as before migration 017).
+    ...(r.author_avatar ? { authorAvatar: r.author_avatar } : {}),
     content: r.content,
     replyToId: r.reply_to_id,
     attachments: parseAttachments(r.attachments),

@@ -113,7 +113,7 @@ export function toCommentInput(m: MessageData, thread: PostThread): CommentInput
     threadId: thread.threadId,
     authorId: m.authorId,
     authorName: storable(m.authorName.slice(0, 200)),
-    authorAvatar: m.authorAvatar ?? null,
+    ...(m.authorAvatar ? { authorAvatar: m.authorAvatar } : {}),
     content: storable(m.content),
     replyToId,
     attachments: m.attachments.map((a) => ({ url: a.url, name: storable(a.name), contentType: a.contentType ?? null })),
