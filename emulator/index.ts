@@ -35,6 +35,8 @@
  *   attachment URLs are signed like Discord's (?ex=&is=&hm=, valid 24 h); the CDN (baseUrl/attachments/...) answers an expired or
  *   badly signed one 404 "This content is no longer available."; POST /attachments/refresh-urls gives fresh ones.
  *   discord.now() ; discord.advanceClock(ms) ; discord.setAttachmentUrlTtl(seconds)   (the emulator's clock for URL expiry)
+ *   discord.setAvatar(user, png, { guild? }) → hash   (the user's avatar, or with guild the member's server avatar; the CDN serves
+ *   baseUrl/avatars/{user}/{hash}.png and baseUrl/guilds/{guild}/users/{user}/avatars/{hash}.png, any ?size=; messages carry the hashes)
  *   await discord.dropGateway({ code = 4000, shard?, invalidate? }) ; await discord.waitForResume({ timeout })
  *   await discord.offline(async () => { ... })                 changes with the gateway muted (nothing dispatched, nothing buffered)
  *   await discord.setBotPermissions(guild, bits) ; await discord.setManageGuild(user, on, guild?)
@@ -46,7 +48,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   ChannelFlags,
   ChannelType,
@@ -331,6 +333,14 @@ export class DiscordEmulator {
           this.log(`rest: ${err}`);
           if (!res.headersSent) res.writeHead(500).end();
         });
+        return;
+      }
+      const avatar = /^\/(avatars\/\d+\/[0-9a-f]+|guilds\/\d+\/users\/\d+\/avatars\/[0-9a-f]+)\.(png|webp|jpg|jpeg)$/.exec(url.pathname);
+      if (avatar) {
+        // The CDN's avatars (any size asked: the one image stored).
+        const img = s.avatars.get(avatar[1]!);
+        if (img) res.writeHead(200, { 'Content-Type': img.contentType, 'Content-Length': String(img.body.length) }).end(img.body);
+        else res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('404: Not Found');
         return;
       }
       if (url.pathname.startsWith('/attachments/')) {
@@ -970,6 +980,28 @@ export class DiscordEmulator {
     if (!(ms >= 0)) throw new RangeError('advanceClock takes a non-negative number of milliseconds');
     this.state.signer.offsetMs += ms;
     return this.now();
+  }
+
+  /**
+   * Gives a user an avatar (or, with `guild`, a server avatar as a member there): its hash is the image's md5, and
+   * the CDN serves the bytes. Later messages and member objects carry the hash. Returns the hash.
+   */
+  setAvatar(user: UserRef, image: Buffer, opts: { guild?: string; contentType?: string } = {}): string {
+    const id = this.userId(user);
+    const hash = createHash('md5').update(image).digest('hex');
+    const stored = { body: image, contentType: opts.contentType ?? 'image/png' };
+    if (opts.guild) {
+      const g = this.state.guilds.get(this.guild(opts.guild).id);
+      const m = g?.members.get(id);
+      if (!g || !m) throw new Error(`discord emulator: ${id} is not a member of ${opts.guild}`);
+      m.avatar = hash;
+      this.state.avatars.set(`guilds/${g.id}/users/${id}/avatars/${hash}`, stored);
+    } else {
+      const rec = this.state.users.get(id)!;
+      rec.user = { ...rec.user, avatar: hash };
+      this.state.avatars.set(`avatars/${id}/${hash}`, stored);
+    }
+    return hash;
   }
 
   /** How long attachment URLs signed from now on are valid (Discord: 86,400 s). */

@@ -64,6 +64,8 @@ export interface MemberRecord {
   roles: string[];
   joinedAt: string;
   nick: string | null;
+  /** The member's server avatar hash (served by the CDN at /guilds/{guild}/users/{user}/avatars/{hash}.png), or null. */
+  avatar?: string | null;
 }
 
 export interface GuildRecord {
@@ -201,6 +203,8 @@ export class DiscordState {
   /** `${authorId}\u0000${nonce}` → { messageId, at } */
   readonly nonces = new Map<string, { messageId: string; at: number }>();
   readonly attachments = new Map<string, StoredAttachment>();
+  /** CDN avatar images by path without extension (`avatars/{user}/{hash}`, `guilds/{guild}/users/{user}/avatars/{hash}`). */
+  readonly avatars = new Map<string, StoredAttachment>();
   /** Signs the attachment URLs handed out (ex/is/hm) and checks them at the CDN; has the emulator's clock. */
   readonly signer = new AttachmentSigner();
   /** channel webhooks (incoming webhooks made with POST /channels/{id}/webhooks) */
@@ -276,7 +280,7 @@ export class DiscordState {
     const m = g?.members.get(userId);
     const member: APIGuildMember = {
       nick: m?.nick ?? null,
-      avatar: null,
+      avatar: m?.avatar ?? null,
       banner: null,
       roles: [...(m?.roles ?? [])],
       joined_at: m?.joinedAt ?? new Date(0).toISOString(),

@@ -7,6 +7,11 @@ export interface Config {
   readonly discordToken: string | null;
   readonly discordApplicationId: string | null;
   readonly discordApiUrl: string;
+  /**
+   * Discord's CDN (DISCORD_CDN_URL), where the avatar route fetches avatars; default https://cdn.discordapp.com, or
+   * the origin of DISCORD_API_URL when that is not Discord's (a local emulator serves both).
+   */
+  readonly discordCdnUrl: string;
   /** Discord's global rate limit of this bot (requests a second; 50 unless Discord raised it). */
   readonly discordGlobalRateLimit: number;
   readonly databaseUrl: string;
@@ -111,6 +116,11 @@ const schema = z.object({
     .regex(/^https?:\/\//, 'an http(s) URL')
     .transform((u) => u.replace(/\/+$/, ''))
     .default('https://discord.com/api'),
+  DISCORD_CDN_URL: z
+    .url({ message: 'an http(s) URL, like https://cdn.discordapp.com' })
+    .regex(/^https?:\/\//, 'an http(s) URL')
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
   DISCORD_GLOBAL_RATE_LIMIT: int(1, 100_000, 'a whole number of requests a second ≥ 1 (Discord grants large bots more than 50)').default(50),
   DATABASE_URL: z
     .string()
@@ -183,6 +193,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { dotenv = env 
     discordToken: e.DISCORD_TOKEN ?? null,
     discordApplicationId: e.DISCORD_APPLICATION_ID ?? null,
     discordApiUrl: e.DISCORD_API_URL,
+    discordCdnUrl:
+      e.DISCORD_CDN_URL ??
+      (/^https:\/\/(\w+\.)?discord\.com\//.test(`${e.DISCORD_API_URL}/`) ? 'https://cdn.discordapp.com' : new URL(e.DISCORD_API_URL).origin),
     discordGlobalRateLimit: e.DISCORD_GLOBAL_RATE_LIMIT,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL ?? 'redis://127.0.0.1:6379',

@@ -126,6 +126,8 @@ export interface CommentsTable {
   created_at: string;
   edited_at: string | null;
   deleted_at: string | null;
+  /** Migration 017: the author's avatar hash, 'g:<hash>' (server avatar) or 'u:<hash>' (user avatar); null: default/unknown. */
+  author_avatar: Generated<string | null>;
 }
 
 export interface RatingsTable {
@@ -217,6 +219,19 @@ export interface DigestFirstActivityTable {
   first_at: string | null;
 }
 
+/** What the web shows of a post, versioned (migration 017, kept by triggers): any change bumps it. */
+export interface WebPostVersionsTable {
+  post_id: string;
+  /** bigint: a string on PostgreSQL. */
+  version: number | string;
+}
+
+/** What the web shows of a whole server (privacy choices, forget, web consent), versioned (migration 017). */
+export interface WebGuildVersionsTable {
+  guild_id: string;
+  version: number | string;
+}
+
 /** Channel webhooks blogcord created for per-feed identity (migration 010). The token is a secret. */
 export interface WebhooksTable {
   id: string;
@@ -275,6 +290,8 @@ export interface Database {
   digest_post_days: DigestPostDaysTable;
   digest_first_activity: DigestFirstActivityTable;
   webhooks: WebhooksTable;
+  web_post_versions: WebPostVersionsTable;
+  web_guild_versions: WebGuildVersionsTable;
 }
 
 export type FeedRow = Selectable<FeedsTable>;

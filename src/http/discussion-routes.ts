@@ -24,6 +24,8 @@ import {
   type DiscussionOrder,
   type PageRequest,
   type PostRef,
+  postRefKey,
+  webAnswerStamp,
 } from '../services/discussion.ts';
 
 export interface DiscussionRouteDeps {
@@ -151,20 +153,34 @@ export function registerDiscussionRoutes(app: FastifyInstance, deps: DiscussionR
   const { db } = deps;
   const answers = deps.answers ?? new AnswerCache(0);
   const strings = loadStrings();
+  /**
+   * An answer about one post, kept with the stamp of its data and served while the stamp is unchanged (one indexed
+   * lookup a request); null: no such public post (a 404, nothing stored). A post that went off the web between the
+   * stamp and the build is a 404 too.
+   */
+  const cached = async (key: string, ref: PostRef, build: () => Promise<string>) => {
+    try {
+      return await answers.validated(key, () => webAnswerStamp(db, ref), build, postRefKey(ref));
+    } catch (error) {
+      if (error === NOT_FOUND) return null;
+      throw error;
+    }
+  };
 
   app.get<{ Params: { id: string }; Querystring: EmbedQuery }>(
     '/api/posts/:id/comments',
     { schema: { params: { type: 'object', properties: { id: ID }, required: ['id'] }, querystring: { type: 'object', properties: PAGE_QUERY } } },
     async (request, reply) => {
-      const view = await discussion(
-        db,
-        { id: request.params.id, guildId: request.query.guild },
-        pageRequest(request.query),
-        apiBaseOf(request, deps.publicUrl),
-      );
-      if (!view) return notFound(reply, { id: request.params.id });
-      const body = { id: view.id, comments: view.comments, page: view.page, topLevel: view.topLevel, replies: view.replies };
-      return sendCached(request, reply, JSON.stringify(body), 'application/json; charset=utf-8');
+      const ref = { id: request.params.id, guildId: request.query.guild };
+      const page = pageRequest(request.query);
+      const apiBase = apiBaseOf(request, deps.publicUrl);
+      const answer = await cached(`${apiBase} ${request.url}`, ref, async () => {
+        const view = await discussion(db, ref, page, apiBase);
+        if (!view) throw NOT_FOUND;
+        return JSON.stringify({ id: view.id, comments: view.comments, page: view.page, topLevel: view.topLevel, replies: view.replies });
+      });
+      if (!answer) return notFound(reply, ref);
+      return sendCacheable(request, reply, { ...answer, contentType: 'application/json; charset=utf-8', ...API_CACHE });
     },
   );
 
@@ -172,27 +188,22 @@ export function registerDiscussionRoutes(app: FastifyInstance, deps: DiscussionR
     const q = request.query;
     const apiBase = apiBaseOf(request, deps.publicUrl);
     const page = pageRequest(q);
-    let answer;
-    try {
-      // The fragment's links start with the API's base: it is part of the key.
-      answer = await answers.get(`${apiBase} ${request.url}`, async () => {
-        const view = await discussion(db, ref, page, apiBase);
-        if (!view) throw NOT_FOUND;
-        const { lang, strings: t } = pickLang(strings, q.lang);
-        return discussionFragment(view, {
-          strings: t,
-          lang,
-          apiBase,
-          theme: q.theme ?? 'auto',
-          headingLevel: q.level ?? 2,
-          aggregateRating: q.rating === '1',
-          stylesheet: q.style !== 'none',
-        });
+    // The fragment's links start with the API's base: it is part of the key.
+    const answer = await cached(`${apiBase} ${request.url}`, ref, async () => {
+      const view = await discussion(db, ref, page, apiBase);
+      if (!view) throw NOT_FOUND;
+      const { lang, strings: t } = pickLang(strings, q.lang);
+      return discussionFragment(view, {
+        strings: t,
+        lang,
+        apiBase,
+        theme: q.theme ?? 'auto',
+        headingLevel: q.level ?? 2,
+        aggregateRating: q.rating === '1',
+        stylesheet: q.style !== 'none',
       });
-    } catch (error) {
-      if (error === NOT_FOUND) return notFound(reply, ref);
-      throw error;
-    }
+    });
+    if (!answer) return notFound(reply, ref);
     reply.header('cross-origin-resource-policy', 'cross-origin');
     return sendCacheable(request, reply, { ...answer, contentType: 'text/html; charset=utf-8', ...API_CACHE });
   };
@@ -213,13 +224,17 @@ export function registerDiscussionRoutes(app: FastifyInstance, deps: DiscussionR
     { schema: { params: { type: 'object', properties: { id: ID }, required: ['id'] }, querystring: { type: 'object', properties: PAGE_QUERY } } },
     async (request, reply) => {
       const apiBase = apiBaseOf(request, deps.publicUrl);
-      const view = await discussion(db, { id: request.params.id, guildId: request.query.guild }, pageRequest(request.query), apiBase);
-      if (!view) return notFound(reply, { id: request.params.id });
-      const { lang, strings: t } = pickLang(strings, request.query.lang);
-      const html =
-        `<ol class="blogcord-list blogcord-page" lang="${lang}">${commentsHtml(view.comments, t)}</ol>` + moreHtml(view, { apiBase, strings: t, lang });
+      const ref = { id: request.params.id, guildId: request.query.guild };
+      const page = pageRequest(request.query);
+      const answer = await cached(`${apiBase} ${request.url}`, ref, async () => {
+        const view = await discussion(db, ref, page, apiBase);
+        if (!view) throw NOT_FOUND;
+        const { lang, strings: t } = pickLang(strings, request.query.lang);
+        return `<ol class="blogcord-list blogcord-page" lang="${lang}">${commentsHtml(view.comments, t)}</ol>` + moreHtml(view, { apiBase, strings: t, lang });
+      });
+      if (!answer) return notFound(reply, ref);
       reply.header('cross-origin-resource-policy', 'cross-origin');
-      return sendCached(request, reply, html, 'text/html; charset=utf-8');
+      return sendCacheable(request, reply, { ...answer, contentType: 'text/html; charset=utf-8', ...API_CACHE });
     },
   );
 

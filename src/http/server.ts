@@ -16,12 +16,14 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { ConfigError } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { pageWebPosts } from '../services/blog.ts';
-import { getWebDiscussion } from '../services/discussion.ts';
+import { getWebDiscussion, postRefKey, webAnswerStamp } from '../services/discussion.ts';
 import { checkHealth, type Health } from '../services/status.ts';
 import { AnswerCache, API_CACHE, SCRIPT_CACHE, sendCacheable } from './caching.ts';
 import { apiBaseOf, pageRequest, registerDiscussionRoutes } from './discussion-routes.ts';
 import { errorBody, HttpError } from './errors.ts';
 import { registerMediaRoutes, type MediaContext } from './media.ts';
+import { registerAvatarRoutes } from './avatars.ts';
+import { createAvatarService } from '../services/avatars.ts';
 
 import { registerPushRoutes } from './push-routes.ts';
 import type { FeedJobs } from '../services/feed-source.ts';
@@ -47,8 +49,8 @@ export interface HttpServerOptions {
   /** Open connections at most; a connection over the cap is closed at once. Default 1000. */
   maxConnections?: number;
   /**
-   * How long (ms) a built JSON answer is reused for the same request URL (src/http/caching.ts AnswerCache); default 0
-   * (every request reads the database). The processes use HTTP_ANSWER_CACHE_MS (default 1000).
+   * How long (ms) a stored answer is served without reading its stamp again (src/http/caching.ts AnswerCache); default
+   * 0: every request reads the post's version, so every change shows at once. The processes use HTTP_ANSWER_CACHE_MS.
    */
   answerCacheMs?: number;
 }
@@ -137,6 +139,7 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
   const answers = new AnswerCache(opts.answerCacheMs ?? 0);
   registerPostRoutes(app, ctx, answers);
   registerMediaRoutes(app, ctx);
+  registerAvatarRoutes(app, createAvatarService({ db: ctx.db, log, cdnUrl: ctx.config.discordCdnUrl }));
   registerDiscussionRoutes(app, { db: ctx.db, publicUrl: ctx.config.publicUrl, answers });
   // Push (WebSub callbacks, publish hooks): only a process with queues can take them (src/http/push-routes.ts).
   if (ctx.jobs && ctx.discord) await registerPushRoutes(app, { ...ctx, jobs: ctx.jobs, discord: ctx.discord });
@@ -281,7 +284,16 @@ function registerWidget(app: FastifyInstance): void {
   });
 }
 
-/** GET /api/posts?url=, /api/posts?guild= and /api/posts/:id. */
+/**
+ * A build that found no public post although its stamp was read a moment before (the post went off the web in
+ * between): a 404 like any other, never stored.
+ */
+const NOT_SERVED = new HttpError(404, 'post_not_found', 'No post with this URL or id is served here.');
+
+/**
+ * GET /api/posts?url=, /api/posts?guild= and /api/posts/:id. A post's answer is kept in memory with the stamp of its
+ * data (AnswerCache.validated): each request reads the stamp (one indexed lookup) and rebuilds only when it changed.
+ */
 function registerPostRoutes(app: FastifyInstance, ctx: HttpContext, answers: AnswerCache): void {
   app.get<{ Querystring: { url?: string; guild?: string; limit: number; offset: number } }>(
     '/api/posts',
@@ -305,11 +317,19 @@ function registerPostRoutes(app: FastifyInstance, ctx: HttpContext, answers: Ans
         const order = (request.query as { order?: string }).order;
         // The answer's links start with the API's base: it is part of the cache key.
         const apiBase = apiBaseOf(request, ctx.config.publicUrl);
-        const answer = await answers.get(`${apiBase} ${request.url}`, async () => {
-          const view = await getWebDiscussion(ctx.db, { url: postUrl, guildId: guild }, pageRequest({ order }), apiBase);
-          if (!view) throw new HttpError(404, 'post_not_found', 'No post with this URL is discussed here (yet).');
-          return json(view);
-        });
+        const page = pageRequest({ order });
+        const ref = { url: postUrl, guildId: guild };
+        const answer = await answers.validated(
+          `${apiBase} ${request.url}`,
+          () => webAnswerStamp(ctx.db, ref),
+          async () => {
+            const view = await getWebDiscussion(ctx.db, ref, page, apiBase);
+            if (!view) throw NOT_SERVED;
+            return json(view);
+          },
+          postRefKey(ref),
+        );
+        if (!answer) throw new HttpError(404, 'post_not_found', 'No post with this URL is discussed here (yet).');
         return sendCacheable(request, reply, { ...answer, ...API_CACHE });
       }
       // Listing every server's posts at once would show who uses blogcord: a list is of one server.
@@ -332,16 +352,19 @@ function registerPostRoutes(app: FastifyInstance, ctx: HttpContext, answers: Ans
     },
     async (request, reply) => {
       const apiBase = apiBaseOf(request, ctx.config.publicUrl);
-      const answer = await answers.get(`${apiBase} ${request.url}`, async () => {
-        const view = await getWebDiscussion(
-          ctx.db,
-          { id: request.params.id, guildId: request.query.guild },
-          pageRequest(request.query as { order?: string }),
-          apiBase,
-        );
-        if (!view) throw new HttpError(404, 'post_not_found', 'No post with this id is served here.');
-        return json(view);
-      });
+      const ref = { id: request.params.id, guildId: request.query.guild };
+      const page = pageRequest(request.query as { order?: string });
+      const answer = await answers.validated(
+        `${apiBase} ${request.url}`,
+        () => webAnswerStamp(ctx.db, ref),
+        async () => {
+          const view = await getWebDiscussion(ctx.db, ref, page, apiBase);
+          if (!view) throw NOT_SERVED;
+          return json(view);
+        },
+        postRefKey(ref),
+      );
+      if (!answer) throw new HttpError(404, 'post_not_found', 'No post with this id is served here.');
       return sendCacheable(request, reply, { ...answer, ...API_CACHE });
     },
   );

@@ -39,6 +39,8 @@ export type FragmentComment =
       deleted: false;
       anonymous?: true;
       author: string;
+      /** The API's avatar URL (named authors with an avatar only). */
+      avatar?: string;
       content: string;
       html: string;
       createdAt: string;
@@ -116,12 +118,18 @@ function actionsHtml(post: FragmentPost, t: Strings): string {
 }
 
 /**
- * The avatar: a neutral placeholder with the first letter of the shown name (anonymous members: none at all).
- * Discord's CDN avatar URLs carry the user's id, which the web never shows (docs/privacy.md), so none is linked.
+ * The avatar: a neutral placeholder with the first letter of the shown name (anonymous members: none at all), and
+ * over it the member's image from the API's avatar route when they have one (never Discord's URL, which carries
+ * the user's id). An image that fails to load shows nothing (empty alt), so the letter shows through; the widget
+ * also removes it.
  */
 function avatarHtml(c: Extract<FragmentComment, { deleted: false }>): string {
   const letter = c.anonymous ? '' : (/[\p{L}\p{N}]/u.exec(c.author)?.[0] ?? '').toUpperCase();
-  return `<span class="blogcord-avatar blogcord-avatar--none" aria-hidden="true">${escapeHtml(letter)}</span>`;
+  const img =
+    c.avatar && !c.anonymous
+      ? `<img class="blogcord-avatar-img" src="${escapeHtml(c.avatar)}" alt="" width="28" height="28" loading="lazy" decoding="async">`
+      : '';
+  return `<span class="blogcord-avatar blogcord-avatar--none" aria-hidden="true">${escapeHtml(letter)}${img}</span>`;
 }
 
 function filesHtml(c: Extract<FragmentComment, { deleted: false }>, t: Strings): string {

@@ -16,6 +16,8 @@ export interface Comment {
   threadId: string;
   authorId: string;
   authorName: string;
+  /** 'g:<hash>' (server avatar) or 'u:<hash>' (user avatar); absent or null: none (default or unknown). Served via /avatars/:commentId. */
+  authorAvatar?: string | null;
   content: string;
   replyToId: string | null;
   attachments: Attachment[];
@@ -24,6 +26,7 @@ export interface Comment {
   deletedAt: string | null;
 }
 
+/** A comment to store; `authorAvatar` null or left out: none known (a stored one stays). */
 export type CommentInput = Omit<Comment, 'deletedAt'>;
 
 function parseAttachments(json: string): Attachment[] {
@@ -42,6 +45,8 @@ export function toComment(r: CommentRow): Comment {
     threadId: r.thread_id,
     authorId: r.author_id,
     authorName: r.author_name,
+    // Present only when there is one (a comment without an avatar reads as before migration 017).
+    ...(r.author_avatar ? { authorAvatar: r.author_avatar } : {}),
     content: r.content,
     replyToId: r.reply_to_id,
     attachments: parseAttachments(r.attachments),
@@ -95,6 +100,10 @@ function commentRows(db: Db, rows: readonly CommentInput[]) {
       rows.map((c) => c.authorName),
     ),
     text(
+      'author_avatar',
+      rows.map((c) => c.authorAvatar ?? null),
+    ),
+    text(
       'content',
       rows.map((c) => c.content),
     ),
@@ -122,16 +131,20 @@ function upsertStatement(db: Db, rows: readonly CommentInput[], rules: UpsertRul
   // `where true`: SQLite needs it to tell the upsert's `on conflict` from the join's `on`.
   return sql<{
     id: string;
-  }>`insert into comments (id, post_id, guild_id, thread_id, author_id, author_name, content, reply_to_id, attachments, created_at, edited_at, deleted_at)
-      select v.id, v.post_id, p.guild_id, v.thread_id, v.author_id, v.author_name, v.content, v.reply_to_id, v.attachments, v.created_at, v.edited_at, null
+  }>`insert into comments (id, post_id, guild_id, thread_id, author_id, author_name, author_avatar, content, reply_to_id, attachments, created_at, edited_at, deleted_at)
+      select v.id, v.post_id, p.guild_id, v.thread_id, v.author_id, v.author_name, v.author_avatar, v.content, v.reply_to_id, v.attachments, v.created_at, v.edited_at, null
       from ${commentRows(db, rows)}
       left join posts p on p.id = v.post_id
       where true
       on conflict (id) do update set content = excluded.content, author_name = excluded.author_name, attachments = excluded.attachments,
+        -- the avatar: an unknown one (null) keeps the stored one, and a user avatar (all a REST page knows) does not
+        -- replace a stored server avatar (a removed avatar's old hash then fails at the CDN: the letter shows)
+        author_avatar = case when excluded.author_avatar is null or (excluded.author_avatar like 'u:%' and comments.author_avatar like 'g:%')
+          then comments.author_avatar else excluded.author_avatar end,
         reply_to_id = excluded.reply_to_id, edited_at = excluded.edited_at
       where comments.deleted_at is null
         and (comments.edited_at is null or coalesce(excluded.edited_at, '') >= comments.edited_at)
-        ${rules.onlyChanged ? sql`and (comments.content <> excluded.content or comments.edited_at is distinct from excluded.edited_at)` : sql``}
+        ${rules.onlyChanged ? sql`and (comments.content <> excluded.content or comments.edited_at is distinct from excluded.edited_at or (comments.author_avatar is null and excluded.author_avatar is not null))` : sql``}
       returning id`;
 }
 
@@ -139,7 +152,7 @@ function upsertStatement(db: Db, rows: readonly CommentInput[], rules: UpsertRul
  * What a deleted message leaves: its id, reply parent, post, thread, creation and deletion times. Its text, author
  * (id and name), attachments and edit time are erased in the same write.
  */
-const ERASED = { content: '', author_id: '', author_name: '', attachments: '[]', edited_at: null } as const;
+const ERASED = { content: '', author_id: '', author_name: '', author_avatar: null, attachments: '[]', edited_at: null } as const;
 
 /** Turns comments into tombstones, erasing what the message said and who said it. Returns how many were live. */
 export async function markCommentsDeleted(db: Db, ids: readonly string[], at: string): Promise<number> {

@@ -186,7 +186,15 @@ export async function eraseMember(db: Db, guildId: string, userId: string, userH
     if (comments.length) {
       await tx.kysely
         .updateTable('comments')
-        .set({ content: '', author_id: '', author_name: '', attachments: '[]', edited_at: null, deleted_at: sql<string>`coalesce(deleted_at, ${at})` })
+        .set({
+          content: '',
+          author_id: '',
+          author_name: '',
+          author_avatar: null,
+          attachments: '[]',
+          edited_at: null,
+          deleted_at: sql<string>`coalesce(deleted_at, ${at})`,
+        })
         .where('guild_id', '=', guildId)
         .where('author_id', '=', userId)
         .execute();

@@ -66,6 +66,11 @@ export type CommentNode =
       anonymous?: true;
       pseudonym?: string;
       author: string;
+      /**
+       * Only for a named author with an avatar: where the API serves it, `/avatars/<comment id>` (made absolute on the
+       * web). Never Discord's URL, which carries the user's id.
+       */
+      avatar?: string;
       /** The text with Discord's id-carrying markup made readable (mentions as @name, …), markdown left as typed. */
       content: string;
       /** The text rendered as safe HTML (src/render/discord-markdown.ts): what the web shows. */
@@ -183,6 +188,7 @@ export function buildCommentTree(comments: readonly WebComment[]): CommentNode[]
                 deleted: false,
                 ...(c.appearance === 'anonymous' ? { anonymous: true as const, pseudonym: c.pseudonym ?? '' } : {}),
                 author: stripBidi(c.authorName),
+                ...(c.appearance === undefined && c.authorAvatar ? { avatar: `/avatars/${c.id}` } : {}),
                 content: readableDiscordText(c.content, namesById),
                 createdAt: c.createdAt,
                 editedAt: c.editedAt,

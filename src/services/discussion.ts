@@ -3,6 +3,7 @@
 // a blog's post list shows. Built on blog.ts's web views, so only public feeds are served and privacy choices hold.
 import type { Db } from '../db/index.ts';
 import { findServedPostByUrl } from '../repositories/search.ts';
+import { webStamp } from '../repositories/web-versions.ts';
 import { getWebPostView, getWebPostViewByUrl, summarizePosts, type CommentNode, type PostView } from './blog.ts';
 
 export type DiscussionOrder = 'oldest' | 'newest';
@@ -81,13 +82,17 @@ export function pageComments(roots: readonly CommentNode[], req: PageRequest): C
   };
 }
 
-/** Attachments on the web point at the API's media route; the stored (expiring) Discord URL never leaves. */
+/**
+ * Attachments on the web point at the API's media route (the stored, expiring Discord URL never leaves), avatars at
+ * its avatar route.
+ */
 export function withMediaUrls(nodes: readonly CommentNode[], apiBase: string): CommentNode[] {
   return nodes.map((n) =>
     n.deleted
       ? { ...n, replies: withMediaUrls(n.replies, apiBase) }
       : {
           ...n,
+          ...(n.avatar ? { avatar: `${apiBase}${n.avatar}` } : {}),
           attachments: n.attachments.map((a) => ({ ...a, url: `${apiBase}/media/${encodeURIComponent(n.id)}/${a.index}` })),
           replies: withMediaUrls(n.replies, apiBase),
         },
@@ -95,6 +100,18 @@ export function withMediaUrls(nodes: readonly CommentNode[], apiBase: string): C
 }
 
 export type PostRef = { id: string; guildId?: string } | { url: string; guildId?: string };
+
+/**
+ * The stamp of what the web shows of the post `ref` names (its id and the versions migration 017's triggers keep),
+ * or null when no public post answers to it: one indexed lookup. Two equal stamps mean the same answer, so a web
+ * process may serve a stored answer while the stamp is unchanged, and any change shows on the next request.
+ */
+export async function webAnswerStamp(db: Db, ref: PostRef): Promise<string | null> {
+  return (await webStamp(db, ref))?.stamp ?? null;
+}
+
+/** One key per post reference (concurrent version reads of the same reference are shared). */
+export const postRefKey = (ref: PostRef): string => ('id' in ref ? `id ${ref.id} ${ref.guildId ?? ''}` : `url ${ref.url} ${ref.guildId ?? ''}`);
 
 async function webView(db: Db, ref: PostRef): Promise<PostView | null> {
   return 'id' in ref ? getWebPostView(db, ref.id, { guildId: ref.guildId }) : getWebPostViewByUrl(db, ref.url, { guildId: ref.guildId });

@@ -20,6 +20,8 @@ export interface MessageData {
   webhookId: string | null;
   /** member nick → global name → username, already resolved. */
   authorName: string;
+  /** The avatar: 'g:<hash>' the member's server avatar, else 'u:<hash>' the user's; null: Discord's default (or unknown). */
+  authorAvatar?: string | null;
   content: string;
   /** The message reference (a reply's parent), if any. */
   reference: { messageId: string | null; channelId: string | null; type?: number } | null;
@@ -44,8 +46,20 @@ export function displayName(user: { username: string; global_name?: string | nul
 
 const iso = (t: string | number | Date): string => new Date(t).toISOString();
 
-/** REST or gateway JSON → MessageData (REST pages carry no member, so the name falls back to the global name). */
-export function fromApiMessage(m: APIMessage & { member?: Pick<APIGuildMember, 'nick'> | null }): MessageData {
+/** The avatar as stored: the member's server avatar first, then the user's own (hashes only: never a URL with the id). */
+export function avatarOf(user: { avatar?: string | null }, member?: { avatar?: string | null } | null): string | null {
+  const hash = (h: string | null | undefined) => (typeof h === 'string' && /^(a_)?[0-9a-f]{1,64}$/.test(h) ? h : null);
+  const g = hash(member?.avatar);
+  if (g) return `g:${g}`;
+  const u = hash(user.avatar);
+  return u ? `u:${u}` : null;
+}
+
+/**
+ * REST or gateway JSON → MessageData (REST pages carry no member, so the name falls back to the global name and
+ * the avatar to the user's).
+ */
+export function fromApiMessage(m: APIMessage & { member?: Pick<APIGuildMember, 'nick' | 'avatar'> | null }): MessageData {
   return {
     id: m.id,
     channelId: m.channel_id,
@@ -55,6 +69,7 @@ export function fromApiMessage(m: APIMessage & { member?: Pick<APIGuildMember, '
     authorSystem: Boolean(m.author.system),
     webhookId: m.webhook_id ?? null,
     authorName: displayName(m.author, m.member),
+    authorAvatar: avatarOf(m.author, m.member),
     content: m.content ?? '',
     reference: m.message_reference
       ? { messageId: m.message_reference.message_id ?? null, channelId: m.message_reference.channel_id ?? null, type: m.message_reference.type }
@@ -98,6 +113,7 @@ export function toCommentInput(m: MessageData, thread: PostThread): CommentInput
     threadId: thread.threadId,
     authorId: m.authorId,
     authorName: storable(m.authorName.slice(0, 200)),
+    ...(m.authorAvatar ? { authorAvatar: m.authorAvatar } : {}),
     content: storable(m.content),
     replyToId,
     attachments: m.attachments.map((a) => ({ url: a.url, name: storable(a.name), contentType: a.contentType ?? null })),

@@ -76,10 +76,11 @@ export async function presentForWeb(db: Db, post: { id: string; guildId: string 
   const secret = await getPrivacySecret(db);
   return comments.map((c): WebComment => {
     const show = c.deletedAt ? undefined : choices.get(c.authorId);
-    if (show === 'hidden') return { ...c, authorId: '', authorName: '', content: '', attachments: [], editedAt: null, appearance: 'hidden' };
+    if (show === 'hidden')
+      return { ...c, authorId: '', authorName: '', authorAvatar: null, content: '', attachments: [], editedAt: null, appearance: 'hidden' };
     if (show === 'anonymous') {
       const pseudonym = pseudonymOf(secret, post.id, c.authorId);
-      return { ...c, authorId: `anonymous:${pseudonym}`, authorName: ANONYMOUS_NAME, appearance: 'anonymous', pseudonym };
+      return { ...c, authorId: `anonymous:${pseudonym}`, authorName: ANONYMOUS_NAME, authorAvatar: null, appearance: 'anonymous', pseudonym };
     }
     return c;
   });

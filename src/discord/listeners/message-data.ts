@@ -1,6 +1,6 @@
 // discord.js Message → the mirror's plain MessageData (the only place the mirror meets discord.js).
 import type { Message } from 'discord.js';
-import type { MessageData } from '../../services/mirror.ts';
+import { avatarOf, type MessageData } from '../../services/mirror.ts';
 
 /** Null for a partial message (its author and content are unknown). */
 export function toMessageData(message: Message | { partial: true }): MessageData | null {
@@ -16,6 +16,7 @@ export function toMessageData(message: Message | { partial: true }): MessageData
     authorSystem: m.author.system || m.system,
     webhookId: m.webhookId ?? null,
     authorName: m.member?.nickname || m.author.globalName || m.author.username,
+    authorAvatar: avatarOf(m.author, m.member),
     content: m.content ?? '',
     reference: ref ? { messageId: ref.messageId ?? null, channelId: ref.channelId ?? null, type: ref.type } : null,
     attachments: [...m.attachments.values()].map((a) => ({ url: a.url, name: a.name, contentType: a.contentType ?? null })),

@@ -77,9 +77,15 @@
         var next = tpl.content.querySelector('.blogcord-more-wrap');
         if (next) wrap.replaceWith(next); else wrap.remove();
         localTimes(root, langOf(root));
+        dropBroken(root);
         if (first) { first.setAttribute('tabindex', '-1'); first.focus({ preventScroll: true }); }
       })
       .catch(function () { link.removeAttribute('aria-busy'); });
+  }
+
+  // An avatar image that cannot be loaded goes, and the letter under it shows.
+  function dropBroken(root) {
+    root.querySelectorAll('img.blogcord-avatar-img').forEach(function (img) { if (img.complete && !img.naturalWidth) img.remove(); });
   }
 
   function enhance(root) {
@@ -87,8 +93,13 @@
     var h = root.querySelector('.blogcord-heading');
     if (heading && h) h.textContent = heading;
     localTimes(root, langOf(root));
+    dropBroken(root);
     if (root.getAttribute('data-blogcord-enhanced')) return;
     root.setAttribute('data-blogcord-enhanced', '1');
+    root.addEventListener('error', function (e) {
+      var t = e.target;
+      if (t instanceof HTMLImageElement && t.classList.contains('blogcord-avatar-img')) t.remove();
+    }, true);
     root.addEventListener('click', function (e) {
       var target = e.target instanceof Element ? e.target : null;
       var spoiler = target && target.closest('.blogcord-spoiler');
