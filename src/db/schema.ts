@@ -217,6 +217,15 @@ export interface DigestFirstActivityTable {
   first_at: string | null;
 }
 
+/** How many live comments and ratings a person has in a server on one UTC day (migration 013, kept by triggers). */
+export interface DigestPersonDaysTable {
+  guild_id: string;
+  /** 'YYYY-MM-DD' (UTC). */
+  day: string;
+  user_id: string;
+  n: number;
+}
+
 /** Channel webhooks blogcord created for per-feed identity (migration 010). The token is a secret. */
 export interface WebhooksTable {
   id: string;
@@ -274,6 +283,7 @@ export interface Database {
   digest_buckets: DigestBucketsTable;
   digest_post_days: DigestPostDaysTable;
   digest_first_activity: DigestFirstActivityTable;
+  digest_person_days: DigestPersonDaysTable;
   webhooks: WebhooksTable;
 }
 

@@ -239,7 +239,10 @@ export async function collectDigest(
  * Checks the digest's rollups (one server's, or all) against a recount from the rows and rebuilds them from it:
  * `blogcord digest rebuild-rollups`. Returns how many rollup rows differed and how many there are now.
  */
-export async function repairDigestRollups(db: Db, guildId?: string): Promise<{ drift: number; rows: { buckets: number; days: number; people: number } }> {
+export async function repairDigestRollups(
+  db: Db,
+  guildId?: string,
+): Promise<{ drift: number; rows: { buckets: number; days: number; people: number; personDays: number } }> {
   const opts = guildId === undefined ? {} : { guildId };
   const drift = await checkDigestRollups(db, opts);
   return { drift: drift.length, rows: await rebuildDigestRollups(db, opts) };
