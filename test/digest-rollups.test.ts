@@ -3,8 +3,8 @@
  * sequence of the writes that touch comments and ratings (fast-check): batches of replies (with edits of the same
  * message), catch-up pages, deletions of messages and threads, ratings set, changed, removed in batches and by
  * emoji, recount corrections (set/remove only if unchanged), a member's erasure, privacy choices. A rollup that
- * drifted is found by the check and repaired by the rebuild. The rollups of migration 013 (digest_person_days) are
- * checked the same way, and "people taking part" against a count of the rows.
+ * drifted is found by the check and repaired by the rebuild. The rollups of migration 013 (digest_person_days, digest_post_totals)
+ * are checked the same way, and "people taking part" against a count of the rows.
  * Run alone: npx tsx test/digest-rollups.test.ts
  */
 import fc from 'fast-check';
@@ -290,7 +290,8 @@ for (const dialect of DIALECTS) {
             assert.equal(new Map([...rated.posts].sort()), wantRated);
             const since = mine.filter((x) => x.updated_at >= start);
             assert.equal(rated.prior, { count: since.length, sum: since.reduce((n, x) => n + x.stars, 0) });
-            // New voices: first live comment or rating in the server inside the window, with activity there on an announced post.
+            // New voices: first live comment or rating in the server inside the window, with activity there on an announced post
+            // (members who chose hidden are left out).
             const first = new Map<string, string>();
             for (const [person, at] of [...live.map((c) => [c.author_id, c.created_at] as const), ...mine.map((x) => [x.user_id, x.updated_at] as const)])
               if (!first.has(person) || at < first.get(person)!) first.set(person, at);
@@ -309,7 +310,7 @@ for (const dialect of DIALECTS) {
             assert.equal(
               (await newVoices(t.db, win)).map((v) => v.userId),
               [...first]
-                .filter(([person, at]) => within(at, start, end) && activeHere.has(person))
+                .filter(([person, at]) => within(at, start, end) && activeHere.has(person) && !hidden.has(person))
                 .map(([person]) => person)
                 .sort(),
             );
@@ -346,6 +347,7 @@ for (const dialect of DIALECTS) {
     await sql`delete from digest_post_days where post_id = ${w.posts[0]!.id} and day = '2026-03-29'`.execute(t.db.kysely);
     await sql`update digest_first_activity set first_at = '2020-01-01T00:00:00.000Z' where guild_id = ${g} and user_id = ${w.users[1]!}`.execute(t.db.kysely);
     await sql`delete from digest_person_days where guild_id = ${g} and user_id = ${w.users[0]!}`.execute(t.db.kysely);
+    await sql`update digest_post_totals set star_sum = 5 where guild_id = ${g}`.execute(t.db.kysely);
     const drift = await checkDigestRollups(t.db, { guildId: g });
     assert.equal(
       drift.map((d) => [d.table, d.key, d.stored, d.recounted]),
@@ -354,11 +356,12 @@ for (const dialect of DIALECTS) {
         ['digest_first_activity', `${g}|${w.users[1]!}`, '2020-01-01T00:00:00.000Z', '2026-03-29T23:59:59.999Z'],
         ['digest_person_days', `${g}|2026-03-29|${w.users[0]!}`, null, '1'],
         ['digest_post_days', `${w.posts[0]!.id}|2026-03-29|${g}`, null, '1,1,4'],
+        ['digest_post_totals', `${g}|${w.posts[0]!.id}`, '1,1,5', '1,1,4'],
       ],
     );
     assert.equal(await checkDigestRollups(t.db, { guildId: w.guilds[1]! }), [], 'the other server has not drifted');
     const rebuilt = await rebuildDigestRollups(t.db, { guildId: g });
-    assert.equal(rebuilt, { buckets: 2, days: 1, people: 2, personDays: 2 });
+    assert.equal(rebuilt, { buckets: 2, days: 1, people: 2, personDays: 2, postTotals: 1 });
     assert.equal(await checkDigestRollups(t.db), []);
     await rebuildDigestRollups(t.db);
     assert.equal(await checkDigestRollups(t.db), []);
@@ -386,7 +389,7 @@ cli('reports how many rollup rows differed from the recount and rebuilds them; a
   process.stdout.write = ((s: string) => ((printed += s), true)) as typeof process.stdout.write;
   try {
     assert.is(await main(['digest', 'rebuild-rollups']), 0);
-    assert.match(printed, '1 rollup row(s) differed from the recount; rebuilt: 1 quarter-hour buckets, 1 post-days, 1 people, 1 person-days');
+    assert.match(printed, '1 rollup row(s) differed from the recount; rebuilt: 1 quarter-hour buckets, 1 post-days, 1 people, 1 person-days, 1 post totals');
     assert.equal(await checkDigestRollups(t.db), []);
     assert.is(await main(['digest', 'rebuild-rollups', '--guild', w.guilds[0]!]), 0);
     assert.match(printed, 'the rollups matched the recount');

@@ -226,6 +226,15 @@ export interface DigestPersonDaysTable {
   n: number;
 }
 
+/** A post's live comments, ratings and their stars' sum of all time (migration 013, kept by triggers). */
+export interface DigestPostTotalsTable {
+  guild_id: string;
+  post_id: string;
+  replies: number;
+  ratings: number;
+  star_sum: number;
+}
+
 /** Channel webhooks blogcord created for per-feed identity (migration 010). The token is a secret. */
 export interface WebhooksTable {
   id: string;
@@ -284,6 +293,7 @@ export interface Database {
   digest_post_days: DigestPostDaysTable;
   digest_first_activity: DigestFirstActivityTable;
   digest_person_days: DigestPersonDaysTable;
+  digest_post_totals: DigestPostTotalsTable;
   webhooks: WebhooksTable;
 }
 

@@ -298,30 +298,28 @@ async function windowPostFigures(db: Db, w: DigestWindow): Promise<Map<string, {
   return out;
 }
 
-/** Live comments, ratings and their stars' sum of all time, per post (from digest_post_days). */
-export async function postTotals(db: Db, ids: readonly string[]): Promise<Map<string, { replies: number; ratingCount: number; ratingSum: number }>> {
+/** Above this many posts, postTotals reads the server's whole range of digest_post_totals instead of one seek a post. */
+const TOTALS_BY_RANGE = 200;
+
+/**
+ * Live comments, ratings and their stars' sum of all time, per post of the server `guildId` (digest_post_totals,
+ * migration 013): one range of the server's rows for many posts (a busy week's 10,000 rated posts), a seek per post
+ * for a few.
+ */
+export async function postTotals(
+  db: Db,
+  guildId: string,
+  ids: readonly string[],
+): Promise<Map<string, { replies: number; ratingCount: number; ratingSum: number }>> {
   const out = new Map(ids.map((id) => [id, { replies: 0, ratingCount: 0, ratingSum: 0 }]));
   if (ids.length === 0) return out;
-  // One range of (post_id, day) per post (PostgreSQL: a lateral read; SQLite: the three sums packed in one value).
-  if (db.dialect === 'postgres') {
-    const { rows } = await withoutJit(db, (tx) =>
-      sql<{ id: string; c: number; r: number; s: number }>`
-      select j.id, t.c, t.r, t.s from unnest(${ids}::text[]) as j(id)
-      cross join lateral (select sum(d.replies) as c, sum(d.ratings) as r, sum(d.star_sum) as s from digest_post_days d where d.post_id = j.id) t`.execute(
-        tx.kysely,
-      ),
-    );
-    for (const r of rows) out.set(r.id, { replies: num(r.c), ratingCount: num(r.r), ratingSum: num(r.s) });
-    return out;
+  const only = ids.length > TOTALS_BY_RANGE ? sql`` : sql` and post_id in (${sql.join(ids)})`;
+  const { rows } = await sql<{ post_id: string; replies: number; ratings: number; star_sum: number }>`
+    select post_id, replies, ratings, star_sum from digest_post_totals where guild_id = ${guildId}${only}`.execute(db.kysely);
+  for (const r of rows) {
+    const t = out.get(r.post_id);
+    if (t) Object.assign(t, { replies: num(r.replies), ratingCount: num(r.ratings), ratingSum: num(r.star_sum) });
   }
-  const { rows: packed } = await sql<{ id: string; packed: string | null }>`
-    select j.value as id, (select sum(d.replies) || ':' || sum(d.ratings) || ':' || sum(d.star_sum) from digest_post_days d where d.post_id = j.value) as packed
-    from json_each(${JSON.stringify(ids)}) j`.execute(db.kysely);
-  const rows = packed.map((r) => {
-    const [c, rr, st] = (r.packed ?? '0:0:0').split(':');
-    return { id: r.id, c: num(c), r: num(rr), s: num(st) };
-  });
-  for (const r of rows) out.set(r.id, { replies: num(r.c), ratingCount: num(r.r), ratingSum: num(r.s) });
   return out;
 }
 
@@ -344,7 +342,7 @@ async function ratingsOf(
   since?: string,
 ): Promise<{ ratings: WindowRatings; replies: Map<string, number> }> {
   const rated = [...figures].filter(([, f]) => f.ratings > 0).map(([id]) => id);
-  const [totals, prior] = await Promise.all([postTotals(db, rated), since === undefined ? Promise.resolve(null) : priorSince(db, w.guildId, since)]);
+  const [totals, prior] = await Promise.all([postTotals(db, w.guildId, rated), since === undefined ? Promise.resolve(null) : priorSince(db, w.guildId, since)]);
   const posts: WindowRatings['posts'] = new Map();
   const replies = new Map<string, number>();
   for (const id of rated) {
@@ -393,13 +391,13 @@ export async function windowPosts(
 
 /**
  * Live comments of these posts (of the window's server) written outside the window: all of their live comments
- * (digest_post_days) less the window's.
+ * (digest_post_totals) less the window's.
  */
 export async function commentsOutsideWindow(db: Db, w: DigestWindow, ids: readonly string[]): Promise<Map<string, number>> {
   const out = new Map(ids.map((id) => [id, 0]));
   if (ids.length === 0) return out;
   return withTransaction(db, async (tx) => {
-    const [totals, figures] = await Promise.all([postTotals(tx, ids), windowPostFigures(tx, w)]);
+    const [totals, figures] = await Promise.all([postTotals(tx, w.guildId, ids), windowPostFigures(tx, w)]);
     for (const id of ids) out.set(id, totals.get(id)!.replies - (figures.get(id)?.comments ?? 0));
     return out;
   });

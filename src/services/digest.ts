@@ -148,6 +148,7 @@ export async function topRated(
   const contenders = rated.filter((c, i) => scores[i]! > last.score || (scores[i] === last.score && c.ratingCount >= last.count));
   const totals = await postTotals(
     db,
+    w.guildId,
     contenders.filter((c) => !allReplies?.has(c.id)).map((c) => c.id),
   );
   const withReplies = contenders.map((c) => ({
@@ -242,7 +243,7 @@ export async function collectDigest(
 export async function repairDigestRollups(
   db: Db,
   guildId?: string,
-): Promise<{ drift: number; rows: { buckets: number; days: number; people: number; personDays: number } }> {
+): Promise<{ drift: number; rows: { buckets: number; days: number; people: number; personDays: number; postTotals: number } }> {
   const opts = guildId === undefined ? {} : { guildId };
   const drift = await checkDigestRollups(db, opts);
   return { drift: drift.length, rows: await rebuildDigestRollups(db, opts) };
