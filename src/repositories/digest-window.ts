@@ -636,9 +636,10 @@ export async function waitingForAnswer(
   q: { guildId: string; since: string; end: string; quietBefore: string },
   limit = 5,
 ): Promise<{ posts: WaitingPost[]; total: number }> {
-  // `last` packs the newest top-level reply as "created_at|author_id" (ISO times have a fixed 24 characters): one
-  // backward seek per post into comments_live_top_idx (migration 013), from the index alone. MATERIALIZED: it is
-  // computed once per post (PostgreSQL expanded the subquery at each of its four uses below).
+  // `last` packs the newest top-level reply as "created_at|author_id" (ISO times have a fixed 24 characters).
+  // PostgreSQL: one backward seek per post into comments_live_top_idx (migration 013), from the index alone; SQLite
+  // walks back through the post's replies (comments_post_created_idx). MATERIALIZED: it is computed once per post
+  // (PostgreSQL expanded the subquery at each of its four uses below).
   const { rows } = await withoutJit(db, (tx) =>
     sql<{ id: string; published: string; last: string | null }>`
     with x as materialized (
