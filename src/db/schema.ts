@@ -232,6 +232,24 @@ export interface WebGuildVersionsTable {
   version: number | string;
 }
 
+/** How many live comments and ratings a person has in a server on one UTC day (migration 015, kept by triggers). */
+export interface DigestPersonDaysTable {
+  guild_id: string;
+  /** 'YYYY-MM-DD' (UTC). */
+  day: string;
+  user_id: string;
+  n: number;
+}
+
+/** A post's live comments, ratings and their stars' sum of all time (migration 015, kept by triggers). */
+export interface DigestPostTotalsTable {
+  guild_id: string;
+  post_id: string;
+  replies: number;
+  ratings: number;
+  star_sum: number;
+}
+
 /** Channel webhooks blogcord created for per-feed identity (migration 010). The token is a secret. */
 export interface WebhooksTable {
   id: string;
@@ -289,6 +307,8 @@ export interface Database {
   digest_buckets: DigestBucketsTable;
   digest_post_days: DigestPostDaysTable;
   digest_first_activity: DigestFirstActivityTable;
+  digest_person_days: DigestPersonDaysTable;
+  digest_post_totals: DigestPostTotalsTable;
   webhooks: WebhooksTable;
   web_post_versions: WebPostVersionsTable;
   web_guild_versions: WebGuildVersionsTable;

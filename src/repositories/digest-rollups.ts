@@ -1,5 +1,6 @@
-// The digest's rollups (migration 012: digest_buckets, digest_post_days, digest_first_activity), which triggers keep
-// in step with comments and ratings: a full recount from the rows to check them, and a rebuild if they ever drift.
+// The digest's rollups (migrations 012 and 015: digest_buckets, digest_post_days, digest_first_activity,
+// digest_person_days, digest_post_totals), which triggers keep in step with comments and ratings: a full recount from the rows to check
+// them, and a rebuild if they ever drift.
 import { sql } from 'kysely';
 import { withTransaction, type Db } from '../db/index.ts';
 
@@ -24,6 +25,16 @@ function recounts(guildId: string | null) {
         union all
         select post_id, substr(updated_at, 1, 10), guild_id, 0, 1, stars from ratings where guild_id is not null${only}
       ) x group by post_id, day`,
+    people: sql`select guild_id, day, person as user_id, count(*) as n from (
+        select guild_id, substr(created_at, 1, 10) as day, author_id as person from comments where deleted_at is null and guild_id is not null${only}
+        union all
+        select guild_id, substr(updated_at, 1, 10), user_id from ratings where guild_id is not null${only}
+      ) x group by guild_id, day, person`,
+    totals: sql`select guild_id, post_id, sum(replies) as replies, sum(ratings) as ratings, sum(star_sum) as star_sum from (
+        select guild_id, post_id, 1 as replies, 0 as ratings, 0 as star_sum from comments where deleted_at is null and guild_id is not null${only}
+        union all
+        select guild_id, post_id, 0, 1, stars from ratings where guild_id is not null${only}
+      ) x group by guild_id, post_id`,
     first: sql`select guild_id, person as user_id, min(t) as first_at from (
         select guild_id, author_id as person, created_at as t from comments where deleted_at is null and guild_id is not null${only}
         union all
@@ -33,7 +44,7 @@ function recounts(guildId: string | null) {
 }
 
 export interface RollupDrift {
-  table: 'digest_buckets' | 'digest_post_days' | 'digest_first_activity';
+  table: 'digest_buckets' | 'digest_post_days' | 'digest_first_activity' | 'digest_person_days' | 'digest_post_totals';
   key: string;
   stored: string | null;
   recounted: string | null;
@@ -49,13 +60,17 @@ export async function checkDigestRollups(db: Db, opts: { guildId?: string; limit
   const r = recounts(guildId);
   return withTransaction(db, async (tx) => {
     const k = tx.kysely;
-    const [bs, br, ds, dr, fs, fr] = await Promise.all([
+    const [bs, br, ds, dr, fs, fr, ps, pr, ts, tr] = await Promise.all([
       sql<Record<string, unknown>>`select guild_id, bucket, replies, ratings, s1, s2, s3, s4, s5 from digest_buckets${only}`.execute(k),
       r.buckets.execute(k),
       sql<Record<string, unknown>>`select post_id, day, guild_id, replies, ratings, star_sum from digest_post_days${only}`.execute(k),
       r.days.execute(k),
       sql<Record<string, unknown>>`select guild_id, user_id, first_at from digest_first_activity${only}`.execute(k),
       r.first.execute(k),
+      sql<Record<string, unknown>>`select guild_id, day, user_id, n from digest_person_days${only}`.execute(k),
+      r.people.execute(k),
+      sql<Record<string, unknown>>`select guild_id, post_id, replies, ratings, star_sum from digest_post_totals${only}`.execute(k),
+      r.totals.execute(k),
     ]);
     const drift: RollupDrift[] = [];
     const compare = (table: RollupDrift['table'], keyCols: string[], valueCols: string[], stored: unknown[], recounted: unknown[]) => {
@@ -77,6 +92,8 @@ export async function checkDigestRollups(db: Db, opts: { guildId?: string; limit
     compare('digest_buckets', ['guild_id', 'bucket'], ['replies', 'ratings', 's1', 's2', 's3', 's4', 's5'], bs.rows, br.rows);
     compare('digest_post_days', ['post_id', 'day', 'guild_id'], ['replies', 'ratings', 'star_sum'], ds.rows, dr.rows);
     compare('digest_first_activity', ['guild_id', 'user_id'], ['first_at'], fs.rows, fr.rows);
+    compare('digest_person_days', ['guild_id', 'day', 'user_id'], ['n'], ps.rows, pr.rows);
+    compare('digest_post_totals', ['guild_id', 'post_id'], ['replies', 'ratings', 'star_sum'], ts.rows, tr.rows);
     drift.sort((x, y) => (x.table + x.key < y.table + y.key ? -1 : 1));
     return drift.slice(0, opts.limit ?? drift.length);
   });
@@ -86,7 +103,10 @@ export async function checkDigestRollups(db: Db, opts: { guildId?: string; limit
  * Replaces the rollups (all of them, or one server's) with a recount from the rows, in one transaction: the repair
  * for rollups that drifted (`blogcord digest rebuild-rollups`). Returns how many rows each rollup holds afterwards.
  */
-export async function rebuildDigestRollups(db: Db, opts: { guildId?: string } = {}): Promise<{ buckets: number; days: number; people: number }> {
+export async function rebuildDigestRollups(
+  db: Db,
+  opts: { guildId?: string } = {},
+): Promise<{ buckets: number; days: number; people: number; personDays: number; postTotals: number }> {
   const guildId = opts.guildId ?? null;
   const only = guildId === null ? sql`` : sql` where guild_id = ${guildId}`;
   const r = recounts(guildId);
@@ -95,13 +115,25 @@ export async function rebuildDigestRollups(db: Db, opts: { guildId?: string } = 
     await sql`delete from digest_buckets${only}`.execute(k);
     await sql`delete from digest_post_days${only}`.execute(k);
     await sql`delete from digest_first_activity${only}`.execute(k);
+    await sql`delete from digest_person_days${only}`.execute(k);
+    await sql`delete from digest_post_totals${only}`.execute(k);
     // `where true`: SQLite reads an `on`-less insert … select as it should only with it (see comments.ts).
     await sql`insert into digest_buckets (guild_id, bucket, replies, ratings, s1, s2, s3, s4, s5) select * from (${r.buckets}) b where true`.execute(k);
     await sql`insert into digest_post_days (post_id, day, guild_id, replies, ratings, star_sum) select post_id, day, guild_id, replies, ratings, star_sum from (${r.days}) d where true`.execute(
       k,
     );
     await sql`insert into digest_first_activity (guild_id, user_id, first_at) select * from (${r.first}) f where true`.execute(k);
+    await sql`insert into digest_person_days (guild_id, day, user_id, n) select guild_id, day, user_id, n from (${r.people}) d where true`.execute(k);
+    await sql`insert into digest_post_totals (guild_id, post_id, replies, ratings, star_sum) select guild_id, post_id, replies, ratings, star_sum from (${r.totals}) t where true`.execute(
+      k,
+    );
     const count = async (table: string) => Number((await sql<{ n: number }>`select count(*) as n from ${sql.table(table)}${only}`.execute(k)).rows[0]?.n ?? 0);
-    return { buckets: await count('digest_buckets'), days: await count('digest_post_days'), people: await count('digest_first_activity') };
+    return {
+      buckets: await count('digest_buckets'),
+      days: await count('digest_post_days'),
+      people: await count('digest_first_activity'),
+      personDays: await count('digest_person_days'),
+      postTotals: await count('digest_post_totals'),
+    };
   });
 }

@@ -229,21 +229,24 @@ async function windowPostFigures(db: Db, w: DigestWindow): Promise<Map<string, {
     out.set(id, f);
   };
   const announced = sql`p.guild_id = ${w.guildId} and p.publish_state in (${sql.join(ANNOUNCED)})`;
-  // The whole days: one range of (post_id, day) per announced post of the server (a week is ~8 rows a post), summed
-  // where it is read; no grouping of the server's rows (a sort of ~70,000 rows in a busy week).
   const wholeDays = async (tx: Db): Promise<Array<{ id: string; c: number; r: number; s: number }>> => {
     if (!whole) return [];
     const from = whole.from.slice(0, 10);
     const to = whole.to.slice(0, 10);
     if (db.dialect === 'postgres') {
+      // The server's days of the window in one range of digest_post_days_guild_idx (a busy week: ~70,000 entries,
+      // read from the index alone), summed per post in a hash table: a third of the time of one seek per post.
       const { rows } = await sql<{ posts: Array<[string, number, number, number]> | null }>`
-        select json_agg(json_build_array(p.id, t.c, t.r, t.s)) as posts from posts p
-        cross join lateral (select coalesce(sum(d.replies), 0) as c, coalesce(sum(d.ratings), 0) as r, coalesce(sum(d.star_sum), 0) as s
-                            from digest_post_days d where d.post_id = p.id and d.day >= ${from} and d.day < ${to}) t
-        where ${announced} and (t.c <> 0 or t.r <> 0)`.execute(tx.kysely);
+        select json_agg(json_build_array(d.post_id, d.c, d.r, d.s)) as posts from (
+          select post_id, sum(replies) as c, sum(ratings) as r, sum(star_sum) as s from digest_post_days
+          where guild_id = ${w.guildId} and day >= ${from} and day < ${to}
+          group by post_id having sum(replies) <> 0 or sum(ratings) <> 0
+        ) d join posts p on p.id = d.post_id
+        where ${announced}`.execute(tx.kysely);
       return (rows[0]?.posts ?? []).map(([id, c, r, s]) => ({ id, c, r, s }));
     }
-    // MATERIALIZED: the packed sums ("replies:ratings:stars") are computed once per post, then filtered.
+    // SQLite: one range of (post_id, day) per announced post of the server (a week is ~8 rows a post), summed where
+    // it is read; grouping the server's rows would sort them (~70,000 in a busy week). MATERIALIZED: the packed sums ("replies:ratings:stars") are computed once per post, then filtered.
     const { rows } = await sql<{ id: string; packed: string }>`
       with x as materialized (
         select p.id, (select coalesce(sum(d.replies), 0) || ':' || coalesce(sum(d.ratings), 0) || ':' || coalesce(sum(d.star_sum), 0)
@@ -274,30 +277,28 @@ async function windowPostFigures(db: Db, w: DigestWindow): Promise<Map<string, {
   return out;
 }
 
-/** Live comments, ratings and their stars' sum of all time, per post (from digest_post_days). */
-export async function postTotals(db: Db, ids: readonly string[]): Promise<Map<string, { replies: number; ratingCount: number; ratingSum: number }>> {
+/** Above this many posts, postTotals reads the server's whole range of digest_post_totals instead of one seek a post. */
+const TOTALS_BY_RANGE = 200;
+
+/**
+ * Live comments, ratings and their stars' sum of all time, per post of the server `guildId` (digest_post_totals,
+ * migration 015): one range of the server's rows for many posts (a busy week's 10,000 rated posts), a seek per post
+ * for a few.
+ */
+export async function postTotals(
+  db: Db,
+  guildId: string,
+  ids: readonly string[],
+): Promise<Map<string, { replies: number; ratingCount: number; ratingSum: number }>> {
   const out = new Map(ids.map((id) => [id, { replies: 0, ratingCount: 0, ratingSum: 0 }]));
   if (ids.length === 0) return out;
-  // One range of (post_id, day) per post (PostgreSQL: a lateral read; SQLite: the three sums packed in one value).
-  if (db.dialect === 'postgres') {
-    const { rows } = await withoutJit(db, (tx) =>
-      sql<{ id: string; c: number; r: number; s: number }>`
-      select j.id, t.c, t.r, t.s from unnest(${ids}::text[]) as j(id)
-      cross join lateral (select sum(d.replies) as c, sum(d.ratings) as r, sum(d.star_sum) as s from digest_post_days d where d.post_id = j.id) t`.execute(
-        tx.kysely,
-      ),
-    );
-    for (const r of rows) out.set(r.id, { replies: num(r.c), ratingCount: num(r.r), ratingSum: num(r.s) });
-    return out;
+  const only = ids.length > TOTALS_BY_RANGE ? sql`` : sql` and post_id in (${sql.join(ids)})`;
+  const { rows } = await sql<{ post_id: string; replies: number; ratings: number; star_sum: number }>`
+    select post_id, replies, ratings, star_sum from digest_post_totals where guild_id = ${guildId}${only}`.execute(db.kysely);
+  for (const r of rows) {
+    const t = out.get(r.post_id);
+    if (t) Object.assign(t, { replies: num(r.replies), ratingCount: num(r.ratings), ratingSum: num(r.star_sum) });
   }
-  const { rows: packed } = await sql<{ id: string; packed: string | null }>`
-    select j.value as id, (select sum(d.replies) || ':' || sum(d.ratings) || ':' || sum(d.star_sum) from digest_post_days d where d.post_id = j.value) as packed
-    from json_each(${JSON.stringify(ids)}) j`.execute(db.kysely);
-  const rows = packed.map((r) => {
-    const [c, rr, st] = (r.packed ?? '0:0:0').split(':');
-    return { id: r.id, c: num(c), r: num(rr), s: num(st) };
-  });
-  for (const r of rows) out.set(r.id, { replies: num(r.c), ratingCount: num(r.r), ratingSum: num(r.s) });
   return out;
 }
 
@@ -320,7 +321,7 @@ async function ratingsOf(
   since?: string,
 ): Promise<{ ratings: WindowRatings; replies: Map<string, number> }> {
   const rated = [...figures].filter(([, f]) => f.ratings > 0).map(([id]) => id);
-  const [totals, prior] = await Promise.all([postTotals(db, rated), since === undefined ? Promise.resolve(null) : priorSince(db, w.guildId, since)]);
+  const [totals, prior] = await Promise.all([postTotals(db, w.guildId, rated), since === undefined ? Promise.resolve(null) : priorSince(db, w.guildId, since)]);
   const posts: WindowRatings['posts'] = new Map();
   const replies = new Map<string, number>();
   for (const id of rated) {
@@ -400,31 +401,39 @@ async function unannouncedPostsWithActivity(db: Db, guildId: string): Promise<st
  * Distinct people who commented (live comments) or rated in the window, on the server's announced posts, less the
  * members who chose `hidden` (they are neither shown nor counted; `anonymous` ones are counted).
  *
- * Reading the window (a million comments and ratings in a busy week) and de-duplicating it costs seconds;
- * instead it skips through the server's people in the (guild_id, author_id, created_at) and (guild_id,
- * user_id, updated_at) indexes (a recursive "loose index scan": one seek to the next person, one seek to
- * find a comment or rating of theirs in the window), and unites the two small sets. Its cost grows with the
- * number of people the server has ever seen, not with the week's volume. Same query on both engines.
+ * From digest_person_days (migration 015: a person's live comments and ratings in the server per UTC day): the
+ * people of the window's whole UTC days are one range of it (~7 rows a person active every day of a week); a
+ * person seen only on the days at the window's ends (a window that does not start or end at 00:00 UTC) is checked
+ * against the rows of those few hours, one seek each. When the server has unannounced posts with activity (usually
+ * none), every candidate is checked against the window's rows on announced posts instead. Same query on both
+ * engines; its cost grows with the people active in the window, not with their comments and ratings.
  */
 export async function countParticipants(db: Db, w: DigestWindow): Promise<number> {
+  if (w.start >= w.end) return 0;
   const excluded = await unannouncedPostsWithActivity(db, w.guildId);
+  const { whole, edges } = split(w.start, w.end, floorDayIso, ceilDayIso);
+  const lo = floorDayIso(w.start).slice(0, 10);
+  const hi = ceilDayIso(w.end).slice(0, 10);
+  // A person active on one of the whole days took part, unless unannounced posts may be all they touched.
+  const onWholeDay =
+    whole && excluded.length === 0 ? sql`max(case when day >= ${whole.from.slice(0, 10)} and day < ${whole.to.slice(0, 10)} then 1 else 0 end)` : sql`0`;
+  const checked = excluded.length ? [{ from: w.start, to: w.end }] : edges;
+  const activeIn = (range: { from: string; to: string }) => sql`exists (
+      select 1 from comments c where c.guild_id = ${w.guildId} and c.deleted_at is null and c.author_id = cand.person
+        and c.created_at >= ${range.from} and c.created_at < ${range.to}${notIn('c.post_id', excluded)})
+    or exists (
+      select 1 from ratings r where r.guild_id = ${w.guildId} and r.user_id = cand.person
+        and r.updated_at >= ${range.from} and r.updated_at < ${range.to}${notIn('r.post_id', excluded)})`;
   const { rows } = await withoutJit(db, (tx) =>
     sql<{ n: number }>`
-    with recursive ${peopleOf(w.guildId)}
-    select count(*) as n from (
-      select ca.person from ca
-      where ca.person is not null and exists (
-        select 1 from comments c
-        where c.guild_id = ${w.guildId} and c.deleted_at is null and c.author_id = ca.person
-          and c.created_at >= ${w.start} and c.created_at < ${w.end}${notIn('c.post_id', excluded)})
-      union
-      select ra.person from ra
-      where ra.person is not null and exists (
-        select 1 from ratings r
-        where r.guild_id = ${w.guildId} and r.user_id = ra.person
-          and r.updated_at >= ${w.start} and r.updated_at < ${w.end}${notIn('r.post_id', excluded)})
-    ) u
-    where not exists (select 1 from member_privacy mp where mp.guild_id = ${w.guildId} and mp.user_id = u.person and mp.show = 'hidden')`.execute(tx.kysely),
+    with cand as (
+      select user_id as person, ${onWholeDay} as whole from digest_person_days
+      where guild_id = ${w.guildId} and day >= ${lo} and day < ${hi} and n > 0
+      group by user_id
+    )
+    select count(*) as n from cand
+    where (cand.whole = 1${checked.length ? sql` or ${sql.join(checked.map(activeIn), sql` or `)}` : sql``})
+      and not exists (select 1 from member_privacy mp where mp.guild_id = ${w.guildId} and mp.user_id = cand.person and mp.show = 'hidden')`.execute(tx.kysely),
   );
   return Number(rows[0]?.n ?? 0);
 }
@@ -466,25 +475,6 @@ export async function postStats(db: Db, ids: readonly string[]): Promise<Map<str
 // ------------------------------------------------------------------ the chart, waiting posts, new voices, trend
 
 /** " and <col> not in (…)" for the server's unannounced posts that hold activity (usually none), else nothing. */
-/**
- * Two recursive CTEs, `ca(person)` and `ra(person)`: the server's distinct comment authors and raters, found by
- * skipping from one person to the next through the (guild, author) and (guild, user) indexes (a loose index scan;
- * the last row of each is null). Used after `with recursive`.
- */
-function peopleOf(guildId: string) {
-  return sql`ca(person) as (
-      select (select min(author_id) from comments where guild_id = ${guildId} and deleted_at is null)
-      union all
-      select (select min(c.author_id) from comments c where c.guild_id = ${guildId} and c.deleted_at is null and c.author_id > ca.person)
-      from ca where ca.person is not null
-    ), ra(person) as (
-      select (select min(user_id) from ratings where guild_id = ${guildId})
-      union all
-      select (select min(r.user_id) from ratings r where r.guild_id = ${guildId} and r.user_id > ra.person)
-      from ra where ra.person is not null
-    )`;
-}
-
 function notIn(col: string, excluded: readonly string[]) {
   return excluded.length ? sql` and ${sql.ref(col)} not in (${sql.join(excluded)})` : sql``;
 }
@@ -539,9 +529,12 @@ export async function waitingForAnswer(
   limit = 5,
 ): Promise<{ posts: WaitingPost[]; total: number }> {
   // `last` packs the newest top-level reply as "created_at|author_id" (ISO times have a fixed 24 characters).
+  // PostgreSQL: one backward seek per post into comments_live_top_idx (migration 015), from the index alone; SQLite
+  // walks back through the post's replies (comments_post_created_idx). MATERIALIZED: it is computed once per post
+  // (PostgreSQL expanded the subquery at each of its four uses below).
   const { rows } = await withoutJit(db, (tx) =>
     sql<{ id: string; published: string; last: string | null }>`
-    select x.id, x.published, x.last from (
+    with x as materialized (
       select p.id, coalesce(p.published_at, p.discovered_at) as published,
              (select c.created_at || '|' || c.author_id from comments c
               where c.post_id = p.id and c.deleted_at is null and c.reply_to_id is null and c.created_at < ${q.end}
@@ -549,7 +542,8 @@ export async function waitingForAnswer(
       from posts p
       where p.guild_id = ${q.guildId} and p.publish_state in (${sql.join(ANNOUNCED)}) and p.thread_id is not null
         and coalesce(p.published_at, p.discovered_at) >= ${q.since} and coalesce(p.published_at, p.discovered_at) < ${q.end}
-    ) x
+    )
+    select x.id, x.published, x.last from x
     where (x.last is null and not exists (
              select 1 from comments c where c.post_id = x.id and c.deleted_at is null and c.created_at < ${q.end}))
        or (x.last is not null and substr(x.last, 1, 24) <= ${q.quietBefore} and not exists (

@@ -148,6 +148,7 @@ export async function topRated(
   const contenders = rated.filter((c, i) => scores[i]! > last.score || (scores[i] === last.score && c.ratingCount >= last.count));
   const totals = await postTotals(
     db,
+    w.guildId,
     contenders.filter((c) => !allReplies?.has(c.id)).map((c) => c.id),
   );
   const withReplies = contenders.map((c) => ({
@@ -239,7 +240,10 @@ export async function collectDigest(
  * Checks the digest's rollups (one server's, or all) against a recount from the rows and rebuilds them from it:
  * `blogcord digest rebuild-rollups`. Returns how many rollup rows differed and how many there are now.
  */
-export async function repairDigestRollups(db: Db, guildId?: string): Promise<{ drift: number; rows: { buckets: number; days: number; people: number } }> {
+export async function repairDigestRollups(
+  db: Db,
+  guildId?: string,
+): Promise<{ drift: number; rows: { buckets: number; days: number; people: number; personDays: number; postTotals: number } }> {
   const opts = guildId === undefined ? {} : { guildId };
   const drift = await checkDigestRollups(db, opts);
   return { drift: drift.length, rows: await rebuildDigestRollups(db, opts) };

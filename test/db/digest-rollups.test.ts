@@ -2,8 +2,9 @@
  * The digest's rollups (migration 012) equal a full recount from the rows, on SQLite and PostgreSQL, after any
  * sequence of the writes that touch comments and ratings (fast-check): batches of replies (with edits of the same
  * message), catch-up pages, deletions of messages and threads, ratings set, changed, removed in batches and by
- * emoji, recount corrections (set/remove only if unchanged), a member's erasure. A rollup that drifted is found by
- * the check and repaired by the rebuild.
+ * emoji, recount corrections (set/remove only if unchanged), a member's erasure, privacy choices. A rollup that
+ * drifted is found by the check and repaired by the rebuild. The rollups of migration 015 (digest_person_days, digest_post_totals)
+ * are checked the same way, and "people taking part" against a count of the rows.
  * Run alone: npx tsx test/db/digest-rollups.test.ts
  */
 import fc from 'fast-check';
@@ -12,10 +13,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { markCommentsDeleted, markThreadCommentsDeleted, storeCatchUpPage, upsertComments, type CommentInput } from '../../src/repositories/comments.ts';
 import { checkDigestRollups, rebuildDigestRollups } from '../../src/repositories/digest-rollups.ts';
-import { newVoices, windowActivity, windowComments, windowCounts, windowRatings } from '../../src/repositories/digest-window.ts';
+import { countParticipants, newVoices, windowActivity, windowComments, windowCounts, windowRatings } from '../../src/repositories/digest-window.ts';
 import { upsertFeed } from '../../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed } from '../../src/repositories/posts.ts';
-import { eraseMember } from '../../src/repositories/privacy.ts';
+import { eraseMember, setAppearance } from '../../src/repositories/privacy.ts';
 import type { Stars } from '../../src/domain/rating.ts';
 import { removeRatingIfUnchanged, removeRatings, setRatingIfUnchanged, writeRatings } from '../../src/repositories/ratings.ts';
 import { getRating, setRating } from '../support/ratings.ts';
@@ -43,7 +44,8 @@ type Op =
   | { kind: 'batch'; set: Array<{ post: number; user: number; stars: Stars; at: string }>; removed: Array<{ post: number; user: number }> }
   | { kind: 'unreact'; post: number; stars: Stars | null }
   | { kind: 'recount'; post: number; user: number; stars: Stars | null; at: string }
-  | { kind: 'erase'; user: number; at: string };
+  | { kind: 'erase'; user: number; at: string }
+  | { kind: 'privacy'; guild: number; user: number; show: 'named' | 'anonymous' | 'hidden' };
 
 const POSTS = 4;
 const USERS = 5;
@@ -68,6 +70,12 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('unreact' as const), post: idx(POSTS), stars: fc.option(stars) }),
   fc.record({ kind: fc.constant('recount' as const), post: idx(POSTS), user: idx(USERS), stars: fc.option(stars), at: time }),
   fc.record({ kind: fc.constant('erase' as const), user: idx(USERS), at: time }),
+  fc.record({
+    kind: fc.constant('privacy' as const),
+    guild: idx(2),
+    user: idx(USERS),
+    show: fc.constantFrom('named' as const, 'anonymous' as const, 'hidden' as const),
+  }),
 );
 
 interface World {
@@ -178,6 +186,9 @@ async function apply(t: TestDb, w: World, o: Op, n: number): Promise<void> {
     case 'erase':
       await eraseMember(t.db, w.guilds[o.user % 2]!, w.users[o.user]!, `hash-${o.user}-${n}`, o.at);
       return;
+    case 'privacy':
+      await setAppearance(t.db, w.guilds[o.guild]!, w.users[o.user]!, o.show, new Date(BASE).toISOString());
+      return;
   }
 }
 
@@ -220,6 +231,7 @@ for (const dialect of DIALECTS) {
         async (ops, a, minutes, offset) => {
           await sql`delete from comments`.execute(t.db.kysely);
           await sql`delete from ratings`.execute(t.db.kysely);
+          await sql`delete from member_privacy`.execute(t.db.kysely);
           const w = await makeWorld(t);
           for (const [n, o] of ops.entries()) await apply(t, w, o, n);
           const start = new Date(a).toISOString();
@@ -278,7 +290,8 @@ for (const dialect of DIALECTS) {
             assert.equal(new Map([...rated.posts].sort()), wantRated);
             const since = mine.filter((x) => x.updated_at >= start);
             assert.equal(rated.prior, { count: since.length, sum: since.reduce((n, x) => n + x.stars, 0) });
-            // New voices: first live comment or rating in the server inside the window, with activity there on an announced post.
+            // New voices: first live comment or rating in the server inside the window, with activity there on an announced post
+            // (members who chose hidden are left out).
             const first = new Map<string, string>();
             for (const [person, at] of [...live.map((c) => [c.author_id, c.created_at] as const), ...mine.map((x) => [x.user_id, x.updated_at] as const)])
               if (!first.has(person) || at < first.get(person)!) first.set(person, at);
@@ -286,10 +299,18 @@ for (const dialect of DIALECTS) {
               ...live.filter((c) => announced.has(c.post_id) && within(c.created_at, start, end)).map((c) => c.author_id),
               ...inWin.map((x) => x.user_id),
             ]);
+            // People taking part (digest_person_days, migration 015): everyone active in the window on an announced post,
+            // except members who chose hidden.
+            const hidden = new Set(
+              (
+                await sql<{ user_id: string }>`select user_id from member_privacy where guild_id = ${guildId} and show = 'hidden'`.execute(t.db.kysely)
+              ).rows.map((r) => r.user_id),
+            );
+            assert.is(await countParticipants(t.db, win), [...activeHere].filter((p) => !hidden.has(p)).length, 'people taking part');
             assert.equal(
               (await newVoices(t.db, win)).map((v) => v.userId),
               [...first]
-                .filter(([person, at]) => within(at, start, end) && activeHere.has(person))
+                .filter(([person, at]) => within(at, start, end) && activeHere.has(person) && !hidden.has(person))
                 .map(([person]) => person)
                 .sort(),
             );
@@ -325,18 +346,22 @@ for (const dialect of DIALECTS) {
     await sql`update digest_buckets set replies = replies + 2 where guild_id = ${g} and bucket = '2026-03-29T10:15'`.execute(t.db.kysely);
     await sql`delete from digest_post_days where post_id = ${w.posts[0]!.id} and day = '2026-03-29'`.execute(t.db.kysely);
     await sql`update digest_first_activity set first_at = '2020-01-01T00:00:00.000Z' where guild_id = ${g} and user_id = ${w.users[1]!}`.execute(t.db.kysely);
+    await sql`delete from digest_person_days where guild_id = ${g} and user_id = ${w.users[0]!}`.execute(t.db.kysely);
+    await sql`update digest_post_totals set star_sum = 5 where guild_id = ${g}`.execute(t.db.kysely);
     const drift = await checkDigestRollups(t.db, { guildId: g });
     assert.equal(
       drift.map((d) => [d.table, d.key, d.stored, d.recounted]),
       [
         ['digest_buckets', `${g}|2026-03-29T10:15`, '3,0,0,0,0,0,0', '1,0,0,0,0,0,0'],
         ['digest_first_activity', `${g}|${w.users[1]!}`, '2020-01-01T00:00:00.000Z', '2026-03-29T23:59:59.999Z'],
+        ['digest_person_days', `${g}|2026-03-29|${w.users[0]!}`, null, '1'],
         ['digest_post_days', `${w.posts[0]!.id}|2026-03-29|${g}`, null, '1,1,4'],
+        ['digest_post_totals', `${g}|${w.posts[0]!.id}`, '1,1,5', '1,1,4'],
       ],
     );
     assert.equal(await checkDigestRollups(t.db, { guildId: w.guilds[1]! }), [], 'the other server has not drifted');
     const rebuilt = await rebuildDigestRollups(t.db, { guildId: g });
-    assert.equal(rebuilt, { buckets: 2, days: 1, people: 2 });
+    assert.equal(rebuilt, { buckets: 2, days: 1, people: 2, personDays: 2, postTotals: 1 });
     assert.equal(await checkDigestRollups(t.db), []);
     await rebuildDigestRollups(t.db);
     assert.equal(await checkDigestRollups(t.db), []);
@@ -364,7 +389,7 @@ cli('reports how many rollup rows differed from the recount and rebuilds them; a
   process.stdout.write = ((s: string) => ((printed += s), true)) as typeof process.stdout.write;
   try {
     assert.is(await main(['digest', 'rebuild-rollups']), 0);
-    assert.match(printed, '1 rollup row(s) differed from the recount; rebuilt: 1 quarter-hour buckets, 1 post-days, 1 people');
+    assert.match(printed, '1 rollup row(s) differed from the recount; rebuilt: 1 quarter-hour buckets, 1 post-days, 1 people, 1 person-days, 1 post totals');
     assert.equal(await checkDigestRollups(t.db), []);
     assert.is(await main(['digest', 'rebuild-rollups', '--guild', w.guilds[0]!]), 0);
     assert.match(printed, 'the rollups matched the recount');

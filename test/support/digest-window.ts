@@ -21,7 +21,7 @@ const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 export async function listActivePosts(db: Db, w: DigestWindow): Promise<ActivePost[]> {
   const [ratings, comments] = await Promise.all([windowRatings(db, w), windowComments(db, w)]);
   const ids = [...new Set([...ratings.posts.keys(), ...comments.keys()])].sort(byId);
-  const totals = await postTotals(db, ids);
+  const totals = await postTotals(db, w.guildId, ids);
   return ids.map((id) => {
     const all = totals.get(id)!;
     const rated = ratings.posts.get(id);
@@ -38,7 +38,7 @@ export async function listActivePosts(db: Db, w: DigestWindow): Promise<ActivePo
 
 /** Live comments of these posts written outside the window: all of their live comments less the window's. */
 export async function commentsOutsideWindow(db: Db, w: DigestWindow, ids: readonly string[]): Promise<Map<string, number>> {
-  const [totals, comments] = await Promise.all([postTotals(db, ids), windowComments(db, w)]);
+  const [totals, comments] = await Promise.all([postTotals(db, w.guildId, ids), windowComments(db, w)]);
   return new Map(ids.map((id) => [id, totals.get(id)!.replies - (comments.get(id) ?? 0)]));
 }
 
