@@ -228,7 +228,8 @@ export type CallbackAnswer = { status: 200; body: string } | { status: 404 | 410
 
 /**
  * The hub's GET at a callback URL (W3C WebSub §5.3): a verification of intent is answered with the challenge only
- * when it is for the request this callback awaits (same mode and topic), else 404; a denial (hub.mode=denied) of
+ * when it is for the request this callback awaits (same mode and topic) and grants a lease of at least 1 s, else 404;
+ * a denial (hub.mode=denied) of
  * the subscription is recorded and polling goes on as normal, the subscription asked for again with backoff.
  */
 export async function answerHubCallback(
@@ -271,8 +272,24 @@ export async function answerHubCallback(
     log.info('websub unsubscription verified');
     return { status: 200, body: challenge };
   }
-  const granted = Number(query['hub.lease_seconds']);
-  const lease = Number.isInteger(granted) && granted > 0 ? granted : (sub.leaseSeconds ?? REQUESTED_LEASE_SECONDS);
+  // A hub that names no lease leaves the one asked for; one that grants 0 s (or no number) grants nothing usable:
+  // not confirmed, so polling stays normal and the request is made again after VERIFY_WITHIN_SECONDS (with backoff).
+  const offered = query['hub.lease_seconds'];
+  const granted = offered === undefined ? null : Number(offered);
+  if (granted !== null && !(Number.isSafeInteger(granted) && granted > 0)) {
+    const shown = String(offered)
+      .slice(0, 20)
+      .replace(/[\u0000-\u001f]+/g, ' ');
+    await updatePushSubscription(
+      ctx.db,
+      sub.feedId,
+      { lastError: `the hub granted no usable lease (hub.lease_seconds=${shown}); asked again later` },
+      { callbackId, pendingMode: 'subscribe' },
+    );
+    log.warn({ leaseSeconds: shown }, 'websub verification refused: the hub granted no usable lease');
+    return notFound;
+  }
+  const lease = granted ?? sub.leaseSeconds ?? REQUESTED_LEASE_SECONDS;
   const ok = await updatePushSubscription(
     ctx.db,
     sub.feedId,
