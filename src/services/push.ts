@@ -70,7 +70,12 @@ export async function pollIntervalOf(ctx: Pick<FeedContext, 'db' | 'config'>, fe
   return isPushActive(await getPushSubscription(ctx.db, feedId), at) ? ctx.config.feedPushPollIntervalSeconds : ctx.config.feedPollIntervalSeconds;
 }
 
-async function reschedulePolls(ctx: FeedContext, feedId: string): Promise<void> {
+/** What the HTTP side of push (callbacks, hooks) needs: no Discord, so a `web` process can take it. */
+export type PushEdgeContext = Pick<FeedContext, 'db' | 'log' | 'config'> & { jobs: PushEdgeJobs };
+/** The queue work the HTTP side of push asks for. */
+export type PushEdgeJobs = Pick<FeedContext['jobs'], 'enqueuePushDelivery' | 'requestPoll' | 'schedulePolls' | 'schedulePushMaintenance'>;
+
+async function reschedulePolls(ctx: PushEdgeContext, feedId: string): Promise<void> {
   const feed = await getFeed(ctx.db, feedId);
   if (!feed || feed.state !== 'active') return;
   await ctx.jobs
@@ -233,7 +238,7 @@ export type CallbackAnswer = { status: 200; body: string } | { status: 404 | 410
  * the subscription is recorded and polling goes on as normal, the subscription asked for again with backoff.
  */
 export async function answerHubCallback(
-  ctx: FeedContext,
+  ctx: PushEdgeContext,
   callbackId: string,
   query: Record<string, string | undefined>,
   at = new Date(),
@@ -318,7 +323,7 @@ export async function answerHubCallback(
  * as the recommendation asks) and dropped with a warning (never its body); a valid one is queued for the workers.
  */
 export async function acceptDelivery(
-  ctx: Pick<FeedContext, 'db' | 'log' | 'jobs'>,
+  ctx: Pick<PushEdgeContext, 'db' | 'log' | 'jobs'>,
   callbackId: string,
   signature: string | undefined,
   body: Buffer,
@@ -364,7 +369,7 @@ export type HookAnswer = { status: 'accepted' } | { status: 'not-found' } | { st
  * `POST /hooks/feeds/:token`: the feed of the token (looked up by its SHA-256, then compared in constant time) is
  * polled now through the queue; HOOK_MIN_INTERVAL_SECONDS between accepted calls of one feed.
  */
-export async function callHook(ctx: FeedContext, given: string, at = new Date()): Promise<HookAnswer> {
+export async function callHook(ctx: PushEdgeContext, given: string, at = new Date()): Promise<HookAnswer> {
   const hook = await findFeedHookByHash(ctx.db, sha256(given));
   if (!hook) return { status: 'not-found' };
   const a = Buffer.from(hook.token);
