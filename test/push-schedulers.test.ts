@@ -2,10 +2,12 @@
 // scheduler while the connection stays up. The watchdog registers the production list of schedulers again, and the
 // WebSub maintenance schedulers (`push-<feed>`: renewal, lapse, retries) and the safety-net poll interval come back
 // from the subscriptions in the database: one per subscription not ended, none for an ended one. A push scheduler
-// evicted alone (the sweep's kept, so the watchdog sees nothing) is registered again by the sweep.
+// evicted alone (the sweep's kept, so the watchdog sees nothing) is registered again by the sweep. And the delivery
+// queue keeps no delivery body (up to FEED_MAX_BYTES) once it is processed, only the key that stops a replay.
 // Real Redis (this run's own key prefix, never FLUSHDB on the shared server), both databases.
 // Run alone: npx tsx test/push-schedulers.test.ts
 import { randomBytes } from 'node:crypto';
+import { Worker } from 'bullmq';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig, type Config } from '../src/config.ts';
@@ -13,12 +15,13 @@ import type { AppContext } from '../src/context.ts';
 import { pollSchedulerId, pushSchedulerId } from '../src/jobs/feeds.ts';
 import { schedulers } from '../src/jobs/index.ts';
 import { createJobs } from '../src/jobs/port.ts';
-import { closeQueues, createQueues, type Queues } from '../src/jobs/queues.ts';
+import { closeQueues, createQueues, jobId, type Queues } from '../src/jobs/queues.ts';
 import { SWEEP_SCHEDULER_ID, sweepStrandedWork, watchSchedulers } from '../src/jobs/sweep.ts';
 import { registerSchedulers } from '../src/jobs/worker.ts';
 import { createLogger } from '../src/logger.ts';
-import { createProducerRedis } from '../src/redis.ts';
+import { createProducerRedis, createRedis } from '../src/redis.ts';
 import { upsertFeed, type Feed } from '../src/repositories/feeds.ts';
+import { stableId } from '../src/repositories/ids.ts';
 import { savePushRequest, updatePushSubscription } from '../src/repositories/push.ts';
 import { maintenanceEverySeconds } from '../src/services/push.ts';
 import { eventually } from './support/assert.ts';
@@ -52,6 +55,14 @@ async function dropKeys(redis: Ctx['redis'], pattern: string): Promise<number> {
 }
 
 const LEASE = 4000;
+
+/** How many job hashes of push deliveries (each with its body) this run's feeds queue holds. */
+const deliveryHashes = (c: Ctx) =>
+  c.redis.eval(
+    "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do if redis.call('TYPE', k).ok == 'hash' and redis.call('HGET', k, 'name') == 'push-delivery' then n = n + 1 end end return n",
+    0,
+    `${c.prefix}:feeds:*`,
+  );
 
 for (const dialect of DIALECTS) {
   const test = suite<Ctx>(`push schedulers after Redis lost them (${dialect})`, {} as Ctx);
@@ -161,6 +172,33 @@ for (const dialect of DIALECTS) {
     await assertPushSchedulers(c);
     assert.is((await sweepStrandedWork(c.app)).pushSchedulers, 0, 'nothing to do the second time');
     assert.ok(c.lines.some((l) => l.includes('had no maintenance scheduler') && l.includes(c.feeds.pending.id)));
+  });
+
+  test('a delivery queued twice is one job; once done its body leaves Redis, and a replay that day is not queued again', async (c) => {
+    const body = `<rss><channel><title>x</title>${'<item><title>long</title></item>'.repeat(2000)}</channel></rss>`;
+    const id = jobId('delivery', stableId('delivery', c.feeds.active.id, body));
+    await c.app.jobs.enqueuePushDelivery(c.feeds.active.id, body);
+    await c.app.jobs.enqueuePushDelivery(c.feeds.active.id, body);
+    const queued = (await c.queues.feeds.getJobs(['waiting', 'prioritized', 'delayed'])).filter((j) => j.name === 'push-delivery');
+    assert.equal(
+      queued.map((j) => j.id),
+      [id],
+      'one job',
+    );
+    assert.is(await deliveryHashes(c), 1, 'the waiting job holds the body');
+    const connection = createRedis(REDIS_URL);
+    const worker = new Worker('feeds', async () => 'processed', { connection, prefix: c.prefix });
+    try {
+      await eventually(async () => (await c.queues.feeds.getJob(id)) === undefined, { timeout: 10_000, message: 'the finished job removed' });
+      assert.is(await deliveryHashes(c), 0, 'no delivery body kept');
+      assert.is(await c.queues.feeds.getDeduplicationJobId(id), id, 'the small deduplication key stays');
+      await c.app.jobs.enqueuePushDelivery(c.feeds.active.id, body);
+      assert.is(await c.queues.feeds.getJob(id), undefined, 'the replay is not queued again');
+      assert.is((await c.queues.feeds.getJobs(['waiting', 'prioritized', 'delayed', 'active'])).filter((j) => j.name === 'push-delivery').length, 0);
+    } finally {
+      await worker.close();
+      await connection.quit();
+    }
   });
 
   test.run();
