@@ -113,6 +113,7 @@ for (const dialect of DIALECTS) {
     c.hub.forget(); // every test's feed has the same topic: only its own subscription gets deliveries
     c.hub.refuseWith = null;
     c.hub.offerLease = null;
+    c.hub.verifyFirst = false;
   });
 
   /** Adds the test feed in a new server and waits until the hub verified the subscription. */
@@ -479,6 +480,19 @@ for (const dialect of DIALECTS) {
       ),
       { numRuns: 60 },
     );
+  });
+
+  test('a hub that verifies before it answers the request: active, with no retry planned and no error', async (c) => {
+    c.hub.verifyFirst = true;
+    const feed = await subscribed(c);
+    const sub = (await getPushSubscription(c.t.db, feed.id))!;
+    assert.is(sub.state, 'active');
+    assert.is(sub.nextAttemptAt, null, 'nothing waits for a verification');
+    assert.is(sub.lastError, null);
+    assert.is(sub.pendingMode, null);
+    const requests = c.hub.log.filter((e) => e.kind === 'request').length;
+    assert.is(await maintainPush(svc(c), feed.id, new Date(Date.now() + 20_000)), 'active', 'not asked again');
+    assert.is(c.hub.log.filter((e) => e.kind === 'request').length, requests);
   });
 
   test.run();

@@ -110,6 +110,7 @@ async function subscribe(
   });
   if (!renew && sub.state !== 'pending') await updatePushSubscription(ctx.db, feedId, { state: 'pending', leaseExpiresAt: null, verifiedAt: null });
   const log = ctx.log.child({ feedId, hub: hubUrl });
+  const waiting = { callbackId: sub.callbackId, pendingMode: 'subscribe' } as const;
   try {
     await requestHub(
       hubUrl,
@@ -117,11 +118,17 @@ async function subscribe(
       fetchOptions(ctx.config),
     );
     // Until the hub verifies: asked again after VERIFY_WITHIN_SECONDS (with backoff) if it never does.
-    await updatePushSubscription(ctx.db, feedId, { nextAttemptAt: iso(at.getTime() + Math.max(VERIFY_WITHIN_SECONDS, retryDelaySeconds(attempts)) * 1000) });
+    // Only while this request waits: a hub that verified before answering (or meanwhile) leaves nothing to retry.
+    await updatePushSubscription(
+      ctx.db,
+      feedId,
+      { nextAttemptAt: iso(at.getTime() + Math.max(VERIFY_WITHIN_SECONDS, retryDelaySeconds(attempts)) * 1000) },
+      waiting,
+    );
     log.info({ renew: !!renew }, 'websub subscription requested');
   } catch (error) {
     const message = error instanceof FeedError ? error.message : error instanceof Error ? error.message : String(error);
-    await updatePushSubscription(ctx.db, feedId, { lastError: message, nextAttemptAt: iso(at.getTime() + retryDelaySeconds(attempts) * 1000) });
+    await updatePushSubscription(ctx.db, feedId, { lastError: message, nextAttemptAt: iso(at.getTime() + retryDelaySeconds(attempts) * 1000) }, waiting);
     log.warn({ error: message, attempts }, 'websub subscription request failed; retried with backoff');
   }
   await ctx.jobs
