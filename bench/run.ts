@@ -1,9 +1,9 @@
-// `npm run bench [ingest|digest|catchup|feeds|render|footprint|web ...]`: prints one line per figure and writes them as JSON.
+// `npm run bench [ingest|digest|catchup|feeds|render|footprint|web|push ...]`: prints one line per figure and writes them as JSON.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { figures } from './figures.ts';
 
-const wanted = new Set(process.argv.slice(2).length ? process.argv.slice(2) : ['ingest', 'digest', 'catchup', 'feeds', 'render', 'footprint', 'web']);
+const wanted = new Set(process.argv.slice(2).length ? process.argv.slice(2) : ['ingest', 'digest', 'catchup', 'feeds', 'render', 'footprint', 'web', 'push']);
 const dialects = (process.env.BENCH_DIALECTS ?? 'sqlite,postgres').split(',') as Array<'sqlite' | 'postgres'>;
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 console.log(
@@ -31,6 +31,11 @@ if (wanted.has('feeds')) {
 if (wanted.has('web')) {
   const { benchWeb } = await import('./web.ts');
   for (const d of dialects) await benchWeb(d);
+}
+if (wanted.has('push')) {
+  const { benchPush, benchQueueHop } = await import('./push.ts');
+  await benchQueueHop();
+  for (const d of dialects) await benchPush(d, Number(process.env.BENCH_PUSH_DELIVERIES ?? 50));
 }
 if (wanted.has('render')) {
   const { benchRender } = await import('./render.ts');

@@ -9,11 +9,12 @@ import { openDb, type RootDb } from './db/index.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import type { HttpContext } from './http/server.ts';
 import { createRest, RestDiscordPort } from './discord/rest-port.ts';
-import { closeQueues, createQueues } from './jobs/queues.ts';
+import { closeQueues, createQueues, type Queues } from './jobs/queues.ts';
 import { createJobs } from './jobs/port.ts';
 import type { Logger } from './logger.ts';
 import { createProducerRedis, createRedis, ensureRedis, type RedisHandle } from './redis.ts';
 import type { AttachmentUrlPort } from './services/discord-port.ts';
+import type { PushEdgeJobs } from './services/push.ts';
 import { createMediaService, redisMediaCache } from './services/media.ts';
 import { DiscordSetupError, missingTokenMessage } from './setup.ts';
 import { createProcessMirror, createProcessRatings } from './wiring.ts';
@@ -27,8 +28,8 @@ type Closers = Array<[string, () => Promise<unknown> | unknown]>;
 
 /**
  * Runs one blogcord process until SIGINT/SIGTERM: config → migrations → Redis → Discord (and the workers, and the
- * HTTP API). `web` is the HTTP API alone: no gateway connection, no queues, no workers (stateless; several can run
- * behind a reverse proxy on PostgreSQL). Shutdown closes everything in the reverse order it was opened.
+ * HTTP API). `web` is the HTTP API alone: no gateway connection, no workers, queues only to take push (WebSub
+ * deliveries, publish hooks) when PUBLIC_URL is set (stateless; several can run behind a reverse proxy on PostgreSQL). Shutdown closes everything in the reverse order it was opened.
  */
 export async function runProcess(role: Role, config: Config, log: Logger): Promise<void> {
   if (!config.discordToken && role !== 'web') throw new DiscordSetupError(missingTokenMessage(config.discordApplicationId));
@@ -116,12 +117,14 @@ async function startHttp(ctx: HttpContext, closers: Closers, port?: number): Pro
   closers.push(['http api', () => http.close()]);
 }
 
-/** `blogcord web`: the database, Redis (health, media cache) and the HTTP API. Discord only over REST, only for media. */
+/** `blogcord web`: the database, Redis (health, media cache, push into the queues) and the HTTP API. Discord only over REST, only for media. */
 async function startWebRole(config: Config, log: Logger, closers: Closers): Promise<void> {
   const db = await openDatabase(config, log, closers);
   const { redis } = await openRedis(config, log, closers);
   if (!config.discordToken) log.warn('no DISCORD_TOKEN: expired attachment links cannot be renewed (GET /media answers 503 for them)');
   const discord = config.discordToken ? new RestDiscordPort(createRest(config)) : null;
+  // With PUBLIC_URL, hubs and publish hooks may reach any web process: it takes them into the queues the workers run.
+  const jobs = config.publicUrl ? lazyPushJobs({ db, config, log }, redis, closers) : undefined;
   await startHttp(
     {
       config,
@@ -130,10 +133,33 @@ async function startWebRole(config: Config, log: Logger, closers: Closers): Prom
       version: VERSION,
       redisHealth: async () => void (await redis.ping()),
       media: mediaService(db, log, redis, config, discord),
+      jobs,
     },
     closers,
     config.httpPort,
   );
+}
+
+/**
+ * The queue work of push (WebSub deliveries, publish hooks) for a `web` process: the queues are opened at the first
+ * push request, so a web process that takes none writes nothing to Redis (BullMQ writes a queue's keys when it opens).
+ */
+function lazyPushJobs(ctx: Pick<AppContext, 'db' | 'config' | 'log'>, redis: Redis, closers: Closers): PushEdgeJobs {
+  let opened: { queues: Queues; jobs: PushEdgeJobs } | null = null;
+  closers.push(['queues', () => (opened ? closeQueues(opened.queues) : undefined)]);
+  const jobs = (): PushEdgeJobs => {
+    if (!opened) {
+      const queues = createQueues(redis, ctx.config.queuePrefix);
+      opened = { queues, jobs: createJobs({ ...ctx, queues }) };
+    }
+    return opened.jobs;
+  };
+  return {
+    enqueuePushDelivery: (feedId, body) => jobs().enqueuePushDelivery(feedId, body),
+    requestPoll: (feedId) => jobs().requestPoll(feedId),
+    schedulePolls: (feed, intervalSeconds) => jobs().schedulePolls(feed, intervalSeconds),
+    schedulePushMaintenance: (feedId, everySeconds) => jobs().schedulePushMaintenance(feedId, everySeconds),
+  };
 }
 
 /** `start`, `bot` and `worker`: the gateway client and/or the workers, and in `start` the HTTP API too. */

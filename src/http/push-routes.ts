@@ -1,15 +1,14 @@
-// Push routes of the HTTP API (issue 19; docs/push.md), registered when the process has queues (`start`):
+// Push routes of the HTTP API (issue 19; docs/push.md), registered when the process has queues (`start`, and `web`
+// when PUBLIC_URL is set):
 //   GET  /websub/:callback          a WebSub hub's verification of intent or denial (answered for the pending request only)
 //   POST /websub/:callback          a hub's content distribution: signature checked, then queued for the workers (202)
 //   POST /hooks/feeds/:token        a blog's publish hook: the feed is polled now through the queue (202; 404 wrong token; 429)
 // The handlers only check and enqueue; the workers do the rest, so several web processes can run.
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../context.ts';
-import { acceptDelivery, answerHubCallback, callHook } from '../services/push.ts';
-import type { FeedContext } from '../services/feed-source.ts';
+import { acceptDelivery, answerHubCallback, callHook, type PushEdgeContext } from '../services/push.ts';
 
-/** What the push routes need: the feed services' context (queues through `jobs`). */
-export type PushHttpContext = FeedContext & Pick<AppContext, 'config'>;
+/** What the push routes need: the database, the config and the queues (through `jobs`); no Discord. */
+export type PushHttpContext = PushEdgeContext;
 
 const CALLBACK = { type: 'object', properties: { callback: { type: 'string', pattern: '^[A-Za-z0-9_-]{16,64}$' } }, required: ['callback'] } as const;
 const TOKEN = { type: 'object', properties: { token: { type: 'string', pattern: '^[A-Za-z0-9_-]{16,64}$' } }, required: ['token'] } as const;

@@ -26,12 +26,12 @@ import { registerAvatarRoutes } from './avatars.ts';
 import { createAvatarService } from '../services/avatars.ts';
 
 import { registerPushRoutes } from './push-routes.ts';
-import type { FeedJobs } from '../services/feed-source.ts';
+import type { PushEdgeJobs } from '../services/push.ts';
 
 /** What the HTTP API needs of the process (no gateway; the queues only where push is taken). */
 export type HttpContext = Pick<AppContext, 'config' | 'log' | 'db' | 'redisHealth' | 'version'> &
   MediaContext &
-  Partial<Pick<AppContext, 'discord'>> & { jobs?: FeedJobs };
+  Partial<Pick<AppContext, 'discord'>> & { jobs?: PushEdgeJobs };
 
 export interface HttpServerOptions {
   /** Requests per client (IP address) and window; default HTTP_RATE_LIMIT (120) a minute. */
@@ -142,7 +142,7 @@ export async function createHttpServer(ctx: HttpContext, opts: HttpServerOptions
   registerAvatarRoutes(app, createAvatarService({ db: ctx.db, log, cdnUrl: ctx.config.discordCdnUrl }));
   registerDiscussionRoutes(app, { db: ctx.db, publicUrl: ctx.config.publicUrl, answers });
   // Push (WebSub callbacks, publish hooks): only a process with queues can take them (src/http/push-routes.ts).
-  if (ctx.jobs && ctx.discord) await registerPushRoutes(app, { ...ctx, jobs: ctx.jobs, discord: ctx.discord });
+  if (ctx.jobs) await registerPushRoutes(app, { ...ctx, jobs: ctx.jobs });
   return app;
 }
 

@@ -28,6 +28,9 @@ export interface PushMaintenanceJobData {
 
 export const pushSchedulerId = (feedId: string): string => jobId('push', feedId);
 
+/** How long a delivery's bytes are remembered after it was queued: a replay within it is not queued again. */
+export const PUSH_DELIVERY_DEDUP_MS = 24 * 3600 * 1000;
+
 export const pollSchedulerId = (feedId: string): string => jobId('poll', feedId);
 
 /** A stable per-feed offset within the first tenth of the interval, so feeds do not all poll at the same instant. */
@@ -68,11 +71,16 @@ export function feedJobs(ctx: Pick<AppContext, 'queues' | 'config'>): FeedJobs {
       });
     },
     enqueuePushDelivery: async (feedId, body) => {
-      // The id is the delivery's bytes: a hub replaying one delivery (or two web processes taking it) queues it once.
+      // The id is the delivery's bytes: a hub replaying one delivery (or two web processes taking it) queues it once
+      // while it waits or runs, and for PUSH_DELIVERY_DEDUP_MS after it is done, without keeping its body (up to
+      // FEED_MAX_BYTES) in Redis: only the small deduplication key stays. Processing one twice would store nothing new.
+      const id = stableId('delivery', feedId, body);
       await ctx.queues.feeds.add('push-delivery', { feedId, body } satisfies PushDeliveryJobData, {
-        jobId: jobId('delivery', stableId('delivery', feedId, body)),
+        jobId: jobId('delivery', id),
+        deduplication: { id: jobId('delivery', id), ttl: PUSH_DELIVERY_DEDUP_MS },
         attempts: 5,
-        removeOnComplete: { count: 1000, age: 24 * 3600 },
+        removeOnComplete: true,
+        removeOnFail: { count: 20, age: 24 * 3600 },
       });
     },
     schedulePushMaintenance: async (feedId, everySeconds) => {

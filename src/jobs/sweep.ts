@@ -7,6 +7,8 @@ import type { AppContext } from '../context.ts';
 import { listPostsChangedBetween } from '../repositories/activity.ts';
 import { listDigests } from '../repositories/digest-runs.ts';
 import { listUnfinishedPosts } from '../repositories/posts.ts';
+import { subscriptionsToMaintain } from '../services/push.ts';
+import { feedJobs, pushSchedulerId } from './feeds.ts';
 import { enqueuePublish, publishJobId } from './publish.ts';
 import { jobId } from './queues.ts';
 import { scheduleAnnouncementRefresh, type RefreshJobData } from './refresh.ts';
@@ -26,13 +28,15 @@ export interface SweepSummary {
   posts: number;
   digests: number;
   refreshes: number;
+  /** WebSub subscriptions whose maintenance scheduler (renewal, lapse, retries) was missing. */
+  pushSchedulers: number;
 }
 
 export const digestRepairJobId = (guildId: string, periodKey: string): string => jobId('digest-repair', guildId, periodKey);
 
 /** One pass: every kind of stranded work queued again. */
 export async function sweepStrandedWork(ctx: SweepContext, at = Date.now()): Promise<SweepSummary> {
-  const summary: SweepSummary = { posts: 0, digests: 0, refreshes: 0 };
+  const summary: SweepSummary = { posts: 0, digests: 0, refreshes: 0, pushSchedulers: 0 };
 
   // Posts pending or part-way (announced, threaded) whose publish job is gone or finished.
   for (const post of await listUnfinishedPosts(ctx.db)) {
@@ -77,6 +81,19 @@ export async function sweepStrandedWork(ctx: SweepContext, at = Date.now()): Pro
       ctx.log.info({ postId, changedAt }, 'sweep: an announcement changed without a refresh; queued one');
     }
   }
+
+  // WebSub subscriptions not ended whose maintenance scheduler was evicted alone (a FLUSHDB, which takes the sweep's
+  // scheduler too, is the watchdog's): without it a lease would run out unrenewed.
+  const subs = await subscriptionsToMaintain(ctx);
+  if (subs.length) {
+    const jobs = feedJobs(ctx);
+    for (const s of subs) {
+      if ((await ctx.queues.feeds.getJobScheduler(pushSchedulerId(s.feedId))) !== undefined) continue;
+      await jobs.schedulePushMaintenance(s.feedId, s.everySeconds);
+      summary.pushSchedulers++;
+      ctx.log.info({ feedId: s.feedId }, 'sweep: a websub subscription had no maintenance scheduler; registered it again');
+    }
+  }
   return summary;
 }
 
@@ -85,7 +102,8 @@ export const sweepWorker: WorkerDefinition = {
   concurrency: 1,
   processor: (ctx: AppContext) => async () => {
     const summary = await sweepStrandedWork(ctx);
-    if (summary.posts || summary.digests || summary.refreshes) ctx.log.warn({ ...summary }, 'sweep: repaired work that Redis had lost');
+    if (summary.posts || summary.digests || summary.refreshes || summary.pushSchedulers)
+      ctx.log.warn({ ...summary }, 'sweep: repaired work that Redis had lost');
     return summary;
   },
 };

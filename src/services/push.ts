@@ -71,7 +71,12 @@ export async function pollIntervalOf(ctx: Pick<FeedContext, 'db' | 'config'>, fe
   return isPushActive(await getPushSubscription(ctx.db, feedId), at) ? ctx.config.feedPushPollIntervalSeconds : ctx.config.feedPollIntervalSeconds;
 }
 
-async function reschedulePolls(ctx: FeedContext, feedId: string): Promise<void> {
+/** What the HTTP side of push (callbacks, hooks) needs: no Discord, so a `web` process can take it. */
+export type PushEdgeContext = Pick<FeedContext, 'db' | 'log' | 'config'> & { jobs: PushEdgeJobs };
+/** The queue work the HTTP side of push asks for. */
+export type PushEdgeJobs = Pick<FeedContext['jobs'], 'enqueuePushDelivery' | 'requestPoll' | 'schedulePolls' | 'schedulePushMaintenance'>;
+
+async function reschedulePolls(ctx: PushEdgeContext, feedId: string): Promise<void> {
   const feed = await getFeed(ctx.db, feedId);
   if (!feed || feed.state !== 'active') return;
   await ctx.jobs
@@ -106,6 +111,7 @@ async function subscribe(
   });
   if (!renew && sub.state !== 'pending') await updatePushSubscription(ctx.db, feedId, { state: 'pending', leaseExpiresAt: null, verifiedAt: null });
   const log = ctx.log.child({ feedId, hub: hubUrl });
+  const waiting = { callbackId: sub.callbackId, pendingMode: 'subscribe' } as const;
   try {
     await requestHub(
       hubUrl,
@@ -113,11 +119,17 @@ async function subscribe(
       fetchOptions(ctx.config),
     );
     // Until the hub verifies: asked again after VERIFY_WITHIN_SECONDS (with backoff) if it never does.
-    await updatePushSubscription(ctx.db, feedId, { nextAttemptAt: iso(at.getTime() + Math.max(VERIFY_WITHIN_SECONDS, retryDelaySeconds(attempts)) * 1000) });
+    // Only while this request waits: a hub that verified before answering (or meanwhile) leaves nothing to retry.
+    await updatePushSubscription(
+      ctx.db,
+      feedId,
+      { nextAttemptAt: iso(at.getTime() + Math.max(VERIFY_WITHIN_SECONDS, retryDelaySeconds(attempts)) * 1000) },
+      waiting,
+    );
     log.info({ renew: !!renew }, 'websub subscription requested');
   } catch (error) {
     const message = error instanceof FeedError ? error.message : error instanceof Error ? error.message : String(error);
-    await updatePushSubscription(ctx.db, feedId, { lastError: message, nextAttemptAt: iso(at.getTime() + retryDelaySeconds(attempts) * 1000) });
+    await updatePushSubscription(ctx.db, feedId, { lastError: message, nextAttemptAt: iso(at.getTime() + retryDelaySeconds(attempts) * 1000) }, waiting);
     log.warn({ error: message, attempts }, 'websub subscription request failed; retried with backoff');
   }
   await ctx.jobs
@@ -229,11 +241,12 @@ export type CallbackAnswer = { status: 200; body: string } | { status: 404 | 410
 
 /**
  * The hub's GET at a callback URL (W3C WebSub §5.3): a verification of intent is answered with the challenge only
- * when it is for the request this callback awaits (same mode and topic), else 404; a denial (hub.mode=denied) of
+ * when it is for the request this callback awaits (same mode and topic) and grants a lease of at least 1 s, else 404;
+ * a denial (hub.mode=denied) of
  * the subscription is recorded and polling goes on as normal, the subscription asked for again with backoff.
  */
 export async function answerHubCallback(
-  ctx: FeedContext,
+  ctx: PushEdgeContext,
   callbackId: string,
   query: Record<string, string | undefined>,
   at = new Date(),
@@ -272,8 +285,24 @@ export async function answerHubCallback(
     log.info('websub unsubscription verified');
     return { status: 200, body: challenge };
   }
-  const granted = Number(query['hub.lease_seconds']);
-  const lease = Number.isInteger(granted) && granted > 0 ? granted : (sub.leaseSeconds ?? REQUESTED_LEASE_SECONDS);
+  // A hub that names no lease leaves the one asked for; one that grants 0 s (or no number) grants nothing usable:
+  // not confirmed, so polling stays normal and the request is made again after VERIFY_WITHIN_SECONDS (with backoff).
+  const offered = query['hub.lease_seconds'];
+  const granted = offered === undefined ? null : Number(offered);
+  if (granted !== null && !(Number.isSafeInteger(granted) && granted > 0)) {
+    const shown = String(offered)
+      .slice(0, 20)
+      .replace(/[\u0000-\u001f]+/g, ' ');
+    await updatePushSubscription(
+      ctx.db,
+      sub.feedId,
+      { lastError: `the hub granted no usable lease (hub.lease_seconds=${shown}); asked again later` },
+      { callbackId, pendingMode: 'subscribe' },
+    );
+    log.warn({ leaseSeconds: shown }, 'websub verification refused: the hub granted no usable lease');
+    return notFound;
+  }
+  const lease = granted ?? sub.leaseSeconds ?? REQUESTED_LEASE_SECONDS;
   const ok = await updatePushSubscription(
     ctx.db,
     sub.feedId,
@@ -302,7 +331,7 @@ export async function answerHubCallback(
  * as the recommendation asks) and dropped with a warning (never its body); a valid one is queued for the workers.
  */
 export async function acceptDelivery(
-  ctx: Pick<FeedContext, 'db' | 'log' | 'jobs'>,
+  ctx: Pick<PushEdgeContext, 'db' | 'log' | 'jobs'>,
   callbackId: string,
   signature: string | undefined,
   body: Buffer,
@@ -351,7 +380,7 @@ export type HookAnswer = { status: 'accepted' } | { status: 'not-found' } | { st
  * `POST /hooks/feeds/:token`: the feed of the token (looked up by its SHA-256, then compared in constant time) is
  * polled now through the queue; HOOK_MIN_INTERVAL_SECONDS between accepted calls of one feed.
  */
-export async function callHook(ctx: FeedContext, given: string, at = new Date()): Promise<HookAnswer> {
+export async function callHook(ctx: PushEdgeContext, given: string, at = new Date()): Promise<HookAnswer> {
   const hook = await findFeedHookByHash(ctx.db, sha256(given));
   if (!hook) return { status: 'not-found' };
   const a = Buffer.from(hook.token);

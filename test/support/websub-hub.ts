@@ -5,7 +5,7 @@
 // content distribution (X-Hub-Signature: method=HMAC(secret, body)).
 //
 //   const hub = await startWebSubHub({ maxLeaseSeconds: 60 });
-//   hub.url · hub.deny.add(topic) · await hub.publish(topic, body, { contentType, signWith: 'sha256' | 'wrong' | 'none' })
+//   hub.url · hub.deny.add(topic) · hub.refuseWith = 503 (requests answered so, until null) · hub.verifyFirst = true · await hub.publish(topic, body, { contentType, signWith: 'sha256' | 'wrong' | 'none' })
 //   hub.subscriptions (active ones) · hub.log (requests and verifications) · hub.now = () => … · await hub.close()
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -30,6 +30,12 @@ export interface WebSubHub {
   readonly url: string;
   /** Topics whose subscriptions the hub denies. */
   readonly deny: Set<string>;
+  /** While set, every (un)subscription request is answered with this status (and a short text) and not verified. */
+  refuseWith: number | null;
+  /** While set, the verification GET offers this hub.lease_seconds instead of the lease granted. */
+  offerLease: string | null;
+  /** While true, a request is verified before the hub answers it (as some hubs do), not after. */
+  verifyFirst: boolean;
   readonly log: HubEvent[];
   /** The hub's clock (ms); tests move it to let leases run out. */
   now: () => number;
@@ -54,7 +60,13 @@ export async function startWebSubHub(opts: { maxLeaseSeconds?: number; defaultLe
   const subs = new Map<string, HubSubscription>(); // topic + callback
   const log: HubEvent[] = [];
   const sockets = new Set<Socket>();
-  const state = { now: () => Date.now(), deny: new Set<string>() };
+  const state = {
+    now: () => Date.now(),
+    deny: new Set<string>(),
+    refuseWith: null as number | null,
+    offerLease: null as string | null,
+    verifyFirst: false,
+  };
   const key = (topic: string, callback: string) => `${topic}\n${callback}`;
 
   /** §5.3: the hub GETs the callback with the challenge; a 2xx echoing it confirms. */
@@ -74,7 +86,7 @@ export async function startWebSubHub(opts: { maxLeaseSeconds?: number; defaultLe
     url.searchParams.set('hub.mode', mode);
     url.searchParams.set('hub.topic', topic);
     url.searchParams.set('hub.challenge', challenge);
-    if (mode === 'subscribe') url.searchParams.set('hub.lease_seconds', String(lease));
+    if (mode === 'subscribe') url.searchParams.set('hub.lease_seconds', state.offerLease ?? String(lease));
     const res = await fetch(url).catch(() => null);
     const text = res ? await res.text() : '';
     const status = res?.status ?? 0;
@@ -103,8 +115,10 @@ export async function startWebSubHub(opts: { maxLeaseSeconds?: number; defaultLe
       const secret = form.get('hub.secret');
       if (secret && secret.length >= 200) return void res.writeHead(400).end('hub.secret must be under 200 bytes');
       log.push({ kind: 'request', mode, topic, callback, leaseSeconds: lease ? Number(lease) : null, hasSecret: !!secret });
+      if (state.refuseWith !== null) return void res.writeHead(state.refuseWith, { 'content-type': 'text/plain' }).end('the hub is not taking requests now');
+      // Verification happens after the 202, asynchronously (§5.2); a hub that verifies first answers after it.
+      if (state.verifyFirst) return void verify(mode, topic, callback, secret, lease ? Number(lease) : null).then(() => res.writeHead(202).end());
       res.writeHead(202).end();
-      // Verification happens after the 202, asynchronously (§5.2).
       setTimeout(() => void verify(mode, topic, callback, secret, lease ? Number(lease) : null), 5);
     });
   });
@@ -120,6 +134,24 @@ export async function startWebSubHub(opts: { maxLeaseSeconds?: number; defaultLe
     url,
     deny: state.deny,
     log,
+    get refuseWith() {
+      return state.refuseWith;
+    },
+    set refuseWith(v) {
+      state.refuseWith = v;
+    },
+    get verifyFirst() {
+      return state.verifyFirst;
+    },
+    set verifyFirst(v) {
+      state.verifyFirst = v;
+    },
+    get offerLease() {
+      return state.offerLease;
+    },
+    set offerLease(v) {
+      state.offerLease = v;
+    },
     get now() {
       return state.now;
     },
