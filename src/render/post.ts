@@ -71,16 +71,16 @@ export function shownUrl(url: string, max = 300): string {
 
 /** Cut plain text to max characters at a word boundary with "…"; whitespace collapsed, bidi overrides removed. */
 export function cutText(text: string, max: number): string {
-  return cutCollapsed(stripBidi(collapseWhitespace(text)), max);
+  return cutCollapsed(collapseWhitespace(stripBidi(text)), max);
 }
 
 /**
- * Text for a field with a length limit where mentions must not ping (embed title, author name): whitespace
- * collapsed, bidi overrides removed, mentions neutralised, and only then cut, so the zero-width spaces that
+ * Text for a field with a length limit where mentions must not ping (embed title, author name): bidi overrides
+ * removed, whitespace collapsed (a title of only invisible characters becomes empty), mentions neutralised, and only then cut, so the zero-width spaces that
  * neutralise a mention count towards the limit.
  */
 export function cutNeutralised(text: string, max: number): string {
-  return cutCollapsed(neutraliseMentions(stripBidi(collapseWhitespace(text))), max);
+  return cutCollapsed(neutraliseMentions(collapseWhitespace(stripBidi(text))), max);
 }
 
 function cutCollapsed(t: string, max: number): string {
@@ -111,7 +111,7 @@ function safeUrl(url: string | null | undefined): string | undefined {
 /** The announcement: one embed with title → post, author, date, description with Read more, image, rating and replies. */
 export function renderAnnouncement(post: AnnouncedPost, stats: PostStats, web: WebNotice | null = null): RESTPostAPIChannelMessageJSONBody {
   const url = safeUrl(post.url);
-  const title = cutNeutralised(post.title || url || FALLBACK_THREAD_NAME, EMBED_TITLE_MAX) || FALLBACK_THREAD_NAME;
+  const title = cutNeutralised(post.title ?? '', EMBED_TITLE_MAX) || cutNeutralised(url ?? '', EMBED_TITLE_MAX) || FALLBACK_THREAD_NAME;
   const sourceHtml = post.summaryHtml?.trim() ? post.summaryHtml : post.contentHtml;
   const body = htmlToDiscordMarkdown(sourceHtml, { maxLength: DESCRIPTION_BUDGET, readMoreUrl: url ?? null, baseUrl: url ?? null });
   // The image: the feed's own, else the first image of the summary, else of the full content.

@@ -153,4 +153,12 @@ fields('bidirectional overrides never reach a title, author, footer or thread na
   assert.is(embed.title, 'invoicefdp.exe');
 });
 
+fields('a title of only byte-order marks and bidi isolates is empty: the thread and embed fall back, nothing blank is sent', () => {
+  const invisible = '\ufeff\u2066\ufeff\u2066';
+  assert.is(threadName(invisible), 'Untitled post');
+  const payload = renderPostMessage({ ...post('<div>'), title: invisible, feedTitle: invisible }, stats);
+  assert.is(payload.embeds![0]!.title, 'https://blog.example/p');
+  assert.not.match(payload.embeds![0]!.footer!.text, /^\s*·/);
+});
+
 fields.run();
