@@ -7,7 +7,7 @@
 // zod 95), each resolved, read, parsed and kept with its source. One minified bundle, split into chunks at the dynamic
 // imports so each role still loads only what it runs, starts about twice as fast and keeps less in memory
 // (docs/benchmarks.md). Native addons (better-sqlite3, @napi-rs/canvas) and the libraries loaded by a synchronous
-// require when first used (pg, feedsmith, chart.js) stay in node_modules.
+// require when first used (src/lazy-require.ts: pg, feedsmith, undici 7, iconv-lite, chart.js) stay in node_modules.
 import { spawnSync } from 'node:child_process';
 import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -34,6 +34,12 @@ const migrations = readdirSync(new URL('../migrations/', import.meta.url))
 const projectUrls = {
   name: 'blogcord-bundle',
   setup(b) {
+    // discord.js and @discordjs/rest each have their own copy of undici 6 (the same version, not deduplicated by
+    // npm next to blogcord's undici 7): one copy in the bundle, not two (~0.4 MB of code fewer to compile).
+    const discordUndici = createRequire(createRequire(import.meta.url).resolve('discord.js')).resolve('undici');
+    b.onResolve({ filter: /^undici$/ }, (args) =>
+      /node_modules[\\/](discord\.js|@discordjs)[\\/]/.test(args.importer) ? { path: discordUndici } : undefined,
+    );
     b.onLoad({ filter: /[\\/]src[\\/]db[\\/]bundled-migrations\.ts$/ }, () => ({
       loader: 'ts',
       resolveDir: fileURLToPath(new URL('../src/db/', import.meta.url)),

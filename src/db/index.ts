@@ -1,9 +1,9 @@
 import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import type SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type LogEvent, type Transaction } from 'kysely';
 import type pg from 'pg';
+import { lazyRequire } from '../lazy-require.ts';
 import { redactUrl } from '../redact.ts';
 import { startCheckpointer } from './checkpointer.ts';
 import type { Database } from './schema.ts';
@@ -26,19 +26,16 @@ export interface RootDb extends Db {
   destroy(): Promise<void>;
 }
 
-// Only the driver of the database in use is loaded (pg is ~14 MB of a process, better-sqlite3 ~5 MB); both are
-// CommonJS, so a synchronous require keeps createDb synchronous.
-const requireDriver = createRequire(import.meta.url);
-let pgModule: typeof pg | undefined;
+// Only the driver of the database in use is loaded (pg is ~14 MB of a process, better-sqlite3 ~5 MB).
+const loadSqlite = lazyRequire<typeof SQLite>('better-sqlite3');
+const requirePg = lazyRequire<typeof pg>('pg');
 function loadPg(): typeof pg {
-  if (pgModule) return pgModule;
-  pgModule = requireDriver('pg') as typeof pg;
+  const driver = requirePg();
   // PostgreSQL returns BIGINT (count(*)) and NUMERIC as strings by default; our counts fit in a double.
-  pgModule.types.setTypeParser(20, (v) => Number(v));
-  pgModule.types.setTypeParser(1700, (v) => Number(v));
-  return pgModule;
+  driver.types.setTypeParser(20, (v) => Number(v));
+  driver.types.setTypeParser(1700, (v) => Number(v));
+  return driver;
 }
-const loadSqlite = (): typeof SQLite => requireDriver('better-sqlite3') as typeof SQLite;
 
 export function dialectOf(databaseUrl: string): Dialect {
   return databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres';

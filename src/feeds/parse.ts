@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
 import type * as Feedsmith from 'feedsmith';
 import type * as FastXmlParser from 'fast-xml-parser';
+import { lazyRequire } from '../lazy-require.ts';
 import { stripControls, stripHtmlControls } from './clean.ts';
 import { FeedError } from './errors.ts';
 import { absolutizeHtml, cleanTitle, collapseWhitespace, discoverFeedLinks, firstImage, htmlToText, httpUrl, isTrackingImage, resolveUrl } from './html.ts';
@@ -10,13 +10,10 @@ import { linksFromDocument } from './websub-discovery.ts';
 
 type ParsedDocument = Omit<ParsedFeed, 'push'>;
 
-// feedsmith and fast-xml-parser (~15 MB of a process) load with the first feed read, not in every process that
-// might read one: the gateway bot reads a feed only for /feed add, `web` never. Their CommonJS builds, so that
-// parseFeed stays synchronous and both share one fast-xml-parser.
-const requireParser = createRequire(import.meta.url);
-let parsers: { feedsmith: typeof Feedsmith; xml: typeof FastXmlParser } | undefined;
-const feedParsers = () =>
-  (parsers ??= { feedsmith: requireParser('feedsmith') as typeof Feedsmith, xml: requireParser('fast-xml-parser') as typeof FastXmlParser });
+// feedsmith and fast-xml-parser (~15 MB of a process) load with the first feed read (their CommonJS builds, so
+// both share one fast-xml-parser).
+const feedsmith = lazyRequire<typeof Feedsmith>('feedsmith');
+const xmlParser = lazyRequire<typeof FastXmlParser>('fast-xml-parser');
 
 // feedsmith's output is walked loosely: real feeds put anything anywhere.
 type Obj = Record<string, unknown>;
@@ -172,7 +169,7 @@ function preflightXml(xml: string, feedUrl: string): void {
   const closes =
     new RegExp(`</\\s*${root.replace(/[.:-]/g, '\\$&')}\\s*>$`, 'i').test(tail) || (/\/>$/.test(tail) && tail.indexOf('<', 0) === tail.lastIndexOf('<'));
   if (!closes) {
-    const result = feedParsers().xml.XMLValidator.validate(xml);
+    const result = xmlParser().XMLValidator.validate(xml);
     const detail = result === true ? '' : ` (${result.err.msg.replace(/\.$/, '')}, line ${result.err.line})`;
     throw malformed(`the XML ends before the closing </${root}> tag, so the download was cut off or the server sent a broken document${detail}`, feedUrl);
   }
@@ -693,7 +690,7 @@ function parseFeedText(input: string, feedUrl: string): ParsedDocument {
     throw notAFeed(value, feedUrl);
   }
 
-  const { DetectError, MalformedError, ParseError, parseFeed: feedsmithParse } = feedParsers().feedsmith;
+  const { DetectError, MalformedError, ParseError, parseFeed: feedsmithParse } = feedsmith();
   let result: ReturnType<typeof feedsmithParse>;
   try {
     result = feedsmithParse(value);
