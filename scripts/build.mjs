@@ -37,9 +37,7 @@ const projectUrls = {
     // discord.js and @discordjs/rest each have their own copy of undici 6 (the same version, not deduplicated by
     // npm next to blogcord's undici 7): one copy in the bundle, not two (~0.4 MB of code fewer to compile).
     const discordUndici = createRequire(createRequire(import.meta.url).resolve('discord.js')).resolve('undici');
-    b.onResolve({ filter: /^undici$/ }, (args) =>
-      /node_modules[\\/](discord\.js|@discordjs)[\\/]/.test(args.importer) ? { path: discordUndici } : undefined,
-    );
+    b.onResolve({ filter: /^undici$/ }, (args) => (/node_modules[\\/](discord\.js|@discordjs)[\\/]/.test(args.importer) ? { path: discordUndici } : undefined));
     b.onLoad({ filter: /[\\/]src[\\/]db[\\/]bundled-migrations\.ts$/ }, () => ({
       loader: 'ts',
       resolveDir: fileURLToPath(new URL('../src/db/', import.meta.url)),
