@@ -1,8 +1,9 @@
 import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import SQLite from 'better-sqlite3';
+import type SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type LogEvent, type Transaction } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
+import { lazyRequire } from '../lazy-require.ts';
 import { redactUrl } from '../redact.ts';
 import { startCheckpointer } from './checkpointer.ts';
 import type { Database } from './schema.ts';
@@ -25,9 +26,16 @@ export interface RootDb extends Db {
   destroy(): Promise<void>;
 }
 
-// PostgreSQL returns BIGINT (count(*)) and NUMERIC as strings by default; our counts fit in a double.
-pg.types.setTypeParser(20, (v) => Number(v));
-pg.types.setTypeParser(1700, (v) => Number(v));
+// Only the driver of the database in use is loaded (pg is ~14 MB of a process, better-sqlite3 ~5 MB).
+const loadSqlite = lazyRequire<typeof SQLite>('better-sqlite3');
+const requirePg = lazyRequire<typeof pg>('pg');
+function loadPg(): typeof pg {
+  const driver = requirePg();
+  // PostgreSQL returns BIGINT (count(*)) and NUMERIC as strings by default; our counts fit in a double.
+  driver.types.setTypeParser(20, (v) => Number(v));
+  driver.types.setTypeParser(1700, (v) => Number(v));
+  return driver;
+}
 
 export function dialectOf(databaseUrl: string): Dialect {
   return databaseUrl.startsWith('sqlite:') ? 'sqlite' : 'postgres';
@@ -184,7 +192,8 @@ export function createDb(config: { databaseUrl: string }, { poolSize = 10, onQue
     }
     let sqlite: SQLite.Database | undefined;
     try {
-      sqlite = new SQLite(memory ? ':memory:' : path);
+      const SQLiteDatabase = loadSqlite();
+      sqlite = new SQLiteDatabase(memory ? ':memory:' : path);
       if (!memory) sqlite.pragma('journal_mode = WAL');
       sqlite.pragma('foreign_keys = ON');
       sqlite.pragma('busy_timeout = 5000');
@@ -210,7 +219,7 @@ export function createDb(config: { databaseUrl: string }, { poolSize = 10, onQue
       },
     };
   }
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000 });
+  const pool = new (loadPg().Pool)({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000 });
   // An idle client that loses its server (PostgreSQL restarted) must not crash the process.
   pool.on('error', () => {});
   // Nor one that is checked out (inside a transaction, between two queries): pg emits its 'error' outside any

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileMigrationProvider, Migrator, NO_MIGRATIONS, sql, type MigrationResultSet } from 'kysely';
+import { bundledMigrations } from './bundled-migrations.ts';
 import type { RootDb } from './index.ts';
 
 const migrationFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
@@ -12,7 +13,7 @@ async function migrator(db: RootDb): Promise<Migrator> {
   const schema = db.dialect === 'postgres' ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db.kysely)).rows[0]?.schema : undefined;
   return new Migrator({
     db: db.kysely,
-    provider: new FileMigrationProvider({ fs, path, migrationFolder }),
+    provider: bundledMigrations ?? new FileMigrationProvider({ fs, path, migrationFolder }),
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
 }

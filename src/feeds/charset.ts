@@ -1,4 +1,8 @@
-import iconv from 'iconv-lite';
+import type Iconv from 'iconv-lite';
+import { lazyRequire } from '../lazy-require.ts';
+
+/** iconv-lite's tables (~0.5 MB of code), loaded with the first feed that needs a charset. */
+const iconv = lazyRequire<typeof Iconv>('iconv-lite');
 
 /**
  * Charset labels as browsers treat them (WHATWG Encoding): latin1 and ASCII labels really mean windows-1252,
@@ -15,7 +19,7 @@ function normaliseCharset(label: string): string | null {
   }
   if (['gb2312', 'gbk', 'x-gbk', 'gb_2312-80', 'chinese', 'csgb2312', 'gb18030'].includes(name)) return 'gb18030';
   if (name === 'utf8') return 'utf-8';
-  return iconv.encodingExists(name) ? name : null;
+  return iconv().encodingExists(name) ? name : null;
 }
 
 /** The charset parameter of a Content-Type header, if any. */
@@ -60,6 +64,6 @@ export function decodeFeedBytes(bytes: Uint8Array, contentType?: string | null):
   if (!charset) charset = isValidUtf8(bytes) ? 'utf-8' : 'windows-1252';
   // A feed that claims UTF-8 but is not (common with old CMSes) reads better as windows-1252 than with U+FFFD.
   if (charset === 'utf-8' && !bom && !isValidUtf8(bytes)) charset = 'windows-1252';
-  const text = iconv.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), charset);
+  const text = iconv().decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), charset);
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { DetectError, MalformedError, ParseError, parseFeed as feedsmithParse } from 'feedsmith';
-import { XMLValidator } from 'fast-xml-parser';
+import type * as Feedsmith from 'feedsmith';
+import type * as FastXmlParser from 'fast-xml-parser';
+import { lazyRequire } from '../lazy-require.ts';
 import { stripControls, stripHtmlControls } from './clean.ts';
 import { FeedError } from './errors.ts';
 import { absolutizeHtml, cleanTitle, collapseWhitespace, discoverFeedLinks, firstImage, htmlToText, httpUrl, isTrackingImage, resolveUrl } from './html.ts';
@@ -8,6 +9,11 @@ import type { ParsedFeed, PostDraft } from './types.ts';
 import { linksFromDocument } from './websub-discovery.ts';
 
 type ParsedDocument = Omit<ParsedFeed, 'push'>;
+
+// feedsmith and fast-xml-parser (~15 MB of a process) load with the first feed read (their CommonJS builds, so
+// both share one fast-xml-parser).
+const feedsmith = lazyRequire<typeof Feedsmith>('feedsmith');
+const xmlParser = lazyRequire<typeof FastXmlParser>('fast-xml-parser');
 
 // feedsmith's output is walked loosely: real feeds put anything anywhere.
 type Obj = Record<string, unknown>;
@@ -163,7 +169,7 @@ function preflightXml(xml: string, feedUrl: string): void {
   const closes =
     new RegExp(`</\\s*${root.replace(/[.:-]/g, '\\$&')}\\s*>$`, 'i').test(tail) || (/\/>$/.test(tail) && tail.indexOf('<', 0) === tail.lastIndexOf('<'));
   if (!closes) {
-    const result = XMLValidator.validate(xml);
+    const result = xmlParser().XMLValidator.validate(xml);
     const detail = result === true ? '' : ` (${result.err.msg.replace(/\.$/, '')}, line ${result.err.line})`;
     throw malformed(`the XML ends before the closing </${root}> tag, so the download was cut off or the server sent a broken document${detail}`, feedUrl);
   }
@@ -684,6 +690,7 @@ function parseFeedText(input: string, feedUrl: string): ParsedDocument {
     throw notAFeed(value, feedUrl);
   }
 
+  const { DetectError, MalformedError, ParseError, parseFeed: feedsmithParse } = feedsmith();
   let result: ReturnType<typeof feedsmithParse>;
   try {
     result = feedsmithParse(value);

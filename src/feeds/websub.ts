@@ -1,9 +1,8 @@
 // The subscriber's side of WebSub (W3C Recommendation, §5–§7) that talks to hubs: the subscription request
 // (SSRF-guarded like a feed fetch) and the check of a content distribution's X-Hub-Signature.
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { request } from 'undici';
 import { FeedError } from './errors.ts';
-import { checkFeedUrl, guardedAgent } from './fetch.ts';
+import { checkFeedUrl, guardedAgent, undici } from './fetch.ts';
 import { isPublicAddress } from './guard.ts';
 import type { FetchFeedOptions } from './types.ts';
 
@@ -33,7 +32,7 @@ export async function requestHub(
   if (req.secret) form.set('hub.secret', req.secret);
   if (req.leaseSeconds) form.set('hub.lease_seconds', String(req.leaseSeconds));
   try {
-    const response = await request(url, {
+    const response = await undici().request(url, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': opts.userAgent },
       body: form.toString(),

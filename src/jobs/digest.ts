@@ -4,32 +4,12 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { AppContext } from '../context.ts';
 import { getGuildSettings, listKnownGuildIds } from '../repositories/guilds.ts';
-import { DigestPostError, postDigest, resumeDigest, scheduleOf, type DigestJobData, type DigestOutcome } from '../services/digest.ts';
-import { cronPattern, periodJustEnded } from '../services/digest-period.ts';
+import { DigestPostError, postDigest, resumeDigest, type DigestJobData, type DigestOutcome } from '../services/digest.ts';
+import { periodJustEnded, scheduleOf } from '../services/digest-period.ts';
+import { digestSchedulerId, syncDigestScheduler } from './producers.ts';
 import type { SchedulerSetup, WorkerDefinition } from './worker.ts';
 
-export const DIGEST_JOB_NAME = 'digest';
-export const digestSchedulerId = (guildId: string): string => `digest-${guildId}`;
-
-/** Registers (enabled) or removes (disabled) one server's BullMQ job scheduler. */
-export async function syncDigestScheduler(ctx: Pick<AppContext, 'db' | 'config' | 'queues'>, guildId: string): Promise<'scheduled' | 'removed'> {
-  const settings = await getGuildSettings(ctx.db, guildId);
-  const queue = ctx.queues.digest;
-  if (!settings.digestEnabled) {
-    await queue.removeJobScheduler(digestSchedulerId(guildId));
-    return 'removed';
-  }
-  await queue.upsertJobScheduler(
-    digestSchedulerId(guildId),
-    { pattern: ctx.config.digestCronOverride ?? cronPattern(scheduleOf(settings)), tz: settings.digestTimezone },
-    {
-      name: DIGEST_JOB_NAME,
-      data: { guildId } satisfies DigestJobData,
-      opts: { attempts: 6, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { count: 200 }, removeOnFail: { count: 1000 } },
-    },
-  );
-  return 'scheduled';
-}
+export { DIGEST_JOB_NAME, digestSchedulerId, syncDigestScheduler } from './producers.ts';
 
 /** Every known server's scheduler (at every worker start and when Redis comes back); stale ones are removed. */
 export async function syncAllDigestSchedulers(ctx: Pick<AppContext, 'db' | 'config' | 'queues' | 'log'>): Promise<{ scheduled: string[]; removed: string[] }> {

@@ -2,10 +2,8 @@
 // commands and listeners ask of the queues goes through `ctx.jobs`.
 import type { AppContext } from '../context.ts';
 import type { Jobs } from '../services/jobs.ts';
-import { syncDigestScheduler } from './digest.ts';
-import { feedJobs } from './feeds.ts';
-import { requestRecountAll, scheduleRecount } from './recount.ts';
-import { requestThreadSync, syncAll } from './sync.ts';
+// Producers only: a process that enqueues (the gateway bot) loads no job processor through this.
+import { feedJobs, requestRecountAll, requestThreadSync, scheduleRecount, syncAll, syncDigestScheduler } from './producers.ts';
 
 export function createJobs(ctx: Pick<AppContext, 'db' | 'queues' | 'config' | 'log'>): Jobs {
   return {

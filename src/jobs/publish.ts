@@ -2,26 +2,10 @@ import type { Job } from 'bullmq';
 import type { AppContext } from '../context.ts';
 import { listUnfinishedPosts } from '../repositories/posts.ts';
 import { publishPost } from '../services/publish.ts';
-import { jobId, type Queues } from './queues.ts';
+import { enqueuePublish, type PublishJobData } from './producers.ts';
 import type { SchedulerSetup, WorkerDefinition } from './worker.ts';
 
-export interface PublishJobData {
-  postId: string;
-}
-
-export const publishJobId = (postId: string): string => jobId('publish', postId);
-
-/**
- * Queues the publishing of a post under its deterministic job id, so it is queued once however often it is
- * asked for. A finished (completed or failed) job with that id is replaced: the post's state in the database
- * says what is left to do, and the processor does only that.
- */
-export async function enqueuePublish(queues: Queues, postId: string): Promise<void> {
-  const id = publishJobId(postId);
-  const state = await queues.publish.getJobState(id);
-  if (state === 'completed' || state === 'failed') await queues.publish.remove(id);
-  await queues.publish.add('publish', { postId } satisfies PublishJobData, { jobId: id });
-}
+export { enqueuePublish, publishJobId, type PublishJobData } from './producers.ts';
 
 export const publishWorker: WorkerDefinition = {
   queue: 'publish',

@@ -1,28 +1,10 @@
 import type { Job } from 'bullmq';
 import type { AppContext } from '../context.ts';
 import { recountPostById, recountRecent } from '../services/recount.ts';
-import { jobId, type Queues } from './queues.ts';
-import { scheduleAnnouncementRefresh } from './refresh.ts';
+import { RECOUNT_SCHEDULER_ID, scheduleAnnouncementRefresh } from './producers.ts';
 import type { SchedulerSetup, WorkerDefinition } from './worker.ts';
 
-/** `recount-all`: every post announced within SYNC_WINDOW_DAYS; `recount-post`: one post, on demand. */
-export const RECOUNT_SCHEDULER_ID = 'recount-all';
-
-/**
- * Asks for one post to be recounted against Discord. Requests made while one waits join it
- * (deduplication on `jobId('recount', postId)`); one made while it runs is kept as the next.
- */
-export async function scheduleRecount(queues: Queues, postId: string, delayMs = 2000): Promise<void> {
-  await queues.recount.add('recount-post', { postId }, { delay: delayMs, deduplication: { id: jobId('recount', postId), keepLastIfActive: true } });
-}
-
-/**
- * A recount of every recent announcement now. No deduplication: a job left active by a crashed process would
- * hold the id until it is found stalled, and the request must not wait for that (a recount is idempotent).
- */
-export async function requestRecountAll(queues: Queues): Promise<void> {
-  await queues.recount.add('recount-all', {}, { removeOnComplete: true, removeOnFail: true });
-}
+export { RECOUNT_SCHEDULER_ID, requestRecountAll, scheduleRecount } from './producers.ts';
 
 export const recountWorker: WorkerDefinition = {
   queue: 'recount',

@@ -1,6 +1,7 @@
 // Digest periods: a week from one scheduled moment (ISO weekday + hour, in the server's IANA time zone) to the next.
 // Pure: the same inputs give the same period in every process, so the (guild, period) claim is shared by all workers.
 import { DateTime, IANAZone, type WeekdayNumbers } from 'luxon';
+import type { GuildSettings } from '../repositories/guilds.ts';
 
 export interface DigestSchedule {
   /** ISO weekday: 1 = Monday … 7 = Sunday. */
@@ -9,6 +10,11 @@ export interface DigestSchedule {
   hour: number;
   /** An IANA zone name, e.g. Europe/Amsterdam (or UTC). */
   timezone: string;
+}
+
+/** A server's digest schedule from its settings. */
+export function scheduleOf(s: Pick<GuildSettings, 'digestDay' | 'digestHour' | 'digestTimezone'>): DigestSchedule {
+  return { day: s.digestDay, hour: s.digestHour, timezone: s.digestTimezone };
 }
 
 export interface DigestPeriod {

@@ -30,7 +30,9 @@ import { claimDigest, getDigest, updateDigest, type Digest } from '../repositori
 import { listFeeds } from '../repositories/feeds.ts';
 import { getGuildSettings, upsertGuildSettings, type GuildSettings } from '../repositories/guilds.ts';
 import { now, stableId } from '../repositories/ids.ts';
-import { currentPeriodSoFar, periodDays, periodJustEnded, periodOfWeek, previousPeriod, type DigestPeriod, type DigestSchedule } from './digest-period.ts';
+import { currentPeriodSoFar, periodDays, periodJustEnded, periodOfWeek, previousPeriod, scheduleOf, type DigestPeriod } from './digest-period.ts';
+
+export { scheduleOf } from './digest-period.ts';
 import { DiscordRequestError, type MessageFile } from './discord-port.ts';
 import { bayesianAverage, DEFAULT_PRIOR_MEAN, PRIOR_WEIGHT, rankTopRated } from './ranking.ts';
 
@@ -90,10 +92,6 @@ export async function digestSettings(ctx: Pick<AppContext, 'db'>, guildId: strin
 /** Changes a server's digest settings and returns them whole. */
 export async function saveDigestSettings(ctx: Pick<AppContext, 'db'>, guildId: string, patch: Partial<Omit<GuildSettings, 'guildId'>>): Promise<GuildSettings> {
   return upsertGuildSettings(ctx.db, guildId, patch);
-}
-
-export function scheduleOf(s: GuildSettings): DigestSchedule {
-  return { day: s.digestDay, hour: s.digestHour, timezone: s.digestTimezone };
 }
 
 /** The row key of a period: `2026-W48` for a week that ended, `2026-W48-now` for a week so far (`/digest now`). */
