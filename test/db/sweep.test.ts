@@ -143,7 +143,7 @@ for (const dialect of DIALECTS) {
     assert.is(await c.queues.publish.count(), 0, 'the jobs are gone');
     assert.is(await c.queues.sweep.getJobScheduler('sweep-stranded'), undefined, 'the sweep scheduler is gone too');
     assert.not.ok(await c.queues.publish.isPaused(), 'the flush took the pause with it');
-    sweeper.resume();
+    await sweeper.resume();
     await assertPublishedOnce(
       c,
       keys,
