@@ -16,7 +16,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { ConfigError } from '../config.ts';
 import type { AppContext } from '../context.ts';
 import { pageWebPosts } from '../services/blog.ts';
-import { getWebDiscussion, postRefKey, webAnswerStamp } from '../services/discussion.ts';
+import { getWebDiscussion, postRefKey, webAnswerStamp, type PostRef } from '../services/discussion.ts';
 import { checkHealth, type Health } from '../services/status.ts';
 import { AnswerCache, API_CACHE, SCRIPT_CACHE, sendCacheable } from './caching.ts';
 import { apiBaseOf, pageRequest, registerDiscussionRoutes } from './discussion-routes.ts';
@@ -295,6 +295,19 @@ const NOT_SERVED = new HttpError(404, 'post_not_found', 'No post with this URL o
  * data (AnswerCache.validated): each request reads the stamp (one indexed lookup) and rebuilds only when it changed.
  */
 function registerPostRoutes(app: FastifyInstance, ctx: HttpContext, answers: AnswerCache): void {
+  /** One post's discussion as JSON, validated by its stamp; null: no such public post. */
+  const postAnswer = (key: string, ref: PostRef, page: ReturnType<typeof pageRequest>, apiBase: string) =>
+    answers.validated(
+      key,
+      () => webAnswerStamp(ctx.db, ref),
+      async () => {
+        const view = await getWebDiscussion(ctx.db, ref, page, apiBase);
+        if (!view) throw NOT_SERVED;
+        return json(view);
+      },
+      postRefKey(ref),
+    );
+
   app.get<{ Querystring: { url?: string; guild?: string; limit: number; offset: number } }>(
     '/api/posts',
     {
@@ -318,17 +331,7 @@ function registerPostRoutes(app: FastifyInstance, ctx: HttpContext, answers: Ans
         // The answer's links start with the API's base: it is part of the cache key.
         const apiBase = apiBaseOf(request, ctx.config.publicUrl);
         const page = pageRequest({ order });
-        const ref = { url: postUrl, guildId: guild };
-        const answer = await answers.validated(
-          `${apiBase} ${request.url}`,
-          () => webAnswerStamp(ctx.db, ref),
-          async () => {
-            const view = await getWebDiscussion(ctx.db, ref, page, apiBase);
-            if (!view) throw NOT_SERVED;
-            return json(view);
-          },
-          postRefKey(ref),
-        );
+        const answer = await postAnswer(`${apiBase} ${request.url}`, { url: postUrl, guildId: guild }, page, apiBase);
         if (!answer) throw new HttpError(404, 'post_not_found', 'No post with this URL is discussed here (yet).');
         return sendCacheable(request, reply, { ...answer, ...API_CACHE });
       }
@@ -352,18 +355,8 @@ function registerPostRoutes(app: FastifyInstance, ctx: HttpContext, answers: Ans
     },
     async (request, reply) => {
       const apiBase = apiBaseOf(request, ctx.config.publicUrl);
-      const ref = { id: request.params.id, guildId: request.query.guild };
       const page = pageRequest(request.query as { order?: string });
-      const answer = await answers.validated(
-        `${apiBase} ${request.url}`,
-        () => webAnswerStamp(ctx.db, ref),
-        async () => {
-          const view = await getWebDiscussion(ctx.db, ref, page, apiBase);
-          if (!view) throw NOT_SERVED;
-          return json(view);
-        },
-        postRefKey(ref),
-      );
+      const answer = await postAnswer(`${apiBase} ${request.url}`, { id: request.params.id, guildId: request.query.guild }, page, apiBase);
       if (!answer) throw new HttpError(404, 'post_not_found', 'No post with this id is served here.');
       return sendCacheable(request, reply, { ...answer, ...API_CACHE });
     },
