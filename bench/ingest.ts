@@ -320,7 +320,8 @@ async function dropRollupTriggers(db: RootDb): Promise<void> {
 async function benchCeiling(n: number): Promise<void> {
   const { discord, posts, readers } = await emulatorWithPosts(readersFor(n));
   try {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-client.ts'], {
+    const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}/bare-client`] : [];
+    const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'bench/bare-client.ts'], {
       env: { ...process.env, DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.restUrl, EXPECT: String(n) },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

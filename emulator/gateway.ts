@@ -34,9 +34,11 @@ export interface Session {
   intents: number;
   shard: [number, number];
   seq: number;
-  /** frames for resume: frames[i] has seq firstSeq + i */
+  /**
+   * frames for resume, a ring of the last `resumeBufferSize`: the frame of seq q is frames[q % resumeBufferSize]
+   * while q > seq - resumeBufferSize (dropping the oldest from the front of an array of 50,000 cost O(n) an event)
+   */
   frames: string[];
-  firstSeq: number;
   ready: boolean;
   invalid: boolean;
   identifiedAt: number;
@@ -185,7 +187,6 @@ export class Gateway {
       shard: [shard[0]!, shard[1]!],
       seq: 0,
       frames: [],
-      firstSeq: 1,
       ready: false,
       invalid: false,
       identifiedAt: Date.now(),
@@ -207,7 +208,9 @@ export class Gateway {
       ws.close(GatewayCloseCodes.AuthenticationFailed, 'Authentication failed.');
       return;
     }
-    if (!s || s.invalid || seq < s.firstSeq - 1 || seq > s.seq) {
+    const size = this.host.resumeBufferSize;
+    const firstSeq = Math.max(1, s ? s.seq - size + 1 : 1);
+    if (!s || s.invalid || seq < firstSeq - 1 || seq > s.seq) {
       this.host.log(`gateway: RESUME of unknown/expired session ${d?.session_id} → op 9`);
       void this.sendRaw(ws, JSON.stringify({ op: GatewayOpcodes.InvalidSession, d: false }));
       return;
@@ -219,7 +222,7 @@ export class Gateway {
     }
     s.ws = ws;
     this.socketSession.set(ws, s);
-    for (let i = seq + 1 - s.firstSeq; i < s.frames.length; i++) void this.sendRaw(ws, s.frames[i]!);
+    for (let q = seq + 1; q <= s.seq; q++) void this.sendRaw(ws, s.frames[q % size]!);
     void this.push(s, GatewayDispatchEvents.Resumed, '{}');
     this.host.onEvent('resumed', s, { replayed: s.seq - 1 - seq });
   }
@@ -228,12 +231,7 @@ export class Gateway {
   private push(s: Session, t: string, dJson: string): Promise<void> {
     const seq = ++s.seq;
     const frame = `{"op":0,"t":"${t}","s":${seq},"d":${dJson}}`;
-    s.frames.push(frame);
-    if (s.frames.length > this.host.resumeBufferSize) {
-      const drop = s.frames.length - this.host.resumeBufferSize;
-      s.frames.splice(0, drop);
-      s.firstSeq += drop;
-    }
+    s.frames[seq % this.host.resumeBufferSize] = frame;
     return s.ws ? this.sendRaw(s.ws, frame) : Promise.resolve();
   }
 

@@ -597,6 +597,53 @@ shards('IDENTIFY with a bad token is closed with 4004', async ({ discord }) => {
   assert.is(code, 4004);
 });
 
+shards('the resume buffer keeps the last resumeBufferSize frames: a RESUME within them replays them in order, an older one gets op 9', async () => {
+  const discord = await startDiscordEmulator({ guilds: [{ name: 'g', channels: [{ name: 'posts' }] }], users: [{ username: 'alice' }], resumeBufferSize: 3 });
+  type Frame = { op: number; t?: string; s?: number; d: any };
+  const open = async () => {
+    const ws = new WebSocket(`${discord.gatewayUrl}?v=10&encoding=json`);
+    const frames: Frame[] = [];
+    ws.on('message', (raw) => frames.push(JSON.parse(raw.toString()) as Frame));
+    await until(() => frames.length > 0, 3000, 'HELLO');
+    return { ws, frames };
+  };
+  try {
+    const first = await open();
+    const intents = GatewayIntentBits.Guilds | GatewayIntentBits.GuildMessages | GatewayIntentBits.MessageContent;
+    first.ws.send(JSON.stringify({ op: 2, d: { token: discord.token, intents, properties: {} } }));
+    await until(() => first.frames.some((f) => f.t === 'GUILD_CREATE'), 3000, 'GUILD_CREATE');
+    const sessionId = first.frames.find((f) => f.t === 'READY')!.d.session_id as string;
+    // Seven messages through a ring of three: it wraps around twice.
+    for (let i = 0; i < 7; i++) await discord.say('alice', 'posts', `m${i}`);
+    await until(() => first.frames.filter((f) => f.t === 'MESSAGE_CREATE').length === 7, 3000, 'seven messages');
+    const last = first.frames.at(-1)!.s!;
+    first.ws.close(4000);
+    await once(first.ws, 'close');
+
+    const expired = await open();
+    expired.ws.send(JSON.stringify({ op: 6, d: { token: discord.token, session_id: sessionId, seq: last - 4 } }));
+    await until(() => expired.frames.length > 1, 3000, 'the answer to an expired RESUME');
+    assert.equal(expired.frames[1], { op: 9, d: false });
+    expired.ws.close(4000);
+
+    const resumed = await open();
+    resumed.ws.send(JSON.stringify({ op: 6, d: { token: discord.token, session_id: sessionId, seq: last - 3 } }));
+    await until(() => resumed.frames.some((f) => f.t === 'RESUMED'), 3000, 'RESUMED');
+    assert.equal(
+      resumed.frames.slice(1).map((f) => [f.s, f.t, f.d?.content]),
+      [
+        [last - 2, 'MESSAGE_CREATE', 'm4'],
+        [last - 1, 'MESSAGE_CREATE', 'm5'],
+        [last, 'MESSAGE_CREATE', 'm6'],
+        [last + 1, 'RESUMED', undefined],
+      ],
+    );
+    resumed.ws.close(1000);
+  } finally {
+    await discord.stop();
+  }
+});
+
 shards('two clients as shards 0 and 1 of 2 each receive only their guilds and their events', async ({ discord, clients }) => {
   const a = await login(discord, { shards: [0], shardCount: 2 });
   clients.push(a);
