@@ -66,13 +66,18 @@ export class Gateway {
   readonly sessions = new Map<string, Session>();
   private readonly sockets = new Set<WebSocket>();
   private socketSession = new WeakMap<WebSocket, Session>();
+  /** each connection's TCP socket, to write several frames in one go (see `cork`) */
+  private readonly transport = new WeakMap<WebSocket, Duplex>();
   /** when false, dispatches are dropped entirely (see DiscordEmulator.offline) */
   enabled = true;
 
   constructor(private readonly host: GatewayHost) {}
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req));
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.transport.set(ws, socket);
+      this.onConnection(ws, req);
+    });
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
@@ -300,6 +305,19 @@ export class Gateway {
     }
     await Promise.all(closing);
     return closing.length;
+  }
+
+  /**
+   * Holds what is written to the connections until the returned function is called, then writes it in one
+   * system call per connection: each event stays its own WebSocket frame (as Discord sends them), but a storm
+   * no longer costs a write (and a wake-up of the client) per event.
+   */
+  cork(): () => void {
+    const held = [...this.sockets].flatMap((ws) => this.transport.get(ws) ?? []);
+    for (const t of held) t.cork();
+    return () => {
+      for (const t of held) t.uncork();
+    };
   }
 
   connectedSessions(): Session[] {

@@ -1040,8 +1040,14 @@ export class DiscordEmulator {
     const created: APIMessage[] = [];
     const batch: Promise<void>[] = [];
     this.actions.batch = batch;
+    // The frames of STORM_WRITE events are written together (one system call, not one an event).
+    let uncork = this.gateway.cork();
     try {
-      for (const e of events) {
+      for (const [i, e] of events.entries()) {
+        if (i > 0 && i % STORM_WRITE === 0) {
+          uncork();
+          uncork = this.gateway.cork();
+        }
         switch (e.type) {
           case 'message': {
             const m = await this.actions.createMessage(this.userId(e.user), this.channelRecord(e.channel).id, { content: e.content });
@@ -1066,6 +1072,7 @@ export class DiscordEmulator {
         }
       }
     } finally {
+      uncork();
       this.actions.batch = null;
     }
     await Promise.all(batch);
@@ -1085,6 +1092,9 @@ export class DiscordEmulator {
     return this.stopped;
   }
 }
+
+/** How many events of a storm are written to a connection at once. */
+const STORM_WRITE = 64;
 
 export async function startDiscordEmulator(options: EmulatorOptions = {}): Promise<DiscordEmulator> {
   return new DiscordEmulator(options).listen();
