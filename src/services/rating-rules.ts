@@ -92,8 +92,7 @@ export interface RuleInput {
 const keyOf = (postId: string, userId: string) => `${postId}:${userId}`;
 
 /**
- * The database part of the rules for a batch of events, applied strictly in order (call it in a transaction;
- * a batch of adds only writes one statement, atomic by itself).
+ * The database part of the rules for a batch of events, applied strictly in order (call it in a transaction).
  * The batch's ratings are read in one query and changed in memory; the final state is written in a few
  * statements. A remove-all or remove-emoji is applied in SQL (it concerns ratings the batch never read), after
  * what came before it is written.

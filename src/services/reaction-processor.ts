@@ -110,14 +110,12 @@ export class ReactionProcessor {
       else rated.push(p);
     }
     if (rated.length === 0) return;
-    const inputs = rated.map((p) => ({ event: p.event, postId: p.postId!, at: p.at }));
-    // A batch of new votes only (a busy server's usual batch) is written by one statement, atomic by itself: no
-    // BEGIN and COMMIT round trips, and the rollup rows its triggers update (the reply writer updates them too)
-    // are locked while it runs, not until the bot's busy event loop gets to sending COMMIT. Its reads come first
-    // either way (each statement sees what was committed before it, as in a read-committed transaction).
-    const outcomes = inputs.every((i) => i.event.kind === 'add')
-      ? await writeReactions(this.ctx.db, inputs)
-      : await withTransaction(this.ctx.db, (tx) => writeReactions(tx, inputs));
+    const outcomes = await withTransaction(this.ctx.db, (tx) =>
+      writeReactions(
+        tx,
+        rated.map((p) => ({ event: p.event, postId: p.postId!, at: p.at })),
+      ),
+    );
     rated.forEach((p, i) => (p.outcome = outcomes[i]));
   }
 
