@@ -17,11 +17,13 @@ if (!process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) setFl
 
 // Keep V8's young generation at its first size (1 MB semi-spaces) rather than letting it double up to 16 MB as the
 // start allocates: an idle process kept those ~32 MB resident (no collection runs to shrink them back), and a burst
-// uses them only to promote less. Measured (4 Dec 2026, pairs, load 7–11): idle `bot` 115 → 90 MB and `web` 98 → 80 MB
-// with a 2 MB cap; the 50,000-event SQLite burst at the same share of the bare client's rate (44 % both, the
-// machine saturated) with its peak 189 → 154 MB. The documented --max-semi-space-size does this, but only on node's
-// command line (V8 sizes the young generation when it creates the heap; set from here it changes nothing), and
-// `npx blogcord`, `npm start` and `node bin/blogcord.js` all start here. A --max-semi-space-size given to node wins.
+// uses them only to promote less. Measured (4 Dec 2026, the machine shared, load 7–11): a cap of 2 MB
+// (--max-semi-space-size=2, one pair) took idle `bot` 115 → 90 MB and `web` 98 → 80 MB, and the 50,000-event SQLite
+// burst's peak 189 → 154 MB at the same share of the bare client's rate (44 %); this setting (1 MB), against none
+// in the same session: that burst at 3,843 against 2,850 events/s, peak 175 against 177 MB (too loaded a machine to
+// say more than "no loss"). The documented --max-semi-space-size does this, but only on node's command line (V8
+// sizes the young generation when it creates the heap; set from here it changes nothing), and `npx blogcord`,
+// `npm start` and `node bin/blogcord.js` all start here. A --max-semi-space-size given to node (or in NODE_OPTIONS) wins.
 const given = (flag) => process.execArgv.some((a) => a.startsWith(flag)) || (process.env.NODE_OPTIONS ?? '').includes(flag);
 if (!given('--max-semi-space-size') && !given('--semi-space-growth-factor')) setFlagsFromString('--semi-space-growth-factor=1');
 
