@@ -1,7 +1,7 @@
 // The idle footprint and the start time of each process role, run from the build (`npm run bench footprint`).
 // For each database: a fresh database following one feed, the local Discord emulator and a local feed server;
 // then `start` (gateway bot, workers and HTTP API in one process), `bot`, `worker` and `web` alone, each in its
-// own process (FOOTPRINT_ROLES=bot,web picks some; BENCH_NODE_ARGS passes options to their node), and, as the floor, a bare discord.js client with blogcord's intents, partials and cache settings
+// own process (FOOTPRINT_ROLES=bot,web picks some; BENCH_NODE_ARGS passes options to their node; FOOTPRINT_FLOOR=0 leaves out the floor), and, as the floor, a bare discord.js client with blogcord's intents, partials and cache settings
 // (bench/bare-client-idle.mjs) that does nothing. After FOOTPRINT_SETTLE_SECONDS (60) past READY, the resident set
 // (VmRSS) of each is read from /proc. The start time is from spawning the process to its READY log line (for the
 // worker and web, which have no gateway, to 'blogcord is running'). The machine's load average is printed with the figures.
@@ -143,6 +143,7 @@ export async function benchFootprint(dialects: readonly ('sqlite' | 'postgres')[
       await m.stop();
     }
   }
+  if (process.env.FOOTPRINT_FLOOR === '0') return;
   const f = await measureFloor();
   report({
     name: 'footprint.floor.bare_client.rss',

@@ -57,7 +57,7 @@ const projectUrls = {
   },
 };
 
-await build({
+const bundled = await build({
   entryPoints: { main: 'src/main.ts' },
   absWorkingDir: root,
   outdir: 'dist/bundle',
@@ -87,7 +87,10 @@ await build({
     js: "import { createRequire as __blogcordRequire } from 'node:module'; import { fileURLToPath as __blogcordPath } from 'node:url'; const require = __blogcordRequire(import.meta.url); const __filename = __blogcordPath(import.meta.url); const __dirname = __blogcordPath(new URL('.', import.meta.url));",
   },
   plugins: [projectUrls],
+  // dist/bundle-meta.json: which module went into which chunk, and how big it is (what a role loads: docs/benchmarks.md).
+  metafile: true,
 });
+writeFileSync(new URL('../dist/bundle-meta.json', import.meta.url), JSON.stringify(bundled.metafile));
 
 // The stamp is written last, so an interrupted build is never taken as fresh.
 writeFileSync(new URL('../dist/.built', import.meta.url), `${new Date().toISOString()}\n`);

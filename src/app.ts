@@ -1,6 +1,8 @@
 // Each role loads only what it runs (imported when its step starts): `worker` and `web` never load the discord.js
 // client, the commands or the listeners; `bot` never loads the job processors; only `start` and `web` load the
-// HTTP server. A module a role does not import costs it no memory (discord.js alone is ~45 MB of a process).
+// HTTP server; `web` loads BullMQ only at its first push request and Discord's REST client only at its first
+// expired attachment link. A module a role does not import costs it no memory (discord.js alone is ~45 MB of a
+// process; @discordjs/rest, with the HTTP client it loads, ~15 MB; BullMQ ~5 MB).
 import type { Client } from 'discord.js';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
@@ -8,16 +10,13 @@ import { VERSION, type AppContext } from './context.ts';
 import { openDb, type RootDb } from './db/index.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import type { HttpContext } from './http/server.ts';
-import { createRest, RestDiscordPort } from './discord/rest-port.ts';
-import { closeQueues, createQueues, type Queues } from './jobs/queues.ts';
-import { createJobs } from './jobs/port.ts';
+import type { Queues } from './jobs/queues.ts';
 import type { Logger } from './logger.ts';
 import { createProducerRedis, createRedis, ensureRedis, type RedisHandle } from './redis.ts';
 import type { AttachmentUrlPort } from './services/discord-port.ts';
 import type { PushEdgeJobs } from './services/push.ts';
 import { createMediaService, redisMediaCache } from './services/media.ts';
 import { DiscordSetupError, missingTokenMessage } from './setup.ts';
-import { createProcessMirror, createProcessRatings } from './wiring.ts';
 
 export type Role = 'start' | 'bot' | 'worker' | 'web';
 
@@ -122,7 +121,7 @@ async function startWebRole(config: Config, log: Logger, closers: Closers): Prom
   const db = await openDatabase(config, log, closers);
   const { redis } = await openRedis(config, log, closers);
   if (!config.discordToken) log.warn('no DISCORD_TOKEN: expired attachment links cannot be renewed (GET /media answers 503 for them)');
-  const discord = config.discordToken ? new RestDiscordPort(createRest(config)) : null;
+  const discord = config.discordToken ? lazyRestPort(config) : null;
   // With PUBLIC_URL, hubs and publish hooks may reach any web process: it takes them into the queues the workers run.
   const jobs = config.publicUrl ? lazyPushJobs({ db, config, log }, redis, closers) : undefined;
   await startHttp(
@@ -141,24 +140,39 @@ async function startWebRole(config: Config, log: Logger, closers: Closers): Prom
 }
 
 /**
- * The queue work of push (WebSub deliveries, publish hooks) for a `web` process: the queues are opened at the first
- * push request, so a web process that takes none writes nothing to Redis (BullMQ writes a queue's keys when it opens).
+ * Discord's REST client for a `web` process, loaded at the first expired attachment link: @discordjs/rest and its
+ * HTTP client (which compiles its WebAssembly parser as it loads) are ~15 MB of a process that may never need them.
+ */
+function lazyRestPort(config: Config): AttachmentUrlPort {
+  let port: Promise<AttachmentUrlPort> | null = null;
+  return {
+    async refreshAttachmentUrls(urls) {
+      port ??= import('./discord/rest-port.ts').then(({ RestDiscordPort, createRest }) => new RestDiscordPort(createRest(config)));
+      return (await port).refreshAttachmentUrls(urls);
+    },
+  };
+}
+
+/**
+ * The queue work of push (WebSub deliveries, publish hooks) for a `web` process: the queues are opened (and BullMQ
+ * loaded) at the first push request, so a web process that takes none writes nothing to Redis (BullMQ writes a
+ * queue's keys when it opens) and holds no queue code.
  */
 function lazyPushJobs(ctx: Pick<AppContext, 'db' | 'config' | 'log'>, redis: Redis, closers: Closers): PushEdgeJobs {
-  let opened: { queues: Queues; jobs: PushEdgeJobs } | null = null;
-  closers.push(['queues', () => (opened ? closeQueues(opened.queues) : undefined)]);
-  const jobs = (): PushEdgeJobs => {
-    if (!opened) {
+  let opened: Promise<{ queues: Queues; jobs: PushEdgeJobs; close: (queues: Queues) => Promise<void> }> | null = null;
+  closers.push(['queues', async () => (opened ? opened.then((o) => o.close(o.queues)) : undefined)]);
+  const jobs = async (): Promise<PushEdgeJobs> => {
+    opened ??= Promise.all([import('./jobs/queues.ts'), import('./jobs/port.ts')]).then(([{ createQueues, closeQueues }, { createJobs }]) => {
       const queues = createQueues(redis, ctx.config.queuePrefix);
-      opened = { queues, jobs: createJobs({ ...ctx, queues }) };
-    }
-    return opened.jobs;
+      return { queues, jobs: createJobs({ ...ctx, queues }), close: closeQueues };
+    });
+    return (await opened).jobs;
   };
   return {
-    enqueuePushDelivery: (feedId, body) => jobs().enqueuePushDelivery(feedId, body),
-    requestPoll: (feedId) => jobs().requestPoll(feedId),
-    schedulePolls: (feed, intervalSeconds) => jobs().schedulePolls(feed, intervalSeconds),
-    schedulePushMaintenance: (feedId, everySeconds) => jobs().schedulePushMaintenance(feedId, everySeconds),
+    enqueuePushDelivery: async (feedId, body) => (await jobs()).enqueuePushDelivery(feedId, body),
+    requestPoll: async (feedId) => (await jobs()).requestPoll(feedId),
+    schedulePolls: async (feed, intervalSeconds) => (await jobs()).schedulePolls(feed, intervalSeconds),
+    schedulePushMaintenance: async (feedId, everySeconds) => (await jobs()).schedulePushMaintenance(feedId, everySeconds),
   };
 }
 
@@ -166,6 +180,12 @@ function lazyPushJobs(ctx: Pick<AppContext, 'db' | 'config' | 'log'>, redis: Red
 async function startDiscordRole(role: Exclude<Role, 'web'>, config: Config, log: Logger, closers: Closers): Promise<void> {
   const db = await openDatabase(config, log, closers);
   const { handle, redis } = await openRedis(config, log, closers);
+  const [{ createQueues, closeQueues }, { createJobs }, { createRest, RestDiscordPort }, { createProcessMirror, createProcessRatings }] = await Promise.all([
+    import('./jobs/queues.ts'),
+    import('./jobs/port.ts'),
+    import('./discord/rest-port.ts'),
+    import('./wiring.ts'),
+  ]);
   const queues = createQueues(redis, config.queuePrefix);
   closers.push(['queues', () => closeQueues(queues)]);
 

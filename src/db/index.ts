@@ -5,7 +5,7 @@ import { Kysely, PostgresDialect, SqliteDialect, sql, type LogEvent, type Transa
 import type pg from 'pg';
 import { lazyRequire } from '../lazy-require.ts';
 import { redactUrl } from '../redact.ts';
-import { startCheckpointer } from './checkpointer.ts';
+import { startCheckpointer, type CheckpointerOptions } from './checkpointer.ts';
 import type { Database } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -85,10 +85,10 @@ export interface CreateDbOptions {
   onQuery?: (sql: string, parameters: readonly unknown[], ms: number) => void;
   /**
    * SQLite file databases: WAL checkpoints on a worker thread instead of the committing connection (the bot
-   * and `start`: it keeps their event loop free of fsyncs), every `everyMs` (default 100). `onError` hears of
-   * the worker failing.
+   * and `start`: it keeps their event loop free of fsyncs), every `everyMs` (default 100), while the connection
+   * writes (src/db/checkpointer.ts). `onError` hears of the worker failing.
    */
-  backgroundCheckpoints?: { everyMs?: number; onError?: (err: unknown) => void };
+  backgroundCheckpoints?: CheckpointerOptions;
 }
 
 /** The database named by DATABASE_URL cannot be opened: the message is one line naming the variable and the cause. */

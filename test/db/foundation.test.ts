@@ -72,6 +72,46 @@ for (const [name, env, pattern] of [
   });
 }
 
+config('GIVEN several bad variables THEN every problem is listed, each check of a variable on its own line', () => {
+  try {
+    loadConfig({ DISCORD_API_URL: 'nonsense', HTTP_PORT: 'x', LOG_LEVEL: 'loud' }, { dotenv: false });
+    assert.unreachable('should have thrown');
+  } catch (error) {
+    assert.instance(error, ConfigError);
+    assert.is(
+      (error as Error).message,
+      [
+        'Invalid configuration:',
+        '  DISCORD_API_URL: expected an http(s) URL ending in /api, like https://discord.com/api',
+        '  DISCORD_API_URL: expected an http(s) URL',
+        '  HTTP_PORT: expected a port number 0–65535 (0 disables the HTTP API)',
+        '  LOG_LEVEL: expected Invalid option: expected one of "fatal"|"error"|"warn"|"info"|"debug"|"trace"|"silent"',
+      ].join('\n'),
+    );
+  }
+});
+
+config('URLs are trimmed and lose their trailing slashes; shard lists and yes/no are read', () => {
+  const c = loadConfig(
+    {
+      DISCORD_API_URL: ' https://discord.example/api// ',
+      PUBLIC_URL: 'https://blogcord.example.com/x/',
+      SHARD_IDS: '0, 1',
+      SHARD_COUNT: '2',
+      FEED_ALLOW_PRIVATE_NETWORK: 'yes',
+    },
+    { dotenv: false },
+  );
+  assert.equal(
+    [c.discordApiUrl, c.publicUrl, c.shardIds, c.shardCount, c.feedAllowPrivateNetwork],
+    ['https://discord.example/api', 'https://blogcord.example.com/x', [0, 1], 2, true],
+  );
+  assert.throws(
+    () => loadConfig({ PUBLIC_URL: 'https://blogcord.example.com/?q=1' }, { dotenv: false }),
+    /PUBLIC_URL: expected an http\(s\) URL without a query/,
+  );
+});
+
 config.run();
 
 for (const dialect of DIALECTS) {
