@@ -519,29 +519,70 @@ export interface WaitingPost {
 
 /**
  * Posts published in [since, end) with a thread that waits for an answer at `end`: no live reply at all, or its
- * newest live top-level reply (not a reply to another message) was written at or before `quietBefore` (48 h before
- * `end`) and no one else wrote in the thread after it. Oldest wait first (a thread without replies waits since the
- * post was published); the first `limit`, and how many there are.
+ * newest live top-level reply (not a reply to another message; of two at the same time, the greater author id)
+ * was written at or before `quietBefore` (48 h before `end`) and no one else wrote in the thread after it. Oldest
+ * wait first (a thread without replies waits since the post was published); the first `limit`, and how many there
+ * are.
+ *
+ * PostgreSQL: the recent posts with their row of digest_post_waits (migration 019: each post's newest live comment,
+ * newest live top-level reply and whether someone else wrote after it, kept by triggers), in one read; a post with a
+ * live comment at or after `end` (a past week's digest) is read from the rows instead, as SQLite reads every post.
  */
 export async function waitingForAnswer(
   db: Db,
   q: { guildId: string; since: string; end: string; quietBefore: string },
   limit = 5,
 ): Promise<{ posts: WaitingPost[]; total: number }> {
+  const recent = sql`p.guild_id = ${q.guildId} and p.publish_state in (${sql.join(ANNOUNCED)}) and p.thread_id is not null
+        and coalesce(p.published_at, p.discovered_at) >= ${q.since} and coalesce(p.published_at, p.discovered_at) < ${q.end}`;
+  let rows: Array<{ id: string; published: string; last: string | null }>;
+  if (db.dialect === 'postgres') {
+    const fromRollup = await withoutJit(
+      db,
+      async (tx) =>
+        (
+          await sql<{ id: string; published: string; last_at: string | null; later: boolean }>`
+      select p.id, coalesce(p.published_at, p.discovered_at) as published, w.last_at, coalesce(w.newest_at >= ${q.end}, false) as later
+      from posts p left join digest_post_waits w on w.post_id = p.id
+      where ${recent}
+        and (w.newest_at is null or w.newest_at >= ${q.end} or (w.last_at <= ${q.quietBefore} and not w.answered))`.execute(tx.kysely)
+        ).rows,
+    );
+    const later = fromRollup.filter((r) => r.later).map((r) => r.id);
+    rows = [
+      ...fromRollup.filter((r) => !r.later).map((r) => ({ id: r.id, published: r.published, last: r.last_at })),
+      ...(later.length ? await waitingFromRows(db, q, sql` and p.id in (${sql.join(later)})`) : []),
+    ];
+  } else rows = await waitingFromRows(db, q, sql``);
+  const waiting = rows
+    .map((r) => ({ id: r.id, unansweredSince: r.last ? r.last.slice(0, 24) : null, waitsSince: r.last ? r.last.slice(0, 24) : r.published }))
+    .sort((a, b) => (a.waitsSince < b.waitsSince ? -1 : a.waitsSince > b.waitsSince ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { posts: waiting.slice(0, limit).map(({ id, unansweredSince }) => ({ id, unansweredSince })), total: waiting.length };
+}
+
+/**
+ * waitingForAnswer read from the comments: the posts of the filter `only` (sql`` for all) that wait at `end`, with
+ * the time of their newest top-level reply (null: no reply at all).
+ */
+async function waitingFromRows(
+  db: Db,
+  q: { guildId: string; since: string; end: string; quietBefore: string },
+  only: ReturnType<typeof sql>,
+): Promise<Array<{ id: string; published: string; last: string | null }>> {
   // `last` packs the newest top-level reply as "created_at|author_id" (ISO times have a fixed 24 characters).
-  // PostgreSQL: one backward seek per post into comments_live_top_idx (migration 015), from the index alone; SQLite
-  // walks back through the post's replies (comments_post_created_idx). MATERIALIZED: it is computed once per post
-  // (PostgreSQL expanded the subquery at each of its four uses below).
+  // SQLite walks back through the post's live replies (comments_live_post_created_idx); PostgreSQL seeks
+  // comments_live_top_idx (migration 015). MATERIALIZED: it is computed once per post (PostgreSQL expanded the
+  // subquery at each of its four uses below).
   const { rows } = await withoutJit(db, (tx) =>
     sql<{ id: string; published: string; last: string | null }>`
     with x as materialized (
       select p.id, coalesce(p.published_at, p.discovered_at) as published,
              (select c.created_at || '|' || c.author_id from comments c
               where c.post_id = p.id and c.deleted_at is null and c.reply_to_id is null and c.created_at < ${q.end}
-              order by c.created_at desc limit 1) as last
+              order by c.created_at desc, c.author_id desc limit 1) as last
       from posts p
       where p.guild_id = ${q.guildId} and p.publish_state in (${sql.join(ANNOUNCED)}) and p.thread_id is not null
-        and coalesce(p.published_at, p.discovered_at) >= ${q.since} and coalesce(p.published_at, p.discovered_at) < ${q.end}
+        and coalesce(p.published_at, p.discovered_at) >= ${q.since} and coalesce(p.published_at, p.discovered_at) < ${q.end}${only}
     )
     select x.id, x.published, x.last from x
     where (x.last is null and not exists (
@@ -550,10 +591,7 @@ export async function waitingForAnswer(
              select 1 from comments c where c.post_id = x.id and c.deleted_at is null
                and c.created_at > substr(x.last, 1, 24) and c.created_at < ${q.end} and c.author_id <> substr(x.last, 26)))`.execute(tx.kysely),
   );
-  const waiting = rows
-    .map((r) => ({ id: r.id, unansweredSince: r.last ? r.last.slice(0, 24) : null, waitsSince: r.last ? r.last.slice(0, 24) : r.published }))
-    .sort((a, b) => (a.waitsSince < b.waitsSince ? -1 : a.waitsSince > b.waitsSince ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return { posts: waiting.slice(0, limit).map(({ id, unansweredSince }) => ({ id, unansweredSince })), total: waiting.length };
+  return rows;
 }
 
 /** A new voice and how they chose to appear (member_privacy; no row = named). */
