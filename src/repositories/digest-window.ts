@@ -235,15 +235,24 @@ async function windowPostFigures(db: Db, w: DigestWindow): Promise<Map<string, {
     const to = whole.to.slice(0, 10);
     if (db.dialect === 'postgres') {
       // The server's days of the window in one range of digest_post_days_guild_idx (a busy week: ~70,000 entries,
-      // read from the index alone), summed per post in a hash table: a third of the time of one seek per post.
-      const { rows } = await sql<{ posts: Array<[string, number, number, number]> | null }>`
-        select json_agg(json_build_array(d.post_id, d.c, d.r, d.s)) as posts from (
+      // read from the index alone), summed per post in a hash table: a third of the time of one seek per post. The
+      // result is one text ("replies:ratings:stars:post_id" per post, separated by the record separator, U+001E):
+      // cheaper to build and to read than 10,000 rows or a JSON array (~25% of the query's time).
+      const { rows } = await sql<{ posts: string | null }>`
+        select string_agg(d.c || ':' || d.r || ':' || d.s || ':' || d.post_id, chr(30)) as posts from (
           select post_id, sum(replies) as c, sum(ratings) as r, sum(star_sum) as s from digest_post_days
           where guild_id = ${w.guildId} and day >= ${from} and day < ${to}
           group by post_id having sum(replies) <> 0 or sum(ratings) <> 0
         ) d join posts p on p.id = d.post_id
         where ${announced}`.execute(tx.kysely);
-      return (rows[0]?.posts ?? []).map(([id, c, r, s]) => ({ id, c, r, s }));
+      const packed = rows[0]?.posts;
+      if (!packed) return [];
+      return packed.split('\x1e').map((entry) => {
+        const a = entry.indexOf(':');
+        const b = entry.indexOf(':', a + 1);
+        const c = entry.indexOf(':', b + 1);
+        return { id: entry.slice(c + 1), c: Number(entry.slice(0, a)), r: Number(entry.slice(a + 1, b)), s: Number(entry.slice(b + 1, c)) };
+      });
     }
     // SQLite: one range of (post_id, day) per announced post of the server (a week is ~8 rows a post), summed where
     // it is read; grouping the server's rows would sort them (~70,000 in a busy week). MATERIALIZED: the packed sums ("replies:ratings:stars") are computed once per post, then filtered.
