@@ -12,8 +12,8 @@ import { sql, SqliteAdapter, type Kysely } from 'kysely';
 //
 // Kept by statement triggers over the transition tables, in the writers' own transactions: for the posts a
 // statement touched (comments inserted, deleted, or changed in what is counted: post, author, time, reply parent,
-// deleted_at), first their rows are locked in key order (an upsert sorted by post_id, so concurrent batches cannot
-// deadlock), then recomputed from the comments (three index seeks a post: comments_live_post_created_idx,
+// deleted_at), first the servers' advisory lock of migration 018, then their rows are locked in key order (an upsert
+// sorted by post_id), then recomputed from the comments (three index seeks a post: comments_live_post_created_idx,
 // comments_live_top_idx, then the few comments after the newest top-level one). The recompute is a separate
 // statement, so it reads with a snapshot taken after the lock: a concurrent writer of the same post has committed
 // (or not started) by then, and replies arriving out of order, edits, deletions and erasure all give the same row as
@@ -47,7 +47,10 @@ function pgTriggers(): string[] {
     au: `select o.post_id from o join n on n.id = o.id where (${changed}) and (o.deleted_at is null or n.deleted_at is null)
          union select n.post_id from o join n on n.id = o.id where (${changed}) and (o.deleted_at is null or n.deleted_at is null)`,
   };
-  const fn = (name: string, posts: string) => `create or replace function ${name}() returns trigger language plpgsql as $fn$ begin
+  const fn = (name: string, posts: string, rows: string) => `create or replace function ${name}() returns trigger language plpgsql as $fn$ begin
+      -- the servers' lock of migration 018 (taken by the first digest trigger of the statement already, but so this
+      -- one never depends on the order the triggers fire in)
+      perform pg_advisory_xact_lock(20, hashtext(g)) from (select distinct guild_id as g from ${rows} where guild_id is not null order by 1) x;
       -- lock the touched posts' rows in key order (creating the missing ones)
       insert into digest_post_waits (post_id, newest_at, last_at, last_author, answered)
         select distinct post_id, null::text, null::text, null::text, false from (${posts}) p where post_id is not null order by post_id
@@ -60,9 +63,9 @@ function pgTriggers(): string[] {
   const trig = (name: string, op: string, refs: string) =>
     `create trigger ${name} after ${op} on comments referencing ${refs} for each statement execute function ${name}()`;
   return [
-    fn('digest_019_comments_ai', touched.ai),
-    fn('digest_019_comments_ad', touched.ad),
-    fn('digest_019_comments_au', touched.au),
+    fn('digest_019_comments_ai', touched.ai, 'n'),
+    fn('digest_019_comments_ad', touched.ad, 'o'),
+    fn('digest_019_comments_au', touched.au, '(select guild_id from o union select guild_id from n) l'),
     trig('digest_019_comments_ai', 'insert', 'new table as n'),
     trig('digest_019_comments_ad', 'delete', 'old table as o'),
     trig('digest_019_comments_au', 'update', 'old table as o new table as n'),

@@ -1,8 +1,10 @@
 /**
  * The digest's rollups under concurrent writers on PostgreSQL (issue 20; migrations 018 and 019): two transactions
- * writing overlapping batches of replies and ratings at the same time, in opposite orders and of different sizes,
- * neither deadlocks (their statement triggers lock the rollup rows in key order) and the rollups afterwards equal a
- * recount from the rows, digest_post_waits (waiting for an answer) included.
+ * writing overlapping batches of replies and ratings at the same time, in opposite orders and of different sizes
+ * (upserts that both insert and update rows, so each fires two statement triggers), neither deadlocks (the triggers
+ * take the servers' advisory lock first and lock the rollup rows in key order) and the rollups afterwards equal a
+ * recount from the rows, digest_post_waits (waiting for an answer) included. Without migration 018 this failed with
+ * 40P01 (deadlock detected) in every one of three runs.
  * Run alone: npx tsx node_modules/uvu/bin.js test/db digest-rollups-concurrency
  */
 import { sql } from 'kysely';
