@@ -214,44 +214,67 @@ async function rangeFigures(db: Db, guildId: string, ranges: ReadonlyArray<{ fro
   return out;
 }
 
+/** A post's figures in a window, and (when read with them) its live replies, ratings and stars of all time. */
+interface PostFigures {
+  comments: number;
+  ratings: number;
+  stars: number;
+  totals?: { replies: number; ratingCount: number; ratingSum: number };
+}
+
 /**
  * The window's figures per announced post of the server (posts with a live comment or a rating in it): whole UTC
- * days from digest_post_days, the rest at the window's ends from the rows.
+ * days from digest_post_days, the rest at the window's ends from the rows. `withTotals` (PostgreSQL): the posts of
+ * the whole days come with their digest_post_totals row, read in the same statement.
  */
-async function windowPostFigures(db: Db, w: DigestWindow): Promise<Map<string, { comments: number; ratings: number; stars: number }>> {
+async function windowPostFigures(db: Db, w: DigestWindow, withTotals = false): Promise<Map<string, PostFigures>> {
   const { whole, edges } = split(w.start, w.end, floorDayIso, ceilDayIso);
-  const out = new Map<string, { comments: number; ratings: number; stars: number }>();
-  const merge = (id: string, c: number, r: number, s: number) => {
+  const out = new Map<string, PostFigures>();
+  const merge = (id: string, c: number, r: number, s: number, totals?: PostFigures['totals']) => {
     const f = out.get(id) ?? { comments: 0, ratings: 0, stars: 0 };
     f.comments += c;
     f.ratings += r;
     f.stars += s;
+    if (totals) f.totals = totals;
     out.set(id, f);
   };
   const announced = sql`p.guild_id = ${w.guildId} and p.publish_state in (${sql.join(ANNOUNCED)})`;
-  const wholeDays = async (tx: Db): Promise<Array<{ id: string; c: number; r: number; s: number }>> => {
+  const wholeDays = async (tx: Db): Promise<Array<{ id: string; c: number; r: number; s: number; totals?: PostFigures['totals'] }>> => {
     if (!whole) return [];
     const from = whole.from.slice(0, 10);
     const to = whole.to.slice(0, 10);
     if (db.dialect === 'postgres') {
       // The server's days of the window in one range of digest_post_days_guild_idx (a busy week: ~70,000 entries,
       // read from the index alone), summed per post in a hash table: a third of the time of one seek per post. The
-      // result is one text ("replies:ratings:stars:post_id" per post, separated by the record separator, U+001E):
-      // cheaper to build and to read than 10,000 rows or a JSON array (~25% of the query's time).
+      // result is one text ("replies:ratings:stars[:all-time replies:ratings:stars]:post_id" per post, separated by
+      // the record separator, U+001E): cheaper to build and to read than 10,000 rows or a JSON array (~25% of the
+      // query's time). With the all-time totals joined here, top rated needs no second read after this one.
+      const totalsCols = withTotals ? sql` || ':' || coalesce(t.replies, 0) || ':' || coalesce(t.ratings, 0) || ':' || coalesce(t.star_sum, 0)` : sql``;
       const { rows } = await sql<{ posts: string | null }>`
-        select string_agg(d.c || ':' || d.r || ':' || d.s || ':' || d.post_id, chr(30)) as posts from (
+        select string_agg(d.c || ':' || d.r || ':' || d.s${totalsCols} || ':' || d.post_id, chr(30)) as posts from (
           select post_id, sum(replies) as c, sum(ratings) as r, sum(star_sum) as s from digest_post_days
           where guild_id = ${w.guildId} and day >= ${from} and day < ${to}
           group by post_id having sum(replies) <> 0 or sum(ratings) <> 0
-        ) d join posts p on p.id = d.post_id
+        ) d join posts p on p.id = d.post_id${withTotals ? sql` left join digest_post_totals t on t.guild_id = ${w.guildId} and t.post_id = d.post_id` : sql``}
         where ${announced}`.execute(tx.kysely);
       const packed = rows[0]?.posts;
       if (!packed) return [];
+      const fields = withTotals ? 6 : 3;
       return packed.split('\x1e').map((entry) => {
-        const a = entry.indexOf(':');
-        const b = entry.indexOf(':', a + 1);
-        const c = entry.indexOf(':', b + 1);
-        return { id: entry.slice(c + 1), c: Number(entry.slice(0, a)), r: Number(entry.slice(a + 1, b)), s: Number(entry.slice(b + 1, c)) };
+        const n: number[] = [];
+        let at = 0;
+        for (let i = 0; i < fields; i++) {
+          const colon = entry.indexOf(':', at);
+          n.push(Number(entry.slice(at, colon)));
+          at = colon + 1;
+        }
+        return {
+          id: entry.slice(at),
+          c: n[0]!,
+          r: n[1]!,
+          s: n[2]!,
+          ...(withTotals ? { totals: { replies: n[3]!, ratingCount: n[4]!, ratingSum: n[5]! } } : {}),
+        };
       });
     }
     // SQLite: one range of (post_id, day) per announced post of the server (a week is ~8 rows a post), summed where
@@ -282,7 +305,8 @@ async function windowPostFigures(db: Db, w: DigestWindow): Promise<Map<string, {
       ),
     ]),
   );
-  for (const res of [days, ...rest]) for (const r of res.rows) merge(r.id, num(r.c), num(r.r), num(r.s));
+  for (const r of days.rows) merge(r.id, r.c, r.r, r.s, r.totals);
+  for (const res of rest) for (const r of res.rows) merge(r.id, num(r.c), num(r.r), num(r.s));
   return out;
 }
 
@@ -318,7 +342,7 @@ export async function postTotals(
  */
 export async function windowRatings(db: Db, w: DigestWindow, since?: string): Promise<WindowRatings> {
   return withTransaction(db, async (tx) => {
-    const figures = await windowPostFigures(tx, w);
+    const figures = await windowPostFigures(tx, w, true);
     return (await ratingsOf(tx, w, figures, since)).ratings;
   });
 }
@@ -326,15 +350,23 @@ export async function windowRatings(db: Db, w: DigestWindow, since?: string): Pr
 async function ratingsOf(
   db: Db,
   w: DigestWindow,
-  figures: ReadonlyMap<string, { ratings: number }>,
+  figures: ReadonlyMap<string, PostFigures>,
   since?: string,
 ): Promise<{ ratings: WindowRatings; replies: Map<string, number> }> {
   const rated = [...figures].filter(([, f]) => f.ratings > 0).map(([id]) => id);
-  const [totals, prior] = await Promise.all([postTotals(db, w.guildId, rated), since === undefined ? Promise.resolve(null) : priorSince(db, w.guildId, since)]);
+  // The all-time totals that did not come with the figures (SQLite; posts rated only at a window's ends).
+  const [totals, prior] = await Promise.all([
+    postTotals(
+      db,
+      w.guildId,
+      rated.filter((id) => !figures.get(id)!.totals),
+    ),
+    since === undefined ? Promise.resolve(null) : priorSince(db, w.guildId, since),
+  ]);
   const posts: WindowRatings['posts'] = new Map();
   const replies = new Map<string, number>();
   for (const id of rated) {
-    const t = totals.get(id)!;
+    const t = figures.get(id)!.totals ?? totals.get(id)!;
     posts.set(id, { newRatings: figures.get(id)!.ratings, ratingCount: t.ratingCount, ratingSum: t.ratingSum });
     replies.set(id, t.replies);
   }
@@ -370,7 +402,7 @@ export async function windowPosts(
   since?: string,
 ): Promise<{ comments: Map<string, number>; ratings: WindowRatings; replies: Map<string, number> }> {
   return withTransaction(db, async (tx) => {
-    const figures = await windowPostFigures(tx, w);
+    const figures = await windowPostFigures(tx, w, true);
     const comments = new Map([...figures].filter(([, f]) => f.comments > 0).map(([id, f]) => [id, f.comments]));
     const { ratings, replies } = await ratingsOf(tx, w, figures, since);
     return { comments, ratings, replies };
