@@ -91,6 +91,8 @@ export async function seedBusyWeek(db: RootDb, { posts = 10_000, comments = 1_00
   if (db.dialect === 'sqlite') for (const t of triggers) await sql.raw(t.sql).execute(k);
   else for (const table of ['comments', 'ratings']) await sql`alter table ${sql.table(table)} enable trigger user`.execute(k);
   await rebuildDigestRollups(db);
-  if (db.dialect === 'postgres') await sql`vacuum (analyze) digest_buckets, digest_post_days, digest_first_activity`.execute(k);
+  // All the rollups (migrations 012, 015, 019), as autovacuum would have them on a live database.
+  if (db.dialect === 'postgres')
+    await sql`vacuum (analyze) digest_buckets, digest_post_days, digest_first_activity, digest_person_days, digest_post_totals, digest_post_waits`.execute(k);
   return { guildId, windowStart: new Date(start).toISOString(), windowEnd: new Date(start + week).toISOString() };
 }

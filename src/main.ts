@@ -128,7 +128,7 @@ export async function main(argv: string[]): Promise<number> {
           return repairDigestRollups(db, values.guild);
         });
         process.stdout.write(
-          `${drift === 0 ? 'the rollups matched the recount' : `${drift} rollup row(s) differed from the recount`}; rebuilt: ${rows.buckets} quarter-hour buckets, ${rows.days} post-days, ${rows.people} people, ${rows.personDays} person-days, ${rows.postTotals} post totals\n`,
+          `${drift === 0 ? 'the rollups matched the recount' : `${drift} rollup row(s) differed from the recount`}; rebuilt: ${rows.buckets} quarter-hour buckets, ${rows.days} post-days, ${rows.people} people, ${rows.personDays} person-days, ${rows.postTotals} post totals${rows.postWaits === undefined ? '' : `, ${rows.postWaits} post waits`}\n`,
         );
         return 0;
       }

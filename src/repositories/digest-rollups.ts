@@ -1,6 +1,6 @@
-// The digest's rollups (migrations 012 and 015: digest_buckets, digest_post_days, digest_first_activity,
-// digest_person_days, digest_post_totals), which triggers keep in step with comments and ratings: a full recount from the rows to check
-// them, and a rebuild if they ever drift.
+// The digest's rollups (migrations 012, 015 and 019: digest_buckets, digest_post_days, digest_first_activity,
+// digest_person_days, digest_post_totals, and on PostgreSQL digest_post_waits), which triggers keep in step with
+// comments and ratings: a full recount from the rows to check them, and a rebuild if they ever drift.
 import { sql } from 'kysely';
 import { withTransaction, type Db } from '../db/index.ts';
 
@@ -40,11 +40,36 @@ function recounts(guildId: string | null) {
         union all
         select guild_id, user_id, updated_at from ratings where guild_id is not null${only}
       ) x group by guild_id, person`,
+    waits: waitsRecount(guildId),
   };
 }
 
+/**
+ * digest_post_waits (PostgreSQL, migration 019) recounted: per post with comments (optionally the server's posts),
+ * its newest live comment, its newest live top-level reply (ties: the greater author id) and whether a live comment
+ * by someone else came after that reply. Its columns are the rollup's.
+ */
+function waitsRecount(guildId: string | null) {
+  const posts = guildId === null ? sql`(select distinct post_id from comments)` : sql`(select id as post_id from posts where guild_id = ${guildId})`;
+  return sql`select a.post_id,
+      (select max(c.created_at) from comments c where c.post_id = a.post_id and c.deleted_at is null) as newest_at,
+      t.created_at as last_at, t.author_id as last_author,
+      coalesce(exists (select 1 from comments c where c.post_id = a.post_id and c.deleted_at is null
+        and c.created_at > t.created_at and c.author_id <> t.author_id), false) as answered
+    from ${posts} a
+    left join lateral (select c.created_at, c.author_id from comments c
+      where c.post_id = a.post_id and c.deleted_at is null and c.reply_to_id is null
+      order by c.created_at desc, c.author_id desc limit 1) t on true`;
+}
+
+/** The rows of digest_post_waits (optionally of the server's posts). */
+const storedWaits = (guildId: string | null) =>
+  sql`select post_id, newest_at, last_at, last_author, answered from digest_post_waits${
+    guildId === null ? sql`` : sql` where post_id in (select id from posts where guild_id = ${guildId})`
+  }`;
+
 export interface RollupDrift {
-  table: 'digest_buckets' | 'digest_post_days' | 'digest_first_activity' | 'digest_person_days' | 'digest_post_totals';
+  table: 'digest_buckets' | 'digest_post_days' | 'digest_first_activity' | 'digest_person_days' | 'digest_post_totals' | 'digest_post_waits';
   key: string;
   stored: string | null;
   recounted: string | null;
@@ -72,6 +97,7 @@ export async function checkDigestRollups(db: Db, opts: { guildId?: string; limit
       sql<Record<string, unknown>>`select guild_id, post_id, replies, ratings, star_sum from digest_post_totals${only}`.execute(k),
       r.totals.execute(k),
     ]);
+    const [ws, wr] = tx.dialect === 'postgres' ? await Promise.all([storedWaits(guildId).execute(k), r.waits.execute(k)]) : [{ rows: [] }, { rows: [] }];
     const drift: RollupDrift[] = [];
     const compare = (table: RollupDrift['table'], keyCols: string[], valueCols: string[], stored: unknown[], recounted: unknown[]) => {
       const asMap = (rows: unknown[]) => {
@@ -94,6 +120,7 @@ export async function checkDigestRollups(db: Db, opts: { guildId?: string; limit
     compare('digest_first_activity', ['guild_id', 'user_id'], ['first_at'], fs.rows, fr.rows);
     compare('digest_person_days', ['guild_id', 'day', 'user_id'], ['n'], ps.rows, pr.rows);
     compare('digest_post_totals', ['guild_id', 'post_id'], ['replies', 'ratings', 'star_sum'], ts.rows, tr.rows);
+    compare('digest_post_waits', ['post_id'], ['newest_at', 'last_at', 'last_author', 'answered'], ws.rows, wr.rows);
     drift.sort((x, y) => (x.table + x.key < y.table + y.key ? -1 : 1));
     return drift.slice(0, opts.limit ?? drift.length);
   });
@@ -101,12 +128,13 @@ export async function checkDigestRollups(db: Db, opts: { guildId?: string; limit
 
 /**
  * Replaces the rollups (all of them, or one server's) with a recount from the rows, in one transaction: the repair
- * for rollups that drifted (`blogcord digest rebuild-rollups`). Returns how many rows each rollup holds afterwards.
+ * for rollups that drifted (`blogcord digest rebuild-rollups`). Returns how many rows each rollup holds afterwards
+ * (postWaits: PostgreSQL only, the rows of the server's posts with a live comment).
  */
 export async function rebuildDigestRollups(
   db: Db,
   opts: { guildId?: string } = {},
-): Promise<{ buckets: number; days: number; people: number; personDays: number; postTotals: number }> {
+): Promise<{ buckets: number; days: number; people: number; personDays: number; postTotals: number; postWaits?: number }> {
   const guildId = opts.guildId ?? null;
   const only = guildId === null ? sql`` : sql` where guild_id = ${guildId}`;
   const r = recounts(guildId);
@@ -127,13 +155,25 @@ export async function rebuildDigestRollups(
     await sql`insert into digest_post_totals (guild_id, post_id, replies, ratings, star_sum) select guild_id, post_id, replies, ratings, star_sum from (${r.totals}) t where true`.execute(
       k,
     );
+    const ofGuild = guildId === null ? sql`` : sql` where post_id in (select id from posts where guild_id = ${guildId})`;
+    if (tx.dialect === 'postgres') {
+      await sql`delete from digest_post_waits${ofGuild}`.execute(k);
+      await sql`insert into digest_post_waits (post_id, newest_at, last_at, last_author, answered) select * from (${r.waits}) w where newest_at is not null`.execute(
+        k,
+      );
+    }
     const count = async (table: string) => Number((await sql<{ n: number }>`select count(*) as n from ${sql.table(table)}${only}`.execute(k)).rows[0]?.n ?? 0);
-    return {
+    const counts = {
       buckets: await count('digest_buckets'),
       days: await count('digest_post_days'),
       people: await count('digest_first_activity'),
       personDays: await count('digest_person_days'),
       postTotals: await count('digest_post_totals'),
     };
+    if (tx.dialect !== 'postgres') return counts;
+    const waits = await sql<{
+      n: number;
+    }>`select count(*) as n from digest_post_waits${ofGuild}${guildId === null ? sql` where` : sql` and`} newest_at is not null`.execute(k);
+    return { ...counts, postWaits: Number(waits.rows[0]?.n ?? 0) };
   });
 }

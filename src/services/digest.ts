@@ -241,7 +241,7 @@ export async function collectDigest(
 export async function repairDigestRollups(
   db: Db,
   guildId?: string,
-): Promise<{ drift: number; rows: { buckets: number; days: number; people: number; personDays: number; postTotals: number } }> {
+): Promise<{ drift: number; rows: { buckets: number; days: number; people: number; personDays: number; postTotals: number; postWaits?: number } }> {
   const opts = guildId === undefined ? {} : { guildId };
   const drift = await checkDigestRollups(db, opts);
   return { drift: drift.length, rows: await rebuildDigestRollups(db, opts) };

@@ -13,7 +13,15 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { markCommentsDeleted, markThreadCommentsDeleted, storeCatchUpPage, upsertComments, type CommentInput } from '../../src/repositories/comments.ts';
 import { checkDigestRollups, rebuildDigestRollups } from '../../src/repositories/digest-rollups.ts';
-import { countParticipants, newVoices, windowActivity, windowComments, windowCounts, windowRatings } from '../../src/repositories/digest-window.ts';
+import {
+  countParticipants,
+  newVoices,
+  windowActivity,
+  windowComments,
+  windowCounts,
+  windowRatings,
+  waitingForAnswer,
+} from '../../src/repositories/digest-window.ts';
 import { upsertFeed } from '../../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed } from '../../src/repositories/posts.ts';
 import { eraseMember, setAppearance } from '../../src/repositories/privacy.ts';
@@ -36,7 +44,7 @@ const stars = fc.constantFrom<Stars>(1, 2, 3, 4, 5);
 const idx = (n: number) => fc.integer({ min: 0, max: n - 1 });
 
 type Op =
-  | { kind: 'replies'; items: Array<{ msg: number; post: number; user: number; at: string; edit: boolean }> }
+  | { kind: 'replies'; items: Array<{ msg: number; post: number; user: number; at: string; edit: boolean; reply: number | null }> }
   | { kind: 'catchup'; items: Array<{ msg: number; post: number; user: number; at: string }> }
   | { kind: 'delete'; msgs: number[]; at: string }
   | { kind: 'thread'; post: number; at: string }
@@ -53,7 +61,11 @@ const MSGS = 12;
 const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({
     kind: fc.constant('replies' as const),
-    items: fc.array(fc.record({ msg: idx(MSGS), post: idx(POSTS), user: idx(USERS), at: time, edit: fc.boolean() }), { minLength: 1, maxLength: 6 }),
+    // reply: the message it answers (not a top-level reply); an edit may change it (waiting for an answer).
+    items: fc.array(fc.record({ msg: idx(MSGS), post: idx(POSTS), user: idx(USERS), at: time, edit: fc.boolean(), reply: fc.option(idx(MSGS)) }), {
+      minLength: 1,
+      maxLength: 6,
+    }),
   }),
   fc.record({
     kind: fc.constant('catchup' as const),
@@ -118,7 +130,7 @@ async function makeWorld(t: TestDb): Promise<World> {
 }
 
 async function apply(t: TestDb, w: World, o: Op, n: number): Promise<void> {
-  const comment = (it: { msg: number; post: number; user: number; at: string }, edited: string | null): CommentInput => {
+  const comment = (it: { msg: number; post: number; user: number; at: string; reply?: number | null }, edited: string | null): CommentInput => {
     if (!w.msgPost.has(it.msg)) w.msgPost.set(it.msg, it.post);
     const post = w.posts[w.msgPost.get(it.msg)!]!;
     return {
@@ -128,7 +140,7 @@ async function apply(t: TestDb, w: World, o: Op, n: number): Promise<void> {
       authorId: w.users[it.user]!,
       authorName: `user ${it.user}`,
       content: `message ${n}`,
-      replyToId: null,
+      replyToId: it.reply === undefined || it.reply === null ? null : w.msgs[it.reply]!,
       attachments: [],
       createdAt: it.at,
       editedAt: edited,
@@ -245,9 +257,14 @@ for (const dialect of DIALECTS) {
             starts.push(at);
           }
           const comments = (
-            await sql<{ post_id: string; guild_id: string; author_id: string; created_at: string; deleted_at: string | null }>`select * from comments`.execute(
-              t.db.kysely,
-            )
+            await sql<{
+              post_id: string;
+              guild_id: string;
+              author_id: string;
+              created_at: string;
+              deleted_at: string | null;
+              reply_to_id: string | null;
+            }>`select * from comments`.execute(t.db.kysely)
           ).rows;
           const ratings = (
             await sql<{ post_id: string; guild_id: string; user_id: string; stars: number; updated_at: string }>`select * from ratings`.execute(t.db.kysely)
@@ -314,6 +331,28 @@ for (const dialect of DIALECTS) {
                 .map(([person]) => person)
                 .sort(),
             );
+            // Waiting for an answer at `end` (PostgreSQL: digest_post_waits, migration 019, and the rows for the posts
+            // written in at or after `end`): no live reply before `end`, or the newest top-level one (ties: the greater
+            // author id) 48 h old or more with no one else writing after it.
+            const quietBefore = new Date(Date.parse(end) - 48 * 3600_000).toISOString();
+            const recentSince = new Date(Date.parse(end) - 30 * 24 * 3600_000).toISOString();
+            const published = new Date(BASE).toISOString();
+            const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+            const wantWaiting = w.posts
+              .filter((p) => p.guild === guildId && announced.has(p.id) && published >= recentSince && published < end)
+              .flatMap((p): Array<{ id: string; unansweredSince: string | null; waitsSince: string }> => {
+                const before = comments.filter((c) => c.post_id === p.id && c.deleted_at === null && c.created_at < end);
+                if (before.length === 0) return [{ id: p.id, unansweredSince: null, waitsSince: published }];
+                const top = before.filter((c) => c.reply_to_id === null).sort((x, y) => cmp(y.created_at, x.created_at) || cmp(y.author_id, x.author_id))[0];
+                if (!top || top.created_at > quietBefore || before.some((c) => c.created_at > top.created_at && c.author_id !== top.author_id)) return [];
+                return [{ id: p.id, unansweredSince: top.created_at, waitsSince: top.created_at }];
+              })
+              .sort((x, y) => cmp(x.waitsSince, y.waitsSince) || cmp(x.id, y.id));
+            assert.equal(
+              await waitingForAnswer(t.db, { guildId, since: recentSince, end, quietBefore }, 10),
+              { posts: wantWaiting.map(({ id, unansweredSince }) => ({ id, unansweredSince })), total: wantWaiting.length },
+              'waiting for an answer',
+            );
           }
         },
       ),
@@ -348,6 +387,7 @@ for (const dialect of DIALECTS) {
     await sql`update digest_first_activity set first_at = '2020-01-01T00:00:00.000Z' where guild_id = ${g} and user_id = ${w.users[1]!}`.execute(t.db.kysely);
     await sql`delete from digest_person_days where guild_id = ${g} and user_id = ${w.users[0]!}`.execute(t.db.kysely);
     await sql`update digest_post_totals set star_sum = 5 where guild_id = ${g}`.execute(t.db.kysely);
+    if (dialect === 'postgres') await sql`update digest_post_waits set answered = true where post_id = ${w.posts[0]!.id}`.execute(t.db.kysely);
     const drift = await checkDigestRollups(t.db, { guildId: g });
     assert.equal(
       drift.map((d) => [d.table, d.key, d.stored, d.recounted]),
@@ -357,11 +397,21 @@ for (const dialect of DIALECTS) {
         ['digest_person_days', `${g}|2026-03-29|${w.users[0]!}`, null, '1'],
         ['digest_post_days', `${w.posts[0]!.id}|2026-03-29|${g}`, null, '1,1,4'],
         ['digest_post_totals', `${g}|${w.posts[0]!.id}`, '1,1,5', '1,1,4'],
+        ...(dialect === 'postgres'
+          ? [
+              [
+                'digest_post_waits',
+                w.posts[0]!.id,
+                `2026-03-29T10:20:00.000Z,2026-03-29T10:20:00.000Z,${w.users[0]!},1`,
+                `2026-03-29T10:20:00.000Z,2026-03-29T10:20:00.000Z,${w.users[0]!},0`,
+              ],
+            ]
+          : []),
       ],
     );
     assert.equal(await checkDigestRollups(t.db, { guildId: w.guilds[1]! }), [], 'the other server has not drifted');
     const rebuilt = await rebuildDigestRollups(t.db, { guildId: g });
-    assert.equal(rebuilt, { buckets: 2, days: 1, people: 2, personDays: 2, postTotals: 1 });
+    assert.equal(rebuilt, { buckets: 2, days: 1, people: 2, personDays: 2, postTotals: 1, ...(dialect === 'postgres' ? { postWaits: 1 } : {}) });
     assert.equal(await checkDigestRollups(t.db), []);
     await rebuildDigestRollups(t.db);
     assert.equal(await checkDigestRollups(t.db), []);
