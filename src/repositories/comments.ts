@@ -248,8 +248,13 @@ export async function storeCatchUpPage(
 // the announcement or to a message the mirror never saw), as buildCommentTree decides. Roots are ordered by
 // (created_at, length(id), id): snowflakes compare by length, then text.
 
-/** `c` is a root of its post (no parent among the post's comments). */
-const isRoot = sql<boolean>`(c.reply_to_id is null or not exists (select 1 from comments q where q.id = c.reply_to_id and q.post_id = c.post_id))`;
+/**
+ * The post's comments `c` that are roots: `q`, the parent among the post's comments, is missing. An anti-join (not
+ * `reply_to_id is null or not exists …`, whose OR made PostgreSQL hash every comment of the table): a comment without
+ * reply_to_id finds no parent either.
+ */
+const rootsOf = (postId: string) =>
+  sql`comments c left join comments q on q.id = c.reply_to_id and q.post_id = c.post_id where c.post_id = ${postId} and q.id is null`;
 
 /**
  * Whether a reply of the post points at a comment that does not come before it (by length, then text of the ids:
@@ -266,7 +271,7 @@ export async function hasForwardReplies(db: Db, postId: string): Promise<boolean
 
 /** How many roots the post's replies have (tombstones included). */
 export async function countRootComments(db: Db, postId: string): Promise<number> {
-  const { rows } = await sql<{ n: number | string }>`select count(*) as n from comments c where c.post_id = ${postId} and ${isRoot}`.execute(db.kysely);
+  const { rows } = await sql<{ n: number | string }>`select count(*) as n from ${rootsOf(postId)}`.execute(db.kysely);
   return Number(rows[0]?.n ?? 0);
 }
 
@@ -287,21 +292,24 @@ export async function pageRootCommentIds(
     ? sql`and (c.created_at ${cmp} ${opts.after.createdAt} or (c.created_at = ${opts.after.createdAt} and (length(c.id) ${cmp} ${opts.after.id.length} or (length(c.id) = ${opts.after.id.length} and ${id} ${cmp} ${opts.after.id}))))`
     : sql``;
   const { rows } = await sql<{ id: string }>`
-    select c.id from comments c where c.post_id = ${postId} and ${isRoot} ${after}
+    select c.id from ${rootsOf(postId)} ${after}
     order by c.created_at ${dir}, length(c.id) ${dir}, ${id} ${dir} limit ${opts.limit}`.execute(db.kysely);
   return rows.map((r) => r.id);
 }
 
-/** The comments `rootIds` of the post and every reply under them (at any depth), in listComments' order. */
+/**
+ * The comments `rootIds` of the post and every reply under them (at any depth), in listComments' order. `cross join`:
+ * SQLite then walks from the replies found so far to their replies (comments_post_reply_idx), not the other way.
+ */
 export async function listCommentSubtrees(db: Db, postId: string, rootIds: readonly string[]): Promise<Comment[]> {
   if (rootIds.length === 0) return [];
   const { rows } = await sql<CommentRow>`
     with recursive tree(id) as (
       select id from comments where post_id = ${postId} and id in (${sql.join(rootIds)})
       union
-      select c.id from comments c join tree t on c.reply_to_id = t.id where c.post_id = ${postId}
+      select c.id from tree t cross join comments c where c.post_id = ${postId} and c.reply_to_id = t.id
     )
-    select * from comments where post_id = ${postId} and id in (select id from tree) order by created_at, id`.execute(db.kysely);
+    select c.* from tree t cross join comments c where c.id = t.id order by c.created_at, c.id`.execute(db.kysely);
   return rows.map(toComment);
 }
 

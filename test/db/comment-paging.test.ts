@@ -178,12 +178,17 @@ for (const dialect of DIALECTS) {
 
   test('the page queries use the indexes (no scan of the comments table)', async ({ t }) => {
     const { postId } = await publishedPost(t.db);
-    const roots = sql`select c.id from comments c where c.post_id = ${postId} and (c.reply_to_id is null or not exists (select 1 from comments q where q.id = c.reply_to_id and q.post_id = c.post_id)) order by c.created_at, length(c.id), c.id limit 51`;
-    const tree = sql`with recursive tree(id) as (select id from comments where post_id = ${postId} and id in ('1', '2') union select c.id from comments c join tree t on c.reply_to_id = t.id where c.post_id = ${postId}) select * from comments where post_id = ${postId} and id in (select id from tree)`;
-    for (const q of [roots, tree]) {
+    // The statements of src/repositories/comments.ts (roots in order, their count, the forward check, the subtrees).
+    const rootsOf = sql`comments c left join comments q on q.id = c.reply_to_id and q.post_id = c.post_id where c.post_id = ${postId} and q.id is null`;
+    const roots = sql`select c.id from ${rootsOf} order by c.created_at, length(c.id), c.id limit 51`;
+    const count = sql`select count(*) as n from ${rootsOf}`;
+    const forward = sql`select 1 as one from comments c join comments q on q.id = c.reply_to_id and q.post_id = c.post_id where c.post_id = ${postId} and (length(q.id) > length(c.id) or (length(q.id) = length(c.id) and q.id >= c.id)) limit 1`;
+    const tree = sql`with recursive tree(id) as (select id from comments where post_id = ${postId} and id in ('1', '2') union select c.id from tree t cross join comments c where c.post_id = ${postId} and c.reply_to_id = t.id) select c.* from tree t cross join comments c where c.id = t.id order by c.created_at, c.id`;
+    for (const q of [roots, count, forward, tree]) {
       if (dialect === 'sqlite') {
         const plan = (await sql<{ detail: string }>`explain query plan ${q}`.execute(t.db.kysely)).rows.map((r) => r.detail).join('\n');
-        assert.not.match(plan, /SCAN c\b|SCAN comments\b/, plan);
+        // Only the recursive query's own work table is scanned.
+        assert.not.match(plan.replace(/SCAN t\b/g, ''), /SCAN /, plan);
         assert.match(plan, /USING (COVERING )?INDEX|USING INTEGER PRIMARY KEY|PRIMARY KEY/, plan);
       } else {
         // A test table is tiny: PostgreSQL would rightly scan it; forbid that to see which index the query can use.
@@ -192,7 +197,7 @@ for (const dialect of DIALECTS) {
           return (await sql<{ 'QUERY PLAN': string }>`explain ${q}`.execute(tx.kysely)).rows.map((r) => r['QUERY PLAN']).join('\n');
         });
         assert.not.match(plan, /Seq Scan on comments/, plan);
-        assert.match(plan, /comments_post_reply_idx|comments_post_created_idx|comments_pkey/, plan);
+        assert.match(plan, /comments_post_reply_idx|comments_post_created_idx/, plan);
       }
     }
   });
