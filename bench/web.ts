@@ -9,6 +9,7 @@
 // BENCH_WEB_SECONDS (default 10) per figure, BENCH_WEB_CONNECTIONS (default 20). The big thread's route is
 // BENCH_WEB_BIG_PATH with {id} for the post id (default /api/posts/{id}: the whole thread; point it at the paginated
 // /api/posts/{id}/comments?limit=50 once it exists), the embed's BENCH_WEB_EMBED_PATH (default /embed/posts/{id}).
+// BENCH_PROFILE=DIR writes a CPU profile of the web process, BENCH_NODE_ARGS passes options to its node.
 import { cpus, loadavg } from 'node:os';
 import autocannon, { type Result } from 'autocannon';
 import type { Db } from '../src/db/index.ts';
@@ -25,6 +26,8 @@ const SECONDS = Number(process.env.BENCH_WEB_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_WEB_CONNECTIONS ?? 20);
 const BIG_PATH = process.env.BENCH_WEB_BIG_PATH ?? '/api/posts/{id}';
 const EMBED_PATH = process.env.BENCH_WEB_EMBED_PATH ?? '/embed/posts/{id}';
+/** BENCH_WEB_FIGURES=seed,big,embed (default all) picks the figures (a profile or a before/after pair of one route). */
+const FIGURES = new Set((process.env.BENCH_WEB_FIGURES ?? 'seed,big,embed').split(',').map((f) => f.trim()));
 const load = () => `load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`;
 
 /** A published, web-enabled post with `count` replies (a tenth of them replies to earlier ones). */
@@ -77,6 +80,10 @@ export async function benchWeb(dialect: 'sqlite' | 'postgres'): Promise<void> {
     discord: { restUrl: 'http://127.0.0.1:9/api', token: 'bench' },
     databaseUrl: t.url,
     role: 'web',
+    nodeArgs: [
+      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
+      ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    ],
     queuePrefix: newQueuePrefix(),
     env: { HTTP_PORT: '0', HTTP_RATE_LIMIT: '0', HTTP_ANSWER_CACHE_MS: process.env.BENCH_WEB_ANSWER_CACHE_MS ?? '0', LOG_LEVEL: 'info' },
     readyPattern: /http api listening/,
@@ -88,30 +95,40 @@ export async function benchWeb(dialect: 'sqlite' | 'postgres'): Promise<void> {
     const port = logLines(web).find((l) => l.msg === 'http api listening')?.port;
     const base = `http://127.0.0.1:${String(port)}`;
 
-    const seedUrl = `${base}/api/posts?url=${encodeURIComponent(SEED_URL)}`;
-    const first = await fetch(seedUrl);
-    if (first.status !== 200) throw new Error(`the seed post answered ${first.status}`);
-    const r = await hammer(seedUrl);
-    report({ name: `web seed post (${dialect})`, value: Math.round(r.requests.average), unit: 'requests/s', target: { op: '>=', value: 5000 }, note: note(r) });
-    report({ name: `web seed post p99 (${dialect})`, value: r.latency.p99, unit: 'ms', target: { op: '<=', value: 25 }, note: load() });
+    if (FIGURES.has('seed')) {
+      const seedUrl = `${base}/api/posts?url=${encodeURIComponent(SEED_URL)}`;
+      const first = await fetch(seedUrl);
+      if (first.status !== 200) throw new Error(`the seed post answered ${first.status}`);
+      const r = await hammer(seedUrl);
+      report({
+        name: `web seed post (${dialect})`,
+        value: Math.round(r.requests.average),
+        unit: 'requests/s',
+        target: { op: '>=', value: 5000 },
+        note: note(r),
+      });
+      report({ name: `web seed post p99 (${dialect})`, value: r.latency.p99, unit: 'ms', target: { op: '<=', value: 25 }, note: load() });
+    }
 
-    const bigUrl = `${base}${BIG_PATH.replace('{id}', bigId)}`;
-    const big = await fetch(bigUrl);
-    const bytes = (await big.arrayBuffer()).byteLength;
-    if (big.status !== 200) throw new Error(`${BIG_PATH} answered ${big.status}`);
-    const b = await hammer(bigUrl);
-    report({
-      name: `web 5,000-reply thread, first page (${dialect})`,
-      value: Math.round(b.requests.average),
-      unit: 'requests/s',
-      target: { op: '>=', value: 1000 },
-      note: note(b, `; ${BIG_PATH}, ${Math.round(bytes / 1024)} KB an answer`),
-    });
+    if (FIGURES.has('big')) {
+      const bigUrl = `${base}${BIG_PATH.replace('{id}', bigId)}`;
+      const big = await fetch(bigUrl);
+      const bytes = (await big.arrayBuffer()).byteLength;
+      if (big.status !== 200) throw new Error(`${BIG_PATH} answered ${big.status}`);
+      const b = await hammer(bigUrl);
+      report({
+        name: `web 5,000-reply thread, first page (${dialect})`,
+        value: Math.round(b.requests.average),
+        unit: 'requests/s',
+        target: { op: '>=', value: 1000 },
+        note: note(b, `; ${BIG_PATH}, ${Math.round(bytes / 1024)} KB an answer`),
+      });
+    }
 
     const embedUrl = `${base}${EMBED_PATH.replace('{id}', seed.post.id)}`;
-    if ((await fetch(embedUrl)).status === 404) {
+    if (FIGURES.has('embed') && (await fetch(embedUrl)).status === 404) {
       console.log(`web embed fragment (${dialect}): route not present (${EMBED_PATH} answers 404): skipped`);
-    } else {
+    } else if (FIGURES.has('embed')) {
       const e = await hammer(embedUrl);
       report({
         name: `web embed fragment (${dialect})`,

@@ -241,3 +241,89 @@ export async function storeCatchUpPage(
     return n;
   });
 }
+
+// ------------------------------------------------------------------ one page of a thread (the web, issue 17)
+//
+// A top-level reply (a "root") is one whose parent is not among the post's comments (no reply_to_id, or a reply to
+// the announcement or to a message the mirror never saw), as buildCommentTree decides. Roots are ordered by
+// (created_at, length(id), id): snowflakes compare by length, then text.
+
+/**
+ * The post's comments `c` that are roots: `q`, the parent among the post's comments, is missing. An anti-join (not
+ * `reply_to_id is null or not exists …`, whose OR made PostgreSQL hash every comment of the table): a comment without
+ * reply_to_id finds no parent either.
+ */
+const rootsOf = (postId: string) =>
+  sql`comments c left join comments q on q.id = c.reply_to_id and q.post_id = c.post_id where c.post_id = ${postId} and q.id is null`;
+
+/**
+ * Whether a reply of the post points at a comment that does not come before it (by length, then text of the ids:
+ * Discord's own replies always point back). Only then can the replies form a loop, which buildCommentTree cuts in a
+ * way a page read cannot reproduce: the caller reads the whole thread instead.
+ */
+export async function hasForwardReplies(db: Db, postId: string): Promise<boolean> {
+  const { rows } = await sql<{ one: number }>`
+    select 1 as one from comments c join comments q on q.id = c.reply_to_id and q.post_id = c.post_id
+    where c.post_id = ${postId} and (length(q.id) > length(c.id) or (length(q.id) = length(c.id) and q.id >= c.id))
+    limit 1`.execute(db.kysely);
+  return rows.length > 0;
+}
+
+/** How many roots the post's replies have (tombstones included). */
+export async function countRootComments(db: Db, postId: string): Promise<number> {
+  const { rows } = await sql<{ n: number | string }>`select count(*) as n from ${rootsOf(postId)}`.execute(db.kysely);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/**
+ * One page of the post's roots in (created_at, length(id), id) order, or its reverse with `newest`, strictly after
+ * `after` (a root shown last; it need not exist any more): at most `limit` ids, oldest (or newest) first.
+ */
+export async function pageRootCommentIds(
+  db: Db,
+  postId: string,
+  opts: { newest: boolean; limit: number; after?: { createdAt: string; id: string } },
+): Promise<string[]> {
+  // Byte order for ids on PostgreSQL (created_at is already collate "C", migration 005), as the JavaScript compare.
+  const id = db.dialect === 'postgres' ? sql`c.id collate "C"` : sql`c.id`;
+  const cmp = opts.newest ? sql`<` : sql`>`;
+  const dir = opts.newest ? sql`desc` : sql`asc`;
+  const after = opts.after
+    ? sql`and (c.created_at ${cmp} ${opts.after.createdAt} or (c.created_at = ${opts.after.createdAt} and (length(c.id) ${cmp} ${opts.after.id.length} or (length(c.id) = ${opts.after.id.length} and ${id} ${cmp} ${opts.after.id}))))`
+    : sql``;
+  const { rows } = await sql<{ id: string }>`
+    select c.id from ${rootsOf(postId)} ${after}
+    order by c.created_at ${dir}, length(c.id) ${dir}, ${id} ${dir} limit ${opts.limit}`.execute(db.kysely);
+  return rows.map((r) => r.id);
+}
+
+/**
+ * The comments `rootIds` of the post and every reply under them (at any depth), in listComments' order. `cross join`:
+ * SQLite then walks from the replies found so far to their replies (comments_post_reply_idx), not the other way.
+ */
+export async function listCommentSubtrees(db: Db, postId: string, rootIds: readonly string[]): Promise<Comment[]> {
+  if (rootIds.length === 0) return [];
+  const { rows } = await sql<CommentRow>`
+    with recursive tree(id) as (
+      select id from comments where post_id = ${postId} and id in (${sql.join(rootIds)})
+      union
+      select c.id from tree t cross join comments c where c.post_id = ${postId} and c.reply_to_id = t.id
+    )
+    select c.* from tree t cross join comments c where c.id = t.id order by c.created_at, c.id`.execute(db.kysely);
+  return rows.map(toComment);
+}
+
+/** The post's comments (not deleted) by these authors, in listComments' order (what their names are read from). */
+export async function listLiveCommentsByAuthors(db: Db, postId: string, authorIds: readonly string[]): Promise<Comment[]> {
+  if (authorIds.length === 0) return [];
+  const rows = await db.kysely
+    .selectFrom('comments')
+    .selectAll()
+    .where('post_id', '=', postId)
+    .where('author_id', 'in', [...authorIds])
+    .where('deleted_at', 'is', null)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+  return rows.map(toComment);
+}

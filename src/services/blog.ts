@@ -168,12 +168,25 @@ function withLazyHtml<T extends object>(node: T, content: string, names: Readonl
 }
 
 /**
+ * Who is who in a thread, for mentions: each author's name (the last of their replies in listComments' order wins),
+ * tombstones and hidden authors left out. A part of a thread (one page) passes the names read from the whole thread.
+ */
+export function authorNames(comments: readonly WebComment[]): Map<string, string> {
+  const namesById = new Map<string, string>();
+  for (const c of comments) if (!c.deletedAt && c.appearance !== 'hidden') namesById.set(c.authorId, c.authorName);
+  return namesById;
+}
+
+/** The ids of the users a text mentions (`<@id>`, `<@!id>`): the only names readableDiscordText and the renderer look up. */
+export function mentionedUserIds(content: string): string[] {
+  return [...content.matchAll(/<@!?(\d+)>/g)].map((m) => m[1]!);
+}
+
+/**
  * The reply tree, oldest first at every level. A reply whose parent is not in the mirror (a reply to the
  * announcement, or to a message before the mirror started) is top-level; so is anything caught in a cycle.
  */
-export function buildCommentTree(comments: readonly WebComment[]): CommentNode[] {
-  const namesById = new Map<string, string>();
-  for (const c of comments) if (!c.deletedAt && c.appearance !== 'hidden') namesById.set(c.authorId, c.authorName);
+export function buildCommentTree(comments: readonly WebComment[], namesById: ReadonlyMap<string, string> = authorNames(comments)): CommentNode[] {
   const nodes = new Map<string, CommentNode>();
   for (const c of comments) {
     nodes.set(
@@ -258,9 +271,17 @@ export async function getPostViewByUrl(db: Db, url: string, opts: { guildId?: st
 // was deleted in Discord is served as 'closed': the post without its discussion.
 
 async function webViewOf(db: Db, post: Post): Promise<PostView> {
+  if (post.discussionClosedAt) return { ...(await webPostHead(db, post)), comments: [] };
+  return viewOf(db, post);
+}
+
+/**
+ * What the web shows of a post besides its replies: a post whose discussion is closed has nothing of it, nor links
+ * to a thread or announcement that are gone.
+ */
+export async function webPostHead(db: Db, post: Post): Promise<Omit<PostView, 'comments'>> {
+  const [summary] = await summarizePosts(db, [post]);
   if (post.discussionClosedAt) {
-    const [summary] = await summarizePosts(db, [post]);
-    // Nothing of the discussion, nor links to a thread or announcement that are gone.
     return {
       ...summary!,
       replies: 0,
@@ -268,10 +289,17 @@ async function webViewOf(db: Db, post: Post): Promise<PostView> {
       discussion: 'closed',
       summary: plainText(post.summaryHtml),
       imageUrl: post.imageUrl,
-      comments: [],
     };
   }
-  return viewOf(db, post);
+  return { ...summary!, discussion: 'open', summary: plainText(post.summaryHtml), imageUrl: post.imageUrl };
+}
+
+/** The post the web may serve by id or by blog URL (in one server when `guildId` is given), or null. */
+export async function findWebPost(db: Db, ref: { id: string; guildId?: string } | { url: string; guildId?: string }): Promise<Post | null> {
+  if ('url' in ref) return findServedPostByUrl(db, ref.url, { guildId: ref.guildId, webOnly: true });
+  const post = await getPost(db, ref.id);
+  if (!isServed(post) || (ref.guildId && post.guildId !== ref.guildId)) return null;
+  return (await getFeed(db, post.feedId))?.webEnabled ? post : null;
 }
 
 /** A post the web may serve, by id (in one server when `guildId` is given), or null. */

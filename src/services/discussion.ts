@@ -4,7 +4,17 @@
 import type { Db } from '../db/index.ts';
 import { findServedPostByUrl } from '../repositories/search.ts';
 import { webStamp } from '../repositories/web-versions.ts';
-import { getWebPostView, getWebPostViewByUrl, summarizePosts, type CommentNode, type PostView } from './blog.ts';
+import type { Post } from '../repositories/posts.ts';
+import {
+  countRootComments,
+  hasForwardReplies,
+  listComments,
+  listCommentSubtrees,
+  listLiveCommentsByAuthors,
+  pageRootCommentIds,
+} from '../repositories/comments.ts';
+import { authorNames, buildCommentTree, findWebPost, mentionedUserIds, summarizePosts, webPostHead, type CommentNode, type PostView } from './blog.ts';
+import { presentForWeb } from './privacy.ts';
 
 export type DiscussionOrder = 'oldest' | 'newest';
 export const PAGE_DEFAULT = 50;
@@ -113,17 +123,38 @@ export async function webAnswerStamp(db: Db, ref: PostRef): Promise<string | nul
 /** One key per post reference (concurrent version reads of the same reference are shared). */
 export const postRefKey = (ref: PostRef): string => ('id' in ref ? `id ${ref.id} ${ref.guildId ?? ''}` : `url ${ref.url} ${ref.guildId ?? ''}`);
 
-async function webView(db: Db, ref: PostRef): Promise<PostView | null> {
-  return 'id' in ref ? getWebPostView(db, ref.id, { guildId: ref.guildId }) : getWebPostViewByUrl(db, ref.url, { guildId: ref.guildId });
-}
-
 /** A public post with one page of its discussion (the first unless `req.cursor`), or null (unknown or not public). */
 export async function getWebDiscussion(db: Db, ref: PostRef, req: PageRequest, apiBase: string): Promise<WebDiscussion | null> {
-  const view = await webView(db, ref);
-  if (!view) return null;
-  const { comments, ...post } = view;
-  const page = pageComments(comments, req);
-  return { ...post, ...page, comments: withMediaUrls(page.comments, apiBase) };
+  const post = await findWebPost(db, ref);
+  if (!post) return null;
+  const [head, page] = await Promise.all([webPostHead(db, post), post.discussionClosedAt ? pageComments([], req) : pageWebComments(db, post, req)]);
+  return { ...head, ...page, comments: withMediaUrls(page.comments, apiBase) };
+}
+
+/**
+ * One page of an open discussion read from SQL: that page's top-level replies (keyset on their order, both orders),
+ * the replies under them, and the names of the people their texts mention; the same answer as pageComments over the
+ * whole tree, without reading a 5,000-reply thread for a page of 50. A thread whose replies could loop (a reply
+ * pointing forward, never Discord's own) is read whole, as buildCommentTree needs to cut the loop.
+ */
+export async function pageWebComments(db: Db, post: Post, req: PageRequest): Promise<CommentsPage> {
+  const after = req.cursor ? decodeCursor(req.cursor, req.order) : undefined;
+  if (await hasForwardReplies(db, post.id)) return pageComments(buildCommentTree(await presentForWeb(db, post, await listComments(db, post.id))), req);
+  const [ids, topLevel] = await Promise.all([
+    pageRootCommentIds(db, post.id, { newest: req.order === 'newest', limit: req.limit + 1, after: after && { createdAt: after.c, id: after.i } }),
+    countRootComments(db, post.id),
+  ]);
+  const shown = await presentForWeb(db, post, await listCommentSubtrees(db, post.id, ids.slice(0, req.limit)));
+  const mentioned = new Set(shown.filter((c) => !c.deletedAt && c.appearance !== 'hidden').flatMap((c) => mentionedUserIds(c.content)));
+  const names = authorNames(await presentForWeb(db, post, await listLiveCommentsByAuthors(db, post.id, [...mentioned])));
+  const comments = buildCommentTree(shown, names).sort(compareNodes);
+  if (req.order === 'newest') comments.reverse();
+  const more = ids.length > req.limit;
+  return {
+    comments,
+    page: { order: req.order, limit: req.limit, next: more && comments.length ? encodeCursor(req.order, comments.at(-1)!) : null },
+    topLevel,
+  };
 }
 
 export interface PostCount {

@@ -77,7 +77,7 @@ export interface MediaService {
 export function createMediaService(deps: MediaDeps): MediaService {
   const now = deps.now ?? Date.now;
   // Concurrent requests for the same attachment share one refresh (a burst of readers asks Discord once).
-  const inFlight = new Map<string, Promise<string>>();
+  const inFlight = new Map<string, Promise<{ url: string; expiry: number }>>();
 
   const redirectTo = (url: string, expiry: number): MediaRedirect => ({
     url,
@@ -113,6 +113,30 @@ export function createMediaService(deps: MediaDeps): MediaService {
     return refreshed;
   }
 
+  /**
+   * The current URL of an expired stored one: the shared cache, else Discord (then stored in the cache). One flight
+   * per key covers the cache read, the refresh AND the cache write, and leaves the map only once the write is done:
+   * a request that finds no flight either comes after the write (and reads the cached URL) or starts the only one.
+   * (Sharing only the refresh let a request that read the cache before the first write, but looked for a flight
+   * after the refresh had ended, ask Discord a second time.)
+   */
+  async function current(key: string, stored: string): Promise<{ url: string; expiry: number }> {
+    const cached = await deps.cache.get(key).catch((err: unknown) => {
+      deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'media cache unreadable: asking Discord');
+      return null;
+    });
+    const cachedExpiry = cached ? urlExpiry(cached) : null;
+    if (cached && cachedExpiry !== null && cachedExpiry - now() > REFRESH_MARGIN_MS) return { url: cached, expiry: cachedExpiry };
+    const fresh = await refresh(stored);
+    const freshExpiry = urlExpiry(fresh) ?? now() + REFRESH_MARGIN_MS + 60_000;
+    const ttl = freshExpiry - REFRESH_MARGIN_MS - now();
+    if (ttl > 0)
+      await deps.cache.set(key, fresh, ttl).catch((err: unknown) => {
+        deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'media cache unwritable: the next reader asks Discord again');
+      });
+    return { url: fresh, expiry: freshExpiry };
+  }
+
   return {
     async resolve(commentId, index) {
       const stored = await storedAttachment(commentId, index);
@@ -121,26 +145,13 @@ export function createMediaService(deps: MediaDeps): MediaService {
       if (storedExpiry !== null && storedExpiry - now() > REFRESH_MARGIN_MS) return redirectTo(stored, storedExpiry);
       // Keyed by the stored URL too: an edited message with other attachments never gets an old refreshed link.
       const key = `media:${commentId}:${index}:${createHash('sha256').update(stored).digest('base64url').slice(0, 16)}`;
-      const cached = await deps.cache.get(key).catch((err: unknown) => {
-        deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'media cache unreadable: asking Discord');
-        return null;
-      });
-      const cachedExpiry = cached ? urlExpiry(cached) : null;
-      if (cached && cachedExpiry !== null && cachedExpiry - now() > REFRESH_MARGIN_MS) return redirectTo(cached, cachedExpiry);
-
       let pending = inFlight.get(key);
       if (!pending) {
-        pending = refresh(stored).finally(() => inFlight.delete(key));
+        pending = current(key, stored).finally(() => inFlight.delete(key));
         inFlight.set(key, pending);
       }
-      const fresh = await pending;
-      const freshExpiry = urlExpiry(fresh) ?? now() + REFRESH_MARGIN_MS + 60_000;
-      const ttl = freshExpiry - REFRESH_MARGIN_MS - now();
-      if (ttl > 0)
-        await deps.cache.set(key, fresh, ttl).catch((err: unknown) => {
-          deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'media cache unwritable: the next reader asks Discord again');
-        });
-      return redirectTo(fresh, freshExpiry);
+      const { url, expiry } = await pending;
+      return redirectTo(url, expiry);
     },
   };
 }

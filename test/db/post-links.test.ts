@@ -12,7 +12,8 @@ import { loadConfig } from '../../src/config.ts';
 import { withTransaction } from '../../src/db/index.ts';
 import { canonicalLink } from '../../src/feeds/canonical-link.ts';
 import { createLogger } from '../../src/logger.ts';
-import { upsertFeed, type Feed } from '../../src/repositories/feeds.ts';
+import { setFeedWeb, upsertFeed, type Feed } from '../../src/repositories/feeds.ts';
+import { webStamp } from '../../src/repositories/web-versions.ts';
 import { findGuildPostsByUrl, getPost, setPublishState, upsertPostFromFeed, type PostContent } from '../../src/repositories/posts.ts';
 import { findServedPostByUrl } from '../../src/repositories/search.ts';
 import { addFeed } from '../../src/services/feeds.ts';
@@ -135,6 +136,41 @@ for (const dialect of DIALECTS) {
     const { feed: atom } = await upsertFeed(c.t.db, { guildId: c.guildId, url: `https://blog.example/${c.guildId}/atom`, channelId: snowflake() });
     const copy = await post(c, 'a', `http://blog.example/${c.guildId}/a-post/`, 'known', atom);
     assert.equal(await lookups(c, `https://blog.example/${c.guildId}/a-post`), [a.id, a.id, [a.id, copy.id]]);
+  });
+
+  test("the web's version lookup by URL serves the post findServedPostByUrl picks, with one post or several per link", async (c) => {
+    const stampOf = async (url: string, guildId?: string) => (await webStamp(c.t.db, { url, guildId }))?.postId ?? null;
+    const served = async (url: string, guildId?: string) => (await findServedPostByUrl(c.t.db, url, { guildId, webOnly: true }))?.id ?? null;
+    await setFeedWeb(c.t.db, c.feed.id, true);
+    const link = `https://blog.example/${c.guildId}/shared-post/`;
+    // Nothing, then not a URL: no stamp.
+    assert.is(await stampOf(link), null);
+    assert.is(await stampOf('not a url'), null);
+    // One served post (a known one is not): found however the link is written.
+    await post(c, 'known', link, 'known');
+    const first = await post(c, 'first', `${link}?utm_source=x`);
+    assert.is(await stampOf(link), first.id);
+    assert.is(await stampOf(link), await served(link));
+    // Several posts with the link (another server's feed, a second feed of this server): the one with a thread first,
+    // then the first discovered, as findServedPostByUrl, with and without a server.
+    const otherGuild = snowflake();
+    const { feed: other } = await upsertFeed(c.t.db, { guildId: otherGuild, url: `https://blog.example/${otherGuild}/feed`, channelId: snowflake() });
+    await setFeedWeb(c.t.db, other.id, true);
+    const elsewhere = await post(c, 'elsewhere', link, 'published', other);
+    const { feed: atom } = await upsertFeed(c.t.db, { guildId: c.guildId, url: `https://blog.example/${c.guildId}/atom`, channelId: snowflake() });
+    await setFeedWeb(c.t.db, atom.id, true);
+    const unthreaded = (await upsertPostFromFeed(c.t.db, atom, item('unthreaded', link), 'pending')).post;
+    for (const guildId of [undefined, c.guildId, otherGuild]) {
+      assert.is(await stampOf(link, guildId), await served(link, guildId), `server ${guildId ?? 'any'}`);
+    }
+    assert.is(await stampOf(link), first.id);
+    assert.is(await stampOf(link, otherGuild), elsewhere.id);
+    // Off the web: the first post's feed leaves it; the other server's threaded post comes before the unthreaded one.
+    await setFeedWeb(c.t.db, c.feed.id, false);
+    assert.is(await stampOf(link), elsewhere.id);
+    assert.is(await stampOf(link), await served(link));
+    assert.is(await stampOf(link, c.guildId), unthreaded.id);
+    assert.is(await stampOf(link, c.guildId), await served(link, c.guildId));
   });
 
   test('canonical_link is kept by every write: a new post, a changed link, no link', async (c) => {

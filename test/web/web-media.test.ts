@@ -216,6 +216,48 @@ for (const dialect of DIALECTS) {
     assert.is(refreshes(d), before + 2, 'one refresh for the burst');
   });
 
+  test('a reader whose cache read was slower than the first refresh and its write still shares that refresh (the burst race)', async ({ t, ids }) => {
+    // A reads the cache (miss), refreshes and writes; B read the cache before A's write but its answer comes only after
+    // A's refresh has ended. B must not ask Discord again.
+    const clock = Date.now() + 3 * DAY;
+    const hex = (ms: number) => Math.floor(ms / 1000).toString(16);
+    let calls = 0;
+    let refreshed!: () => void;
+    const firstRefreshDone = new Promise<void>((resolve) => (refreshed = resolve));
+    const discord = {
+      refreshAttachmentUrls: async (urls: readonly string[]) => {
+        calls += 1;
+        const out = urls.map((original) => ({ original, refreshed: `https://cdn.example/f${calls}.png?ex=${hex(clock + DAY)}&` }));
+        refreshed();
+        return out;
+      },
+    };
+    const store = new Map<string, string>();
+    let reads = 0;
+    const cache = {
+      get: async (key: string) => {
+        reads += 1;
+        const value = store.get(key) ?? null;
+        if (reads === 2 && value === null) {
+          // A second read made before the first refresh's write answers late: after that refresh ended (a busy Redis, a
+          // loaded machine).
+          await firstRefreshDone;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        return value;
+      },
+      set: async (key: string, url: string) => void store.set(key, url),
+    };
+    const media = createMediaService({ db: t.db, log, discord, cache, now: () => clock });
+    const both = await Promise.all([media.resolve(ids.withFiles, 1), media.resolve(ids.withFiles, 1)]);
+    assert.is(both[0]?.url, both[1]?.url);
+    assert.match(String(both[0]?.url), /^https:\/\/cdn\.example\/f1\.png/);
+    assert.is(calls, 1, 'Discord asked once');
+    const later = await media.resolve(ids.withFiles, 1);
+    assert.is(later?.url, both[0]?.url, 'a later reader gets the cached URL');
+    assert.is(calls, 1);
+  });
+
   test('Discord failing to renew: 503 (unreachable, retry) or 502 (refused) JSON, not cached; the next try works', async ({ app, d, ids }) => {
     d.advanceClock(DAY);
     d.failNext('POST /attachments/refresh-urls', { status: 500, times: 10 });
