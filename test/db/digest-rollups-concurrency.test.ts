@@ -12,11 +12,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { markCommentsDeleted, upsertComments, type CommentInput } from '../../src/repositories/comments.ts';
 import { checkDigestRollups } from '../../src/repositories/digest-rollups.ts';
-import { upsertFeed } from '../../src/repositories/feeds.ts';
-import { setPublishState, upsertPostFromFeed } from '../../src/repositories/posts.ts';
 import { writeRatings } from '../../src/repositories/ratings.ts';
 import type { Stars } from '../../src/domain/rating.ts';
 import { createTestDb, type TestDb } from '../support/db.ts';
+import { publishedPost } from '../support/fixtures.ts';
 import { snowflake } from '../support/snowflake.ts';
 
 const BASE = Date.parse('2026-11-16T00:00:00.000Z');
@@ -33,27 +32,8 @@ test.before(async (ctx) => {
   ctx.guildId = snowflake();
   ctx.posts = [];
   for (let i = 0; i < POSTS; i++) {
-    const { feed } = await upsertFeed(ctx.t.db, { guildId: ctx.guildId, url: `https://blog.example/feed-${i}`, channelId: snowflake() });
-    const key = `post-${i}`;
-    const { post } = await upsertPostFromFeed(
-      ctx.t.db,
-      feed,
-      {
-        key,
-        url: `https://blog.example/${key}`,
-        title: key,
-        author: null,
-        publishedAt: new Date(BASE).toISOString(),
-        summaryHtml: null,
-        searchText: key,
-        imageUrl: null,
-        contentHash: key,
-      },
-      'pending',
-    );
-    const thread = snowflake();
-    await setPublishState(ctx.t.db, post.id, { state: 'published', channelId: snowflake(), messageId: thread, threadId: thread });
-    ctx.posts.push({ id: post.id, thread });
+    const { postId, threadId } = await publishedPost(ctx.t.db, { guildId: ctx.guildId, publishedAt: new Date(BASE).toISOString() });
+    ctx.posts.push({ id: postId, thread: threadId });
   }
   ctx.users = Array.from({ length: USERS }, () => snowflake());
 });

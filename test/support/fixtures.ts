@@ -83,9 +83,10 @@ export async function seedDiscussion(db: Db, guildId = snowflake()): Promise<{ p
 
 /**
  * A post announced with a thread (in a text channel: the thread's id is the announcement's), as the mirror
- * and catch-up see it. Each call makes its own feed; `guildId`, `threadId` and `messageId` default to new ids.
+ * and catch-up see it. Each call makes its own feed; `guildId`, `threadId` and `messageId` default to new ids,
+ * `publishedAt` to now.
  */
-export async function publishedPost(db: Db, ids: { guildId?: string; threadId?: string; messageId?: string } = {}): Promise<PostThread> {
+export async function publishedPost(db: Db, ids: { guildId?: string; threadId?: string; messageId?: string; publishedAt?: string } = {}): Promise<PostThread> {
   const key = snowflake();
   const threadId = ids.threadId ?? snowflake();
   const messageId = ids.messageId ?? threadId;
@@ -98,7 +99,7 @@ export async function publishedPost(db: Db, ids: { guildId?: string; threadId?: 
       url: `https://blog.example/${key}`,
       title: `Post ${key}`,
       author: null,
-      publishedAt: new Date().toISOString(),
+      publishedAt: ids.publishedAt ?? new Date().toISOString(),
       summaryHtml: null,
       searchText: 'x',
       imageUrl: null,
