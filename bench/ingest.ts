@@ -2,10 +2,12 @@
 // bot process; events per second until all are committed, the bot's peak memory. Then a paced stream (a busy
 // server, BENCH_PACED_RATE events/s) gives the event-to-commit latency.
 // Beside it, the ceiling: a bare discord.js client receiving the same stream with no handlers.
+// And where the CPU goes, per event, on this machine: the emulator's, the bare client's, the bot's (all its threads,
+// and PostgreSQL's server processes), and storing alone (the repositories' batch writes with no Discord at all).
 import { KEYCAPS } from '../src/domain/rating.ts';
-import { spawn } from 'node:child_process';
-import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, readdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { sql } from 'kysely';
@@ -13,6 +15,8 @@ import { createDb, type RootDb } from '../src/db/index.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
+import { upsertComments, type CommentInput } from '../src/repositories/comments.ts';
+import { writeRatings, type Rating } from '../src/repositories/ratings.ts';
 import { startBot } from '../test/support/bot.ts';
 import { createPgSchema } from '../test/support/db.ts';
 import type { APIUser } from 'discord-api-types/v10';
@@ -68,6 +72,40 @@ function eventSource(posts: Posts, readers: APIUser[]) {
     return out;
   };
 }
+
+/** Clock ticks per second of /proc's CPU times. */
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU time (user + system, all threads) a process has used, in µs. */
+function cpuMicros(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state): utime is field 14, stime 15
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / TICKS;
+  } catch {
+    return 0; // it exited
+  }
+}
+
+/** The CPU time of every PostgreSQL server process on this machine (µs); 0 for SQLite. */
+function dbServerMicros(dialect: 'sqlite' | 'postgres'): number {
+  if (dialect === 'sqlite') return 0;
+  let total = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') total += cpuMicros(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+/** This process's own CPU time (the emulator, and the commit watch while the bot runs), in µs. */
+const ownMicros = (): number => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
 
 function peakRssMb(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -185,6 +223,7 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
   const db = createDb({ databaseUrl: url });
   const { discord, posts, readers } = await emulatorWithPosts(readersFor(n + paced));
   let botRate = 0;
+  let cpu = { bot: NaN, server: NaN, emulator: NaN };
   try {
     await migrateToLatest(db);
     // BENCH_ROLLUP_TRIGGERS=off: the digest rollups' triggers taken out, to measure what they cost ingest (never in production).
@@ -228,6 +267,7 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
     const dumping = outputFile ? setInterval(() => writeFileSync(outputFile, bot.output()), 2000) : undefined;
     await discord.waitForReady({ timeout: 30_000 });
     await new Promise((r) => setTimeout(r, 500));
+    const cpu0 = { bot: cpuMicros(bot.child.pid!), server: dbServerMicros(dialect), own: ownMicros() };
 
     // 1. The burst: all n events as fast as the emulator writes them (throughput; latency is then the backlog).
     const burstWatch = new CommitWatch(db);
@@ -239,6 +279,11 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
     const seconds = (burstWatch.lastSeenAt - start) / 1000;
     botRate = n / seconds;
     const burstPeak = peakRssMb(bot.child.pid!);
+    cpu = {
+      bot: (cpuMicros(bot.child.pid!) - cpu0.bot) / n,
+      server: (dbServerMicros(dialect) - cpu0.server) / n,
+      emulator: (ownMicros() - cpu0.own) / n,
+    };
 
     // 2. Paced: `paced` more events at `rate` per second, in 10 ms ticks (the event-to-commit latency of a busy server),
     //    after 3 s for the burst's aftermath (its WAL checkpoint, a full garbage collection) to pass.
@@ -306,9 +351,21 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
     await schema?.drop();
     rmSync(dir, { recursive: true, force: true });
   }
+  const storing = await benchStoringAlone(dialect, n);
   // BENCH_CEILING=off skips the bare client's run (for repeated pairs of the bot's own figures).
   if (process.env.BENCH_CEILING === 'off') return;
-  const ceiling = await benchCeiling(n);
+  const { rate: ceiling, emulatorUs } = await benchCeiling(n);
+  // What a bot at 90 % of the bare client's rate may spend per event on this machine: all its cores at that rate,
+  // less what the emulator itself needs per event.
+  const budget = (cpus().length * 1e6) / (0.9 * ceiling) - emulatorUs;
+  const us = (x: number) => `${x.toFixed(1)} µs`;
+  report({
+    name: `ingest.${dialect}.cpu_per_event`,
+    value: cpu.bot + cpu.server,
+    unit: 'µs',
+    target: { op: '<=', value: Math.round(budget * 10) / 10 },
+    note: `the burst: the bot ${us(cpu.bot)} (all its threads)${dialect === 'postgres' ? ` + PostgreSQL's server ${us(cpu.server)}` : ''}, the emulator and the commit watch ${us(cpu.emulator)}; storing alone ${us(storing)}; the target is what ${cpus().length} cores leave a bot at 90 % of the bare client once the emulator has its ${us(emulatorUs)}`,
+  });
   // Issue 21's target: the bot commits the burst at ≥ 90 % of the rate a client that does nothing receives it.
   report({
     name: `ingest.${dialect}.share_of_ceiling`,
@@ -327,8 +384,93 @@ async function dropRollupTriggers(db: RootDb): Promise<void> {
   } else for (const table of ['comments', 'ratings']) await sql`alter table ${sql.table(table)} disable trigger user`.execute(db.kysely);
 }
 
-/** The bare client's rate on the same stream (events/s). */
-async function benchCeiling(n: number): Promise<number> {
+/**
+ * Storing alone: the events of the burst written through the repositories as the bot's writers do (batches of
+ * 2,000, replies and votes), into a fresh database with nothing else running. CPU per event of this process (its
+ * SQLite checkpoint thread included) and of PostgreSQL's server: the least any bot storing into this schema spends.
+ */
+async function benchStoringAlone(dialect: 'sqlite' | 'postgres', n: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'blogcord-store-'));
+  const schema = dialect === 'postgres' ? await createPgSchema() : null;
+  const db = createDb({ databaseUrl: schema?.url ?? `sqlite:${join(dir, 'store.sqlite')}` }, { backgroundCheckpoints: dialect === 'sqlite' ? {} : undefined });
+  try {
+    await migrateToLatest(db);
+    const { feed } = await upsertFeed(db, { guildId: '1', url: 'https://bench.example/feed', channelId: '2' });
+    const posts: string[] = [];
+    for (let i = 0; i < POSTS; i++) {
+      const { post } = await upsertPostFromFeed(
+        db,
+        feed,
+        {
+          key: `p${i}`,
+          url: `https://bench.example/p/${i}`,
+          title: `Post ${i}`,
+          author: null,
+          publishedAt: new Date().toISOString(),
+          summaryHtml: null,
+          searchText: '',
+          imageUrl: null,
+          contentHash: 'h',
+        },
+        'pending',
+      );
+      await setPublishState(db, post.id, { state: 'published', channelId: '2', messageId: String(1000 + i), threadId: String(2000 + i) });
+      posts.push(post.id);
+    }
+    const readers = readersFor(n);
+    const t0 = { own: ownMicros(), server: dbServerMicros(dialect) };
+    let id = 10n ** 17n;
+    for (let b = 0, pair = 0; b < n; b += BATCH) {
+      const comments: CommentInput[] = [];
+      const votes: Rating[] = [];
+      for (let i = b; i < Math.min(n, b + BATCH); i++) {
+        const at = new Date().toISOString();
+        if (i % 10 < 3) {
+          votes.push({
+            postId: posts[pair % POSTS]!,
+            userId: String(5000 + Math.floor(pair / POSTS)),
+            stars: ((pair % 5) + 1) as Rating['stars'],
+            updatedAt: at,
+          });
+          pair++;
+        } else {
+          const reader = String(5000 + (i % readers));
+          comments.push({
+            id: String(id++),
+            postId: posts[i % POSTS]!,
+            threadId: String(2000 + (i % POSTS)),
+            authorId: reader,
+            authorName: `reader${reader}`,
+            authorAvatar: null,
+            content: `reply ${i} with a few words in it`,
+            replyToId: null,
+            attachments: [],
+            createdAt: at,
+            editedAt: null,
+          });
+        }
+      }
+      await upsertComments(db, comments);
+      await writeRatings(db, votes, []);
+    }
+    await new Promise((r) => setTimeout(r, 500)); // the checkpoint thread copies the last pages back (its CPU counts)
+    const perEvent = (ownMicros() - t0.own + dbServerMicros(dialect) - t0.server) / n;
+    report({
+      name: `ingest.${dialect}.storing_alone`,
+      value: perEvent,
+      unit: 'µs',
+      note: `CPU per event to store ${n} events through the repositories in batches of ${BATCH} (${dialect === 'postgres' ? "this process and PostgreSQL's server" : 'this process, its checkpoint thread included'}), no Discord`,
+    });
+    return perEvent;
+  } finally {
+    await db.destroy();
+    await schema?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The bare client's rate on the same stream (events/s) and the emulator's CPU per event while it sends it. */
+async function benchCeiling(n: number): Promise<{ rate: number; emulatorUs: number }> {
   const { discord, posts, readers } = await emulatorWithPosts(readersFor(n));
   try {
     const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}/bare-client`] : [];
@@ -339,13 +481,22 @@ async function benchCeiling(n: number): Promise<number> {
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     while (!out.includes('ready')) await new Promise((r) => setTimeout(r, 20));
-    const start = performance.now();
     const list = eventSource(posts, readers)(n);
+    const start = performance.now();
+    const own0 = ownMicros();
     for (let i = 0; i < list.length; i += BATCH) await discord.storm(list.slice(i, i + BATCH), { keep: false });
+    const emulatorUs = (ownMicros() - own0) / n;
     await new Promise((r) => child.once('exit', r));
     const seconds = (performance.now() - start) / 1000;
+    const clientUs = Number(/done [\d.]+ ([\d.]+)/.exec(out)?.[1]) / n;
     report({ name: 'ingest.ceiling', value: n / seconds, unit: 'events/s', note: 'a bare discord.js client with no handlers, same stream' });
-    return n / seconds;
+    report({
+      name: 'ingest.ceiling.cpu_per_event',
+      value: emulatorUs + clientUs,
+      unit: 'µs',
+      note: `the emulator ${emulatorUs.toFixed(1)} µs + the bare client ${clientUs.toFixed(1)} µs per event: at its rate, ${((100 * (emulatorUs + clientUs) * (n / seconds)) / (cpus().length * 1e6)).toFixed(0)} % of the machine's ${cpus().length} cores`,
+    });
+    return { rate: n / seconds, emulatorUs };
   } finally {
     await discord.stop();
   }
