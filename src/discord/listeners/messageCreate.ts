@@ -6,9 +6,9 @@ import { certainlyNotAThread, toMessageData } from './message-data.ts';
 export default defineListener({
   name: 'mirror: message create',
   event: Events.MessageCreate,
-  async run(ctx, message) {
+  run(ctx, message) {
     if (!message.inGuild() || certainlyNotAThread(message)) return;
     const data = toMessageData(message);
-    if (data) await ctx.mirror.messageSeen(data);
+    if (data) return ctx.mirror.messageSeen(data);
   },
 });

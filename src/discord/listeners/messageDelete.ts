@@ -6,8 +6,7 @@ import { certainlyNotAThread } from './message-data.ts';
 export default defineListener({
   name: 'mirror: message delete',
   event: Events.MessageDelete,
-  async run(ctx, message) {
-    if (certainlyNotAThread(message)) await ctx.mirror.announcementsDeleted([message.id]);
-    else await ctx.mirror.messagesDeleted(message.channelId, [message.id]);
+  run(ctx, message) {
+    return certainlyNotAThread(message) ? ctx.mirror.announcementsDeleted([message.id]) : ctx.mirror.messagesDeleted(message.channelId, [message.id]);
   },
 });

@@ -5,8 +5,8 @@ import { defineListener } from '../listener.ts';
 export default defineListener({
   name: 'mirror: message bulk delete',
   event: Events.MessageBulkDelete,
-  async run(ctx, messages, channel) {
-    if (!channel.isThread()) await ctx.mirror.announcementsDeleted([...messages.keys()]);
-    else await ctx.mirror.messagesDeleted(channel.id, [...messages.keys()]);
+  run(ctx, messages, channel) {
+    const ids = [...messages.keys()];
+    return channel.isThread() ? ctx.mirror.messagesDeleted(channel.id, ids) : ctx.mirror.announcementsDeleted(ids);
   },
 });

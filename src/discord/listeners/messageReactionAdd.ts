@@ -6,9 +6,9 @@ import { botCanManageMessages, botFlag, reactionProcessor } from './reaction-pro
 export default defineListener({
   name: 'reactionAdd',
   event: Events.MessageReactionAdd,
-  async run(ctx, reaction, user) {
+  run(ctx, reaction, user) {
     const message = reaction.message;
-    await reactionProcessor(ctx).submit({
+    return reactionProcessor(ctx).submit({
       kind: 'add',
       messageId: message.id,
       channelId: message.channelId,

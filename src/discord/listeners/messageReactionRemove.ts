@@ -10,13 +10,13 @@ import { botCanManageMessages, reactionProcessor } from './reaction-processor.ts
 export default defineListener({
   name: 'reactionRemove',
   event: Events.MessageReactionRemove,
-  async run(ctx, reaction, user, details) {
+  run(ctx, reaction, user, details) {
     const message = reaction.message;
     // Taking back a super reaction: the person may still hold the normal one (rare; a recount settles it). Taking
     // back a normal one: only when the cached counts show super reactions of this keycap (an uncached message
     // knows none; the periodic recount settles that rare case), so a storm of removals asks for no recounts.
     const otherKindMayRemain = details?.burst === true || (!reaction.partial && (reaction.countDetails?.burst ?? 0) > 0);
-    await reactionProcessor(ctx).submit({
+    return reactionProcessor(ctx).submit({
       kind: 'remove',
       messageId: message.id,
       channelId: message.channelId,

@@ -6,7 +6,7 @@ import { reactionProcessor } from './reaction-processor.ts';
 export default defineListener({
   name: 'reactionRemoveAll',
   event: Events.MessageReactionRemoveAll,
-  async run(ctx, message) {
-    await reactionProcessor(ctx).submit({ kind: 'remove-all', messageId: message.id, channelId: message.channelId });
+  run(ctx, message) {
+    return reactionProcessor(ctx).submit({ kind: 'remove-all', messageId: message.id, channelId: message.channelId });
   },
 });

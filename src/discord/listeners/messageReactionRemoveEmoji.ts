@@ -6,9 +6,9 @@ import { botCanManageMessages, reactionProcessor } from './reaction-processor.ts
 export default defineListener({
   name: 'reactionRemoveEmoji',
   event: Events.MessageReactionRemoveEmoji,
-  async run(ctx, reaction) {
+  run(ctx, reaction) {
     const message = reaction.message;
-    await reactionProcessor(ctx).submit({
+    return reactionProcessor(ctx).submit({
       kind: 'remove-emoji',
       messageId: message.id,
       channelId: message.channelId,

@@ -6,11 +6,10 @@ import { certainlyNotAThread, toMessageData } from './message-data.ts';
 export default defineListener({
   name: 'mirror: message update',
   event: Events.MessageUpdate,
-  async run(ctx, _old, message) {
+  run(ctx, _old, message) {
     if (certainlyNotAThread(message)) return;
     const data = toMessageData(message);
     // Without the message itself (an uncached partial update) catch-up reads it from Discord.
-    if (data) await ctx.mirror.messageSeen(data);
-    else await ctx.mirror.messageUpdatedPartially(message.channelId);
+    return data ? ctx.mirror.messageSeen(data) : ctx.mirror.messageUpdatedPartially(message.channelId);
   },
 });

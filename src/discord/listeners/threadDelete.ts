@@ -5,7 +5,7 @@ import { defineListener } from '../listener.ts';
 export default defineListener({
   name: 'mirror: thread delete',
   event: Events.ThreadDelete,
-  async run(ctx, thread) {
-    await ctx.mirror.threadDeleted(thread.id);
+  run(ctx, thread) {
+    return ctx.mirror.threadDeleted(thread.id);
   },
 });

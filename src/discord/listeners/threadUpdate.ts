@@ -5,8 +5,8 @@ import { defineListener } from '../listener.ts';
 export default defineListener({
   name: 'mirror: thread update',
   event: Events.ThreadUpdate,
-  async run(ctx, oldThread, newThread) {
+  run(ctx, oldThread, newThread) {
     const unarchived = oldThread.archived === true && newThread.archived === false;
-    await ctx.mirror.threadUpdated(newThread.id, { unarchived });
+    return ctx.mirror.threadUpdated(newThread.id, { unarchived });
   },
 });
