@@ -156,6 +156,7 @@ export class MicroBatcher<T> {
   async #flushOnce(): Promise<boolean> {
     const batch = this.#buffer.splice(0, this.#suspects > 0 ? Math.min(this.#limit, this.#suspects) : this.#o.maxBatch);
     this.#inFlight = batch.length;
+    const started = performance.now();
     try {
       await this.#o.write(batch);
     } catch (err) {
@@ -188,9 +189,14 @@ export class MicroBatcher<T> {
       // hold up the database; follow-ups still run one at a time, in batch order.
       await this.#following;
       const afterWrite = this.#o.afterWrite;
+      const written = performance.now();
       const following = (async () => {
         try {
           await afterWrite(batch);
+          this.#log?.debug(
+            { items: batch.length, writeMs: Math.round(written - started), followUpMs: Math.round(performance.now() - written), pending: this.#buffer.length },
+            `${this.#o.name}: batch written`,
+          );
         } catch (err) {
           this.#log?.warn({ err, items: batch.length }, `${this.#o.name}: the follow-up of a written batch failed`);
         }
