@@ -198,6 +198,12 @@ export function createDb(config: { databaseUrl: string }, { poolSize = 10, onQue
       sqlite.pragma('foreign_keys = ON');
       sqlite.pragma('busy_timeout = 5000');
       sqlite.pragma('synchronous = NORMAL');
+      // An 8 MB page cache instead of SQLite's 2 MB: a reply touches ~15 b-tree pages (the table, its 8 indexes, the
+      // digest's and the web's counters), and past a few thousand replies those no longer fit in 2 MB, so every batch
+      // read them back from the file. Two pairs of the 100,000-event burst (4 Dec 2026, load ~1.5): +9 % and +23 %
+      // events/s, paced p99 −30 % and −78 %, peak RSS +7 and +13 MB; storing alone ~25 % less CPU per row. Filled only
+      // as pages are used: an idle process with a small database keeps its size.
+      sqlite.pragma('cache_size = -8000');
       // Deleted means deleted: space freed by an erased comment (a deleted message's text, author, attachments) is
       // overwritten with zeros, so the text is gone from the file itself, not only from the rows.
       sqlite.pragma('secure_delete = ON');
