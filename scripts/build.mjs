@@ -92,6 +92,24 @@ const bundled = await build({
 });
 writeFileSync(new URL('../dist/bundle-meta.json', import.meta.url), JSON.stringify(bundled.metafile));
 
+// The libraries src/lazy-require.ts requires at their first use and lists as VENDORED: each bundled into one minified
+// CommonJS file (dist/bundle/vendor/NAME.cjs) that it requires instead of the library's files in node_modules.
+const VENDORED = ['sanitize-html', 'discord-markdown-parser'];
+const requireRoot = createRequire(import.meta.url);
+await build({
+  entryPoints: VENDORED.map((name) => ({ in: requireRoot.resolve(name), out: name })),
+  absWorkingDir: root,
+  outdir: 'dist/bundle/vendor',
+  outExtension: { '.js': '.cjs' },
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  minify: true,
+  keepNames: true,
+  logLevel: 'warning',
+});
+
 // The stamp is written last, so an interrupted build is never taken as fresh.
 writeFileSync(new URL('../dist/.built', import.meta.url), `${new Date().toISOString()}\n`);
 console.log('built dist/');
