@@ -7,7 +7,8 @@
 // zod 95), each resolved, read, parsed and kept with its source. One minified bundle, split into chunks at the dynamic
 // imports so each role still loads only what it runs, starts about twice as fast and keeps less in memory
 // (docs/benchmarks.md). Native addons (better-sqlite3, @napi-rs/canvas) and the libraries loaded by a synchronous
-// require when first used (src/lazy-require.ts: pg, feedsmith, undici 7, iconv-lite, chart.js) stay in node_modules.
+// require when first used (src/lazy-require.ts: pg, feedsmith, undici 7, iconv-lite, chart.js) stay in node_modules, but for
+// sanitize-html and discord-markdown-parser, which are bundled apart into dist/bundle/vendor/ (below).
 import { spawnSync } from 'node:child_process';
 import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
