@@ -7,7 +7,8 @@
 // zod 95), each resolved, read, parsed and kept with its source. One minified bundle, split into chunks at the dynamic
 // imports so each role still loads only what it runs, starts about twice as fast and keeps less in memory
 // (docs/benchmarks.md). Native addons (better-sqlite3, @napi-rs/canvas) and the libraries loaded by a synchronous
-// require when first used (src/lazy-require.ts: pg, feedsmith, undici 7, iconv-lite, chart.js) stay in node_modules.
+// require when first used (src/lazy-require.ts: pg, feedsmith, undici 7, iconv-lite, chart.js) stay in node_modules, but for
+// sanitize-html and discord-markdown-parser, which are bundled apart into dist/bundle/vendor/ (below).
 import { spawnSync } from 'node:child_process';
 import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -91,6 +92,24 @@ const bundled = await build({
   metafile: true,
 });
 writeFileSync(new URL('../dist/bundle-meta.json', import.meta.url), JSON.stringify(bundled.metafile));
+
+// The libraries src/lazy-require.ts requires at their first use and lists as VENDORED: each bundled into one minified
+// CommonJS file (dist/bundle/vendor/NAME.cjs) that it requires instead of the library's files in node_modules.
+const VENDORED = ['sanitize-html', 'discord-markdown-parser'];
+const requireRoot = createRequire(import.meta.url);
+await build({
+  entryPoints: VENDORED.map((name) => ({ in: requireRoot.resolve(name), out: name })),
+  absWorkingDir: root,
+  outdir: 'dist/bundle/vendor',
+  outExtension: { '.js': '.cjs' },
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  minify: true,
+  keepNames: true,
+  logLevel: 'warning',
+});
 
 // The stamp is written last, so an interrupted build is never taken as fresh.
 writeFileSync(new URL('../dist/.built', import.meta.url), `${new Date().toISOString()}\n`);

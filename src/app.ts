@@ -1,8 +1,9 @@
 // Each role loads only what it runs (imported when its step starts): `worker` and `web` never load the discord.js
 // client, the commands or the listeners; `bot` never loads the job processors; only `start` and `web` load the
-// HTTP server; `web` loads BullMQ only at its first push request and Discord's REST client only at its first
-// expired attachment link. A module a role does not import costs it no memory (discord.js alone is ~45 MB of a
-// process; @discordjs/rest, with the HTTP client it loads, ~15 MB; BullMQ ~5 MB).
+// HTTP server; `web` loads BullMQ and the push service only at its first push request, Discord's REST client only at
+// its first expired attachment link, and the render libraries only at its first post view (docs/benchmarks.md). A
+// module a role does not import costs it no memory (discord.js alone is ~45 MB of a process; @discordjs/rest, with
+// the HTTP client it loads, ~15 MB; BullMQ ~5 MB).
 import type { Client } from 'discord.js';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';

@@ -1,12 +1,28 @@
 // Libraries a process may never need are loaded when first used, not with the module that uses them: the gateway
 // bot reads a feed only for /feed add, `web` never, and each such library is megabytes of a process. They are
 // CommonJS, so a synchronous require keeps their callers synchronous (docs/benchmarks.md).
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 const requireHere = createRequire(import.meta.url);
+
+/**
+ * Libraries `npm run build` also bundles, each into one minified CommonJS file (dist/bundle/vendor/NAME.cjs): the
+ * build requires that file, not the library's tens of files in node_modules (a faster first use and less memory
+ * once loaded). From the sources (no such folder beside src/) the library itself is required.
+ */
+export const VENDORED = ['sanitize-html', 'discord-markdown-parser'] as const;
+const vendorDir = fileURLToPath(new URL('../bundle/vendor/', import.meta.url));
+
+function resolved(specifier: string): string {
+  if (!(VENDORED as readonly string[]).includes(specifier)) return specifier;
+  const file = `${vendorDir}${specifier}.cjs`;
+  return existsSync(file) ? file : specifier;
+}
 
 /** A function returning the module `specifier`, required at its first call. */
 export function lazyRequire<T>(specifier: string): () => T {
   let loaded: T | undefined;
-  return () => (loaded ??= requireHere(specifier) as T);
+  return () => (loaded ??= requireHere(resolved(specifier)) as T);
 }

@@ -14,6 +14,10 @@ async function migrator(db: RootDb): Promise<Migrator> {
   return new Migrator({
     db: db.kysely,
     provider: bundledMigrations ?? new FileMigrationProvider({ fs, path, migrationFolder }),
+    // The applied migrations in the order Kysely sorts the known ones (by UTF-16 code unit; the names are ASCII, so
+    // the same order as its default localeCompare), without the collator: its first use loads ~6.5 MB of ICU data
+    // into every process at start (each role migrates), which `web` then keeps idle.
+    nameComparator: (a, b) => (a < b ? -1 : a > b ? 1 : 0),
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
 }

@@ -5,7 +5,12 @@
 //   POST /hooks/feeds/:token        a blog's publish hook: the feed is polled now through the queue (202; 404 wrong token; 429)
 // The handlers only check and enqueue; the workers do the rest, so several web processes can run.
 import type { FastifyInstance } from 'fastify';
-import { acceptDelivery, answerHubCallback, callHook, type PushEdgeContext } from '../services/push.ts';
+import type { PushEdgeContext } from '../services/push.ts';
+
+// The push service (and the feed parsing, polling and notices it runs) is loaded at the first push request: a `web`
+// process that takes none does not hold it (~2 MB of heap with luxon and the feed parser).
+let loaded: Promise<typeof import('../services/push.ts')> | undefined;
+const push = () => (loaded ??= import('../services/push.ts'));
 
 /** What the push routes need: the database, the config and the queues (through `jobs`); no Discord. */
 export type PushHttpContext = PushEdgeContext;
@@ -25,7 +30,7 @@ export async function registerPushRoutes(app: FastifyInstance, ctx: PushHttpCont
       '/websub/:callback',
       { schema: { params: CALLBACK }, config: limit },
       async (request, reply) => {
-        const answer = await answerHubCallback(ctx, request.params.callback, request.query);
+        const answer = await (await push()).answerHubCallback(ctx, request.params.callback, request.query);
         return reply.code(answer.status).header('cache-control', 'no-store').type('text/plain; charset=utf-8').send(answer.body);
       },
     );
@@ -33,18 +38,14 @@ export async function registerPushRoutes(app: FastifyInstance, ctx: PushHttpCont
     scope.post<{ Params: { callback: string } }>('/websub/:callback', { schema: { params: CALLBACK }, config: limit }, async (request, reply) => {
       const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       const signature = request.headers['x-hub-signature'];
-      const answer = await acceptDelivery(
-        ctx,
-        request.params.callback,
-        Array.isArray(signature) ? signature[0] : signature,
-        body,
-        request.headers['content-type'] ?? null,
-      );
+      const answer = await (
+        await push()
+      ).acceptDelivery(ctx, request.params.callback, Array.isArray(signature) ? signature[0] : signature, body, request.headers['content-type'] ?? null);
       return reply.code(answer.status).header('cache-control', 'no-store').type('text/plain; charset=utf-8').send(answer.body);
     });
 
     scope.post<{ Params: { token: string } }>('/hooks/feeds/:token', { schema: { params: TOKEN }, config: limit }, async (request, reply) => {
-      const answer = await callHook(ctx, request.params.token);
+      const answer = await (await push()).callHook(ctx, request.params.token);
       reply.header('cache-control', 'no-store');
       if (answer.status === 'not-found') return reply.code(404).send({ error: { code: 'not_found', message: 'No feed has this hook.' } });
       if (answer.status === 'rate-limited') {

@@ -21,9 +21,15 @@
 //   <t:unix:style>                               → <time datetime="…">readable date</time>
 // Every link has rel="nofollow ugc noopener". Input is cut at MAX_MARKDOWN_CHARS; a parser failure (pathological
 // input) falls back to the escaped text.
-import { rulesExtended, SimpleMarkdown } from 'discord-markdown-parser';
+import type * as DiscordMarkdownParser from 'discord-markdown-parser';
 import type { ParserRule, SingleASTNode } from 'discord-markdown-parser/dist/simple-markdown/index.js';
-import sanitizeHtml from 'sanitize-html';
+import type sanitizeHtmlFn from 'sanitize-html';
+import { lazyRequire } from '../lazy-require.ts';
+
+// Both libraries are required at the first message rendered (src/lazy-require.ts): a `web` process holds them (and
+// postcss, htmlparser2, the parser's rules) only once it has served a discussion.
+const markdownParser = lazyRequire<typeof DiscordMarkdownParser>('discord-markdown-parser');
+const sanitizeHtml = lazyRequire<typeof sanitizeHtmlFn>('sanitize-html');
 
 /** Discord allows 4,000 characters (Nitro); anything longer is cut here, so rendering time stays bounded. */
 export const MAX_MARKDOWN_CHARS = 4000;
@@ -42,8 +48,8 @@ type Node = SingleASTNode;
 // Discord's lists: consecutive lines starting with "- ", "* " or "1. " (one kind per list; nesting by indentation is
 // flattened). simple-markdown's own list rule follows CommonMark's looser rules (a list swallows the lines after it).
 const LIST_RE = { ul: /^(?: {0,8}[-*] +[^\n]*(?:\n|$))+/, ol: /^(?: {0,8}\d{1,9}\. +[^\n]*(?:\n|$))+/ };
-const listRule: ParserRule = {
-  order: SimpleMarkdown.defaultRules.list.order,
+const listRule = (order: number): ParserRule => ({
+  order,
   match: (source, state) => {
     if (state.prevCapture != null && !state.prevCapture[0].endsWith('\n')) return null;
     return LIST_RE.ul.exec(source) ?? LIST_RE.ol.exec(source);
@@ -62,17 +68,23 @@ const listRule: ParserRule = {
     });
     return { ordered: first !== null, start: first ? Number(first[1]) : undefined, items };
   },
-};
+});
 
 // A masked link's regex backtracks on input like "[a](" repeated: it only ever looks at a window of the source, which
 // bounds the work per position (a masked link longer than the window stays text).
 const LINK_WINDOW = 400;
-const linkRule: ParserRule = {
-  ...rulesExtended.link!,
-  match: (source, state, prev) => (source.startsWith('[') ? rulesExtended.link!.match(source.slice(0, LINK_WINDOW), state, prev) : null),
-};
+const linkRule = (link: ParserRule): ParserRule => ({
+  ...link,
+  match: (source, state, prev) => (source.startsWith('[') ? link.match(source.slice(0, LINK_WINDOW), state, prev) : null),
+});
 
-const parser = SimpleMarkdown.parserFor({ ...rulesExtended, link: linkRule, list: listRule });
+let parser: ReturnType<typeof DiscordMarkdownParser.SimpleMarkdown.parserFor> | undefined;
+/** The parser, made at the first message rendered. */
+function markdownParse(): NonNullable<typeof parser> {
+  if (parser) return parser;
+  const { rulesExtended, SimpleMarkdown } = markdownParser();
+  return (parser = SimpleMarkdown.parserFor({ ...rulesExtended, link: linkRule(rulesExtended.link!), list: listRule(SimpleMarkdown.defaultRules.list.order) }));
+}
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
@@ -233,7 +245,7 @@ function renderNode(node: Node, st: RenderState, depth: number): string {
   }
 }
 
-const SANITIZE: sanitizeHtml.IOptions = {
+const SANITIZE: sanitizeHtmlFn.IOptions = {
   allowedTags: ['strong', 'em', 'u', 's', 'span', 'code', 'pre', 'blockquote', 'p', 'small', 'ul', 'ol', 'li', 'br', 'a', 'img', 'time'],
   allowedAttributes: {
     a: ['href', 'rel'],
@@ -262,7 +274,7 @@ const SANITIZE: sanitizeHtml.IOptions = {
 
 /** Sanitizes HTML with the renderer's allow-list (exported for tests and for HTML built around rendered pieces). */
 export function sanitizeCommentHtml(html: string): string {
-  return sanitizeHtml(html, SANITIZE);
+  return sanitizeHtml()(html, SANITIZE);
 }
 
 /** Escaped text with line breaks, the fallback when the parser gives up. */
@@ -274,9 +286,10 @@ export function renderDiscordMarkdown(content: string, names: MentionNames = {})
     // Control characters other than tab and newline, and bidirectional overrides, are never shown.
     .replace(/[\u0000-\u0008\u000B-\u001F\u007F\u202A-\u202E\u2066-\u2069]/g, '');
   const cut = text.length > MAX_MARKDOWN_CHARS ? `${text.slice(0, MAX_MARKDOWN_CHARS)}…` : text;
+  const parse = markdownParse();
   let html: string;
   try {
-    html = render(parser(cut, { inline: true }), { names, inLink: false }, 0);
+    html = render(parse(cut, { inline: true }), { names, inLink: false }, 0);
   } catch {
     html = plainHtml(cut);
   }

@@ -1,5 +1,6 @@
 import { NodeHtmlMarkdown } from 'node-html-markdown';
 import { NodeType, type HTMLElement, type Node } from 'node-html-parser';
+import { stripBidi } from './bidi.ts';
 import { elementsOf, firstImageIn, htmlShape, htmlToText, httpUrl, linearParse, normaliseHtml, repairedParse, textOf } from '../feeds/html.ts';
 
 export interface DiscordMarkdownOptions {
@@ -74,13 +75,8 @@ export function neutraliseMentions(text: string): string {
   return text.replace(/(^|[^\w/.])@(everyone|here)\b/gi, `$1@${ZWSP}$2`).replace(/<(?=[@#]|\/[\w-]|a?:\w+:\d|t:\d)/g, `<${ZWSP}`);
 }
 
-/** Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they can disguise names and links. */
-const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g;
-
-/** Text without bidirectional overrides, for anything shown of a title, a name or a description. */
-export function stripBidi(text: string): string {
-  return text.replace(BIDI_CONTROLS, '');
-}
+// In a module of its own, so that what needs only it (the web's post views) does not load the HTML parser with it.
+export { stripBidi } from './bidi.ts';
 
 /** Escape text for Discord markdown (plain strings such as titles and author names). */
 export function escapeMarkdown(text: string): string {

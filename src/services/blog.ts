@@ -11,8 +11,7 @@ import { getPost, listPosts, type Post } from '../repositories/posts.ts';
 import { getRatingSummaries, guildMeanRating } from '../repositories/ratings.ts';
 import { findPostsByTitle, findServedPostByUrl, searchPosts, SERVED_STATES, searchTokens } from '../repositories/search.ts';
 import { renderDiscordMarkdown } from '../render/discord-markdown.ts';
-import { plainText } from '../render/markdown.ts';
-import { stripBidi } from '../render/post.ts';
+import { stripBidi } from '../render/bidi.ts';
 import { formatRating } from '../render/rating.ts';
 import { presentForWeb, type WebComment } from './privacy.ts';
 import { DEFAULT_PRIOR_MEAN, PRIOR_WEIGHT, rankTopRated } from './ranking.ts';
@@ -240,12 +239,17 @@ export function buildCommentTree(comments: readonly WebComment[], namesById: Rea
 
 // ------------------------------------------------------------------ single posts
 
+// The HTML-to-text of a post's summary (render/markdown.ts, with node-html-parser and node-html-markdown: ~2 MB of a
+// process's heap) is loaded at the first post view, so a `web` process holds it only once it has served one.
+let markdown: Promise<typeof import('../render/markdown.ts')> | undefined;
+const plainText = async (html: string | null | undefined): Promise<string> => (await (markdown ??= import('../render/markdown.ts'))).plainText(html);
+
 async function viewOf(db: Db, post: Post): Promise<PostView> {
   const [[summary], comments] = await Promise.all([summarizePosts(db, [post]), listComments(db, post.id)]);
   return {
     ...summary!,
     discussion: post.discussionClosedAt ? 'closed' : 'open',
-    summary: plainText(post.summaryHtml),
+    summary: await plainText(post.summaryHtml),
     imageUrl: post.imageUrl,
     comments: buildCommentTree(await presentForWeb(db, post, comments)),
   };
@@ -287,11 +291,11 @@ export async function webPostHead(db: Db, post: Post): Promise<Omit<PostView, 'c
       replies: 0,
       discord: { threadUrl: null, messageUrl: null },
       discussion: 'closed',
-      summary: plainText(post.summaryHtml),
+      summary: await plainText(post.summaryHtml),
       imageUrl: post.imageUrl,
     };
   }
-  return { ...summary!, discussion: 'open', summary: plainText(post.summaryHtml), imageUrl: post.imageUrl };
+  return { ...summary!, discussion: 'open', summary: await plainText(post.summaryHtml), imageUrl: post.imageUrl };
 }
 
 /** The post the web may serve by id or by blog URL (in one server when `guildId` is given), or null. */
