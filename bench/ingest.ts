@@ -234,28 +234,8 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
     await migrateToLatest(db);
     // BENCH_ROLLUP_TRIGGERS=off: the digest rollups' triggers taken out, to measure what they cost ingest (never in production).
     if (process.env.BENCH_ROLLUP_TRIGGERS === 'off') await dropRollupTriggers(db);
-    const { feed } = await upsertFeed(db, { guildId: discord.guild('blog').id, url: 'https://bench.example/feed', channelId: discord.channel('posts').id });
-    const postOf = new Map<string, string>();
-    for (const [i, p] of posts.entries()) {
-      const { post } = await upsertPostFromFeed(
-        db,
-        feed,
-        {
-          key: `p${i}`,
-          url: `https://bench.example/p/${i}`,
-          title: `Post ${i}`,
-          author: null,
-          publishedAt: new Date().toISOString(),
-          summaryHtml: null,
-          searchText: '',
-          imageUrl: null,
-          contentHash: 'h',
-        },
-        'pending',
-      );
-      await setPublishState(db, post.id, { state: 'published', channelId: discord.channel('posts').id, messageId: p.messageId, threadId: p.threadId });
-      postOf.set(p.messageId, post.id);
-    }
+    const ids = await publishedPosts(db, discord.guild('blog').id, discord.channel('posts').id, posts);
+    const postOf = new Map(posts.map((p, i) => [p.messageId, ids[i]!]));
     const next = eventSource(posts, readers);
     const burst = next(n);
     const bot = await startBot({
@@ -388,6 +368,19 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
   });
 }
 
+/** One feed's posts, published with these announcements and threads: their ids, in the same order. */
+async function publishedPosts(db: RootDb, guildId: string, channelId: string, threads: Posts): Promise<string[]> {
+  const { feed } = await upsertFeed(db, { guildId, url: 'https://bench.example/feed', channelId });
+  const ids: string[] = [];
+  for (const [i, t] of threads.entries()) {
+    const item = { key: `p${i}`, url: `https://bench.example/p/${i}`, title: `Post ${i}`, author: null, publishedAt: new Date().toISOString() };
+    const { post } = await upsertPostFromFeed(db, feed, { ...item, summaryHtml: null, searchText: '', imageUrl: null, contentHash: 'h' }, 'pending');
+    await setPublishState(db, post.id, { state: 'published', channelId, messageId: t.messageId, threadId: t.threadId });
+    ids.push(post.id);
+  }
+  return ids;
+}
+
 /** Removes the digest rollups' triggers (SQLite: dropped; PostgreSQL: disabled), for the with/without pair only. */
 async function dropRollupTriggers(db: RootDb): Promise<void> {
   if (db.dialect === 'sqlite') {
@@ -407,28 +400,12 @@ async function benchStoringAlone(dialect: 'sqlite' | 'postgres', n: number): Pro
   const db = createDb({ databaseUrl: schema?.url ?? `sqlite:${join(dir, 'store.sqlite')}` }, { backgroundCheckpoints: dialect === 'sqlite' ? {} : undefined });
   try {
     await migrateToLatest(db);
-    const { feed } = await upsertFeed(db, { guildId: '1', url: 'https://bench.example/feed', channelId: '2' });
-    const posts: string[] = [];
-    for (let i = 0; i < POSTS; i++) {
-      const { post } = await upsertPostFromFeed(
-        db,
-        feed,
-        {
-          key: `p${i}`,
-          url: `https://bench.example/p/${i}`,
-          title: `Post ${i}`,
-          author: null,
-          publishedAt: new Date().toISOString(),
-          summaryHtml: null,
-          searchText: '',
-          imageUrl: null,
-          contentHash: 'h',
-        },
-        'pending',
-      );
-      await setPublishState(db, post.id, { state: 'published', channelId: '2', messageId: String(1000 + i), threadId: String(2000 + i) });
-      posts.push(post.id);
-    }
+    const posts = await publishedPosts(
+      db,
+      '1',
+      '2',
+      Array.from({ length: POSTS }, (_, i) => ({ messageId: String(1000 + i), threadId: String(2000 + i) })),
+    );
     const readers = readersFor(n + PACED_BATCHES * 100);
     const t0 = { own: ownMicros(), server: dbServerMicros(dialect) };
     for (let b = 0; b < n; b += BATCH) await storeEvents(db, posts, readers, b, Math.min(BATCH, n - b));
