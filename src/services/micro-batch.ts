@@ -175,6 +175,7 @@ export class MicroBatcher<T> {
       }
       return false;
     }
+    const written = performance.now();
     this.#inFlight = 0;
     if (this.#failingSince !== null) {
       this.#log?.info({ downMs: Date.now() - this.#failingSince, pending: this.#buffer.length }, `${this.#o.name} succeed again`);
@@ -189,7 +190,6 @@ export class MicroBatcher<T> {
       // hold up the database; follow-ups still run one at a time, in batch order.
       await this.#following;
       const afterWrite = this.#o.afterWrite;
-      const written = performance.now();
       const following = (async () => {
         try {
           await afterWrite(batch);
