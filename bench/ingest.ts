@@ -183,15 +183,14 @@ class CommitWatch {
     const votes = probes.flatMap((p) => (p.kind === 'vote' ? [p] : []));
     const k = this.db.kysely;
     const ids = new Set(replies.length ? (await k.selectFrom('comments').select('id').where('id', 'in', replies).execute()).map((r) => r.id) : []);
+    // The pairs as a VALUES list joined on the primary key: an OR of (post, person) conditions stops using the index
+    // once it is long, and PostgreSQL then scanned every rating (in parallel) for each lookup.
     const pairs = new Set(
       votes.length
         ? (
-            await k
-              .selectFrom('ratings')
-              .select(['post_id', 'user_id'])
-              .where((eb) => eb.or(votes.map((v) => eb.and([eb('post_id', '=', v.postId), eb('user_id', '=', v.userId)]))))
-              .execute()
-          ).map((r) => `${r.post_id}:${r.user_id}`)
+            await sql<{ post_id: string; user_id: string }>`select r.post_id, r.user_id from ratings r
+              join (values ${sql.join(votes.map((v) => sql`(${v.postId}, ${v.userId})`))}) as k on r.post_id = k.column1 and r.user_id = k.column2`.execute(k)
+          ).rows.map((r) => `${r.post_id}:${r.user_id}`)
         : [],
     );
     return (p) => (p.kind === 'reply' ? ids.has(p.id) : pairs.has(`${p.postId}:${p.userId}`));
