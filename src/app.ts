@@ -10,6 +10,7 @@ import type { Config } from './config.ts';
 import { VERSION, type AppContext } from './context.ts';
 import { openDb, type RootDb } from './db/index.ts';
 import { migrateToLatest } from './db/migrate.ts';
+import { lazyImport } from './lazy-require.ts';
 import type { HttpContext } from './http/server.ts';
 import type { Queues } from './jobs/queues.ts';
 import type { Logger } from './logger.ts';
@@ -145,11 +146,10 @@ async function startWebRole(config: Config, log: Logger, closers: Closers): Prom
  * HTTP client (which compiles its WebAssembly parser as it loads) are ~15 MB of a process that may never need them.
  */
 function lazyRestPort(config: Config): AttachmentUrlPort {
-  let port: Promise<AttachmentUrlPort> | null = null;
+  const port = lazyImport(() => import('./discord/rest-port.ts').then(({ RestDiscordPort, createRest }) => new RestDiscordPort(createRest(config))));
   return {
     async refreshAttachmentUrls(urls) {
-      port ??= import('./discord/rest-port.ts').then(({ RestDiscordPort, createRest }) => new RestDiscordPort(createRest(config)));
-      return (await port).refreshAttachmentUrls(urls);
+      return (await port()).refreshAttachmentUrls(urls);
     },
   };
 }

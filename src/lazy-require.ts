@@ -12,7 +12,7 @@ const requireHere = createRequire(import.meta.url);
  * build requires that file, not the library's tens of files in node_modules (a faster first use and less memory
  * once loaded). From the sources (no such folder beside src/) the library itself is required.
  */
-export const VENDORED = ['sanitize-html', 'discord-markdown-parser'] as const;
+const VENDORED = ['sanitize-html', 'discord-markdown-parser'] as const;
 const vendorDir = fileURLToPath(new URL('../bundle/vendor/', import.meta.url));
 
 function resolved(specifier: string): string {
@@ -25,4 +25,17 @@ function resolved(specifier: string): string {
 export function lazyRequire<T>(specifier: string): () => T {
   let loaded: T | undefined;
   return () => (loaded ??= requireHere(resolved(specifier)) as T);
+}
+
+/**
+ * A function returning the module (or anything) `load` imports, imported at its first call and shared by every
+ * caller after it. A failed import is not kept: the next call tries again.
+ */
+export function lazyImport<T>(load: () => Promise<T>): () => Promise<T> {
+  let loading: Promise<T> | undefined;
+  return () =>
+    (loading ??= load().catch((err: unknown) => {
+      loading = undefined;
+      throw err;
+    }));
 }

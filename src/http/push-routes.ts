@@ -5,12 +5,12 @@
 //   POST /hooks/feeds/:token        a blog's publish hook: the feed is polled now through the queue (202; 404 wrong token; 429)
 // The handlers only check and enqueue; the workers do the rest, so several web processes can run.
 import type { FastifyInstance } from 'fastify';
+import { lazyImport } from '../lazy-require.ts';
 import type { PushEdgeContext } from '../services/push.ts';
 
 // The push service (and the feed parsing, polling and notices it runs) is loaded at the first push request: a `web`
 // process that takes none does not hold it (~2 MB of heap with luxon and the feed parser).
-let loaded: Promise<typeof import('../services/push.ts')> | undefined;
-const push = () => (loaded ??= import('../services/push.ts'));
+const push = lazyImport(() => import('../services/push.ts'));
 
 /** What the push routes need: the database, the config and the queues (through `jobs`); no Discord. */
 export type PushHttpContext = PushEdgeContext;

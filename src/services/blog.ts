@@ -12,6 +12,7 @@ import { getRatingSummaries, guildMeanRating } from '../repositories/ratings.ts'
 import { findPostsByTitle, findServedPostByUrl, searchPosts, SERVED_STATES, searchTokens } from '../repositories/search.ts';
 import { renderDiscordMarkdown } from '../render/discord-markdown.ts';
 import { stripBidi } from '../render/bidi.ts';
+import { lazyImport } from '../lazy-require.ts';
 import { formatRating } from '../render/rating.ts';
 import { presentForWeb, type WebComment } from './privacy.ts';
 import { DEFAULT_PRIOR_MEAN, PRIOR_WEIGHT, rankTopRated } from './ranking.ts';
@@ -241,8 +242,8 @@ export function buildCommentTree(comments: readonly WebComment[], namesById: Rea
 
 // The HTML-to-text of a post's summary (render/markdown.ts, with node-html-parser and node-html-markdown: ~2 MB of a
 // process's heap) is loaded at the first post view, so a `web` process holds it only once it has served one.
-let markdown: Promise<typeof import('../render/markdown.ts')> | undefined;
-const plainText = async (html: string | null | undefined): Promise<string> => (await (markdown ??= import('../render/markdown.ts'))).plainText(html);
+const markdown = lazyImport(() => import('../render/markdown.ts'));
+const plainText = async (html: string | null | undefined): Promise<string> => (await markdown()).plainText(html);
 
 async function viewOf(db: Db, post: Post): Promise<PostView> {
   const [[summary], comments] = await Promise.all([summarizePosts(db, [post]), listComments(db, post.id)]);
