@@ -1,6 +1,6 @@
 import { sql, SqliteAdapter, type Kysely } from 'kysely';
 
-// Frozen in time. PostgreSQL only (issue 21, "ingest keeps up"): the digest's rollups (migrations 012, 015, 019, with
+// Frozen in time. Mostly PostgreSQL (issue 21, "ingest keeps up"): the digest's rollups (migrations 012, 015, 019, with
 // 018's lock) were kept by fifteen statement triggers on comments and ratings, three per write and table: each took
 // the servers' advisory lock again, each read the transition tables again, and an upsert (how every reply and vote
 // is written) also fired the three UPDATE triggers, whose eleven statements ran on empty tables. Under a steady
@@ -25,7 +25,7 @@ import { sql, SqliteAdapter, type Kysely } from 'kysely';
 //
 // The old triggers are dropped; their functions (018's and 019's versions) stay, so `down` puts the triggers back.
 // What the rollups hold is unchanged: test/db/digest-rollups.test.ts checks them against a recount after any
-// sequence of writes, and digest-rollups-concurrency.test.ts two writers in opposite orders. SQLite: no change.
+// sequence of writes, and digest-rollups-concurrency.test.ts two writers in opposite orders. SQLite: below.
 
 const isSqlite = (db: Kysely<any>): boolean => db.getExecutor().adapter instanceof SqliteAdapter;
 
@@ -165,8 +165,26 @@ const OLD: Array<{ name: string; kind: Kind; op: Op }> = [
 const createTrigger = (trigger: string, kind: Kind, op: Op) =>
   `create trigger ${trigger} after ${EVENT[op]} on ${kind} referencing ${REFS[op]} for each statement execute function ${trigger}()`;
 
+// SQLite (row triggers): only the first-activity upsert changes, in migration 012's four triggers that add a row
+// (`where`: a person's row is rewritten only when their first activity moves earlier; before, every stored reply and
+// vote rewrote it unchanged, a row and an index entry on pages of their own). The triggers are made again from their
+// own text in the database, with that one clause added (and removed again by `down`).
+const SQLITE_TRIGGERS = ['digest_comments_ai', 'digest_comments_au', 'digest_ratings_ai', 'digest_ratings_au'];
+const SQLITE_BEFORE = 'do update set first_at = min(first_at, excluded.first_at)';
+const SQLITE_AFTER = `${SQLITE_BEFORE} where first_at is null or excluded.first_at < first_at`;
+
+async function rewriteSqliteTriggers(db: Kysely<any>, from: string, to: string): Promise<void> {
+  for (const name of SQLITE_TRIGGERS) {
+    const { rows } = await sql<{ sql: string }>`select sql from sqlite_master where type = 'trigger' and name = ${name}`.execute(db);
+    const text = rows[0]?.sql;
+    if (!text?.includes(from)) throw new Error(`migration 021: trigger ${name} is not the one expected`);
+    await sql.raw(`drop trigger ${name}`).execute(db);
+    await sql.raw(text.split(from).join(to)).execute(db);
+  }
+}
+
 export async function up(db: Kysely<any>): Promise<void> {
-  if (isSqlite(db)) return;
+  if (isSqlite(db)) return rewriteSqliteTriggers(db, SQLITE_BEFORE, SQLITE_AFTER);
   for (const t of OLD) await sql.raw(`drop trigger if exists ${t.name} on ${t.kind}`).execute(db);
   await sql.raw(POST_WAITS_FN).execute(db);
   for (const { kind, op } of NEW) {
@@ -178,7 +196,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  if (isSqlite(db)) return;
+  if (isSqlite(db)) return rewriteSqliteTriggers(db, SQLITE_AFTER, SQLITE_BEFORE);
   for (const { kind, op } of NEW) {
     await sql.raw(`drop trigger if exists ${name(kind, op)} on ${kind}`).execute(db);
     await sql.raw(`drop function if exists ${name(kind, op)}()`).execute(db);
