@@ -611,7 +611,7 @@ async function waitingFromRows(
   only: ReturnType<typeof sql>,
 ): Promise<Array<{ id: string; published: string; last: string | null }>> {
   // `last` packs the newest top-level reply as "created_at|author_id" (ISO times have a fixed 24 characters).
-  // SQLite walks back through the post's live replies (comments_live_post_created_idx); PostgreSQL seeks
+  // SQLite walks back through the post's replies (comments_post_time_idx, migration 022); PostgreSQL seeks
   // comments_live_top_idx (migration 015). MATERIALIZED: it is computed once per post (PostgreSQL expanded the
   // subquery at each of its four uses below).
   const { rows } = await withoutJit(db, (tx) =>
