@@ -9,11 +9,23 @@ export function reactionProcessor(ctx: ListenerContext): ReactionProcessor {
   return ctx.ratings;
 }
 
-/** Whether the bot may remove other people's reactions on this message (Manage Messages in its channel; a thread inherits its parent's). */
-export function botCanManageMessages(message: Message | PartialMessage): boolean {
-  const channel = message.client.channels.cache.get(message.channelId);
-  if (!channel || !('permissionsFor' in channel) || !message.client.user) return false;
-  return channel.permissionsFor(message.client.user)?.has(PermissionFlagsBits.ManageMessages) ?? false;
+/**
+ * Whether the bot may remove other people's reactions on this message (Manage Messages in its channel; a thread
+ * inherits its parent's), as a function the rules call only when the answer matters (ManageMessages in
+ * services/rating-rules.ts). It keeps the client and the channel's id, never the message.
+ */
+export function botCanManageMessages(message: Message | PartialMessage): () => boolean {
+  const { client, channelId } = message;
+  return () => {
+    try {
+      const channel = client.channels.cache.get(channelId);
+      if (!channel || !('permissionsFor' in channel) || !client.user) return false;
+      return channel.permissionsFor(client.user)?.has(PermissionFlagsBits.ManageMessages) ?? false;
+    } catch {
+      // Asked while the batch is written: a throw here must not fail the batch (it would be retried forever).
+      return false;
+    }
+  };
 }
 
 /**
