@@ -26,8 +26,11 @@ export function keycapStars(emoji: EmojiLike): Stars | null {
   if (typeof emoji !== 'string' && emoji.id) return null;
   const name = typeof emoji === 'string' ? emoji : emoji.name;
   if (!name) return null;
-  const m = /^([1-5])\uFE0F?\u20E3$/u.exec(name);
-  return m ? (Number(m[1]) as Stars) : null;
+  // /^[1-5]\uFE0F?\u20E3$/ by character codes (every reaction event asks, some twice).
+  const n = name.length;
+  if ((n !== 2 && n !== 3) || name.charCodeAt(n - 1) !== 0x20e3 || (n === 3 && name.charCodeAt(1) !== 0xfe0f)) return null;
+  const digit = name.charCodeAt(0) - 0x30;
+  return digit >= 1 && digit <= 5 ? (digit as Stars) : null;
 }
 
 /** A post's ratings: the mean, how many, and how many of each star count. */

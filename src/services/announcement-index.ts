@@ -14,6 +14,11 @@ export class AnnouncementIndex {
     readonly options: { max?: number; hitTtlMs?: number; missTtlMs?: number; now?: () => number } = {},
   ) {}
 
+  /** The cached answer for `messageId` if it has not expired (made the most recently used), else undefined; no database. */
+  cached(messageId: string): string | null | undefined {
+    return this.#fresh(messageId)?.postId;
+  }
+
   async postIdOf(messageId: string): Promise<string | null> {
     const hit = this.#fresh(messageId);
     if (hit) return hit.postId;

@@ -46,12 +46,15 @@ export function displayName(user: { username: string; global_name?: string | nul
 
 const iso = (t: string | number | Date): string => new Date(t).toISOString();
 
+/** An avatar hash as Discord gives it (never a URL, nor anything else). */
+const AVATAR_HASH = /^(a_)?[0-9a-f]{1,64}$/;
+const avatarHash = (h: string | null | undefined): string | null => (typeof h === 'string' && AVATAR_HASH.test(h) ? h : null);
+
 /** The avatar as stored: the member's server avatar first, then the user's own (hashes only: never a URL with the id). */
 export function avatarOf(user: { avatar?: string | null }, member?: { avatar?: string | null } | null): string | null {
-  const hash = (h: string | null | undefined) => (typeof h === 'string' && /^(a_)?[0-9a-f]{1,64}$/.test(h) ? h : null);
-  const g = hash(member?.avatar);
+  const g = avatarHash(member?.avatar);
   if (g) return `g:${g}`;
-  const u = hash(user.avatar);
+  const u = avatarHash(user.avatar);
   return u ? `u:${u}` : null;
 }
 

@@ -15,6 +15,15 @@ import { forgottenRaters } from './privacy.ts';
 // - removing the reaction that holds the rating removes the rating (a removed keycap that no longer holds
 //   it changes nothing); remove-all removes every rating of the post, remove-emoji those of that keycap.
 
+/**
+ * Whether the bot may remove other people's reactions in the event's channel (Manage Messages). A function is asked
+ * only when the answer matters (a switch of keycaps, a removal), when its batch is written: working it out costs
+ * discord.js a walk over the bot's roles and the channel's overwrites, and most events (a first vote) never need it.
+ */
+export type ManageMessages = boolean | (() => boolean);
+
+const mayManageMessages = (m: ManageMessages): boolean => (typeof m === 'function' ? m() : m);
+
 /** A gateway reaction event reduced to what the rules need. */
 export type ReactionEvent =
   | {
@@ -27,7 +36,7 @@ export type ReactionEvent =
       /** The reactor's bot flag; a function when the event did not carry it (asked only for a keycap on an announcement). */
       isBot: boolean | (() => Promise<boolean>);
       /** Whether the bot may remove other people's reactions in that channel (Manage Messages). */
-      canManageMessages: boolean;
+      canManageMessages: ManageMessages;
     }
   | {
       kind: 'remove';
@@ -36,7 +45,7 @@ export type ReactionEvent =
       userId: string;
       emoji: EmojiLike;
       isBot?: boolean;
-      canManageMessages: boolean;
+      canManageMessages: ManageMessages;
       /**
        * A person can hold a keycap twice, as a normal and as a super reaction, and the event takes one of them
        * away: true when the other may still be there (someone holds that kind of the keycap, or the message is
@@ -45,7 +54,7 @@ export type ReactionEvent =
       otherKindMayRemain?: boolean;
     }
   | { kind: 'remove-all'; messageId: string; channelId: string }
-  | { kind: 'remove-emoji'; messageId: string; channelId: string; emoji: EmojiLike; canManageMessages: boolean };
+  | { kind: 'remove-emoji'; messageId: string; channelId: string; emoji: EmojiLike; canManageMessages: ManageMessages };
 
 export type ReactionOutcome =
   | { result: 'ignored'; reason: 'not-a-keycap' | 'bot' | 'not-an-announcement' | 'no-rating' | 'forgotten' }
@@ -129,7 +138,7 @@ export async function writeReactions(db: Db, inputs: readonly RuleInput[]): Prom
       // Without Manage Messages people may hold other keycaps too: after remove-emoji a recount lets those count again.
       outcomes.push(
         count > 0
-          ? { result: 'removed', postId, count, needsRecount: event.kind === 'remove-emoji' && !event.canManageMessages }
+          ? { result: 'removed', postId, count, needsRecount: event.kind === 'remove-emoji' && !mayManageMessages(event.canManageMessages) }
           : { result: 'ignored', reason: 'no-rating' },
       );
       continue;
@@ -149,7 +158,7 @@ export async function writeReactions(db: Db, inputs: readonly RuleInput[]): Prom
       }
       state.set(k, null);
       dirty.set(k, { postId, userId: event.userId });
-      outcomes.push({ result: 'removed', postId, count: 1, needsRecount: !event.canManageMessages || event.otherKindMayRemain === true });
+      outcomes.push({ result: 'removed', postId, count: 1, needsRecount: !mayManageMessages(event.canManageMessages) || event.otherKindMayRemain === true });
       continue;
     }
     if (current?.stars === stars) {
@@ -158,7 +167,13 @@ export async function writeReactions(db: Db, inputs: readonly RuleInput[]): Prom
     }
     state.set(k, { postId, userId: event.userId, stars, updatedAt: at });
     dirty.set(k, { postId, userId: event.userId });
-    outcomes.push({ result: 'rated', postId, stars, previous: current?.stars ?? null, removedPreviousReaction: current !== null && event.canManageMessages });
+    outcomes.push({
+      result: 'rated',
+      postId,
+      stars,
+      previous: current?.stars ?? null,
+      removedPreviousReaction: current !== null && mayManageMessages(event.canManageMessages),
+    });
   }
   await writeDirty();
   return outcomes;

@@ -92,7 +92,11 @@ export class ReactionProcessor {
     await this.index.prime(batch.filter((p) => p.postId === undefined).map((p) => p.event.messageId));
     for (const p of batch) {
       p.outcome = undefined;
-      if (p.postId === undefined) p.postId = await this.index.postIdOf(p.event.messageId);
+      if (p.postId === undefined) {
+        // Primed just now: answered from the cache without a promise per event (postIdOf asks the database if not).
+        const known = this.index.cached(p.event.messageId);
+        p.postId = known !== undefined ? known : await this.index.postIdOf(p.event.messageId);
+      }
       if (p.postId && p.event.kind === 'add' && typeof p.event.isBot === 'function' && p.bot === undefined && p.error === undefined) {
         try {
           p.bot = await p.event.isBot();

@@ -7,19 +7,21 @@ export function toMessageData(message: Message | { partial: true }): MessageData
   if (message.partial) return null;
   const m = message as Message;
   const ref = m.reference;
+  // `member` is a getter that resolves the guild and then the member (twice the lookups when read twice).
+  const { author, member } = m;
   return {
     id: m.id,
     channelId: m.channelId,
     type: m.type,
-    authorId: m.author.id,
-    authorBot: m.author.bot,
-    authorSystem: m.author.system || m.system,
+    authorId: author.id,
+    authorBot: author.bot,
+    authorSystem: author.system || m.system,
     webhookId: m.webhookId ?? null,
-    authorName: m.member?.nickname || m.author.globalName || m.author.username,
-    authorAvatar: avatarOf(m.author, m.member),
+    authorName: member?.nickname || author.globalName || author.username,
+    authorAvatar: avatarOf(author, member),
     content: m.content ?? '',
     reference: ref ? { messageId: ref.messageId ?? null, channelId: ref.channelId ?? null, type: ref.type } : null,
-    attachments: [...m.attachments.values()].map((a) => ({ url: a.url, name: a.name, contentType: a.contentType ?? null })),
+    attachments: m.attachments.size ? m.attachments.map((a) => ({ url: a.url, name: a.name, contentType: a.contentType ?? null })) : [],
     createdAt: new Date(m.createdTimestamp).toISOString(),
     editedAt: m.editedTimestamp ? new Date(m.editedTimestamp).toISOString() : null,
   };

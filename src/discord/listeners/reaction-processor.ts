@@ -1,6 +1,6 @@
 // The one ReactionProcessor of a bot process (AppContext.ratings), shared by the four reaction listeners, and
 // the small discord.js helpers they need. The rules live in src/services/rating-rules.ts.
-import { PermissionFlagsBits, type Message, type PartialMessage, type PartialUser, type User } from 'discord.js';
+import { PermissionFlagsBits, type Client, type Message, type PartialMessage, type PartialUser, type User } from 'discord.js';
 import type { ReactionProcessor } from '../../services/reaction-processor.ts';
 import type { ListenerContext } from '../listener.ts';
 
@@ -9,12 +9,34 @@ export function reactionProcessor(ctx: ListenerContext): ReactionProcessor {
   return ctx.ratings;
 }
 
-/** Whether the bot may remove other people's reactions on this message (Manage Messages in its channel; a thread inherits its parent's). */
-export function botCanManageMessages(message: Message | PartialMessage): boolean {
-  const channel = message.client.channels.cache.get(message.channelId);
-  if (!channel || !('permissionsFor' in channel) || !message.client.user) return false;
-  return channel.permissionsFor(message.client.user)?.has(PermissionFlagsBits.ManageMessages) ?? false;
+/**
+ * Whether the bot may remove other people's reactions on this message (Manage Messages in its channel; a thread
+ * inherits its parent's), as a function the rules call only when the answer matters (ManageMessages in
+ * services/rating-rules.ts): worked out when called, never remembered. One function per channel (a reaction event
+ * allocates none); it keeps the client and the channel's id, never a message.
+ */
+export function botCanManageMessages(message: Message | PartialMessage): () => boolean {
+  const { client, channelId } = message;
+  let byChannel = checksOf.get(client);
+  if (!byChannel) checksOf.set(client, (byChannel = new Map()));
+  let check = byChannel.get(channelId);
+  if (!check) {
+    check = () => {
+      try {
+        const channel = client.channels.cache.get(channelId);
+        if (!channel || !('permissionsFor' in channel) || !client.user) return false;
+        return channel.permissionsFor(client.user)?.has(PermissionFlagsBits.ManageMessages) ?? false;
+      } catch {
+        // Asked while the batch is written: a throw here must not fail the batch (it would be retried forever).
+        return false;
+      }
+    };
+    if (byChannel.size >= 10_000) byChannel.clear();
+    byChannel.set(channelId, check);
+  }
+  return check;
 }
+const checksOf = new WeakMap<Client, Map<string, () => boolean>>();
 
 /**
  * The reactor's bot flag: known from the event's member payload for adds; for a partial user, a function
