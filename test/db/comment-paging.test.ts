@@ -197,7 +197,7 @@ for (const dialect of DIALECTS) {
           return (await sql<{ 'QUERY PLAN': string }>`explain ${q}`.execute(tx.kysely)).rows.map((r) => r['QUERY PLAN']).join('\n');
         });
         assert.not.match(plan, /Seq Scan on comments/, plan);
-        assert.match(plan, /comments_post_reply_idx|comments_post_time_idx/, plan);
+        assert.match(plan, /comments_post_reply_idx|comments_post_time_idx|comments_post_created_idx/, plan);
       }
     }
   });
