@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 // Ratings from keycap reactions: the service rules and the recount, on SQLite and PostgreSQL, with a fake
 // DiscordPort (no Discord, no Redis).
 import { KEYCAP_OF, keycapStars, type EmojiLike, type Stars } from '../../src/domain/rating.ts';
@@ -163,6 +164,20 @@ pure('keycapStars: 1️⃣–5️⃣ with or without U+FE0F; everything else is 
   assert.is(keycapStars({ id: snowflake(), name: '5️⃣' }), null, 'a custom emoji is never a keycap');
   assert.is(keycapStars(null), null);
   assert.is(keycapStars({ id: null, name: null }), null);
+});
+
+pure('keycapStars reads character codes as the pattern /^[1-5]\uFE0F?\u20E3$/ would, for any name (fast-check)', () => {
+  // Names made of the characters that matter (digits, the variation selector, the keycap, a surrogate pair) and others.
+  const char = fc.constantFrom('0', '1', '3', '5', '6', '9', '#', '\uFE0F', '\u20E3', '\uFE0E', '\u{1F51F}', 'a', ' ');
+  const pattern = /^([1-5])\uFE0F?\u20E3$/u;
+  fc.assert(
+    fc.property(fc.array(char, { maxLength: 5 }), (chars) => {
+      const name = chars.join('');
+      const m = pattern.exec(name);
+      assert.is(keycapStars(name), m ? Number(m[1]) : null, JSON.stringify(name));
+    }),
+    { numRuns: 20_000 },
+  );
 });
 
 pure('settledStars: the stored rating while its keycap is held, else the highest keycap', () => {
