@@ -1,6 +1,6 @@
-import fc from 'fast-check';
 // Ratings from keycap reactions: the service rules and the recount, on SQLite and PostgreSQL, with a fake
 // DiscordPort (no Discord, no Redis).
+import fc from 'fast-check';
 import { KEYCAP_OF, keycapStars, type EmojiLike, type Stars } from '../../src/domain/rating.ts';
 import { pino } from 'pino';
 import { suite } from 'uvu';
