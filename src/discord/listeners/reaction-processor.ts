@@ -1,6 +1,6 @@
 // The one ReactionProcessor of a bot process (AppContext.ratings), shared by the four reaction listeners, and
 // the small discord.js helpers they need. The rules live in src/services/rating-rules.ts.
-import { PermissionFlagsBits, type Client, type Message, type PartialMessage, type PartialUser, type User } from 'discord.js';
+import { PermissionFlagsBits, type Message, type PartialMessage, type PartialUser, type User } from 'discord.js';
 import type { ReactionProcessor } from '../../services/reaction-processor.ts';
 import type { ListenerContext } from '../listener.ts';
 
@@ -12,31 +12,22 @@ export function reactionProcessor(ctx: ListenerContext): ReactionProcessor {
 /**
  * Whether the bot may remove other people's reactions on this message (Manage Messages in its channel; a thread
  * inherits its parent's), as a function the rules call only when the answer matters (ManageMessages in
- * services/rating-rules.ts): worked out when called, never remembered. One function per channel (a reaction event
- * allocates none); it keeps the client and the channel's id, never a message.
+ * services/rating-rules.ts): worked out when called, never remembered. It keeps the client and the channel's id,
+ * never the message.
  */
 export function botCanManageMessages(message: Message | PartialMessage): () => boolean {
   const { client, channelId } = message;
-  let byChannel = checksOf.get(client);
-  if (!byChannel) checksOf.set(client, (byChannel = new Map()));
-  let check = byChannel.get(channelId);
-  if (!check) {
-    check = () => {
-      try {
-        const channel = client.channels.cache.get(channelId);
-        if (!channel || !('permissionsFor' in channel) || !client.user) return false;
-        return channel.permissionsFor(client.user)?.has(PermissionFlagsBits.ManageMessages) ?? false;
-      } catch {
-        // Asked while the batch is written: a throw here must not fail the batch (it would be retried forever).
-        return false;
-      }
-    };
-    if (byChannel.size >= 10_000) byChannel.clear();
-    byChannel.set(channelId, check);
-  }
-  return check;
+  return () => {
+    try {
+      const channel = client.channels.cache.get(channelId);
+      if (!channel || !('permissionsFor' in channel) || !client.user) return false;
+      return channel.permissionsFor(client.user)?.has(PermissionFlagsBits.ManageMessages) ?? false;
+    } catch {
+      // Asked while the batch is written: a throw here must not fail the batch (it would be retried forever).
+      return false;
+    }
+  };
 }
-const checksOf = new WeakMap<Client, Map<string, () => boolean>>();
 
 /**
  * The reactor's bot flag: known from the event's member payload for adds; for a partial user, a function
