@@ -181,7 +181,7 @@ function lazyPushJobs(ctx: Pick<AppContext, 'db' | 'config' | 'log'>, redis: Red
 async function startDiscordRole(role: Exclude<Role, 'web'>, config: Config, log: Logger, closers: Closers): Promise<void> {
   const db = await openDatabase(config, log, closers);
   const { handle, redis } = await openRedis(config, log, closers);
-  const [{ createQueues, closeQueues }, { createJobs }, { createRest, RestDiscordPort }, { createProcessMirror, createProcessRatings }] = await Promise.all([
+  const [{ createQueues, closeQueues }, { createJobs }, { createRest, RestDiscordPort }, { createProcessMirror, createProcessRatings, refreshFoldingJobs }] = await Promise.all([
     import('./jobs/queues.ts'),
     import('./jobs/port.ts'),
     import('./discord/rest-port.ts'),
@@ -195,11 +195,16 @@ async function startDiscordRole(role: Exclude<Role, 'web'>, config: Config, log:
   client?.rest.setToken(config.discordToken!);
   const discord = new RestDiscordPort(client?.rest ?? createRest(config));
   const jobs = createJobs({ db, queues, config, log });
+  // The writers' announcement refresh requests, folded per post (src/services/refresh-requests.ts): what is
+  // folded is sent when the writers have flushed, before the queues close.
+  const folding = client ? refreshFoldingJobs(jobs, config, log) : undefined;
+  if (folding) closers.push(['announcement refresh requests', () => folding.close()]);
+  const writerJobs = folding?.jobs ?? jobs;
   // The discussion mirror's comment writer: closed (flushed) after Discord and before the queues and the database.
-  const mirror = client ? createProcessMirror({ db, log, jobs }) : undefined;
+  const mirror = client ? createProcessMirror({ db, log, jobs: writerJobs }) : undefined;
   if (mirror) closers.push(['comment writer', () => mirror.close()]);
   // The rating processor (micro-batched rating writes): closed (flushed) like the comment writer.
-  const ratings = client ? createProcessRatings({ db, discord, log, jobs }) : undefined;
+  const ratings = client ? createProcessRatings({ db, discord, log, jobs: writerJobs }) : undefined;
   if (ratings) closers.push(['rating writer', () => ratings.close()]);
   const ctx: AppContext = {
     mirror,
