@@ -181,12 +181,8 @@ function lazyPushJobs(ctx: Pick<AppContext, 'db' | 'config' | 'log'>, redis: Red
 async function startDiscordRole(role: Exclude<Role, 'web'>, config: Config, log: Logger, closers: Closers): Promise<void> {
   const db = await openDatabase(config, log, closers);
   const { handle, redis } = await openRedis(config, log, closers);
-  const [{ createQueues, closeQueues }, { createJobs }, { createRest, RestDiscordPort }, { createProcessMirror, createProcessRatings, refreshFoldingJobs }] = await Promise.all([
-    import('./jobs/queues.ts'),
-    import('./jobs/port.ts'),
-    import('./discord/rest-port.ts'),
-    import('./wiring.ts'),
-  ]);
+  const [{ createQueues, closeQueues }, { createJobs }, { createRest, RestDiscordPort }, { createProcessMirror, createProcessRatings, refreshFoldingJobs }] =
+    await Promise.all([import('./jobs/queues.ts'), import('./jobs/port.ts'), import('./discord/rest-port.ts'), import('./wiring.ts')]);
   const queues = createQueues(redis, config.queuePrefix);
   closers.push(['queues', () => closeQueues(queues)]);
 

@@ -69,7 +69,8 @@ export class RefreshRequests {
     // All at once: ioredis sends them without waiting for each answer. A failure is logged; the sweep queues a
     // refresh for a post whose change no refresh has read (src/jobs/sweep.ts).
     const failed = (await Promise.allSettled(postIds.map((id) => this.#sendOne(id)))).filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed.length) this.#log.warn({ err: failed[0]!.reason, posts: failed.length }, 'could not schedule the announcement refresh of posts that changed again');
+    if (failed.length)
+      this.#log.warn({ err: failed[0]!.reason, posts: failed.length }, 'could not schedule the announcement refresh of posts that changed again');
   }
 
   #sendOne(postId: string): Promise<void> {

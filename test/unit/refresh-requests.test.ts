@@ -60,10 +60,17 @@ test('a zero window (a zero refresh delay) sends every request', async () => {
 test('a leading request that fails rejects its caller; a folded one that fails at the window end is logged, not thrown', async () => {
   const { log, warned } = recorder();
   let fail = true;
-  const r = new RefreshRequests(async () => {
-    if (fail) throw new Error('redis away');
-  }, log, 20);
-  const err = await r.request('a').then(() => null, (e: Error) => e);
+  const r = new RefreshRequests(
+    async () => {
+      if (fail) throw new Error('redis away');
+    },
+    log,
+    20,
+  );
+  const err = await r.request('a').then(
+    () => null,
+    (e: Error) => e,
+  );
   assert.match(String(err?.message), /redis away/);
   await r.request('a'); // folded
   await sleep(50);
@@ -97,7 +104,11 @@ test('property: every request has a send of its post at or after it, and no post
         if (!closeEarly) await sleep(30);
         await r.close();
         log.forEach((e, i) => {
-          if (e.kind === 'request') assert.ok(log.slice(i).some((s) => s.kind === 'send' && s.post === e.post), `request ${i} of ${e.post} has a send after it`);
+          if (e.kind === 'request')
+            assert.ok(
+              log.slice(i).some((s) => s.kind === 'send' && s.post === e.post),
+              `request ${i} of ${e.post} has a send after it`,
+            );
         });
         for (const post of ['a', 'b', 'c']) {
           const asked = log.filter((e) => e.kind === 'request' && e.post === post).length;
