@@ -17,7 +17,8 @@ import { upsertFeed } from '../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed } from '../src/repositories/posts.ts';
 import { upsertComments, type CommentInput } from '../src/repositories/comments.ts';
 import { writeRatings, type Rating } from '../src/repositories/ratings.ts';
-import { startBot } from '../test/support/bot.ts';
+import { REDIS_URL, startBot } from '../test/support/bot.ts';
+import { Redis } from 'ioredis';
 import { createPgSchema } from '../test/support/db.ts';
 import type { APIUser } from 'discord-api-types/v10';
 import { startDiscordEmulator, type StormEvent } from '../emulator/index.ts';
@@ -211,6 +212,24 @@ class CommitWatch {
   }
 }
 
+/** What the Redis server has run so far: commands, and the µs spent in them (INFO commandstats, summed). */
+async function redisWork(): Promise<{ calls: number; usec: number }> {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    const info = await redis.info('commandstats');
+    let calls = 0;
+    let usec = 0;
+    for (const m of info.matchAll(/^cmdstat_[^:]+:calls=(\d+),usec=(\d+)/gm)) {
+      calls += Number(m[1]);
+      usec += Number(m[2]);
+    }
+    return { calls, usec };
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** Every event inserts one row and nothing is deleted: the rows in both tables. */
 async function rows(db: RootDb): Promise<number> {
   const { rows: r } = await sql<{ c: number; r: number }>`select (select count(*) from comments) as c, (select count(*) from ratings) as r`.execute(db.kysely);
@@ -253,6 +272,7 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
     await discord.waitForReady({ timeout: 30_000 });
     await new Promise((r) => setTimeout(r, 500));
     const cpu0 = { bot: cpuMicros(bot.child.pid!), server: dbServerMicros(dialect), own: ownMicros() };
+    const redis0 = await redisWork();
 
     // 1. The burst: all n events as fast as the emulator writes them (throughput; latency is then the backlog).
     const burstWatch = new CommitWatch(db);
@@ -297,6 +317,7 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
     ownDelay.disable();
     await Promise.all([warmWatch.stop(), pacedWatch.stop()]);
     const peak = peakRssMb(bot.child.pid!);
+    const redis1 = await redisWork();
     const stored = await rows(db);
     if (stored !== n + warmup + paced) throw new Error(`${n + warmup + paced} events sent, ${stored} rows stored`);
 
@@ -332,6 +353,13 @@ export async function benchIngest(dialect: 'sqlite' | 'postgres', n: number): Pr
       unit: 'MB',
       target: { op: '<=', value: 200 },
       note: `after ${n + warmup + paced} events (${burstPeak.toFixed(0)} MB after the burst)`,
+    });
+    const events = n + warmup + paced;
+    report({
+      name: `ingest.${dialect}.redis_time`,
+      value: (redis1.usec - redis0.usec) / events,
+      unit: 'µs',
+      note: `per event: the Redis server's time in commands from the burst to the end of the paced stream, ${((redis1.calls - redis0.calls) / events).toFixed(2)} commands per event (with those BullMQ's scripts run; INFO commandstats of the whole server: anything else using it counts too)`,
     });
     clearInterval(dumping);
     if (outputFile) writeFileSync(outputFile, bot.output());
