@@ -45,7 +45,12 @@ const dropNewIndexes = async (tx: Db) => {
 /** The statements as they were before: by thread only. */
 const ERASED = { content: '', author_id: '', author_name: '', author_avatar: null, attachments: '[]', edited_at: null } as const;
 const oldMarkThread = (db: Db, threadId: string, at: string) =>
-  db.kysely.updateTable('comments').set({ ...ERASED, deleted_at: at }).where('thread_id', '=', threadId).where('deleted_at', 'is', null).executeTakeFirst();
+  db.kysely
+    .updateTable('comments')
+    .set({ ...ERASED, deleted_at: at })
+    .where('thread_id', '=', threadId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
 const oldLiveIds = (db: Db, threadId: string) =>
   db.kysely.selectFrom('comments').select('id').where('thread_id', '=', threadId).where('deleted_at', 'is', null).execute();
 
@@ -134,7 +139,9 @@ export async function benchPeriodic(dialect: 'sqlite' | 'postgres', sizes = { po
             let total = 0;
             const lines: string[] = [];
             for (const q of statements) {
-              const r = await tx.kysely.executeQuery<{ 'QUERY PLAN': unknown }>(CompiledQuery.raw(`explain (analyze, buffers, format json) ${q.sql}`, [...q.parameters]));
+              const r = await tx.kysely.executeQuery<{ 'QUERY PLAN': unknown }>(
+                CompiledQuery.raw(`explain (analyze, buffers, format json) ${q.sql}`, [...q.parameters]),
+              );
               const plan = (r.rows[0]!['QUERY PLAN'] as Array<{ Plan: PlanNode }>)[0]!.Plan;
               const n = (plan['Shared Hit Blocks'] ?? 0) + (plan['Shared Read Blocks'] ?? 0);
               total += n;
@@ -145,7 +152,12 @@ export async function benchPeriodic(dialect: 'sqlite' | 'postgres', sizes = { po
         const b = await buffers('before');
         const a = await buffers('after');
         report({ name: `periodic.${dialect}.${c.name}.buffers`, value: a.total, unit: 'buffers', note: `before ${b.total}` });
-        if (process.env.BENCH_PLANS !== '0') for (const [which, x] of [['before', b], ['after', a]] as const) for (const l of x.lines) console.log(`    ${which}: ${l}`);
+        if (process.env.BENCH_PLANS !== '0')
+          for (const [which, x] of [
+            ['before', b],
+            ['after', a],
+          ] as const)
+            for (const l of x.lines) console.log(`    ${which}: ${l}`);
       } else if (process.env.BENCH_PLANS !== '0') {
         for (const which of ['before', 'after'] as const)
           await rolledBack(db, async (tx) => {
@@ -179,9 +191,10 @@ interface PlanNode {
 }
 
 const describe = (p: PlanNode): string =>
-  [`${p['Node Type']}${p['Index Name'] ? ` using ${p['Index Name']}` : p['Relation Name'] ? ` on ${p['Relation Name']}` : ''}`, ...(p.Plans ?? []).map(describe)].join(
-    ' > ',
-  );
+  [
+    `${p['Node Type']}${p['Index Name'] ? ` using ${p['Index Name']}` : p['Relation Name'] ? ` on ${p['Relation Name']}` : ''}`,
+    ...(p.Plans ?? []).map(describe),
+  ].join(' > ');
 
 /** 5 % of the replies edited an hour after they were written, 2 % deleted (erased) two hours after. */
 async function editAndDelete(db: RootDb): Promise<void> {
@@ -251,8 +264,11 @@ async function storageWork(db: RootDb, dialect: 'sqlite' | 'postgres', url: stri
     try {
       for (const name of NEW_INDEXES) await sql`drop index ${sql.ref(name)}`.execute(b.kysely);
       const entries = async () =>
-        (await sql<{ n: number }>`select coalesce(sum(ncell), 0) as n from dbstat where name in ('comments_edited_post_idx', 'comments_deleted_post_idx')`.execute(db.kysely))
-          .rows[0]!.n;
+        (
+          await sql<{
+            n: number;
+          }>`select coalesce(sum(ncell), 0) as n from dbstat where name in ('comments_edited_post_idx', 'comments_deleted_post_idx')`.execute(db.kysely)
+        ).rows[0]!.n;
       const walPages = (file: string) => statSync(`${file}-wal`).size / (4096 + 24);
       const sides = [
         { db, file: path, insert: [] as number[], edit: [] as number[] },
@@ -308,7 +324,9 @@ async function storageWork(db: RootDb, dialect: 'sqlite' | 'postgres', url: stri
         (select sum(coalesce(heap_blks_read, 0) + coalesce(heap_blks_hit, 0) + coalesce(idx_blks_read, 0) + coalesce(idx_blks_hit, 0))
           from pg_statio_user_tables where schemaname = current_schema())::float8 as all,
         (select coalesce(sum(coalesce(idx_blks_read, 0) + coalesce(idx_blks_hit, 0)), 0) from pg_statio_user_indexes
-          where schemaname = current_schema() and indexrelname in ('comments_edited_post_idx', 'comments_deleted_post_idx'))::float8 as added`.execute(db.kysely);
+          where schemaname = current_schema() and indexrelname in ('comments_edited_post_idx', 'comments_deleted_post_idx'))::float8 as added`.execute(
+      db.kysely,
+    );
     return rows[0]!;
   };
   // A, B, A: committed writes (new replies with ids of their own, edits of other seeded replies each phase), the first
@@ -357,4 +375,3 @@ async function admin(statement: string): Promise<void> {
     await c.end();
   }
 }
-

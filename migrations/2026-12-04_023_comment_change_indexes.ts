@@ -12,12 +12,7 @@ import { sql, type Kysely } from 'kysely';
 
 export async function up(db: Kysely<any>): Promise<void> {
   for (const column of ['edited_at', 'deleted_at'] as const)
-    await db.schema
-      .createIndex(indexName(column))
-      .on('comments')
-      .columns([column, 'post_id'])
-      .where(sql.ref(column), 'is not', null)
-      .execute();
+    await db.schema.createIndex(indexName(column)).on('comments').columns([column, 'post_id']).where(sql.ref(column), 'is not', null).execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -198,12 +198,7 @@ export async function listComments(db: Db, postId: string): Promise<Comment[]> {
  * post, as for markThreadCommentsDeleted.
  */
 export async function listLiveCommentIds(db: Db, postId: string, threadId: string, opts: { afterCreatedAt?: string } = {}): Promise<string[]> {
-  let q = db.kysely
-    .selectFrom('comments')
-    .select('id')
-    .where('post_id', '=', postId)
-    .where('thread_id', '=', threadId)
-    .where('deleted_at', 'is', null);
+  let q = db.kysely.selectFrom('comments').select('id').where('post_id', '=', postId).where('thread_id', '=', threadId).where('deleted_at', 'is', null);
   if (opts.afterCreatedAt) q = q.where('created_at', '>=', opts.afterCreatedAt);
   return (await q.execute()).map((r) => r.id);
 }
