@@ -41,6 +41,11 @@ if (wanted.has('render')) {
   const { benchRender } = await import('./render.ts');
   benchRender();
 }
+// Not in the default set (it seeds a busy week on each database): `npm run bench periodic`.
+if (wanted.has('periodic')) {
+  const { benchPeriodic } = await import('./periodic.ts');
+  for (const d of dialects) await benchPeriodic(d);
+}
 if (wanted.has('footprint')) {
   const { benchFootprint } = await import('./footprint.ts');
   await benchFootprint(dialects);

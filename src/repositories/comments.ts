@@ -166,11 +166,15 @@ export async function markCommentsDeleted(db: Db, ids: readonly string[], at: st
   return Number(res.numUpdatedRows);
 }
 
-/** A deleted thread: every live comment of it becomes an erased tombstone. */
-export async function markThreadCommentsDeleted(db: Db, threadId: string, at: string): Promise<number> {
+/**
+ * A deleted thread: every live comment of it becomes an erased tombstone. `postId` is the thread's post (all its
+ * comments are that post's): the post leads the comments' indexes, and no index starts with the thread.
+ */
+export async function markThreadCommentsDeleted(db: Db, postId: string, threadId: string, at: string): Promise<number> {
   const res = await db.kysely
     .updateTable('comments')
     .set({ ...ERASED, deleted_at: at })
+    .where('post_id', '=', postId)
     .where('thread_id', '=', threadId)
     .where('deleted_at', 'is', null)
     .executeTakeFirst();
@@ -189,9 +193,12 @@ export async function listComments(db: Db, postId: string): Promise<Comment[]> {
   return rows.map(toComment);
 }
 
-/** The ids of a thread's comments that are not deleted (catch-up compares them with Discord). */
-export async function listLiveCommentIds(db: Db, threadId: string, opts: { afterCreatedAt?: string } = {}): Promise<string[]> {
-  let q = db.kysely.selectFrom('comments').select('id').where('thread_id', '=', threadId).where('deleted_at', 'is', null);
+/**
+ * The ids of a thread's comments that are not deleted (catch-up compares them with Discord). `postId` is the thread's
+ * post, as for markThreadCommentsDeleted.
+ */
+export async function listLiveCommentIds(db: Db, postId: string, threadId: string, opts: { afterCreatedAt?: string } = {}): Promise<string[]> {
+  let q = db.kysely.selectFrom('comments').select('id').where('post_id', '=', postId).where('thread_id', '=', threadId).where('deleted_at', 'is', null);
   if (opts.afterCreatedAt) q = q.where('created_at', '>=', opts.afterCreatedAt);
   return (await q.execute()).map((r) => r.id);
 }

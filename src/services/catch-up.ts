@@ -79,8 +79,8 @@ async function storePage(db: Db, thread: PostThread, messages: readonly APIMessa
  * Tombstones the live comments whose ids lie in (`after`, `upTo`] (`after` null = from the start) and that
  * Discord did not return although it returned everything in that range.
  */
-async function tombstoneMissing(db: Db, threadId: string, after: string | null, upTo: string, seen: ReadonlySet<string>, at: string): Promise<number> {
-  const live = await listLiveCommentIds(db, threadId);
+async function tombstoneMissing(db: Db, thread: PostThread, after: string | null, upTo: string, seen: ReadonlySet<string>, at: string): Promise<number> {
+  const live = await listLiveCommentIds(db, thread.postId, thread.threadId);
   const gone = live.filter((id) => !seen.has(id) && (after === null || compareSnowflakes(id, after) > 0) && compareSnowflakes(id, upTo) <= 0);
   return gone.length ? markCommentsDeleted(db, gone, at) : 0;
 }
@@ -127,7 +127,7 @@ export async function catchUpThread(deps: CatchUpDeps, thread: PostThread, opts:
     // Everything after the cursor was read: what we hold there and Discord does not is deleted.
     if (complete) {
       const upTo = maxId(after, snowflakeAt(readStart - CLOCK_MARGIN_MS))!;
-      result.deleted += await tombstoneMissing(db, thread.threadId, startCursor, upTo, seen, new Date(now()).toISOString());
+      result.deleted += await tombstoneMissing(db, thread, startCursor, upTo, seen, new Date(now()).toISOString());
     }
 
     // 2. The newest messages again: edits and deletions of messages before the cursor.
@@ -144,7 +144,7 @@ export async function catchUpThread(deps: CatchUpDeps, thread: PostThread, opts:
         // A short page is the whole thread; a full one covers [oldest, newest].
         const from = page.length < recent ? null : (BigInt(oldest!) - 1n).toString();
         const upTo = maxId(newest, snowflakeAt(readAt - CLOCK_MARGIN_MS))!;
-        result.deleted += await tombstoneMissing(tx, thread.threadId, from, upTo, ids, new Date(now()).toISOString());
+        result.deleted += await tombstoneMissing(tx, thread, from, upTo, ids, new Date(now()).toISOString());
       });
       result.cursor = maxId(result.cursor, newest);
     }
@@ -152,7 +152,7 @@ export async function catchUpThread(deps: CatchUpDeps, thread: PostThread, opts:
     if (isGone(error)) {
       // The thread was deleted while we were away: Discord is the source of truth (erased, and closed on the web).
       const at = new Date(now()).toISOString();
-      result.deleted += await markThreadCommentsDeleted(db, thread.threadId, at);
+      result.deleted += await markThreadCommentsDeleted(db, thread.postId, thread.threadId, at);
       await closeDiscussions(db, { threadIds: [thread.threadId] }, at);
       result.status = 'gone';
       return result;

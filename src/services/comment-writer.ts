@@ -160,7 +160,7 @@ export async function applyOps(db: Db, ops: readonly CommentOp[]): Promise<void>
       for (; i < ops.length && ops[i]!.kind === 'delete'; i++) for (const id of (ops[i] as Extract<CommentOp, { kind: 'delete' }>).ids) ids.add(id);
       await markCommentsDeleted(db, [...ids], op.at);
     } else {
-      await markThreadCommentsDeleted(db, op.threadId, op.at);
+      await markThreadCommentsDeleted(db, op.postId, op.threadId, op.at);
       i++;
     }
   }

@@ -170,7 +170,7 @@ async function apply(t: TestDb, w: World, o: Op, n: number): Promise<void> {
       );
       return;
     case 'thread':
-      await markThreadCommentsDeleted(t.db, w.posts[o.post]!.thread, o.at);
+      await markThreadCommentsDeleted(t.db, w.posts[o.post]!.id, w.posts[o.post]!.thread, o.at);
       return;
     case 'rate':
       return setRating(t.db, w.posts[o.post]!.id, w.users[o.user]!, o.stars, o.at);

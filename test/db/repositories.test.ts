@@ -173,7 +173,7 @@ for (const dialect of DIALECTS) {
     assert.is(list.length, 2, 'the deleted comment stays as a tombstone');
     assert.is(list[1]?.deletedAt, '2026-11-29T13:00:00.000Z');
     assert.is((await countReplies(t.db, [post.id])).get(post.id), 1);
-    assert.is(await markThreadCommentsDeleted(t.db, thread, '2026-11-29T15:00:00.000Z'), 1);
+    assert.is(await markThreadCommentsDeleted(t.db, post.id, thread, '2026-11-29T15:00:00.000Z'), 1);
     assert.is((await countReplies(t.db, [post.id, 'nope'])).get('nope'), 0);
   });
 
