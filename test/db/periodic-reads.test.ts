@@ -170,6 +170,9 @@ for (const dialect of DIALECTS) {
       ).map((r) => r.id);
     const before = await live(post, threadOf(post));
     assert.ok(before.length > 10);
+    // The post before (the one after has every reply deleted by the seed: its ids are all 7 modulo 50).
+    const neighbour = await live(post - 1, threadOf(post - 1));
+    assert.ok(neighbour.length > 10);
     assert.equal([...(await listLiveCommentIds(db, `p${post}`, threadOf(post)))].sort(), before);
     // Created at or after a time: the newer ones only.
     const all = await db.kysely.selectFrom('comments').select(['id', 'created_at']).where('post_id', '=', `p${post}`).where('deleted_at', 'is', null).execute();
@@ -205,7 +208,7 @@ for (const dialect of DIALECTS) {
     const tomb = await db.kysely.selectFrom('comments').selectAll().where('id', '=', before[0]!).executeTakeFirstOrThrow();
     assert.equal([tomb.content, tomb.author_id, tomb.deleted_at], ['', '', '2026-12-01T00:00:00.000Z']);
     // The neighbours are untouched.
-    assert.ok((await live(post + 1, threadOf(post + 1))).length > 10);
+    assert.equal(await live(post - 1, threadOf(post - 1)), neighbour);
     assert.is(await markThreadCommentsDeleted(db, `p${post}`, threadOf(post), '2026-12-02T00:00:00.000Z'), 0, 'twice: nothing more');
   });
 
