@@ -19,7 +19,7 @@ export class RefreshRequests {
   /** Posts with a request sent in the current window → whether another was asked for since. */
   readonly #open = new Map<string, boolean>();
   #timer: NodeJS.Timeout | null = null;
-  /** Requests sent (each a BullMQ add) and requests folded into a later one, for the logs and tests. */
+  /** Requests sent (each a BullMQ add, a failed one included) and requests folded into a later one. */
   readonly stats = { sent: 0, folded: 0 };
 
   constructor(send: (postId: string) => Promise<void>, log: Logger, windowMs: number) {
@@ -28,7 +28,7 @@ export class RefreshRequests {
     this.#windowMs = Math.max(0, windowMs);
   }
 
-  /** Asks for a refresh of the post: sent now (its failure rejects), or folded into the one at the window's end. */
+  /** Asks for a refresh of the post: sent now (a failure rejects, and it is sent again at the window's end), or folded into the one at the window's end. */
   request(postId: string): Promise<void> {
     if (this.#windowMs === 0) return this.#sendOne(postId);
     if (this.#open.has(postId)) {
@@ -38,7 +38,11 @@ export class RefreshRequests {
     }
     this.#open.set(postId, false);
     this.#timer ??= setTimeout(() => void this.#tick(), this.#windowMs);
-    return this.#sendOne(postId);
+    return this.#sendOne(postId).catch((err: unknown) => {
+      // Sent again at the window's end (its caller logs this failure).
+      if (this.#open.has(postId)) this.#open.set(postId, true);
+      throw err;
+    });
   }
 
   /** Sends what was folded and stops the timer (at shutdown, after the writers have flushed). */

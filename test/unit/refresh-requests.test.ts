@@ -57,6 +57,28 @@ test('a zero window (a zero refresh delay) sends every request', async () => {
   await r.close();
 });
 
+test('a leading request that fails rejects its caller and is sent again at the window end', async () => {
+  const sent: string[] = [];
+  let fail = true;
+  const r = new RefreshRequests(
+    async (id) => {
+      if (fail) throw new Error('redis away');
+      sent.push(id);
+    },
+    recorder().log,
+    20,
+  );
+  const err = await r.request('a').then(
+    () => null,
+    (e: Error) => e,
+  );
+  assert.match(String(err?.message), /redis away/);
+  fail = false;
+  await sleep(50);
+  assert.equal(sent, ['a']);
+  await r.close();
+});
+
 test('a leading request that fails rejects its caller; a folded one that fails at the window end is logged, not thrown', async () => {
   const { log, warned } = recorder();
   let fail = true;
