@@ -4,39 +4,21 @@
 // statements (the indexes dropped, or the statements by thread only, in a transaction rolled back), as pairs in turn
 // (medians), with PostgreSQL's buffers (EXPLAIN (ANALYZE, BUFFERS)). Then what storing replies costs the storage with
 // and without 023's indexes (A, B, A: SQLite's WAL pages, PostgreSQL's shared buffers, per batch of 100 new replies,
-// and per edit). `BENCH_PERIODIC_SCHEMA` names the PostgreSQL schema (default bench_periodic_<random>; dropped after).
-import { randomBytes } from 'node:crypto';
+// and per edit). `BENCH_PERIODIC_SCHEMA` names the PostgreSQL schema (default t_<random>; dropped after).
 import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompiledQuery, sql } from 'kysely';
-import pg from 'pg';
-import { createDb, withTransaction, type Db, type RootDb } from '../src/db/index.ts';
+import { createDb, type Db, type RootDb } from '../src/db/index.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { listPostsChangedBetween } from '../src/repositories/activity.ts';
 import { listLiveCommentIds, markThreadCommentsDeleted, upsertComments, type CommentInput } from '../src/repositories/comments.ts';
-import { TEST_DATABASE_URL } from '../test/support/db.ts';
+import { createPgSchema, rolledBack } from '../test/support/db.ts';
 import { median, report } from './figures.ts';
-import { seedBusyWeek } from './seed-digest.ts';
+import { editAndDeleteSome, seedBusyWeek } from './seed-digest.ts';
 
 const NEW_INDEXES = ['comments_edited_post_idx', 'comments_deleted_post_idx'];
 const pairs = () => Number(process.env.BENCH_PERIODIC_PAIRS ?? 11);
-
-class Rollback extends Error {}
-
-/** `fn` in a transaction that is rolled back (the database is as before). */
-async function rolledBack<T>(db: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
-  let out: T | undefined;
-  try {
-    await withTransaction(db, async (tx) => {
-      out = await fn(tx);
-      throw new Rollback();
-    });
-  } catch (err) {
-    if (!(err instanceof Rollback)) throw err;
-  }
-  return out as T;
-}
 
 const dropNewIndexes = async (tx: Db) => {
   for (const name of NEW_INDEXES) await sql`drop index ${sql.ref(name)}`.execute(tx.kysely);
@@ -64,16 +46,16 @@ interface Case {
 
 export async function benchPeriodic(dialect: 'sqlite' | 'postgres', sizes = { posts: 10_000, comments: 1_000_000, ratersPerPost: 100 }): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'blogcord-periodic-'));
-  const schema = dialect === 'postgres' ? (process.env.BENCH_PERIODIC_SCHEMA ?? `bench_periodic_${randomBytes(4).toString('hex')}`) : null;
-  const url = schema ? withSchema(schema) : `sqlite:${join(dir, 'busy.sqlite')}`;
-  if (schema) await admin(`create schema ${schema}`);
+  const schema = dialect === 'postgres' ? await createPgSchema(process.env.BENCH_PERIODIC_SCHEMA) : null;
+  const url = schema?.url ?? `sqlite:${join(dir, 'busy.sqlite')}`;
   let captured: Array<{ sql: string; parameters: readonly unknown[] }> | null = null;
   const db = createDb({ databaseUrl: url }, { poolSize: 1, onQuery: (q, parameters) => void captured?.push({ sql: q, parameters }) });
   try {
     await migrateToLatest(db);
     const s0 = performance.now();
     const seed = await seedBusyWeek(db, sizes);
-    await editAndDelete(db);
+    await editAndDeleteSome(db);
+    if (db.dialect === 'postgres') await sql`vacuum (analyze) comments`.execute(db.kysely);
     console.log(`  (${dialect}: seeded in ${((performance.now() - s0) / 1000).toFixed(1)} s)`);
     // The sweep's window in the middle of the week: 2 × SWEEP_INTERVAL_SECONDS (60).
     const mid = (Date.parse(seed.windowStart) + Date.parse(seed.windowEnd)) / 2;
@@ -176,7 +158,7 @@ export async function benchPeriodic(dialect: 'sqlite' | 'postgres', sizes = { po
     await storageWork(db, dialect, url, sizes.posts, sizes.comments);
   } finally {
     await db.destroy();
-    if (schema) await admin(`drop schema if exists ${schema} cascade`);
+    await schema?.drop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -195,21 +177,6 @@ const describe = (p: PlanNode): string =>
     `${p['Node Type']}${p['Index Name'] ? ` using ${p['Index Name']}` : p['Relation Name'] ? ` on ${p['Relation Name']}` : ''}`,
     ...(p.Plans ?? []).map(describe),
   ].join(' > ');
-
-/** 5 % of the replies edited an hour after they were written, 2 % deleted (erased) two hours after. */
-async function editAndDelete(db: RootDb): Promise<void> {
-  const k = db.kysely;
-  const plus = (hours: number) =>
-    db.dialect === 'sqlite'
-      ? sql`strftime('%Y-%m-%dT%H:%M:%fZ', created_at, ${`+${hours} hours`})`
-      : sql`to_char((created_at::timestamptz + ${`${hours} hours`}::interval) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-  const n = db.dialect === 'sqlite' ? sql`cast(id as integer)` : sql`id::bigint`;
-  await sql`update comments set content = content || ' (edited)', edited_at = ${plus(1)} where ${n} % 20 = 0`.execute(k);
-  await sql`update comments set content = '', author_id = '', author_name = '', attachments = '[]', edited_at = null, deleted_at = ${plus(2)} where ${n} % 50 = 7`.execute(
-    k,
-  );
-  if (db.dialect === 'postgres') await sql`vacuum (analyze) comments`.execute(k);
-}
 
 /**
  * What storing costs the storage with 023's indexes (A) and without (B), from the same state and with the same rows:
@@ -358,20 +325,4 @@ async function storageWork(db: RootDb, dialect: 'sqlite' | 'postgres', url: stri
   await phase('without-023', 1);
   await migrateToLatest(db);
   await phase('with-023-again', 2);
-}
-
-function withSchema(schema: string): string {
-  const u = new URL(TEST_DATABASE_URL);
-  u.searchParams.set('options', `-c search_path=${schema}`);
-  return u.toString();
-}
-
-async function admin(statement: string): Promise<void> {
-  const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await c.connect();
-  try {
-    await c.query(statement);
-  } finally {
-    await c.end();
-  }
 }

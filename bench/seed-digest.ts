@@ -96,3 +96,20 @@ export async function seedBusyWeek(db: RootDb, { posts = 10_000, comments = 1_00
     await sql`vacuum (analyze) digest_buckets, digest_post_days, digest_first_activity, digest_person_days, digest_post_totals, digest_post_waits`.execute(k);
   return { guildId, windowStart: new Date(start).toISOString(), windowEnd: new Date(start + week).toISOString() };
 }
+
+/**
+ * A seeded week's later life: 5 % of the replies edited an hour after they were written, 2 % deleted (erased) two
+ * hours after (by id: every reply whose id is 0 modulo 20, every one whose id is 7 modulo 50).
+ */
+export async function editAndDeleteSome(db: RootDb): Promise<void> {
+  const k = db.kysely;
+  const plus = (hours: number) =>
+    db.dialect === 'sqlite'
+      ? sql`strftime('%Y-%m-%dT%H:%M:%fZ', created_at, ${`+${hours} hours`})`
+      : sql`to_char((created_at::timestamptz + ${`${hours} hours`}::interval) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+  const n = db.dialect === 'sqlite' ? sql`cast(id as integer)` : sql`id::bigint`;
+  await sql`update comments set content = content || ' (edited)', edited_at = ${plus(1)} where ${n} % 20 = 0`.execute(k);
+  await sql`update comments set content = '', author_id = '', author_name = '', attachments = '[]', edited_at = null, deleted_at = ${plus(2)} where ${n} % 50 = 7`.execute(
+    k,
+  );
+}

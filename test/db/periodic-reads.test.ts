@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { CompiledQuery, sql } from 'kysely';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { seedBusyWeek, type DigestSeed } from '../../bench/seed-digest.ts';
+import { editAndDeleteSome, seedBusyWeek, type DigestSeed } from '../../bench/seed-digest.ts';
 import { createDb, withTransaction, type Db, type RootDb } from '../../src/db/index.ts';
 import { listPostsChangedBetween } from '../../src/repositories/activity.ts';
 import { listLiveCommentIds, markThreadCommentsDeleted, upsertComments, type CommentInput } from '../../src/repositories/comments.ts';
-import { createTestDb, DIALECTS, type TestDb } from '../support/db.ts';
+import { createTestDb, DIALECTS, rolledBack, type TestDb } from '../support/db.ts';
 
 const POSTS = 1000;
 const REPLIES = 20_000;
@@ -31,16 +31,11 @@ interface Ctx {
   statements: Array<{ sql: string; parameters: readonly unknown[] }>;
 }
 
-class Rollback extends Error {}
-
 /** Runs `fn` on the spy in a transaction that is rolled back; returns the statements it ran. */
 async function statementsOf(c: Ctx, fn: (db: Db) => Promise<unknown>): Promise<Array<{ sql: string; parameters: readonly unknown[] }>> {
-  await withTransaction(c.spy, async (tx) => {
+  await rolledBack(c.spy, async (tx) => {
     c.statements.length = 0;
     await fn(tx);
-    throw new Rollback();
-  }).catch((err: unknown) => {
-    if (!(err instanceof Rollback)) throw err;
   });
   return c.statements.filter((s) => /^\s*(select|update|with)\b/i.test(s.sql));
 }
@@ -59,15 +54,7 @@ for (const dialect of DIALECTS) {
     c.t = await createTestDb(dialect, dialect === 'sqlite' ? { file: join(c.dir, 'db.sqlite') } : {});
     c.seed = await seedBusyWeek(c.t.db, { posts: POSTS, comments: REPLIES, ratersPerPost: 5 });
     // 5 % of the replies edited an hour after they were written, 2 % deleted (erased) two hours after.
-    const plus = (hours: number) =>
-      dialect === 'sqlite'
-        ? sql`strftime('%Y-%m-%dT%H:%M:%fZ', created_at, ${`+${hours} hours`})`
-        : sql`to_char((created_at::timestamptz + ${`${hours} hours`}::interval) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-    const n = dialect === 'sqlite' ? sql`cast(id as integer)` : sql`id::bigint`;
-    await sql`update comments set content = content || ' (edited)', edited_at = ${plus(1)} where ${n} % 20 = 0`.execute(c.t.db.kysely);
-    await sql`update comments set content = '', author_id = '', author_name = '', edited_at = null, deleted_at = ${plus(2)} where ${n} % 50 = 7`.execute(
-      c.t.db.kysely,
-    );
+    await editAndDeleteSome(c.t.db);
     if (dialect === 'postgres') await sql`analyze comments, ratings`.execute(c.t.db.kysely);
     c.statements = [];
     c.spy = createDb({ databaseUrl: c.t.url }, { poolSize: 1, onQuery: (q, parameters) => void c.statements.push({ sql: q, parameters }) });

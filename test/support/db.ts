@@ -1,7 +1,7 @@
 // Test databases: the same suites run on SQLite (in memory) and PostgreSQL (a fresh schema per database, dropped afterwards).
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createDb, type Db, type RootDb } from '../../src/db/index.ts';
+import { createDb, withTransaction, type Db, type RootDb } from '../../src/db/index.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 
 export type TestDialect = 'sqlite' | 'postgres';
@@ -16,9 +16,9 @@ export interface TestDb {
   close(): Promise<void>;
 }
 
-/** A fresh PostgreSQL schema; the returned URL selects it through `search_path`. */
-export async function createPgSchema(): Promise<{ url: string; drop(): Promise<void> }> {
-  const schema = `t_${randomBytes(6).toString('hex')}`;
+/** A fresh PostgreSQL schema (`name`, or t_ and random hex); the returned URL selects it through `search_path`. */
+export async function createPgSchema(name?: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const schema = name ?? `t_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await admin.connect();
   try {
@@ -80,4 +80,20 @@ export function flakyDb<D extends Db>(db: D): D & { down: boolean; attempts: num
       return Reflect.set(target, prop, value, receiver);
     },
   }) as D & { down: boolean; attempts: number };
+}
+
+class Rollback extends Error {}
+
+/** `fn` in a transaction that is rolled back (the database is left as it was); resolves with what `fn` returned. */
+export async function rolledBack<T>(db: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
+  let out: T | undefined;
+  try {
+    await withTransaction(db, async (tx) => {
+      out = await fn(tx);
+      throw new Rollback();
+    });
+  } catch (err) {
+    if (!(err instanceof Rollback)) throw err;
+  }
+  return out as T;
 }
