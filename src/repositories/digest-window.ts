@@ -244,9 +244,10 @@ async function windowPostFigures(db: Db, w: DigestWindow, withTotals = false): P
     const from = whole.from.slice(0, 10);
     const to = whole.to.slice(0, 10);
     if (db.dialect === 'postgres') {
-      // The server's days of the window in one range of digest_post_days_guild_idx (a busy week: ~70,000 entries,
-      // read from the index alone), summed per post in a hash table: a third of the time of one seek per post. The
-      // result is one text ("replies:ratings:stars[:all-time replies:ratings:stars]:post_id" per post, separated by
+      // The server's days of the window in one range of digest_post_days_guild_idx (a busy week: ~70,000 entries;
+      // their figures on that week's heap pages since migration 024 took them out of the index, so that a stored
+      // reply's or vote's update of them is HOT), summed per post in a hash table: a third of the time of one seek
+      // per post. The result is one text ("replies:ratings:stars[:all-time replies:ratings:stars]:post_id" per post, separated by
       // the record separator, U+001E): cheaper to build and to read than 10,000 rows or a JSON array (~25% of the
       // query's time). With the all-time totals joined here, top rated needs no second read after this one.
       const totalsCols = withTotals ? sql` || ':' || coalesce(t.replies, 0) || ':' || coalesce(t.ratings, 0) || ':' || coalesce(t.star_sum, 0)` : sql``;
