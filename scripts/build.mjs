@@ -96,9 +96,9 @@ const bundled = await build({
 });
 writeFileSync(new URL('../dist/bundle-meta.json', import.meta.url), JSON.stringify(bundled.metafile));
 
-// The libraries src/lazy-require.ts requires at their first use and lists as VENDORED: each bundled into one minified
-// CommonJS file (dist/bundle/vendor/NAME.cjs) that it requires instead of the library's files in node_modules.
-const VENDORED = ['sanitize-html', 'discord-markdown-parser'];
+// The libraries of src/vendored.json, which src/lazy-require.ts requires at their first use: each bundled into one
+// minified CommonJS file (dist/bundle/vendor/NAME.cjs) that it requires instead of the library's files in node_modules.
+const VENDORED = JSON.parse(readFileSync(new URL('../src/vendored.json', import.meta.url), 'utf8'));
 const requireRoot = createRequire(import.meta.url);
 await build({
   entryPoints: VENDORED.map((name) => ({ in: requireRoot.resolve(name), out: name })),

@@ -4,19 +4,20 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import VENDORED from './vendored.json' with { type: 'json' };
 
 const requireHere = createRequire(import.meta.url);
 
 /**
- * Libraries `npm run build` also bundles, each into one minified CommonJS file (dist/bundle/vendor/NAME.cjs): the
- * build requires that file, not the library's tens of files in node_modules (a faster first use and less memory
- * once loaded). From the sources (no such folder beside src/) the library itself is required.
+ * The libraries of vendored.json (read by scripts/build.mjs too): `npm run build` also bundles each into one minified
+ * CommonJS file (dist/bundle/vendor/NAME.cjs), which the build requires, not the library's tens of files in
+ * node_modules (a faster first use and less memory once loaded). From the sources (no such folder beside src/) the
+ * library itself is required.
  */
-const VENDORED = ['sanitize-html', 'discord-markdown-parser'] as const;
 const vendorDir = fileURLToPath(new URL('../bundle/vendor/', import.meta.url));
 
 function resolved(specifier: string): string {
-  if (!(VENDORED as readonly string[]).includes(specifier)) return specifier;
+  if (!VENDORED.includes(specifier)) return specifier;
   const file = `${vendorDir}${specifier}.cjs`;
   return existsSync(file) ? file : specifier;
 }

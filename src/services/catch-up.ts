@@ -46,10 +46,18 @@ const PAGE = 100;
 const DISCORD_EPOCH = 1420070400000n;
 /** How far the two clocks may disagree: messages newer than (read time − this) are never judged deleted. */
 const CLOCK_MARGIN_MS = 10_000;
+/**
+ * How much earlier than its id's time a comment's created_at may be. Discord stamps a message with its id's time, and
+ * the gateway path reads the time from the id; but catch-up stores REST's `timestamp` as given, and the emulator takes
+ * that from its clock after making the id (which it keeps increasing when the clock steps back), fixtures as they like.
+ */
+export const CREATED_AT_MARGIN_MS = 3_600_000;
 
 /** Snowflakes as numbers: Discord's ids are decimal without leading zeros, so a longer one is larger (as text '99' > '100'). */
 const compareSnowflakes = (a: string, b: string): number => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 const snowflakeAt = (ms: number): string => ((BigInt(Math.max(ms, 1420070400000)) - DISCORD_EPOCH) << 22n).toString();
+/** The time of a snowflake (ms): its creation time on Discord. */
+const snowflakeTime = (id: string): number => Number((BigInt(id) >> 22n) + DISCORD_EPOCH);
 const maxId = (a: string | null, b: string | null): string | null => (a === null ? b : b === null ? a : compareSnowflakes(a, b) >= 0 ? a : b);
 
 /** The comments among `messages` (not bots, webhooks, system messages or the thread's starter). */
@@ -76,12 +84,23 @@ async function storePage(db: Db, thread: PostThread, messages: readonly APIMessa
 }
 
 /**
+ * The ids of the thread's live comments in (`after`, `upTo`] (`after` null = from the start). Only the comments created
+ * from CREATED_AT_MARGIN_MS before `after`'s time on are read (a seek in the post's comments by time, not the whole
+ * thread: the recheck's 100 newest of a 100,000-reply thread); the ids decide exactly.
+ */
+export async function listLiveCommentIdsBetween(db: Db, thread: PostThread, after: string | null, upTo: string): Promise<string[]> {
+  // At most 20 digits (a 64-bit snowflake): its time is a date of four-digit year, whose ISO text sorts as time.
+  const since = after !== null && /^\d{1,20}$/.test(after) ? new Date(snowflakeTime(after) - CREATED_AT_MARGIN_MS).toISOString() : undefined;
+  const live = await listLiveCommentIds(db, thread.postId, thread.threadId, { afterCreatedAt: since });
+  return live.filter((id) => (after === null || compareSnowflakes(id, after) > 0) && compareSnowflakes(id, upTo) <= 0);
+}
+
+/**
  * Tombstones the live comments whose ids lie in (`after`, `upTo`] (`after` null = from the start) and that
  * Discord did not return although it returned everything in that range.
  */
 async function tombstoneMissing(db: Db, thread: PostThread, after: string | null, upTo: string, seen: ReadonlySet<string>, at: string): Promise<number> {
-  const live = await listLiveCommentIds(db, thread.postId, thread.threadId);
-  const gone = live.filter((id) => !seen.has(id) && (after === null || compareSnowflakes(id, after) > 0) && compareSnowflakes(id, upTo) <= 0);
+  const gone = (await listLiveCommentIdsBetween(db, thread, after, upTo)).filter((id) => !seen.has(id));
   return gone.length ? markCommentsDeleted(db, gone, at) : 0;
 }
 

@@ -2,16 +2,17 @@
 // the real discord.js REST client and the Discord emulator, on SQLite and PostgreSQL: exact rows, reply links,
 // edits and deletions while away, the cursor never ahead of what is committed.
 import type { APIMessage } from 'discord-api-types/v10';
+import fc from 'fast-check';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRest, RestDiscordPort } from '../../src/discord/rest-port.ts';
-import { listComments, markCommentsDeleted, storeCatchUpPage } from '../../src/repositories/comments.ts';
+import { listComments, listLiveCommentIds, markCommentsDeleted, storeCatchUpPage, upsertComments } from '../../src/repositories/comments.ts';
 import { advanceCursor, getCursor } from '../../src/repositories/cursors.ts';
-import { catchUpThread } from '../../src/services/catch-up.ts';
+import { catchUpThread, CREATED_AT_MARGIN_MS, listLiveCommentIdsBetween } from '../../src/services/catch-up.ts';
 import { fromApiMessage, type PostThread } from '../../src/services/mirror.ts';
-import { createTestDb, DIALECTS, type TestDb } from '../support/db.ts';
+import { createTestDb, DIALECTS, rolledBack, type TestDb } from '../support/db.ts';
 import { publishedPost } from '../support/fixtures.ts';
-import { MessageClock } from '../support/messages.ts';
+import { commentInput, discordMessage, MessageClock } from '../support/messages.ts';
 import { startDiscordEmulator } from '../../emulator/index.ts';
 import { snowflake } from '../support/snowflake.ts';
 
@@ -32,6 +33,13 @@ function fakePort(all: APIMessage[], onRead?: (n: number) => void) {
 }
 
 const apiMessage = (th: PostThread, i: number): APIMessage => clock.apiMessage(th.threadId, { content: `message ${i}` });
+
+const DISCORD_EPOCH = 1420070400000n;
+/** The snowflake of `ms` with sequence number `seq` (neighbouring ids of one millisecond). */
+const idAt = (ms: number, seq = 0): string => (((BigInt(ms) - DISCORD_EPOCH) << 22n) | BigInt(seq)).toString();
+const timeOf = (id: string): number => Number((BigInt(id) >> 22n) + DISCORD_EPOCH);
+const iso = (ms: number): string => new Date(ms).toISOString();
+const compareIds = (a: string, b: string): number => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 
 for (const dialect of DIALECTS) {
   let t: TestDb;
@@ -272,4 +280,124 @@ for (const dialect of DIALECTS) {
   });
 
   e2e.run();
+
+  // ---------------------------------------------------------------- tombstoning reads only its range of the thread
+
+  const range = suite(`catch-up's tombstoning: the ids of its range, read from their time on (${dialect})`);
+  hooks(range);
+
+  range('the forward pass and the recheck tombstone exactly the missing ids of their ranges, at and beside every bound', async () => {
+    const th = await publishedPost(t.db);
+    const NOW = Date.now();
+    const T0 = NOW - 2 * 3_600_000;
+    // Discord: 120 replies a second apart, two hours ago (sequence 100: the ids beside each are free).
+    const all = Array.from({ length: 120 }, (_, i) => discordMessage(th.threadId, T0 + i * 1000, { id: idAt(T0 + i * 1000, 100), content: `m${i}` }));
+    const ids = all.map((m) => m.id);
+    const at = (i: number) => ids[i]!;
+    const port = fakePort(all);
+    await catchUpThread({ db: t.db, discord: port }, th, { now: () => NOW });
+    const cursor = at(119);
+    assert.is(await getCursor(t.db, th.threadId), cursor);
+
+    // While away: two deletions on Discord, one among the 50 newest, one older.
+    for (const i of [80, 10])
+      all.splice(
+        all.findIndex((m) => m.id === at(i)),
+        1,
+      );
+    const oldest = all.at(-50)!.id; // the recheck's page is the 50 newest: its range is (oldest − 1, upTo]
+    const upTo = idAt(NOW - 10_000); // the read time less catch-up's clock margin, the newest reply being older
+    const stored = (id: string, createdAt: string) => commentInput(th, timeOf(id), { id, createdAt });
+    // Replies stored by the gateway that Discord does not return (each with the time it was stored at).
+    const only = {
+      atLowerBound: stored((BigInt(oldest) - 1n).toString(), iso(timeOf(oldest))), // `after` itself: outside
+      aboveLowerBound: stored((BigInt(oldest) + 1n).toString(), iso(timeOf(oldest))),
+      createdAtBound: stored((BigInt(oldest) + 2n).toString(), iso(timeOf(oldest) - CREATED_AT_MARGIN_MS)), // the read's created_at bound exactly
+      inRangeStoredLate: stored(idAt(timeOf(at(90)), 50), iso(NOW + 86_400_000)),
+      belowRangeStoredLate: stored(idAt(timeOf(at(60)), 50), iso(NOW + 86_400_000)), // read (created after the bound), not in range
+      afterCursor: stored((BigInt(cursor) + 1n).toString(), iso(timeOf(cursor) - CREATED_AT_MARGIN_MS)), // the forward pass's range and bound
+      atUpperBound: stored(upTo, iso(NOW - 10_000)),
+      aboveUpperBound: stored((BigInt(upTo) + 1n).toString(), iso(NOW - 10_000)), // newer than the read: never judged
+    };
+    await upsertComments(t.db, Object.values(only));
+    const r = await catchUpThread({ db: t.db, discord: port }, th, { now: () => NOW, recent: 50 });
+    const tombstones = (await listComments(t.db, th.postId)).filter((c) => c.deletedAt !== null).map((c) => c.id);
+    const expected = [at(80), only.aboveLowerBound.id, only.createdAtBound.id, only.inRangeStoredLate.id, only.afterCursor.id, only.atUpperBound.id];
+    assert.equal(tombstones.sort(compareIds), expected.sort(compareIds));
+    assert.is(r.deleted, expected.length);
+    assert.is(r.upserted, 0);
+    // Outside the ranges: m10 (older than the 50 newest), `after` itself, a reply stored late but older, the newest.
+    const live = new Set(await listLiveCommentIds(t.db, th.postId, th.threadId));
+    for (const id of [at(10), only.atLowerBound.id, only.belowRangeStoredLate.id, only.aboveUpperBound.id]) assert.ok(live.has(id), id);
+    assert.is(live.size, 120 + Object.keys(only).length - expected.length);
+  });
+
+  range("as the whole thread's live ids read and filtered (random ids, times and bounds)", async () => {
+    const th = await publishedPost(t.db);
+    const other = { ...th, threadId: snowflake() }; // the same post's earlier thread
+    const B = Date.UTC(2026, 11, 1);
+    // Times mostly a few ms apart (ids of one millisecond side by side), some up to two margins apart; created_at from
+    // the margin before the id's time (exactly at it included) to much later.
+    const time = fc.oneof(
+      { weight: 3, arbitrary: fc.integer({ min: -4, max: 4 }) },
+      { weight: 1, arbitrary: fc.integer({ min: -2 * CREATED_AT_MARGIN_MS, max: 2 * CREATED_AT_MARGIN_MS }) },
+    );
+    const seq = fc.integer({ min: 0, max: 6 });
+    const offset = fc.oneof(
+      fc.constantFrom(-CREATED_AT_MARGIN_MS, -CREATED_AT_MARGIN_MS + 1, 0),
+      fc.integer({ min: -CREATED_AT_MARGIN_MS, max: 3 * CREATED_AT_MARGIN_MS }),
+    );
+    const row = fc.record({ time, seq, offset, deleted: fc.boolean(), otherThread: fc.boolean() });
+    const bound = fc.oneof(
+      fc.record({ time, seq }).map((b) => idAt(B + b.time, b.seq)),
+      fc.record({ i: fc.nat(), d: fc.integer({ min: -1, max: 1 }) }), // beside one of the stored ids
+    );
+    let compared = 0;
+    let nonEmpty = 0;
+    let atBound = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(row, { maxLength: 30, selector: (r) => `${r.time}/${r.seq}` }),
+        fc.option(bound, { freq: 4 }),
+        fc.oneof(bound, fc.constant(idAt(B + 3 * CREATED_AT_MARGIN_MS))),
+        fc.boolean(),
+        async (rows, afterGen, upToGen, replyAtBound) => {
+          const comments = rows.map((r) => {
+            const id = idAt(B + r.time, r.seq);
+            return { ...commentInput(r.otherThread ? other : th, B + r.time, { id, createdAt: iso(B + r.time + r.offset) }), deleted: r.deleted };
+          });
+          const pick = (b: string | { i: number; d: number }): string =>
+            typeof b === 'string' ? b : comments.length ? (BigInt(comments[b.i % comments.length]!.id) + BigInt(b.d)).toString() : idAt(B);
+          const after = afterGen === null ? null : pick(afterGen);
+          const upTo = pick(upToGen);
+          // A live reply right after `after`, in its millisecond, created exactly at the read's created_at bound.
+          const next = after === null ? null : (BigInt(after) + 1n).toString();
+          if (replyAtBound && next !== null && timeOf(next) === timeOf(after!) && !comments.some((c) => c.id === next))
+            comments.push({ ...commentInput(th, timeOf(next), { id: next, createdAt: iso(timeOf(next) - CREATED_AT_MARGIN_MS) }), deleted: false });
+          await rolledBack(t.db, async (tx) => {
+            if (comments.length) await upsertComments(tx, comments);
+            await markCommentsDeleted(
+              tx,
+              comments.filter((c) => c.deleted).map((c) => c.id),
+              iso(B),
+            );
+            // Before: every live id of the thread, filtered to the range.
+            const whole = (await listLiveCommentIds(tx, th.postId, th.threadId)).filter(
+              (id) => (after === null || compareIds(id, after) > 0) && compareIds(id, upTo) <= 0,
+            );
+            const narrow = await listLiveCommentIdsBetween(tx, th, after, upTo);
+            assert.equal([...narrow].sort(compareIds), [...whole].sort(compareIds));
+            compared++;
+            if (whole.length) nonEmpty++;
+            if (after !== null && comments.some((c) => c.createdAt === iso(timeOf(after) - CREATED_AT_MARGIN_MS) && whole.includes(c.id))) atBound++;
+          });
+        },
+      ),
+      { numRuns: 300 },
+    );
+    assert.ok(nonEmpty > 90, `${nonEmpty} of ${compared} ranges held live ids`);
+    assert.ok(atBound > 30, `${atBound} ranges held a reply created exactly at the read's created_at bound`);
+  });
+
+  range.run();
 }

@@ -15,7 +15,10 @@ import { editAndDeleteSome, seedBusyWeek, type DigestSeed } from '../../bench/se
 import { createDb, withTransaction, type Db, type RootDb } from '../../src/db/index.ts';
 import { listPostsChangedBetween } from '../../src/repositories/activity.ts';
 import { listLiveCommentIds, markThreadCommentsDeleted, upsertComments, type CommentInput } from '../../src/repositories/comments.ts';
+import { advanceCursor } from '../../src/repositories/cursors.ts';
+import { catchUpThread } from '../../src/services/catch-up.ts';
 import { createTestDb, DIALECTS, rolledBack, type TestDb } from '../support/db.ts';
+import { discordMessage } from '../support/messages.ts';
 
 const POSTS = 1000;
 const REPLIES = 20_000;
@@ -137,6 +140,68 @@ for (const dialect of DIALECTS) {
       } else {
         assert.not.match(plan, /Seq Scan/, plan);
         assert.match(plan, /Index (Only )?Scan using comments_(live_)?post_\w+ on comments|Bitmap Index Scan on comments_(live_)?post_\w+/, plan);
+      }
+    }
+  });
+
+  test("catch-up's reads of a long thread's live ids seek the post's comments from a time (the forward pass and the recheck)", async (c) => {
+    const idAt = (ms: number) => ((BigInt(ms) - 1420070400000n) << 22n).toString();
+    const windowEnd = Date.parse(c.seed.windowEnd);
+    /**
+     * The plans of the reads of catch-up's forward pass (nothing after the cursor) and recheck (the 100 newest) of a
+     * thread of 3,000 replies a minute apart up to `end`, with ids of their time (the seed's ids are not).
+     */
+    const plansOf = async (post: number, end: number): Promise<string[]> => {
+      const thread = { postId: `p${post}`, threadId: threadOf(post), messageId: threadOf(post) };
+      const replies: CommentInput[] = Array.from({ length: 3000 }, (_, i) => end - (2999 - i) * 60_000).map((ms) => ({
+        id: idAt(ms),
+        postId: thread.postId,
+        threadId: thread.threadId,
+        authorId: '3000000000000000003',
+        authorName: 'a long talker',
+        content: `reply at ${ms}`,
+        replyToId: null,
+        attachments: [],
+        createdAt: new Date(ms).toISOString(),
+        editedAt: null,
+      }));
+      for (let i = 0; i < replies.length; i += 500) await upsertComments(c.t.db, replies.slice(i, i + 500));
+      if (dialect === 'postgres') await sql`analyze comments`.execute(c.t.db.kysely);
+      const newest = replies.slice(-100).map((r) => discordMessage(thread.threadId, Date.parse(r.createdAt), { id: r.id }));
+      const discord = {
+        listMessages: async (_: string, q: { after?: string; limit?: number }) => (q.after ? [] : newest.slice(-(q.limit ?? 50)).reverse()),
+      };
+      const reads = (
+        await statementsOf(c, async (db) => {
+          await advanceCursor(db, thread.threadId, thread.postId, replies.at(-1)!.id);
+          const r = await catchUpThread({ db, discord }, thread, { now: () => windowEnd + 60_000 });
+          assert.is(r.deleted, 0);
+        })
+      ).filter((s) => /^\s*select\b/i.test(s.sql) && /"created_at" >=/.test(s.sql));
+      assert.is(reads.length, 2, 'the forward pass and the recheck each read from a time');
+      return Promise.all(reads.map((statement) => planOf(c.t.db, statement)));
+    };
+    // A thread quiet for three days (most of the 30 days' threads catch-up visits) and the busiest, written until now.
+    for (const [post, end, busy] of [
+      [500, windowEnd - 3 * 86_400_000, false],
+      [501, windowEnd, true],
+    ] as const) {
+      for (const plan of await plansOf(post, end)) {
+        if (dialect === 'sqlite') {
+          assert.not.match(plan, /SCAN comments/, plan);
+          assert.match(plan, /SEARCH comments USING (COVERING )?INDEX comments_post_time_idx \(post_id=\? AND created_at>\?\)/, plan);
+        } else {
+          assert.not.match(plan, /Seq Scan/, plan);
+          // The busiest thread's range is the server's last hours: PostgreSQL may read them by time instead (post_id
+          // is in that index too; which it reads is its estimate's choice).
+          const index = busy ? 'comments_(live_post_created|post_created|created_post)_idx' : 'comments_(live_)?post_created_idx';
+          assert.match(plan, new RegExp(`Index (Only )?Scan using ${index} on comments|Bitmap Index Scan on ${index}`), plan);
+          assert.match(
+            plan,
+            /Index Cond: \(\((post_id = '\w+'::text\) AND \(created_at >= '[^']+'::text|created_at >= '[^']+'::text\) AND \(post_id = '\w+'::text)\)\)/,
+            plan,
+          );
+        }
       }
     }
   });

@@ -1,7 +1,7 @@
 // `npm run build` and the CLI's choice between the build and the sources, in a copy of the project (the
 // checkout's own dist/ is left alone): a fresh build runs, a build older than any source file never does.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -39,6 +39,9 @@ test('without a build the sources run; after `npm run build` the build runs it a
   // The bundle carries the migrations compiled in (src/db/bundled-migrations.ts): every file of migrations/ is applied.
   const files = readdirSync(join(dir, 'migrations')).filter((f) => f.endsWith('.ts'));
   assert.ok(existsSync(join(dir, 'dist/bundle/main.js')), 'the CLI is bundled');
+  // Each library of src/vendored.json (the list src/lazy-require.ts reads too) is bundled apart for it.
+  for (const name of JSON.parse(readFileSync(join(dir, 'src/vendored.json'), 'utf8')) as string[])
+    assert.ok(existsSync(join(dir, `dist/bundle/vendor/${name}.cjs`)), name);
   assert.is(up.stdout.match(/\bSuccess\b/g)?.length, files.length, up.stdout);
   assert.match(cli('migrate', 'status').stdout, /applied\s+2026-11-29_001_initial/);
   // An edited source file is newer than the build: the sources run until the next build.
