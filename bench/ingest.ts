@@ -505,8 +505,12 @@ async function storageWork(dialect: 'sqlite' | 'postgres', url: string, posts: s
       await sql`pragma wal_checkpoint(TRUNCATE)`.execute(db.kysely);
       await sql`pragma wal_autocheckpoint = 0`.execute(db.kysely);
     } else await flushStats();
+    // PostgreSQL's WAL: the bytes its log grew by (the whole server's: nothing else writes to it meanwhile here).
+    const pgWal = async () => Number((await sql<{ b: string }>`select pg_current_wal_lsn() - '0/0' as b`.execute(db.kysely)).rows[0]!.b);
     const before = dialect === 'sqlite' ? walBytes() : await buffers();
+    const walBefore = dialect === 'postgres' ? await pgWal() : 0;
     for (let k = 0; k < WORK_BATCHES; k++) await storeEvents(db, posts, readers, from + k * 100, 100);
+    const walAfter = dialect === 'postgres' ? await pgWal() : 0;
     if (dialect === 'postgres') await flushStats();
     const after = dialect === 'sqlite' ? walBytes() : await buffers();
     const perEvent = dialect === 'sqlite' ? (after - before) / (4096 + 24) / (WORK_BATCHES * 100) : (after - before) / (WORK_BATCHES * 100);
@@ -519,6 +523,13 @@ async function storageWork(dialect: 'sqlite' | 'postgres', url: string, posts: s
           ? `per event: WAL pages the commits of ${WORK_BATCHES} batches of 100 events wrote (replies and votes, a commit each), checkpoints off meanwhile`
           : `per event: shared buffers the statements of ${WORK_BATCHES} batches of 100 events and their triggers touched (pg_statio of the schema)`,
     });
+    if (dialect === 'postgres')
+      report({
+        name: 'ingest.postgres.storing_alone.wal_bytes',
+        value: (walAfter - walBefore) / (WORK_BATCHES * 100),
+        unit: 'bytes',
+        note: `per event: the server's WAL written by the same ${WORK_BATCHES} batches (pg_current_wal_lsn before and after)`,
+      });
   } finally {
     await db.destroy();
   }
