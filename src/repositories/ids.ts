@@ -6,10 +6,3 @@ export function stableId(...parts: string[]): string {
 }
 
 export const now = (): string => new Date().toISOString();
-
-/** Snowflakes are compared as numbers: as text '99' > '100'. */
-export function compareSnowflakes(a: string, b: string): number {
-  const x = BigInt(a);
-  const y = BigInt(b);
-  return x < y ? -1 : x > y ? 1 : 0;
-}

@@ -10,6 +10,7 @@ import { getCursor } from '../repositories/cursors.ts';
 import { closeDiscussions, listAnnouncedPostsSince } from '../repositories/posts.ts';
 import { isDenied, isGone, type DiscordPort } from './discord-port.ts';
 import { fromApiMessage, notACommentReason, toCommentInput, type PostThread } from './mirror.ts';
+import { compareSnowflakes, maxSnowflake, snowflakeAt, snowflakeTime } from '../domain/snowflake.ts';
 
 export interface CatchUpDeps {
   db: Db;
@@ -43,7 +44,6 @@ export interface CatchUpResult {
 }
 
 const PAGE = 100;
-const DISCORD_EPOCH = 1420070400000n;
 /** How far the two clocks may disagree: messages newer than (read time − this) are never judged deleted. */
 const CLOCK_MARGIN_MS = 10_000;
 /**
@@ -52,13 +52,6 @@ const CLOCK_MARGIN_MS = 10_000;
  * that from its clock after making the id (which it keeps increasing when the clock steps back), fixtures as they like.
  */
 export const CREATED_AT_MARGIN_MS = 3_600_000;
-
-/** Snowflakes as numbers: Discord's ids are decimal without leading zeros, so a longer one is larger (as text '99' > '100'). */
-const compareSnowflakes = (a: string, b: string): number => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
-const snowflakeAt = (ms: number): string => ((BigInt(Math.max(ms, 1420070400000)) - DISCORD_EPOCH) << 22n).toString();
-/** The time of a snowflake (ms): its creation time on Discord. */
-const snowflakeTime = (id: string): number => Number((BigInt(id) >> 22n) + DISCORD_EPOCH);
-const maxId = (a: string | null, b: string | null): string | null => (a === null ? b : b === null ? a : compareSnowflakes(a, b) >= 0 ? a : b);
 
 /** The comments among `messages` (not bots, webhooks, system messages or the thread's starter). */
 function commentsOf(thread: PostThread, messages: readonly APIMessage[]): CommentInput[] {
@@ -136,8 +129,8 @@ export async function catchUpThread(deps: CatchUpDeps, thread: PostThread, opts:
       // Read the next page while this one is stored: Discord and the database work at the same time.
       if (page.length === PAGE && result.pages < maxPages) next = read(last);
       result.upserted += await storePage(db, thread, asc, last);
-      if (last) after = maxId(after, last);
-      result.cursor = maxId(result.cursor, last);
+      if (last) after = maxSnowflake(after, last);
+      result.cursor = maxSnowflake(result.cursor, last);
       if (page.length < PAGE) {
         complete = true;
         break;
@@ -145,7 +138,7 @@ export async function catchUpThread(deps: CatchUpDeps, thread: PostThread, opts:
     }
     // Everything after the cursor was read: what we hold there and Discord does not is deleted.
     if (complete) {
-      const upTo = maxId(after, snowflakeAt(readStart - CLOCK_MARGIN_MS))!;
+      const upTo = maxSnowflake(after, snowflakeAt(readStart - CLOCK_MARGIN_MS))!;
       result.deleted += await tombstoneMissing(db, thread, startCursor, upTo, seen, new Date(now()).toISOString());
     }
 
@@ -157,15 +150,15 @@ export async function catchUpThread(deps: CatchUpDeps, thread: PostThread, opts:
       result.fetched += page.length;
       const ids = new Set(page.map((m) => m.id));
       const oldest = page.reduce<string | null>((lo, m) => (lo === null || compareSnowflakes(m.id, lo) < 0 ? m.id : lo), null);
-      const newest = page.reduce<string | null>((hi, m) => maxId(hi, m.id), null);
+      const newest = page.reduce<string | null>((hi, m) => maxSnowflake(hi, m.id), null);
       await withTransaction(db, async (tx) => {
         result.upserted += await storePage(tx, thread, page, newest);
         // A short page is the whole thread; a full one covers [oldest, newest].
         const from = page.length < recent ? null : (BigInt(oldest!) - 1n).toString();
-        const upTo = maxId(newest, snowflakeAt(readAt - CLOCK_MARGIN_MS))!;
+        const upTo = maxSnowflake(newest, snowflakeAt(readAt - CLOCK_MARGIN_MS))!;
         result.deleted += await tombstoneMissing(tx, thread, from, upTo, ids, new Date(now()).toISOString());
       });
-      result.cursor = maxId(result.cursor, newest);
+      result.cursor = maxSnowflake(result.cursor, newest);
     }
   } catch (error) {
     if (isGone(error)) {

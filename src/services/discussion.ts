@@ -15,6 +15,7 @@ import {
 } from '../repositories/comments.ts';
 import { authorNames, buildCommentTree, findWebPost, mentionedUserIds, summarizePosts, webPostHead, type CommentNode, type PostView } from './blog.ts';
 import { presentForWeb } from './privacy.ts';
+import { compareSnowflakes } from '../domain/snowflake.ts';
 
 export type DiscussionOrder = 'oldest' | 'newest';
 export const PAGE_DEFAULT = 50;
@@ -64,10 +65,9 @@ function decodeCursor(cursor: string, order: DiscussionOrder): CursorData {
   return d as CursorData;
 }
 
-/** Snowflakes compare by length, then text: the tie-break of replies posted in the same millisecond. */
-const compareIds = (a: string, b: string): number => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+/** Replies in time order; the ids break ties (replies posted in the same millisecond). */
 const compareNodes = (a: { createdAt: string; id: string }, b: { createdAt: string; id: string }): number =>
-  a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : compareIds(a.id, b.id);
+  a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : compareSnowflakes(a.id, b.id);
 
 /**
  * One page of a reply tree's top-level replies (each with all its replies), in `order`, after `cursor`. Pure: the

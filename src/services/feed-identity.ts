@@ -9,12 +9,10 @@ import { cutText } from '../render/post.ts';
 import { getFeed, getWebhook, saveWebhook, setFeedIdentity as setFeedIdentityRow, setFeedWebhook, type Feed } from '../repositories/feeds.ts';
 import { markWebhookIntent, type Post } from '../repositories/posts.ts';
 import { DiscordRequestError, type WebhookCredentials } from './discord-port.ts';
+import { snowflakeAt } from '../domain/snowflake.ts';
 
 export type IdentityContext = Pick<AppContext, 'db' | 'discord' | 'log'>;
 
-const DISCORD_EPOCH = 1420070400000n;
-/** The lowest snowflake of a moment: messages made from then on have larger ids. */
-const snowflakeAt = (ms: number): string => ((BigInt(Math.max(Math.floor(ms), 1420070400000)) - DISCORD_EPOCH) << 22n).toString();
 /** How far before the recorded intent a retry looks (clocks of the worker and Discord differ a little). */
 const INTENT_MARGIN_MS = 60_000;
 /** Pages of 100 messages a retry reads after the intent before concluding the webhook never posted. */

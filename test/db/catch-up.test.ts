@@ -15,6 +15,7 @@ import { publishedPost } from '../support/fixtures.ts';
 import { commentInput, discordMessage, MessageClock } from '../support/messages.ts';
 import { startDiscordEmulator } from '../../emulator/index.ts';
 import { snowflake } from '../support/snowflake.ts';
+import { compareSnowflakes } from '../../src/domain/snowflake.ts';
 
 const clock = new MessageClock();
 const comment: MessageClock['comment'] = (th, over) => clock.comment(th, over);
@@ -39,7 +40,6 @@ const DISCORD_EPOCH = 1420070400000n;
 const idAt = (ms: number, seq = 0): string => (((BigInt(ms) - DISCORD_EPOCH) << 22n) | BigInt(seq)).toString();
 const timeOf = (id: string): number => Number((BigInt(id) >> 22n) + DISCORD_EPOCH);
 const iso = (ms: number): string => new Date(ms).toISOString();
-const compareIds = (a: string, b: string): number => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 
 for (const dialect of DIALECTS) {
   let t: TestDb;
@@ -323,7 +323,7 @@ for (const dialect of DIALECTS) {
     const r = await catchUpThread({ db: t.db, discord: port }, th, { now: () => NOW, recent: 50 });
     const tombstones = (await listComments(t.db, th.postId)).filter((c) => c.deletedAt !== null).map((c) => c.id);
     const expected = [at(80), only.aboveLowerBound.id, only.createdAtBound.id, only.inRangeStoredLate.id, only.afterCursor.id, only.atUpperBound.id];
-    assert.equal(tombstones.sort(compareIds), expected.sort(compareIds));
+    assert.equal(tombstones.sort(compareSnowflakes), expected.sort(compareSnowflakes));
     assert.is(r.deleted, expected.length);
     assert.is(r.upserted, 0);
     // Outside the ranges: m10 (older than the 50 newest), `after` itself, a reply stored late but older, the newest.
@@ -383,10 +383,10 @@ for (const dialect of DIALECTS) {
             );
             // Before: every live id of the thread, filtered to the range.
             const whole = (await listLiveCommentIds(tx, th.postId, th.threadId)).filter(
-              (id) => (after === null || compareIds(id, after) > 0) && compareIds(id, upTo) <= 0,
+              (id) => (after === null || compareSnowflakes(id, after) > 0) && compareSnowflakes(id, upTo) <= 0,
             );
             const narrow = await listLiveCommentIdsBetween(tx, th, after, upTo);
-            assert.equal([...narrow].sort(compareIds), [...whole].sort(compareIds));
+            assert.equal([...narrow].sort(compareSnowflakes), [...whole].sort(compareSnowflakes));
             compared++;
             if (whole.length) nonEmpty++;
             if (after !== null && comments.some((c) => c.createdAt === iso(timeOf(after) - CREATED_AT_MARGIN_MS) && whole.includes(c.id))) atBound++;

@@ -13,7 +13,7 @@ import { advanceCursor, getCursor } from '../../src/repositories/cursors.ts';
 import { claimDigest, getDigest, listDigests, updateDigest } from '../../src/repositories/digest-runs.ts';
 import { countFeeds, listFeeds, recordFeedFailure, recordFeedSuccess, removeFeed, upsertFeed } from '../../src/repositories/feeds.ts';
 import { getGuildSettings, listKnownGuildIds, upsertGuildSettings } from '../../src/repositories/guilds.ts';
-import { compareSnowflakes } from '../../src/repositories/ids.ts';
+import { compareSnowflakes } from '../../src/domain/snowflake.ts';
 import {
   countPosts,
   findGuildPostsByUrl,
