@@ -16,10 +16,31 @@ function recorder() {
   return { log, warned };
 }
 
-test('the first request of a post is sent at once, the next ones in the window become one at its end, then the window closes', async () => {
+/** Requests folded over `windowMs` into a send that records the post, or throws while `failing` is set. */
+function folding(windowMs: number) {
   const sent: string[] = [];
-  const { log } = recorder();
-  const r = new RefreshRequests(async (id) => void sent.push(id), log, 40);
+  const { log, warned } = recorder();
+  const state = { failing: false };
+  const r = new RefreshRequests(
+    async (id) => {
+      if (state.failing) throw new Error('redis away');
+      sent.push(id);
+    },
+    log,
+    windowMs,
+  );
+  return { r, sent, warned, state };
+}
+
+/** The error a promise rejects with (null if it resolves). */
+const rejection = (p: Promise<unknown>): Promise<Error | null> =>
+  p.then(
+    () => null,
+    (e: Error) => e,
+  );
+
+test('the first request of a post is sent at once, the next ones in the window become one at its end, then the window closes', async () => {
+  const { r, sent } = folding(40);
   await r.request('a');
   await r.request('b');
   assert.equal(sent, ['a', 'b']);
@@ -37,9 +58,7 @@ test('the first request of a post is sent at once, the next ones in the window b
 });
 
 test('close sends what is folded and stops the timer', async () => {
-  const sent: string[] = [];
-  const { log } = recorder();
-  const r = new RefreshRequests(async (id) => void sent.push(id), log, 60_000);
+  const { r, sent } = folding(60_000);
   await r.request('a');
   await r.request('a');
   await r.request('b');
@@ -49,8 +68,7 @@ test('close sends what is folded and stops the timer', async () => {
 });
 
 test('a zero window (a zero refresh delay) sends every request', async () => {
-  const sent: string[] = [];
-  const r = new RefreshRequests(async (id) => void sent.push(id), recorder().log, 0);
+  const { r, sent } = folding(0);
   await r.request('a');
   await r.request('a');
   assert.equal(sent, ['a', 'a']);
@@ -58,49 +76,29 @@ test('a zero window (a zero refresh delay) sends every request', async () => {
 });
 
 test('a leading request that fails rejects its caller and is sent again at the window end', async () => {
-  const sent: string[] = [];
-  let fail = true;
-  const r = new RefreshRequests(
-    async (id) => {
-      if (fail) throw new Error('redis away');
-      sent.push(id);
-    },
-    recorder().log,
-    20,
-  );
-  const err = await r.request('a').then(
-    () => null,
-    (e: Error) => e,
-  );
+  const { r, sent, state } = folding(20);
+  state.failing = true;
+  const err = await rejection(r.request('a'));
   assert.match(String(err?.message), /redis away/);
-  fail = false;
+  state.failing = false;
   await sleep(50);
   assert.equal(sent, ['a']);
   await r.close();
 });
 
 test('a leading request that fails rejects its caller; a folded one that fails at the window end is logged, not thrown', async () => {
-  const { log, warned } = recorder();
-  let fail = true;
-  const r = new RefreshRequests(
-    async () => {
-      if (fail) throw new Error('redis away');
-    },
-    log,
-    20,
-  );
-  const err = await r.request('a').then(
-    () => null,
-    (e: Error) => e,
-  );
+  const { r, sent, warned, state } = folding(20);
+  state.failing = true;
+  const err = await rejection(r.request('a'));
   assert.match(String(err?.message), /redis away/);
   await r.request('a'); // folded
   await sleep(50);
   assert.is(warned.length, 1);
   assert.match(warned[0]!.msg, /could not schedule the announcement refresh/);
   assert.is((warned[0]!.obj as { posts: number }).posts, 1);
-  fail = false;
+  state.failing = false;
   await r.close();
+  assert.equal(sent, [], 'nothing was folded since the failed window end');
 });
 
 test('the window is a fifth of the refresh delay, at most one second', () => {
