@@ -14,8 +14,8 @@ import { createTestDb, DIALECTS, rolledBack, type TestDb } from '../support/db.t
 import { publishedPost } from '../support/fixtures.ts';
 import { commentInput, discordMessage, MessageClock } from '../support/messages.ts';
 import { startDiscordEmulator } from '../../emulator/index.ts';
-import { snowflake } from '../support/snowflake.ts';
-import { compareSnowflakes } from '../../src/domain/snowflake.ts';
+import { snowflake, snowflakeOf } from '../support/snowflake.ts';
+import { compareSnowflakes, snowflakeTime } from '../../src/domain/snowflake.ts';
 
 const clock = new MessageClock();
 const comment: MessageClock['comment'] = (th, over) => clock.comment(th, over);
@@ -35,10 +35,6 @@ function fakePort(all: APIMessage[], onRead?: (n: number) => void) {
 
 const apiMessage = (th: PostThread, i: number): APIMessage => clock.apiMessage(th.threadId, { content: `message ${i}` });
 
-const DISCORD_EPOCH = 1420070400000n;
-/** The snowflake of `ms` with sequence number `seq` (neighbouring ids of one millisecond). */
-const idAt = (ms: number, seq = 0): string => (((BigInt(ms) - DISCORD_EPOCH) << 22n) | BigInt(seq)).toString();
-const timeOf = (id: string): number => Number((BigInt(id) >> 22n) + DISCORD_EPOCH);
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 for (const dialect of DIALECTS) {
@@ -291,7 +287,7 @@ for (const dialect of DIALECTS) {
     const NOW = Date.now();
     const T0 = NOW - 2 * 3_600_000;
     // Discord: 120 replies a second apart, two hours ago (sequence 100: the ids beside each are free).
-    const all = Array.from({ length: 120 }, (_, i) => discordMessage(th.threadId, T0 + i * 1000, { id: idAt(T0 + i * 1000, 100), content: `m${i}` }));
+    const all = Array.from({ length: 120 }, (_, i) => discordMessage(th.threadId, T0 + i * 1000, { id: snowflakeOf(T0 + i * 1000, 100), content: `m${i}` }));
     const ids = all.map((m) => m.id);
     const at = (i: number) => ids[i]!;
     const port = fakePort(all);
@@ -306,16 +302,16 @@ for (const dialect of DIALECTS) {
         1,
       );
     const oldest = all.at(-50)!.id; // the recheck's page is the 50 newest: its range is (oldest − 1, upTo]
-    const upTo = idAt(NOW - 10_000); // the read time less catch-up's clock margin, the newest reply being older
-    const stored = (id: string, createdAt: string) => commentInput(th, timeOf(id), { id, createdAt });
+    const upTo = snowflakeOf(NOW - 10_000); // the read time less catch-up's clock margin, the newest reply being older
+    const stored = (id: string, createdAt: string) => commentInput(th, snowflakeTime(id), { id, createdAt });
     // Replies stored by the gateway that Discord does not return (each with the time it was stored at).
     const only = {
-      atLowerBound: stored((BigInt(oldest) - 1n).toString(), iso(timeOf(oldest))), // `after` itself: outside
-      aboveLowerBound: stored((BigInt(oldest) + 1n).toString(), iso(timeOf(oldest))),
-      createdAtBound: stored((BigInt(oldest) + 2n).toString(), iso(timeOf(oldest) - CREATED_AT_MARGIN_MS)), // the read's created_at bound exactly
-      inRangeStoredLate: stored(idAt(timeOf(at(90)), 50), iso(NOW + 86_400_000)),
-      belowRangeStoredLate: stored(idAt(timeOf(at(60)), 50), iso(NOW + 86_400_000)), // read (created after the bound), not in range
-      afterCursor: stored((BigInt(cursor) + 1n).toString(), iso(timeOf(cursor) - CREATED_AT_MARGIN_MS)), // the forward pass's range and bound
+      atLowerBound: stored((BigInt(oldest) - 1n).toString(), iso(snowflakeTime(oldest))), // `after` itself: outside
+      aboveLowerBound: stored((BigInt(oldest) + 1n).toString(), iso(snowflakeTime(oldest))),
+      createdAtBound: stored((BigInt(oldest) + 2n).toString(), iso(snowflakeTime(oldest) - CREATED_AT_MARGIN_MS)), // the read's created_at bound exactly
+      inRangeStoredLate: stored(snowflakeOf(snowflakeTime(at(90)), 50), iso(NOW + 86_400_000)),
+      belowRangeStoredLate: stored(snowflakeOf(snowflakeTime(at(60)), 50), iso(NOW + 86_400_000)), // read (created after the bound), not in range
+      afterCursor: stored((BigInt(cursor) + 1n).toString(), iso(snowflakeTime(cursor) - CREATED_AT_MARGIN_MS)), // the forward pass's range and bound
       atUpperBound: stored(upTo, iso(NOW - 10_000)),
       aboveUpperBound: stored((BigInt(upTo) + 1n).toString(), iso(NOW - 10_000)), // newer than the read: never judged
     };
@@ -349,7 +345,7 @@ for (const dialect of DIALECTS) {
     );
     const row = fc.record({ time, seq, offset, deleted: fc.boolean(), otherThread: fc.boolean() });
     const bound = fc.oneof(
-      fc.record({ time, seq }).map((b) => idAt(B + b.time, b.seq)),
+      fc.record({ time, seq }).map((b) => snowflakeOf(B + b.time, b.seq)),
       fc.record({ i: fc.nat(), d: fc.integer({ min: -1, max: 1 }) }), // beside one of the stored ids
     );
     let compared = 0;
@@ -359,21 +355,24 @@ for (const dialect of DIALECTS) {
       fc.asyncProperty(
         fc.uniqueArray(row, { maxLength: 30, selector: (r) => `${r.time}/${r.seq}` }),
         fc.option(bound, { freq: 4 }),
-        fc.oneof(bound, fc.constant(idAt(B + 3 * CREATED_AT_MARGIN_MS))),
+        fc.oneof(bound, fc.constant(snowflakeOf(B + 3 * CREATED_AT_MARGIN_MS))),
         fc.boolean(),
         async (rows, afterGen, upToGen, replyAtBound) => {
           const comments = rows.map((r) => {
-            const id = idAt(B + r.time, r.seq);
+            const id = snowflakeOf(B + r.time, r.seq);
             return { ...commentInput(r.otherThread ? other : th, B + r.time, { id, createdAt: iso(B + r.time + r.offset) }), deleted: r.deleted };
           });
           const pick = (b: string | { i: number; d: number }): string =>
-            typeof b === 'string' ? b : comments.length ? (BigInt(comments[b.i % comments.length]!.id) + BigInt(b.d)).toString() : idAt(B);
+            typeof b === 'string' ? b : comments.length ? (BigInt(comments[b.i % comments.length]!.id) + BigInt(b.d)).toString() : snowflakeOf(B);
           const after = afterGen === null ? null : pick(afterGen);
           const upTo = pick(upToGen);
           // A live reply right after `after`, in its millisecond, created exactly at the read's created_at bound.
           const next = after === null ? null : (BigInt(after) + 1n).toString();
-          if (replyAtBound && next !== null && timeOf(next) === timeOf(after!) && !comments.some((c) => c.id === next))
-            comments.push({ ...commentInput(th, timeOf(next), { id: next, createdAt: iso(timeOf(next) - CREATED_AT_MARGIN_MS) }), deleted: false });
+          if (replyAtBound && next !== null && snowflakeTime(next) === snowflakeTime(after!) && !comments.some((c) => c.id === next))
+            comments.push({
+              ...commentInput(th, snowflakeTime(next), { id: next, createdAt: iso(snowflakeTime(next) - CREATED_AT_MARGIN_MS) }),
+              deleted: false,
+            });
           await rolledBack(t.db, async (tx) => {
             if (comments.length) await upsertComments(tx, comments);
             await markCommentsDeleted(
@@ -389,7 +388,7 @@ for (const dialect of DIALECTS) {
             assert.equal([...narrow].sort(compareSnowflakes), [...whole].sort(compareSnowflakes));
             compared++;
             if (whole.length) nonEmpty++;
-            if (after !== null && comments.some((c) => c.createdAt === iso(timeOf(after) - CREATED_AT_MARGIN_MS) && whole.includes(c.id))) atBound++;
+            if (after !== null && comments.some((c) => c.createdAt === iso(snowflakeTime(after) - CREATED_AT_MARGIN_MS) && whole.includes(c.id))) atBound++;
           });
         },
       ),

@@ -19,6 +19,7 @@ import { advanceCursor } from '../../src/repositories/cursors.ts';
 import { catchUpThread } from '../../src/services/catch-up.ts';
 import { createTestDb, DIALECTS, rolledBack, type TestDb } from '../support/db.ts';
 import { discordMessage } from '../support/messages.ts';
+import { snowflakeOf } from '../support/snowflake.ts';
 
 const POSTS = 1000;
 const REPLIES = 20_000;
@@ -145,7 +146,6 @@ for (const dialect of DIALECTS) {
   });
 
   test("catch-up's reads of a long thread's live ids seek the post's comments from a time (the forward pass and the recheck)", async (c) => {
-    const idAt = (ms: number) => ((BigInt(ms) - 1420070400000n) << 22n).toString();
     const windowEnd = Date.parse(c.seed.windowEnd);
     /**
      * The plans of the reads of catch-up's forward pass (nothing after the cursor) and recheck (the 100 newest) of a
@@ -154,7 +154,7 @@ for (const dialect of DIALECTS) {
     const plansOf = async (post: number, end: number): Promise<string[]> => {
       const thread = { postId: `p${post}`, threadId: threadOf(post), messageId: threadOf(post) };
       const replies: CommentInput[] = Array.from({ length: 3000 }, (_, i) => end - (2999 - i) * 60_000).map((ms) => ({
-        id: idAt(ms),
+        id: snowflakeOf(ms),
         postId: thread.postId,
         threadId: thread.threadId,
         authorId: '3000000000000000003',

@@ -1,9 +1,12 @@
-const DISCORD_EPOCH = 1420070400000n;
 let seq = 0n;
+
+/** The snowflake made at `ms` with sequence number `seq` (neighbouring ids of one millisecond), for tests that place ids at exact times. */
+export function snowflakeOf(ms: number, seq: number | bigint = 0): string {
+  return (((BigInt(ms) - 1420070400000n) << 22n) | BigInt(seq)).toString();
+}
 
 /** A realistic, increasing Discord snowflake (17–19 digits) for tests. */
 export function snowflake(at: Date | number = Date.now()): string {
-  const ms = BigInt(typeof at === 'number' ? at : at.getTime());
   seq = (seq + 1n) & 0xfffn;
-  return (((ms - DISCORD_EPOCH) << 22n) | seq).toString();
+  return snowflakeOf(typeof at === 'number' ? at : at.getTime(), seq);
 }
