@@ -70,9 +70,13 @@ const nhm = new NodeHtmlMarkdown({
   lineStartEscape: [/^(\s*?)((?:\+\s)|(?:[=>-])|(?:#{1,6}\s))|(?:(\d+)(\.\s))/gm, '$1$3\\$2$4'],
 });
 
-/** Make `@everyone`, `@here` and `<@…>`/`<#…>`/`<@&…>`/`</cmd:id>`/`<t:…>` not look like Discord pings or tags. */
+/**
+ * Make `@everyone`, `@here` and `<@…>`/`<#…>`/`<@&…>`/`</cmd:id>`/`<t:…>` not look like Discord pings or tags. `@everyone` is
+ * neutralised whatever follows it (`@everyone0`, `@heresy`): Discord pings on the word's start, and cutting a text to a limit
+ * can end it right after the word. Not after a word character, `/` or `.`, so addresses and URLs keep working.
+ */
 export function neutraliseMentions(text: string): string {
-  return text.replace(/(^|[^\w/.])@(everyone|here)\b/gi, `$1@${ZWSP}$2`).replace(/<(?=[@#]|\/[\w-]|a?:\w+:\d|t:\d)/g, `<${ZWSP}`);
+  return text.replace(/(^|[^\w/.])@(?=everyone|here)/gi, `$1@${ZWSP}`).replace(/<(?=[@#]|\/[\w-]|a?:\w+:\d|t:\d)/g, `<${ZWSP}`);
 }
 
 // In a module of its own, so that what needs only it (the web's post views) does not load the HTML parser with it.

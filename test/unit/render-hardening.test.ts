@@ -126,14 +126,17 @@ fields('a long title with mentions is cut after neutralising: the announcement, 
     `${'@here '.repeat(60)}`,
     `${'a'.repeat(250)} @everyone <@123> ${'b'.repeat(10)}`,
     `${'a'.repeat(255)}@everyone`,
+    `${'!@everyone0'.repeat(30)}`,
   ]) {
-    const payload = renderPostMessage({ ...post('<p>Hi</p>'), title, author: `${'@everyone '.repeat(40)}` }, stats);
-    assert.equal(validateMessagePayload(payload), []);
-    const embed = payload.embeds?.[0];
-    assert.ok(embed, `fell back to a bare message for ${title.slice(0, 30)}`);
-    assert.ok(embed.title!.length <= 256 && embed.author!.name.length <= 256);
-    assert.not.match(embed.title!, /@(everyone|here)|<@\d/);
-    assert.not.match(embed.author!.name, /@(everyone|here)/);
+    for (const author of [`${'@everyone '.repeat(40)}`, `${'!@everyone0!!'.repeat(30)}`, `${'x'.repeat(246)}!@hereafter`]) {
+      const payload = renderPostMessage({ ...post('<p>Hi</p>'), title, author }, stats);
+      assert.equal(validateMessagePayload(payload), []);
+      const embed = payload.embeds?.[0];
+      assert.ok(embed, `fell back to a bare message for ${title.slice(0, 30)}`);
+      assert.ok(embed.title!.length <= 256 && embed.author!.name.length <= 256);
+      assert.not.match(embed.title!, /@(everyone|here)|<@\d/);
+      assert.not.match(embed.author!.name, /@(everyone|here)/);
+    }
   }
 });
 
