@@ -9,7 +9,10 @@ export interface DigestSeed {
   windowEnd: string;
 }
 
-/** 10,000 posts, 1,000,000 comments and 1,000,000 ratings (100 raters per post) inside one week. */
+/**
+ * 10,000 posts, 1,000,000 comments and 1,000,000 ratings (100 raters per post) inside one week: comments spread evenly
+ * over it, a post's ratings in the minute after it was published.
+ */
 export async function seedBusyWeek(db: RootDb, { posts = 10_000, comments = 1_000_000, ratersPerPost = 100 } = {}): Promise<DigestSeed> {
   const guildId = '900000000000000001';
   const start = Date.parse('2026-11-16T00:00:00.000Z');
@@ -59,7 +62,7 @@ export async function seedBusyWeek(db: RootDb, { posts = 10_000, comments = 1_00
       with recursive n(i) as (select 0 union all select i + 1 from n where i < ${sql.lit(posts * ratersPerPost - 1)})
       insert into ratings (post_id, guild_id, user_id, stars, updated_at)
       select 'p' || (1 + i / ${sql.lit(ratersPerPost)}), ${guildId}, cast(3000000000000000000 + (i % ${sql.lit(ratersPerPost)}) as text), 1 + (i * 31) % 5,
-             strftime('%Y-%m-%dT%H:%M:%fZ', (${sql.lit(start)} + ((i * 7) % ${sql.lit(week)})) / 1000.0, 'unixepoch')
+             strftime('%Y-%m-%dT%H:%M:%fZ', (${sql.lit(start)} + (i * ${sql.lit(week)} / ${sql.lit(posts * ratersPerPost)})) / 1000.0, 'unixepoch')
       from n`.execute(k);
   } else {
     const iso = (expr: string) => sql.raw(`to_char(to_timestamp(${expr} / 1000.0) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
@@ -80,7 +83,7 @@ export async function seedBusyWeek(db: RootDb, { posts = 10_000, comments = 1_00
     await sql`
       insert into ratings (post_id, guild_id, user_id, stars, updated_at)
       select 'p' || (1 + i / ${sql.lit(ratersPerPost)}), ${guildId}, (3000000000000000000 + (i % ${sql.lit(ratersPerPost)}))::text, 1 + (i * 31) % 5,
-             ${iso(`(${start}::bigint + ((i::bigint * 7) % ${week}))`)}
+             ${iso(`(${start}::bigint + (i::bigint * ${week} / ${posts * ratersPerPost}))`)}
       from generate_series(0, ${sql.lit(posts * ratersPerPost - 1)}) as i`.execute(k);
     // VACUUM as well as ANALYZE: a freshly bulk-loaded table has no visibility map yet, so an index-only scan
     // would still visit the heap for every row. On a live database autovacuum sets it (and ANALYZE's statistics)
