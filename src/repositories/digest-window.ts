@@ -214,100 +214,142 @@ async function rangeFigures(db: Db, guildId: string, ranges: ReadonlyArray<{ fro
   return out;
 }
 
-/** A post's figures in a window, and (when read with them) its live replies, ratings and stars of all time. */
+/** A post's live comments and ratings in a window, and (when read with them) its live replies, ratings and stars of all time. */
 interface PostFigures {
   comments: number;
   ratings: number;
-  stars: number;
   totals?: { replies: number; ratingCount: number; ratingSum: number };
 }
 
+/** A range of time whose rows are added to (+1) or taken from (-1) what the UTC days of digest_post_days give. */
+export interface SignedRange {
+  from: string;
+  to: string;
+  sign: 1 | -1;
+}
+
 /**
- * The window's figures per announced post of the server (posts with a live comment or a rating in it): whole UTC
- * days from digest_post_days, the rest at the window's ends from the rows. `withTotals` (PostgreSQL): the posts of
- * the whole days come with their digest_post_totals row, read in the same statement.
+ * How to read a window's per-post figures: which whole UTC days of digest_post_days (`days`, [from, to) as ISO
+ * times on midnights, or null for none) and which ranges of rows to add to them or take from them, so that the
+ * fewest hours of rows are read. A window that starts or ends inside a UTC day (a server's Monday 00:00 in New York
+ * is 05:00 UTC) may take that whole day and subtract the part outside the window: 5 hours of rows instead of 19;
+ * the week so far takes today and subtracts what comes after now (nothing). Exact either way, when the days and the
+ * rows are read in one snapshot. Rows stamped after `now` are not there yet: a range after it reads nothing.
+ */
+export function planPostDays(from: string, to: string, now = Date.now()): { days: { from: string; to: string } | null; ranges: SignedRange[] } {
+  if (from >= to) return { days: null, ranges: [] };
+  const ms = (iso: string) => Date.parse(iso);
+  /** What reading the rows of [a, b) costs: its length, up to now. */
+  const cost = (a: string, b: string) => Math.max(0, Math.min(ms(b), now) - ms(a));
+  type Plan = { days: { from: string; to: string } | null; ranges: SignedRange[]; cost: number };
+  let best: Plan = { days: null, ranges: [{ from, to, sign: 1 }], cost: cost(from, to) };
+  // Fewer days first, so that of two plans reading as many hours of rows, the one reading fewer days wins.
+  for (const d0 of [ceilDayIso(from), floorDayIso(from)])
+    for (const d1 of [floorDayIso(to), ceilDayIso(to)]) {
+      if (d0 >= d1) continue;
+      const ranges: SignedRange[] = [];
+      if (from < d0) ranges.push({ from, to: d0, sign: 1 });
+      if (d0 < from) ranges.push({ from: d0, to: from, sign: -1 });
+      if (d1 < to) ranges.push({ from: d1, to, sign: 1 });
+      if (to < d1) ranges.push({ from: to, to: d1, sign: -1 });
+      const c = ranges.reduce((n, r) => n + cost(r.from, r.to), 0);
+      if (c < best.cost) best = { days: { from: d0, to: d1 }, ranges, cost: c };
+    }
+  return { days: best.days, ranges: best.ranges };
+}
+
+/**
+ * The window's figures per announced post of the server (posts with a live comment or a rating in it): UTC days
+ * from digest_post_days, with the rows at the window's ends added or taken away (planPostDays), in one statement so
+ * that the rollups and the rows are read in one snapshot (a reply stored between two reads could otherwise be taken
+ * away without having been added). `withTotals` (PostgreSQL): each post comes with its digest_post_totals row, read
+ * in the same statement.
  */
 async function windowPostFigures(db: Db, w: DigestWindow, withTotals = false): Promise<Map<string, PostFigures>> {
-  const { whole, edges } = split(w.start, w.end, floorDayIso, ceilDayIso);
+  const { days, ranges } = planPostDays(w.start, w.end);
   const out = new Map<string, PostFigures>();
-  const merge = (id: string, c: number, r: number, s: number, totals?: PostFigures['totals']) => {
-    const f = out.get(id) ?? { comments: 0, ratings: 0, stars: 0 };
-    f.comments += c;
-    f.ratings += r;
-    f.stars += s;
-    if (totals) f.totals = totals;
-    out.set(id, f);
-  };
+  if (!days && ranges.length === 0) return out;
   const announced = sql`p.guild_id = ${w.guildId} and p.publish_state in (${sql.join(ANNOUNCED)})`;
-  const wholeDays = async (tx: Db): Promise<Array<{ id: string; c: number; r: number; s: number; totals?: PostFigures['totals'] }>> => {
-    if (!whole) return [];
-    const from = whole.from.slice(0, 10);
-    const to = whole.to.slice(0, 10);
-    if (db.dialect === 'postgres') {
-      // The server's days of the window in one range of digest_post_days_guild_idx (a busy week: ~70,000 entries;
-      // their figures on that week's heap pages since migration 024 took them out of the index, so that a stored
-      // reply's or vote's update of them is HOT), summed per post in a hash table: a third of the time of one seek
-      // per post. The result is one text ("replies:ratings:stars[:all-time replies:ratings:stars]:post_id" per post, separated by
-      // the record separator, U+001E): cheaper to build and to read than 10,000 rows or a JSON array (~25% of the
-      // query's time). With the all-time totals joined here, top rated needs no second read after this one.
-      const totalsCols = withTotals ? sql` || ':' || coalesce(t.replies, 0) || ':' || coalesce(t.ratings, 0) || ':' || coalesce(t.star_sum, 0)` : sql``;
-      const { rows } = await sql<{ posts: string | null }>`
-        select string_agg(d.c || ':' || d.r || ':' || d.s${totalsCols} || ':' || d.post_id, chr(30)) as posts from (
-          select post_id, sum(replies) as c, sum(ratings) as r, sum(star_sum) as s from digest_post_days
-          where guild_id = ${w.guildId} and day >= ${from} and day < ${to}
-          group by post_id having sum(replies) <> 0 or sum(ratings) <> 0
+  // The rows of the ranges, signed: +1 per live comment and per rating (or -1).
+  const rows = ranges.flatMap((r) => [
+    sql`select post_id, ${sql.lit(r.sign)} as c, 0 as r from comments
+        where guild_id = ${w.guildId} and deleted_at is null and created_at >= ${r.from} and created_at < ${r.to}`,
+    sql`select post_id, 0, ${sql.lit(r.sign)} from ratings
+        where guild_id = ${w.guildId} and updated_at >= ${r.from} and updated_at < ${r.to}`,
+  ]);
+  const from = days?.from.slice(0, 10);
+  const to = days?.to.slice(0, 10);
+  if (db.dialect === 'postgres') {
+    // The server's days of the window in one range of digest_post_days_guild_idx (a busy week: ~70,000 entries;
+    // their figures on that week's heap pages since migration 024 took them out of the index, so that a stored
+    // reply's or vote's update of them is HOT), with the rows, summed per post in a hash table: a third of the time
+    // of one seek per post. The result is one text ("replies:ratings[:all-time replies:ratings:stars]:post_id"
+    // per post, separated by the record separator, U+001E): cheaper to build and to read than 10,000 rows or a JSON
+    // array (~25% of the query's time). With the all-time totals joined here, top rated needs no second read.
+    const parts = [
+      ...(days ? [sql`select post_id, replies as c, ratings as r from digest_post_days where guild_id = ${w.guildId} and day >= ${from} and day < ${to}`] : []),
+      ...rows,
+    ];
+    const totalsCols = withTotals ? sql` || ':' || coalesce(t.replies, 0) || ':' || coalesce(t.ratings, 0) || ':' || coalesce(t.star_sum, 0)` : sql``;
+    const { rows: packedRows } = await withoutJit(db, (tx) =>
+      sql<{ posts: string | null }>`
+        select string_agg(d.c || ':' || d.r${totalsCols} || ':' || d.post_id, chr(30)) as posts from (
+          select post_id, sum(c) as c, sum(r) as r from (${sql.join(parts, sql` union all `)}) u
+          group by post_id having sum(c) <> 0 or sum(r) <> 0
         ) d join posts p on p.id = d.post_id${withTotals ? sql` left join digest_post_totals t on t.guild_id = ${w.guildId} and t.post_id = d.post_id` : sql``}
-        where ${announced}`.execute(tx.kysely);
-      const packed = rows[0]?.posts;
-      if (!packed) return [];
-      const fields = withTotals ? 6 : 3;
-      return packed.split('\x1e').map((entry) => {
-        const n: number[] = [];
-        let at = 0;
-        for (let i = 0; i < fields; i++) {
-          const colon = entry.indexOf(':', at);
-          n.push(Number(entry.slice(at, colon)));
-          at = colon + 1;
-        }
-        return {
-          id: entry.slice(at),
-          c: n[0]!,
-          r: n[1]!,
-          s: n[2]!,
-          ...(withTotals ? { totals: { replies: n[3]!, ratingCount: n[4]!, ratingSum: n[5]! } } : {}),
-        };
+        where ${announced}`.execute(tx.kysely),
+    );
+    const packed = packedRows[0]?.posts;
+    if (!packed) return out;
+    const fields = withTotals ? 5 : 2;
+    for (const entry of packed.split('\x1e')) {
+      const n: number[] = [];
+      let at = 0;
+      for (let i = 0; i < fields; i++) {
+        const colon = entry.indexOf(':', at);
+        n.push(Number(entry.slice(at, colon)));
+        at = colon + 1;
+      }
+      out.set(entry.slice(at), {
+        comments: n[0]!,
+        ratings: n[1]!,
+        ...(withTotals ? { totals: { replies: n[2]!, ratingCount: n[3]!, ratingSum: n[4]! } } : {}),
       });
     }
-    // SQLite: one range of (post_id, day) per announced post of the server (a week is ~8 rows a post), summed where
-    // it is read; grouping the server's rows would sort them (~70,000 in a busy week). MATERIALIZED: the packed sums ("replies:ratings:stars") are computed once per post, then filtered.
-    const { rows } = await sql<{ id: string; packed: string }>`
-      with x as materialized (
-        select p.id, (select coalesce(sum(d.replies), 0) || ':' || coalesce(sum(d.ratings), 0) || ':' || coalesce(sum(d.star_sum), 0)
-                      from digest_post_days d where d.post_id = p.id and d.day >= ${from} and d.day < ${to}) as packed
-        from posts p where ${announced}
-      )
-      select id, packed from x where packed <> '0:0:0'`.execute(tx.kysely);
-    return rows.map((r) => {
-      const [c, rr, st] = r.packed.split(':').map(Number);
-      return { id: r.id, c: c!, r: rr!, s: st! };
-    });
-  };
-  const [days, ...rest] = await withoutJit(db, (tx) =>
-    Promise.all([
-      wholeDays(tx).then((rows) => ({ rows })),
-      ...edges.map((e) =>
-        sql<{ id: string; c: number; r: number; s: number }>`
-          select x.post_id as id, sum(x.c) as c, sum(x.r) as r, sum(x.s) as s from (
-            select post_id, 1 as c, 0 as r, 0 as s from comments
-            where guild_id = ${w.guildId} and deleted_at is null and created_at >= ${e.from} and created_at < ${e.to}
-            union all
-            select post_id, 0, 1, stars from ratings where guild_id = ${w.guildId} and updated_at >= ${e.from} and updated_at < ${e.to}
-          ) x join posts p on p.id = x.post_id where ${announced} group by x.post_id`.execute(tx.kysely),
-      ),
-    ]),
-  );
-  for (const r of days.rows) merge(r.id, r.c, r.r, r.s, r.totals);
-  for (const res of rest) for (const r of res.rows) merge(r.id, num(r.c), num(r.r), num(r.s));
+    return out;
+  }
+  // SQLite: one range of (post_id, day) per announced post of the server (a week is ~8 rows a post), summed where
+  // it is read; grouping the server's rows would sort them (~70,000 in a busy week). MATERIALIZED: the packed sums
+  // ("replies:ratings") are computed once per post, then filtered. The rows' sums per post come after, in
+  // the same statement; a post may be in both.
+  const fromDays = days
+    ? [
+        sql`select id, packed from (
+          with x as materialized (
+            select p.id, (select coalesce(sum(d.replies), 0) || ':' || coalesce(sum(d.ratings), 0)
+                          from digest_post_days d where d.post_id = p.id and d.day >= ${from} and d.day < ${to}) as packed
+            from posts p where ${announced}
+          )
+          select id, packed from x where packed <> '0:0')`,
+      ]
+    : [];
+  const fromRows = rows.length
+    ? [
+        // Summed per post before the join (half the time of a join per row: 60,000 rows for 5 hours of a busy week).
+        sql`select x.id, x.packed from (
+              select post_id as id, sum(c) || ':' || sum(r) as packed from (${sql.join(rows, sql` union all `)}) u group by post_id
+            ) x join posts p on p.id = x.id where ${announced}`,
+      ]
+    : [];
+  const { rows: packedRows } = await sql<{ id: string; packed: string }>`${sql.join([...fromDays, ...fromRows], sql` union all `)}`.execute(db.kysely);
+  for (const r of packedRows) {
+    const [c, rr] = r.packed.split(':').map(Number);
+    const f = out.get(r.id) ?? { comments: 0, ratings: 0 };
+    f.comments += c!;
+    f.ratings += rr!;
+    out.set(r.id, f);
+  }
+  for (const [id, f] of out) if (f.comments === 0 && f.ratings === 0) out.delete(id);
   return out;
 }
 
@@ -355,7 +397,7 @@ async function ratingsOf(
   since?: string,
 ): Promise<{ ratings: WindowRatings; replies: Map<string, number> }> {
   const rated = [...figures].filter(([, f]) => f.ratings > 0).map(([id]) => id);
-  // The all-time totals that did not come with the figures (SQLite; posts rated only at a window's ends).
+  // The all-time totals that did not come with the figures (SQLite).
   const [totals, prior] = await Promise.all([
     postTotals(
       db,
