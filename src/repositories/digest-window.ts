@@ -462,24 +462,26 @@ export function mostDiscussed(active: ReadonlyArray<{ id: string; newComments: n
 }
 
 /**
- * The server's posts that are not announced ('known', 'pending', 'failed') yet hold comments or ratings: the
- * digest leaves their activity out. Usually none; read through the posts' own indexes.
+ * The server's posts that are not announced ('known', 'skipped', 'pending', 'failed') yet hold comments or ratings:
+ * the digest leaves their activity out. Usually none. Read from posts_unannounced_guild_idx (migration 025), which
+ * holds only those posts: its predicate is repeated here as it is written there, with literals (SQLite uses a
+ * partial index only then; test/db/digest-window.test.ts holds both engines' plans to it).
  */
 async function unannouncedPostsWithActivity(db: Db, guildId: string): Promise<string[]> {
-  const rows = await db.kysely
-    .selectFrom('posts as p')
-    .select('p.id')
-    .where('p.guild_id', '=', guildId)
-    .where('p.publish_state', 'not in', ANNOUNCED)
-    .where((eb) =>
-      eb.or([
-        eb.exists(eb.selectFrom('comments as c').select(sql.lit(1).as('one')).whereRef('c.post_id', '=', 'p.id')),
-        eb.exists(eb.selectFrom('ratings as r').select(sql.lit(1).as('one')).whereRef('r.post_id', '=', 'p.id')),
-      ]),
-    )
-    .execute();
+  const { rows } = await unannouncedPostsQuery(guildId).execute(db.kysely);
   return rows.map((r) => r.id);
 }
+
+/** The read of unannouncedPostsWithActivity (exported for its plan test). */
+export function unannouncedPostsQuery(guildId: string) {
+  return sql<{ id: string }>`
+    select p.id from posts p
+    where p.guild_id = ${guildId} and ${UNANNOUNCED}
+      and (exists (select 1 from comments c where c.post_id = p.id) or exists (select 1 from ratings r where r.post_id = p.id))`;
+}
+
+/** Migration 025's predicate, word for word: `publish_state not in ('announced', 'threaded', 'published')`. */
+const UNANNOUNCED = sql.raw(`p.publish_state not in (${ANNOUNCED.map((s) => `'${s}'`).join(', ')})`);
 
 /**
  * Distinct people who commented (live comments) or rated in the window, on the server's announced posts, less the

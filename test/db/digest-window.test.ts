@@ -14,7 +14,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Db } from '../../src/db/index.ts';
 import { markCommentsDeleted, upsertComments } from '../../src/repositories/comments.ts';
-import { windowComments, windowRatings } from '../../src/repositories/digest-window.ts';
+import { unannouncedPostsQuery, windowComments, windowRatings } from '../../src/repositories/digest-window.ts';
 import { commentsOutsideWindow, digestTotals, listActivePosts, type ActivePost } from '../support/digest-window.ts';
 import { upsertFeed } from '../../src/repositories/feeds.ts';
 import { setPublishState, upsertPostFromFeed, type PublishState } from '../../src/repositories/posts.ts';
@@ -275,6 +275,25 @@ for (const dialect of DIALECTS) {
         );
       }
       assert.equal(await topRated(t.db, w, [], comments, want.prior), []);
+    }
+  });
+
+  test('the unannounced posts with activity: read from the partial index of migration 025 alone, as the model has them', async ({ t, model, guilds }) => {
+    for (const guildId of guilds) {
+      const query = unannouncedPostsQuery(guildId);
+      const want = model.posts
+        .filter((p) => p.guildId === guildId && !ANNOUNCED.has(p.state))
+        .filter((p) => model.comments.some((c) => c.postId === p.id) || [...model.ratings.values()].some((r) => r.postId === p.id))
+        .map((p) => p.id)
+        .sort(byId);
+      assert.ok(want.length > 0, 'the model has unannounced posts with activity');
+      assert.equal((await query.execute(t.db.kysely)).rows.map((r) => r.id).sort(byId), want);
+      const compiled = query.compile(t.db.kysely);
+      const explain = sql<Record<string, string>>`${sql.raw(dialect === 'sqlite' ? 'explain query plan' : 'explain')} ${sql.raw(
+        compiled.sql.replace(/\$1\b|\?/, `'${guildId}'`),
+      )}`;
+      const plan = (await explain.execute(t.db.kysely)).rows.map((r) => r.detail ?? r['QUERY PLAN']).join('\n');
+      assert.match(plan, /posts_unannounced_guild_idx/, plan);
     }
   });
 
