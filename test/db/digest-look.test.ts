@@ -328,6 +328,34 @@ sections('huge titles, 25 waiting posts and thousands of new voices stay within 
   );
 });
 
+sections('titles built of mentions, markdown and long runs never ping and stay within the limits when cut (property)', () => {
+  const piece = fc.oneof(
+    fc.constantFrom('@everyone', '@here', '@EVERYONE', '@everyone0', '@heresy', '<@123456789012345678>', '<@&456>', '<#789>', '**', '||', '`', '\u202e', ' '),
+    fc.string({ maxLength: 12 }),
+  );
+  const title = fc.tuple(fc.array(piece, { maxLength: 12 }), fc.integer({ min: 1, max: 300 })).map(([xs, n]) => (xs.join('') || '@everyone').repeat(n));
+  const ping = /(^|[^\w/.])@(everyone|here)|<@[!&]?\d+>|<#\d+>/i;
+  fc.assert(
+    fc.property(fc.array(title, { minLength: 1, maxLength: 8 }), (titles) => {
+      const entries = titles.map((t, i) => entry(i, { title: t }));
+      const v = view({
+        newPosts: entries,
+        newPostsTotal: entries.length,
+        topRated: entries.slice(0, 5),
+        mostDiscussed: entries.slice(0, 5).map((e) => ({ ...e, newComments: 3 })),
+      });
+      const body = renderDigest(v, { filename: 'digest.png', description: 'chart' });
+      assert.equal(validateMessagePayload(body), []);
+      const shown = [
+        body.content ?? '',
+        ...(body.embeds ?? []).flatMap((e) => [e.title ?? '', e.description ?? '', ...(e.fields ?? []).flatMap((f) => [f.name, f.value])]),
+      ];
+      for (const text of shown) assert.not.match(text, ping, text.slice(0, 200));
+    }),
+    { numRuns: 100 },
+  );
+});
+
 sections.run();
 
 // ------------------------------------------------------------------ the queries, on both databases
