@@ -32,7 +32,11 @@ export async function benchDigest(dialect: 'sqlite' | 'postgres', sizes = { post
       { name: '', zone: 'UTC', ...periodOfWeek({ day: 1, hour: 0, timezone: 'UTC' }, '2026-W47') },
       { name: '.new_york', zone: 'America/New_York', ...periodOfWeek({ day: 1, hour: 0, timezone: 'America/New_York' }, '2026-W47') },
       { name: '.kolkata', zone: 'Asia/Kolkata', ...periodOfWeek({ day: 1, hour: 9, timezone: 'Asia/Kolkata' }, '2026-W47') },
-      { name: '.so_far', zone: 'UTC', ...currentPeriodSoFar({ day: 1, hour: 0, timezone: 'UTC' }, new Date(Date.parse(seed.windowStart) + (3 * 24 + 14) * 3600_000)) },
+      {
+        name: '.so_far',
+        zone: 'UTC',
+        ...currentPeriodSoFar({ day: 1, hour: 0, timezone: 'UTC' }, new Date(Date.parse(seed.windowStart) + (3 * 24 + 14) * 3600_000)),
+      },
     ];
     if (windows[0]!.start !== seed.windowStart || windows[0]!.end !== seed.windowEnd) throw new Error('the seeded week is not 2026-W47');
     let chartMs = 0;
