@@ -5,7 +5,8 @@ import { sql } from 'kysely';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError, loadConfig } from '../../src/config.ts';
-import { migrateAllDown, migrateToLatest, migrationStatus } from '../../src/db/migrate.ts';
+import { createDb } from '../../src/db/index.ts';
+import { MigrationError, migrateAllDown, migrateDown, migrateToLatest, migrationStatus } from '../../src/db/migrate.ts';
 import { exportData } from '../../src/services/export.ts';
 import { createTestDb, DIALECTS } from '../support/db.ts';
 import { runBlogcord } from '../support/bot.ts';
@@ -131,6 +132,39 @@ for (const dialect of DIALECTS) {
       assert.equal(await migrateToLatest(t.db), [], 'nothing left to apply');
     } finally {
       await t.close();
+    }
+  });
+  migrations('a start with every migration applied reads the migration table and nothing else; one left is applied, an unknown one refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'blogcord-migrate-'));
+    const t = await createTestDb(dialect, { file: join(dir, 'db.sqlite') });
+    const queries: string[] = [];
+    const db = createDb({ databaseUrl: t.url }, { onQuery: (q) => void queries.push(q) });
+    try {
+      assert.equal(await migrateToLatest(db), []);
+      assert.ok(queries.length <= 2, queries.join('\n'));
+      assert.not.ok(
+        queries.some((q) => /pg_catalog|sqlite_master|pragma|lock/i.test(q)),
+        queries.join('\n'),
+      );
+      const [last] = await migrateDown(db);
+      assert.is(last?.status, 'Success');
+      const again = await migrateToLatest(db);
+      assert.equal(
+        again.map((s) => [s.name, s.status]),
+        [[last!.name, 'Success']],
+      );
+      await sql`insert into kysely_migration (name, timestamp) values ('2099-01-01_999_from_a_newer_version', '2099-01-01T00:00:00.000Z')`.execute(db.kysely);
+      try {
+        await migrateToLatest(db);
+        assert.unreachable('an applied migration this version does not know is refused');
+      } catch (err) {
+        assert.instance(err, MigrationError);
+        assert.match((err as Error).message, /2099-01-01_999_from_a_newer_version/);
+      }
+    } finally {
+      await db.destroy();
+      await t.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
   migrations.run();
