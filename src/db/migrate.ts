@@ -59,7 +59,7 @@ function settle(db: RootDb, { error, results }: MigrationResultSet): MigrationSt
  * Applies the migrations not applied yet. Every process start calls it, and nearly always every migration is
  * applied: that is checked first with one read of the migration table, and only otherwise is Kysely's migrator run.
  * (Before doing anything, the migrator makes sure its two tables exist by listing every column of every table the
- * database holds, twice: on PostgreSQL ~40–100 ms of each start, for nothing.)
+ * database holds, twice: on PostgreSQL ~80 ms of each start, for nothing.)
  */
 export async function migrateToLatest(db: RootDb): Promise<MigrationStep[]> {
   const migrations = provider();
