@@ -124,7 +124,7 @@ function shownTexts(p: RESTPostAPIChannelMessageJSONBody): string[] {
   return out;
 }
 
-const PING = /(^|[^\w/.])@(everyone|here)\b|<@[!&]?\d+>|<#\d+>/i;
+const PING = /(^|[^\w/.])@(everyone|here)|<@[!&]?\d+>|<#\d+>/i; // also @everyone0: Discord pings on the word's start
 
 const prop = suite('feed item → render → payload (fast-check)');
 
