@@ -4,7 +4,8 @@
  * (upserts that both insert and update rows, so each fires two statement triggers), neither deadlocks (the triggers
  * take the servers' advisory lock first and lock the rollup rows in key order) and the rollups afterwards equal a
  * recount from the rows, digest_post_waits (waiting for an answer) included. Without migration 018 this failed with
- * 40P01 (deadlock detected) in every one of three runs.
+ * 40P01 (deadlock detected) in every one of three runs. And the digest's read of a window that subtracts part of a
+ * day from that day's rollup sees one snapshot: read in two, it failed in three runs of three.
  * Run alone: npx tsx node_modules/uvu/bin.js test/db digest-rollups-concurrency
  */
 import { sql } from 'kysely';
@@ -12,6 +13,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { markCommentsDeleted, upsertComments, type CommentInput } from '../../src/repositories/comments.ts';
 import { checkDigestRollups } from '../../src/repositories/digest-rollups.ts';
+import { windowComments } from '../../src/repositories/digest-window.ts';
 import { writeRatings } from '../../src/repositories/ratings.ts';
 import type { Stars } from '../../src/domain/rating.ts';
 import { createTestDb, type TestDb } from '../support/db.ts';
@@ -123,6 +125,46 @@ test('two writers in opposite orders neither deadlock nor leave the rollups off 
     .rows[0]!;
   assert.ok(Number(counts.c) > ROUNDS * 60 && Number(counts.r) > 0, 'the batches were written');
   assert.equal(await checkDigestRollups(t.db, { guildId }), []);
+});
+
+test('a window read while replies are stored in the part of its day it subtracts never goes down', async ({ t, guildId, posts, users }) => {
+  // A window from 05:00 of a day is read as that whole day less the rows of 00:00–05:00 (planPostDays). A reply
+  // stored there while the window is read must count in both or in neither: were the day and the rows read in two
+  // snapshots, a read could subtract it without having added it, and the post's count would drop below an earlier
+  // read's. Replies stored inside the window only raise it.
+  const day = BASE + 10 * 24 * 3600_000;
+  const w = { guildId, start: new Date(day + 5 * 3600_000).toISOString(), end: new Date(day + 2 * 24 * 3600_000 + 5 * 3600_000).toISOString() };
+  const post = posts[0]!;
+  const reply = (i: number, at: number): CommentInput => ({
+    id: `snapshot-${i}-${snowflake()}`,
+    postId: post.id,
+    threadId: post.thread,
+    authorId: users[i % USERS]!,
+    authorName: 'someone',
+    content: 'hi',
+    replyToId: null,
+    attachments: [],
+    createdAt: new Date(at).toISOString(),
+    editedAt: null,
+  });
+  let writing = true;
+  let inWindow = 0;
+  const writer = (async () => {
+    for (let i = 0; i < 400; i++) {
+      const outside = i % 5 !== 0; // four of five in 00:00–05:00, outside the window but inside its first day
+      await upsertComments(t.db, [reply(i, outside ? day + (i % 290) * 60_000 : day + 6 * 3600_000 + i * 60_000)]);
+      if (!outside) inWindow++;
+    }
+    writing = false;
+  })();
+  const seen: number[] = [];
+  while (writing) seen.push((await windowComments(t.db, w)).get(post.id) ?? 0);
+  await writer;
+  seen.push((await windowComments(t.db, w)).get(post.id) ?? 0);
+  assert.ok(seen.length > 10, `read ${seen.length} times while writing`);
+  const drops = seen.filter((n, i) => i > 0 && n < seen[i - 1]!);
+  assert.equal(drops, [], `counts read: ${seen.join(' ')}`);
+  assert.is(seen.at(-1), inWindow);
 });
 
 test.run();
