@@ -75,13 +75,13 @@ test('any window: every instant counted once inside it and never outside; no mor
       for (const t of [from, to, from - 1, to - 1, from + 1, ...probes, ...(plan.days ? [Date.parse(plan.days.from), Date.parse(plan.days.to)] : [])])
         assert.is(counted(plan, t), t >= from && t < to ? 1 : 0, `${iso(t)} in [${iso(from)}, ${iso(to)}): ${JSON.stringify(plan)}`);
       // Reading the window's ends as they are (the whole days inside it, the rest from the rows), or all of it as rows.
-      const floor = Math.floor(from / DAY) * DAY === from ? from : (Math.floor(from / DAY) + 1) * DAY;
-      const ceil = Math.floor(to / DAY) * DAY;
+      const firstMidnight = Math.ceil(from / DAY) * DAY;
+      const lastMidnight = Math.floor(to / DAY) * DAY;
       const asTheyAre =
-        floor < ceil
+        firstMidnight < lastMidnight
           ? [
-              { from: iso(from), to: iso(floor), sign: 1 as const },
-              { from: iso(ceil), to: iso(to), sign: 1 as const },
+              { from: iso(from), to: iso(firstMidnight), sign: 1 as const },
+              { from: iso(lastMidnight), to: iso(to), sign: 1 as const },
             ]
           : [{ from: iso(from), to: iso(to), sign: 1 as const }];
       assert.ok(rowsRead(plan.ranges, now) <= rowsRead(asTheyAre, now), JSON.stringify(plan));
